@@ -1,0 +1,412 @@
+"""Presets: TOML -> validated, frozen dataclasses shared by every face.
+
+A preset holds only what it changes; every key has its default here, in one
+place. Unknown keys, wrong types and values out of range are `PresetError`s
+that name the file and the dotted key, and suggest the closest valid key.
+
+    preset = load_preset("default", overrides=["train.learning_rate=1e-4"])
+    preset.train.learning_rate   # 0.0001
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from .errors import PresetError
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+
+DATASETS = ("mnist-5k", "digits", "cifar10", "mnist", "fashion-mnist", "npz", "spiral")
+FILE_DATASETS = ("cifar10", "mnist", "fashion-mnist", "npz")
+LOSSES = ("softmax", "svm")
+INITS = ("gaussian", "xavier", "he")
+DTYPES = ("float32", "float64")
+UPDATES = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
+_PREPROCESS_RE = re.compile(r"^(mean|std|whiten|pca:(\d+))$")
+
+
+# --- the schema --------------------------------------------------------------
+# Each field carries its own constraint in metadata["check"]: a function that
+# returns None when the value is fine, else a phrase saying what is allowed.
+
+def _choice(options: Iterable[str]) -> Callable[[Any], str | None]:
+    options = tuple(options)
+    return lambda v: None if v in options else "one of " + ", ".join(repr(o) for o in options)
+
+
+def _positive(v: float) -> str | None:
+    return None if v > 0 else "a number > 0"
+
+
+def _non_negative(v: float) -> str | None:
+    return None if v >= 0 else "a number >= 0"
+
+
+def _at_least(lo: int) -> Callable[[Any], str | None]:
+    return lambda v: None if v >= lo else f"an integer >= {lo}"
+
+
+def _in_open_unit(v: float) -> str | None:
+    return None if 0 <= v < 1 else "a number in [0, 1)"
+
+
+def _decay(v: float) -> str | None:
+    return None if 0 < v <= 1 else "a number in (0, 1]"
+
+
+def _explode(v: float) -> str | None:
+    return None if v > 1 else "a number > 1"
+
+
+def _hidden(v: tuple[int, ...]) -> str | None:
+    return None if all(h >= 1 for h in v) else "a list of layer sizes, each >= 1 (empty for a linear classifier)"
+
+
+def _preprocess(v: tuple[str, ...]) -> str | None:
+    for step in v:
+        m = _PREPROCESS_RE.match(step)
+        if not m or (m.group(2) is not None and int(m.group(2)) < 1):
+            return 'a list of "mean", "std", "pca:K" (K >= 1), "whiten"'
+    return None
+
+
+def _log_range(v: tuple[float, ...]) -> str | None:
+    if len(v) == 2 and 0 < v[0] < v[1]:
+        return None
+    return "[low, high] with 0 < low < high (sampled log-uniformly)"
+
+
+def _int_choices(v: tuple[int, ...]) -> str | None:
+    return None if all(x >= 1 for x in v) else "a list of integers >= 1 to choose from (empty: not searched)"
+
+
+def _f(default, check=None, **kw):
+    return field(default=default, metadata={"check": check, **kw})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = _f("mnist-5k", _choice(DATASETS))
+    path: str = _f("")
+    num_train: int = _f(4000, _at_least(1))
+    num_val: int = _f(500, _at_least(1))
+    num_test: int = _f(500, _at_least(0))
+    preprocess: tuple[str, ...] = _f(("mean",), _preprocess)
+    seed: int = _f(0, _at_least(0))
+    classes: int = _f(3, _at_least(2))
+    noise: float = _f(0.2, _non_negative)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden: tuple[int, ...] = _f((50,), _hidden)
+    loss: str = _f("softmax", _choice(LOSSES))
+    init: str = _f("gaussian", _choice(INITS))
+    init_std: float = _f(1e-4, _positive)
+    dtype: str = _f("float32", _choice(DTYPES))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    update: str = _f("momentum", _choice(UPDATES))
+    learning_rate: float = _f(1e-3, _positive)
+    momentum: float = _f(0.9, _in_open_unit)
+    learning_rate_decay: float = _f(0.95, _decay)
+    reg: float = _f(1e-3, _non_negative)
+    batch_size: int = _f(200, _at_least(1))
+    epochs: int = _f(10, _at_least(1))
+    sample_batches: bool = _f(True)
+    explode_factor: float = _f(3.0, _explode)
+    stats_every: int = _f(10, _at_least(1))
+    seed: int = _f(0, _at_least(0))
+
+
+@dataclass(frozen=True)
+class Stage:
+    trials: int = _f(10, _at_least(1))
+    epochs: int = _f(1, _at_least(1))
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    learning_rate: tuple[float, ...] = _f((1e-6, 1e-1), _log_range)
+    reg: tuple[float, ...] = _f((1e-5, 1e1), _log_range)
+    hidden: tuple[int, ...] = _f((), _int_choices)
+    batch_size: tuple[int, ...] = _f((), _int_choices)
+    stages: tuple[Stage, ...] = _f((Stage(30, 1), Stage(10, 5)), lambda v: None if v else "at least one stage")
+    keep: int = _f(5, _at_least(1))
+    seed: int = _f(0, _at_least(0))
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str = "unnamed"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    # Where the preset came from, for messages; not part of the contract.
+    source: str = field(default="<preset>", compare=False)
+
+    def replace(self, **dotted: Any) -> "Preset":
+        """A validated copy with dotted keys changed: `p.replace(**{"train.reg": 0.0})`."""
+        raw = to_dict(self)
+        for key, value in dotted.items():
+            _set_dotted(raw, key, value, self.source)
+        return from_dict(raw, self.source)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "search": SearchConfig,
+}
+TOP_LEVEL = ("name", "description")
+
+
+# --- loading -----------------------------------------------------------------
+
+def list_presets() -> list[Preset]:
+    """The presets shipped in the package's presets/ folder, by name."""
+    return [load_preset(p) for p in sorted(PRESETS_DIR.glob("*.toml"))]
+
+
+def resolve_preset_path(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists() or "/" in str(name_or_path):
+        if not p.is_file():
+            raise PresetError(f"{p}: no such preset file")
+        return p
+    shipped = PRESETS_DIR / f"{name_or_path}.toml"
+    if shipped.is_file():
+        return shipped
+    names = sorted(q.stem for q in PRESETS_DIR.glob("*.toml"))
+    hint = _did_you_mean(str(name_or_path), names)
+    raise PresetError(
+        f"unknown preset {str(name_or_path)!r}{hint}; shipped presets: {', '.join(names)} "
+        "(or give a path to a .toml file)"
+    )
+
+
+def load_preset(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Preset:
+    """Read a preset by shipped name or path, apply `--set KEY=VALUE` overrides, validate."""
+    path = resolve_preset_path(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise PresetError(f"{path}: cannot read preset: {e}") from None
+    return loads_preset(text, source=str(path), overrides=overrides)
+
+
+def loads_preset(text: str, source: str = "<preset>", overrides: Iterable[str] = ()) -> Preset:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise PresetError(f"{source}: not valid TOML: {e}") from None
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_dotted(raw, key, value, source)
+    return from_dict(raw, source)
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`train.learning_rate=1e-4` -> ("train.learning_rate", 0.0001).
+
+    The value is read as TOML; a bare word that is not TOML (`digits`) is a string.
+    """
+    if "=" not in item:
+        raise PresetError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.learning_rate=1e-4")
+    key, text = item.split("=", 1)
+    key, text = key.strip(), text.strip()
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    return key, value
+
+
+def _set_dotted(raw: dict, key: str, value: Any, source: str) -> None:
+    parts = key.split(".")
+    if len(parts) == 1:
+        if key not in TOP_LEVEL:
+            raise PresetError(_unknown(source, key, key, list(TOP_LEVEL) + list(SECTIONS)))
+        raw[key] = value
+        return
+    if len(parts) != 2 or parts[0] not in SECTIONS:
+        raise PresetError(_unknown(source, key, parts[0], list(SECTIONS)))
+    section, name = parts
+    allowed = [f.name for f in dataclasses.fields(SECTIONS[section])]
+    if name not in allowed:
+        raise PresetError(_unknown(source, key, name, allowed))
+    table = raw.setdefault(section, {})
+    if not isinstance(table, dict):
+        raise PresetError(f"{source}: [{section}] must be a table")
+    table[name] = value
+
+
+def from_dict(raw: Mapping[str, Any], source: str = "<preset>") -> Preset:
+    """Validate a parsed TOML document into a Preset; every problem is a PresetError."""
+    if not isinstance(raw, Mapping):
+        raise PresetError(f"{source}: a preset must be a TOML table")
+    kwargs: dict[str, Any] = {"source": source}
+    for key, value in raw.items():
+        if key in TOP_LEVEL:
+            if not isinstance(value, str):
+                raise PresetError(f"{source}: {key}: expected a string, got {_show(value)}")
+            kwargs[key] = value
+        elif key in SECTIONS:
+            if not isinstance(value, Mapping):
+                raise PresetError(f"{source}: [{key}] must be a table, got {_show(value)}")
+            kwargs[key] = _build(SECTIONS[key], value, key, source)
+        else:
+            raise PresetError(_unknown(source, key, key, list(TOP_LEVEL) + list(SECTIONS)))
+    preset = Preset(**kwargs)
+    _check_whole(preset)
+    return preset
+
+
+def _build(cls: type, table: Mapping[str, Any], prefix: str, source: str):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for name, value in table.items():
+        dotted = f"{prefix}.{name}"
+        if name not in fields:
+            raise PresetError(_unknown(source, dotted, name, list(fields)))
+        f = fields[name]
+        values[name] = _coerce(f, value, dotted, source)
+        check = f.metadata.get("check")
+        problem = check(values[name]) if check else None
+        if problem:
+            raise PresetError(f"{source}: {dotted}: {_show(value)} is not allowed; expected {problem}")
+    return cls(**values)
+
+
+def _coerce(f: dataclasses.Field, value: Any, dotted: str, source: str) -> Any:
+    """Check the TOML value against the field's declared type."""
+    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+
+    def bad(expected: str) -> PresetError:
+        return PresetError(f"{source}: {dotted}: expected {expected}, got {_show(value)}")
+
+    if t == "bool":
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if t == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        return value
+    if t == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        if not math.isfinite(value):
+            raise bad("a finite number")
+        return float(value)
+    if t == "str":
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if t == "tuple[str, ...]":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad("a list of strings")
+        return tuple(value)
+    if t == "tuple[int, ...]":
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise bad("a list of integers")
+        return tuple(value)
+    if t == "tuple[float, ...]":
+        if not isinstance(value, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
+        ):
+            raise bad("a list of numbers")
+        return tuple(float(v) for v in value)
+    if t == "tuple[Stage, ...]":
+        if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+            raise bad("a list of tables like { trials = 30, epochs = 1 }")
+        return tuple(_build(Stage, v, f"{dotted}[{i}]", source) for i, v in enumerate(value))
+    raise AssertionError(f"no coercion for {t}")  # a schema bug, not user input
+
+
+def _check_whole(p: Preset) -> None:
+    """Constraints between keys."""
+    d = p.data
+    if d.dataset in FILE_DATASETS and not d.path:
+        raise PresetError(
+            f"{p.source}: data.path: the {d.dataset!r} data set needs a path to its files"
+            + (" (fetch them with: tui-trainer data fetch " + d.dataset + ")" if d.dataset != "npz" else "")
+        )
+    if "whiten" in d.preprocess and d.preprocess.index("whiten") != len(d.preprocess) - 1:
+        raise PresetError(f"{p.source}: data.preprocess: \"whiten\" must be the last step")
+
+
+# --- writing -----------------------------------------------------------------
+
+def to_dict(p: Preset) -> dict[str, Any]:
+    """The resolved preset as plain TOML-able data (lists, not tuples)."""
+    out: dict[str, Any] = {"name": p.name, "description": p.description}
+    for section in SECTIONS:
+        out[section] = _plain(dataclasses.asdict(getattr(p, section)))
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def to_toml(p: Preset) -> str:
+    """Write a preset back as TOML; `loads_preset(to_toml(p)) == p`."""
+    d = to_dict(p)
+    lines = [f"name = {_toml_value(d['name'])}", f"description = {_toml_value(d['description'])}"]
+    for section in SECTIONS:
+        lines += ["", f"[{section}]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in d[section].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(type(v))
+
+
+# --- messages ----------------------------------------------------------------
+
+def _did_you_mean(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _unknown(source: str, dotted: str, word: str, allowed: list[str]) -> str:
+    return (
+        f"{source}: {dotted}: unknown key{_did_you_mean(word, allowed)} "
+        f"(allowed here: {', '.join(allowed)})"
+    )
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

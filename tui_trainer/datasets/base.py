@@ -1,0 +1,60 @@
+"""The data set the engine trains on: splits, classes, and how it was shaped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Dataset:
+    """Train/val/test splits, preprocessed, ready for the engine.
+
+    X_*: (N, D) float32 (rows are flattened images where the data are images),
+    y_*: (N,) int64 labels in [0, num_classes).
+    """
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    image_shape: tuple[int, ...] = ()          # (H, W, C) of the raw inputs, () if not images
+    label_names: tuple[str, ...] = ()
+    # The statistics fitted on the training split (see preprocess.py), saved
+    # with each run so a saved model can be evaluated on raw inputs.
+    preprocess: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.X_train.shape[1])
+
+    def subset(self, n_train: int) -> "Dataset":
+        """The same data set with only the first n_train training examples (views, no copy)."""
+        return Dataset(
+            self.name, self.X_train[:n_train], self.y_train[:n_train], self.X_val, self.y_val,
+            self.X_test, self.y_test, self.num_classes, self.image_shape, self.label_names, self.preprocess,
+        )
+
+
+@dataclass
+class RawData:
+    """What a loader returns before splitting and preprocessing.
+
+    X: (N, D) or (N, H, W, C) in the file's own dtype (uint8 images stay
+    uint8 until preprocessing), y: (N,) integer labels. X_test/y_test hold the
+    format's own test files where it has them.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    num_classes: int
+    image_shape: tuple[int, ...] = ()
+    label_names: tuple[str, ...] = ()
+    X_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    source: str = ""

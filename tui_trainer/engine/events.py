@@ -1,0 +1,145 @@
+"""The event stream: what the trainer tells every face.
+
+The trainer calls one sink, `sink(event)`, with these frozen dataclasses.
+`to_dict(event)` is the JSON form (`{"event": "step", ...}`), the same in
+`--json` output, in `metrics.jsonl` and in the workbench; `from_dict` reads it
+back, so a past run's metrics can be replayed through the same code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Union
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    kind: ClassVar[str] = "run_started"
+    run_id: str
+    config: dict[str, Any]        # the resolved preset, as to_dict(Preset)
+    classes: int
+    n_train: int
+    n_val: int
+    iterations_per_epoch: int
+    total_iterations: int
+    initial_loss: float           # loss at init (reg included) on the train-accuracy subset
+    label_names: tuple[str, ...] = ()
+    image_shape: tuple[int, ...] = ()  # (H, W, C) when the inputs are images, else ()
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: ClassVar[str] = "step"
+    iteration: int                # 1-based count of updates done
+    epoch: float                  # iteration / iterations_per_epoch
+    loss: float                   # the mini-batch loss (data + reg) before this update
+    learning_rate: float
+
+
+@dataclass(frozen=True)
+class ParamStats:
+    name: str                     # W1, b1, W2, ...
+    shape: tuple[int, ...]
+    weight_mean: float
+    weight_std: float
+    weight_min: float
+    weight_max: float
+    update_mean: float
+    update_std: float
+    update_min: float
+    update_max: float
+    ratio: float | None           # norm(update) / norm(weight); None while the weights are all zero
+
+
+@dataclass(frozen=True)
+class Ratios:
+    kind: ClassVar[str] = "ratios"
+    iteration: int
+    params: tuple[ParamStats, ...]
+
+
+@dataclass(frozen=True)
+class Epoch:
+    kind: ClassVar[str] = "epoch"
+    epoch: int                    # 1-based
+    loss: float                   # mean mini-batch loss over the epoch
+    train_acc: float              # on a fixed subset of at most 1,000 training examples
+    val_acc: float                # on the whole validation split
+    learning_rate: float          # the rate used during this epoch (decay applies after)
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class Advice:
+    kind: ClassVar[str] = "advice"
+    iteration: int
+    code: str
+    message: str
+    remedy: str
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    kind: ClassVar[str] = "run_ended"
+    status: str                   # finished | exploded | stopped | failed
+    reason: str
+    best_val_acc: float | None
+    best_epoch: int | None
+    iterations: int
+    elapsed_s: float
+
+
+Event = Union[RunStarted, Step, Ratios, Epoch, Advice, RunEnded]
+Sink = Callable[[Event], None]
+EVENT_TYPES: dict[str, type] = {c.kind: c for c in (RunStarted, Step, Ratios, Epoch, Advice, RunEnded)}
+STATUSES = ("finished", "exploded", "stopped", "failed")
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """The JSON form: {"event": kind, field: value, ...}; non-finite floats become null."""
+    out: dict[str, Any] = {"event": event.kind}
+    for f in dataclasses.fields(event):
+        out[f.name] = _jsonable(getattr(event, f.name))
+    return out
+
+
+def from_dict(d: dict[str, Any]) -> Event:
+    """Inverse of to_dict (for reading metrics.jsonl back)."""
+    cls = EVENT_TYPES[d["event"]]
+    kwargs = {k: v for k, v in d.items() if k != "event"}
+    if cls is Ratios:
+        kwargs["params"] = tuple(
+            ParamStats(**{**p, "shape": tuple(p["shape"])}) for p in kwargs["params"]
+        )
+    for key in ("label_names", "image_shape"):
+        if key in kwargs:
+            kwargs[key] = tuple(kwargs[key])
+    for key in ("loss", "initial_loss"):
+        if key in kwargs and kwargs[key] is None:
+            kwargs[key] = math.nan
+    return cls(**kwargs)
+
+
+def _jsonable(v: Any) -> Any:
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {f.name: _jsonable(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    return v
+
+
+class Fanout:
+    """One sink that calls several: `Fanout(store.write, printer)`."""
+
+    def __init__(self, *sinks: Sink):
+        self.sinks = [s for s in sinks if s is not None]
+
+    def __call__(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink(event)

@@ -1,0 +1,101 @@
+"""Layers as forward/backward pairs, after CS231n's layers.py.
+
+Each `*_forward` returns `(out, cache)` and each `*_backward` takes the
+upstream gradient and that cache. Unlike the assignment's versions they can
+write into caller-owned buffers (`out=`, `dw=`, ...) so a training step
+allocates nothing, and `affine_backward` can skip `dx` for the first layer,
+whose input needs no gradient.
+
+Shapes: N examples, D inputs, M outputs, C classes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def affine_forward(x, w, b, out=None):
+    """out = x @ w + b.
+
+    x: (N, D), w: (D, M), b: (M,) -> out: (N, M); cache = (x, w).
+    """
+    out = np.matmul(x, w, out=out)
+    out += b
+    return out, (x, w)
+
+
+def affine_backward(dout, cache, dx=None, dw=None, db=None, need_dx=True):
+    """Gradients of affine_forward.
+
+    dout: (N, M) -> dx: (N, D) or None when need_dx is False, dw: (D, M), db: (M,).
+    """
+    x, w = cache
+    dw = np.matmul(x.T, dout, out=dw)
+    db = np.sum(dout, axis=0, out=db)
+    if need_dx:
+        dx = np.matmul(dout, w.T, out=dx)
+    else:
+        dx = None
+    return dx, dw, db
+
+
+def relu_forward(x, out=None):
+    """out = max(x, 0), elementwise; x: any shape. Pass out=x to work in place.
+
+    The cache is `out` itself: out > 0 exactly where x > 0.
+    """
+    out = np.maximum(x, 0, out=out)
+    return out, out
+
+
+def relu_backward(dout, cache, out=None, mask=None):
+    """dx = dout where the forward output was > 0, else 0.
+
+    dout: same shape as the forward input. Pass out=dout to work in place and
+    a boolean `mask` buffer of the same shape to avoid allocating one.
+    """
+    mask = np.greater(cache, 0, out=mask)
+    return np.multiply(dout, mask, out=out)
+
+
+def softmax_loss(scores, y, dscores=None):
+    """Softmax cross-entropy, mean over the batch.
+
+    scores: (N, C) class scores, y: (N,) integer labels in [0, C).
+    Returns (loss, dscores) with dscores: (N, C). Pass dscores=scores to reuse
+    the scores buffer (it is overwritten with the gradient).
+    """
+    n = scores.shape[0]
+    rows = np.arange(n)
+    shifted = np.subtract(scores, scores.max(axis=1, keepdims=True), out=dscores)
+    correct = shifted[rows, y].astype(np.float64)
+    probs = np.exp(shifted, out=shifted)
+    sums = probs.sum(axis=1, keepdims=True)
+    # log-sum-exp minus the correct class's shifted score: finite even where
+    # the correct class's probability underflows to 0.
+    loss = float(np.mean(np.log(sums[:, 0].astype(np.float64)) - correct))
+    probs /= sums
+    probs[rows, y] -= 1
+    probs /= n
+    return loss, probs
+
+
+def svm_loss(scores, y, dscores=None):
+    """Multiclass SVM (hinge) loss with margin 1, mean over the batch.
+
+    scores: (N, C), y: (N,) -> (loss, dscores: (N, C)). Pass dscores=scores to
+    reuse the scores buffer.
+    """
+    n = scores.shape[0]
+    rows = np.arange(n)
+    correct = scores[rows, y][:, None].copy()
+    margins = np.subtract(scores, correct, out=dscores)
+    margins += 1
+    margins[rows, y] = 0
+    np.maximum(margins, 0, out=margins)
+    loss = float(margins.sum(dtype=np.float64) / n)
+    positive = margins > 0
+    np.copyto(margins, positive)
+    margins[rows, y] = -positive.sum(axis=1)
+    margins /= n
+    return loss, margins

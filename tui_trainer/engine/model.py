@@ -1,0 +1,141 @@
+"""A fully-connected net: affine - ReLU - ... - affine - softmax/SVM loss.
+
+    net = FullyConnectedNet(input_dim=784, hidden=(50,), num_classes=10)
+    loss = net.loss(X_batch, y_batch, reg=1e-3)   # fills net.grads
+    scores = net.scores(X)                         # (N, C)
+
+Loss = data loss + 0.5 * reg * sum of squared weights (W1, W2, ..., not biases).
+Activations and gradients live in buffers allocated once per batch size and
+reused; the first layer computes no gradient with respect to its input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss, svm_loss
+
+LOSSES = {"softmax": softmax_loss, "svm": svm_loss}
+
+
+class FullyConnectedNet:
+    def __init__(
+        self,
+        input_dim: int,
+        hidden: tuple[int, ...] | list[int],
+        num_classes: int,
+        loss: str = "softmax",
+        init: str = "gaussian",
+        init_std: float = 1e-4,
+        dtype: str | np.dtype = "float32",
+        seed: int = 0,
+    ):
+        self.dims = [int(input_dim), *map(int, hidden), int(num_classes)]
+        self.num_layers = len(self.dims) - 1
+        self.loss_name = loss
+        self.data_loss_fn = LOSSES[loss]
+        self.dtype = np.dtype(dtype)
+        rng = np.random.default_rng(seed)
+        # Ordered W1, b1, W2, b2, ...: the order every table and file shows.
+        self.params: dict[str, np.ndarray] = {}
+        for i, (fan_in, fan_out) in enumerate(zip(self.dims[:-1], self.dims[1:]), start=1):
+            if init == "gaussian":
+                std = init_std
+            elif init == "xavier":
+                std = np.sqrt(1.0 / fan_in)
+            elif init == "he":
+                std = np.sqrt(2.0 / fan_in)
+            else:
+                raise ValueError(f"unknown init {init!r}")
+            self.params[f"W{i}"] = (rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype)
+            self.params[f"b{i}"] = np.zeros(fan_out, dtype=self.dtype)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._scratch = {k: np.empty_like(self.params[k]) for k in self.weight_names}
+        self._buffers: dict[int, dict[str, list[np.ndarray]]] = {}
+
+    @property
+    def weight_names(self) -> list[str]:
+        return [f"W{i}" for i in range(1, self.num_layers + 1)]
+
+    def _buffers_for(self, n: int) -> dict[str, list[np.ndarray]]:
+        buf = self._buffers.get(n)
+        if buf is None:
+            widths = self.dims[1:]
+            buf = {
+                "act": [np.empty((n, m), self.dtype) for m in widths],   # layer outputs (ReLU'd but the last)
+                "grad": [np.empty((n, m), self.dtype) for m in widths],  # d loss / d layer output
+                "mask": [np.empty((n, m), bool) for m in widths[:-1]],
+            }
+            # Keep buffers for at most two batch sizes (the batch and the tail
+            # or eval chunk); more would only grow memory.
+            if len(self._buffers) >= 2:
+                self._buffers.pop(next(iter(self._buffers)))
+            self._buffers[n] = buf
+        return buf
+
+    def _forward(self, X: np.ndarray, act: list[np.ndarray]) -> np.ndarray:
+        h = X
+        for i in range(self.num_layers):
+            h, _ = affine_forward(h, self.params[f"W{i + 1}"], self.params[f"b{i + 1}"], out=act[i])
+            if i < self.num_layers - 1:
+                relu_forward(h, out=h)
+        return h
+
+    def scores(self, X: np.ndarray, chunk: int = 1000) -> np.ndarray:
+        """Class scores (N, C) for inputs X (N, D), computed in chunks."""
+        n = X.shape[0]
+        out = np.empty((n, self.dims[-1]), self.dtype)
+        for start in range(0, n, chunk):
+            xb = X[start:start + chunk]
+            buf = self._buffers_for(xb.shape[0])
+            out[start:start + xb.shape[0]] = self._forward(xb, buf["act"])
+        return out
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.argmax(self.scores(X), axis=1)
+
+    def accuracy(self, X: np.ndarray, y: np.ndarray) -> float:
+        if X.shape[0] == 0:
+            return float("nan")
+        return float(np.mean(self.predict(X) == y))
+
+    def reg_loss(self, reg: float) -> float:
+        if reg == 0:
+            return 0.0
+        return 0.5 * reg * sum(float(np.vdot(w, w)) for w in (self.params[k] for k in self.weight_names))
+
+    def loss(self, X: np.ndarray, y: np.ndarray, reg: float = 0.0, grads: bool = True) -> float:
+        """Loss on a batch; with grads=True, fills self.grads in place.
+
+        X: (N, D) in the net's dtype, y: (N,) integer labels.
+        """
+        n = X.shape[0]
+        buf = self._buffers_for(n)
+        act, grad, mask = buf["act"], buf["grad"], buf["mask"]
+        scores = self._forward(X, act)
+        data_loss, dscores = self.data_loss_fn(scores, y, dscores=grad[-1])
+        loss = data_loss + self.reg_loss(reg)
+        if not grads:
+            return loss
+        dh = dscores
+        for i in range(self.num_layers - 1, -1, -1):
+            x_in = act[i - 1] if i > 0 else X
+            W = self.params[f"W{i + 1}"]
+            dW, db = self.grads[f"W{i + 1}"], self.grads[f"b{i + 1}"]
+            dx_buf = grad[i - 1] if i > 0 else None
+            dx, _, _ = affine_backward(dh, (x_in, W), dx=dx_buf, dw=dW, db=db, need_dx=i > 0)
+            if reg:
+                scratch = self._scratch[f"W{i + 1}"]
+                np.multiply(W, reg, out=scratch)
+                dW += scratch
+            if i > 0:
+                dh = relu_backward(dx, act[i - 1], out=dx, mask=mask[i - 1])
+        return loss
+
+    def copy_params(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def set_params(self, params: dict[str, np.ndarray]) -> None:
+        for k, v in params.items():
+            np.copyto(self.params[k], v)
+

@@ -1,0 +1,160 @@
+"""Update rules, in place, with CS231n's defaults.
+
+    opt = make_optimizer("momentum", learning_rate=1e-3)
+    opt.step(net.params, net.grads)   # updates params; may overwrite grads
+
+`learning_rate` is a plain attribute so the trainer can decay it between
+epochs. State (velocity, caches) is allocated on the first step, one buffer
+per parameter, and reused. Gradients are treated as scratch: a rule may
+overwrite them (they are recomputed every iteration).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Optimizer:
+    name = "base"
+
+    def __init__(self, learning_rate: float):
+        self.learning_rate = float(learning_rate)
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+
+    def _buffers(self, key: str, like: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        s = self.state.get(key)
+        if s is None:
+            s = self.state[key] = {n: np.zeros_like(like) for n in names}
+        return s
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        for key, w in params.items():
+            self.update(key, w, grads[key])
+
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """w -= lr * dw"""
+
+    name = "sgd"
+
+    def update(self, key, w, dw):
+        np.multiply(dw, -self.learning_rate, out=dw)
+        w += dw
+
+
+class Momentum(Optimizer):
+    """v = mu * v - lr * dw; w += v"""
+
+    name = "momentum"
+
+    def __init__(self, learning_rate: float, momentum: float = 0.9):
+        super().__init__(learning_rate)
+        self.momentum = momentum
+
+    def update(self, key, w, dw):
+        v = self._buffers(key, w, ("v",))["v"]
+        v *= self.momentum
+        np.multiply(dw, self.learning_rate, out=dw)
+        v -= dw
+        w += v
+
+
+class Nesterov(Optimizer):
+    """Nesterov momentum in CS231n's form:
+    v_prev = v; v = mu * v - lr * dw; w += -mu * v_prev + (1 + mu) * v
+    """
+
+    name = "nesterov"
+
+    def __init__(self, learning_rate: float, momentum: float = 0.9):
+        super().__init__(learning_rate)
+        self.momentum = momentum
+
+    def update(self, key, w, dw):
+        s = self._buffers(key, w, ("v", "tmp"))
+        v, tmp = s["v"], s["tmp"]
+        mu = self.momentum
+        np.multiply(v, -mu, out=tmp)          # -mu * v_prev
+        v *= mu
+        np.multiply(dw, self.learning_rate, out=dw)
+        v -= dw                                # v = mu * v_prev - lr * dw
+        w += tmp
+        np.multiply(v, 1 + mu, out=tmp)
+        w += tmp
+
+
+class RMSProp(Optimizer):
+    """cache = decay * cache + (1 - decay) * dw**2; w -= lr * dw / (sqrt(cache) + eps)"""
+
+    name = "rmsprop"
+
+    def __init__(self, learning_rate: float, decay_rate: float = 0.99, eps: float = 1e-8):
+        super().__init__(learning_rate)
+        self.decay_rate, self.eps = decay_rate, eps
+
+    def update(self, key, w, dw):
+        s = self._buffers(key, w, ("cache", "tmp"))
+        cache, tmp = s["cache"], s["tmp"]
+        cache *= self.decay_rate
+        np.multiply(dw, dw, out=tmp)
+        tmp *= 1 - self.decay_rate
+        cache += tmp
+        np.sqrt(cache, out=tmp)
+        tmp += self.eps
+        np.divide(dw, tmp, out=dw)
+        dw *= self.learning_rate
+        w -= dw
+
+
+class Adam(Optimizer):
+    """Adam with bias correction (beta1 0.9, beta2 0.999, eps 1e-8):
+    m = b1*m + (1-b1)*dw; v = b2*v + (1-b2)*dw**2
+    w -= lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)
+    """
+
+    name = "adam"
+
+    def __init__(self, learning_rate: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        super().__init__(learning_rate)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.t = 0
+
+    def step(self, params, grads):
+        self.t += 1
+        super().step(params, grads)
+
+    def update(self, key, w, dw):
+        s = self._buffers(key, w, ("m", "v", "tmp"))
+        m, v, tmp = s["m"], s["v"], s["tmp"]
+        b1, b2 = self.beta1, self.beta2
+        m *= b1
+        np.multiply(dw, 1 - b1, out=tmp)
+        m += tmp
+        v *= b2
+        np.multiply(dw, dw, out=tmp)
+        tmp *= 1 - b2
+        v += tmp
+        # denominator: sqrt(v_hat) + eps, in tmp
+        np.multiply(v, 1.0 / (1 - b2 ** self.t), out=tmp)
+        np.sqrt(tmp, out=tmp)
+        tmp += self.eps
+        np.divide(m, tmp, out=dw)
+        dw *= self.learning_rate / (1 - b1 ** self.t)
+        w -= dw
+
+
+def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9) -> Optimizer:
+    if name == "sgd":
+        return SGD(learning_rate)
+    if name == "momentum":
+        return Momentum(learning_rate, momentum)
+    if name == "nesterov":
+        return Nesterov(learning_rate, momentum)
+    if name == "rmsprop":
+        return RMSProp(learning_rate)
+    if name == "adam":
+        return Adam(learning_rate)
+    raise ValueError(f"unknown update rule {name!r}")

@@ -1,0 +1,215 @@
+"""The trainer: runs one preset on one data set and reports through a sink.
+
+    control = RunControl()
+    trainer = Trainer(preset, dataset, sink=print, control=control)
+    ended = trainer.run()          # -> RunEnded; never raises for a failed run
+
+Any thread may call control.stop(), control.pause(), control.resume(); the
+trainer checks them every iteration. `run_ended` is always sent, also when the
+run fails (status "failed", the error in `reason`, the exception in
+`trainer.error`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+import uuid
+from typing import Callable
+
+import numpy as np
+
+from ..config import Preset, to_dict
+from ..datasets.base import Dataset
+from .events import Epoch, Ratios, RunEnded, RunStarted, Sink, Step
+from .model import FullyConnectedNet
+from .optim import make_optimizer
+from .stats import param_stats
+
+TRAIN_ACC_SUBSET = 1000
+
+
+class RunControl:
+    """Cooperative stop and pause, shared between the trainer and any face."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self.stop_reason = "stopped by request"
+
+    def stop(self, reason: str = "stopped by request") -> None:
+        self.stop_reason = reason
+        self._stop.set()
+        self._resume.set()  # a paused trainer must wake up to stop
+
+    def pause(self) -> None:
+        if not self._stop.is_set():
+            self._resume.clear()
+
+    def resume(self) -> None:
+        self._resume.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resume.is_set()
+
+    def wait_if_paused(self) -> None:
+        self._resume.wait()
+
+
+def build_net(preset: Preset, input_dim: int, num_classes: int) -> FullyConnectedNet:
+    m = preset.model
+    return FullyConnectedNet(
+        input_dim, m.hidden, num_classes, loss=m.loss, init=m.init,
+        init_std=m.init_std, dtype=m.dtype, seed=preset.train.seed,
+    )
+
+
+class Trainer:
+    def __init__(
+        self,
+        preset: Preset,
+        data: Dataset,
+        sink: Sink,
+        control: RunControl | None = None,
+        run_id: str | None = None,
+        on_epoch: Callable[["Trainer"], None] | None = None,
+    ):
+        self.preset = preset
+        self.data = data
+        self.sink = sink
+        self.control = control or RunControl()
+        self.run_id = run_id or uuid.uuid4().hex[:8]
+        # Called after each epoch event with the trainer, for faces that look
+        # at the weights (the first-layer view) at most once per epoch.
+        self.on_epoch = on_epoch
+        self.net: FullyConnectedNet | None = None
+        self.best_params: dict[str, np.ndarray] | None = None
+        self.best_val_acc: float | None = None
+        self.best_epoch: int | None = None
+        self.iteration = 0
+        self.error: BaseException | None = None
+        self.traceback: str = ""
+
+    def run(self) -> RunEnded:
+        t0 = time.perf_counter()
+        status, reason = "finished", "all epochs done"
+        try:
+            status, reason = self._train(t0)
+        except Exception as e:  # the run fails; the face decides what to show
+            self.error = e
+            self.traceback = traceback.format_exc()
+            status, reason = "failed", f"{type(e).__name__}: {e}"
+        ended = RunEnded(
+            status=status,
+            reason=reason,
+            best_val_acc=self.best_val_acc,
+            best_epoch=self.best_epoch,
+            iterations=self.iteration,
+            elapsed_s=time.perf_counter() - t0,
+        )
+        try:
+            self.sink(ended)
+        except Exception as e:
+            if self.error is None:
+                self.error = e
+                self.traceback = traceback.format_exc()
+        return ended
+
+    def _train(self, t0: float) -> tuple[str, str]:
+        p, tc, d = self.preset, self.preset.train, self.data
+        dtype = np.dtype(p.model.dtype)
+        X, y = d.X_train, d.y_train
+        if X.dtype != dtype:
+            X = X.astype(dtype)
+        X_val = d.X_val if d.X_val.dtype == dtype else d.X_val.astype(dtype)
+        n = X.shape[0]
+        if n == 0:
+            raise ValueError("the training split is empty")
+        batch = min(tc.batch_size, n) if tc.sample_batches else n
+        per_epoch = max(n // batch, 1) if tc.sample_batches else 1
+        total = per_epoch * tc.epochs
+
+        net = self.net = build_net(p, d.input_dim, d.num_classes)
+        opt = make_optimizer(tc.update, tc.learning_rate, tc.momentum)
+        rng = np.random.default_rng(tc.seed)
+        # A fixed subset for train accuracy, so epochs are comparable and cheap.
+        sub = np.sort(rng.choice(n, size=min(n, TRAIN_ACC_SUBSET), replace=False))
+        X_sub, y_sub = X[sub], y[sub]
+
+        initial_loss = net.loss(X_sub, y_sub, tc.reg, grads=False)
+        limit = tc.explode_factor * initial_loss
+        self.sink(RunStarted(
+            run_id=self.run_id, config=to_dict(p), classes=d.num_classes, n_train=n,
+            n_val=int(X_val.shape[0]), iterations_per_epoch=per_epoch, total_iterations=total,
+            initial_loss=initial_loss, label_names=tuple(d.label_names), image_shape=tuple(d.image_shape),
+        ))
+
+        x_buf = np.empty((batch, X.shape[1]), dtype) if tc.sample_batches else None
+        y_buf = np.empty(batch, y.dtype) if tc.sample_batches else None
+        prev = {k: np.empty_like(v) for k, v in net.params.items()}
+        self.best_params = {k: v.copy() for k, v in net.params.items()}
+        control = self.control
+
+        for epoch in range(1, tc.epochs + 1):
+            perm = rng.permutation(n) if tc.sample_batches else None
+            loss_sum = 0.0
+            for b in range(per_epoch):
+                if control.paused:
+                    control.wait_if_paused()
+                if control.stopped:
+                    return "stopped", control.stop_reason
+                if perm is not None:
+                    idx = perm[b * batch:(b + 1) * batch]
+                    np.take(X, idx, axis=0, out=x_buf)
+                    np.take(y, idx, out=y_buf)
+                    xb, yb = x_buf, y_buf
+                else:
+                    xb, yb = X, y
+                loss = net.loss(xb, yb, tc.reg)
+                self.iteration += 1
+                lr = opt.learning_rate
+                if not np.isfinite(loss) or loss > limit:
+                    self.sink(Step(self.iteration, self.iteration / per_epoch, loss, lr))
+                    what = "not finite" if not np.isfinite(loss) else (
+                        f"{loss:.4g}, {loss / initial_loss:.1f}x the initial loss {initial_loss:.4g}"
+                    )
+                    return "exploded", (
+                        f"loss {what} at iteration {self.iteration} (explode_factor {tc.explode_factor:g}); "
+                        "the learning rate is probably too high"
+                    )
+                want_stats = self.iteration % tc.stats_every == 0
+                if want_stats:
+                    for k, v in net.params.items():
+                        np.copyto(prev[k], v)
+                opt.step(net.params, net.grads)
+                loss_sum += loss
+                self.sink(Step(self.iteration, self.iteration / per_epoch, loss, lr))
+                if want_stats:
+                    rows = []
+                    for k, v in net.params.items():
+                        np.subtract(v, prev[k], out=prev[k])
+                        rows.append(param_stats(k, v, prev[k]))
+                    self.sink(Ratios(self.iteration, tuple(rows)))
+
+            train_acc = net.accuracy(X_sub, y_sub)
+            val_acc = net.accuracy(X_val, d.y_val)
+            lr_used = opt.learning_rate
+            if self.best_val_acc is None or val_acc > self.best_val_acc:
+                self.best_val_acc, self.best_epoch = val_acc, epoch
+                for k, v in net.params.items():
+                    np.copyto(self.best_params[k], v)
+            opt.learning_rate *= tc.learning_rate_decay
+            self.sink(Epoch(
+                epoch=epoch, loss=loss_sum / per_epoch, train_acc=train_acc, val_acc=val_acc,
+                learning_rate=lr_used, elapsed_s=time.perf_counter() - t0,
+            ))
+            if self.on_epoch is not None:
+                self.on_epoch(self)
+        return "finished", f"{tc.epochs} epochs done"

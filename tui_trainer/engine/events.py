@@ -101,7 +101,7 @@ def to_dict(event: Event) -> dict[str, Any]:
     """The JSON form: {"event": kind, field: value, ...}; non-finite floats become null."""
     out: dict[str, Any] = {"event": event.kind}
     for f in dataclasses.fields(event):
-        out[f.name] = _jsonable(getattr(event, f.name))
+        out[f.name] = jsonable(getattr(event, f.name))
     return out
 
 
@@ -122,15 +122,15 @@ def from_dict(d: dict[str, Any]) -> Event:
     return cls(**kwargs)
 
 
-def _jsonable(v: Any) -> Any:
+def jsonable(v: Any) -> Any:
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        return {f.name: _jsonable(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        return {f.name: jsonable(getattr(v, f.name)) for f in dataclasses.fields(v)}
     if isinstance(v, float):
         return v if math.isfinite(v) else None
     if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
+        return {k: jsonable(x) for k, x in v.items()}
     return v
 
 

@@ -8,6 +8,7 @@ below 1e-7 happy.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -53,3 +54,71 @@ def rel_error(a: np.ndarray, b: np.ndarray, tiny: float = 1e-8) -> float:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     return float(np.max(np.abs(a - b) / np.maximum(tiny, np.abs(a) + np.abs(b)))) if a.size else 0.0
+
+
+@dataclass
+class GradientReport:
+    errors: dict[str, float]   # per parameter: ||a - n|| / (||a|| + ||n||) over the checked entries
+    checked: int               # entries compared
+    kinks: int                 # entries skipped because a kink was crossed
+
+
+def scale_to_data(net, X: np.ndarray, seed: int = 0) -> None:
+    """Re-draw the net's weights so each layer's pre-activations on X are about unit size."""
+    rng = np.random.default_rng(seed)
+    h = X
+    for i, name in enumerate(net.weight_names, start=1):
+        W, b = net.params[name], net.params[f"b{i}"]
+        rms = float(np.sqrt(np.mean(h ** 2))) or 1.0
+        W[...] = rng.standard_normal(W.shape) / np.sqrt(W.shape[0]) / rms
+        b[...] = rng.standard_normal(b.shape) * 0.1
+        h = np.maximum(h @ W + b, 0)
+
+
+def gradient_check(net, X: np.ndarray, y: np.ndarray, reg: float, entries_per_param: int = 60,
+                   h: float = 1e-5, seed: int = 0) -> GradientReport:
+    """Compare net.loss's analytic gradients with centred differences, float64.
+
+    The error per parameter is the relative error of its gradient vector,
+    ||a - n|| / (||a|| + ||n||) (UFLDL's measure), which rounding in tiny
+    entries cannot dominate. An entry is skipped when f(x + h) and f(x - h)
+    see different ReLU or hinge "winners" (the kink rule in the course notes).
+    """
+    scale_to_data(net, X, seed)
+    rng = np.random.default_rng(seed)
+    rows = np.arange(len(y))
+
+    def f() -> tuple[float, bytes]:
+        loss = net.loss(X, y, reg=reg, grads=False)
+        acts = net._buffers[X.shape[0]]["act"]
+        sig = b"".join(np.packbits(a > 0).tobytes() for a in acts[:-1])
+        if net.loss_name == "svm":
+            s = acts[-1]
+            margins = s - s[rows, y][:, None] + 1
+            margins[rows, y] = 0
+            sig += np.packbits(margins > 0).tobytes()
+        return loss, sig
+
+    net.loss(X, y, reg=reg)
+    errors: dict[str, float] = {}
+    checked = kinks = 0
+    for name, param in net.params.items():
+        analytic, numeric = [], []
+        for flat in rng.choice(param.size, size=min(param.size, entries_per_param), replace=False):
+            ix = np.unravel_index(flat, param.shape)
+            old = param[ix]
+            param[ix] = old + h
+            fp, sig_p = f()
+            param[ix] = old - h
+            fm, sig_m = f()
+            param[ix] = old
+            if sig_p != sig_m:
+                kinks += 1
+                continue
+            analytic.append(net.grads[name][ix])
+            numeric.append((fp - fm) / (2 * h))
+        a, n = np.array(analytic), np.array(numeric)
+        denom = np.linalg.norm(a) + np.linalg.norm(n)
+        errors[name] = float(np.linalg.norm(a - n) / denom) if denom > 0 else 0.0
+        checked += len(a)
+    return GradientReport(errors, checked, kinks)

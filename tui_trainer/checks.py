@@ -1,0 +1,203 @@
+"""The sanity-check suite: the lecture's checks before a long run.
+
+    results = run_checks(preset)            # on the data set the preset loads
+    [r.passed for r in results]
+
+1. initial-loss    at init with reg 0, softmax loss ~ ln(C); SVM loss ~ C - 1
+2. regularization  raising reg raises the loss at init
+3. gradient        analytic vs centred numerical gradients, float64, a few examples
+4. overfit-small   20 examples, reg 0, plain sgd, full batch, 200 epochs: train accuracy 1.00
+
+`tui-trainer check PRESET [--json]` prints a table (or one JSON object) and
+exits 0 when all pass, 1 when any fails, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .config import Preset, load_preset
+from .datasets import Dataset, load_dataset
+from .engine import RunControl, Trainer, build_net
+from .engine.events import Epoch
+from .engine.gradcheck import gradient_check
+
+CHECKS = ("initial-loss", "regularization", "gradient", "overfit-small")
+INITIAL_LOSS_TOL = 0.1
+GRADIENT_PASS = 1e-7
+GRADIENT_WORRY = 1e-4
+OVERFIT_EXAMPLES = 20
+OVERFIT_EPOCHS = 200
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    value: str        # what was measured, as people read it
+    expected: str     # what a healthy setup gives
+    passed: bool
+    advice: str       # one line when it failed, else ""
+    measured: float | None = None  # the raw number, for programs
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if d["measured"] is not None and not math.isfinite(d["measured"]):
+            d["measured"] = None
+        return d
+
+
+def check_initial_loss(preset: Preset, data: Dataset) -> CheckResult:
+    net = build_net(preset, data.input_dim, data.num_classes)
+    X, y = _sample(data, 1000)
+    loss = net.loss(X, y, reg=0.0, grads=False)
+    c = data.num_classes
+    if preset.model.loss == "softmax":
+        target, what = math.log(c), f"ln({c}) = {math.log(c):.3f}"
+    else:
+        target, what = float(c - 1), f"C - 1 = {c - 1}"
+    passed = math.isfinite(loss) and abs(loss - target) <= INITIAL_LOSS_TOL
+    advice = "" if passed else (
+        f"the loss at init should be about {target:.3f} when the scores start near zero; "
+        f"check model.init / model.init_std (now {preset.model.init}"
+        + (f", {preset.model.init_std:g}" if preset.model.init == "gaussian" else "")
+        + ") and the data scale (data.preprocess)"
+    )
+    return CheckResult("initial-loss", f"{loss:.4f}", f"{what} ± {INITIAL_LOSS_TOL}", passed, advice, loss)
+
+
+def check_regularization(preset: Preset, data: Dataset, high_reg: float = 1e3) -> CheckResult:
+    net = build_net(preset, data.input_dim, data.num_classes)
+    X, y = _sample(data, 1000)
+    base = net.loss(X, y, reg=0.0, grads=False)
+    raised = net.loss(X, y, reg=high_reg, grads=False)
+    passed = math.isfinite(raised) and raised > base
+    advice = "" if passed else (
+        "the loss did not rise with reg: the regularization term is missing from the loss, "
+        "or the weights are all zero"
+    )
+    return CheckResult(
+        "regularization", f"{base:.4f} -> {raised:.4f}", f"loss rises with reg 0 -> {high_reg:g}",
+        passed, advice, raised - base,
+    )
+
+
+def check_gradient(preset: Preset, data: Dataset, examples: int = 5, max_hidden: int = 20,
+                   entries_per_param: int = 60, reg: float | None = None) -> CheckResult:
+    """Analytic against centred numerical gradients (see engine/gradcheck.py).
+
+    The preset's architecture in float64, hidden layers shrunk to at most
+    `max_hidden` units, on a few real training examples; up to
+    `entries_per_param` random entries of each parameter (CS231n's
+    grad_check_sparse). The weights are scaled to the data so every layer's
+    pre-activations are O(1): with the tiny init of a preset, float64 rounding,
+    not the math, would decide the result. Entries whose perturbation crosses a
+    kink (a ReLU or hinge changing sides) are skipped, as the course notes advise.
+    """
+    hidden = tuple(min(h, max_hidden) for h in preset.model.hidden)
+    small = preset.replace(**{"model.hidden": list(hidden), "model.dtype": "float64"})
+    net = build_net(small, data.input_dim, data.num_classes)
+    X = data.X_train[:examples].astype(np.float64)
+    y = data.y_train[:examples]
+    reg = preset.train.reg if reg is None else reg
+    report = gradient_check(net, X, y, reg, entries_per_param, seed=preset.train.seed)
+    worst = report.errors
+    err = max(worst.values())
+    passed = err < GRADIENT_PASS
+    per = ", ".join(f"{k} {v:.1e}" for k, v in worst.items())
+    if passed:
+        advice = ""
+    elif err < GRADIENT_WORRY:
+        advice = f"uncomfortable ({per}): look for float32 leaking into the check or a slightly wrong term"
+    else:
+        bad = max(worst, key=worst.get)
+        advice = f"the analytic gradient of {bad} is wrong ({per}); check its backward pass"
+    value = f"{err:.2e} ({per}; {report.checked} entries, {report.kinks} kinks skipped)"
+    return CheckResult("gradient", value, f"max relative error < {GRADIENT_PASS:g}", passed, advice, err)
+
+
+def check_overfit_small(preset: Preset, data: Dataset, control: RunControl | None = None,
+                        progress: Callable[[float], None] | None = None) -> CheckResult:
+    small = preset.replace(**{
+        "train.reg": 0.0, "train.update": "sgd", "train.learning_rate_decay": 1.0,
+        "train.sample_batches": False, "train.epochs": OVERFIT_EPOCHS,
+        # explosion keeps its meaning: a rate that blows up fails the check
+    })
+    tiny = data.subset(OVERFIT_EXAMPLES)
+    last: list[Epoch] = []
+
+    def sink(event) -> None:
+        if isinstance(event, Epoch):
+            last[:] = [event]
+            if progress is not None:
+                progress(event.epoch / OVERFIT_EPOCHS)
+
+    ended = Trainer(small, tiny, sink, control=control).run()
+    acc = last[0].train_acc if last else float("nan")
+    loss = last[0].loss if last else float("nan")
+    passed = ended.status == "finished" and acc >= 1.0
+    if passed:
+        advice = ""
+    elif ended.status == "exploded":
+        advice = f"the loss exploded ({ended.reason}); lower train.learning_rate"
+    elif ended.status != "finished":
+        advice = f"the run did not finish: {ended.reason}"
+    else:
+        advice = (f"a net that cannot fit {OVERFIT_EXAMPLES} examples has a bug or a learning rate far too low "
+                  f"(train.learning_rate = {preset.train.learning_rate:g} with plain sgd); try it 10x higher")
+    return CheckResult(
+        "overfit-small", f"train acc {acc:.2f}, loss {loss:.3g}",
+        f"train acc 1.00 on {OVERFIT_EXAMPLES} examples after {OVERFIT_EPOCHS} epochs", passed, advice, acc,
+    )
+
+
+def iter_checks(preset: Preset, data: Dataset, control: RunControl | None = None) -> Iterator[CheckResult]:
+    """The four checks in order, one result at a time (the workbench shows each as it lands)."""
+    yield check_initial_loss(preset, data)
+    yield check_regularization(preset, data)
+    yield check_gradient(preset, data)
+    yield check_overfit_small(preset, data, control=control)
+
+
+def run_checks(preset: Preset, data: Dataset | None = None) -> list[CheckResult]:
+    if data is None:
+        data = load_dataset(preset.data, source=preset.source)
+    return list(iter_checks(preset, data))
+
+
+def _sample(data: Dataset, n: int) -> tuple[np.ndarray, np.ndarray]:
+    return data.X_train[:n], data.y_train[:n]
+
+
+# --- the command ---------------------------------------------------------------
+
+def command(args) -> int:
+    preset = load_preset(args.preset, getattr(args, "overrides", []))
+    data = load_dataset(preset.data, source=preset.source)
+    results = []
+    if args.json:
+        results = run_checks(preset, data)
+        print(json.dumps({"preset": preset.name, "checks": [r.to_dict() for r in results],
+                          "passed": all(r.passed for r in results)}))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console(stderr=False)
+        with console.status(f"checking {preset.name} on {data.name}...") as status:
+            for r in iter_checks(preset, data):
+                results.append(r)
+                status.update(f"checking {preset.name}: {len(results)}/{len(CHECKS)} done")
+        table = Table(title=f"Sanity checks: {preset.name} on {data.name} ({data.num_classes} classes)")
+        for col in ("check", "value", "expected", "verdict", "advice"):
+            table.add_column(col, overflow="fold")
+        for r in results:
+            verdict = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
+            table.add_row(r.name, r.value, r.expected, verdict, r.advice)
+        console.print(table)
+    return 0 if all(r.passed for r in results) else 1

@@ -1,0 +1,209 @@
+"""The run directory: one folder per run, written so a crash loses nothing earlier.
+
+    runs/20261124-171500-default-3f2a/
+        config.toml       the resolved preset
+        preprocess.npz    the preprocessing statistics fitted on the training split
+        metrics.jsonl     every event, one JSON line each, flushed as written
+        summary.json      status, best val acc, timings (written atomically at the end)
+        best.npz          the best parameters by val accuracy (written atomically)
+
+    store = RunStore.create("runs", preset, dataset)
+    trainer = Trainer(preset, dataset, sink=Fanout(store, other_sink), on_epoch=store.on_epoch,
+                      run_id=store.run_id)
+
+Whole files (config, summary, checkpoint) are written to a temporary file in
+the same folder and renamed over the target, so a killed process leaves
+either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+import tomllib
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .config import Preset, to_toml
+from .datasets.base import Dataset
+from .engine.events import Epoch, Event, RunEnded, RunStarted, jsonable, to_dict
+
+
+def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
+    """Write through `write(file)` into a temporary sibling, fsync, then rename over `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda f: f.write(text))
+
+
+def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    atomic_write(path, lambda f: np.savez(f, **arrays), mode="wb")
+
+
+class RunStore:
+    """A sink that records one run in its own folder."""
+
+    def __init__(self, path: Path, preset: Preset, run_id: str):
+        self.path = Path(path)
+        self.preset = preset
+        self.run_id = run_id
+        self.started_at = _dt.datetime.now().astimezone()
+        self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
+        self._started: RunStarted | None = None
+        self._last_epoch: Epoch | None = None
+        self.trainer = None  # set by on_epoch / the face, to save best.npz at the end
+
+    @classmethod
+    def create(cls, runs_dir: str | Path, preset: Preset, dataset: Dataset | None = None) -> "RunStore":
+        runs_dir = Path(runs_dir)
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            from .errors import UserError
+
+            raise UserError(f"{runs_dir}: cannot create the runs directory: {e.strerror or e}") from None
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_id = uuid.uuid4().hex[:6]
+        safe_name = "".join(c if c.isalnum() or c in "-_." else "-" for c in preset.name)[:40] or "run"
+        path = runs_dir / f"{stamp}-{safe_name}-{run_id}"
+        path.mkdir()
+        atomic_write_text(path / "config.toml", to_toml(preset))
+        if dataset is not None and dataset.preprocess:
+            atomic_save_npz(path / "preprocess.npz", dataset.preprocess)
+        return cls(path, preset, f"{path.name}")
+
+    def __call__(self, event: Event) -> None:
+        self._metrics.write(json.dumps(to_dict(event)) + "\n")
+        self._metrics.flush()
+        if isinstance(event, RunStarted):
+            self._started = event
+        elif isinstance(event, Epoch):
+            self._last_epoch = event
+        elif isinstance(event, RunEnded):
+            self._finish(event)
+
+    def on_epoch(self, trainer) -> None:
+        """Trainer hook: keep best.npz current whenever the best epoch is the one just done."""
+        self.trainer = trainer
+        if trainer.best_epoch is not None and trainer.best_epoch == (self._last_epoch.epoch if self._last_epoch else None):
+            self.save_best(trainer.best_params)
+
+    def save_best(self, params: dict[str, np.ndarray] | None) -> None:
+        if params:
+            atomic_save_npz(self.path / "best.npz", params)
+
+    def _finish(self, ended: RunEnded) -> None:
+        t = self.preset.train
+        summary = {
+            "run_id": self.run_id,
+            "preset": self.preset.name,
+            "dataset": self.preset.data.dataset,
+            "status": ended.status,
+            "reason": ended.reason,
+            "best_val_acc": ended.best_val_acc,
+            "best_epoch": ended.best_epoch,
+            "final_train_acc": self._last_epoch.train_acc if self._last_epoch else None,
+            "final_val_acc": self._last_epoch.val_acc if self._last_epoch else None,
+            "epochs_run": self._last_epoch.epoch if self._last_epoch else 0,
+            "iterations": ended.iterations,
+            "initial_loss": self._started.initial_loss if self._started else None,
+            "learning_rate": t.learning_rate,
+            "reg": t.reg,
+            "batch_size": t.batch_size,
+            "update": t.update,
+            "hidden": list(self.preset.model.hidden),
+            "started_at": self.started_at.isoformat(timespec="seconds"),
+            "ended_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "elapsed_s": ended.elapsed_s,
+        }
+        summary = jsonable(summary)
+        atomic_write_text(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
+        self.close()
+
+    def close(self) -> None:
+        if not self._metrics.closed:
+            self._metrics.close()
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One past run as `tui-trainer runs` and the runs view list it."""
+
+    path: Path
+    name: str
+    started_at: str
+    status: str
+    best_val_acc: float | None
+    learning_rate: float | None
+    reg: float | None
+    batch_size: int | None
+    preset: str
+    elapsed_s: float | None
+
+
+def list_runs(runs_dir: str | Path) -> list[RunInfo]:
+    """Every run folder under runs_dir, oldest first; a run without summary.json
+    (still running, or killed) shows status 'incomplete'."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    out = []
+    for d in sorted(p for p in runs_dir.iterdir() if p.is_dir() and (p / "config.toml").is_file()):
+        summary: dict[str, Any] = {}
+        try:
+            summary = json.loads((d / "summary.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+        cfg: dict[str, Any] = {}
+        try:
+            cfg = tomllib.loads((d / "config.toml").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+        train = cfg.get("train", {})
+        stamp = d.name[:15]
+        try:
+            started = _dt.datetime.strptime(stamp, "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            started = summary.get("started_at", "")
+        out.append(RunInfo(
+            path=d, name=d.name, started_at=started,
+            status=summary.get("status", "incomplete"),
+            best_val_acc=summary.get("best_val_acc"),
+            learning_rate=train.get("learning_rate"), reg=train.get("reg"),
+            batch_size=train.get("batch_size"), preset=cfg.get("name", ""),
+            elapsed_s=summary.get("elapsed_s"),
+        ))
+    return out
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The events of a run's metrics.jsonl; a torn last line (a killed writer) is skipped."""
+    events = []
+    with open(Path(path) / "metrics.jsonl", encoding="utf-8") as f:
+        for line in f:
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                break
+    return events

@@ -1,0 +1,314 @@
+"""Where the workbench's trainer runs: a child process (the default) or a thread.
+
+Both hosts take the same orders (run, stop, pause, resume, close) and hand the
+app the same event stream: `on_events(number, [event, ...])` from a
+background thread, then `on_done(number, where)` when the run is over (where:
+the last frame of a failure's traceback, else ""). Both record each run with
+runs.RunStore exactly as a headless run does.
+
+Why a process: the trainer is NumPy driven from Python, and a Textual app
+redrawing plots is Python too; in one process they share the GIL, and the
+measurements in bench/ui_bench.py showed the thread costing training speed
+and key response beyond the targets. In a child process the trainer keeps
+its own interpreter; its sink batches events and sends them down a pipe at
+most every `FLUSH_S` seconds (at once for run start and end and advice).
+`TUI_TRAINER_ENGINE=thread` picks the thread host (for comparison in the bench).
+
+The child is started once per session (spawn, so no inherited Textual state)
+and keeps the last data set it loaded, so a run starts without reloading.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config import Preset
+from ..datasets import Dataset, load_dataset
+from ..engine import RunControl, Trainer
+from ..engine.events import Advice, Event, Fanout, RunEnded, RunStarted
+from ..errors import UserError
+from ..runs import RunStore
+
+FLUSH_S = 0.05
+# Sent at once and drained at once; the rest (steps, ratios, epochs: an epoch can
+# take 20 ms on a small preset) waits for the next flush and the next drain.
+URGENT = (RunStarted, Advice, RunEnded)
+
+OnEvents = Callable[[int, list[Event]], None]
+OnDone = Callable[[int, str], None]
+StoreFactory = Callable[[Path, Preset, Dataset], RunStore]
+
+
+BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def blas_threads_env() -> dict[str, str]:
+    """BLAS threads for the child: one core fewer than the machine has, so the
+    trainer's threads and the app never fight over a core (on two cores,
+    oversubscribed OpenBLAS threads spin and training slows down many times
+    over). A user's own setting wins."""
+    if any(k in os.environ for k in BLAS_ENV):
+        return {}
+    n = str(max(1, (os.cpu_count() or 2) - 1))
+    return {k: n for k in BLAS_ENV}
+
+
+def default_host() -> str:
+    return "thread" if os.environ.get("TUI_TRAINER_ENGINE", "").lower() == "thread" else "process"
+
+
+def train_one(number: int, preset: Preset, data: Dataset | Callable[[], Dataset], runs_dir: Path,
+              sink: Callable[[Event], None], control: RunControl, trainer_cls: type[Trainer],
+              store_factory: StoreFactory) -> str:
+    """One run, recorded in the run directory as a headless run is. Never raises;
+    returns where a failure happened ('' when none)."""
+    try:
+        if callable(data):
+            data = data()
+        store = store_factory(runs_dir, preset, data)
+        sink(StoreOpened(store.path.name))
+        trainer = trainer_cls(preset, data, Fanout(store, sink), control=control, run_id=store.run_id,
+                              on_epoch=store.on_epoch)
+        trainer.run()  # sends run_ended, also when it fails
+        store.save_best(trainer.best_params)
+        return last_frame(trainer.traceback) if trainer.traceback else ""
+    except Exception as e:  # noqa: BLE001 - the run fails; the workbench keeps working
+        reason = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+        sink(RunEnded("failed", reason, None, None, 0, 0.0))
+        return "" if isinstance(e, UserError) else last_frame(traceback.format_exc())
+
+
+@dataclass(frozen=True)
+class StoreOpened:
+    """Not an engine event (it is not written anywhere): tells the app the run directory's name."""
+
+    name: str
+
+
+def last_frame(tb: str) -> str:
+    """'trainer.py:123 in _train' from a formatted traceback."""
+    for line in reversed(tb.strip().splitlines()):
+        line = line.strip()
+        if line.startswith('File "'):
+            path, _, rest = line[6:].partition('", line ')
+            lineno, _, func = rest.partition(", in ")
+            return f"{Path(path).name}:{lineno} in {func}"
+    return ""
+
+
+# --- the thread host ---------------------------------------------------------------------
+
+
+class ThreadHost:
+    """The trainer in a thread of this process; `spawn(fn)` runs fn in a Textual thread worker."""
+
+    kind = "thread"
+
+    def __init__(self, on_events: OnEvents, on_done: OnDone, spawn: Callable[[Callable[[], None]], None]):
+        self.on_events, self.on_done, self.spawn = on_events, on_done, spawn
+        self.control: RunControl | None = None
+        self.busy = threading.Event()
+
+    def run(self, number: int, preset: Preset, data: Dataset, runs_dir: Path,
+            trainer_cls: type[Trainer] = Trainer, store_factory: StoreFactory = RunStore.create) -> None:
+        control = self.control = RunControl()
+        self.busy.set()
+        on_events = self.on_events
+
+        def sink(event: Event) -> None:
+            on_events(number, [event])
+
+        def work() -> None:
+            try:
+                where = train_one(number, preset, data, runs_dir, sink, control, trainer_cls, store_factory)
+            finally:
+                self.busy.clear()
+            self.on_done(number, where)
+
+        self.spawn(work)
+
+    def stop(self, reason: str) -> None:
+        if self.control is not None:
+            self.control.stop(reason)
+
+    def pause(self) -> None:
+        if self.control is not None:
+            self.control.pause()
+
+    def resume(self) -> None:
+        if self.control is not None:
+            self.control.resume()
+
+    def close(self, timeout: float) -> None:
+        self.stop("the workbench closed")
+        deadline = time.monotonic() + timeout
+        while self.busy.is_set() and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    @property
+    def idle(self) -> bool:
+        return not self.busy.is_set()
+
+
+# --- the process host ----------------------------------------------------------------------
+
+
+class ProcessHost:
+    """The trainer in a child process, started once; orders go down a pipe, events come up."""
+
+    kind = "process"
+
+    def __init__(self, on_events: OnEvents, on_done: OnDone):
+        self.on_events, self.on_done = on_events, on_done
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._send_lock = threading.Lock()
+        self.process = ctx.Process(target=serve, args=(child,), daemon=True, name="tui-trainer engine")
+        # Textual replaces sys.stderr with a capture whose fileno() is -1, and
+        # multiprocessing hands stderr's fd to its resource tracker: give it the real one.
+        saved, saved_env = sys.stderr, dict(os.environ)
+        sys.stderr = sys.__stderr__ or saved
+        os.environ.update(blas_threads_env())
+        try:
+            self.process.start()
+        finally:
+            sys.stderr = saved
+            os.environ.clear()
+            os.environ.update(saved_env)
+        child.close()
+        self._running: set[int] = set()
+        self._reader = threading.Thread(target=self._read, daemon=True, name="tui-trainer events")
+        self._reader.start()
+
+    def run(self, number: int, preset: Preset, data: Any, runs_dir: Path,
+            trainer_cls: type[Trainer] = Trainer, store_factory: StoreFactory = RunStore.create) -> None:
+        """`data` is not sent: the child loads (and keeps) the data set the preset names."""
+        self._running.add(number)
+        self._send(("run", number, preset, str(runs_dir), trainer_cls, store_factory))
+
+    def stop(self, reason: str) -> None:
+        self._send(("stop", reason))
+
+    def pause(self) -> None:
+        self._send(("pause",))
+
+    def resume(self) -> None:
+        self._send(("resume",))
+
+    def close(self, timeout: float) -> None:
+        """Stop the run, let the child finish its files, and end it; kill it past the timeout."""
+        self._send(("quit",))
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(1)
+        self._conn.close()
+
+    @property
+    def idle(self) -> bool:
+        return not self._running
+
+    def _send(self, msg: tuple) -> None:
+        with self._send_lock:
+            try:
+                self._conn.send(msg)
+            except (OSError, ValueError, BrokenPipeError):
+                pass  # the child is gone; the reader reports it
+
+    def _read(self) -> None:
+        while True:
+            try:
+                msg = self._conn.recv()
+            except (EOFError, OSError):
+                break
+            if msg[0] == "events":
+                self.on_events(msg[1], msg[2])
+            elif msg[0] == "done":
+                self._running.discard(msg[1])
+                self.on_done(msg[1], msg[2])
+        # The child died (or closed): runs it had are failed runs.
+        code = self.process.exitcode
+        for number in sorted(self._running):
+            self.on_events(number, [RunEnded("failed", f"the trainer process ended (exit code {code})",
+                                             None, None, 0, 0.0)])
+            self.on_done(number, "")
+        self._running.clear()
+
+
+class _PipeSink:
+    """The child's sink: batches events, sends at most every FLUSH_S (urgent ones at once)."""
+
+    def __init__(self, conn, number: int, lock: threading.Lock):
+        self.conn, self.number, self.lock = conn, number, lock
+        self.buf: list = []
+        self.last = time.perf_counter()
+
+    def __call__(self, event) -> None:
+        self.buf.append(event)
+        now = time.perf_counter()
+        if isinstance(event, (*URGENT, StoreOpened)) or now - self.last >= FLUSH_S:
+            self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        if self.buf:
+            with self.lock:
+                self.conn.send(("events", self.number, self.buf))
+            self.buf = []
+        self.last = time.perf_counter() if now is None else now
+
+
+def serve(conn) -> None:
+    """The child process: one listener thread applies stop/pause/resume at once;
+    the main thread trains the runs it is asked for, one after another."""
+    orders: queue.Queue = queue.Queue()
+    controls: list[RunControl] = []
+    send_lock = threading.Lock()
+
+    def listen() -> None:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                msg = ("quit",)
+            kind = msg[0]
+            if kind == "run":
+                controls.append(RunControl())  # made here, so a stop sent right after applies
+                orders.put((*msg, controls[-1]))
+            elif kind in ("stop", "pause", "resume"):
+                if controls:
+                    getattr(controls[-1], kind)(*msg[1:])
+            if kind == "quit":
+                for c in controls:
+                    c.stop("the workbench closed")
+                orders.put(msg)
+                return
+
+    threading.Thread(target=listen, daemon=True).start()
+    cached: tuple[Any, Dataset | None] = (None, None)
+    while True:
+        msg = orders.get()
+        if msg[0] == "quit":
+            break
+        _, number, preset, runs_dir, trainer_cls, store_factory, control = msg
+
+        def data(preset=preset) -> Dataset:
+            nonlocal cached
+            if cached[0] != preset.data:
+                cached = (preset.data, load_dataset(preset.data, source=preset.source))
+            return cached[1]
+
+        sink = _PipeSink(conn, number, send_lock)
+        where = train_one(number, preset, data, Path(runs_dir), sink, control, trainer_cls, store_factory)
+        sink.flush()
+        with send_lock:
+            conn.send(("done", number, where))
+    conn.close()

@@ -1,0 +1,1 @@
+"""Modal screens of the workbench: the edit form, the preset picker, help."""

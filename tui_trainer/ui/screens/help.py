@@ -1,0 +1,59 @@
+"""The `?` screen: every key (from the app's own bindings, so it cannot drift
+from the footer) and what each pane shows."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+PANES = (
+    ("Loss", "per-iteration loss, faint, with a smoothed line over it; earlier runs of this "
+             "session as grey ghost curves; x in epochs; y toggles log scale"),
+    ("Accuracy", "train and val accuracy per epoch; a wide gap means overfitting (raise reg), "
+                 "no gap and low accuracy means too little capacity"),
+    ("Weights and updates", "per parameter: weight and update mean/std/min/max, and "
+                            "norm(update)/norm(weight); the lecture's band is about 1e-3..1e-2"),
+    ("Sanity checks", "loss at init ~ ln(C), reg raises the loss, gradient check, overfit 20 examples"),
+    ("Hyperparameters", "this run beside the next; ● marks what the next run changes"),
+    ("Notes", "the run's status and reason, advice, failed checks' remedies"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("question_mark", "close", "Close", key_display="?"),
+        Binding("q", "close", "Close", show=False),
+    ]
+
+    def __init__(self, bindings: list[Binding]) -> None:
+        super().__init__()
+        self.app_bindings = bindings
+
+    def compose(self) -> ComposeResult:
+        keys = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_header=False)
+        keys.add_column(style="bold", no_wrap=True)
+        keys.add_column()
+        for b in self.app_bindings:
+            keys.add_row(b.key_display or b.key, b.tooltip or b.description)
+        panes = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_header=False)
+        panes.add_column(style="bold", no_wrap=True)
+        panes.add_column()
+        for name, what in PANES:
+            panes.add_row(name, what)
+        with VerticalScroll(id="help-box") as box:
+            box.border_title = "tui-trainer · keys"
+            box.border_subtitle = "escape closes"
+            yield Static(keys)
+            yield Static(Text("\nPanes", style="bold"))
+            yield Static(panes)
+            yield Static(Text("\nChanges apply to the next run: try, look, adjust, run again. "
+                              "ctrl+p opens the command palette with every action.", style="dim"))
+
+    def action_close(self) -> None:
+        self.dismiss(None)

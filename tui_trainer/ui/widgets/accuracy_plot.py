@@ -1,0 +1,51 @@
+"""The accuracy pane: train and val accuracy per epoch, two labelled lines;
+the gap between them is the lecture's overfitting gauge."""
+
+from __future__ import annotations
+
+from textual.app import RenderResult
+from textual_plotext import PlotextPlot
+
+from ..history import RunHistory
+from . import palette
+
+
+class AccuracyPlot(PlotextPlot):
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.run: RunHistory | None = None
+        self._key: tuple | None = None
+        self._text: RenderResult = ""
+        self.border_title = (f"Accuracy  [{palette.hex(palette.TRAIN)}]⠉⠒ train[/]"
+                             f"  [{palette.hex(palette.VAL)}]• val[/]")
+
+    def show(self, run: RunHistory | None) -> None:
+        self.run = run
+        text = ""
+        if run is not None and run.epochs:
+            last = run.epochs[-1]
+            text = f"train {last.train_acc:.3f} val {last.val_acc:.3f} gap {last.train_acc - last.val_acc:.3f}"
+        if self.border_subtitle != text:
+            self.border_subtitle = text
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        run = self.run
+        key = (self.size, self.app.theme, None if run is None else (run.number, len(run.epochs)))
+        if key != self._key:
+            self._key, self._text = key, self._build()
+        return self._text
+
+    def _build(self) -> RenderResult:
+        plt = self.plt
+        plt.clear_data()
+        plt.xlabel("epoch")
+        plt.ylim(0, 1)
+        run = self.run
+        if run is not None:
+            plt.xlim(0, max(run.total_epochs, 1))
+            if run.epochs:
+                xs = [e.epoch for e in run.epochs]
+                plt.plot(xs, [e.train_acc for e in run.epochs], marker="braille", color=palette.TRAIN)
+                plt.plot(xs, [e.val_acc for e in run.epochs], marker="dot", color=palette.VAL)
+        return super().render()

@@ -1,0 +1,75 @@
+"""What the workbench looks like after a seeded, finished run: SVG snapshots at
+80x24 (one pane behind tabs) and 160x48 (every pane).
+
+The screen must not change between runs of the test: the app's clock is frozen
+(elapsed and ETA read 0:00 / --) and run folders get fixed names. Update the
+SVGs on purpose with `pytest tests/test_ui_snapshots.py --snapshot-update`
+and look at them (tests/__snapshots__/) before committing.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tui_trainer.config import load_preset, to_toml
+from tui_trainer.runs import RunStore, atomic_write_text
+from tui_trainer.ui.app import WorkbenchApp
+
+PRESET = '''
+name = "digits-snapshot"
+description = "2-layer net on the UCI digits, for the snapshot tests"
+[data]
+dataset = "digits"
+num_train = 1000
+num_val = 300
+num_test = 100
+[model]
+hidden = [40]
+init_std = 1e-2
+[train]
+update = "momentum"
+learning_rate = 2e-2
+reg = 1e-3
+batch_size = 100
+epochs = 8
+stats_every = 5
+seed = 3
+'''
+
+
+def fixed_store(runs_dir, preset, dataset):
+    """RunStore.create with a fixed folder name, so the notes pane reads the same every time."""
+    path = Path(runs_dir) / f"run-{len(list(Path(runs_dir).glob('run-*'))) + 1}"
+    path.mkdir(parents=True)
+    atomic_write_text(path / "config.toml", to_toml(preset))
+    return RunStore(path, preset, path.name)
+
+
+def make_app(tmp_path: Path) -> WorkbenchApp:
+    path = tmp_path / "digits-snapshot.toml"
+    path.write_text(PRESET)
+    return WorkbenchApp(load_preset(path), runs_dir=tmp_path / "runs", clock=lambda: 0.0,
+                        store_factory=fixed_store)
+
+
+async def finished_run(pilot) -> None:
+    app = pilot.app
+    deadline = time.monotonic() + 30
+    while app.data is None:
+        assert time.monotonic() < deadline, "the data did not load"
+        await pilot.pause(0.02)
+    await pilot.press("space")
+    while app.current is None or app.current.t_end is None:
+        assert time.monotonic() < deadline, "the run did not finish"
+        await pilot.pause(0.02)
+    await pilot.pause(0.1)
+    assert app.current.ended.status == "finished"
+
+
+def test_main_screen_after_a_finished_run_80x24(snap_compare, tmp_path):
+    assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), run_before=finished_run)
+
+
+def test_main_screen_after_a_finished_run_160x48(snap_compare, tmp_path):
+    assert snap_compare(make_app(tmp_path), terminal_size=(160, 48), run_before=finished_run)

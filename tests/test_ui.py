@@ -368,6 +368,28 @@ async def test_a_trainer_failure_shows_and_the_next_run_works(tmp_path):
         assert app.query_one(StatusBar).run_number == 2
 
 
+async def test_a_killed_trainer_process_fails_the_run_and_the_next_one_gets_a_new_process(tmp_path):
+    import os
+    import signal
+
+    app = make_app(tmp_path, **LONG)
+    async with app.run_test(size=BIG) as pilot:
+        await loaded(pilot)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.current.iteration >= 3)
+        first = app.host.process
+        os.kill(first.pid, signal.SIGKILL)
+        await run_to_end(pilot)
+        assert status(app) == "failed"
+        assert "the trainer process ended (exit code -9)" in app.query_one(RunNotes).plain
+        await pilot.press("space")
+        await wait_for(pilot, lambda: len(app.runs) == 2 and app.current.iteration >= 3, what="the second run")
+        assert app.host.process is not first and app.host.process.is_alive()
+        await pilot.press("x")
+        await run_to_end(pilot, 2)
+        assert status(app) == "stopped"
+
+
 async def test_data_that_cannot_load_show_in_the_app(tmp_path):
     app = make_app(tmp_path, num_train=5000)  # digits holds 1,797
     async with app.run_test(size=BIG) as pilot:

@@ -169,9 +169,13 @@ class ProcessHost:
 
     def __init__(self, on_events: OnEvents, on_done: OnDone):
         self.on_events, self.on_done = on_events, on_done
+        self._send_lock = threading.Lock()
+        self._running: set[int] = set()
+        self._start()
+
+    def _start(self) -> None:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._send_lock = threading.Lock()
         self.process = ctx.Process(target=serve, args=(child,), daemon=True, name="tui-trainer engine")
         # Textual replaces sys.stderr with a capture whose fileno() is -1, and
         # multiprocessing hands stderr's fd to its resource tracker: give it the real one.
@@ -185,13 +189,17 @@ class ProcessHost:
             os.environ.clear()
             os.environ.update(saved_env)
         child.close()
-        self._running: set[int] = set()
-        self._reader = threading.Thread(target=self._read, daemon=True, name="tui-trainer events")
+        self._reader = threading.Thread(target=self._read, args=(self._conn, self.process), daemon=True,
+                                        name="tui-trainer events")
         self._reader.start()
 
     def run(self, number: int, preset: Preset, data: Any, runs_dir: Path,
             trainer_cls: type[Trainer] = Trainer, store_factory: StoreFactory = RunStore.create) -> None:
-        """`data` is not sent: the child loads (and keeps) the data set the preset names."""
+        """`data` is not sent: the child loads (and keeps) the data set the preset names.
+        A child that died (killed, out of memory) is replaced first."""
+        if not self.process.is_alive():
+            self._reader.join(1)  # it reports the dead child's runs first
+            self._start()
         self._running.add(number)
         self._send(("run", number, preset, str(runs_dir), trainer_cls, store_factory))
 
@@ -224,10 +232,10 @@ class ProcessHost:
             except (OSError, ValueError, BrokenPipeError):
                 pass  # the child is gone; the reader reports it
 
-    def _read(self) -> None:
+    def _read(self, conn, process) -> None:
         while True:
             try:
-                msg = self._conn.recv()
+                msg = conn.recv()
             except (EOFError, OSError):
                 break
             if msg[0] == "events":
@@ -236,7 +244,8 @@ class ProcessHost:
                 self._running.discard(msg[1])
                 self.on_done(msg[1], msg[2])
         # The child died (or closed): runs it had are failed runs.
-        code = self.process.exitcode
+        process.join(1)
+        code = process.exitcode
         for number in sorted(self._running):
             self.on_events(number, [RunEnded("failed", f"the trainer process ended (exit code {code})",
                                              None, None, 0, 0.0)])

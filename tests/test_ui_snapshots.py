@@ -67,9 +67,17 @@ async def finished_run(pilot) -> None:
     assert app.current.ended.status == "finished"
 
 
-def test_main_screen_after_a_finished_run_80x24(snap_compare, tmp_path):
+def one_blas_thread(monkeypatch):
+    """The trainer's float32 sums in the same order on any machine (the child inherits this)."""
+    for key in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(key, "1")
+
+
+def test_main_screen_after_a_finished_run_80x24(snap_compare, tmp_path, monkeypatch):
+    one_blas_thread(monkeypatch)
     assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), run_before=finished_run)
 
 
-def test_main_screen_after_a_finished_run_160x48(snap_compare, tmp_path):
+def test_main_screen_after_a_finished_run_160x48(snap_compare, tmp_path, monkeypatch):
+    one_blas_thread(monkeypatch)
     assert snap_compare(make_app(tmp_path), terminal_size=(160, 48), run_before=finished_run)

@@ -171,7 +171,7 @@ class WorkbenchApp(App[int]):
         self._start_when_loaded = False
         self._restart = False
         self._loss_dirty = self._accuracy_dirty = self._ratios_dirty = False
-        self._last_plot = self._last_table = 0.0
+        self._last_loss = self._last_accuracy = self._last_table = 0.0
         self._checks_running = False
         self._grid_spec = ""
 
@@ -402,14 +402,16 @@ class WorkbenchApp(App[int]):
             self._accuracy_dirty = True
         if STATUS in touched or NOTES in touched or EPOCHS in touched:
             self._refresh_notes()
-        # Plots are the costly part (plotext is pure Python): a few times a second at most.
-        if (self._loss_dirty or self._accuracy_dirty) and (now - self._last_plot >= self.plot_interval or ended):
-            self._last_plot = now
-            if self._loss_dirty:
-                self.query_one(LossPlot).show(current, self._ghosts())
-            if self._accuracy_dirty:
-                self.query_one(AccuracyPlot).show(current)
-            self._loss_dirty = self._accuracy_dirty = False
+        # Plots are the costly part (plotext is pure Python): each at most every
+        # plot_interval, and never both in one drain, so no single frame blocks the keys long.
+        loss_due = self._loss_dirty and (now - self._last_loss >= self.plot_interval or ended)
+        if loss_due:
+            self._loss_dirty, self._last_loss = False, now
+            self.query_one(LossPlot).show(current, self._ghosts())
+        if self._accuracy_dirty and (not loss_due or ended) and (
+                now - self._last_accuracy >= self.plot_interval or ended):
+            self._accuracy_dirty, self._last_accuracy = False, now
+            self.query_one(AccuracyPlot).show(current)
         self._refresh_status()
 
     def _ghosts(self) -> list[RunHistory]:

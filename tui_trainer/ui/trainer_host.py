@@ -214,11 +214,14 @@ class ProcessHost:
 
     def close(self, timeout: float) -> None:
         """Stop the run, let the child finish its files, and end it; kill it past the timeout."""
+        deadline = time.monotonic() + timeout
         self._send(("quit",))
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()
             self.process.join(1)
+        # The reader hands on what the child said last (its run's end) before the pipe closes.
+        self._reader.join(max(deadline - time.monotonic(), 0.1))
         self._conn.close()
 
     @property

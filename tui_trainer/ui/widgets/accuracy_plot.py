@@ -21,7 +21,7 @@ class AccuracyPlot(PlotextPlot):
 
     def show(self, run: RunHistory | None) -> None:
         self.run = run
-        text = ""
+        text = "after each epoch" if run is not None and run.ended is None else ""
         if run is not None and run.epochs:
             last = run.epochs[-1]
             text = f"train {last.train_acc:.3f} val {last.val_acc:.3f} gap {last.train_acc - last.val_acc:.3f}"

@@ -20,6 +20,7 @@ class RunNotes(Widget):
         super().__init__(**kw)
         self.lines: list[tuple[str, str]] = []
         self._text = Text()
+        self._shown_rows = 0
 
     def show(self, lines: list[tuple[str, str]]) -> None:
         """lines: (kind, text) with kind one of info, good, warn, bad."""
@@ -34,7 +35,17 @@ class RunNotes(Widget):
             out.append(f"{self.MARKS[kind]} ", style=style)
             out.append(text, style=style if kind != "info" else "")
         self._text = out
-        self.refresh(layout=True)  # its height follows its lines
+        # Its height follows its lines; a new layout (of the whole screen) only when that changes.
+        rows = self._rows()
+        self.refresh(layout=rows != self._shown_rows)
+        self._shown_rows = rows
+
+    def _rows(self) -> int:
+        width = max(self.content_size.width, 1)
+        return sum(-(-(len(text) + 2) // width) for _, text in self.lines)
+
+    def on_resize(self) -> None:
+        self._shown_rows = self._rows()
 
     def render(self) -> Text:
         return self._text

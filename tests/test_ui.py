@@ -184,6 +184,7 @@ async def test_learning_rate_keys_move_the_next_run_by_half_a_decade(tmp_path):
         ratios = [b / a for a, b in zip(seen, seen[1:])]
         assert ratios == pytest.approx([10 ** -0.5] * 2 + [10 ** 0.5] * 3)
         assert seen[-1] == pytest.approx(10 ** -2.5)
+        assert "next run: learning rate 3.16e-03" in plain(app.query_one(StatusBar))
         # The opened preset is unchanged; the pane marks the change.
         assert app.base_preset.train.learning_rate == 1e-3
         assert app.query_one(Hyperparams).changed() == ["learning rate"]
@@ -214,6 +215,7 @@ async def test_batch_keys_halve_and_double_within_one_and_the_training_set(tmp_p
             await pilot.press(key)
             sizes.append(app.next_preset.train.batch_size)
         assert sizes == [100, 100, 50, 25, 12, 6, 3, 1, 1, 1, 1]
+        assert "batch size is already 1" in plain(app.query_one(StatusBar))
 
 
 async def test_the_edit_form_validates_through_the_preset_schema(tmp_path):

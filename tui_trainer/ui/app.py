@@ -530,16 +530,17 @@ class WorkbenchApp(App[int]):
         self._knob(lambda p: knobs.batch_size(p, up, self.n_train))
 
     def _knob(self, change: Callable[[Preset], tuple[Preset, str]]) -> None:
+        bar = self.query_one(StatusBar)
         try:
             new, said = change(self.next_preset)
         except knobs.AtLimit as e:
-            self.notify(str(e), severity="warning", timeout=2)
+            bar.flash(str(e), warn=True)
             return
         except PresetError as e:
             self.notify(str(e), severity="error")
             return
         self._set_next(new)
-        self.notify(f"next run: {said}", timeout=1.5)
+        bar.flash(f"next run: {said}")
 
     def _set_next(self, preset: Preset) -> None:
         self.next_preset = preset
@@ -569,7 +570,7 @@ class WorkbenchApp(App[int]):
 
     def action_log_scale(self) -> None:
         log = self.query_one(LossPlot).toggle_log()
-        self.notify(f"loss plot: {'log' if log else 'linear'} y axis", timeout=1.5)
+        self.query_one(StatusBar).flash(f"loss plot: {'log' if log else 'linear'} y axis")
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.BINDINGS))

@@ -3,8 +3,12 @@ progress bar, elapsed time and ETA. Two lines; it drops detail before it wraps."
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.widget import Widget
+
+FLASH_S = 2.5
 
 STATUS_STYLE = {
     "idle": "status-idle", "loading": "status-idle", "running": "status-running",
@@ -26,7 +30,7 @@ def clock_text(seconds: float | None) -> str:
 class StatusBar(Widget):
     COMPONENT_CLASSES = {
         "status-idle", "status-running", "status-paused", "status-finished", "status-bad",
-        "bar-done", "bar-todo", "dim",
+        "bar-done", "bar-todo", "dim", "flash", "flash-warn",
     }
 
     def __init__(self, **kw) -> None:
@@ -42,13 +46,22 @@ class StatusBar(Widget):
         self.elapsed: float | None = None
         self.eta: float | None = None
         self.note = ""
+        self._flash = ("", "", 0.0)   # (text, style class, shown until: time.monotonic())
         self._shown: tuple = ()
+
+    def flash(self, text: str, warn: bool = False) -> None:
+        """A short message in place of the note for a few seconds (a key's effect):
+        a repaint of this line, where a toast would lay the whole screen out twice."""
+        self._flash = (text, "flash-warn" if warn else "flash", time.monotonic() + FLASH_S)
+        self.show()
 
     def show(self, **values) -> None:
         """Set fields; redraws only when what it shows changed (it is updated several times a second)."""
         for k, v in values.items():
             setattr(self, k, v)
-        key = (self.preset, self.dataset, self.run_number, self.status, int(self.epoch), self.epochs,
+        if self._flash[0] and time.monotonic() > self._flash[2]:
+            self._flash = ("", "", 0.0)
+        key = (self._flash[0], self.preset, self.dataset, self.run_number, self.status, int(self.epoch), self.epochs,
                self.iteration, self.iterations, clock_text(self.elapsed), clock_text(self.eta), self.note)
         if key != self._shown:
             self._shown = key
@@ -65,7 +78,9 @@ class StatusBar(Widget):
             (self.preset, "bold"), (f" · {self.dataset}" if self.dataset else "", dim),
             ("  run ", dim), (str(self.run_number) if self.run_number else "-", "bold"), "  ", status,
         )
-        if self.note:
+        if self._flash[0]:
+            line1.append("  " + self._flash[0], style=self._s(self._flash[1]))
+        elif self.note:
             line1.append("  " + self.note, style=dim)
         line1.truncate(width, overflow="ellipsis")
 

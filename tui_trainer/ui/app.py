@@ -293,7 +293,7 @@ class WorkbenchApp(App[int]):
         self.runs.append(run)
         self.current = run
         self._ensure_host().run(run.number, self.next_preset, self.data, self.runs_dir,
-                      trainer_cls=self.trainer_cls, store_factory=self.store_factory)
+                                trainer_cls=self.trainer_cls, store_factory=self.store_factory)
         self._loss_dirty = self._accuracy_dirty = True
         self._refresh_all()
 
@@ -317,7 +317,7 @@ class WorkbenchApp(App[int]):
 
     def action_pause(self) -> None:
         run = self.current
-        if not self.running or run is None:
+        if not self.running:
             self.notify("no run to pause; space starts one", timeout=2)
             return
         if run.paused_since is not None:
@@ -400,7 +400,7 @@ class WorkbenchApp(App[int]):
             self.query_one(ParamTable).show(current.ratios)
         if EPOCHS in touched:
             self._accuracy_dirty = True
-        if STATUS in touched or NOTES in touched or EPOCHS in touched:
+        if STATUS in touched or NOTES in touched:
             self._refresh_notes()
         # Plots are the costly part (plotext is pure Python): each at most every
         # plot_interval, and never both in one drain, so no single frame blocks the keys long.

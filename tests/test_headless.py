@@ -144,6 +144,14 @@ def test_lr_too_high_exits_3_with_status_exploded(tmp_path):
     assert summary["status"] == "exploded"
 
 
+def test_a_loss_that_overflows_is_reported_once_not_warned_about(tmp_path):
+    r = run(tmp_path, "run", "lr-too-high", "--set", "train.learning_rate=1e6", "--set", "train.explode_factor=1e30",
+            "--json", "--runs-dir", "runs")
+    assert r.returncode == 3
+    assert r.stderr == ""  # no numpy RuntimeWarnings: the run_ended event says it
+    assert events_of(r.stdout)[-1]["reason"].startswith("loss not finite")
+
+
 def test_a_failed_run_exits_1_with_the_traceback_and_a_summary(tmp_path):
     r = run(tmp_path, "run", "digits-fast", "--set", "model.hidden=[100000000000000]", "--json",
             "--runs-dir", "runs")
@@ -277,9 +285,10 @@ def test_without_a_terminal_one_plain_line_per_epoch(tmp_path):
 
 
 def run_in_terminal(tmp_path: Path, args: list[str], env: dict, columns: int = 80,
-                    ctrl_c_after: bytes | None = None) -> tuple[int, str]:
+                    ctrl_c_after: bytes | None = None, hang_up_after: bytes | None = None) -> tuple[int, str]:
     """Run the command with a pseudo-terminal as its controlling terminal; optionally
-    press Ctrl+C once `ctrl_c_after` has been drawn. Returns (exit status, output)."""
+    press Ctrl+C, or close the terminal (a dropped SSH session), once the given bytes
+    have been drawn. Returns (exit status, output)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
 
@@ -306,10 +315,15 @@ def run_in_terminal(tmp_path: Path, args: list[str], env: dict, columns: int = 8
             if ctrl_c_after and not pressed and ctrl_c_after in out:
                 os.write(master, b"\x03")
                 pressed = True
+            if hang_up_after and hang_up_after in out:
+                os.close(master)
+                master = None
+                break
         proc.wait(timeout=TIMEOUT)
     finally:
         proc.kill()
-        os.close(master)
+        if master is not None:
+            os.close(master)
     return proc.returncode, out.decode("utf-8", "replace")
 
 
@@ -395,3 +409,32 @@ def test_the_second_interrupt_stops_at_once_and_the_record_still_ends_once(tmp_p
     assert read_metrics(store.path) == events
     summary = json.loads((store.path / "summary.json").read_text())
     assert summary["status"] == "stopped" and summary["iterations"] == 20
+
+
+def test_a_hangup_stops_the_run_and_keeps_its_record(tmp_path):
+    """Over SSH the terminal can vanish mid-run: the run stops and its record still ends."""
+    run_in_terminal(tmp_path, ["run", "default", "--set", "train.epochs=500", "--runs-dir", "runs"],
+                    env={}, hang_up_after=b"it/s")
+    summary = json.loads((the_run_dir(tmp_path / "runs") / "summary.json").read_text())
+    assert summary["status"] == "stopped" and summary["reason"] == "interrupted by SIGHUP"
+    check_stream(read_metrics(the_run_dir(tmp_path / "runs")))
+
+
+def test_a_signal_the_caller_ignores_stays_ignored(tmp_path):
+    """Like a job started with nohup or in the background: SIGINT ignored, SIGTERM still stops it."""
+    proc = subprocess.Popen(cli("run", "default", "--set", "train.epochs=500", "--json", "--runs-dir", "runs"),
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        lines = Lines(proc)
+        read_until(lines, lambda e, _: e["event"] == "step")
+        proc.send_signal(signal.SIGINT)
+        seen = read_until(lines, lambda e, seen: e["event"] == "epoch")  # still training
+        assert all(e["event"] != "run_ended" for e in seen)
+        proc.send_signal(signal.SIGTERM)
+        events = lines.rest()
+        proc.wait(timeout=TIMEOUT)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert events[-1]["reason"] == "interrupted by SIGTERM"

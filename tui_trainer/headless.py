@@ -12,8 +12,8 @@ The trainer runs in the main thread and calls the sinks once per event. The
 sinks only store numbers or write a line; the live display is redrawn by rich's
 own refresh thread a few times a second, so drawing never runs per step.
 
-Ctrl+C or SIGTERM stops the run at the next iteration (status `stopped`, exit
-130, summary written); a second one stops at once. Exit status: 0 finished,
+Ctrl+C, SIGTERM or a hangup stops the run at the next iteration (status
+`stopped`, exit 130, summary written); a second one stops at once. Exit status: 0 finished,
 3 exploded, 130 stopped, 1 failed (the traceback goes to stderr), 2 bad input.
 """
 
@@ -27,6 +27,8 @@ import threading
 import time
 from pathlib import Path
 from typing import IO, Callable
+
+import numpy as np
 
 from .config import FILE_DATASETS, Preset, load_preset
 from .datasets import load_dataset
@@ -75,7 +77,11 @@ def _run(trainer: Trainer, store: RunStore, face) -> RunEnded:
     once; the run still gets its one run_ended event and its summary."""
     t0 = time.perf_counter()
     try:
-        return trainer.run()
+        # An exploding loss overflows on its way to inf/nan; the trainer reports
+        # that as status "exploded", so numpy's warnings would only be noise on
+        # stderr (and garble the live display).
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return trainer.run()
     except KeyboardInterrupt:
         ended = RunEnded(
             status="stopped", reason="interrupted twice; stopped at once",
@@ -120,10 +126,12 @@ def _say(stream: IO[str], text: str) -> None:
 # --- signals -------------------------------------------------------------------
 
 class StopOnSignals:
-    """While active, the first SIGINT or SIGTERM asks the trainer to stop at the
-    next iteration; a second raises KeyboardInterrupt to stop at once."""
+    """While active, the first SIGINT, SIGTERM or SIGHUP (the terminal went away:
+    a dropped SSH session) asks the trainer to stop at the next iteration, so the
+    record ends with a summary; a second raises KeyboardInterrupt to stop at once.
+    A signal the caller ignores (`nohup`, a background job) stays ignored."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
     def __init__(self, control: RunControl, record: "Record"):
         self.control = control
@@ -134,7 +142,8 @@ class StopOnSignals:
     def __enter__(self) -> "StopOnSignals":
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -287,6 +296,7 @@ class LiveDisplay:
 
         self.record = record
         self.preset = preset
+        self.gone = False
         self.console = Console(file=stream, force_terminal=True)
         self.live = Live(console=self.console, get_renderable=self._render, transient=True,
                          refresh_per_second=REFRESH_PER_SECOND, redirect_stdout=False)
@@ -296,12 +306,17 @@ class LiveDisplay:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.live.stop()
+        try:
+            self.live.stop()
+        except OSError:  # the terminal is gone (a hangup); the run's record is what matters
+            self.gone = True
 
     def _render(self):
         return live_view(self.record, self.preset)
 
     def report(self, run_path: Path) -> None:
+        if self.gone:
+            return
         try:
             self.console.print(summary_table(self.record, self.preset, run_path))
             curves = curves_text(self.record, self.console.width)
@@ -309,7 +324,7 @@ class LiveDisplay:
                 from rich.text import Text
 
                 self.console.print(Text.from_ansi(curves))
-        except BrokenPipeError:
+        except OSError:
             _silence(self.console.file)
 
 
@@ -382,7 +397,7 @@ def summary_table(record: Record, preset: Preset, run_path: Path):
     if r.started:
         table.add_row("loss", f"initial {r.started.initial_loss:.4f}, last step {r.loss:.4g}")
     if e:
-        rate = f" ({e.iterations / e.elapsed_s:.0f} it/s)" if e.elapsed_s > 0 else ""
+        rate = f" ({e.iterations / e.elapsed_s:.0f} it/s)" if e.elapsed_s > 0 and e.iterations else ""
         table.add_row("iterations", f"{e.iterations} in {e.elapsed_s:.1f}s{rate}")
     t = preset.train
     table.add_row("settings", f"{t.update}, lr {t.learning_rate:g}, reg {t.reg:g}, batch {t.batch_size}, "
@@ -424,6 +439,8 @@ def _plotext(width: int, height: int, title: str, lines, ylim=None) -> str:
     plt.title(title)
     for x, y, label, color in lines:
         plt.plot(x, y, label=label if len(lines) > 1 else None, color=color, marker="braille")
+    lo, hi = lines[0][0][0], lines[0][0][-1]
+    plt.xticks(sorted({round(lo + (hi - lo) * k / 4) for k in range(5)}))  # iterations and epochs are whole
     if ylim:
         plt.ylim(*ylim)
     text = plt.build()

@@ -181,7 +181,7 @@ def test_a_misspelled_key_exits_2_naming_file_and_key(tmp_path):
     (["digits-fast", "--set", 'data.preprocess=["pca:100"]'],
      "digits-fast.toml: data.preprocess: 'pca:100' asks for more components than the 64 input features"),
     (["digits-fast", "--set", "data.num_train=5000"], "digits-fast.toml: data.num_train + num_val + num_test"),
-    (["cifar10-2layer"], "cifar10-2layer.toml: data.path: data/cifar-10-batches-py does not exist"),
+    (["cifar10-2layer"], "cifar10-2layer.toml: data.path: data/cifar-10-batches-py: no such file or folder"),
 ])
 def test_bad_input_exits_2_with_one_clear_line(tmp_path, args, expected):
     r = run(tmp_path, "run", *args, "--json", "--runs-dir", "runs")

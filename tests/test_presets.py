@@ -3,12 +3,15 @@ what its description says on the bundled data."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from realformats import write_cifar
 
 from tui_trainer.config import PRESETS_DIR, list_presets, load_preset
 from tui_trainer.datasets import load_dataset
@@ -110,3 +113,17 @@ def test_cifar10_2layer_is_the_lectures_net_and_says_to_fetch():
     assert p.data.dataset == "cifar10" and p.data.path == "data/cifar-10-batches-py"
     assert p.model.hidden == (50,) and p.data.num_train == 49000
     assert "tui-trainer data fetch cifar10" in p.description
+
+
+def test_cifar10_2layer_runs_once_its_data_is_where_fetch_puts_it(tmp_path):
+    write_cifar(tmp_path / "data", per_batch=20, n_test=10)  # data/cifar-10-batches-py, the real format
+    r = subprocess.run([sys.executable, "-m", "tui_trainer", "run", "cifar10-2layer", "--set", "data.num_train=80",
+                        "--set", "data.num_val=20", "--set", "data.num_test=10", "--set", "train.epochs=1",
+                        "--json", "--runs-dir", "runs"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert events[0]["n_train"] == 80 and events[0]["image_shape"] == [32, 32, 3] and events[0]["classes"] == 10
+    assert events[-1]["status"] == "finished"
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    with np.load(run_dir / "best.npz") as best:
+        assert best["W1"].shape == (3072, 50) and best["W2"].shape == (50, 10)  # the lecture's 3072-50-10

@@ -100,12 +100,13 @@ def _run(trainer: Trainer, store: RunStore, face) -> RunEnded:
 def check_data_path(preset: Preset) -> None:
     """A data set read from files needs its files; say how to get them."""
     d = preset.data
-    if d.dataset not in FILE_DATASETS or Path(d.path).exists():
+    path = Path(d.path).expanduser()
+    if d.dataset not in FILE_DATASETS or path.exists():
         return
-    where = "" if Path(d.path).is_absolute() else f" (relative to {Path.cwd()})"
+    where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
     how = (f"fetch it with: tui-trainer data fetch {d.dataset}, or point to it with --set data.path=PATH"
            if d.dataset != "npz" else "give the path of an .npz file holding X and y")
-    raise DataError(f"{preset.source}: data.path: {d.path} does not exist{where}; {how}")
+    raise DataError(f"{preset.source}: data.path: {path}: no such file or folder{where}; {how}")
 
 
 def _is_interactive(stream: IO[str]) -> bool:

@@ -9,10 +9,10 @@ import subprocess
 import sys
 import time
 
+import distributed  # the cluster extra, also in the test extra
 import pytest
 
-distributed = pytest.importorskip("distributed", reason="the cluster tests need the cluster extra (in [test])")
-
+# Self-contained (not imported from test_search.py) so the file runs alone under any import mode.
 PRESET = """
 name = "digits-dask"
 [data]

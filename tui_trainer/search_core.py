@@ -18,6 +18,7 @@ of its own (the workbench); it never touches a UI.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -39,6 +40,7 @@ from .search_trial import DaskFlag, FileFlag, MemoryFlag, STOP_REASON, TrialSpec
 # After a stop, how long to wait for running trials to notice it before giving up on them.
 STOP_GRACE_S = 30.0
 POLL_S = 0.05
+ORPHAN_CHECK_S = 1.0
 RANKING_SIZE = 10
 
 
@@ -72,46 +74,28 @@ class StageStarted:
 
 
 @dataclass(frozen=True)
-class TrialStarted:
+class TrialStarted(Trial):
+    """A trial handed to a worker: its id, stage, index and sampled values
+    (hidden / batch_size None when not searched), and the stage's epochs."""
+
     kind: ClassVar[str] = "trial_started"
-    trial_id: str
-    stage: int
-    index: int
-    learning_rate: float
-    reg: float
-    hidden: int | None            # None: not searched
-    batch_size: int | None        # None: not searched
-    epochs: int                   # the stage's epochs
 
     @classmethod
     def of(cls, t: Trial) -> "TrialStarted":
-        return cls(t.trial_id, t.stage, t.index, t.learning_rate, t.reg, t.hidden, t.batch_size, t.epochs)
+        return cls(**dataclasses.asdict(t))
 
 
 @dataclass(frozen=True)
-class TrialEnded:
+class TrialEnded(TrialResult):
+    """A trial's result (status finished | exploded | failed | stopped, best_val_acc,
+    epochs run, elapsed_s, ...); resumed: recorded by an earlier run of this search."""
+
     kind: ClassVar[str] = "trial_ended"
-    trial_id: str
-    stage: int
-    index: int
-    learning_rate: float
-    reg: float
-    hidden: int | None
-    batch_size: int | None
-    status: str                   # finished | exploded | failed | stopped
-    reason: str
-    best_val_acc: float | None
-    best_epoch: int | None
-    epochs: int                   # epochs run
-    iterations: int
-    elapsed_s: float
-    worker: str
-    resumed: bool                 # recorded by an earlier, interrupted run of this search
+    resumed: bool = False
 
     @classmethod
     def of(cls, r: TrialResult, resumed: bool = False) -> "TrialEnded":
-        return cls(r.trial_id, r.stage, r.index, r.learning_rate, r.reg, r.hidden, r.batch_size, r.status,
-                   r.reason, r.best_val_acc, r.best_epoch, r.epochs, r.iterations, r.elapsed_s, r.worker, resumed)
+        return cls(**dataclasses.asdict(r), resumed=resumed)
 
 
 @dataclass(frozen=True)
@@ -218,6 +202,16 @@ def _init_worker() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A pool's workers outlive a search killed with SIGKILL (they wait on a queue
+    # nobody will write to again); a worker whose parent is gone ends itself.
+    parent = os.getppid()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="parent-watch").start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK_S)
+    os._exit(1)
 
 
 def default_workers() -> int:

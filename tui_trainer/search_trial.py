@@ -156,7 +156,10 @@ class FileFlag:
 class DaskFlag:
     """A stop flag kept by the Dask scheduler (`distributed.Event`): reaches every
     worker of the cluster. Pickles as its name; each side binds its own client
-    (the search's, or the worker's own `get_client()` inside a task)."""
+    (the search's, or the worker's own `get_client()` inside a task). A trial
+    checks it every POLL_S seconds: one small message to the scheduler each time."""
+
+    POLL_S = 0.2
 
     def __init__(self, name: str, client=None):
         self.name = name
@@ -187,7 +190,15 @@ class DaskFlag:
         return bool(self._ev().is_set())
 
     def wait(self, timeout: float) -> bool:
-        return bool(self._ev().wait(timeout))
+        # Polled rather than Event.wait: a wait still pending on the scheduler when
+        # the cluster closes is logged there as an error.
+        end = time.monotonic() + timeout
+        while not self.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(self.POLL_S, left))
+        return True
 
 
 class MemoryFlag:

@@ -287,14 +287,12 @@ def start_search(preset: Path, runs: Path) -> subprocess.Popen:
 def children(pid: int) -> set[int]:
     """The worker processes the search spawned (Linux /proc), its resource tracker aside."""
     found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.add(int(child))
         except OSError:
             continue
-        if int(fields[1]) == pid and b"spawn_main" in cmdline:
-            found.add(int(stat.parent.name))
     return found
 
 
@@ -315,7 +313,8 @@ def read_until(proc, want, count: int) -> list[dict]:
     raise AssertionError(f"the search ended before {count} {want} events: {seen}")
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds the worker processes through /proc (Linux)")
+@pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").is_file(),
+                    reason="finds the worker processes through /proc (Linux)")
 def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
     preset = tmp_path / "digits-slow.toml"
     preset.write_text(SLOW)
@@ -326,6 +325,7 @@ def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
         workers = children(proc.pid)
         proc.kill()  # SIGKILL, mid-stage
         proc.wait(timeout=30)
+        before += [json.loads(line) for line in proc.stdout]  # what it wrote before it died
         # the orphaned workers notice and end themselves (a pool's workers would otherwise wait forever)
         deadline = time.monotonic() + 10
         while any(map(alive, workers)) and time.monotonic() < deadline:

@@ -101,3 +101,12 @@ def test_stopping_a_search_frees_the_dask_workers_within_moments(cluster, tmp_pa
         futures = [client.submit(os.getpid, workers=[w], pure=False) for w in client.nthreads()]
         distributed.wait(futures, timeout=20)  # raises TimeoutError when a worker is still busy
         assert time.perf_counter() - t0 < 5
+
+
+def test_a_malformed_scheduler_address_is_bad_input(tmp_path):
+    preset = tmp_path / "digits-dask.toml"
+    preset.write_text(PRESET)
+    done = subprocess.run([sys.executable, "-m", "tui_trainer", "search", str(preset), "--scheduler", "tcp://localhost",
+                           "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--scheduler tcp://localhost: not a scheduler address" in done.stderr and "tcp://HOST:PORT" in done.stderr

@@ -238,6 +238,14 @@ def connect_dask(address: str, timeout: float = 10.0):
             "which is not installed; install it with: pip install 'tui-trainer[cluster]' "
             "(tui-trainer must be installed on every Dask worker too)"
         ) from None
+    from distributed.comm.addressing import get_address_host_port, parse_address
+
+    try:  # a malformed address fails inside Client() and then hangs its cleanup: check it first
+        if parse_address(address)[0] in ("tcp", "tls"):
+            get_address_host_port(address)
+    except (ValueError, TypeError) as e:
+        raise UserError(f"--scheduler {address}: not a scheduler address ({e}); "
+                        "give it as tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786") from None
     try:
         client = distributed.Client(address, timeout=timeout, set_as_default=False)
     except Exception as e:  # OSError, TimeoutError, ValueError for a malformed address

@@ -107,7 +107,7 @@ class TrialResult:
     best_epoch: int | None
     epochs: int                    # epochs actually run
     iterations: int
-    elapsed_s: float               # wall time inside the worker, data loading included
+    elapsed_s: float               # seconds training (the worker's one-off data loading aside)
     worker: str = ""               # host:pid that ran it
 
     @classmethod

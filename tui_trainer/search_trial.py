@@ -68,9 +68,9 @@ def run_trial(spec: TrialSpec) -> TrialResult:
     trial, worker = spec.trial, f"{socket.gethostname()}:{os.getpid()}"
 
     def result(status: str, reason: str, **outcome) -> TrialResult:
-        values = {"best_val_acc": None, "best_epoch": None, "epochs": 0, "iterations": 0, **outcome}
-        return TrialResult.of(trial, status=status, reason=reason, elapsed_s=time.perf_counter() - t0,
-                              worker=worker, **values)
+        values = {"best_val_acc": None, "best_epoch": None, "epochs": 0, "iterations": 0,
+                  "elapsed_s": time.perf_counter() - t0, **outcome}
+        return TrialResult.of(trial, status=status, reason=reason, worker=worker, **values)
 
     try:
         if spec.stop.is_set():  # queued before the stop, started after it
@@ -86,8 +86,8 @@ def run_trial(spec: TrialSpec) -> TrialResult:
             ended = Trainer(preset, data, epochs, control=control, run_id=trial.trial_id).run()
         finally:
             done.set()
-        return result(ended.status, ended.reason, best_val_acc=ended.best_val_acc,
-                      best_epoch=ended.best_epoch, epochs=epochs.count, iterations=ended.iterations)
+        return result(ended.status, ended.reason, best_val_acc=ended.best_val_acc, best_epoch=ended.best_epoch,
+                      epochs=epochs.count, iterations=ended.iterations, elapsed_s=ended.elapsed_s)
     except Exception as e:  # a bad sampled value, a data set missing on this worker
         return result("failed", f"{type(e).__name__}: {e}")
 

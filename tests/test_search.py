@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tui_trainer.config import loads_preset
+from tui_trainer.errors import UserError
 from tui_trainer.search_core import SearchControl, local_pool, run_search
 from tui_trainer.search_space import (
     Ranges, TrialResult, edge_warnings, narrow, rank, sample_trial, stage_trials, union,
@@ -193,6 +194,21 @@ def test_the_same_seed_gives_the_same_search_and_another_seed_another(tmp_path):
     assert [(r.trial_id, r.learning_rate, r.reg) for r in a.ranking] == [
         (r.trial_id, r.learning_rate, r.reg) for r in b.ranking]
     assert a.best.learning_rate != c.best.learning_rate
+
+
+def test_resume_picks_the_latest_search_of_that_preset_only(tmp_path):
+    preset = loads_preset(SMALL)
+    older = SearchStore.create(tmp_path, preset)
+    newer = SearchStore.create(tmp_path, preset)
+    other = SearchStore.create(tmp_path, preset.replace(name="digits-search-fast"))  # a name with ours as prefix
+    for store in (older, newer, other):
+        store.close()
+    latest = SearchStore.latest(tmp_path, "digits-search")
+    assert latest.path == newer.path and latest.preset == preset
+    latest.close()
+    assert SearchStore.latest(tmp_path, "digits-search-fast").path == other.path
+    with pytest.raises(UserError, match="no search of preset 'default' to resume"):
+        SearchStore.latest(tmp_path, "default")
 
 
 # --- local worker processes ----------------------------------------------------------

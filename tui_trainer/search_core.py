@@ -160,10 +160,10 @@ class SearchControl:
         return self._stopped.is_set()
 
     def close(self) -> None:
-        """Remove what the flag left behind (the flag file)."""
-        clear = getattr(self.flag, "clear", None)
-        if isinstance(self.flag, FileFlag) and clear:
-            clear()
+        """Remove the flag file. (A Dask flag stays set: trials the search gave up
+        waiting for may still have to see it.)"""
+        if isinstance(self.flag, FileFlag):
+            self.flag.clear()
 
 
 # --- executors ---------------------------------------------------------------
@@ -395,8 +395,6 @@ class _StageRunner:
             for fut in finished:
                 trial = running.pop(fut)
                 result = self._outcome(fut, trial)
-                if result is None:
-                    continue
                 if result.status != "stopped":
                     self.store.record(result)
                     ended[trial.trial_id] = result
@@ -408,7 +406,7 @@ class _StageRunner:
                 break
         return ended
 
-    def _outcome(self, fut: Future, trial: Trial) -> TrialResult | None:
+    def _outcome(self, fut: Future, trial: Trial) -> TrialResult:
         if fut.cancelled():
             return _stopped(trial, self.reason or STOP_REASON)
         try:

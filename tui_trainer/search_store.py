@@ -89,8 +89,21 @@ def list_searches(runs_dir: str | Path, preset_name: str | None = None) -> list[
             continue
         if preset_name is not None and m["name"] != safe_name(preset_name):
             continue
-        found.append((m["stamp"], (d / PRESET_NAME).stat().st_mtime_ns, SearchInfo(d, m["name"], m["stamp"])))
+        found.append((m["stamp"], _created_at(d), SearchInfo(d, m["name"], m["stamp"])))
     return [info for *_, info in sorted(found, key=lambda t: (t[0], t[1]))]
+
+
+def _created_at(path: Path) -> str:
+    """When the search began, to the microsecond (folder names have seconds)."""
+    try:
+        con = sqlite3.connect((path / DB_NAME).resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            row = con.execute("SELECT value FROM meta WHERE key = 'created_at'").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return ""
+    return row[0] if row else ""
 
 
 class SearchStore:

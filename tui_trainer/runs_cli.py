@@ -6,6 +6,9 @@ from .runs import list_runs
 
 
 def command(args) -> int:
+    if getattr(args, "export_weights", None):
+        from . import export_cli
+        return export_cli.command(args)
     from rich.console import Console
     from rich.table import Table
 

@@ -423,14 +423,14 @@ class RatioWatch:
         if low_now and "ratio_low" not in seen:
             found.append(Diagnosis(
                 "ratio_low", r.iteration,
-                f"The update/weight ratio of {_names(low_now)} {_has(low_now)} stayed below {RATIO_LOW:g} for "
+                f"The update/weight {_ratio_word(low_now)} of {_names(low_now)} {_has(low_now)} stayed below {RATIO_LOW:g} for "
                 f"{RATIO_PERSIST} readings (now {_ratios(low_now)}); the lecture's rule of thumb is about 1e-3.",
                 f"The learning rate is probably too low ({lr_text}): raise it.",
             ))
         if high_now and "ratio_high" not in seen:
             found.append(Diagnosis(
                 "ratio_high", r.iteration,
-                f"The update/weight ratio of {_names(high_now)} {_has(high_now)} stayed above {RATIO_HIGH:g} for "
+                f"The update/weight {_ratio_word(high_now)} of {_names(high_now)} {_has(high_now)} stayed above {RATIO_HIGH:g} for "
                 f"{RATIO_PERSIST} readings (now {_ratios(high_now)}); the lecture's rule of thumb is about 1e-3.",
                 f"The learning rate is probably too high ({lr_text}): lower it.",
             ))
@@ -440,6 +440,10 @@ class RatioWatch:
 def _names(params) -> str:
     names = [p.name for p in params]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _ratio_word(params) -> str:
+    return "ratio" if len(params) == 1 else "ratios"
 
 
 def _has(params) -> str:

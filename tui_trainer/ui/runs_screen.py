@@ -35,6 +35,7 @@ from ..engine.events import Advice
 from ..errors import UserError
 from ..runs import RunInfo, list_runs, read_metrics
 from .widgets.advice import AdvicePane
+from .widgets.ratio_history import hex_colour, mean_per_bucket
 
 # One colour per selected run (the order they were selected), up to MAX_OVERLAY runs.
 RUN_COLOURS = ((97, 175, 239), (229, 192, 123), (152, 195, 121), (198, 120, 221), (224, 108, 117), (86, 182, 194))
@@ -96,24 +97,10 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{h}h {m:02d}m"
 
 
-def _mean_per_bucket(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[list[float], list[float]]:
-    ok = np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if x.size > buckets >= 1:
-        edges = np.linspace(0, x.size, buckets + 1).astype(np.intp)
-        counts = np.diff(edges)
-        x, y = np.add.reduceat(x, edges[:-1]) / counts, np.add.reduceat(y, edges[:-1]) / counts
-    return x.tolist(), y.tolist()
-
-
 def short_name(run: str) -> str:
     """A run folder's name without its leading date and time (for legends): default-3f2a."""
     parts = run.split("-", 2)
     return parts[2] if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit() else run
-
-
-def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 class OverlayPlot(PlotextPlot):
@@ -138,9 +125,9 @@ class OverlayPlot(PlotextPlot):
             plt.ylim(0, 1)
         for _, c, colour in self.runs:
             if self.what == "loss":
-                xs, ys = _mean_per_bucket(c.epoch_x, c.loss, 2 * cols)
-                if xs:
-                    plt.plot(xs, ys, marker="braille", color=colour)
+                xs, ys = mean_per_bucket(c.epoch_x, c.loss, 2 * cols)
+                if xs.size:
+                    plt.plot(xs.tolist(), ys.tolist(), marker="braille", color=colour)
             elif c.epochs:
                 plt.plot(c.epochs, c.val_acc, marker="braille", color=colour)
                 plt.plot(c.epochs, c.train_acc, marker="dot", color=colour)
@@ -287,7 +274,7 @@ class RunsScreen(Screen):
     def _update_overlays(self) -> None:
         shown = self.selected or ([h] if (h := self._highlighted()) else [])
         runs = [(name, self.curves(name), RUN_COLOURS[i % MAX_OVERLAY]) for i, name in enumerate(shown)]
-        legend = "  ".join(f"[{_hex(colour)}]━ {short_name(name)}[/]" for name, _, colour in runs)
+        legend = "  ".join(f"[{hex_colour(colour)}]━ {short_name(name)}[/]" for name, _, colour in runs)
         for plot in self.query(OverlayPlot):
             plot.border_subtitle = legend
             plot.show(runs)

@@ -34,7 +34,7 @@ def colour_of(name: str) -> tuple[int, int, int]:
     return (r, g, b) if name.startswith("W") else (r * 3 // 5, g * 3 // 5, b * 3 // 5)
 
 
-def _hex(rgb: tuple[int, int, int]) -> str:
+def hex_colour(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
@@ -63,7 +63,7 @@ class RatioSeries:
         return {name: ys[-1] for name, ys in self.log_ratio.items() if ys}
 
 
-def _mean_per_bucket(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+def mean_per_bucket(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
     """At most `buckets` points, each the mean of a consecutive slice (NaNs dropped first)."""
     ok = np.isfinite(y)
     x, y = x[ok], y[ok]
@@ -111,7 +111,7 @@ class RatioHistory(PlotextPlot):
         names = list(self.series.log_ratio)
         title = "Update/weight ratio, log10"
         if names:
-            title += "  " + "  ".join(f"[{_hex(colour_of(n))}]⠉⠒ {n}[/]" for n in names)
+            title += "  " + "  ".join(f"[{hex_colour(colour_of(n))}]⠉⠒ {n}[/]" for n in names)
         self.border_title = title
         latest = self.series.latest()
         w = [f"{n} {10 ** v:.1e}" for n, v in latest.items() if n.startswith("W") and math.isfinite(v)]
@@ -134,7 +134,7 @@ class RatioHistory(PlotextPlot):
         plt.plot([0.0, x_max], [hi, hi], color=BAND_FILL, fillx=lo, marker="hd")
         cols = max(self.size.width - 8, 10)
         for name, v in ys.items():
-            xs, yv = _mean_per_bucket(x, np.clip(v, Y_FLOOR, Y_CEIL), 2 * cols)
+            xs, yv = mean_per_bucket(x, np.clip(v, Y_FLOOR, Y_CEIL), 2 * cols)
             if xs.size:
                 plt.plot(xs.tolist(), yv.tolist(), marker="braille", color=colour_of(name))
         plt.ylim(y_min, y_max)

@@ -65,6 +65,10 @@ def test_loss_flat_fires_when_the_first_epoch_drops_less_than_three_percent():
     d = [x for x in diagnose(history(flat)) if x.code == "loss_flat"]
     assert d and d[0].iteration == 20 and "learning rate" in d[0].remedy and "reg" in d[0].remedy
     assert "loss_flat" not in codes(history(near))
+    # the default's tiny gaussian init in a net with hidden layers starts slowly: the remedy says so
+    assert "model.init_std = 0.0001" in d[0].remedy
+    (xavier,) = [x for x in diagnose(history(flat, **{"model.init": "xavier"})) if x.code == "loss_flat"]
+    assert "init_std" not in xavier.remedy
 
 
 def test_loss_flat_waits_for_ten_iterations_when_epochs_are_short():

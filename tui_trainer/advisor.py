@@ -43,6 +43,8 @@ from .engine.stats import RATIO_BAND
 # initial loss. (default: 6.9%; learning rate 1e-6: 0.0%.)
 FLAT_DROP = 0.03
 FLAT_MIN_STEPS = 10
+# ... and the remedy mentions the init when it is gaussian with init_std at most this.
+TINY_INIT = 1e-3
 
 # loss_exploding: a step loss that is not finite or above explode_factor times
 # the initial loss (the trainer's own stop rule; train.explode_factor, 3 by default).
@@ -234,12 +236,18 @@ def check_loss_flat(h: History) -> Diagnosis | None:
         return None
     lr, reg = h.setting("train", "learning_rate"), h.setting("train", "reg")
     span = "first epoch" if n_epochs == 1 else f"first {n_epochs} epochs"
+    remedy = (f"The learning rate is probably too low (train.learning_rate = {lr:g}): try it 10x higher. "
+              f"Or the regularization is too strong (train.reg = {reg:g}): lower it.")
+    init_std = h.setting("model", "init_std", 0.0)
+    if h.setting("model", "hidden") and h.setting("model", "init") == "gaussian" and init_std <= TINY_INIT:
+        # Every layer's gradient scales with the weights of the layers around it: all tiny at first.
+        remedy += (f" With a tiny init (model.init_std = {init_std:g}) a net with hidden layers also starts "
+                   "slowly: the loss can sit still for a while, then drop.")
     return Diagnosis(
         "loss_flat", len(window),
         f"The loss is not going down: {drop:+.1%} over the {span} ({len(window)} iterations), "
         f"from {initial:.4g} to {tail.mean():.4g}.",
-        f"The learning rate is probably too low (train.learning_rate = {lr:g}): try it 10x higher. "
-        f"Or the regularization is too strong (train.reg = {reg:g}): lower it.",
+        remedy,
     )
 
 

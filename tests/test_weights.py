@@ -9,10 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tui_trainer.config import Preset
-from tui_trainer.datasets import Dataset
-from tui_trainer.engine import Trainer
-from tui_trainer.runs import RunStore
+from realformats import cifar_batch_bytes, cifar_meta_bytes
 from tui_trainer.weights import (
     WeightsError, fit_layout, grid_shape, png_bytes, resize_tiles, tile_grid, unit_tiles, why_not_images,
 )
@@ -154,37 +151,58 @@ def test_export_weights_of_a_seeded_mnist_run(tmp_path):
     assert done.returncode == 0 and (tmp_path / f"{run.name}-W1.png").is_file()
 
 
-def cifar_shaped(n=600, seed=0):
-    """A CIFAR-10-shaped set (32x32x3 images, 10 classes): each class a blob of its own colour
-    and place on noise, so a trained first layer shows coloured blobs."""
+def cifar_like_images(n, seed=0):
+    """n 32x32 colour images (n, 32, 32, 3) uint8 and labels 0..9: each class a blob of its own
+    colour and place on noise, so a trained first layer shows coloured blobs."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 10, n)
     yy, xx = np.mgrid[0:32, 0:32]
-    X = rng.normal(0, 8, (n, 32, 32, 3))
+    X = 128 + rng.normal(0, 8, (n, 32, 32, 3))
     for k in range(10):
         cy, cx = 8 + 16 * (k % 2), 4 + 6 * (k // 2)
         blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 30.0)
         X[y == k] += blob[None, :, :, None] * np.array([np.cos(k), np.sin(k), np.cos(2 * k)]) * 100
-    X -= X.mean(axis=0)
-    flat = X.reshape(n, -1).astype(np.float32)
-    return Dataset("cifar-shaped", flat[:500], y[:500], flat[500:], y[500:], flat[:0], y[:0], 10,
-                   image_shape=(32, 32, 3), label_names=tuple(f"c{i}" for i in range(10)))
+    return np.clip(np.rint(X), 0, 255).astype(np.uint8), y
 
 
-CIFAR_SHAPED_PRESET = {
-    "data.dataset": "npz", "data.path": "generated.npz", "model.hidden": [10],
-    "train.batch_size": 50, "train.learning_rate": 1e-4,
-}
+def write_cifar_format(folder, per_batch=100, n_test=50):
+    """A cifar-10-batches-py/ folder in the real format (pickled batches, channel-first rows)
+    holding cifar_like_images; returns the preset TOML that trains a 10-unit net on it."""
+    out = folder / "cifar-10-batches-py"
+    out.mkdir(parents=True)
+    X, y = cifar_like_images(5 * per_batch + n_test)
+    rows = X.transpose(0, 3, 1, 2).reshape(len(X), 3072)        # R plane, G plane, B plane
+    for k in range(5):
+        part = slice(k * per_batch, (k + 1) * per_batch)
+        (out / f"data_batch_{k + 1}").write_bytes(cifar_batch_bytes(rows[part], y[part]))
+    (out / "test_batch").write_bytes(cifar_batch_bytes(rows[5 * per_batch:], y[5 * per_batch:]))
+    (out / "batches.meta").write_bytes(cifar_meta_bytes())
+    preset = folder / "cifar-like.toml"
+    preset.write_text(f"""name = "cifar-like"
+[data]
+dataset = "cifar10"
+path = "{out}"
+num_train = {4 * per_batch}
+num_val = {per_batch}
+num_test = {n_test}
+[model]
+hidden = [10]
+[train]
+batch_size = 50
+learning_rate = 1e-4
+epochs = 1
+""")
+    return preset
 
 
-def test_export_weights_of_a_cifar_shaped_run_is_in_colour(tmp_path):
-    data = cifar_shaped()
-    preset = Preset(name="cifar-shaped").replace(**CIFAR_SHAPED_PRESET, **{"train.epochs": 1})
-    store = RunStore.create(tmp_path / "runs", preset, data)
-    trainer = Trainer(preset, data, store, run_id=store.run_id, on_epoch=store.on_epoch)
-    assert trainer.run().status == "finished"
+def test_export_weights_of_a_cifar_format_run_is_in_colour(tmp_path):
+    preset = write_cifar_format(tmp_path)
+    runs = tmp_path / "runs"
+    done = cli("run", str(preset), "--runs-dir", str(runs))
+    assert done.returncode == 0, done.stderr
+    (run,) = list(runs.iterdir())
     out = tmp_path / "c.png"
-    done = cli("runs", "--runs-dir", str(tmp_path / "runs"), "--export-weights", store.path.name, "--out", str(out))
+    done = cli("runs", "--runs-dir", str(runs), "--export-weights", run.name, "--out", str(out))
     assert done.returncode == 0, done.stderr
     img = read_png(out)
     assert img.shape == (3 * 32 + 2, 4 * 32 + 3, 3)            # 10 units: 3 rows of 4

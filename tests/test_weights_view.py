@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from textual.app import App, ComposeResult
 
-from tui_trainer.config import Preset, load_preset
+from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
 from tui_trainer.ui.widgets.weights_view import HALF, WAITING, WeightsView
 
-from test_weights import CIFAR_SHAPED_PRESET, cifar_shaped
+from test_weights import write_cifar_format
 
 SIZE = (80, 28)
 
@@ -45,16 +45,20 @@ def mnist_w1():
 
 
 @pytest.fixture(scope="module")
-def cifar_w1():
-    preset = Preset().replace(**CIFAR_SHAPED_PRESET, **{"train.epochs": 20, "model.dtype": "float64"})
-    return trained_w1(preset, cifar_shaped()), (32, 32, 3)
+def cifar_w1(tmp_path_factory):
+    """A net trained on generated images written in CIFAR-10's own format and read by its loader."""
+    toml = write_cifar_format(tmp_path_factory.mktemp("cifar"))
+    preset = load_preset(toml, ["train.epochs=20", "model.dtype=float64"])
+    data = load_dataset(preset.data)
+    assert data.image_shape == (32, 32, 3)
+    return trained_w1(preset, data), data.image_shape
 
 
 def test_snapshot_mnist_weights(snap_compare, mnist_w1):
     assert snap_compare(ViewApp(*mnist_w1, epoch=1), terminal_size=SIZE)
 
 
-def test_snapshot_cifar_shaped_weights(snap_compare, cifar_w1):
+def test_snapshot_cifar_format_weights(snap_compare, cifar_w1):
     assert snap_compare(ViewApp(*cifar_w1, epoch=20), terminal_size=SIZE)
 
 
@@ -86,7 +90,7 @@ async def test_mnist_tiles_are_grey_half_blocks_that_fit_the_pane(mnist_w1):
         assert n_dark_cols >= 7
 
 
-async def test_cifar_shaped_tiles_are_in_colour(cifar_w1):
+async def test_cifar_format_tiles_are_in_colour(cifar_w1):
     app = ViewApp(*cifar_w1)
     async with app.run_test(size=SIZE) as pilot:
         view = app.query_one(WeightsView)

@@ -17,6 +17,9 @@ STAMP_LEN = len("20261124-171500-")
 
 
 def command(args) -> int:
+    if getattr(args, "export_weights", None):
+        from . import export_cli
+        return export_cli.command(args)
     from rich.console import Console
 
     console = Console()

@@ -1,0 +1,1 @@
+"""The Textual workbench: `tui-trainer` / `tui-trainer ui PRESET` (see app.py)."""

@@ -1,7 +1,10 @@
 """The advisor: each diagnosis fires on a history that shows it, not on a near miss,
 and real runs with a learning rate far too low or too high get their diagnosis."""
 
+import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -172,6 +175,8 @@ def test_ratio_too_small_for_five_readings_names_the_parameter():
     d = [x for x in diagnose(with_ratios([3e-5] * 5)) if x.code == "ratio_low"]
     assert d and "W1" in d[0].message and "W2" not in d[0].message and "too low" in d[0].remedy
     assert d[0].iteration == 5
+    # a little under the band, within the decade the ratio table colours as a warning: no advice
+    assert "ratio_low" not in codes(with_ratios([7e-4] * 8))
 
 
 def test_ratio_too_large_names_the_parameter():
@@ -270,8 +275,27 @@ def real_run(preset_or_overrides):
 # The lecture's failure modes as the presets lr-too-low and lr-too-high ship them: the default
 # net and data, plain sgd, no decay, tiny reg; only the learning rate is wrong.
 FAILURE_MODE = ["train.update=sgd", "train.learning_rate_decay=1.0", "train.reg=1e-6"]
-LR_TOO_LOW = ("default", FAILURE_MODE + ["train.learning_rate=1e-6"])
-LR_TOO_HIGH = ("default", FAILURE_MODE + ["train.learning_rate=1e-1"])
+LR_TOO_LOW = ("lr-too-low", [])
+LR_TOO_HIGH = ("lr-too-high", [])
+
+
+def test_the_shipped_failure_presets_are_the_default_with_a_wrong_learning_rate():
+    for name, lr in (("lr-too-low", 1e-6), ("lr-too-high", 1e-1)):
+        shipped = load_preset(name)
+        expected = load_preset("default", FAILURE_MODE + [f"train.learning_rate={lr}"])
+        assert shipped.train == expected.train and shipped.model == expected.model and shipped.data == expected.data
+
+
+def test_headless_json_carries_the_advice_event_before_run_ended(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "tui_trainer", "run", "lr-too-high", "--json",
+                          "--runs-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 3
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    advice = [e for e in events if e["event"] == "advice"]
+    assert [a["code"] for a in advice] == ["loss_exploding"]
+    assert events.index(advice[0]) < len(events) - 1 and events[-1]["event"] == "run_ended"
+    recorded = (next(tmp_path.iterdir()) / "metrics.jsonl").read_text()
+    assert '"event": "advice"' in recorded
 
 
 def test_a_learning_rate_too_low_is_diagnosed_on_mnist():

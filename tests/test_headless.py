@@ -279,7 +279,7 @@ def test_without_a_terminal_one_plain_line_per_epoch(tmp_path):
     assert "\x1b" not in r.stderr and "\r" not in r.stderr
     assert lines[0].startswith("run runs/") and "1297 train / 250 val" in lines[0]
     assert [line.split(":")[0] for line in lines[1:4]] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
-    assert re.match(r"epoch 1/3: loss \d\.\d{4}  train acc 0\.\d{3}  val acc 0\.\d{3}  lr 0\.01  \d+\.\ds$", lines[1])
+    assert re.match(r"epoch 1/3: loss \d\.\d{4}  train acc 0\.\d{3}  val acc 0\.\d{3}  lr 0\.02  \d+\.\ds$", lines[1])
     assert lines[4].startswith("finished: 3 epochs done; best val acc 0.")
     assert len(lines) == 5
 

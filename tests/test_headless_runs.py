@@ -59,7 +59,7 @@ def test_runs_lists_each_run_at_80_columns(runs_dir):
     short = digits[len("20261124-171500-"):]  # the date column carries the date-time prefix
     row = row_of(lines, short)
     assert row[3] == "finished" and row[4] == f"{infos[digits].best_val_acc:.3f}"
-    assert row[5:] == ["0.01", "0.001", "100"]
+    assert row[5:] == ["0.02", "0.001", "50"]
     assert row_of(lines, exploded[16:])[3:] == ["exploded", "0.1", "1e-6", "200"]
     assert row_of(lines, killed[16:])[3] == "incomplete"
 

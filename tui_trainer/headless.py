@@ -33,6 +33,7 @@ import numpy as np
 from .config import FILE_DATASETS, Preset, load_preset
 from .datasets import load_dataset
 from .engine import RunControl, Trainer
+from .advisor import Advisor
 from .engine.events import Advice, Epoch, Event, Fanout, RunEnded, RunStarted, Step
 from .errors import DataError
 from .runs import RunStore, event_line
@@ -57,7 +58,9 @@ def command(args) -> int:
             face = record
         else:
             face = Fanout(record, PlainLines(sys.stderr, control, store.path))
-        trainer = Trainer(preset, data, Fanout(store, face), control=control, run_id=store.run_id,
+        # The advisor sits in front of every sink, so its advice events reach
+        # metrics.jsonl, --json and the people's view alike.
+        trainer = Trainer(preset, data, Advisor(Fanout(store, face)), control=control, run_id=store.run_id,
                           on_epoch=store.on_epoch)
         if interactive:
             with LiveDisplay(record, preset, sys.stderr) as live:
@@ -403,6 +406,8 @@ def summary_table(record: Record, preset: Preset, run_path: Path):
     t = preset.train
     table.add_row("settings", f"{t.update}, lr {t.learning_rate:g}, reg {t.reg:g}, batch {t.batch_size}, "
                               f"{net_shape(r, preset)}")
+    for i, a in enumerate(r.advice):
+        table.add_row("advice" if i == 0 else "", f"[yellow]{a.message}[/] {a.remedy}")
     table.add_row("run directory", str(run_path))
     return table
 

@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list past runs")
     p.add_argument("--runs-dir", default="runs", help="where runs are recorded (default: runs)")
+    p.add_argument("--export-weights", metavar="RUN", default=None,
+                   help="write RUN's first-layer weights as a PNG grid (RUN: a run folder in --runs-dir, or its path)")
+    p.add_argument("--out", metavar="FILE.png", default=None,
+                   help="where --export-weights writes (default: RUN-W1.png in the current folder)")
     p.set_defaults(module="runs_cli")
 
     p = sub.add_parser("data", help="data sets")

@@ -74,6 +74,10 @@ def _preprocess(v: tuple[str, ...]) -> str | None:
         m = _PREPROCESS_RE.match(step)
         if not m or (m.group(2) is not None and int(m.group(2)) < 1):
             return 'a list of "mean", "std", "pca:K" (K >= 1), "whiten"'
+    if "whiten" in v and v.index("whiten") != len(v) - 1:
+        return '"whiten" as the last step'
+    if sum(step.startswith("pca:") for step in v) > 1:
+        return 'at most one "pca:K" step'
     return None
 
 
@@ -193,31 +197,41 @@ def resolve_preset_path(name_or_path: str | Path) -> Path:
     if shipped.is_file():
         return shipped
     names = sorted(q.stem for q in PRESETS_DIR.glob("*.toml"))
-    hint = _did_you_mean(str(name_or_path), names)
+    close = difflib.get_close_matches(str(name_or_path), names, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
     raise PresetError(
-        f"unknown preset {str(name_or_path)!r}{hint}; shipped presets: {', '.join(names)} "
-        "(or give a path to a .toml file)"
+        f"unknown preset {str(name_or_path)!r}{hint} Shipped presets: {', '.join(names)}; "
+        "or give the path to a .toml file"
     )
 
 
 def load_preset(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Preset:
-    """Read a preset by shipped name or path, apply `--set KEY=VALUE` overrides, validate."""
+    """Read a preset by shipped name or path, apply `--set KEY=VALUE` overrides, validate.
+
+    A file without a `name` is named after the file (`my-run.toml` -> "my-run").
+    """
     path = resolve_preset_path(name_or_path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise PresetError(f"{path}: cannot read preset: {e}") from None
-    return loads_preset(text, source=str(path), overrides=overrides)
+    return loads_preset(text, source=str(path), overrides=overrides, default_name=path.stem)
 
 
-def loads_preset(text: str, source: str = "<preset>", overrides: Iterable[str] = ()) -> Preset:
+def loads_preset(text: str, source: str = "<preset>", overrides: Iterable[str] = (),
+                 default_name: str | None = None) -> Preset:
+    """Parse and validate preset text. Problems in the text name `source`; problems
+    in an override name `--set` and the key, so the user knows which one to fix."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise PresetError(f"{source}: not valid TOML: {e}") from None
+    if default_name and "name" not in raw:
+        raw["name"] = default_name
     for item in overrides:
         key, value = parse_override(item)
-        _set_dotted(raw, key, value, source)
+        _set_dotted(raw, key, value, SET_SOURCE, file_source=source)
+        _check_one(key, value)
     return from_dict(raw, source)
 
 
@@ -237,14 +251,20 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key, value
 
 
-def _set_dotted(raw: dict, key: str, value: Any, source: str) -> None:
+SET_SOURCE = "--set"  # the `source` of a value that came from the command line
+
+
+def _set_dotted(raw: dict, key: str, value: Any, source: str, file_source: str | None = None) -> None:
     parts = key.split(".")
     if len(parts) == 1:
         if key not in TOP_LEVEL:
-            raise PresetError(_unknown(source, key, key, list(TOP_LEVEL) + list(SECTIONS)))
+            raise PresetError(_unknown(source, key, key, [*TOP_LEVEL, *(f"{s}.KEY" for s in SECTIONS)]))
         raw[key] = value
         return
-    if len(parts) != 2 or parts[0] not in SECTIONS:
+    if len(parts) > 2:
+        raise PresetError(f"{_where(source, key)}: unknown key; keys have two parts, SECTION.KEY, "
+                          "e.g. train.learning_rate")
+    if parts[0] not in SECTIONS:
         raise PresetError(_unknown(source, key, parts[0], list(SECTIONS)))
     section, name = parts
     allowed = [f.name for f in dataclasses.fields(SECTIONS[section])]
@@ -252,8 +272,18 @@ def _set_dotted(raw: dict, key: str, value: Any, source: str) -> None:
         raise PresetError(_unknown(source, key, name, allowed))
     table = raw.setdefault(section, {})
     if not isinstance(table, dict):
-        raise PresetError(f"{source}: [{section}] must be a table")
+        raise PresetError(f"{file_source or source}: [{section}] must be a table, got {_show(table)}")
     table[name] = value
+
+
+def _check_one(key: str, value: Any) -> None:
+    """Validate one overridden value on its own, so its error names --set, not the file."""
+    if "." not in key:
+        if not isinstance(value, str):
+            raise PresetError(f"{_where(SET_SOURCE, key)}: expected a string, got {_show(value)}")
+        return
+    section, name = key.split(".", 1)
+    _build(SECTIONS[section], {name: value}, section, SET_SOURCE)
 
 
 def from_dict(raw: Mapping[str, Any], source: str = "<preset>") -> Preset:
@@ -264,7 +294,7 @@ def from_dict(raw: Mapping[str, Any], source: str = "<preset>") -> Preset:
     for key, value in raw.items():
         if key in TOP_LEVEL:
             if not isinstance(value, str):
-                raise PresetError(f"{source}: {key}: expected a string, got {_show(value)}")
+                raise PresetError(f"{_where(source, key)}: expected a string, got {_show(value)}")
             kwargs[key] = value
         elif key in SECTIONS:
             if not isinstance(value, Mapping):
@@ -289,7 +319,7 @@ def _build(cls: type, table: Mapping[str, Any], prefix: str, source: str):
         check = f.metadata.get("check")
         problem = check(values[name]) if check else None
         if problem:
-            raise PresetError(f"{source}: {dotted}: {_show(value)} is not allowed; expected {problem}")
+            raise PresetError(f"{_where(source, dotted)}: {_show(value)} is not allowed; expected {problem}")
     return cls(**values)
 
 
@@ -298,7 +328,7 @@ def _coerce(f: dataclasses.Field, value: Any, dotted: str, source: str) -> Any:
     t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
 
     def bad(expected: str) -> PresetError:
-        return PresetError(f"{source}: {dotted}: expected {expected}, got {_show(value)}")
+        return PresetError(f"{_where(source, dotted)}: expected {expected}, got {_show(value)}")
 
     if t == "bool":
         if not isinstance(value, bool):
@@ -347,8 +377,6 @@ def _check_whole(p: Preset) -> None:
             f"{p.source}: data.path: the {d.dataset!r} data set needs a path to its files"
             + (" (fetch them with: tui-trainer data fetch " + d.dataset + ")" if d.dataset != "npz" else "")
         )
-    if "whiten" in d.preprocess and d.preprocess.index("whiten") != len(d.preprocess) - 1:
-        raise PresetError(f"{p.source}: data.preprocess: \"whiten\" must be the last step")
 
 
 # --- writing -----------------------------------------------------------------
@@ -379,13 +407,20 @@ def to_toml(p: Preset) -> str:
     return "\n".join(lines) + "\n"
 
 
+_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _is_control(c: str) -> bool:
+    return ord(c) < 0x20 or ord(c) == 0x7F  # TOML basic strings cannot hold these raw
+
+
 def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
         return repr(v)
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return '"' + "".join(_TOML_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if _is_control(c) else c) for c in v) + '"'
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
@@ -395,16 +430,53 @@ def _toml_value(v: Any) -> str:
 
 # --- messages ----------------------------------------------------------------
 
-def _did_you_mean(word: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+def _where(source: str, dotted: str) -> str:
+    """`file.toml: train.reg` for a file, `--set train.reg` for the command line."""
+    if not dotted.isprintable() or not dotted:
+        dotted = repr(dotted)  # a key with a newline in it must not break the one-line message
+    return f"{source} {dotted}" if source == SET_SOURCE else f"{source}: {dotted}"
+
+
+def _all_keys() -> list[str]:
+    return list(TOP_LEVEL) + [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+
+
+# Names people bring from other tools, and the key that means the same here.
+_ALIASES = {
+    "lr": "learning_rate", "weight_decay": "reg", "l2": "reg", "regularization": "reg",
+    "optimizer": "update", "optim": "update", "batch": "batch_size", "bs": "batch_size",
+    "lr_decay": "learning_rate_decay", "decay": "learning_rate_decay", "layers": "hidden",
+    "hidden_sizes": "hidden", "hidden_size": "hidden", "n_epochs": "epochs", "num_epochs": "epochs",
+    "weight_scale": "init_std", "std": "init_std",
+}
+
+
+def _suggest(dotted: str, word: str, allowed: list[str]) -> str | None:
+    """The key the user most likely meant: a close spelling in the same table
+    (`train.learnig_rate`), a known alias (`train.lr`), the same or a close name
+    in another section (`train.hidden` -> `model.hidden`)."""
+    at = dotted.rfind(word)
+    prefix, suffix = dotted[:at], dotted[at + len(word):]
+    alias = _ALIASES.get(word)
+    same_table = ([alias] if alias in allowed else []) + difflib.get_close_matches(word, allowed, n=1, cutoff=0.6)
+    if same_table and prefix + same_table[0] + suffix != dotted:
+        return prefix + same_table[0] + suffix
+    if "[" in dotted or suffix:  # inside search.stages, or an unknown section: nothing better
+        return None
+    section = prefix.rstrip(".")
+    others = [k for k in _all_keys() if "." in k and not k.startswith(section + ".")]
+    lasts = [k.rsplit(".", 1)[1] for k in others]
+    for name in ([alias] if alias else []) + [word] + difflib.get_close_matches(word, lasts, n=1, cutoff=0.8):
+        if name in lasts:
+            return others[lasts.index(name)]
+    return None
 
 
 def _unknown(source: str, dotted: str, word: str, allowed: list[str]) -> str:
-    return (
-        f"{source}: {dotted}: unknown key{_did_you_mean(word, allowed)} "
-        f"(allowed here: {', '.join(allowed)})"
-    )
+    guess = _suggest(dotted, word, allowed)
+    if guess:
+        return f"{_where(source, dotted)}: unknown key; did you mean {guess!r}?"
+    return f"{_where(source, dotted)}: unknown key; allowed here: {', '.join(allowed)}"
 
 
 def _show(value: Any) -> str:

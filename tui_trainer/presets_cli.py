@@ -1,19 +1,34 @@
-"""`tui-trainer presets`: the shipped presets with their descriptions."""
+"""`tui-trainer presets`: the shipped presets with their descriptions, in the
+order the lecture meets them: a baseline, the sanity check, the two learning
+rate failures, the two search stages, the real thing."""
 
 from __future__ import annotations
 
-from .config import list_presets
+from .config import PRESETS_DIR, Preset, list_presets
+
+LESSON_ORDER = ("default", "digits-fast", "overfit-small", "lr-too-low", "lr-too-high",
+                "coarse-search", "fine-search", "cifar10-2layer")
+
+
+def ordered(presets: list[Preset]) -> list[Preset]:
+    """Shipped presets in LESSON_ORDER, any others after them by name."""
+    rank = {name: i for i, name in enumerate(LESSON_ORDER)}
+    return sorted(presets, key=lambda p: (rank.get(p.name, len(rank)), p.name))
 
 
 def command(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Presets (tui-trainer run NAME, tui-trainer ui NAME)")
-    table.add_column("name", style="bold")
-    table.add_column("data")
-    table.add_column("description", overflow="fold")
-    for p in list_presets():
+    console = Console()
+    table = Table(title="Presets: tui-trainer run NAME, tui-trainer ui NAME", title_justify="left",
+                  title_style="bold", box=None, header_style="bold", pad_edge=False, padding=(0, 1))
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("data", no_wrap=True)
+    table.add_column("what it teaches", overflow="fold")
+    for p in ordered(list_presets()):
         table.add_row(p.name, p.data.dataset, p.description)
-    Console().print(table)
+    console.print(table)
+    console.print(f"\nTo make your own, copy one from {PRESETS_DIR}/ and run it by path; "
+                  "any key can also be changed with --set KEY=VALUE.", style="dim", highlight=False)
     return 0

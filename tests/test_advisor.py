@@ -1,0 +1,327 @@
+"""The advisor: each diagnosis fires on a history that shows it, not on a near miss,
+and real runs with a learning rate far too low or too high get their diagnosis."""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tui_trainer import advisor as adv
+from tui_trainer.advisor import Advisor, History, diagnose, edge_of_range, search_edge
+from tui_trainer.config import Preset, load_preset, to_dict
+from tui_trainer.datasets import load_dataset
+from tui_trainer.engine import Trainer
+from tui_trainer.engine.events import Advice, Epoch, ParamStats, Ratios, RunEnded, RunStarted, Step, to_dict as ev_dict
+
+LN10 = math.log(10)
+
+
+def started(initial=LN10, classes=10, per_epoch=20, epochs=10, **dotted):
+    preset = Preset().replace(**dotted) if dotted else Preset()
+    return RunStarted(
+        run_id="t", config=to_dict(preset), classes=classes, n_train=4000, n_val=500,
+        iterations_per_epoch=per_epoch, total_iterations=per_epoch * epochs, initial_loss=initial,
+        image_shape=(28, 28, 1),
+    )
+
+
+def history(losses, per_epoch=20, accs=None, initial=None, classes=10, **dotted):
+    """run_started, one step per loss, an epoch event at each epoch end (train, val accuracies from accs)."""
+    losses = list(losses)
+    start = started(initial if initial is not None else LN10, classes, per_epoch,
+                    max(1, len(losses) // per_epoch), **dotted)
+    events = [start]
+    for i, loss in enumerate(losses, start=1):
+        events.append(Step(i, i / per_epoch, loss, 1e-3))
+        if i % per_epoch == 0:
+            e = i // per_epoch
+            chunk = [x for x in losses[i - per_epoch:i]]
+            tr, va = accs[e - 1] if accs else (0.1, 0.1)  # chance
+            events.append(Epoch(e, float(np.mean(chunk)), tr, va, 1e-3, float(e)))
+    return events
+
+
+def codes(events):
+    return [d.code for d in diagnose(events)]
+
+
+def decay(n, start=LN10, end=0.3, rate=8.0, noise=0.0, seed=0):
+    """A healthy loss curve: the early drop, then a levelling off."""
+    t = np.arange(n) / n
+    rng = np.random.default_rng(seed)
+    return list(end + (start - end) * np.exp(-rate * t) + noise * rng.standard_normal(n))
+
+
+# --- each diagnosis: a history that shows it, and a near miss ------------------------
+
+def test_a_healthy_history_gets_no_advice():
+    accs = [(0.3 + 0.06 * e, 0.3 + 0.055 * e) for e in range(1, 11)]
+    assert codes(history(decay(200, noise=0.01), accs=accs)) == []
+
+
+def test_loss_flat_fires_when_the_first_epoch_drops_less_than_three_percent():
+    flat = [LN10 * (1 - 0.02 * i / 20) for i in range(1, 41)]   # 2% down over the first epoch
+    near = [LN10 * (1 - 0.05 * i / 20) for i in range(1, 41)]   # 5% down: going down
+    d = [x for x in diagnose(history(flat)) if x.code == "loss_flat"]
+    assert d and d[0].iteration == 20 and "learning rate" in d[0].remedy and "reg" in d[0].remedy
+    assert "loss_flat" not in codes(history(near))
+    # the default's tiny gaussian init in a net with hidden layers starts slowly: the remedy says so
+    assert "model.init_std = 0.0001" in d[0].remedy
+    (xavier,) = [x for x in diagnose(history(flat, **{"model.init": "xavier"})) if x.code == "loss_flat"]
+    assert "init_std" not in xavier.remedy
+
+
+def test_loss_flat_waits_for_ten_iterations_when_epochs_are_short():
+    flat = [LN10] * 12
+    ds = [x for x in diagnose(history(flat, per_epoch=2)) if x.code == "loss_flat"]
+    assert ds[0].iteration == 10  # five full-batch epochs of two iterations, not after the first
+
+
+def test_loss_exploding_names_the_iteration_and_the_factor():
+    losses = decay(30)[:9] + [4 * LN10]
+    d = [x for x in diagnose(history(losses)) if x.code == "loss_exploding"]
+    assert d[0].iteration == 10
+    assert "iteration 10" in d[0].message and "4.0x" in d[0].message
+    assert "learning rate is too high" in d[0].remedy
+    # 2.9x the initial loss is under the trainer's explode_factor of 3: no explosion yet
+    assert "loss_exploding" not in codes(history(decay(30)[:9] + [2.9 * LN10]))
+
+
+def test_nan_loss_is_an_explosion():
+    d = [x for x in diagnose(history([2.2, 2.1, math.nan])) if x.code == "loss_exploding"]
+    assert d[0].iteration == 3 and "not finite" in d[0].message
+
+
+def test_explosion_respects_the_presets_explode_factor():
+    losses = decay(30)[:9] + [4 * LN10]
+    assert "loss_exploding" not in codes(history(losses, **{"train.explode_factor": 5.0}))
+
+
+def test_loss_linear_fires_on_a_straight_line_without_the_early_drop():
+    line = list(np.linspace(LN10, LN10 * 0.8, 60))              # straight down, 20% in 3 epochs
+    assert "loss_linear" in codes(history(line))
+    # near misses: the early drop of a good rate; a fall too small to call
+    assert "loss_linear" not in codes(history(decay(60, rate=4.0)))
+    assert "loss_linear" not in codes(history(list(np.linspace(LN10, LN10 * 0.97, 60))))
+    # two straight pieces, the first falling twice as fast: nearly a line (R^2 0.98), but an early drop
+    bent = list(np.linspace(LN10, LN10 * 0.87, 31)[:-1]) + list(np.linspace(LN10 * 0.87, LN10 * 0.8, 31)[1:])
+    assert "loss_linear" not in codes(history(bent, per_epoch=30))
+
+
+def test_loss_noisy_fires_when_step_noise_is_large_against_the_initial_loss():
+    rng = np.random.default_rng(1)
+    trend = np.array(decay(100, rate=2.0))
+    noisy = list(trend + 0.2 * LN10 * rng.standard_normal(100))   # noise 20% of the initial loss
+    calm = list(trend + 0.05 * LN10 * rng.standard_normal(100))   # 5%: ordinary mini-batch noise
+    d = [x for x in diagnose(history(noisy)) if x.code == "loss_noisy"]
+    assert d and "batch_size" in d[0].remedy
+    assert "loss_noisy" not in codes(history(calm))
+    # full-batch gradient descent has no sampling noise to blame on the batch size
+    assert "loss_noisy" not in codes(history(noisy, **{"train.sample_batches": False}))
+
+
+def test_loss_noise_ignores_a_smooth_trend():
+    steep = np.linspace(10.0, 0.0, 100)
+    assert adv.loss_noise(steep) < 1e-6
+
+
+def test_overfitting_fires_on_a_big_train_val_gap():
+    big = [(0.9, 0.85), (0.98, 0.80)]
+    small = [(0.9, 0.85), (0.98, 0.85)]   # 13 points: a gap, not a big one
+    d = [x for x in diagnose(history(decay(40), accs=big)) if x.code == "overfitting"]
+    assert d and d[0].iteration == 40 and "reg" in d[0].remedy
+    assert "overfitting" not in codes(history(decay(40), accs=small))
+
+
+def test_underfitting_fires_with_no_gap_low_accuracy_and_a_levelled_loss():
+    levelled = decay(100, end=1.5, rate=12.0)
+    low = [(0.45, 0.44)] * 5
+    d = [x for x in diagnose(history(levelled, accs=low)) if x.code == "underfitting"]
+    assert d and "model.hidden" in d[0].remedy
+    # near misses: accuracy already high; a gap (that is the other diagnosis); the loss still falling
+    assert "underfitting" not in codes(history(levelled, accs=[(0.85, 0.84)] * 5))
+    assert "underfitting" not in codes(history(levelled, accs=[(0.60, 0.45)] * 5))
+    falling = list(np.linspace(LN10, 1.0, 100))
+    assert "underfitting" not in codes(history(falling, accs=low))
+
+
+def test_accuracy_rising_while_the_loss_barely_moves_is_explained():
+    still = [LN10 * (1 - 0.002 * i / 100) for i in range(1, 101)]
+    rising = [(0.12 + 0.03 * e, 0.12 + 0.03 * e) for e in range(1, 6)]
+    d = [x for x in diagnose(history(still, accs=rising)) if x.code == "accuracy_without_loss"]
+    assert d and "softmax" in d[0].message and d[0].iteration == 60  # 0.21 >= chance 0.10 + 0.10 at epoch 3
+    # near miss: the accuracy stays near chance
+    assert "accuracy_without_loss" not in codes(history(still, accs=[(0.15, 0.14)] * 5))
+
+
+def ratios_event(i, w1, w2=2e-3, b1=5e-1):
+    def ps(name, r):
+        return ParamStats(name, (3, 3), 0, 1, -1, 1, 0, r, -r, r, r)
+    return Ratios(i, (ps("W1", w1), ps("b1", b1), ps("W2", w2), ps("b2", b1)))
+
+
+def with_ratios(values_w1, **kw):
+    events = history(decay(20 * len(values_w1)), accs=[(0.5, 0.5)] * len(values_w1))[:1]
+    for k, r in enumerate(values_w1, start=1):
+        events.append(Step(k, k / 20, 2.0, 1e-3))
+        events.append(ratios_event(k, r, **kw))
+    return events
+
+
+def test_ratio_too_small_for_five_readings_names_the_parameter():
+    d = [x for x in diagnose(with_ratios([3e-5] * 5)) if x.code == "ratio_low"]
+    assert d and "W1" in d[0].message and "W2" not in d[0].message and "too low" in d[0].remedy
+    assert d[0].iteration == 5
+    # a little under the band, within the decade the ratio table colours as a warning: no advice
+    assert "ratio_low" not in codes(with_ratios([7e-4] * 8))
+
+
+def test_ratio_too_large_names_the_parameter():
+    d = [x for x in diagnose(with_ratios([3e-3] * 6, w2=0.5)) if x.code == "ratio_high"]
+    assert d and "W2" in d[0].message and "W1" not in d[0].message and "too high" in d[0].remedy
+
+
+def test_a_ratio_blip_is_not_advice():
+    blips = [3e-5, 3e-5, 3e-5, 3e-5, 3e-3, 3e-5, 3e-5, 3e-5, 3e-5]  # never five readings in a row
+    assert codes(with_ratios(blips)) == []
+    # the biases' ratios (huge from a zero start) are not judged
+    assert codes(with_ratios([3e-3] * 8, b1=5.0)) == []
+
+
+def test_initial_loss_far_from_ln_c():
+    d = [x for x in diagnose(history(decay(20), initial=67.2)) if x.code == "initial_loss"]
+    assert d and "ln(10)" in d[0].message and "model.init" in d[0].remedy
+    assert "initial_loss" not in codes(history(decay(20), initial=LN10 * 1.2))
+
+
+def test_initial_loss_for_svm_is_c_minus_one():
+    assert "initial_loss" not in codes(history(decay(20, start=9.0), initial=9.0, **{"model.loss": "svm"}))
+    d = [x for x in diagnose(history(decay(20), initial=LN10, **{"model.loss": "svm"})) if x.code == "initial_loss"]
+    assert d and "C - 1 = 9" in d[0].message
+
+
+# --- search: the best value at the edge of its range -----------------------------------
+
+def test_edge_of_range_on_a_log_scale():
+    lrs = [1e-6, 1e-4, 1e-3, 8e-2]
+    assert edge_of_range(lrs, [0.1, 0.5, 0.6, 0.9], 1e-6, 1e-1) == "high"
+    assert edge_of_range(lrs, [0.95, 0.5, 0.6, 0.9], 1e-6, 1e-1) == "low"
+    assert edge_of_range(lrs, [0.1, 0.5, 0.9, 0.8], 1e-6, 1e-1) is None   # 1e-3: mid-range
+    assert edge_of_range([2e-2, 1e-4], [0.9, 0.5], 1e-6, 1e-1) is None     # 86% of the way up: inside
+    assert edge_of_range(lrs, [None, math.nan, None, None], 1e-6, 1e-1) is None
+
+
+def test_search_edge_says_which_range_to_widen():
+    trials = [({"learning_rate": 9e-2, "reg": 1e-2}, 0.52), ({"learning_rate": 1e-4, "reg": 1e-3}, 0.31),
+              ({"learning_rate": 5e-2, "reg": 3e-1}, None)]
+    found = search_edge(trials, {"learning_rate": (1e-6, 1e-1), "reg": (1e-5, 1e1)})
+    assert [d.code for d in found] == ["search_edge"]
+    assert "learning_rate" in found[0].message and "high edge" in found[0].message
+    assert "search.learning_rate" in found[0].remedy and "1e-06, 10" in found[0].remedy
+
+
+# --- the watcher ---------------------------------------------------------------------
+
+def test_advisor_forwards_every_event_and_adds_advice_once_per_code():
+    out = []
+    sink = Advisor(out.append)
+    events = history([LN10] * 60)
+    for e in events:
+        sink(e)
+    assert [e for e in out if not isinstance(e, Advice)] == events
+    advice = [e for e in out if isinstance(e, Advice)]
+    assert [a.code for a in advice] == ["loss_flat"]
+    # the advice comes right after the event that revealed it
+    i = out.index(advice[0])
+    assert isinstance(out[i - 1], Epoch) and out[i - 1].epoch == 1
+    assert [d.code for d in sink.diagnoses] == ["loss_flat"]
+
+
+def test_advisor_starts_over_with_each_run():
+    out = []
+    sink = Advisor(out.append)
+    for e in history([LN10] * 20) + [RunEnded("finished", "", 0.1, 1, 20, 1.0)] + history([LN10] * 20):
+        sink(e)
+    assert [e.code for e in out if isinstance(e, Advice)] == ["loss_flat", "loss_flat"]
+    assert len(sink.diagnoses) == 1
+
+
+def test_diagnose_reads_metrics_jsonl_dicts_and_ignores_recorded_advice():
+    events = history([LN10] * 20)
+    dicts = [ev_dict(e) for e in events] + [ev_dict(Advice(3, "overfitting", "m", "r"))]
+    assert [d.code for d in diagnose(dicts)] == ["loss_flat"]
+    assert History.from_events(dicts).iteration == 20
+
+
+def test_every_code_has_a_severity():
+    assert set(adv.SEVERITY.values()) <= {"error", "warning", "info"}
+    assert set(adv.EPOCH_CHECKS) <= set(adv.CODES)
+
+
+# --- real runs -------------------------------------------------------------------------
+
+def real_run(preset_or_overrides):
+    name, overrides = preset_or_overrides
+    preset = load_preset(name, overrides)
+    data = load_dataset(preset.data, source=preset.source)
+    out = []
+    ended = Trainer(preset, data, Advisor(out.append)).run()
+    return ended, [e for e in out if isinstance(e, Advice)]
+
+
+# The lecture's failure modes as the presets lr-too-low and lr-too-high ship them: the default
+# net and data, plain sgd, no decay, tiny reg; only the learning rate is wrong.
+FAILURE_MODE = ["train.update=sgd", "train.learning_rate_decay=1.0", "train.reg=1e-6"]
+LR_TOO_LOW = ("lr-too-low", [])
+LR_TOO_HIGH = ("lr-too-high", [])
+
+
+def test_the_shipped_failure_presets_are_the_default_with_a_wrong_learning_rate():
+    for name, lr in (("lr-too-low", 1e-6), ("lr-too-high", 1e-1)):
+        shipped = load_preset(name)
+        expected = load_preset("default", FAILURE_MODE + [f"train.learning_rate={lr}"])
+        assert shipped.train == expected.train and shipped.model == expected.model and shipped.data == expected.data
+
+
+def test_headless_json_carries_the_advice_event_before_run_ended(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "tui_trainer", "run", "lr-too-high", "--json",
+                          "--runs-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 3
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    advice = [e for e in events if e["event"] == "advice"]
+    assert [a["code"] for a in advice] == ["loss_exploding"]
+    assert events.index(advice[0]) < len(events) - 1 and events[-1]["event"] == "run_ended"
+    recorded = (next(tmp_path.iterdir()) / "metrics.jsonl").read_text()
+    assert '"event": "advice"' in recorded
+
+
+def test_a_learning_rate_too_low_is_diagnosed_on_mnist():
+    ended, advice = real_run(LR_TOO_LOW)
+    found = {a.code: a for a in advice}
+    assert ended.status == "finished"
+    assert {"loss_flat", "ratio_low"} <= set(found)
+    assert found["loss_flat"].iteration == 20          # at the end of the first epoch
+    assert "W1" in found["ratio_low"].message and "1e-06" in found["ratio_low"].remedy
+    assert "loss_exploding" not in found and "overfitting" not in found
+
+
+def test_a_learning_rate_too_high_is_diagnosed_on_mnist():
+    ended, advice = real_run(LR_TOO_HIGH)
+    assert ended.status == "exploded"
+    assert [a.code for a in advice] == ["loss_exploding"]
+    assert f"iteration {ended.iterations}" in advice[0].message
+
+
+def test_with_momentum_the_accuracy_creeps_up_while_the_loss_stays_put():
+    # the lecture's "train/val accuracy goes to 20% though": lr 1e-6 with the default's momentum
+    ended, advice = real_run(("default", ["train.learning_rate=1e-6", "train.epochs=4"]))
+    found = {a.code: a for a in advice}
+    assert "accuracy_without_loss" in found and "softmax" in found["accuracy_without_loss"].message
+
+
+def test_the_default_preset_gets_no_advice():
+    ended, advice = real_run(("default", ["train.epochs=4"]))
+    assert ended.status == "finished" and advice == []

@@ -1,0 +1,112 @@
+"""Search trials on a real Dask cluster (scheduler and 2 worker processes on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import distributed  # the cluster extra, also in the test extra
+import pytest
+
+# Self-contained (not imported from test_search.py) so the file runs alone under any import mode.
+PRESET = """
+name = "digits-dask"
+[data]
+dataset = "digits"
+num_train = 1200
+num_val = 300
+num_test = 0
+[model]
+hidden = [40]
+[train]
+batch_size = 100
+[search]
+learning_rate = [1e-4, 1e-1]
+reg = [1e-5, 1e-1]
+hidden = [20, 40]
+stages = [{ trials = 6, epochs = 3 }, { trials = 3, epochs = 6 }]
+keep = 2
+seed = 11
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None,
+                                  host="127.0.0.1") as c:
+        yield c
+
+
+def search(preset, runs, *where) -> list[dict]:
+    done = subprocess.run([sys.executable, "-m", "tui_trainer", "search", str(preset), "--runs-dir", str(runs),
+                           "--json", *where], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def outcomes(stream: list[dict]) -> dict[str, tuple]:
+    return {e["trial_id"]: (e["learning_rate"], e["reg"], e["hidden"], e["status"], e["best_val_acc"], e["epochs"])
+            for e in stream if e["event"] == "trial_ended"}
+
+
+def test_a_dask_cluster_gives_the_same_trials_and_results_as_local_workers(cluster, tmp_path):
+    preset = tmp_path / "digits-dask.toml"
+    preset.write_text(PRESET)
+    on_dask = search(preset, tmp_path / "dask", "--scheduler", cluster.scheduler_address)
+    local = search(preset, tmp_path / "local", "--workers", "2")
+
+    assert on_dask[0]["where"].startswith(f"Dask scheduler {cluster.scheduler_address}")
+    assert on_dask[0]["capacity"] == 2
+    dask_pids = {e["worker"].rsplit(":", 1)[1] for e in on_dask if e["event"] == "trial_ended"}
+    with distributed.Client(cluster) as client:
+        worker_pids = {str(pid) for pid in client.run(os.getpid).values()}
+    assert dask_pids <= worker_pids  # the trials really ran on the cluster's workers
+    assert len(outcomes(on_dask)) == 9
+    # each trial is deterministic (one BLAS thread): the same values and the same accuracy, to the bit
+    assert outcomes(on_dask) == outcomes(local)
+    assert on_dask[-1]["event"] == "search_ended"
+    assert on_dask[-1]["best"]["trial_id"] == local[-1]["best"]["trial_id"]
+    assert on_dask[-1]["best"]["best_val_acc"] == local[-1]["best"]["best_val_acc"]
+
+
+def test_stopping_a_search_frees_the_dask_workers_within_moments(cluster, tmp_path):
+    preset = tmp_path / "digits-dask-slow.toml"
+    preset.write_text(PRESET.replace("stages = [{ trials = 6, epochs = 3 }", "stages = [{ trials = 6, epochs = 5000 }"))
+    proc = subprocess.Popen([sys.executable, "-m", "tui_trainer", "search", str(preset), "--runs-dir",
+                             str(tmp_path / "runs"), "--json", "--scheduler", cluster.scheduler_address],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        seen = []
+        for line in proc.stdout:
+            seen.append(json.loads(line))
+            if sum(e["event"] == "trial_started" for e in seen) == 2:
+                break
+        time.sleep(1.0)  # both trials are training on the workers
+        proc.send_signal(signal.SIGTERM)
+        seen += [json.loads(line) for line in proc.stdout]
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130
+    assert seen[-1]["event"] == "search_ended" and seen[-1]["status"] == "stopped"
+    # The trials must have stopped on the workers themselves, not only been abandoned by the search:
+    # each worker has one thread, so new tasks run only once the trial in it has returned.
+    with distributed.Client(cluster) as client:
+        t0 = time.perf_counter()
+        futures = [client.submit(os.getpid, workers=[w], pure=False) for w in client.nthreads()]
+        distributed.wait(futures, timeout=20)  # raises TimeoutError when a worker is still busy
+        assert time.perf_counter() - t0 < 5
+
+
+def test_a_malformed_scheduler_address_is_bad_input(tmp_path):
+    preset = tmp_path / "digits-dask.toml"
+    preset.write_text(PRESET)
+    done = subprocess.run([sys.executable, "-m", "tui_trainer", "search", str(preset), "--scheduler", "tcp://localhost",
+                           "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--scheduler tcp://localhost: not a scheduler address" in done.stderr and "tcp://HOST:PORT" in done.stderr

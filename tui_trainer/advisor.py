@@ -1,0 +1,603 @@
+"""The advisor: what the curves mean, the way Lecture 6 reads them.
+
+Pure functions from the metrics history (the event stream) to diagnoses, and
+`Advisor`, a sink wrapper that watches a run as it goes:
+
+    sink = Advisor(Fanout(store, printer))      # forwards every event, and
+    Trainer(preset, data, sink).run()          # adds an `advice` event when a
+    sink.diagnoses                             # diagnosis first appears
+
+    diagnose(read_metrics(run_dir))            # the same diagnoses, after the fact
+
+Each diagnosis has a code, a measurable trigger (the constants below), a
+message with the numbers that tripped it, and the lecture's remedy. Each code
+fires at most once per run. `diagnose(events)` replays a history through an
+`Advisor`, so a past run gets exactly the advice it got live.
+
+The search's check, "the best value sits at the edge of its range", is
+`edge_of_range(values, scores, low, high)` and `search_edge(trials, ranges)`.
+
+Cost: the trainer thread shares the GIL with the workbench, so a step event
+costs an append and two comparisons; a ratios event a loop over the
+parameters; the checks that look at many steps run at epoch ends only, over
+bounded windows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .engine.events import Advice, Epoch, Event, Ratios, RunEnded, RunStarted, Sink, Step, from_dict
+from .engine.stats import RATIO_BAND
+
+# --- triggers ------------------------------------------------------------------
+# Thresholds measured on the bundled mnist-5k with the default preset (seeded):
+# the default run (val acc ~0.91) trips none of them.
+
+# loss_flat: over the first epoch (at least FLAT_MIN_STEPS iterations), the
+# mean of its last quarter of mini-batch losses fell less than FLAT_DROP of the
+# initial loss. (default: 6.9%; learning rate 1e-6: 0.0%.)
+FLAT_DROP = 0.03
+FLAT_MIN_STEPS = 10
+# ... and the remedy mentions the init when it is gaussian with init_std at most this.
+TINY_INIT = 1e-3
+
+# loss_exploding: a step loss that is not finite or above explode_factor times
+# the initial loss (the trainer's own stop rule; train.explode_factor, 3 by default).
+DEFAULT_EXPLODE_FACTOR = 3.0
+
+# loss_linear: from epoch LINEAR_MIN_EPOCHS on (at least LINEAR_MIN_STEPS
+# iterations), the step losses so far, averaged in LINEAR_BINS bins, fell by at
+# least LINEAR_MIN_DROP of the first bin, the first half of the fall is within
+# a factor LINEAR_BALANCE of the second half (no early drop, no late
+# acceleration), and a straight line fits the bins with R^2 >= LINEAR_R2.
+LINEAR_MIN_EPOCHS = 2
+LINEAR_MIN_STEPS = 30
+LINEAR_BINS = 12
+LINEAR_MIN_DROP = 0.05
+LINEAR_BALANCE = 1.5
+LINEAR_R2 = 0.97
+
+# loss_noisy: at an epoch end, over the last NOISE_WINDOW mini-batch losses
+# (NOISE_MIN_STEPS at least), the step-to-step noise (std of successive
+# differences / sqrt 2, so a smooth trend hardly counts) is above NOISE_LEVEL
+# of the initial loss. Mini-batch sampling only. Measured (seeded, first
+# 100 steps): mnist-5k batch 200 0.04, 100 0.06, 50 0.08, 20 0.14, 10 0.27;
+# spiral batch 100 0.04, 30 0.06, 10 0.14.
+NOISE_WINDOW = 100
+NOISE_MIN_STEPS = 20
+NOISE_LEVEL = 0.10
+
+# overfitting: at an epoch end, train accuracy - val accuracy >= GAP.
+GAP = 0.15
+
+# underfitting: from epoch UNDERFIT_MIN_EPOCHS on, train accuracy < LOW_ACCURACY,
+# train - val < NO_GAP, the loss has learned something (at least UNDERFIT_LEARNED
+# below the initial loss) and has stopped falling (the last epoch's mean loss is
+# less than PLATEAU below the one before).
+UNDERFIT_MIN_EPOCHS = 3
+LOW_ACCURACY = 0.70
+NO_GAP = 0.05
+UNDERFIT_LEARNED = 0.10
+PLATEAU = 0.03
+
+# accuracy_without_loss: at an epoch end after FLAT_MIN_STEPS iterations at
+# least, the epoch's mean loss is within STILL_LOSS of the initial loss while
+# train accuracy is at least ABOVE_CHANCE over chance (1 / classes).
+STILL_LOSS = 0.01
+ABOVE_CHANCE = 0.10
+
+# ratio_low / ratio_high: a weight matrix's update/weight ratio stays below the
+# band (engine/stats.py RATIO_BAND, 1e-3..1e-2) or above RATIO_HIGH for
+# RATIO_PERSIST ratios events in a row. Weights only: biases start at zero, so
+# their ratio starts huge and means nothing. Both sides allow a decade outside
+# the band (where the ratio table's colour turns from warning to alert): with
+# momentum and a tiny gaussian init, good runs sit at 1e-2..1e-1 for their first
+# epochs (the default preset does) while the weights grow, and a healthy
+# output layer can sit a little under 1e-3 (digits-fast's W2, about 7e-4).
+RATIO_PERSIST = 5
+RATIO_LOW = RATIO_BAND[0] / 10
+RATIO_HIGH = RATIO_BAND[1] * 10
+
+# initial_loss: the loss at init is more than INIT_LOSS_TOL (relative) away
+# from ln(C) (softmax) or C - 1 (SVM), what small random weights give.
+INIT_LOSS_TOL = 0.25
+
+# search_edge: the best trial's value lies in the outer EDGE_FRACTION of its
+# range, measured in log space (ranges are sampled log-uniformly).
+EDGE_FRACTION = 0.1
+
+SEVERITY = {
+    "loss_exploding": "error",
+    "initial_loss": "warning",
+    "loss_flat": "warning",
+    "ratio_low": "warning",
+    "ratio_high": "warning",
+    "overfitting": "warning",
+    "search_edge": "warning",
+    "loss_linear": "info",
+    "loss_noisy": "info",
+    "underfitting": "info",
+    "accuracy_without_loss": "info",
+}
+CODES = tuple(SEVERITY)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    code: str
+    iteration: int
+    message: str
+    remedy: str
+
+    @property
+    def severity(self) -> str:
+        """'error', 'warning' or 'info' (how the workbench colours it)."""
+        return SEVERITY.get(self.code, "info")
+
+    def to_advice(self) -> Advice:
+        return Advice(iteration=self.iteration, code=self.code, message=self.message, remedy=self.remedy)
+
+    @classmethod
+    def from_advice(cls, advice: Advice) -> "Diagnosis":
+        return cls(advice.code, advice.iteration, advice.message, advice.remedy)
+
+
+@dataclass
+class History:
+    """One run's events so far, in the shape the checks read.
+
+    losses[i] is the mini-batch loss of iteration i + 1 (NaN where it was not finite).
+    """
+
+    started: RunStarted | None = None
+    losses: list[float] = field(default_factory=list)
+    epochs: list[Epoch] = field(default_factory=list)
+    ratios: list[Ratios] = field(default_factory=list)
+    ended: RunEnded | None = None
+
+    @classmethod
+    def from_events(cls, events: Iterable[Event | Mapping[str, Any]]) -> "History":
+        """The history of the last run in `events` (dataclasses, or dicts as in metrics.jsonl)."""
+        h = cls()
+        for event in events:
+            h.add(from_dict(dict(event)) if isinstance(event, Mapping) else event)
+        return h
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, Step):
+            self.losses.append(event.loss if math.isfinite(event.loss) else math.nan)
+        elif isinstance(event, Epoch):
+            self.epochs.append(event)
+        elif isinstance(event, Ratios):
+            self.ratios.append(event)
+        elif isinstance(event, RunStarted):  # a new run: forget the last one
+            self.losses, self.epochs, self.ratios, self.ended = [], [], [], None
+            self.started = event
+        elif isinstance(event, RunEnded):
+            self.ended = event
+
+    # what the checks read from the resolved config
+    def setting(self, section: str, key: str, default: Any = None) -> Any:
+        if self.started is None:
+            return default
+        return self.started.config.get(section, {}).get(key, default)
+
+    @property
+    def iteration(self) -> int:
+        return len(self.losses)
+
+    @property
+    def iterations_per_epoch(self) -> int:
+        return max(self.started.iterations_per_epoch, 1) if self.started else 1
+
+
+# --- the checks: each reads the history as it stands ----------------------------------
+
+def check_initial_loss(h: History) -> Diagnosis | None:
+    if h.started is None or not math.isfinite(h.started.initial_loss):
+        return None
+    c = h.started.classes
+    svm = h.setting("model", "loss", "softmax") == "svm"
+    expected, what = (float(c - 1), f"C - 1 = {c - 1}") if svm else (math.log(c), f"ln({c}) = {math.log(c):.3f}")
+    loss = h.started.initial_loss
+    if expected <= 0 or abs(loss - expected) <= INIT_LOSS_TOL * expected:
+        return None
+    init = h.setting("model", "init", "gaussian")
+    init_desc = f"{init}, init_std {h.setting('model', 'init_std', 0):g}" if init == "gaussian" else init
+    return Diagnosis(
+        "initial_loss", 0,
+        f"The loss at init is {loss:.4g}, {loss / expected:.2f}x the {what} that small random weights give "
+        f"with {'the SVM' if svm else 'softmax'} loss over {c} classes.",
+        f"Check the init (model.init: {init_desc}) and the input scale (data.preprocess): the scores should "
+        "start near zero. If they do, check the loss (and whether train.reg adds a large term).",
+    )
+
+
+def check_loss_flat(h: History) -> Diagnosis | None:
+    """Judged once, at the end of the first epoch that completes FLAT_MIN_STEPS iterations."""
+    if h.started is None or not h.epochs:
+        return None
+    per = h.iterations_per_epoch
+    n_epochs = max(1, math.ceil(FLAT_MIN_STEPS / per))
+    if len(h.epochs) < n_epochs:
+        return None
+    window = h.losses[:n_epochs * per]
+    if not window:
+        return None
+    tail = np.asarray(window[-max(1, len(window) // 4):], dtype=np.float64)
+    if not np.all(np.isfinite(tail)):
+        return None  # that is an explosion, not a flat loss
+    initial = h.started.initial_loss
+    drop = (initial - float(tail.mean())) / initial
+    if not drop < FLAT_DROP:
+        return None
+    lr, reg = h.setting("train", "learning_rate"), h.setting("train", "reg")
+    span = "first epoch" if n_epochs == 1 else f"first {n_epochs} epochs"
+    remedy = (f"The learning rate is probably too low (train.learning_rate = {lr:g}): try it 10x higher. "
+              f"Or the regularization is too strong (train.reg = {reg:g}): lower it.")
+    init_std = h.setting("model", "init_std", 0.0)
+    if h.setting("model", "hidden") and h.setting("model", "init") == "gaussian" and init_std <= TINY_INIT:
+        # Every layer's gradient scales with the weights of the layers around it: all tiny at first.
+        remedy += (f" With a tiny init (model.init_std = {init_std:g}) a net with hidden layers also starts "
+                   "slowly: the loss can sit still for a while, then drop.")
+    return Diagnosis(
+        "loss_flat", len(window),
+        f"The loss is not going down: {drop:+.1%} over the {span} ({len(window)} iterations), "
+        f"from {initial:.4g} to {tail.mean():.4g}.",
+        remedy,
+    )
+
+
+def exploded(loss: float, initial_loss: float, factor: float) -> bool:
+    """The trainer's stop rule: a loss that is not finite or above factor x the initial loss."""
+    return not math.isfinite(loss) or loss > factor * initial_loss
+
+
+def check_loss_exploding(h: History) -> Diagnosis | None:
+    if h.started is None:
+        return None
+    factor = float(h.setting("train", "explode_factor", DEFAULT_EXPLODE_FACTOR))
+    for i, loss in enumerate(h.losses):
+        if exploded(loss, h.started.initial_loss, factor):
+            return _exploding(h, i + 1, loss)
+    return None
+
+
+def _exploding(h: History, iteration: int, loss: float) -> Diagnosis:
+    initial = h.started.initial_loss
+    what = "is not finite (NaN or inf)" if not math.isfinite(loss) else (
+        f"is {loss:.4g}, {loss / initial:.1f}x the initial loss {initial:.4g}")
+    return Diagnosis(
+        "loss_exploding", iteration,
+        f"The loss is exploding: at iteration {iteration} it {what}.",
+        f"The learning rate is too high (train.learning_rate = {h.setting('train', 'learning_rate'):g}): "
+        "lower it, by 10x to start with.",
+    )
+
+
+def check_loss_linear(h: History) -> Diagnosis | None:
+    if h.started is None or len(h.epochs) < LINEAR_MIN_EPOCHS or h.iteration < LINEAR_MIN_STEPS:
+        return None
+    x = np.asarray(h.losses, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        return None
+    n = (len(x) // LINEAR_BINS) * LINEAR_BINS
+    bins = x[:n].reshape(LINEAR_BINS, -1).mean(axis=1)
+    fall = bins[0] - bins[-1]
+    if bins[0] <= 0 or fall < LINEAR_MIN_DROP * bins[0]:
+        return None
+    half = LINEAR_BINS // 2
+    first, second = bins[0] - bins[half - 1], bins[half] - bins[-1]
+    # Equal-width halves of a straight line fall by the same amount
+    # (the step between bin half-1 and half belongs to neither).
+    if first <= 0 or second <= 0 or not (1 / LINEAR_BALANCE <= first / second <= LINEAR_BALANCE):
+        return None
+    t = np.arange(LINEAR_BINS, dtype=np.float64)
+    slope, intercept = np.polyfit(t, bins, 1)
+    resid = bins - (slope * t + intercept)
+    r2 = 1.0 - float(resid @ resid) / float(((bins - bins.mean()) ** 2).sum())
+    if r2 < LINEAR_R2:
+        return None
+    return Diagnosis(
+        "loss_linear", h.iteration,
+        f"The loss falls in a straight line ({fall / bins[0]:.0%} over {h.iteration} iterations, "
+        f"R\u00b2 {r2:.2f} for a line) without the early drop a good learning rate gives.",
+        f"The learning rate is low (train.learning_rate = {h.setting('train', 'learning_rate'):g}): "
+        "try it 3-10x higher.",
+    )
+
+
+def check_loss_noisy(h: History) -> Diagnosis | None:
+    if h.started is None or not h.epochs or not h.setting("train", "sample_batches", True):
+        return None
+    window = np.asarray(h.losses[-NOISE_WINDOW:], dtype=np.float64)
+    if len(window) < NOISE_MIN_STEPS or not np.all(np.isfinite(window)):
+        return None
+    noise = loss_noise(window) / h.started.initial_loss
+    if noise <= NOISE_LEVEL:
+        return None
+    return Diagnosis(
+        "loss_noisy", h.iteration,
+        f"The loss is very noisy around its trend: step-to-step noise {noise:.0%} of the initial loss "
+        f"over the last {len(window)} iterations.",
+        f"The batch size is small (train.batch_size = {h.setting('train', 'batch_size')}): raise it "
+        "(and the learning rate may be a little high for it).",
+    )
+
+
+def loss_noise(losses: np.ndarray) -> float:
+    """Noise of a loss series around its trend, in loss units: the std of
+    successive differences / sqrt(2) (for independent noise of std s, a
+    difference has std s * sqrt 2). A smooth trend changes little from one
+    step to the next, so it hardly counts."""
+    d = np.diff(losses)
+    return float(d.std()) / math.sqrt(2) if d.size else 0.0
+
+
+def check_overfitting(h: History) -> Diagnosis | None:
+    if not h.epochs:
+        return None
+    e = h.epochs[-1]
+    gap = e.train_acc - e.val_acc
+    if gap < GAP:
+        return None
+    return Diagnosis(
+        "overfitting", h.iteration,
+        f"A big gap between train and val accuracy at epoch {e.epoch}: {e.train_acc:.1%} vs "
+        f"{e.val_acc:.1%} ({gap:.0%}). The net is overfitting.",
+        f"Raise the regularization strength (train.reg = {h.setting('train', 'reg'):g}), "
+        "or get more data (data.num_train).",
+    )
+
+
+def check_underfitting(h: History) -> Diagnosis | None:
+    if h.started is None or len(h.epochs) < max(UNDERFIT_MIN_EPOCHS, 2):
+        return None
+    e, before = h.epochs[-1], h.epochs[-2]
+    initial = h.started.initial_loss
+    if not (math.isfinite(e.loss) and math.isfinite(before.loss)) or before.loss <= 0:
+        return None
+    learned = (initial - e.loss) / initial >= UNDERFIT_LEARNED
+    plateau = (before.loss - e.loss) / before.loss < PLATEAU
+    if not (e.train_acc < LOW_ACCURACY and e.train_acc - e.val_acc < NO_GAP and learned and plateau):
+        return None
+    return Diagnosis(
+        "underfitting", h.iteration,
+        f"No gap and low accuracy at epoch {e.epoch}: train {e.train_acc:.1%}, val {e.val_acc:.1%}, "
+        f"and the loss has levelled off at {e.loss:.4g}. The net is underfitting.",
+        f"Raise the model's capacity (model.hidden = {list(h.setting('model', 'hidden', []))}: more units "
+        "or another layer), or lower the regularization.",
+    )
+
+
+def check_accuracy_without_loss(h: History) -> Diagnosis | None:
+    if h.started is None or not h.epochs or h.iteration < FLAT_MIN_STEPS:
+        return None
+    e = h.epochs[-1]
+    initial = h.started.initial_loss
+    chance = 1.0 / h.started.classes
+    if not math.isfinite(e.loss) or abs(initial - e.loss) / initial >= STILL_LOSS:
+        return None
+    if e.train_acc < chance + ABOVE_CHANCE:
+        return None
+    svm = h.setting("model", "loss", "softmax") == "svm"
+    why = (
+        "the SVM loss sums margins over every wrong class: the scores are still tiny and nearly equal, "
+        "so the margins (and the loss) barely change, while the correct score is already the largest "
+        "for more examples" if svm else
+        "this is softmax: the scores are still tiny, so the probabilities stay nearly uniform and the loss "
+        "barely changes, while the correct class's score has become the largest for more examples, "
+        "which is all accuracy counts"
+    )
+    return Diagnosis(
+        "accuracy_without_loss", h.iteration,
+        f"Train accuracy has risen to {e.train_acc:.0%} (chance is {chance:.0%}) while the loss barely "
+        f"moved ({initial:.4g} -> {e.loss:.4g}): {why}.",
+        "Nothing is broken. If the loss stays this still, the learning rate is low "
+        f"(train.learning_rate = {h.setting('train', 'learning_rate'):g}): raise it and the loss will move too.",
+    )
+
+
+class RatioWatch:
+    """Counts, per weight matrix, how many ratios events in a row sat out of band.
+
+    O(parameters) per ratios event; `check_ratios` folds a whole history through one.
+    """
+
+    def __init__(self) -> None:
+        self.low: dict[str, int] = {}
+        self.high: dict[str, int] = {}
+
+    def update(self, r: Ratios, h: History, seen: Iterable[str] = ()) -> list[Diagnosis]:
+        found = []
+        low_now, high_now = [], []
+        for p in r.params:
+            if not p.name.startswith("W"):
+                continue
+            ratio = p.ratio
+            is_low = ratio is not None and math.isfinite(ratio) and ratio < RATIO_LOW
+            is_high = ratio is not None and (not math.isfinite(ratio) or ratio > RATIO_HIGH)
+            self.low[p.name] = self.low.get(p.name, 0) + 1 if is_low else 0
+            self.high[p.name] = self.high.get(p.name, 0) + 1 if is_high else 0
+            if self.low[p.name] >= RATIO_PERSIST:
+                low_now.append(p)
+            if self.high[p.name] >= RATIO_PERSIST:
+                high_now.append(p)
+        lr = h.setting("train", "learning_rate")
+        lr_text = f"train.learning_rate = {lr:g}" if lr is not None else "train.learning_rate"
+        if low_now and "ratio_low" not in seen:
+            found.append(Diagnosis(
+                "ratio_low", r.iteration,
+                f"The update/weight {_ratio_word(low_now)} of {_names(low_now)} {_has(low_now)} stayed below {RATIO_LOW:g} for "
+                f"{RATIO_PERSIST} readings (now {_ratios(low_now)}); the lecture's rule of thumb is about 1e-3.",
+                f"The learning rate is probably too low ({lr_text}): raise it.",
+            ))
+        if high_now and "ratio_high" not in seen:
+            found.append(Diagnosis(
+                "ratio_high", r.iteration,
+                f"The update/weight {_ratio_word(high_now)} of {_names(high_now)} {_has(high_now)} stayed above {RATIO_HIGH:g} for "
+                f"{RATIO_PERSIST} readings (now {_ratios(high_now)}); the lecture's rule of thumb is about 1e-3.",
+                f"The learning rate is probably too high ({lr_text}): lower it.",
+            ))
+        return found
+
+
+def _names(params) -> str:
+    names = [p.name for p in params]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _ratio_word(params) -> str:
+    return "ratio" if len(params) == 1 else "ratios"
+
+
+def _has(params) -> str:
+    return "has" if len(params) == 1 else "have"
+
+
+def _ratios(params) -> str:
+    return ", ".join(f"{p.name} {p.ratio:.1e}" for p in params)
+
+
+def check_ratios(h: History) -> list[Diagnosis]:
+    watch, found = RatioWatch(), []
+    for r in h.ratios:
+        found += watch.update(r, h, seen=[d.code for d in found])
+    return found
+
+
+# The checks run at each epoch end, by the code they give.
+EPOCH_CHECKS = {
+    "loss_flat": check_loss_flat,
+    "loss_linear": check_loss_linear,
+    "loss_noisy": check_loss_noisy,
+    "overfitting": check_overfitting,
+    "underfitting": check_underfitting,
+    "accuracy_without_loss": check_accuracy_without_loss,
+}
+
+
+# --- the watcher ------------------------------------------------------------------
+
+class Advisor:
+    """A sink wrapper: forwards every event to `sink`, and sends an `Advice`
+    event into the same sink when a diagnosis first appears (once per code per
+    run; a new `run_started` starts over).
+
+    `diagnoses` holds this run's diagnoses in the order they appeared.
+    """
+
+    def __init__(self, sink: Sink | None = None):
+        self.sink = sink
+        self.diagnoses: list[Diagnosis] = []
+        self._seen: set[str] = set()
+        self._history = History()
+        self._ratios = RatioWatch()
+        self._explode_limit = math.inf
+
+    def __call__(self, event: Event) -> None:
+        if self.sink is not None:
+            self.sink(event)
+        h = self._history
+        if isinstance(event, Step):
+            h.losses.append(event.loss if math.isfinite(event.loss) else math.nan)
+            if not event.loss <= self._explode_limit and h.started and "loss_exploding" not in self._seen:
+                self._emit(_exploding(h, event.iteration, event.loss))
+        elif isinstance(event, Ratios):
+            h.ratios.append(event)
+            for d in self._ratios.update(event, h, self._seen):
+                self._emit(d)
+        elif isinstance(event, Epoch):
+            h.epochs.append(event)
+            for code, check in EPOCH_CHECKS.items():
+                if code not in self._seen:
+                    self._emit(check(h))
+        elif isinstance(event, RunStarted):
+            self.diagnoses = []
+            self._seen = set()
+            h.add(event)
+            self._ratios = RatioWatch()
+            factor = float(h.setting("train", "explode_factor", DEFAULT_EXPLODE_FACTOR))
+            initial = event.initial_loss
+            self._explode_limit = factor * initial if math.isfinite(initial) else -math.inf
+            self._emit(check_initial_loss(h))
+        elif isinstance(event, RunEnded):
+            h.ended = event
+
+    def _emit(self, d: Diagnosis | None) -> None:
+        if d is None or d.code in self._seen:
+            return
+        self._seen.add(d.code)
+        self.diagnoses.append(d)
+        if self.sink is not None:
+            self.sink(d.to_advice())
+
+
+def diagnose(events: Iterable[Event | Mapping[str, Any]]) -> list[Diagnosis]:
+    """The diagnoses of a finished (or partial) run, as the live Advisor gave them.
+
+    `events`: dataclasses, or dicts as read from metrics.jsonl; recorded
+    `advice` events are ignored and recomputed.
+    """
+    advisor = Advisor()
+    for event in events:
+        e = from_dict(dict(event)) if isinstance(event, Mapping) else event
+        if not isinstance(e, Advice):
+            advisor(e)
+    return advisor.diagnoses
+
+
+# --- search -----------------------------------------------------------------------
+
+def edge_of_range(values: Sequence[float], scores: Sequence[float | None], low: float, high: float,
+                  fraction: float = EDGE_FRACTION) -> str | None:
+    """'low' or 'high' when the best-scoring value lies in the outer `fraction`
+    of [low, high], measured in log space; None when it is inside, or when no
+    trial has a finite score. Ties go to the first trial."""
+    best_i, best = None, -math.inf
+    for i, s in enumerate(scores):
+        if s is not None and math.isfinite(s) and s > best:
+            best_i, best = i, s
+    if best_i is None or not (0 < low < high):
+        return None
+    pos = (math.log(values[best_i]) - math.log(low)) / (math.log(high) - math.log(low))
+    if pos <= fraction:
+        return "low"
+    if pos >= 1 - fraction:
+        return "high"
+    return None
+
+
+def search_edge(trials: Sequence[tuple[Mapping[str, float], float | None]],
+                ranges: Mapping[str, tuple[float, float]], iteration: int = 0) -> list[Diagnosis]:
+    """One `search_edge` diagnosis per searched range whose best value sits at an edge.
+
+    trials: (params, score) pairs, e.g. ({"learning_rate": 3e-3, "reg": 1e-4}, 0.52);
+    ranges: {"learning_rate": (1e-6, 1e-1), ...} (log-uniform ranges, search.* keys).
+    """
+    found = []
+    scores = [s for _, s in trials]
+    for name, (low, high) in ranges.items():
+        values = [p.get(name, math.nan) for p, _ in trials]
+        side = edge_of_range(values, scores, low, high)
+        if side is None:
+            continue
+        best_i = max((i for i, s in enumerate(scores) if s is not None and math.isfinite(s)),
+                     key=lambda i: scores[i])
+        v = values[best_i]
+        decades = math.log10(high / low)
+        step = 10 ** max(1, round(decades / 3))
+        wider = [low / step, high] if side == "low" else [low, high * step]
+        found.append(Diagnosis(
+            "search_edge", iteration,
+            f"The best result ({scores[best_i]:.3f}) came at {name} = {v:.3g}, at the {side} edge of its "
+            f"range [{low:g}, {high:g}]: the best value may lie beyond it. This result is worrying.",
+            f"Widen search.{name} {'down' if side == 'low' else 'up'}, e.g. to [{wider[0]:g}, {wider[1]:g}], "
+            "and search again.",
+        ))
+    return found

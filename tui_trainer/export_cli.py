@@ -1,0 +1,88 @@
+"""`tui-trainer runs --export-weights RUN [--out FILE.png]`: a run's first-layer weights as a PNG.
+
+RUN is a run folder's name in --runs-dir, or a path to one. The picture is
+drawn from the run's best parameters (best.npz) on the input image shape the
+run recorded (metrics.jsonl's run_started), one tile per hidden unit.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+from .weights import first_layer_grid, grid_shape, write_png
+
+
+def command(args) -> int:
+    run_dir = resolve_run(args.export_weights, args.runs_dir)
+    w1 = load_w1(run_dir)
+    shape = image_shape_of(run_dir)
+    grid = first_layer_grid(w1, shape)  # WeightsError (a UserError) for data that are not images
+    out = Path(args.out) if args.out else Path(f"{run_dir.name}-W1.png")
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--out {out}: the file name must end in .png")
+    try:
+        write_png(out, grid)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot write: {e.strerror or e}") from None
+    rows, cols = grid_shape(w1.shape[1])
+    print(f"wrote {out}: {grid.shape[1]}x{grid.shape[0]} pixels, {w1.shape[1]} units in {rows} rows of "
+          f"{cols} tiles, each {shape[0]}x{shape[1]}")
+    return 0
+
+
+def resolve_run(run: str, runs_dir: str | Path) -> Path:
+    """The run folder RUN names: a path to it, or its name inside runs_dir."""
+    for candidate in (Path(run), Path(runs_dir) / run):
+        if candidate.is_dir() and (candidate / "config.toml").is_file():
+            return candidate
+    names = sorted(p.parent.name for p in Path(runs_dir).glob("*/config.toml"))
+    if names:
+        hint = "; latest runs there: " + ", ".join(names[-5:])
+    else:
+        hint = f"; there are no runs in {runs_dir}/"
+    raise UserError(f"--export-weights {run}: no such run (neither a run folder nor a run in {runs_dir}/){hint}")
+
+
+def load_w1(run_dir: Path) -> np.ndarray:
+    path = run_dir / "best.npz"
+    if not path.is_file():
+        raise UserError(f"{path}: missing; the run saved no parameters (it ended before its first epoch?)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "W1" not in f.files:
+                raise UserError(f"{path}: holds no W1 (found {', '.join(f.files) or 'nothing'})")
+            return np.asarray(f["W1"])
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise UserError(f"{path}: not a readable .npz file ({e})") from None
+
+
+def image_shape_of(run_dir: Path) -> tuple[int, ...]:
+    """The input image shape the run recorded in run_started; for a run recorded
+    before that field existed, the shape of its bundled data set."""
+    try:
+        with open(run_dir / "metrics.jsonl", encoding="utf-8") as f:
+            for line in f:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    break
+                if event.get("event") == "run_started" and "image_shape" in event:
+                    return tuple(int(s) for s in event["image_shape"])
+    except OSError:
+        pass
+    try:
+        cfg = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cfg = {}
+    from .datasets.bundled import BUNDLED
+
+    dataset = cfg.get("data", {}).get("dataset", "")
+    if dataset in BUNDLED:
+        return tuple(BUNDLED[dataset][1])
+    raise UserError(f"{run_dir}: cannot tell the input image shape (no run_started in metrics.jsonl)")

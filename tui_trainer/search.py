@@ -1,0 +1,380 @@
+"""`tui-trainer search PRESET [--workers N] [--scheduler ADDRESS] [--resume] [--runs-dir DIR] [--json]`.
+
+The command's faces over the search core (search_core.run_search):
+- a terminal: a live table of the trials, progress per stage, then the ranking;
+- not a terminal: one plain line per trial and stage, then the ranking;
+- `--json`: one JSON line per search event on stdout, and nothing else there.
+
+Trials run on local worker processes (`--workers`, default: the cores this
+process may use) or on a Dask cluster (`--scheduler tcp://HOST:PORT`, with
+the `cluster` extra installed). Ctrl+C or SIGTERM stops the search: queued
+trials are cancelled, running ones stop within one iteration, and the
+finished ones stay recorded for `--resume`. A second Ctrl+C aborts at once.
+
+Exit status: 0 finished, 130 stopped, 1 the executor failed (a worker died;
+`--resume` continues), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from typing import Any
+
+from .config import Preset, load_preset, to_dict as preset_dict
+from .engine.events import to_dict
+from .errors import UserError
+from .search_core import (
+    SearchControl, SearchEnded, SearchStarted, StageEnded, StageStarted, TrialEnded, TrialStarted,
+    close_executor, connect_dask, default_workers, executor_capacity, local_pool, run_search,
+)
+from .search_space import Ranges, TrialResult
+from .search_store import SearchStore
+from .search_trial import cached_dataset
+
+EXIT_FOR_STATUS = {"finished": 0, "stopped": 130, "failed": 1}
+
+
+def command(args) -> int:
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers {args.workers}: expected an integer >= 1 (local worker processes)")
+    if args.scheduler and args.workers is not None:
+        raise UserError("--workers counts local processes; with --scheduler the Dask cluster's workers run "
+                        "the trials: give one or the other")
+    preset = load_preset(args.preset, args.overrides)
+    store = None
+    if args.resume:
+        store = SearchStore.latest(args.runs_dir, preset.name)
+        preset = _resumed_preset(preset, store, bool(args.overrides))
+    cached_dataset(preset.data, preset.source)  # bad data: exit 2 here, not once per trial
+
+    client = None
+    if args.scheduler:
+        client, executor = connect_dask(args.scheduler)
+        capacity = executor_capacity(executor)
+        where = f"Dask scheduler {args.scheduler} ({capacity} worker threads)"
+    else:
+        executor = local_pool(args.workers or default_workers())
+        capacity = executor_capacity(executor)
+        where = f"{capacity} local worker process{'es' if capacity != 1 else ''}"
+    ended: SearchEnded | None = None
+    try:
+        store = store or SearchStore.create(args.runs_dir, preset)
+        control = SearchControl.for_executor(executor, store)
+        face = _face(args)
+        try:
+            with _stop_on_signals(control):
+                ended = run_search(preset, executor, store, face, control, capacity=capacity, where=where)
+        finally:
+            face.close()
+            control.close()
+            store.close()
+    finally:
+        close_executor(executor, graceful=ended is not None and ended.status == "finished")
+        if client is not None:
+            client.close()
+    if ended.status != "finished":
+        print(f"tui-trainer: search {ended.status}: {ended.reason}"
+              + (f"; continue it with: tui-trainer search {args.preset} --resume" if ended.trials or
+                 ended.status == "failed" else ""), file=sys.stderr)
+    return EXIT_FOR_STATUS[ended.status]
+
+
+def _resumed_preset(given: Preset, store: SearchStore, overridden: bool) -> Preset:
+    """A resumed search keeps the preset it started with; --set must agree with it."""
+    differs = _differences(given, store.preset)
+    if differs and overridden:
+        raise UserError(
+            f"{store.path}: --resume continues a search with the preset it started with, and this one "
+            f"differs in {', '.join(differs)}; drop the --set options, or start a new search without --resume"
+        )
+    if differs:
+        print(f"tui-trainer: note: continuing {store.path.name} with the preset it started with "
+              f"({store.path / 'preset.toml'}); the preset now differs in {', '.join(differs)}", file=sys.stderr)
+    return store.preset
+
+
+def _differences(a: Preset, b: Preset) -> list[str]:
+    da, db = preset_dict(a), preset_dict(b)
+    keys = []
+    for section in da:
+        if isinstance(da[section], dict):
+            keys += [f"{section}.{k}" for k in da[section] if da[section][k] != db[section].get(k)]
+        elif da[section] != db[section]:
+            keys.append(section)
+    return keys
+
+
+class _stop_on_signals:
+    """SIGINT / SIGTERM stop the search cooperatively; a second one aborts."""
+
+    def __init__(self, control: SearchControl):
+        self.control = control
+        self.saved: dict[int, Any] = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.control.stopped:
+            raise KeyboardInterrupt
+        self.control.stop(f"interrupted by {signal.Signals(signum).name}")
+
+    def __exit__(self, *exc):
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        return False
+
+
+# --- faces -------------------------------------------------------------------
+
+def _face(args):
+    if args.json:
+        return _JsonFace()
+    if sys.stdout.isatty():
+        return _LiveFace()
+    return _PlainFace()
+
+
+class _JsonFace:
+    def __call__(self, event) -> None:
+        sys.stdout.write(json.dumps(to_dict(event)) + "\n")
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        pass
+
+
+def _fmt_acc(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _fmt_range(r: Ranges) -> str:
+    text = f"learning_rate {r.learning_rate[0]:.3g}..{r.learning_rate[1]:.3g}, reg {r.reg[0]:.3g}..{r.reg[1]:.3g}"
+    if r.hidden:
+        text += f", hidden {list(r.hidden)}"
+    if r.batch_size:
+        text += f", batch_size {list(r.batch_size)}"
+    return text
+
+
+def _fmt_values(t) -> str:
+    text = f"lr {t.learning_rate:.3g}  reg {t.reg:.3g}"
+    if t.hidden is not None:
+        text += f"  hidden {t.hidden}"
+    if t.batch_size is not None:
+        text += f"  batch {t.batch_size}"
+    return text
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _describe_start(e: SearchStarted) -> str:
+    stages = ", ".join(f"{_plural(s.trials, 'trial')} x {_plural(s.epochs, 'epoch')}" for s in e.stages)
+    text = (f"search {e.preset}: {_plural(len(e.stages), 'stage')} ({stages}), keep {e.keep}, seed {e.seed}, "
+            f"on {e.where}; recording in {e.path}")
+    if e.resumed:
+        text += f"; resuming with {_plural(e.trials_done, 'trial')} already recorded"
+    return text
+
+
+def _describe_end(e: SearchEnded) -> list[str]:
+    lines = [f"search {e.status} in {e.elapsed_s:.1f}s: {_plural(e.trials, 'trial')} recorded in {e.path}"]
+    if e.status != "finished":
+        lines.append(f"  ({e.reason})")
+    if e.best is not None:
+        lines.append(f"best: {e.best.trial_id}  val acc {_fmt_acc(e.best.best_val_acc)}  {_fmt_values(e.best)}  "
+                     f"(stage {e.best.stage}, {_plural(e.best.epochs, 'epoch')})")
+    return lines
+
+
+class _PlainFace:
+    """One line per ended trial and per stage; for logs and pipes."""
+
+    def __init__(self) -> None:
+        self.stage_trials = 0
+        self.ended = 0
+
+    def __call__(self, event) -> None:
+        if isinstance(event, SearchStarted):
+            self._print(_describe_start(event))
+        elif isinstance(event, StageStarted):
+            self.stage_trials, self.ended = event.trials, 0
+            self._print(f"stage {event.stage}/{event.stages}: {_plural(event.trials, 'trial')} x "
+                        f"{_plural(event.epochs, 'epoch')}; {_fmt_range(event.ranges)}")
+        elif isinstance(event, TrialEnded):
+            if event.status != "stopped":
+                self.ended += 1
+            note = "  (recorded earlier)" if event.resumed else ""
+            reason = f"  {event.reason}" if event.status in ("exploded", "failed") else ""
+            self._print(f"  [{self.ended}/{self.stage_trials}] {event.trial_id} {event.status:<8} "
+                        f"{_fmt_values(event)}  val acc {_fmt_acc(event.best_val_acc)}  "
+                        f"{_plural(event.epochs, 'epoch')}  {event.elapsed_s:.1f}s{note}{reason}")
+        elif isinstance(event, StageEnded):
+            best = "no trial with a val accuracy" if event.best is None else (
+                f"{event.best.trial_id} val acc {_fmt_acc(event.best.best_val_acc)} ({_fmt_values(event.best)})")
+            nxt = "" if event.next_ranges is None else f"; next: {_fmt_range(event.next_ranges)}"
+            self._print(f"stage {event.stage} best: {best}{nxt}")
+        elif isinstance(event, SearchEnded):
+            for line in _describe_end(event):
+                self._print(line)
+            if event.ranking:
+                self._print("ranking:")
+                for i, r in enumerate(event.ranking, 1):
+                    self._print(f"  {i:>2}. {r.trial_id}  val acc {_fmt_acc(r.best_val_acc)}  {_fmt_values(r)}  "
+                                f"stage {r.stage}  {r.status}")
+            for w in event.warnings:
+                self._print(f"warning: {w.message}")
+
+    @staticmethod
+    def _print(line: str) -> None:
+        print(line, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class _LiveFace:
+    """A live rich table: stage progress bars, the current stage's trials, the best so far."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console()
+        self.started: SearchStarted | None = None
+        self.stages: dict[int, list[int]] = {}      # stage -> [ended, trials]
+        self.stage_info: StageStarted | None = None
+        self.rows: dict[str, Any] = {}              # trial id -> TrialStarted | TrialEnded (current stage)
+        self.best: TrialResult | None = None
+        self.notes: list[str] = []
+        self._lock = threading.Lock()
+        self.live = Live(get_renderable=self._render, console=self.console, refresh_per_second=4,
+                         transient=False, redirect_stdout=False, redirect_stderr=False)
+        self.live.start()
+
+    def __call__(self, event) -> None:
+        with self._lock:
+            self._apply(event)
+        if isinstance(event, SearchEnded):
+            self.live.stop()
+            self._final(event)
+
+    def _apply(self, event) -> None:
+        if isinstance(event, SearchStarted):
+            self.started = event
+            for i, s in enumerate(event.stages, 1):
+                self.stages[i] = [0, s.trials]
+        elif isinstance(event, StageStarted):
+            self.stage_info, self.rows = event, {}
+        elif isinstance(event, TrialStarted):
+            self.rows[event.trial_id] = event
+        elif isinstance(event, TrialEnded):
+            self.rows[event.trial_id] = event
+            if event.status != "stopped":
+                self.stages[event.stage][0] += 1
+                if event.best_val_acc is not None and (
+                        self.best is None or (event.best_val_acc, event.stage) > (self.best.best_val_acc, self.best.stage)):
+                    self.best = event
+        elif isinstance(event, StageEnded) and event.next_ranges is not None:
+            self.notes.append(f"stage {event.stage} kept {', '.join(event.kept)}; "
+                              f"next: {_fmt_range(event.next_ranges)}")
+
+    def _render(self):
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        with self._lock:
+            parts: list[Any] = []
+            if self.started is not None:
+                parts.append(Text(_describe_start(self.started), style="bold"))
+                grid = Table.grid(padding=(0, 1))
+                for number, (ended, total) in self.stages.items():
+                    s = self.started.stages[number - 1]
+                    grid.add_row(f"stage {number}", ProgressBar(total=total, completed=ended, width=30),
+                                 f"{ended}/{total} trials x {_plural(s.epochs, 'epoch')}")
+                parts.append(grid)
+            for note in self.notes[-2:]:
+                parts.append(Text(note, style="dim"))
+            if self.stage_info is not None:
+                parts.append(self._table())
+            if self.best is not None:
+                parts.append(Text(f"best so far: {self.best.trial_id}  val acc {_fmt_acc(self.best.best_val_acc)}  "
+                                  f"{_fmt_values(self.best)}", style="green"))
+            return Group(*parts)
+
+    def _table(self):
+        from rich.table import Table
+
+        info = self.stage_info
+        table = Table(title=f"stage {info.stage}/{info.stages}: {_fmt_range(info.ranges)}", title_justify="left")
+        table.add_column("trial")
+        table.add_column("status")
+        table.add_column("learning rate", justify="right")
+        table.add_column("reg", justify="right")
+        searched_hidden = bool(info.ranges.hidden)
+        searched_batch = bool(info.ranges.batch_size)
+        if searched_hidden:
+            table.add_column("hidden", justify="right")
+        if searched_batch:
+            table.add_column("batch", justify="right")
+        table.add_column("val acc", justify="right")
+        table.add_column("epochs", justify="right")
+        table.add_column("time", justify="right")
+        rows = list(self.rows.values())
+        running = [r for r in rows if isinstance(r, TrialStarted)]
+        ended = sorted((r for r in rows if isinstance(r, TrialEnded)),
+                       key=lambda r: -(r.best_val_acc if r.best_val_acc is not None else -1))
+        room = max(3, self.console.height - 12)
+        shown = (running + ended)[:room]
+        colours = {"finished": "green", "exploded": "red", "failed": "red", "stopped": "yellow"}
+        for r in shown:
+            if isinstance(r, TrialStarted):
+                cells = [r.trial_id, "[cyan]running[/]", f"{r.learning_rate:.3g}", f"{r.reg:.3g}"]
+                tail = ["", f"/{r.epochs}", ""]
+            else:
+                status = f"[{colours.get(r.status, 'white')}]{r.status}[/]" + (" (earlier)" if r.resumed else "")
+                cells = [r.trial_id, status, f"{r.learning_rate:.3g}", f"{r.reg:.3g}"]
+                tail = [_fmt_acc(r.best_val_acc), str(r.epochs), f"{r.elapsed_s:.1f}s"]
+            if searched_hidden:
+                cells.append(str(r.hidden))
+            if searched_batch:
+                cells.append(str(r.batch_size))
+            table.add_row(*cells, *tail)
+        if len(running) + len(ended) > len(shown):
+            table.caption = f"{len(running) + len(ended) - len(shown)} more not shown"
+        return table
+
+    def _final(self, event: SearchEnded) -> None:
+        from rich.table import Table
+
+        for line in _describe_end(event):
+            self.console.print(line, highlight=False)
+        if event.ranking:
+            hidden = any(r.hidden is not None for r in event.ranking)
+            batch = any(r.batch_size is not None for r in event.ranking)
+            table = Table(title="ranking", title_justify="left")
+            names = ["#", "trial", "stage", "status", "learning rate", "reg"]
+            names += ["hidden"] * hidden + ["batch"] * batch + ["val acc", "epochs"]
+            for name in names:
+                table.add_column(name, justify="left" if name in ("trial", "status") else "right")
+            for i, r in enumerate(event.ranking, 1):
+                cells = [str(i), r.trial_id, str(r.stage), r.status, f"{r.learning_rate:.3g}", f"{r.reg:.3g}"]
+                cells += [str(r.hidden)] * hidden + [str(r.batch_size)] * batch
+                table.add_row(*cells, _fmt_acc(r.best_val_acc), str(r.epochs))
+            self.console.print(table)
+        for w in event.warnings:
+            self.console.print(f"[bold yellow]warning:[/] {w.message}", highlight=False)
+
+    def close(self) -> None:
+        if self.live.is_started:
+            self.live.stop()

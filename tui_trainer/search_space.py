@@ -1,0 +1,224 @@
+"""The search space: sampling in log space, ranking, narrowing, edge warnings.
+
+Pure functions over plain values (NumPy only), shared by the search core,
+its store and any face:
+
+    ranges = Ranges.from_config(preset.search)
+    trials = stage_trials(seed=0, stage=1, count=30, epochs=1, ranges=ranges)
+    ...                                   # run them, collect TrialResults
+    kept = rank(results)[:keep]
+    ranges = narrow(ranges, kept)         # the next stage's ranges
+
+A trial's values come from a generator seeded with (seed, stage, index), so a
+stage samples the same trials whatever order they finish in, and a resumed
+search samples exactly what the killed one did.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .config import SearchConfig
+
+# Next-stage ranges span the kept trials in log10 space, padded on each side by
+# this fraction of that span, and by at least MIN_PAD decades (so that one kept
+# trial, or several with the same value, still leave a range to sample).
+WIDEN = 0.1
+MIN_PAD = 0.1
+# The best value is "at the edge" when it lies within this fraction of the
+# explored log10 span from either end.
+EDGE_FRACTION = 0.1
+CONTINUOUS = ("learning_rate", "reg")
+CHOICES = ("hidden", "batch_size")
+
+
+@dataclass(frozen=True)
+class Ranges:
+    """What one stage samples: log-uniform [low, high] ranges and integer choices.
+
+    hidden / batch_size are () when the search does not vary them.
+    """
+
+    learning_rate: tuple[float, float]
+    reg: tuple[float, float]
+    hidden: tuple[int, ...] = ()
+    batch_size: tuple[int, ...] = ()
+
+    @classmethod
+    def from_config(cls, search: SearchConfig) -> "Ranges":
+        return cls(
+            learning_rate=(search.learning_rate[0], search.learning_rate[1]),
+            reg=(search.reg[0], search.reg[1]),
+            hidden=tuple(search.hidden),
+            batch_size=tuple(search.batch_size),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "learning_rate": list(self.learning_rate), "reg": list(self.reg),
+            "hidden": list(self.hidden), "batch_size": list(self.batch_size),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Ranges":
+        return cls(
+            learning_rate=tuple(d["learning_rate"]), reg=tuple(d["reg"]),
+            hidden=tuple(d.get("hidden", ())), batch_size=tuple(d.get("batch_size", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One sampled configuration; hidden / batch_size are None when not searched."""
+
+    trial_id: str           # "s1-007": stage 1, trial index 7
+    stage: int              # 1-based
+    index: int              # 0-based within the stage
+    learning_rate: float
+    reg: float
+    hidden: int | None
+    batch_size: int | None
+    epochs: int             # what the stage trains it for
+
+    def values(self) -> dict:
+        """The sampled values by key (what identifies the trial's configuration)."""
+        return {"learning_rate": self.learning_rate, "reg": self.reg,
+                "hidden": self.hidden, "batch_size": self.batch_size, "epochs": self.epochs}
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What a finished trial reports: its values and how training went."""
+
+    trial_id: str
+    stage: int
+    index: int
+    learning_rate: float
+    reg: float
+    hidden: int | None
+    batch_size: int | None
+    status: str                    # finished | exploded | failed | stopped (engine statuses)
+    reason: str
+    best_val_acc: float | None
+    best_epoch: int | None
+    epochs: int                    # epochs actually run
+    iterations: int
+    elapsed_s: float               # seconds training (the worker's one-off data loading aside)
+    worker: str = ""               # host:pid that ran it
+
+    @classmethod
+    def of(cls, trial: Trial, **outcome) -> "TrialResult":
+        return cls(trial_id=trial.trial_id, stage=trial.stage, index=trial.index,
+                   learning_rate=trial.learning_rate, reg=trial.reg, hidden=trial.hidden,
+                   batch_size=trial.batch_size, **outcome)
+
+
+def trial_id(stage: int, index: int) -> str:
+    return f"s{stage}-{index:03d}"
+
+
+def sample_trial(seed: int, stage: int, index: int, ranges: Ranges, epochs: int) -> Trial:
+    """The trial at (stage, index): log-uniform learning rate and reg, uniform choices.
+
+    Every value is always drawn, in a fixed order, so the learning rate and reg
+    of a trial do not change when a choice list is added or removed.
+    """
+    rng = np.random.default_rng([seed, stage, index])
+    u = rng.random(4)
+    lr = _log_uniform(ranges.learning_rate, u[0])
+    reg = _log_uniform(ranges.reg, u[1])
+    hidden = ranges.hidden[int(u[2] * len(ranges.hidden))] if ranges.hidden else None
+    batch = ranges.batch_size[int(u[3] * len(ranges.batch_size))] if ranges.batch_size else None
+    return Trial(trial_id(stage, index), stage, index, lr, reg, hidden, batch, epochs)
+
+
+def stage_trials(seed: int, stage: int, count: int, epochs: int, ranges: Ranges) -> list[Trial]:
+    return [sample_trial(seed, stage, i, ranges, epochs) for i in range(count)]
+
+
+def _log_uniform(bounds: Sequence[float], u: float) -> float:
+    lo, hi = math.log10(bounds[0]), math.log10(bounds[1])
+    return float(10 ** (lo + (hi - lo) * u))
+
+
+def rank(results: Iterable[TrialResult]) -> list[TrialResult]:
+    """Best first: finished trials before the rest, then by best val accuracy;
+    ties go to the later stage (more epochs), then the lower index."""
+    def key(r: TrialResult):
+        acc = r.best_val_acc if r.best_val_acc is not None and math.isfinite(r.best_val_acc) else -1.0
+        return (r.status != "finished", -acc, -r.stage, r.index)
+    return sorted(results, key=key)
+
+
+def narrow(ranges: Ranges, kept: Sequence[TrialResult]) -> Ranges:
+    """The next stage's ranges: the log range spanning the kept trials, widened a
+    little; the choices the kept trials used. No usable trial: the same ranges."""
+    kept = [r for r in kept if r.best_val_acc is not None]
+    if not kept:
+        return ranges
+    hidden = tuple(sorted({r.hidden for r in kept if r.hidden is not None}))
+    batch = tuple(sorted({r.batch_size for r in kept if r.batch_size is not None}))
+    return Ranges(
+        learning_rate=_span([r.learning_rate for r in kept]),
+        reg=_span([r.reg for r in kept]),
+        hidden=hidden or ranges.hidden,
+        batch_size=batch or ranges.batch_size,
+    )
+
+
+def _span(values: Sequence[float]) -> tuple[float, float]:
+    logs = [math.log10(v) for v in values]
+    lo, hi = min(logs), max(logs)
+    pad = max(WIDEN * (hi - lo), MIN_PAD)
+    return (float(10 ** (lo - pad)), float(10 ** (hi + pad)))
+
+
+def union(ranges: Iterable[Ranges]) -> Ranges:
+    """The whole region a search explored: the widest bounds over its stages."""
+    ranges = list(ranges)
+    return Ranges(
+        learning_rate=(min(r.learning_rate[0] for r in ranges), max(r.learning_rate[1] for r in ranges)),
+        reg=(min(r.reg[0] for r in ranges), max(r.reg[1] for r in ranges)),
+        hidden=tuple(sorted({h for r in ranges for h in r.hidden})),
+        batch_size=tuple(sorted({b for r in ranges for b in r.batch_size})),
+    )
+
+
+@dataclass(frozen=True)
+class EdgeWarning:
+    """The best value lies at the edge of the region searched: the optimum may lie beyond."""
+
+    key: str                # learning_rate | reg
+    value: float
+    edge: str               # low | high
+    low: float
+    high: float
+    message: str
+
+
+def edge_warnings(best: TrialResult | None, explored: Ranges) -> list[EdgeWarning]:
+    """Warn for each log-range value of the best trial that sits within EDGE_FRACTION
+    of the explored span from either end (the lecture's worrying best result)."""
+    if best is None or best.best_val_acc is None:
+        return []
+    out = []
+    for key in CONTINUOUS:
+        value = getattr(best, key)
+        low, high = getattr(explored, key)
+        lo, hi, v = math.log10(low), math.log10(high), math.log10(value)
+        margin = EDGE_FRACTION * (hi - lo)
+        edge = "low" if v <= lo + margin else "high" if v >= hi - margin else None
+        if edge is None:
+            continue
+        beyond = "below" if edge == "low" else "above"
+        out.append(EdgeWarning(
+            key=key, value=value, edge=edge, low=low, high=high,
+            message=(f"the best {key} {value:.3g} (trial {best.trial_id}) sits at the {edge} edge of the "
+                     f"searched range [{low:.3g}, {high:.3g}]: a better value may lie {beyond} it, so this "
+                     f"best result is worrying; widen search.{key} and search again"),
+        ))
+    return out

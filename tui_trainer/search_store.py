@@ -1,0 +1,214 @@
+"""A search's run directory: its preset and an SQLite table with one row per trial.
+
+    runs/search-<preset>-<YYYYmmdd-HHMMSS>-<id>/
+        preset.toml      the resolved preset the search runs (overrides applied)
+        search.sqlite    trials (one row per ended trial), stages (their ranges), meta
+
+Rows are committed as each trial ends (WAL journal, synchronous FULL), so a
+killed search keeps every trial that ended before the kill; `--resume` opens
+the latest search of a preset and runs only the trials without a row. A
+trial's id is its primary key: recording one twice is an error, never a
+second row. Trials stopped by the user are not recorded (a resume runs them).
+The database can be read while the search writes it (WAL).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import re
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Preset, loads_preset, to_toml
+from .errors import UserError
+from .runs import atomic_write_text
+from .search_space import Ranges, TrialResult
+
+DB_NAME = "search.sqlite"
+PRESET_NAME = "preset.toml"
+SCHEMA_VERSION = 1
+_DIR_RE = re.compile(r"^search-(?P<name>.+)-(?P<stamp>\d{8}-\d{6})-(?P<id>[0-9a-f]{6})$")
+_COLUMNS = [f.name for f in dataclasses.fields(TrialResult)]
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS trials (
+    trial_id TEXT PRIMARY KEY,
+    stage INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    learning_rate REAL NOT NULL,
+    reg REAL NOT NULL,
+    hidden INTEGER,
+    batch_size INTEGER,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    best_val_acc REAL,
+    best_epoch INTEGER,
+    epochs INTEGER NOT NULL,
+    iterations INTEGER NOT NULL,
+    elapsed_s REAL NOT NULL,
+    worker TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stages (
+    stage INTEGER PRIMARY KEY,
+    ranges TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+def safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)[:40] or "search"
+
+
+@dataclass(frozen=True)
+class SearchInfo:
+    """One search folder as a listing shows it."""
+
+    path: Path
+    preset: str            # the preset name as written in the folder name
+    stamp: str             # YYYYmmdd-HHMMSS, when it started
+
+
+def list_searches(runs_dir: str | Path, preset_name: str | None = None) -> list[SearchInfo]:
+    """Search folders under runs_dir (of one preset if named), oldest first."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    found = []
+    for d in runs_dir.iterdir():
+        m = _DIR_RE.match(d.name)
+        if not m or not (d / DB_NAME).is_file() or not (d / PRESET_NAME).is_file():
+            continue
+        if preset_name is not None and m["name"] != safe_name(preset_name):
+            continue
+        found.append((m["stamp"], _created_at(d), SearchInfo(d, m["name"], m["stamp"])))
+    return [info for *_, info in sorted(found, key=lambda t: (t[0], t[1]))]
+
+
+def _created_at(path: Path) -> str:
+    """When the search began, to the microsecond (folder names have seconds)."""
+    try:
+        con = sqlite3.connect((path / DB_NAME).resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            row = con.execute("SELECT value FROM meta WHERE key = 'created_at'").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return ""
+    return row[0] if row else ""
+
+
+class SearchStore:
+    """The search folder: open with `create` (a new search) or `latest` / `open` (resume)."""
+
+    def __init__(self, path: str | Path, preset: Preset):
+        self.path = Path(path)
+        self.preset = preset
+        self._lock = threading.Lock()
+        # Written from the thread that runs the search; check_same_thread off so
+        # a face may create the store in one thread and search in another.
+        self._db = sqlite3.connect(self.path / DB_NAME, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise UserError(f"{self.path / DB_NAME}: written by a newer tui-trainer (schema {version})")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @property
+    def search_id(self) -> str:
+        return self.path.name
+
+    @classmethod
+    def create(cls, runs_dir: str | Path, preset: Preset) -> "SearchStore":
+        runs_dir = Path(runs_dir)
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"{runs_dir}: cannot create the runs directory: {e.strerror or e}") from None
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = runs_dir / f"search-{safe_name(preset.name)}-{stamp}-{uuid.uuid4().hex[:6]}"
+        path.mkdir()
+        atomic_write_text(path / PRESET_NAME, to_toml(preset))
+        store = cls(path, preset)
+        store.set_meta("status", "running")
+        store.set_meta("created_at", _dt.datetime.now().astimezone().isoformat(timespec="microseconds"))
+        return store
+
+    @classmethod
+    def open(cls, path: str | Path) -> "SearchStore":
+        path = Path(path)
+        preset_file = path / PRESET_NAME
+        try:
+            text = preset_file.read_text(encoding="utf-8")
+        except OSError as e:
+            raise UserError(f"{preset_file}: cannot read the search's preset: {e.strerror or e}") from None
+        try:
+            return cls(path, loads_preset(text, source=str(preset_file)))
+        except sqlite3.DatabaseError as e:
+            raise UserError(f"{path / DB_NAME}: not a readable search database ({e})") from None
+
+    @classmethod
+    def latest(cls, runs_dir: str | Path, preset_name: str) -> "SearchStore":
+        """The most recent search of the preset named preset_name under runs_dir."""
+        found = list_searches(runs_dir, preset_name)
+        if not found:
+            raise UserError(
+                f"{runs_dir}: no search of preset {preset_name!r} to resume "
+                f"(looked for folders named search-{safe_name(preset_name)}-*); start one without --resume"
+            )
+        return cls.open(found[-1].path)
+
+    # --- trials --------------------------------------------------------------
+
+    def record(self, result: TrialResult) -> None:
+        """One row for an ended trial, committed before this returns."""
+        row = dataclasses.asdict(result)
+        row["idx"] = row.pop("index")
+        row["recorded_at"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        names = ", ".join(row)
+        marks = ", ".join(f":{k}" for k in row)
+        with self._lock:
+            self._db.execute(f"INSERT INTO trials ({names}) VALUES ({marks})", row)
+
+    def results(self) -> list[TrialResult]:
+        """Every recorded trial, by stage then index."""
+        cols = ", ".join("idx" if c == "index" else c for c in _COLUMNS)
+        with self._lock:
+            rows = self._db.execute(f"SELECT {cols} FROM trials ORDER BY stage, idx").fetchall()
+        return [TrialResult(**dict(zip(_COLUMNS, row))) for row in rows]
+
+    # --- stages and status ----------------------------------------------------
+
+    def save_stage(self, stage: int, ranges: Ranges) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO stages (stage, ranges) VALUES (?, ?)",
+                             (stage, json.dumps(ranges.to_dict())))
+
+    def stages(self) -> dict[int, Ranges]:
+        with self._lock:
+            rows = self._db.execute("SELECT stage, ranges FROM stages ORDER BY stage").fetchall()
+        return {stage: Ranges.from_dict(json.loads(text)) for stage, text in rows}
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,336 @@
+"""The runs view: every run of the run directory (this session's marked), to compare.
+
+    app.push_screen(RunsScreen("runs", session={"20261124-171500-default-3f2a"}))
+
+A table sortable by val accuracy (or by date) with the hyperparameters, status
+and duration of each run; selecting runs (space, enter or a click) overlays
+their loss and accuracy curves; the advisor's diagnoses of the highlighted run
+show under the table. `u` makes the highlighted run's configuration the next
+run's: the screen posts `RunsScreen.UseConfig(preset, run)` to the app and closes.
+
+Everything shown comes from the run directory (runs.list_runs, read_metrics,
+config.toml), so past sessions' runs look the same as this one's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+from textual import on
+from textual.app import ComposeResult, RenderResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual_plotext import PlotextPlot
+
+from ..advisor import diagnose
+from ..config import Preset, load_preset
+from ..engine.events import Advice
+from ..errors import UserError
+from ..runs import RunInfo, list_runs, read_metrics
+from .widgets.advice import AdvicePane
+from .widgets.ratio_history import hex_colour, mean_per_bucket
+
+# One colour per selected run (the order they were selected), up to MAX_OVERLAY runs.
+RUN_COLOURS = ((97, 175, 239), (229, 192, 123), (152, 195, 121), (198, 120, 221), (224, 108, 117), (86, 182, 194))
+MAX_OVERLAY = len(RUN_COLOURS)
+# The run column's folder name starts with the date and time it started.
+COLUMNS = ("", "run", "status", "val acc", "learning rate", "reg", "batch", "hidden", "update", "epochs",
+           "duration")
+
+
+@dataclass
+class RunCurves:
+    """What the overlays and the advice line need from a run's metrics.jsonl."""
+
+    epoch_x: np.ndarray            # per step: iteration / iterations_per_epoch
+    loss: np.ndarray               # per step
+    epochs: list[int] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    advice: list[Advice] = field(default_factory=list)
+
+
+def load_curves(run_dir: Path) -> RunCurves:
+    try:
+        events = read_metrics(run_dir)
+    except OSError:
+        events = []
+    per = 1
+    x, loss = [], []
+    curves = RunCurves(np.empty(0), np.empty(0))
+    for e in events:
+        kind = e.get("event")
+        if kind == "step":
+            x.append(e["iteration"] / per)
+            loss.append(math.nan if e.get("loss") is None else float(e["loss"]))
+        elif kind == "epoch":
+            curves.epochs.append(int(e["epoch"]))
+            curves.train_acc.append(float(e["train_acc"]))
+            curves.val_acc.append(float(e["val_acc"]))
+        elif kind == "run_started":
+            per = max(int(e.get("iterations_per_epoch") or 1), 1)
+    curves.epoch_x, curves.loss = np.asarray(x, np.float64), np.asarray(loss, np.float64)
+    try:
+        curves.advice = [d.to_advice() for d in diagnose(events)]
+    except (KeyError, TypeError, ValueError):  # a metrics file from another version: no advice, no crash
+        curves.advice = []
+    return curves
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return ""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m {s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m"
+
+
+def short_name(run: str) -> str:
+    """A run folder's name without its leading date and time (for legends): default-3f2a."""
+    parts = run.split("-", 2)
+    return parts[2] if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit() else run
+
+
+class OverlayPlot(PlotextPlot):
+    """Loss or accuracy curves of the selected runs, one colour each."""
+
+    def __init__(self, what: str, **kw) -> None:
+        super().__init__(**kw)
+        self.what = what                     # "loss" | "accuracy"
+        self.runs: list[tuple[str, RunCurves, tuple[int, int, int]]] = []
+        self.border_title = "Loss" if what == "loss" else "Accuracy (val ⠉⠒, train •)"
+
+    def show(self, runs: list[tuple[str, RunCurves, tuple[int, int, int]]]) -> None:
+        self.runs = runs
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        plt = self.plt
+        plt.clear_data()
+        plt.xlabel("epoch")
+        cols = max(self.size.width - 8, 10)
+        if self.what == "accuracy":
+            plt.ylim(0, 1)
+        for _, c, colour in self.runs:
+            if self.what == "loss":
+                xs, ys = mean_per_bucket(c.epoch_x, c.loss, 2 * cols)
+                if xs.size:
+                    plt.plot(xs.tolist(), ys.tolist(), marker="braille", color=colour)
+            elif c.epochs:
+                plt.plot(c.epochs, c.val_acc, marker="braille", color=colour)
+                plt.plot(c.epochs, c.train_acc, marker="dot", color=colour)
+        return super().render()
+
+
+class RunsScreen(Screen):
+    DEFAULT_CSS = """
+    RunsScreen { layout: vertical; }
+    RunsScreen #runs-title { height: 1; padding: 0 1; background: $panel; color: $text; text-style: bold; }
+    RunsScreen #runs-table { height: 1fr; min-height: 5; }
+    RunsScreen #runs-advice-box { height: auto; max-height: 8; border-top: solid $foreground 25%; }
+    RunsScreen #runs-plots { height: 1fr; min-height: 8; }
+    RunsScreen OverlayPlot { width: 1fr; border: round $foreground 25%; border-title-color: $text; }
+    """
+
+    BINDINGS = [
+        Binding("space", "toggle_selected", "Select", tooltip="overlay this run's curves (again: remove them)"),
+        Binding("s", "sort", "Sort", tooltip="sort by val accuracy, best first; again: by date, newest first"),
+        Binding("u", "use_config", "Use config", tooltip="make this run's configuration the next run's"),
+        Binding("f5", "reload", "Reload", show=False, tooltip="read the run directory again"),
+        Binding("escape", "close", "Back", tooltip="back to the workbench"),
+    ]
+
+    class UseConfig(Message):
+        """The user picked a past run's configuration for the next run."""
+
+        def __init__(self, preset: Preset, run: str) -> None:
+            super().__init__()
+            self.preset, self.run = preset, run
+
+    def __init__(self, runs_dir: str | Path = "runs", session: Iterable[str] = (),
+                 live: Mapping[str, str] | None = None, **kw) -> None:
+        """session: folder names of this session's runs (marked ●); live: folder name -> status
+        for runs still going (their summary.json is not written yet)."""
+        super().__init__(**kw)
+        self.runs_dir = Path(runs_dir)
+        self.session = set(session)
+        self.live = dict(live or {})
+        self.runs: dict[str, RunInfo] = {}
+        self.presets: dict[str, Preset | None] = {}
+        self.selected: list[str] = []            # overlay order
+        self.sort_by = "val_acc"
+        self._curves: dict[str, tuple[float, RunCurves]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="runs-title")
+        table: DataTable = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield table
+        with Vertical(id="runs-advice-box"):
+            yield AdvicePane(id="runs-advice", empty="The advisor found nothing to say about this run.")
+        with Horizontal(id="runs-plots"):
+            yield OverlayPlot("loss", id="runs-loss")
+            yield OverlayPlot("accuracy", id="runs-accuracy")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for name in COLUMNS:
+            table.add_column(name, key=name or "mark")
+        self.reload()
+        table.focus()
+
+    # --- data ------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        self.runs = {r.name: r for r in list_runs(self.runs_dir)}
+        for name, info in self.runs.items():
+            if name not in self.presets:
+                try:
+                    self.presets[name] = load_preset(info.path / "config.toml")
+                except UserError:
+                    self.presets[name] = None
+        self.selected = [s for s in self.selected if s in self.runs]
+        self._fill_table()
+        self._update_overlays()
+        self._update_advice()
+
+    def curves(self, name: str) -> RunCurves:
+        """The run's curves, re-read only when its metrics.jsonl changed (a run still going)."""
+        path = self.runs[name].path
+        try:
+            mtime = (path / "metrics.jsonl").stat().st_mtime
+        except OSError:
+            mtime = -1.0
+        cached = self._curves.get(name)
+        if cached is None or cached[0] != mtime:
+            cached = self._curves[name] = (mtime, load_curves(path))
+        return cached[1]
+
+    def status_of(self, info: RunInfo) -> str:
+        return self.live.get(info.name, info.status)
+
+    def ordered(self) -> list[RunInfo]:
+        runs = list(self.runs.values())
+        if self.sort_by == "val_acc":
+            # best first; runs without a val accuracy (exploded before epoch 1, still going) last
+            return sorted(runs, key=lambda r: (r.best_val_acc is None, -(r.best_val_acc or 0.0), r.name))
+        return sorted(runs, key=lambda r: r.name, reverse=True)
+
+    # --- the table --------------------------------------------------------------------
+
+    def _row(self, info: RunInfo) -> list[str]:
+        p = self.presets.get(info.name)
+        mark = ("●" if info.name in self.session else " ") + ("✓" if info.name in self.selected else " ")
+        return [
+            mark, info.name, self.status_of(info),
+            "" if info.best_val_acc is None else f"{info.best_val_acc:.3f}",
+            "" if info.learning_rate is None else f"{info.learning_rate:.2e}",
+            "" if info.reg is None else f"{info.reg:.2e}",
+            "" if info.batch_size is None else str(info.batch_size),
+            "?" if p is None else ("x".join(map(str, p.model.hidden)) or "none"),
+            "?" if p is None else p.train.update,
+            "?" if p is None else str(p.train.epochs),
+            fmt_duration(info.elapsed_s),
+        ]
+
+    def _fill_table(self) -> None:
+        table = self.query_one(DataTable)
+        keep = self._highlighted()
+        table.clear()
+        for info in self.ordered():
+            table.add_row(*self._row(info), key=info.name)
+        if keep in self.runs:
+            table.move_cursor(row=table.get_row_index(keep))
+        n, here = len(self.runs), len(self.session & set(self.runs))
+        order = "val accuracy, best first" if self.sort_by == "val_acc" else "date, newest first"
+        title = f"Runs in {self.runs_dir}/: {n}" + (f" ({here} this session, ●)" if here else "") + f" · by {order}"
+        if not n:
+            title = f"No runs in {self.runs_dir}/ yet: start one with space in the workbench"
+        self.query_one("#runs-title", Static).update(title)
+
+    def _highlighted(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        try:
+            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:  # the cursor is off the table (empty or just cleared)
+            return None
+
+    # --- overlays and advice --------------------------------------------------------------
+
+    def _update_overlays(self) -> None:
+        shown = self.selected or ([h] if (h := self._highlighted()) else [])
+        runs = [(name, self.curves(name), RUN_COLOURS[i % MAX_OVERLAY]) for i, name in enumerate(shown)]
+        legend = "  ".join(f"[{hex_colour(colour)}]━ {short_name(name)}[/]" for name, _, colour in runs)
+        for plot in self.query(OverlayPlot):
+            plot.border_subtitle = legend
+            plot.show(runs)
+
+    def _update_advice(self) -> None:
+        name = self._highlighted()
+        pane = self.query_one(AdvicePane)
+        pane.show(self.curves(name).advice if name else [])
+        self.query_one("#runs-advice-box").border_title = f"Advice for {name}" if name else ""
+
+    @on(DataTable.RowHighlighted)
+    def _highlight(self) -> None:
+        self._update_advice()
+        if not self.selected:
+            self._update_overlays()
+
+    @on(DataTable.RowSelected)
+    def _select(self) -> None:
+        self.action_toggle_selected()
+
+    # --- actions ----------------------------------------------------------------------------
+
+    def action_toggle_selected(self) -> None:
+        name = self._highlighted()
+        if name is None:
+            return
+        if name in self.selected:
+            self.selected.remove(name)
+        elif len(self.selected) >= MAX_OVERLAY:
+            self.notify(f"at most {MAX_OVERLAY} runs overlay at once; unselect one first", severity="warning")
+            return
+        else:
+            self.selected.append(name)
+        table = self.query_one(DataTable)
+        table.update_cell(name, "mark", self._row(self.runs[name])[0])
+        self._update_overlays()
+
+    def action_sort(self) -> None:
+        self.sort_by = "date" if self.sort_by == "val_acc" else "val_acc"
+        self._fill_table()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_use_config(self) -> None:
+        name = self._highlighted()
+        if name is None:
+            return
+        path = self.runs[name].path / "config.toml"
+        try:
+            preset = load_preset(path)
+        except UserError as e:
+            self.notify(str(e), severity="error", timeout=8)
+            return
+        self.app.post_message(self.UseConfig(preset, name))
+        self.dismiss()
+
+    def action_close(self) -> None:
+        self.dismiss()

@@ -1,0 +1,145 @@
+"""The update/weight ratio over time: log10(ratio) per parameter, the lecture's band shaded.
+
+    view = RatioHistory()
+    view.add(ratios_event)          # every stats_every iterations; O(parameters)
+    view.show(list_of_ratios)       # or a whole (past) run at once
+
+The lecture's rule of thumb is a ratio about 1e-3; the band of engine/stats.py
+(RATIO_BAND, 1e-3..1e-2) is the shaded strip. Adding costs a few appends;
+the plot redraws at most every `redraw_interval` seconds, with about two
+points per column.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import numpy as np
+from textual.app import RenderResult
+from textual_plotext import PlotextPlot
+
+from ...engine.events import Ratios
+from ...engine.stats import RATIO_BAND
+
+BAND_FILL = (46, 82, 52)
+# Weights bright, each bias a dimmer shade of its layer's colour.
+LAYER_COLOURS = ((97, 175, 239), (229, 192, 123), (198, 120, 221), (86, 182, 194), (224, 108, 117))
+Y_FLOOR, Y_CEIL = -8.0, 2.0
+
+
+def colour_of(name: str) -> tuple[int, int, int]:
+    layer = int(name[1:]) - 1 if name[1:].isdigit() else 0
+    r, g, b = LAYER_COLOURS[layer % len(LAYER_COLOURS)]
+    return (r, g, b) if name.startswith("W") else (r * 3 // 5, g * 3 // 5, b * 3 // 5)
+
+
+def hex_colour(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+class RatioSeries:
+    """log10(ratio) per parameter against iteration, folded from ratios events (no Textual)."""
+
+    def __init__(self) -> None:
+        self.iterations: list[int] = []
+        self.log_ratio: dict[str, list[float]] = {}
+
+    def add(self, r: Ratios) -> None:
+        k = len(self.iterations)
+        self.iterations.append(r.iteration)
+        for p in r.params:
+            ys = self.log_ratio.setdefault(p.name, [math.nan] * k)
+            ys.append(math.log10(p.ratio) if p.ratio is not None and p.ratio > 0 and math.isfinite(p.ratio)
+                      else math.nan)
+        for ys in self.log_ratio.values():  # a parameter missing from this event
+            if len(ys) < k + 1:
+                ys.append(math.nan)
+
+    def __len__(self) -> int:
+        return len(self.iterations)
+
+    def latest(self) -> dict[str, float]:
+        return {name: ys[-1] for name, ys in self.log_ratio.items() if ys}
+
+
+def mean_per_bucket(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most `buckets` points, each the mean of a consecutive slice (NaNs dropped first)."""
+    ok = np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size <= buckets or buckets < 1:
+        return x, y
+    edges = np.linspace(0, x.size, buckets + 1).astype(np.intp)
+    counts = np.diff(edges)
+    return np.add.reduceat(x, edges[:-1]) / counts, np.add.reduceat(y, edges[:-1]) / counts
+
+
+class RatioHistory(PlotextPlot):
+    def __init__(self, redraw_interval: float = 0.5, **kw) -> None:
+        super().__init__(**kw)
+        self.series = RatioSeries()
+        self.redraw_interval = redraw_interval
+        self._dirty = False
+        self.border_title = "Update/weight ratio, log10"
+        self.border_subtitle = f"band {RATIO_BAND[0]:g}..{RATIO_BAND[1]:g} shaded"
+
+    def on_mount(self) -> None:
+        self.set_interval(self.redraw_interval, self._redraw_if_dirty)
+
+    def add(self, ratios: Ratios) -> None:
+        self.series.add(ratios)
+        self._dirty = True
+
+    def show(self, ratios: Iterable[Ratios]) -> None:
+        """Replace the curves with these events' (a new run, or a past one)."""
+        self.series = RatioSeries()
+        for r in ratios:
+            self.series.add(r)
+        self._legend()
+        self.refresh()
+
+    def clear(self) -> None:
+        self.show([])
+
+    def _redraw_if_dirty(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self._legend()
+            self.refresh()
+
+    def _legend(self) -> None:
+        names = list(self.series.log_ratio)
+        title = "Update/weight ratio, log10"
+        if names:
+            title += "  " + "  ".join(f"[{hex_colour(colour_of(n))}]⠉⠒ {n}[/]" for n in names)
+        self.border_title = title
+        latest = self.series.latest()
+        w = [f"{n} {10 ** v:.1e}" for n, v in latest.items() if n.startswith("W") and math.isfinite(v)]
+        self.border_subtitle = (" · ".join(w) + " · " if w else "") + f"band {RATIO_BAND[0]:g}..{RATIO_BAND[1]:g} shaded"
+
+    def render(self) -> RenderResult:
+        plt = self.plt
+        plt.clear_data()
+        plt.xlabel("iteration")
+        lo, hi = math.log10(RATIO_BAND[0]), math.log10(RATIO_BAND[1])
+        x = np.asarray(self.series.iterations, dtype=np.float64)
+        ys = {n: np.asarray(v, dtype=np.float64) for n, v in self.series.log_ratio.items()}
+        finite = [v[np.isfinite(v)] for v in ys.values()]
+        finite = [v for v in finite if v.size]
+        y_min = min([lo - 1] + [float(v.min()) for v in finite])
+        y_max = max([hi + 1] + [float(v.max()) for v in finite])
+        y_min, y_max = max(math.floor(y_min), Y_FLOOR), min(math.ceil(y_max), Y_CEIL)
+        x_max = float(x[-1]) if x.size else 1.0
+        # The band: a line at its top, filled down to its bottom, drawn first so the curves sit on it.
+        plt.plot([0.0, x_max], [hi, hi], color=BAND_FILL, fillx=lo, marker="hd")
+        cols = max(self.size.width - 8, 10)
+        for name, v in ys.items():
+            xs, yv = mean_per_bucket(x, np.clip(v, Y_FLOOR, Y_CEIL), 2 * cols)
+            if xs.size:
+                plt.plot(xs.tolist(), yv.tolist(), marker="braille", color=colour_of(name))
+        plt.ylim(y_min, y_max)
+        decades = list(range(int(y_min), int(y_max) + 1))
+        step = max(1, math.ceil(len(decades) / max(self.size.height // 3, 2)))
+        plt.yticks(decades[::step], [f"1e{d}" for d in decades[::step]])
+        plt.xlim(0, x_max)
+        return super().render()

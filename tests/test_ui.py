@@ -500,8 +500,8 @@ async def test_small_screens_show_one_pane_behind_tabs_and_tiny_ones_a_message(t
     app = make_app(tmp_path)
     async with app.run_test(size=BIG) as pilot:
         await loaded(pilot)
-        panes = app.query(".pane")
-        assert all(p.display for p in panes)
+        wide = ["loss", "accuracy", "hyper", "weights", "checks", "advice-slot"]
+        assert [p.id for p in app.query(".pane") if p.display] == wide
         assert not app.query_one("#tabs").display
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
@@ -520,7 +520,71 @@ async def test_small_screens_show_one_pane_behind_tabs_and_tiny_ones_a_message(t
         assert "50x12" in plain(message) and "60x16" in plain(message)
         await pilot.resize_terminal(*BIG)
         await pilot.pause()
-        assert not message.display and all(p.display for p in app.query(".pane"))
+        assert not message.display and [p.id for p in app.query(".pane") if p.display] == wide
+
+
+# --- the advisor's views in the workbench ------------------------------------------------------
+
+
+async def test_v_shows_the_first_layer_and_the_ratio_history_filled_by_the_run(tmp_path):
+    app = make_app(tmp_path, epochs=3)   # digits: 8x8 grey images, 40 hidden units
+    async with app.run_test(size=BIG) as pilot:
+        await loaded(pilot)
+        await pilot.press("space")
+        await run_to_end(pilot)
+        layer = app.query_one("#layer1")
+        assert layer.tiles is not None and layer.tiles.shape[:3] == (40, 8, 8) and layer.epoch == 3
+        history = app.query_one("#ratio-history")
+        assert len(history.series) == 3 and set(history.series.log_ratio) == {"W1", "b1", "W2", "b2"}
+
+        def shown():
+            return [p.id for p in app.query(".big-view") if p.display]
+
+        assert shown() == ["loss"]
+        await pilot.press("v")
+        assert shown() == ["layer1"] and "First layer" in plain(app.query_one(StatusBar))
+        await pilot.press("v")
+        assert shown() == ["ratio-history"]
+        await pilot.press("v")
+        assert shown() == ["loss"]
+        # the same views are tabs 6 and 7 on a small screen
+        await pilot.resize_terminal(80, 24)
+        await pilot.press("6")
+        await pilot.pause()
+        assert [p.id for p in app.query(".pane") if p.display] == ["layer1"]
+
+
+async def test_the_advisor_speaks_in_the_advice_pane_and_in_the_run_directory(tmp_path):
+    app = make_app(tmp_path, learning_rate=3.0, update="sgd", init="he", epochs=5)
+    async with app.run_test(size=BIG) as pilot:
+        await loaded(pilot)
+        await pilot.press("space")
+        await run_to_end(pilot)
+        pane = app.query_one("#advice")
+        assert "loss_exploding" in [a.code for a in pane.advice]
+        assert "exploding" in pane.plain.lower()
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert "loss_exploding" in [e.get("code") for e in read_metrics(run_dir) if e["event"] == "advice"]
+
+
+async def test_h_lists_the_runs_and_a_past_configuration_becomes_the_next_run(tmp_path):
+    from tui_trainer.ui.runs_screen import RunsScreen
+
+    app = make_app(tmp_path, epochs=2, learning_rate=1e-2)
+    async with app.run_test(size=BIG) as pilot:
+        await loaded(pilot)
+        await pilot.press("space")
+        await run_to_end(pilot)
+        await pilot.press("L", "L")
+        assert app.next_preset.train.learning_rate == pytest.approx(1e-1)
+        await pilot.press("h")
+        await pilot.pause()
+        assert isinstance(app.screen, RunsScreen) and app.screen.session == {app.current.run_dir}
+        await pilot.press("u")
+        await pilot.pause()
+        assert not isinstance(app.screen, RunsScreen)
+        assert app.next_preset.train.learning_rate == pytest.approx(1e-2)
+        assert "the configuration of" in plain(app.query_one(StatusBar))
 
 
 async def test_no_color_keeps_the_ratio_band_readable(tmp_path, monkeypatch):

@@ -36,22 +36,26 @@ from ..checks import CheckResult, iter_checks
 from ..config import Preset, load_preset
 from ..datasets import Dataset, load_dataset
 from ..engine import RunControl, Trainer
-from ..engine.events import RunEnded
+from ..engine.events import Advice, Ratios, RunEnded
 from ..errors import PresetError, UserError
 from ..runs import RunStore
 from . import knobs
 from .history import EPOCHS, LOSS, NOTES, RATIOS, STATUS, EventQueue, RunHistory
-from .trainer_host import ProcessHost, ThreadHost, default_host
+from .runs_screen import RunsScreen
+from .trainer_host import LayerSnapshot, ProcessHost, ThreadHost, default_host
 from .screens.edit_form import EditForm
 from .screens.help import HelpScreen
 from .screens.open_preset import OpenPreset
 from .widgets.accuracy_plot import AccuracyPlot
+from .widgets.advice import AdvicePane
 from .widgets.checks_pane import ChecksPane
 from .widgets.hyperparams import ROWS, Hyperparams
 from .widgets.loss_plot import LossPlot
 from .widgets.param_table import ParamTable
+from .widgets.ratio_history import RatioHistory
 from .widgets.run_notes import RunNotes
 from .widgets.status_bar import StatusBar
+from .widgets.weights_view import WAITING, WeightsView
 
 MIN_WIDTH, MIN_HEIGHT = 60, 16
 # Narrow screens show one pane at a time behind tabs; each tab's panes:
@@ -61,9 +65,13 @@ TABS = {
     "weights": ("weights",),
     "checks": ("checks",),
     "run": ("hyper", "advice-slot"),
+    "layer1": ("layer1",),
+    "ratios": ("ratio-history",),
 }
 TAB_LABELS = {"loss": "1 Loss", "accuracy": "2 Accuracy", "weights": "3 Weights", "checks": "4 Checks",
-              "run": "5 Run"}
+              "run": "5 Advice", "layer1": "6 Layer 1", "ratios": "7 Ratios"}
+# Wide screens show one of these in the big cell; `v` moves to the next.
+BIG_VIEWS = ("loss", "layer1", "ratio-history")
 
 
 # --- messages from worker threads ------------------------------------------------
@@ -126,6 +134,10 @@ class WorkbenchApp(App[int]):
         Binding("e", "edit", "Edit", tooltip="edit the next run: learning rate, reg, batch, epochs, update, hidden"),
         Binding("c", "checks", "Checks", tooltip="run the four sanity checks on the next run's setup"),
         Binding("y", "log_scale", "Log y", show=False, tooltip="loss plot: toggle a log y axis"),
+        Binding("v", "next_view", "View", show=False,
+                tooltip="the big pane: loss, first-layer weights, update/weight ratio over time"),
+        Binding("h", "runs", "Runs", show=False,
+                tooltip="every run of the run directory: compare curves, reuse a configuration"),
         Binding("o", "open", "Open", show=False, tooltip="open another preset"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
         Binding("q", "quit", "Quit", tooltip="stop the trainer and quit"),
@@ -168,6 +180,7 @@ class WorkbenchApp(App[int]):
         self.events = EventQueue(self._wake)
         self.workers_done: list[threading.Event] = []
         self.tab = "loss"
+        self.big_view = "loss"
         self._start_when_loaded = False
         self._restart = False
         self._loss_dirty = self._accuracy_dirty = self._ratios_dirty = False
@@ -182,19 +195,25 @@ class WorkbenchApp(App[int]):
             yield StatusBar(id="status")
             yield Tabs(*(Tab(TAB_LABELS[t], id=f"tab-{t}") for t in TABS), id="tabs")
             with Container(id="panes"):
-                yield LossPlot(id="loss", classes="pane")
+                yield LossPlot(id="loss", classes="pane big-view -big")
+                yield WeightsView(id="layer1", classes="pane big-view")
+                yield RatioHistory(id="ratio-history", classes="pane big-view")
                 yield AccuracyPlot(id="accuracy", classes="pane")
                 yield Hyperparams(id="hyper", classes="pane")
                 yield ParamTable(id="weights", classes="pane")
                 yield ChecksPane(id="checks", classes="pane")
-                # The advice slot: RunNotes today; the advisor's pane goes here.
+                # The advice slot: the advisor's diagnoses, then the run's own notes.
                 with Container(id="advice-slot", classes="pane") as slot:
-                    slot.border_title = "Notes"
+                    slot.border_title = "Advice"
+                    yield AdvicePane(id="advice")
                     yield RunNotes(id="notes")
         yield Static(id="too-small")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        self._advice = self.query_one(AdvicePane)
+        self._layer = self.query_one(WeightsView)
+        self._ratio_history = self.query_one(RatioHistory)
         self._show_tab("loss")
         self._load_data(self.base_preset)
         self.call_after_refresh(self._ensure_host)  # after the first frame: starting a process takes a moment
@@ -221,6 +240,17 @@ class WorkbenchApp(App[int]):
         for t, panes in TABS.items():
             for pane in panes:
                 self.query_one(f"#{pane}").set_class(t == tab, "-current")
+        if TABS[tab][0] in BIG_VIEWS:   # keep the wide layout's big cell in step
+            self.big_view = TABS[tab][0]
+            for view in BIG_VIEWS:
+                self.query_one(f"#{view}").set_class(view == self.big_view, "-big")
+
+    def action_next_view(self) -> None:
+        view = BIG_VIEWS[(BIG_VIEWS.index(self.big_view) + 1) % len(BIG_VIEWS)]
+        tab = next(t for t, panes in TABS.items() if panes[0] == view)
+        self.action_show_tab(tab)
+        self.query_one(StatusBar).flash(f"view: {self.query_one(f'#{view}').border_title.split('  ')[0]}"
+                                        " (v: next)")
 
     # --- data ---------------------------------------------------------------------
 
@@ -292,6 +322,9 @@ class WorkbenchApp(App[int]):
         run.t_start = self.clock()
         self.runs.append(run)
         self.current = run
+        self._ratio_history.clear()
+        self._advice.show([])
+        self._layer.show_message(WAITING)
         self._ensure_host().run(run.number, self.next_preset, self.data, self.runs_dir,
                                 trainer_cls=self.trainer_cls, store_factory=self.store_factory)
         self._loss_dirty = self._accuracy_dirty = True
@@ -388,6 +421,12 @@ class WorkbenchApp(App[int]):
             what = run.add(event)
             if run is current:
                 touched.add(what)
+                if isinstance(event, Ratios):
+                    self._ratio_history.add(event)   # it redraws on its own clock, when shown
+                elif isinstance(event, Advice):
+                    self._advice.add(event)
+                elif isinstance(event, LayerSnapshot):
+                    self._layer.show_weights(event.w1, event.image_shape, event.epoch)
             if isinstance(event, RunEnded):
                 run.finish(self.clock())
         if LOSS in touched:
@@ -493,8 +532,6 @@ class WorkbenchApp(App[int]):
                 s = run.started
                 lines.append(("info", f"initial loss {s.initial_loss:.4f} · {s.n_train} train, {s.n_val} val, "
                                       f"{s.iterations_per_epoch} iterations per epoch"))
-            for a in run.advice:
-                lines.append(("warn", f"{a.message} — {a.remedy}" if a.remedy else a.message))
             if run.ended is not None:
                 e = run.ended
                 kind = {"finished": "good", "stopped": "warn"}.get(e.status, "bad")
@@ -567,6 +604,21 @@ class WorkbenchApp(App[int]):
             self._refresh_all()
 
         self.push_screen(OpenPreset(), done)
+
+    def action_runs(self) -> None:
+        session = {r.run_dir for r in self.runs if r.run_dir}
+        run = self.current
+        live = {run.run_dir: run.status} if self.running and run is not None and run.run_dir else {}
+        self.push_screen(RunsScreen(self.runs_dir, session=session, live=live))
+
+    def on_runs_screen_use_config(self, message: RunsScreen.UseConfig) -> None:
+        """A past run's configuration becomes the next run's (its data set too)."""
+        preset = message.preset
+        if preset.data != self.base_preset.data:
+            self.base_preset = preset
+            self._load_data(preset)
+        self._set_next(preset)
+        self.query_one(StatusBar).flash(f"next run: the configuration of {message.run}")
 
     def action_log_scale(self) -> None:
         log = self.query_one(LossPlot).toggle_log()

@@ -18,10 +18,10 @@ import numpy as np
 
 from ..config import Preset
 from ..engine.events import Advice, Epoch, Event, Ratios, RunEnded, RunStarted, Step
-from .trainer_host import URGENT, StoreOpened
+from .trainer_host import URGENT, LayerSnapshot, StoreOpened
 
 # What changed in a drain, so only those panes redraw.
-LOSS, EPOCHS, RATIOS, STATUS, NOTES = "loss", "epochs", "ratios", "status", "notes"
+LOSS, EPOCHS, RATIOS, STATUS, NOTES, LAYER = "loss", "epochs", "ratios", "status", "notes", "layer"
 
 
 class _Growing:
@@ -53,6 +53,7 @@ class RunHistory:
     epochs: list[Epoch] = field(default_factory=list)
     ratios: Ratios | None = None
     advice: list[Advice] = field(default_factory=list)
+    layer: LayerSnapshot | None = None  # the first layer's weights, as last sent
     run_dir: str = ""                 # the run directory's folder name, once created
     error_where: str = ""             # for a failed run: the last frame of the traceback
     iteration: int = 0
@@ -107,6 +108,9 @@ class RunHistory:
         if isinstance(event, StoreOpened):
             self.run_dir = event.name
             return NOTES
+        if isinstance(event, LayerSnapshot):
+            self.layer = event
+            return LAYER
         return ""
 
     # --- what the panes read --------------------------------------------------------

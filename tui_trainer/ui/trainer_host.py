@@ -31,6 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
+from ..advisor import Advisor
 from ..config import Preset
 from ..datasets import Dataset, load_dataset
 from ..engine import RunControl, Trainer
@@ -39,6 +42,7 @@ from ..errors import UserError
 from ..runs import RunStore
 
 FLUSH_S = 0.05
+SNAPSHOT_S = 1.0   # the first layer's weights go up at most once a second (and after the last epoch)
 # Sent at once and drained at once; the rest (steps, ratios, epochs: an epoch can
 # take 20 ms on a small preset) waits for the next flush and the next drain.
 URGENT = (RunStarted, Advice, RunEnded)
@@ -69,22 +73,55 @@ def default_host() -> str:
 def train_one(number: int, preset: Preset, data: Dataset | Callable[[], Dataset], runs_dir: Path,
               sink: Callable[[Event], None], control: RunControl, trainer_cls: type[Trainer],
               store_factory: StoreFactory) -> str:
-    """One run, recorded in the run directory as a headless run is. Never raises;
-    returns where a failure happened ('' when none)."""
+    """One run, recorded in the run directory as a headless run is (the advisor in
+    front of the store and the app's sink). Never raises; returns where a failure
+    happened ('' when none). `sink` also gets StoreOpened and LayerSnapshot, which
+    are for the app only and are not recorded."""
     try:
         if callable(data):
             data = data()
         store = store_factory(runs_dir, preset, data)
         sink(StoreOpened(store.path.name))
-        trainer = trainer_cls(preset, data, Fanout(store, sink), control=control, run_id=store.run_id,
-                              on_epoch=store.on_epoch)
-        trainer.run()  # sends run_ended, also when it fails
+        trainer = trainer_cls(preset, data, Advisor(Fanout(store, sink)), control=control, run_id=store.run_id,
+                              on_epoch=_on_epoch(store, sink, preset.train.epochs))
+        # An exploding loss overflows on its way to inf; the trainer reports that as
+        # "exploded", so numpy's warnings are only noise (and would scribble on the screen).
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            trainer.run()  # sends run_ended, also when it fails
         store.save_best(trainer.best_params)
         return last_frame(trainer.traceback) if trainer.traceback else ""
     except Exception as e:  # noqa: BLE001 - the run fails; the workbench keeps working
         reason = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
         sink(RunEnded("failed", reason, None, None, 0, 0.0))
         return "" if isinstance(e, UserError) else last_frame(traceback.format_exc())
+
+
+def _on_epoch(store: RunStore, sink: Callable[[Event], None], epochs: int) -> Callable[[Trainer], None]:
+    """The store's hook (best.npz), then a copy of W1 for the first-layer view,
+    at most every SNAPSHOT_S and always after the last epoch."""
+    state = {"epoch": 0, "sent": -SNAPSHOT_S}
+
+    def hook(trainer: Trainer) -> None:
+        store.on_epoch(trainer)
+        state["epoch"] += 1
+        now = time.perf_counter()
+        net = trainer.net
+        if net is None or "W1" not in net.params:
+            return
+        if now - state["sent"] >= SNAPSHOT_S or state["epoch"] == epochs:
+            state["sent"] = now
+            sink(LayerSnapshot(net.params["W1"].copy(), tuple(trainer.data.image_shape), state["epoch"]))
+
+    return hook
+
+
+@dataclass(frozen=True)
+class LayerSnapshot:
+    """Not an engine event (it is not recorded): W1 (D, units) after an epoch, for the first-layer view."""
+
+    w1: np.ndarray
+    image_shape: tuple[int, ...]
+    epoch: int
 
 
 @dataclass(frozen=True)
@@ -281,6 +318,11 @@ class _PipeSink:
 def serve(conn) -> None:
     """The child process: one listener thread applies stop/pause/resume at once;
     the main thread trains the runs it is asked for, one after another."""
+    # The app draws on the terminal this process inherited: nothing from here may
+    # reach it (a warning, a stray print). Failures travel as run_ended events.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
     orders: queue.Queue = queue.Queue()
     controls: list[RunControl] = []
     send_lock = threading.Lock()

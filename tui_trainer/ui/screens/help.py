@@ -19,8 +19,12 @@ PANES = (
     ("Weights and updates", "per parameter: weight and update mean/std/min/max, and "
                             "norm(update)/norm(weight); the lecture's band is about 1e-3..1e-2"),
     ("Sanity checks", "loss at init ~ ln(C), reg raises the loss, gradient check, overfit 20 examples"),
+    ("First layer (v, 6)", "W1 as one picture per hidden unit, refreshed at most once a second"),
+    ("Ratios (v, 7)", "log10 of norm(update)/norm(weight) per parameter over the run, the band shaded"),
     ("Hyperparameters", "this run beside the next; ● marks what the next run changes"),
-    ("Notes", "the run's status and reason, advice, failed checks' remedies"),
+    ("Advice", "the advisor's diagnoses with the lecture's remedies, then the run's status and reason, "
+               "failed checks' remedies and what the next run changes"),
+    ("Runs (h)", "every run of the run directory: sort, overlay curves, reuse a configuration"),
 )
 
 

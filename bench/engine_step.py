@@ -1,0 +1,280 @@
+"""How fast is one training step of the NumPy engine, next to its floor and PyTorch?
+
+    python bench/engine_step.py                 # all three nets, 2 threads
+    python bench/engine_step.py --threads 1 --reps 15
+
+One step = forward, backward (softmax loss, reg > 0) and the momentum update,
+on a fixed float32 batch, for 3072-50-10 at batch 200 and 3072-500-10 and
+3072-1000-1000-10 at batch 256 (CIFAR-10-sized inputs). Each step is timed
+side by side, in one process, with:
+
+- floor: the same step's matrix multiplications alone, into preallocated
+  outputs: x @ W per layer, dW = h.T @ d per layer, dh = d @ W.T for every
+  layer but the first. No engine can do less work than this with this BLAS.
+- torch: where PyTorch is installed (`pip install -e '.[bench]'`), the same
+  step on the CPU in float32: nn.Linear, ReLU, F.cross_entropy and
+  torch.optim.SGD(momentum=0.9), weight decay `reg` on the weights only, as in
+  our loss (0.5 * reg * sum W**2).
+
+The three sides run round-robin, a block of steps each, over several
+repetitions, and the median ms per step is reported, so background load on a
+shared machine hits every side alike. Both libraries use the same number of
+threads (numpy's OpenBLAS through its own API, torch.set_num_threads).
+
+Before timing, the script checks that ours and torch compute the same step:
+from the same weights, a few steps must give the same losses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tui_trainer.engine.model import FullyConnectedNet  # noqa: E402
+from tui_trainer.engine.optim import Momentum  # noqa: E402
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # the benchmark still measures ours against the floor
+    torch = None
+
+# (name, layer sizes, batch), as in issue 2.
+NETS = [
+    ("3072-50-10", (3072, 50, 10), 200),
+    ("3072-500-10", (3072, 500, 10), 256),
+    ("3072-1000-1000-10", (3072, 1000, 1000, 10), 256),
+]
+# Targets: (ours / torch, ours / floor) at most.
+TARGETS = {"3072-50-10": (0.85, 1.3), "3072-500-10": (1.0, 1.3), "3072-1000-1000-10": (1.0, 1.3)}
+LR, MU, REG = 1e-3, 0.9, 1e-3
+
+
+# --- numpy's BLAS threads ------------------------------------------------------
+
+def _openblas() -> tuple[ctypes.CDLL | None, str, str]:
+    """The OpenBLAS library numpy loaded, with its symbol suffix, from /proc/self/maps."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return None, "", ""
+    paths = sorted({line.split()[-1] for line in maps.splitlines() if "openblas" in line.lower() and ".so" in line})
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        for prefix, suffix in (("scipy_openblas_", "64_"), ("openblas_", "64_"), ("openblas_", "")):
+            if hasattr(lib, f"{prefix}get_num_threads{suffix}"):
+                return lib, prefix, suffix
+    return None, "", ""
+
+
+def blas_threads(set_to: int | None = None) -> tuple[str, int | None]:
+    """(BLAS description, its thread count after optionally setting it)."""
+    lib, prefix, suffix = _openblas()
+    if lib is None:
+        return "unknown BLAS", None
+    if set_to is not None:
+        setter = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+        if setter is not None:
+            setter(ctypes.c_int(set_to))
+    get_config = getattr(lib, f"{prefix}get_config{suffix}", None)
+    desc = "OpenBLAS"
+    if get_config is not None:
+        get_config.restype = ctypes.c_char_p
+        desc = get_config().decode()
+    corename = getattr(lib, f"{prefix}get_corename{suffix}", None)
+    if corename is not None:
+        corename.restype = ctypes.c_char_p
+        desc += f" (core {corename().decode()})"
+    return desc, int(getattr(lib, f"{prefix}get_num_threads{suffix}")())
+
+
+# --- the three sides -------------------------------------------------------------
+
+def make_ours(dims, X, y):
+    net = FullyConnectedNet(dims[0], dims[1:-1], dims[-1], init="he", seed=0)
+    opt = Momentum(LR, MU)
+
+    def step() -> float:
+        loss = net.loss(X, y, reg=REG)
+        opt.step(net.params, net.grads)
+        return loss
+
+    return net, step
+
+
+def make_floor(dims, X, y, params):
+    """The step's matmuls alone, into preallocated outputs."""
+    n = X.shape[0]
+    Ws = [params[f"W{i}"] for i in range(1, len(dims))]
+    acts = [np.empty((n, m), np.float32) for m in dims[1:]]
+    grads = [np.empty((n, m), np.float32) for m in dims[1:]]  # d loss / d layer output, stand-ins
+    for g in grads:
+        g.fill(1e-3)
+    dWs = [np.empty_like(W) for W in Ws]
+
+    def step() -> None:
+        h = X
+        for W, a in zip(Ws, acts):
+            h = np.matmul(h, W, out=a)
+        for i in range(len(Ws) - 1, -1, -1):
+            x_in = acts[i - 1] if i > 0 else X
+            np.matmul(x_in.T, grads[i], out=dWs[i])
+            if i > 0:
+                np.matmul(grads[i], Ws[i].T, out=grads[i - 1])
+
+    return step
+
+
+def make_torch(dims, X, y, params):
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:]), start=1):
+        lin = torch.nn.Linear(fan_in, fan_out)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(params[f"W{i}"].T.copy()))
+            lin.bias.copy_(torch.from_numpy(params[f"b{i}"]))
+        layers += [lin, torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    weights = [m.weight for m in model if isinstance(m, torch.nn.Linear)]
+    biases = [m.bias for m in model if isinstance(m, torch.nn.Linear)]
+    # The engine regularizes weights, not biases: the same here.
+    opt = torch.optim.SGD([{"params": weights, "weight_decay": REG}, {"params": biases, "weight_decay": 0.0}],
+                          lr=LR, momentum=MU)
+    xt = torch.from_numpy(X)  # no requires_grad: no gradient for the input, as in ours
+    yt = torch.from_numpy(y)
+
+    def step() -> float:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(xt), yt)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+# --- measuring -------------------------------------------------------------------
+
+def same_step(dims, X, y) -> float:
+    """Largest relative difference of the losses over 5 steps, ours vs torch, from the same weights.
+
+    The regularization term differs by design (torch's weight_decay adds reg * W
+    to the gradient, it does not report 0.5 * reg * ||W||^2), so it is added here.
+    """
+    net, ours = make_ours(dims, X, y)
+    t = make_torch(dims, X, y, net.copy_params())
+    worst = 0.0
+    for _ in range(5):
+        reg_term = net.reg_loss(REG)
+        a = ours()
+        b = t() + reg_term
+        worst = max(worst, abs(a - b) / abs(a))
+    return worst
+
+
+def time_block(step, n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - t0) * 1e3 / n
+
+
+def settle(seconds: float) -> None:
+    """Let the last side's idle worker threads go to sleep before the next side runs.
+
+    OpenBLAS workers busy-wait about 2**28 cycles (~0.1 s) after a call before
+    sleeping, and OpenMP workers spin too; on a 2-core machine a side that
+    starts while the other library's workers still spin loses its cores to
+    them (torch's step measured 2.6x slower right after numpy's than alone).
+    """
+    time.sleep(seconds)
+
+
+def measure(dims, batch: int, reps: int, block_s: float, rng, pause: float) -> dict[str, float]:
+    X = rng.standard_normal((batch, dims[0]), dtype=np.float32)
+    y = rng.integers(0, dims[-1], size=batch).astype(np.int64)
+    net, ours = make_ours(dims, X, y)
+    sides = {"ours": ours, "floor": make_floor(dims, X, y, net.copy_params())}
+    if torch is not None:
+        sides["torch"] = make_torch(dims, X, y, net.copy_params())
+    # Warm up (first-touch, BLAS buffers, torch's allocator), then size the blocks.
+    blocks = {}
+    for name, step in sides.items():
+        ms = time_block(step, 3)
+        blocks[name] = max(1, int(block_s * 1e3 / max(ms, 1e-3)))
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    for r in range(reps):
+        order = list(sides)
+        order = order[r % len(order):] + order[:r % len(order)]  # rotate who goes first
+        for name in order:
+            settle(pause)
+            times[name].append(time_block(sides[name], blocks[name]))
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="BLAS and torch threads (default: all cores)")
+    ap.add_argument("--reps", type=int, default=9, help="round-robin repetitions; the median is reported")
+    ap.add_argument("--block", type=float, default=0.15, help="seconds of steps per side per repetition")
+    ap.add_argument("--pause", type=float, default=0.25,
+                    help="seconds of idle between blocks, so no side's spinning threads slow the next")
+    ap.add_argument("--nets", nargs="*", default=[n for n, _, _ in NETS], help="which nets (default: all)")
+    args = ap.parse_args(argv)
+
+    blas, nthreads = blas_threads(args.threads)
+    print(f"numpy {np.__version__}: {blas}; threads {nthreads}")
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+        print(f"torch {torch.__version__}: BLAS {torch.backends.mkl.is_available() and 'MKL' or 'other'}, "
+              f"oneDNN {torch.backends.mkldnn.is_available()}; threads {torch.get_num_threads()}")
+    else:
+        print("torch: not installed (pip install -e '.[bench]'); comparing with the floor only")
+    print(f"step: forward, backward (softmax, reg {REG:g}), momentum {MU} update; float32; "
+          f"median of {args.reps} round-robin repetitions\n")
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for name, dims, batch in NETS:
+        if name not in args.nets:
+            continue
+        if torch is not None:
+            diff = same_step(dims, rng.standard_normal((batch, dims[0]), dtype=np.float32),
+                             rng.integers(0, dims[-1], size=batch).astype(np.int64))
+            if diff > 1e-3:
+                print(f"{name}: ours and torch disagree on the loss (rel. diff {diff:.1e}); not the same step")
+                return 1
+        rows.append((name, batch, measure(dims, batch, args.reps, args.block, rng, args.pause)))
+
+    head = f"{'net':<19}{'batch':>6}{'ours ms':>9}{'floor ms':>10}{'torch ms':>10}{'ours/torch':>12}{'ours/floor':>12}  targets"
+    print(head)
+    print("-" * len(head))
+    all_met = True
+    for name, batch, m in rows:
+        t_max, f_max = TARGETS[name]
+        r_floor = m["ours"] / m["floor"]
+        ok_floor = r_floor <= f_max
+        torch_ms = f"{m['torch']:>10.2f}" if "torch" in m else f"{'-':>10}"
+        if "torch" in m:
+            r_torch = m["ours"] / m["torch"]
+            ok_torch = r_torch <= t_max
+            r_torch_s = f"{r_torch:>11.2f}{'' if ok_torch else '!'}"
+        else:
+            ok_torch, r_torch_s = True, f"{'-':>11} "
+        all_met &= ok_floor and ok_torch
+        print(f"{name:<19}{batch:>6}{m['ours']:>9.2f}{m['floor']:>10.2f}{torch_ms}{r_torch_s:>12}"
+              f"{r_floor:>11.2f}{'' if ok_floor else '!'}  <= {t_max}x torch, <= {f_max}x floor")
+    print("\n" + ("all targets met" if all_met else "! marks a target missed"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

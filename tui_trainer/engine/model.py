@@ -52,6 +52,7 @@ class FullyConnectedNet:
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self._scratch = {k: np.empty_like(self.params[k]) for k in self.weight_names}
         self._buffers: dict[int, dict[str, list[np.ndarray]]] = {}
+        self._train_n: int | None = None  # the batch size of the last gradient pass
 
     @property
     def weight_names(self) -> list[str]:
@@ -66,10 +67,13 @@ class FullyConnectedNet:
                 "grad": [np.empty((n, m), self.dtype) for m in widths],  # d loss / d layer output
                 "mask": [np.empty((n, m), bool) for m in widths[:-1]],
             }
-            # Keep buffers for at most two batch sizes (the batch and the tail
-            # or eval chunk); more would only grow memory.
-            if len(self._buffers) >= 2:
-                self._buffers.pop(next(iter(self._buffers)))
+            # The training batch's buffers stay for the whole run; beside them,
+            # at most two evaluation sizes (the train-accuracy subset and the
+            # val split, or a chunk and its tail). Evicting the batch's buffers
+            # would reallocate them after every epoch's evaluation.
+            others = [k for k in self._buffers if k != self._train_n]
+            if len(others) >= 2:
+                self._buffers.pop(others[0])
             self._buffers[n] = buf
         return buf
 
@@ -110,6 +114,8 @@ class FullyConnectedNet:
         X: (N, D) in the net's dtype, y: (N,) integer labels.
         """
         n = X.shape[0]
+        if grads:
+            self._train_n = n
         buf = self._buffers_for(n)
         act, grad, mask = buf["act"], buf["grad"], buf["mask"]
         scores = self._forward(X, act)

@@ -180,11 +180,15 @@ def same_step(dims, X, y) -> float:
     return worst
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = CLOCKS["wall"]
+
+
 def time_block(step, n: int) -> float:
-    t0 = time.perf_counter()
+    t0 = clock()
     for _ in range(n):
         step()
-    return (time.perf_counter() - t0) * 1e3 / n
+    return (clock() - t0) * 1e3 / n
 
 
 def settle(seconds: float) -> None:
@@ -227,8 +231,15 @@ def main(argv=None) -> int:
     ap.add_argument("--block", type=float, default=0.15, help="seconds of steps per side per repetition")
     ap.add_argument("--pause", type=float, default=0.25,
                     help="seconds of idle between blocks, so no side's spinning threads slow the next")
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                    help="wall time (default), or this process's CPU time: with --threads 1 it does not "
+                         "count the time other processes take from us on a shared machine")
     ap.add_argument("--nets", nargs="*", default=[n for n, _, _ in NETS], help="which nets (default: all)")
     args = ap.parse_args(argv)
+    if args.clock == "cpu" and args.threads != 1:
+        ap.error("--clock cpu needs --threads 1: with more threads, CPU time counts idle workers' spinning")
+    global clock
+    clock = CLOCKS[args.clock]
 
     blas, nthreads = blas_threads(args.threads)
     print(f"numpy {np.__version__}: {blas}; threads {nthreads}")
@@ -239,7 +250,10 @@ def main(argv=None) -> int:
     else:
         print("torch: not installed (pip install -e '.[bench]'); comparing with the floor only")
     print(f"step: forward, backward (softmax, reg {REG:g}), momentum {MU} update; float32; "
-          f"median of {args.reps} round-robin repetitions\n")
+          f"{args.clock} clock, median of {args.reps} round-robin repetitions")
+    load_before = os.getloadavg()[0]
+    print(f"load average {load_before:.2f} on {os.cpu_count()} cores before (other processes on the cores make "
+          "multi-threaded wall times unreliable)\n")
 
     rng = np.random.default_rng(0)
     rows = []
@@ -272,7 +286,8 @@ def main(argv=None) -> int:
         all_met &= ok_floor and ok_torch
         print(f"{name:<19}{batch:>6}{m['ours']:>9.2f}{m['floor']:>10.2f}{torch_ms}{r_torch_s:>12}"
               f"{r_floor:>11.2f}{'' if ok_floor else '!'}  <= {t_max}x torch, <= {f_max}x floor")
-    print("\n" + ("all targets met" if all_met else "! marks a target missed"))
+    print(f"\nload average {os.getloadavg()[0]:.2f} after; "
+          + ("all targets met" if all_met else "! marks a target missed"))
     return 0
 
 

@@ -225,7 +225,8 @@ def test_ratios_every_stats_every_iterations_match_a_recomputation():
 
 
 def test_best_params_are_those_of_the_best_val_epoch():
-    preset, data = spiral(**{"train.epochs": 8, "train.learning_rate": 1.0})
+    # With this seed val accuracy peaks at epoch 3 of 7, then the net moves on.
+    preset, data = spiral(**{"train.epochs": 7, "train.learning_rate": 1.0})
     rec = Recorder()
     snapshots = {}
 
@@ -238,8 +239,8 @@ def test_best_params_are_those_of_the_best_val_epoch():
     assert ended.best_val_acc == max(accs) and ended.best_epoch == accs.index(max(accs)) + 1
     for k, v in trainer.best_params.items():
         np.testing.assert_array_equal(v, snapshots[ended.best_epoch][k])
-    if ended.best_epoch != 8:  # the final weights moved on; the kept ones did not
-        assert any(not np.array_equal(trainer.best_params[k], trainer.net.params[k]) for k in trainer.best_params)
+    assert ended.best_epoch < 7
+    assert any(not np.array_equal(trainer.best_params[k], trainer.net.params[k]) for k in trainer.best_params)
 
 
 def test_float32_by_default_and_buffers_reused_across_epochs():

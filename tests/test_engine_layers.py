@@ -54,14 +54,14 @@ def test_relu_backward_matches_numerical_gradient(rng):
 def test_relu_in_place_gives_the_same_gradient_as_out_of_place(rng):
     x = rng.standard_normal((3, 8))
     dout = rng.standard_normal((3, 8))
-    expected = dout * (x > 0)
-    h = x.copy()
-    relu_forward(h, out=h)
+    h, mask_buf = x.copy(), np.empty(x.shape, bool)
+    out, mask = relu_forward(h, out=h, mask=mask_buf)
+    assert out is h and mask is mask_buf
+    np.testing.assert_array_equal(h, np.maximum(x, 0))
     d = dout.copy()
-    mask = np.empty(h.shape, bool)
-    dx = relu_backward(d, h, out=d, mask=mask)
+    dx = relu_backward(d, mask, out=d)
     assert dx is d
-    np.testing.assert_array_equal(dx, expected)
+    np.testing.assert_array_equal(dx, dout * (x > 0))
 
 
 @pytest.mark.parametrize("loss_fn", [softmax_loss, svm_loss], ids=["softmax", "svm"])

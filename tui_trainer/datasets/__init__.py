@@ -12,12 +12,12 @@ import numpy as np
 
 from ..config import DataConfig
 from ..errors import DataError
-from .base import Dataset, RawData
+from .base import Dataset, RawData, RowBlocks
 from .bundled import BUNDLED, load_bundled
 from .preprocess import Preprocessor
 from .spiral import make_spiral
 
-__all__ = ["Dataset", "RawData", "load_dataset", "load_raw", "split_and_preprocess", "validate_raw"]
+__all__ = ["Dataset", "RawData", "RowBlocks", "load_dataset", "load_raw", "split_and_preprocess", "validate_raw"]
 
 
 def load_raw(cfg: DataConfig) -> RawData:
@@ -35,7 +35,8 @@ def load_raw(cfg: DataConfig) -> RawData:
 
 
 def load_dataset(cfg: DataConfig, source: str = "<preset>") -> Dataset:
-    return split_and_preprocess(load_raw(cfg), cfg, name=cfg.dataset, source=source)
+    # Nobody else holds the raw data: let the split free it as it copies it out.
+    return split_and_preprocess(load_raw(cfg), cfg, name=cfg.dataset, source=source, consume=True)
 
 
 def validate_raw(raw: RawData) -> None:
@@ -57,18 +58,19 @@ def validate_raw(raw: RawData) -> None:
                 f"found {int(y.min())}..{int(y.max())}"
             )
         if np.issubdtype(X.dtype, np.floating):
-            bad = ~np.isfinite(X)
-            if bad.any():
-                row = int(np.argwhere(bad)[0][0])
-                raise DataError(f"{raw.source}{part}: X holds {int(bad.sum())} NaN or infinite values (first in example {row})")
+            _check_finite(X, f"{raw.source}{part}")
         elif not np.issubdtype(X.dtype, np.integer):
             raise DataError(f"{raw.source}{part}: X must be numeric, found dtype {X.dtype}")
 
 
-def split_and_preprocess(raw: RawData, cfg: DataConfig, name: str = "", source: str = "<preset>") -> Dataset:
+def split_and_preprocess(raw: RawData, cfg: DataConfig, name: str = "", source: str = "<preset>",
+                         consume: bool = False) -> Dataset:
     """Seeded splits (the same for the same seed), then preprocessing fit on train only.
 
     The format's own test files feed the test split where it has them.
+    consume=True lets the split drop raw's arrays (and RowBlocks block by
+    block) as soon as their rows are copied, so peak memory stays near the
+    float32 splits themselves; raw is unusable afterwards.
     """
     rng = np.random.default_rng(cfg.seed)
     n = raw.X.shape[0]
@@ -78,6 +80,13 @@ def split_and_preprocess(raw: RawData, cfg: DataConfig, name: str = "", source: 
         raise DataError(
             f"{source}: data.{parts} = {want} examples, but {raw.source} has {n}; ask for at most {n}"
         )
+    d = int(np.prod(raw.X.shape[1:]))
+    for step in cfg.preprocess:
+        if step.startswith("pca:") and int(step[4:]) > d:
+            raise DataError(
+                f"{source}: data.preprocess: {step!r} asks for more components than the "
+                f"{d} input features; K must be at most {d}"
+            )
     perm = rng.permutation(n)
     i_train = perm[:cfg.num_train]
     i_val = perm[cfg.num_train:cfg.num_train + cfg.num_val]
@@ -86,38 +95,99 @@ def split_and_preprocess(raw: RawData, cfg: DataConfig, name: str = "", source: 
         if cfg.num_test > n_test:
             raise DataError(f"{source}: data.num_test = {cfg.num_test}, but the test files of {raw.source} hold {n_test}")
         i_test = rng.permutation(n_test)[:cfg.num_test]
-        X_test_src, y_test_src = raw.X_test, raw.y_test
+        X_test = _gather(raw.X_test, i_test)
+        y_test = raw.y_test[i_test].astype(np.int64)
+        if consume:
+            raw.X_test = raw.y_test = None
     else:
         i_test = perm[cfg.num_train + cfg.num_val:want]
-        X_test_src, y_test_src = raw.X, raw.y
+        X_test = _gather(raw.X, i_test)
+        y_test = raw.y[i_test].astype(np.int64)
+    X_val = _gather(raw.X, i_val)
+    y_val, y_train = raw.y[i_val].astype(np.int64), raw.y[i_train].astype(np.int64)
+    # The training split last: with consume, each source block is freed as soon
+    # as its rows are in X_train, so the uint8 source and the float32 copy
+    # never both exist whole.
+    X_train = _gather(raw.X, i_train, consume=consume)
+    if consume:
+        raw.X = raw.y = None
 
-    X_train = _gather(raw.X, i_train)
-    for step in cfg.preprocess:
-        if step.startswith("pca:") and int(step[4:]) > X_train.shape[1]:
-            raise DataError(
-                f"{source}: data.preprocess: {step!r} asks for more components than the "
-                f"{X_train.shape[1]} input features; K must be at most {X_train.shape[1]}"
-            )
     pre = Preprocessor(cfg.preprocess)
     X_train = pre.fit_transform(X_train)
-    X_val = pre.transform(_gather(raw.X, i_val))
-    X_test = pre.transform(_gather(X_test_src, i_test))
+    X_val = pre.transform(X_val)
+    X_test = pre.transform(X_test)
     return Dataset(
         name=name or raw.source,
-        X_train=X_train, y_train=raw.y[i_train].astype(np.int64),
-        X_val=X_val, y_val=raw.y[i_val].astype(np.int64),
-        X_test=X_test, y_test=y_test_src[i_test].astype(np.int64),
+        X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
         num_classes=raw.num_classes, image_shape=tuple(raw.image_shape),
         label_names=tuple(raw.label_names), preprocess=pre.state(),
     )
 
 
-def _gather(X: np.ndarray, idx: np.ndarray, chunk: int = 4096) -> np.ndarray:
+def _gather(X: np.ndarray | RowBlocks, idx: np.ndarray, consume: bool = False, chunk: int = 1024) -> np.ndarray:
     """X[idx] flattened to (len(idx), D) float32, converted a chunk at a time
-    so no float copy of the whole source is ever made."""
+    so no float copy of the whole source is ever made.
+
+    Rows are copied in ascending source order, so the float array fills front
+    to back (NumPy backs big arrays with 2 MB huge pages: scattered writes
+    would make all of it resident at once) and, with consume, each RowBlocks
+    block is freed as soon as its rows are in. Then the rows are moved into
+    idx's order in place.
+    """
+    blocks = X.blocks if isinstance(X, RowBlocks) else [X]
     d = int(np.prod(X.shape[1:]))
     out = np.empty((len(idx), d), np.float32)
-    for start in range(0, len(idx), chunk):
-        part = idx[start:start + chunk]
-        out[start:start + len(part)] = X[part].reshape(len(part), d)
+    order = np.argsort(idx, kind="stable")
+    wanted = idx[order]
+    offset = 0
+    for b in range(len(blocks)):
+        block = blocks[b]
+        lo, hi = np.searchsorted(wanted, [offset, offset + len(block)])
+        for start in range(lo, hi, chunk):
+            stop = min(start + chunk, hi)
+            out[start:stop] = block[wanted[start:stop] - offset].reshape(stop - start, d)
+        offset += len(block)
+        if consume and isinstance(X, RowBlocks):
+            blocks[b] = block = None
+    # out[k] holds X[idx[order[k]]]; it belongs at row order[k].
+    _take_rows_inplace(out, np.argsort(order))
     return out
+
+
+def _take_rows_inplace(A: np.ndarray, src: np.ndarray) -> None:
+    """A[:] = A[src] without a second copy of A: follow each cycle of the permutation with one spare row."""
+    src = src.tolist()
+    seen = bytearray(len(src))
+    spare = np.empty_like(A[0]) if len(A) else None
+    for s in range(len(src)):
+        if seen[s]:
+            continue
+        seen[s] = 1
+        k = src[s]
+        if k == s:
+            continue
+        spare[...] = A[s]
+        j = s
+        while k != s:
+            A[j] = A[k]
+            seen[k] = 1
+            j, k = k, src[k]
+        A[j] = spare
+
+
+def _check_finite(X: np.ndarray | RowBlocks, where: str, chunk: int = 4096) -> None:
+    """No NaN or infinity in a float X, checked a chunk at a time."""
+    blocks = X.blocks if isinstance(X, RowBlocks) else [X]
+    bad_total, first = 0, None
+    offset = 0
+    for block in blocks:
+        for start in range(0, len(block), chunk):
+            bad = ~np.isfinite(block[start:start + chunk])
+            count = int(bad.sum())
+            if count and first is None:
+                first = offset + start + int(np.argwhere(bad)[0][0])
+            bad_total += count
+        offset += len(block)
+    if bad_total:
+        raise DataError(f"{where}: X holds {bad_total} NaN or infinite values (first in example {first}); "
+                        "clean or drop those examples")

@@ -46,11 +46,11 @@ class RawData:
     """What a loader returns before splitting and preprocessing.
 
     X: (N, D) or (N, H, W, C) in the file's own dtype (uint8 images stay
-    uint8 until preprocessing), y: (N,) integer labels. X_test/y_test hold the
-    format's own test files where it has them.
+    uint8 until preprocessing), or the same rows as RowBlocks; y: (N,) integer
+    labels. X_test/y_test hold the format's own test files where it has them.
     """
 
-    X: np.ndarray
+    X: "np.ndarray | RowBlocks"
     y: np.ndarray
     num_classes: int
     image_shape: tuple[int, ...] = ()
@@ -58,3 +58,24 @@ class RawData:
     X_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     source: str = ""
+
+
+class RowBlocks:
+    """The rows of one (N, ...) array kept as consecutive blocks, e.g. CIFAR-10's
+    five batch files, so the split can free each block once its rows are copied
+    out instead of holding a concatenated copy beside the float32 splits.
+
+    Has the `shape` and `dtype` of the array it stands for; `blocks` is a list
+    of arrays with the same trailing shape and dtype.
+    """
+
+    def __init__(self, blocks: list[np.ndarray]):
+        if not blocks:
+            raise ValueError("RowBlocks needs at least one block")
+        self.blocks: list[np.ndarray | None] = list(blocks)
+        self.shape = (sum(len(b) for b in blocks), *blocks[0].shape[1:])
+        self.dtype = blocks[0].dtype
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]

@@ -1,0 +1,220 @@
+"""CIFAR-10, python version (https://www.cs.toronto.edu/~kriz/cifar.html).
+
+    raw = load_cifar10(Path("data/cifar-10-batches-py"))     # or the .tar.gz itself
+
+The folder `cifar-10-batches-py/` holds five training batches
+(data_batch_1..5), a test batch (test_batch) and batches.meta, each a dict
+pickled by Python 2 with protocol 2:
+
+    data_batch_k, test_batch   {b"data": uint8 (10000, 3072), b"labels": [int] * 10000, ...}
+    batches.meta               {b"label_names": [b"airplane", ...], ...}
+
+Each row of `data` is one 32x32 colour image, channel first: 1024 red, then
+1024 green, then 1024 blue values. Unpickling an arbitrary file runs whatever
+code it names, so the files are read with `_BatchUnpickler`, whose
+`find_class` admits only the globals such a batch holds (NumPy's array
+reconstruction) and refuses anything else before it can be called.
+"""
+
+from __future__ import annotations
+
+import codecs
+import mmap
+import pickle
+import tarfile
+from pathlib import Path
+from typing import IO, Iterator
+
+import numpy as np
+
+from ..errors import DataError
+from .base import RawData, RowBlocks
+
+FOLDER = "cifar-10-batches-py"
+ARCHIVE = "cifar-10-python.tar.gz"
+TRAIN_FILES = tuple(f"data_batch_{k}" for k in range(1, 6))
+TEST_FILE = "test_batch"
+META_FILE = "batches.meta"
+IMAGE_SHAPE = (32, 32, 3)
+LABEL_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+EXPECTS = f"the {FOLDER}/ folder (data_batch_1..5, test_batch, batches.meta) or {ARCHIVE}"
+
+
+def load_cifar10(path: Path) -> RawData:
+    """The five training batches as RowBlocks of (10000, 32, 32, 3) uint8 images
+    (height, width, channel), the test batch as X_test; labels 0..9."""
+    path = _locate(path)
+    batches = dict(_read_all(path))
+    train = [batches[name] for name in TRAIN_FILES]
+    X_test, y_test = batches[TEST_FILE]
+    names = batches.get(META_FILE, LABEL_NAMES)
+    return RawData(
+        X=RowBlocks([X for X, _ in train]), y=np.concatenate([y for _, y in train]),
+        num_classes=len(LABEL_NAMES), image_shape=IMAGE_SHAPE, label_names=tuple(names),
+        X_test=X_test, y_test=y_test, source=str(path),
+    )
+
+
+def _locate(path: Path) -> Path:
+    """The batches folder or the archive; a folder that holds either will do (the DIR of `data fetch`)."""
+    if not path.is_dir() or (path / TRAIN_FILES[0]).exists():
+        return path
+    for inside in (path / FOLDER, path / ARCHIVE):
+        if inside.exists():
+            return inside
+    raise DataError(f"{path}: not a CIFAR-10 folder (no {TRAIN_FILES[0]}); data.path must name {EXPECTS}"
+                    " (tui-trainer data fetch cifar10 downloads them)")
+
+
+def _read_all(path: Path) -> Iterator[tuple[str, object]]:
+    """(file name, parsed content) for every batch and the meta file, from a folder or the archive."""
+    if path.is_dir():
+        for name in (*TRAIN_FILES, TEST_FILE, META_FILE):
+            file = path / name
+            if not file.is_file():
+                if name == META_FILE:
+                    continue  # only the label names are in it, and they are fixed
+                raise DataError(f"{file}: missing; a CIFAR-10 folder holds data_batch_1..5, test_batch and batches.meta")
+            with open(file, "rb") as f:
+                yield name, _parse(name, str(file), f)
+        return
+    yield from _read_archive(path)
+
+
+def _read_archive(path: Path) -> Iterator[tuple[str, object]]:
+    """Members straight from the tar, in archive order (a .tar.gz only streams forwards)."""
+    wanted = {*TRAIN_FILES, TEST_FILE, META_FILE}
+    seen: set[str] = set()
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                name = member.name.rsplit("/", 1)[-1]
+                if member.isfile() and name in wanted and name not in seen:
+                    seen.add(name)
+                    yield name, _parse(name, f"{path}:{member.name}", tar.extractfile(member))
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise DataError(f"{path}: truncated or not a CIFAR-10 archive ({_reason(e)}); data.path must name {EXPECTS}") from None
+    missing = [n for n in (*TRAIN_FILES, TEST_FILE) if n not in seen]
+    if missing:
+        raise DataError(f"{path}: the archive lacks {', '.join(missing)}; data.path must name {EXPECTS}")
+
+
+def _parse(name: str, where: str, f: IO[bytes]) -> object:
+    content = _unpickle(where, f)
+    if name == META_FILE:
+        return _label_names(where, content)
+    return _batch(where, content)
+
+
+def _batch(where: str, content: object) -> tuple[np.ndarray, np.ndarray]:
+    """(images (n, 32, 32, 3) uint8, labels (n,) int64) from one unpickled batch dict."""
+    data, labels = _get(content, "data"), _get(content, "labels")
+    if data is None or labels is None:
+        raise DataError(f"{where}: not a CIFAR-10 batch: expected a dict with data and labels, found {_describe(content)}")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise DataError(f"{where}: data must be uint8 rows of 3072 values (32x32x3), found {_describe(data)}")
+    if not isinstance(labels, (list, np.ndarray)) or not all(isinstance(v, (int, np.integer)) for v in labels):
+        raise DataError(f"{where}: labels must be a list of integers, found {_describe(labels)}")
+    y = np.asarray(labels, dtype=np.int64)
+    if len(y) != len(data):
+        raise DataError(f"{where}: {len(data)} images but {len(y)} labels; they must match one to one")
+    if y.size and (y.min() < 0 or y.max() >= len(LABEL_NAMES)):
+        raise DataError(f"{where}: labels must lie in 0..9 (CIFAR-10 has 10 classes), found {y.min()}..{y.max()}")
+    # Channel-first rows -> height, width, channel; one contiguous copy per batch.
+    X = _own_mapping((len(data), *IMAGE_SHAPE))
+    X[...] = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return X, y
+
+
+def _own_mapping(shape: tuple[int, ...]) -> np.ndarray:
+    """An empty uint8 array in its own anonymous memory map, unmapped when the array is freed.
+
+    A batch is ~30 MB, under glibc's 32 MB mmap threshold: from malloc it would
+    sit in the heap, and freeing it during the split would not lower the
+    resident size (bench/data_memory.py measures the difference)."""
+    n = int(np.prod(shape))
+    return np.frombuffer(mmap.mmap(-1, max(n, 1)), np.uint8, count=n).reshape(shape)
+
+
+def _label_names(where: str, content: object) -> tuple[str, ...]:
+    names = _get(content, "label_names")
+    if not isinstance(names, list) or len(names) != len(LABEL_NAMES) or \
+            not all(isinstance(n, (bytes, str)) for n in names):
+        raise DataError(f"{where}: label_names must be a list of 10 names, found {_describe(names)}")
+    return tuple(n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names)
+
+
+def _get(content: object, key: str) -> object:
+    """A key of the batch dict: bytes when Python 2 wrote it, str when Python 3 did."""
+    if not isinstance(content, dict):
+        return None
+    return content.get(key.encode(), content.get(key))
+
+
+# --- the restricted unpickler ---------------------------------------------------
+
+_RECONSTRUCT = np.empty(0).__reduce__()[0]  # numpy's _reconstruct, wherever this NumPy keeps it
+
+
+def _encode_latin1(text: str, encoding: str = "latin1") -> bytes:
+    """How Python 3 pickles bytes with protocol 2: _codecs.encode(text, "latin1")."""
+    if not isinstance(text, str) or codecs.lookup(encoding).name != "iso8859-1":
+        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r} is not a bytes literal")
+    return text.encode("latin1")
+
+
+# Every global a CIFAR-10 batch can name. dict, list, str, bytes and int need
+# none: the pickle opcodes build them directly.
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,   # NumPy 1.x
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,  # NumPy 2.x
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _encode_latin1,  # bytes, when re-pickled by Python 3 with protocol 2
+}
+
+
+class _Refused(pickle.UnpicklingError):
+    def __init__(self, module: str, name: str):
+        super().__init__(f"{module}.{name}")
+        self.qualname = f"{module}.{name}"
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise _Refused(module, name) from None
+
+    def persistent_load(self, pid):
+        raise _Refused("persistent id", repr(pid)[:40])
+
+
+def _unpickle(where: str, f: IO[bytes]) -> object:
+    try:
+        return _BatchUnpickler(f, encoding="bytes").load()
+    except _Refused as e:
+        raise DataError(
+            f"{where}: refused: the pickle asks for {e.qualname}, which a CIFAR-10 batch never holds "
+            "(only NumPy arrays, lists, strings and numbers are loaded); nothing in it was run"
+        ) from None
+    except MemoryError:
+        raise DataError(f"{where}: corrupt CIFAR-10 batch: it asks for more memory than there is") from None
+    except Exception as e:  # a damaged pickle fails in many ways: EOFError, UnpicklingError, ValueError...
+        raise DataError(f"{where}: truncated or corrupt CIFAR-10 batch ({_reason(e)}); "
+                        "fetch it again (tui-trainer data fetch cifar10)") from None
+
+
+def _reason(e: BaseException) -> str:
+    text = " ".join(str(e).split())[:120]
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of {value.dtype} with shape {value.shape}"
+    if isinstance(value, dict):
+        keys = ", ".join(k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k) for k in list(value)[:8])
+        return f"a dict with keys {keys or 'none'}"
+    return f"a {type(value).__name__}"

@@ -1,0 +1,273 @@
+"""Download a public data set from its official address, verify it, put it in place.
+
+    path = fetch("cifar10", "data", progress=on_bytes)   # -> data/cifar-10-batches-py
+    path = fetch("mnist", "data")                        # -> data/mnist (the four .gz idx files)
+
+Each file is downloaded into DIR/.NAME.download/FILE.part, resumed with an
+HTTP Range request when a part is already there (a dropped connection is
+retried the same way), checked against its published MD5, and only then
+renamed to FILE. The data set appears in DIR by one rename of a complete
+folder: cifar10's archive is extracted into a temporary folder first, so a
+failure never leaves half a data set behind.
+
+stdlib only: the progress bar is the caller's (fetch_cli.py), through `progress`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import socket
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+from ..errors import DataError
+from . import cifar
+
+URL_ENV = "TUI_TRAINER_DATA_URL"   # a base address to fetch from instead of the official ones
+MD5_ENV = "TUI_TRAINER_DATA_MD5"   # an md5sum-style file whose lines override the published checksums
+CHUNK = 1 << 16
+
+Progress = Callable[[str, int, "int | None"], None]  # (file name, bytes so far, total bytes or None)
+
+
+@dataclass(frozen=True)
+class Source:
+    mirrors: tuple[str, ...]     # base addresses, tried in order; a file's URL is base + file name
+    files: dict[str, str]        # file name -> published md5
+    folder: str                  # what appears in DIR
+    archive: bool = False        # True: extract the (one) tar file into `folder`; False: keep the files
+
+
+SOURCES = {
+    "cifar10": Source(
+        mirrors=("https://www.cs.toronto.edu/~kriz/",),
+        files={cifar.ARCHIVE: "c58f30108f718f92721af3b95e74349a"},
+        folder=cifar.FOLDER, archive=True,
+    ),
+    # The md5s published with the data sets (and used by torchvision's MNIST and FashionMNIST).
+    "mnist": Source(
+        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+        files={
+            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+        },
+        folder="mnist",
+    ),
+    "fashion-mnist": Source(
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                 "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"),
+        files={
+            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
+        folder="fashion-mnist",
+    ),
+}
+
+
+def installed(name: str, directory: str | Path = "data") -> Path | None:
+    """The data set's folder in `directory` if it is complete there, else None."""
+    source = SOURCES[name]
+    target = Path(directory) / source.folder
+    expected = (*cifar.TRAIN_FILES, cifar.TEST_FILE, cifar.META_FILE) if source.archive else tuple(source.files)
+    return target if all((target / f).is_file() for f in expected) else None
+
+
+def fetch(name: str, directory: str | Path = "data", base_url: str | None = None,
+          checksums: Mapping[str, str] | None = None, progress: Progress | None = None,
+          retries: int = 2, timeout: float = 30.0) -> Path:
+    """Download, verify and install data set `name` into `directory`; returns its folder.
+
+    base_url replaces the official mirrors; checksums (file name -> md5)
+    replace published ones; a dropped connection is resumed up to `retries` times.
+    """
+    if name not in SOURCES:
+        raise DataError(f"unknown data set {name!r}; one of {', '.join(SOURCES)}")
+    source = SOURCES[name]
+    root = Path(directory)
+    target = root / source.folder
+    if installed(name, root):
+        return target
+    if target.exists():
+        raise DataError(f"{target}: already exists but is not a complete {name} data set; "
+                        "move it away or delete it, then fetch again")
+    staging = root / f".{source.folder}.download"
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"{root}: cannot create the download folder there ({e.strerror})") from None
+    mirrors = (base_url if base_url.endswith("/") else base_url + "/",) if base_url else source.mirrors
+    sums = {**source.files, **(checksums or {})}
+    try:
+        _download_all(source, staging, mirrors, sums, progress or _quiet, retries, timeout)
+    finally:
+        if not any(staging.iterdir()):
+            staging.rmdir()  # nothing to resume: leave no trace
+    if source.archive:
+        archive = staging / next(iter(source.files))
+        _extract_cifar(archive, root, target)
+        shutil.rmtree(staging, ignore_errors=True)
+    else:
+        os.rename(staging, target)  # now holds exactly the verified files
+    return target
+
+
+def _download_all(source: Source, staging: Path, mirrors: tuple[str, ...], sums: Mapping[str, str],
+                  progress: Progress, retries: int, timeout: float) -> None:
+    for filename in source.files:
+        done = staging / filename
+        if done.is_file() and _md5(done) == sums[filename]:
+            continue  # verified by an earlier run that failed later
+        part = staging / f"{filename}.part"
+        url = _download(mirrors, filename, part, progress, retries, timeout)
+        got = _md5(part)
+        if got != sums[filename]:
+            part.unlink()
+            raise DataError(f"{url}: checksum mismatch (md5 {got}, published {sums[filename]}); "
+                            "the download was deleted and nothing was extracted; run the command again")
+        os.replace(part, done)
+
+
+def read_checksum_file(path: str | Path) -> dict[str, str]:
+    """`md5  file name` lines (md5sum's output) -> {file name: md5}."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the checksum file ({e.strerror})") from None
+    sums = {}
+    for number, line in enumerate(lines, 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2 or len(fields[0]) != 32 or not all(c in "0123456789abcdef" for c in fields[0].lower()):
+            raise DataError(f"{path}:{number}: expected 'MD5  FILENAME' (as md5sum writes), found {line.strip()!r}")
+        sums[fields[1].lstrip("*")] = fields[0].lower()
+    return sums
+
+
+# --- downloading -----------------------------------------------------------------
+
+class _Interrupted(Exception):
+    def __init__(self, done: int, total: int | None):
+        super().__init__(f"{done} of {total if total is not None else '?'} bytes")
+        self.done, self.total = done, total
+
+
+def _download(mirrors: tuple[str, ...], filename: str, part: Path, progress: Progress,
+              retries: int, timeout: float) -> str:
+    """Complete `part` from the first mirror that answers; returns the URL it came from."""
+    errors = []
+    for base in mirrors:
+        url = base + filename
+        for attempt in range(retries + 1):
+            try:
+                _get(url, filename, part, progress, timeout)
+                return url
+            except _Interrupted as e:
+                if attempt == retries:
+                    raise DataError(f"{url}: the download broke off at {e}; {part} is kept: "
+                                    "run the same command again to resume it") from None
+                time.sleep(attempt)  # the first retry at once, then a little later
+            except urllib.error.HTTPError as e:
+                errors.append(f"{url}: the server answered {e.code} {e.reason}")
+                break
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+                reason = getattr(e, "reason", e)
+                errors.append(f"cannot reach {url} ({reason})")
+                break
+    raise DataError("; ".join(errors) + f"; check the network connection, or put {filename} "
+                    f"(from {mirrors[0]}) into {part.parent} by hand and run the command again")
+
+
+def _get(url: str, filename: str, part: Path, progress: Progress, timeout: float) -> None:
+    """Append the rest of url's bytes to `part`, from its current size on (HTTP Range)."""
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": "tui-trainer"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:
+            return  # nothing left to send: the part is whole, the checksum decides
+        raise
+    with response:
+        if have and response.status != 206:
+            have = 0  # the server ignored the range: start over
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length is not None and length.isdigit() else None
+        done = have
+        progress(filename, done, total)
+        try:
+            with open(part, "ab" if have else "wb") as f:
+                while chunk := response.read(CHUNK):
+                    f.write(chunk)
+                    done += len(chunk)
+                    progress(filename, done, total)
+        except (OSError, http.client.HTTPException, socket.timeout) as e:
+            if isinstance(e, OSError) and e.filename:  # our own disk, not the connection
+                raise DataError(f"{e.filename}: cannot write the download ({e.strerror})") from None
+            raise _Interrupted(done, total) from None
+    if total is not None and done < total:
+        raise _Interrupted(done, total)
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _quiet(filename: str, done: int, total: int | None) -> None:
+    pass
+
+
+# --- installing ---------------------------------------------------------------------
+
+def _extract_cifar(archive: Path, root: Path, target: Path) -> None:
+    """The batch files of the archive into a temporary folder in root, renamed to target when whole.
+
+    Only the known members are written, each by name into that folder, so a
+    hostile archive cannot place files elsewhere."""
+    wanted = {*cifar.TRAIN_FILES, cifar.TEST_FILE, cifar.META_FILE, "readme.html"}
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{target.name}.extract-"))
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                folder, _, name = member.name.partition("/")
+                if member.isfile() and folder == cifar.FOLDER and name in wanted:
+                    with tar.extractfile(member) as src, open(tmp / name, "wb") as dst:
+                        shutil.copyfileobj(src, dst, CHUNK)
+        missing = [n for n in (*cifar.TRAIN_FILES, cifar.TEST_FILE, cifar.META_FILE) if not (tmp / n).is_file()]
+        if missing:
+            raise DataError(f"{archive}: the archive lacks {cifar.FOLDER}/{', '.join(missing)}; nothing was extracted")
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp made it private
+        os.rename(tmp, target)
+    except (tarfile.TarError, EOFError, OSError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(f"{archive}: cannot extract it ({type(e).__name__}: {e}); nothing was extracted") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

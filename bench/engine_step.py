@@ -1,7 +1,8 @@
 """How fast is one training step of the NumPy engine, next to its floor and PyTorch?
 
     python bench/engine_step.py                 # all three nets, 2 threads
-    python bench/engine_step.py --threads 1 --reps 15
+    python bench/engine_step.py --threads 1 --clock cpu   # steady on a busy machine
+    python bench/engine_step.py --stat min                # the least disturbed block of each side
 
 One step = forward, backward (softmax loss, reg > 0) and the momentum update,
 on a fixed float32 batch, for 3072-50-10 at batch 200 and 3072-500-10 and
@@ -17,7 +18,7 @@ side by side, in one process, with:
   our loss (0.5 * reg * sum W**2). Beside it, for reference, torch's own
   matmul floor (the same matmuls through torch.mm): what torch's step stands on.
 
-The three sides run round-robin, a block of steps each, over several
+The sides run round-robin, a block of steps each, over several
 repetitions, and the median ms per step is reported, so background load on a
 shared machine hits every side alike. Both libraries use the same number of
 threads (numpy's OpenBLAS through its own API, torch.set_num_threads).
@@ -225,7 +226,10 @@ def settle(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def measure(dims, batch: int, reps: int, block_s: float, rng, pause: float) -> dict[str, float]:
+STATS = {"median": statistics.median, "min": min}
+
+
+def measure(dims, batch: int, reps: int, block_s: float, rng, pause: float, stat) -> dict[str, float]:
     X = rng.standard_normal((batch, dims[0]), dtype=np.float32)
     y = rng.integers(0, dims[-1], size=batch).astype(np.int64)
     net, ours = make_ours(dims, X, y)
@@ -245,15 +249,18 @@ def measure(dims, batch: int, reps: int, block_s: float, rng, pause: float) -> d
         for name in order:
             settle(pause)
             times[name].append(time_block(sides[name], blocks[name]))
-    return {name: statistics.median(v) for name, v in times.items()}
+    return {name: stat(v) for name, v in times.items()}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="BLAS and torch threads (default: all cores)")
-    ap.add_argument("--reps", type=int, default=9, help="round-robin repetitions; the median is reported")
-    ap.add_argument("--block", type=float, default=0.15, help="seconds of steps per side per repetition")
-    ap.add_argument("--pause", type=float, default=0.25,
+    ap.add_argument("--reps", type=int, default=11, help="round-robin repetitions (default 11)")
+    ap.add_argument("--stat", choices=sorted(STATS), default="median",
+                    help="median of the repetitions (default), or min: each side's least disturbed block, "
+                         "for a machine where other processes come and go")
+    ap.add_argument("--block", type=float, default=0.1, help="seconds of steps per side per repetition")
+    ap.add_argument("--pause", type=float, default=0.15,
                     help="seconds of idle between blocks, so no side's spinning threads slow the next")
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                     help="wall time (default), or this process's CPU time: with --threads 1 it does not "
@@ -274,7 +281,7 @@ def main(argv=None) -> int:
     else:
         print("torch: not installed (pip install -e '.[bench]'); comparing with the floor only")
     print(f"step: forward, backward (softmax, reg {REG:g}), momentum {MU} update; float32; "
-          f"{args.clock} clock, median of {args.reps} round-robin repetitions")
+          f"{args.clock} clock, {args.stat} of {args.reps} round-robin repetitions")
     load_before = os.getloadavg()[0]
     print(f"load average {load_before:.2f} on {os.cpu_count()} cores before (other processes on the cores make "
           "multi-threaded wall times unreliable)\n")
@@ -291,7 +298,7 @@ def main(argv=None) -> int:
                 print(f"{name}: ours and torch disagree on the loss (rel. diff {diff:.1e}); not the same step")
                 return 1
             print(f"{name}: ours and torch agree on 5 steps' losses from the same weights (rel. diff {diff:.1e})")
-        rows.append((name, batch, measure(dims, batch, args.reps, args.block, rng, args.pause)))
+        rows.append((name, batch, measure(dims, batch, args.reps, args.block, rng, args.pause, STATS[args.stat])))
 
     print()
     head = (f"{'net':<19}{'batch':>6}{'ours ms':>9}{'floor ms':>10}{'torch ms':>10}{'ours/torch':>12}"

@@ -215,21 +215,59 @@ def time_block(step, n: int) -> float:
     return (clock() - t0) * 1e3 / n
 
 
-def settle(seconds: float) -> None:
-    """Let the last side's idle worker threads go to sleep before the next side runs.
+def _cpu_busy(window: float) -> float | None:
+    """Share of all cores busy over `window` seconds, from /proc/stat; None where unreadable."""
+    def read():
+        values = [int(v) for v in open("/proc/stat").readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+    try:
+        t1, idle1 = read()
+        time.sleep(window)
+        t2, idle2 = read()
+    except (OSError, ValueError, IndexError):
+        return None
+    return 1.0 - (idle2 - idle1) / max(1, t2 - t1)
+
+
+GATE = {"waited": 0, "ungated": 0, "blocks": 0, "budget_s": 180.0}  # total seconds of waiting allowed
+
+
+def settle(seconds: float, gate: float | None) -> None:
+    """Let the last side's idle worker threads go to sleep, then wait for a quiet moment.
 
     OpenBLAS workers busy-wait about 2**28 cycles (~0.1 s) after a call before
     sleeping, and OpenMP workers spin too; on a 2-core machine a side that
     starts while the other library's workers still spin loses its cores to
     them (torch's step measured 2.6x slower right after numpy's than alone).
+
+    With `gate`, the block waits until the cores are less than `gate` busy
+    over 50 ms (we are idle then, so that load is other processes', which
+    would slow a multi-threaded block down by 2-10x), up to 10 s a block and
+    GATE["budget_s"] in all; past that, blocks run ungated and are counted.
     """
     time.sleep(seconds)
+    if gate is None:
+        return
+    GATE["blocks"] += 1
+    busy = _cpu_busy(0.05)
+    if busy is None or busy < gate:
+        return
+    GATE["waited"] += 1
+    start = time.monotonic()
+    deadline = start + min(10.0, GATE["budget_s"])
+    while time.monotonic() < deadline:
+        if _cpu_busy(0.05) < gate:
+            break
+    else:
+        GATE["ungated"] += 1
+    GATE["budget_s"] -= time.monotonic() - start
 
 
 STATS = {"median": statistics.median, "min": min}
 
 
-def measure(dims, batch: int, reps: int, block_s: float, rng, pause: float, stat) -> dict[str, float]:
+def measure(dims, batch: int, reps: int, block_s: float, rng, pause: float, stat,
+            gate: float | None) -> dict[str, float]:
     X = rng.standard_normal((batch, dims[0]), dtype=np.float32)
     y = rng.integers(0, dims[-1], size=batch).astype(np.int64)
     net, ours = make_ours(dims, X, y)
@@ -247,7 +285,7 @@ def measure(dims, batch: int, reps: int, block_s: float, rng, pause: float, stat
         order = list(sides)
         order = order[r % len(order):] + order[:r % len(order)]  # rotate who goes first
         for name in order:
-            settle(pause)
+            settle(pause, gate)
             times[name].append(time_block(sides[name], blocks[name]))
     return {name: stat(v) for name, v in times.items()}
 
@@ -265,6 +303,9 @@ def main(argv=None) -> int:
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                     help="wall time (default), or this process's CPU time: with --threads 1 it does not "
                          "count the time other processes take from us on a shared machine")
+    ap.add_argument("--gate", type=float, default=0.1,
+                    help="with the wall clock, before each block wait (up to 10 s, 3 min in all) until other "
+                         "processes use less than this share of the cores (default 0.1; 1 turns the wait off)")
     ap.add_argument("--nets", nargs="*", default=[n for n, _, _ in NETS], help="which nets (default: all)")
     args = ap.parse_args(argv)
     if args.clock == "cpu" and args.threads != 1:
@@ -298,7 +339,8 @@ def main(argv=None) -> int:
                 print(f"{name}: ours and torch disagree on the loss (rel. diff {diff:.1e}); not the same step")
                 return 1
             print(f"{name}: ours and torch agree on 5 steps' losses from the same weights (rel. diff {diff:.1e})")
-        rows.append((name, batch, measure(dims, batch, args.reps, args.block, rng, args.pause, STATS[args.stat])))
+        rows.append((name, batch, measure(dims, batch, args.reps, args.block, rng, args.pause, STATS[args.stat],
+                                          None if args.gate >= 1 or args.clock == "cpu" else args.gate)))
 
     print()
     head = (f"{'net':<19}{'batch':>6}{'ours ms':>9}{'floor ms':>10}{'torch ms':>10}{'ours/torch':>12}"
@@ -320,6 +362,9 @@ def main(argv=None) -> int:
         all_met &= ok_floor and ok_torch
         print(f"{name:<19}{batch:>6}{m['ours']:>9.2f}{m['floor']:>10.2f}{torch_ms}{r_torch_s:>12}"
               f"{r_floor:>11.2f}{'' if ok_floor else '!'}  {torch_floor}  <= {t_max}x torch, <= {f_max}x floor")
+    if GATE["blocks"]:
+        print(f"\n{GATE['waited']} of {GATE['blocks']} blocks waited for other processes to quiet down; "
+              f"{GATE['ungated']} ran without finding a quiet moment")
     print(f"\nload average {os.getloadavg()[0]:.2f} after; "
           + ("all targets met" if all_met else "! marks a target missed"))
     return 0

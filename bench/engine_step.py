@@ -20,8 +20,11 @@ side by side, in one process, with:
 
 The sides run round-robin, a block of steps each, over several
 repetitions, and the median ms per step is reported, so background load on a
-shared machine hits every side alike. Both libraries use the same number of
-threads (numpy's OpenBLAS through its own API, torch.set_num_threads).
+shared machine hits every side alike; before each block the bench waits for
+other processes to leave the cores quiet (--gate), since a two-thread BLAS
+step runs 2-10x slower while another process holds a core. Both libraries use
+the same number of threads (numpy's OpenBLAS through its own API,
+torch.set_num_threads).
 
 Before timing, the script checks that ours and torch compute the same step:
 from the same weights, a few steps must give the same losses.

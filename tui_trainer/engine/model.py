@@ -52,6 +52,7 @@ class FullyConnectedNet:
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self._scratch = {k: np.empty_like(self.params[k]) for k in self.weight_names}
         self._buffers: dict[int, dict[str, list[np.ndarray]]] = {}
+        self._train_n: int | None = None  # the batch size of the last gradient pass
 
     @property
     def weight_names(self) -> list[str]:
@@ -64,21 +65,26 @@ class FullyConnectedNet:
             buf = {
                 "act": [np.empty((n, m), self.dtype) for m in widths],   # layer outputs (ReLU'd but the last)
                 "grad": [np.empty((n, m), self.dtype) for m in widths],  # d loss / d layer output
-                "mask": [np.empty((n, m), bool) for m in widths[:-1]],
+                "mask": [np.empty((n, m), bool) for m in widths[:-1]],    # ReLU gates: hidden output > 0
             }
-            # Keep buffers for at most two batch sizes (the batch and the tail
-            # or eval chunk); more would only grow memory.
-            if len(self._buffers) >= 2:
-                self._buffers.pop(next(iter(self._buffers)))
+            # The training batch's buffers stay for the whole run; beside them,
+            # at most two evaluation sizes (the train-accuracy subset and the
+            # val split, or a chunk and its tail). Evicting the batch's buffers
+            # would reallocate them after every epoch's evaluation.
+            others = [k for k in self._buffers if k != self._train_n]
+            if len(others) >= 2:
+                self._buffers.pop(others[0])
             self._buffers[n] = buf
         return buf
 
-    def _forward(self, X: np.ndarray, act: list[np.ndarray]) -> np.ndarray:
+    def _forward(self, X: np.ndarray, buf: dict[str, list[np.ndarray]]) -> np.ndarray:
+        """Class scores (N, C) into buf["act"][-1]; hidden activations and ReLU masks into buf."""
+        act, mask = buf["act"], buf["mask"]
         h = X
         for i in range(self.num_layers):
             h, _ = affine_forward(h, self.params[f"W{i + 1}"], self.params[f"b{i + 1}"], out=act[i])
             if i < self.num_layers - 1:
-                relu_forward(h, out=h)
+                relu_forward(h, out=h, mask=mask[i])
         return h
 
     def scores(self, X: np.ndarray, chunk: int = 1000) -> np.ndarray:
@@ -88,7 +94,7 @@ class FullyConnectedNet:
         for start in range(0, n, chunk):
             xb = X[start:start + chunk]
             buf = self._buffers_for(xb.shape[0])
-            out[start:start + xb.shape[0]] = self._forward(xb, buf["act"])
+            out[start:start + xb.shape[0]] = self._forward(xb, buf)
         return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -110,9 +116,11 @@ class FullyConnectedNet:
         X: (N, D) in the net's dtype, y: (N,) integer labels.
         """
         n = X.shape[0]
+        if grads:
+            self._train_n = n
         buf = self._buffers_for(n)
         act, grad, mask = buf["act"], buf["grad"], buf["mask"]
-        scores = self._forward(X, act)
+        scores = self._forward(X, buf)
         data_loss, dscores = self.data_loss_fn(scores, y, dscores=grad[-1])
         loss = data_loss + self.reg_loss(reg)
         if not grads:
@@ -129,7 +137,7 @@ class FullyConnectedNet:
                 np.multiply(W, reg, out=scratch)
                 dW += scratch
             if i > 0:
-                dh = relu_backward(dx, act[i - 1], out=dx, mask=mask[i - 1])
+                dh = relu_backward(dx, mask[i - 1], out=dx)
         return loss
 
     def copy_params(self) -> dict[str, np.ndarray]:

@@ -1,0 +1,167 @@
+"""The sanity-check suite: passes on healthy set-ups, fails where the lecture says it should."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+import tui_trainer.engine.model as model_module
+from tui_trainer.checks import (
+    CHECKS, check_gradient, check_initial_loss, check_overfit_small, check_regularization, run_checks,
+)
+from tui_trainer.config import loads_preset
+from tui_trainer.datasets import load_dataset
+
+# A 2-D spiral: plain sgd on 20 points needs a large step to fit them in 200 epochs.
+SPIRAL = """
+name = "spiral-check"
+description = "a 100-unit net on a 3-arm spiral"
+[data]
+dataset = "spiral"
+num_train = 300
+num_val = 150
+num_test = 0
+preprocess = []
+[model]
+hidden = [100]
+init_std = 0.05
+[train]
+learning_rate = 3.0
+"""
+
+DIGITS = """
+name = "digits-check"
+description = "a 50-unit net on the bundled 8x8 digits"
+[data]
+dataset = "digits"
+num_train = 1000
+num_val = 300
+num_test = 0
+preprocess = ["mean", "std"]
+[model]
+hidden = [50]
+init_std = 1e-3
+[train]
+learning_rate = 0.3
+"""
+
+
+def setup(text, *overrides):
+    preset = loads_preset(text, overrides=overrides)
+    return preset, load_dataset(preset.data)
+
+
+@pytest.mark.parametrize("text", [SPIRAL, DIGITS], ids=["spiral", "digits"])
+def test_all_four_checks_pass_on_a_healthy_setup(text):
+    preset, data = setup(text)
+    results = run_checks(preset, data)
+    assert [r.name for r in results] == list(CHECKS)
+    for r in results:
+        assert r.passed, f"{r.name}: {r.value} (expected {r.expected}); {r.advice}"
+        assert r.advice == ""
+    by_name = {r.name: r for r in results}
+    assert by_name["initial-loss"].measured == pytest.approx(math.log(data.num_classes), abs=0.1)
+    assert by_name["gradient"].measured < 1e-7
+    assert by_name["overfit-small"].measured == 1.0
+
+
+def test_svm_initial_loss_is_c_minus_one():
+    preset, data = setup(DIGITS, 'model.loss="svm"')
+    r = check_initial_loss(preset, data)
+    assert r.passed and r.measured == pytest.approx(9.0, abs=0.1) and "C - 1" in r.expected
+
+
+def test_initial_loss_fails_with_a_huge_init():
+    preset, data = setup(DIGITS, "model.init_std=10.0")
+    r = check_initial_loss(preset, data)
+    assert not r.passed
+    assert abs(r.measured - math.log(10)) > 1
+    assert "init_std" in r.advice
+
+
+def test_regularization_fails_when_the_reg_term_is_missing(monkeypatch):
+    preset, data = setup(SPIRAL)
+    monkeypatch.setattr(model_module.FullyConnectedNet, "reg_loss", lambda self, reg: 0.0)
+    r = check_regularization(preset, data)
+    assert not r.passed and "regularization term" in r.advice
+
+
+def test_gradient_check_fails_on_a_broken_backward(monkeypatch):
+    preset, data = setup(DIGITS)
+    real = model_module.affine_backward
+
+    def double_db(dout, cache, dx=None, dw=None, db=None, need_dx=True):
+        dx, dw, db = real(dout, cache, dx=dx, dw=dw, db=db, need_dx=need_dx)
+        db *= 2
+        return dx, dw, db
+
+    monkeypatch.setattr(model_module, "affine_backward", double_db)
+    r = check_gradient(preset, data)
+    assert not r.passed
+    assert r.measured > 1e-2
+    assert "gradient of b" in r.advice and "backward" in r.advice
+
+
+def test_overfit_fails_with_a_tiny_learning_rate():
+    preset, data = setup(SPIRAL, "train.learning_rate=1e-6")
+    r = check_overfit_small(preset, data)
+    assert not r.passed and r.measured < 1.0
+    assert "10x higher" in r.advice
+
+
+def test_overfit_reports_an_explosion():
+    preset, data = setup(SPIRAL, "train.learning_rate=1e4", "model.init_std=1.0")
+    r = check_overfit_small(preset, data)
+    assert not r.passed and "exploded" in r.advice and "lower train.learning_rate" in r.advice
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "tui_trainer", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_check_json_prints_one_object_and_exits_0_when_all_pass(tmp_path):
+    path = tmp_path / "spiral.toml"
+    path.write_text(SPIRAL)
+    out = run_cli("check", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 1
+    report = json.loads(lines[0])
+    assert report["passed"] is True
+    assert [c["name"] for c in report["checks"]] == list(CHECKS)
+    for c in report["checks"]:
+        assert {"name", "value", "expected", "passed", "advice"} <= set(c)
+        assert c["passed"] is True
+
+
+def test_cli_check_json_exits_1_when_a_check_fails(tmp_path):
+    path = tmp_path / "spiral.toml"
+    path.write_text(SPIRAL)
+    out = run_cli("check", str(path), "--json", "--set", "train.learning_rate=1e-6")
+    assert out.returncode == 1, out.stderr
+    report = json.loads(out.stdout)
+    assert report["passed"] is False
+    failed = [c for c in report["checks"] if not c["passed"]]
+    assert [c["name"] for c in failed] == ["overfit-small"] and failed[0]["advice"]
+
+
+def test_cli_check_table_for_people(tmp_path):
+    path = tmp_path / "spiral.toml"
+    path.write_text(SPIRAL)
+    out = run_cli("check", str(path))
+    assert out.returncode == 0, out.stderr
+    for name in CHECKS:
+        assert name in out.stdout
+    assert "pass" in out.stdout
+
+
+def test_cli_check_bad_input_exits_2_without_a_traceback(tmp_path):
+    out = run_cli("check", "no-such-preset", "--json")
+    assert out.returncode == 2
+    assert "no-such-preset" in out.stderr and "Traceback" not in out.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SPIRAL.replace("learning_rate = 3.0", "learning_rat = 3.0"))
+    out = run_cli("check", str(bad), "--json")
+    assert out.returncode == 2 and "learning_rat" in out.stderr and "Traceback" not in out.stderr

@@ -17,6 +17,13 @@
    (the status bar and the loss pane's title). Target: <= 1 s.
 
 Everything runs as a user would run it: separate processes, a real pty.
+
+Reading the ratios on a small machine: the workbench gives its trainer process
+one BLAS thread fewer than the cores (trainer_host.blas_threads_env), so on
+2 cores it trains with 1 thread where a headless run uses 2; `--blas-threads 1`
+pins every process alike and measures what the workbench itself costs.
+On a busy machine a headless run with 2 spinning BLAS threads can slow down
+many times over; alternating rounds and medians keep that from deciding.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import traceback
 
 from . import __version__
 from .errors import UserError
+from .threads import apply_training_blas_threads
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_EXPLODED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -90,11 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    if not argv or (argv[0] not in parser._subparsers._group_actions[0].choices and not argv[0].startswith("-")):
-        argv = ["ui", *argv]  # `tui-trainer` and `tui-trainer PRESET` open the workbench
+    commands = parser._subparsers._group_actions[0].choices
+    if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
+        # `tui-trainer`, `tui-trainer PRESET` and `tui-trainer --set K=V` open the workbench
+        argv = ["ui", *argv]
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["ui", *argv])
+    if args.module in ("headless", "checks", "ui.app"):
+        # Before NumPy loads: the same BLAS threads policy for every face that
+        # trains, so the workbench and a headless run are like for like.
+        # (Search workers get one thread each; see search_core.)
+        apply_training_blas_threads()
     try:
         module = importlib.import_module(f".{args.module}", __package__)
         return int(module.command(args) or 0)

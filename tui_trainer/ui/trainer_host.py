@@ -40,6 +40,7 @@ from ..engine import RunControl, Trainer
 from ..engine.events import Advice, Event, Fanout, RunEnded, RunStarted
 from ..errors import UserError
 from ..runs import RunStore
+from ..threads import training_blas_env
 
 FLUSH_S = 0.05
 SNAPSHOT_S = 1.0   # the first layer's weights go up at most once a second (and after the last epoch)
@@ -52,18 +53,11 @@ OnDone = Callable[[int, str], None]
 StoreFactory = Callable[[Path, Preset, Dataset], RunStore]
 
 
-BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
 def blas_threads_env() -> dict[str, str]:
-    """BLAS threads for the child: one core fewer than the machine has, so the
-    trainer's threads and the app never fight over a core (on two cores,
-    oversubscribed OpenBLAS threads spin and training slows down many times
-    over). A user's own setting wins."""
-    if any(k in os.environ for k in BLAS_ENV):
-        return {}
-    n = str(max(1, (os.cpu_count() or 2) - 1))
-    return {k: n for k in BLAS_ENV}
+    """BLAS threads for the child: the policy of tui_trainer/threads.py (one core
+    fewer than the machine has, so the trainer's threads and the app never fight
+    over a core; a user's own setting wins)."""
+    return training_blas_env()
 
 
 def default_host() -> str:

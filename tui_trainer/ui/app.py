@@ -42,6 +42,7 @@ from ..runs import RunStore
 from . import knobs
 from .history import EPOCHS, LOSS, NOTES, RATIOS, STATUS, EventQueue, RunHistory
 from .runs_screen import RunsScreen
+from .search_screen import SearchJob, SearchScreen
 from .trainer_host import LayerSnapshot, ProcessHost, ThreadHost, default_host
 from .screens.edit_form import EditForm
 from .screens.help import HelpScreen
@@ -138,6 +139,8 @@ class WorkbenchApp(App[int]):
                 tooltip="the big pane: loss, first-layer weights, update/weight ratio over time"),
         Binding("h", "runs", "Runs", show=False,
                 tooltip="every run of the run directory: compare curves, reuse a configuration"),
+        Binding("s", "search", "Search", show=False, tooltip="coarse-to-fine search of the next run's setup over its [search] "
+                                                 "ranges: live trials and scatter; u makes the best the next run"),
         Binding("o", "open", "Open", show=False, tooltip="open another preset"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
         Binding("q", "quit", "Quit", tooltip="stop the trainer and quit"),
@@ -177,6 +180,7 @@ class WorkbenchApp(App[int]):
         self.runs: list[RunHistory] = []     # this session's runs, oldest first
         self.current: RunHistory | None = None
         self.checks_control: RunControl | None = None
+        self.search_job: SearchJob | None = None   # the search view's (it may outlive the view while stopping)
         self.events = EventQueue(self._wake)
         self.workers_done: list[threading.Event] = []
         self.tab = "loss"
@@ -379,6 +383,8 @@ class WorkbenchApp(App[int]):
             self.host.stop(reason)
         if self.checks_control is not None:
             self.checks_control.stop(reason)
+        if self.search_job is not None:
+            self.search_job.stop(reason)
 
     def on_unmount(self) -> None:
         # Stop the trainer and wait for it (at most a second), so the process
@@ -389,11 +395,13 @@ class WorkbenchApp(App[int]):
             self.host.close(0.9)
         for done in self.workers_done:
             done.wait(max(deadline - time.monotonic(), 0))
+        if self.search_job is not None:   # trials that did not stop in time: end their processes
+            self.search_job.close(max(deadline - time.monotonic(), 0))
 
-    def _worker_done_event(self) -> threading.Event:
+    def _worker_done_event(self, done: threading.Event | None = None) -> threading.Event:
         """Made on the app's thread before a worker starts; the worker sets it on return
         (worker threads are pooled, so joining the thread would wait for the pool)."""
-        done = threading.Event()
+        done = done or threading.Event()
         self.workers_done = [d for d in self.workers_done if not d.is_set()] + [done]
         return done
 
@@ -611,6 +619,35 @@ class WorkbenchApp(App[int]):
         live = {run.run_dir: run.status} if self.running and run is not None and run.run_dir else {}
         self.push_screen(RunsScreen(self.runs_dir, session=session, live=live))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Over the search view the workbench's own keys wait (a run would take the
+        # search's cores); quit, help and the palette still work.
+        if isinstance(self.screen, SearchScreen) and action in _WORKBENCH_ACTIONS:
+            return False
+        return True
+
+    def action_search(self) -> None:
+        if isinstance(self.screen, SearchScreen):
+            return
+        if self.data is None:
+            self.notify(self.data_error or "the data are still loading", severity="warning", timeout=2)
+            return
+        if self.running:
+            self.notify("a run is going and the search needs the cores: x stops the run", timeout=3)
+            return
+        if self.search_job is not None and self.search_job.running:
+            self.notify("the last search is still stopping", timeout=2)
+            return
+        try:
+            job = SearchJob(self.next_preset, self.runs_dir)
+        except UserError as e:
+            self.notify(str(e), title="cannot start the search", severity="error", timeout=8)
+            return
+        self.search_job = job
+        self._worker_done_event(job.done)   # on_unmount waits for the search thread like the others
+        self.run_worker(job.run, thread=True, group="search", exit_on_error=False, name="search")
+        self.push_screen(SearchScreen(job))
+
     def on_runs_screen_use_config(self, message: RunsScreen.UseConfig) -> None:
         """A past run's configuration becomes the next run's (its data set too)."""
         preset = message.preset
@@ -685,6 +722,9 @@ class WorkbenchApp(App[int]):
             title = (b.tooltip or b.description)
             title = title[0].upper() + title[1:]
             yield SystemCommand(title, f"key: {b.key_display or b.key}", partial(self.run_action, b.action))
+
+
+_WORKBENCH_ACTIONS = {b.action.split("(")[0] for b in WorkbenchApp.BINDINGS} - {"quit", "help"}
 
 
 def _ended_note(e: RunEnded) -> str:

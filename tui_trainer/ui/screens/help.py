@@ -25,6 +25,9 @@ PANES = (
     ("Advice", "the advisor's diagnoses with the lecture's remedies, then the run's status and reason, "
                "failed checks' remedies and what the next run changes"),
     ("Runs (h)", "every run of the run directory: sort, overlay curves, reuse a configuration"),
+    ("Search (s)", "a coarse-to-fine search of the next run's setup over the preset's [search] ranges, "
+                   "recorded like `tui-trainer search`: the trials live, val acc over log10 learning rate "
+                   "and reg (x: exploded); x stops it, u makes the best trial the next run"),
 )
 
 

@@ -1,0 +1,164 @@
+"""The workbench's search view (s): a live coarse-to-fine search, stopped with x,
+ended with q, and its best trial made the next run with u."""
+
+import io
+import math
+import multiprocessing
+import time
+
+from rich.console import Console
+from textual.widgets import DataTable
+
+from tui_trainer.config import load_preset
+from tui_trainer.search_space import rank
+from tui_trainer.search_store import SearchStore, list_searches
+from tui_trainer.ui.app import WorkbenchApp
+from tui_trainer.ui.search_screen import SearchScreen, TrialScatter
+from tui_trainer.ui.widgets.hyperparams import Hyperparams
+
+TINY = """
+name = "digits-search"
+[data]
+dataset = "digits"
+num_train = 400
+num_val = 100
+num_test = 50
+[model]
+hidden = [20]
+init_std = 1e-2
+[train]
+learning_rate = 1e-2
+reg = 1e-3
+batch_size = 50
+epochs = 7
+[search]
+learning_rate = [1e-3, 3e-1]
+reg = [1e-5, 1e-1]
+stages = [{ trials = 4, epochs = 1 }, { trials = 3, epochs = 2 }]
+keep = 2
+"""
+
+# Trials that each take seconds: the search is surely mid-stage when a key comes.
+SLOW = TINY.replace("num_train = 400", "num_train = 1297").replace(
+    "stages = [{ trials = 4, epochs = 1 }, { trials = 3, epochs = 2 }]", "stages = [{ trials = 6, epochs = 400 }]"
+).replace("learning_rate = [1e-3, 3e-1]", "learning_rate = [1e-4, 1e-3]")
+
+
+def preset_file(tmp_path, text, name="search.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return load_preset(str(path))
+
+
+async def wait_for(pilot, condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+async def open_search(app, pilot):
+    await wait_for(pilot, lambda: app.data is not None)
+    await pilot.press("s")
+    await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
+    return app.screen
+
+
+def text_of(static):
+    console = Console(width=300, record=True, file=io.StringIO())
+    console.print(static.content)
+    return console.export_text()
+
+
+def table_rows(screen):
+    table = screen.query_one(DataTable)
+    names = [str(c.label) for c in table.ordered_columns]
+    return {row.key.value: dict(zip(names, table.get_row(row.key))) for row in table.ordered_rows}
+
+
+async def test_search_view_shows_every_trial_and_u_makes_the_best_the_next_run(tmp_path):
+    preset = preset_file(tmp_path, TINY)
+    app = WorkbenchApp(preset, runs_dir=tmp_path / "runs", engine="thread")
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_search(app, pilot)
+        await wait_for(pilot, lambda: screen.ended is not None)
+        assert screen.ended.status == "finished"
+
+        # Recorded as `tui-trainer search` records it: one folder, one row per trial.
+        (info,) = list_searches(tmp_path / "runs")
+        store = SearchStore.open(info.path)
+        results = store.results()
+        assert store.meta("status") == "finished"
+        store.close()
+        assert len(results) == 7
+
+        rows = table_rows(screen)
+        assert set(rows) == {r.trial_id for r in results}
+        for r in results:
+            row = rows[r.trial_id]
+            assert row["status"] == r.status
+            assert row["learning rate"] == f"{r.learning_rate:.3g}" and row["reg"] == f"{r.reg:.3g}"
+            assert row["val acc"] == ("-" if r.best_val_acc is None else f"{r.best_val_acc:.3f}")
+        assert "stage 2/2" in text_of(screen.query_one("#search-progress"))
+
+        best = rank(results)[0]
+        assert best.status == "finished" and screen.best.trial_id == best.trial_id
+        assert rows[best.trial_id][""] == "◆"
+        plotted = [r for r in results if r.status in ("finished", "exploded")]
+        for plot in screen.query(TrialScatter):
+            assert sorted(p[4] for p in plot.points) == sorted(r.trial_id for r in plotted)
+            by_id = {p[4]: p for p in plot.points}
+            for r in plotted:
+                assert by_id[r.trial_id][0] == math.log10(getattr(r, plot.key))
+            assert plot.best == best.trial_id
+
+        await pilot.press("u")
+        await wait_for(pilot, lambda: not isinstance(app.screen, SearchScreen))
+        await pilot.pause()
+        nxt = app.next_preset
+        assert nxt.train.learning_rate == best.learning_rate and nxt.train.reg == best.reg
+        assert nxt.train.epochs == preset.train.epochs       # the trial's stage epochs are not carried over
+        assert {"learning rate", "reg"} <= set(app.query_one(Hyperparams).changed())
+
+
+async def test_x_stops_the_search(tmp_path):
+    preset = preset_file(tmp_path, SLOW)
+    app = WorkbenchApp(preset, runs_dir=tmp_path / "runs", engine="thread")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_search(app, pilot)
+        await wait_for(pilot, lambda: screen.running)
+        t0 = time.monotonic()
+        await pilot.press("x")
+        await wait_for(pilot, lambda: screen.ended is not None, timeout=10)
+        assert time.monotonic() - t0 < 5
+        assert screen.ended.status == "stopped"
+        assert "stopped" in text_of(screen.query_one("#search-title"))
+        statuses = {row["status"] for row in table_rows(screen).values()}
+        assert statuses == {"stopped"}                   # the running trials stopped, the rest never ran
+        await wait_for(pilot, lambda: not screen.job.running, timeout=10)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, SearchScreen))
+        assert app.next_preset == preset                 # leaving changes nothing
+    assert not multiprocessing.active_children()
+
+
+async def test_q_mid_search_quits_at_once_and_leaves_no_worker_processes(tmp_path):
+    preset = preset_file(tmp_path, SLOW)
+    app = WorkbenchApp(preset, runs_dir=tmp_path / "runs", engine="thread")
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_search(app, pilot)
+        await wait_for(pilot, lambda: screen.running and multiprocessing.active_children())
+        await pilot.pause(0.3)
+        t0 = time.monotonic()
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, timeout=10)
+    quit_s = time.monotonic() - t0
+    assert quit_s < 2.0, f"q took {quit_s:.2f}s"
+    deadline = time.monotonic() + 5
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not multiprocessing.active_children()
+    (info,) = list_searches(tmp_path / "runs")
+    store = SearchStore.open(info.path)
+    assert store.meta("status") == "stopped"
+    store.close()

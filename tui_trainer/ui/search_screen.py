@@ -1,0 +1,468 @@
+"""The search view (`s`): a coarse-to-fine search of the next run's preset, live.
+
+    job = SearchJob(app.next_preset, "runs")         # the pool and the search folder
+    app.push_screen(SearchScreen(job))              # runs it, shows it
+
+The search is the one `tui-trainer search` runs (search_core.run_search over a
+local process pool, one BLAS thread per worker, recorded in the run directory
+by search_store.SearchStore), run in a Textual thread worker. Its sink only
+appends events to a deque; a timer drains it a few times a second and updates
+the trials table, the stage progress, the best so far and two scatters of val
+accuracy over log10 learning rate and log10 reg (exploded trials as x).
+
+`x` stops the search (queued trials cancelled, running ones stopped within an
+iteration); escape leaves, stopping a search still going. `u` makes the best
+trial the next run, enter the highlighted one: the screen posts
+`RunsScreen.UseConfig` to the app, as the runs view does, and closes.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections import deque
+from multiprocessing import resource_tracker
+from pathlib import Path
+
+from rich.console import Group
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult, RenderResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual_plotext import PlotextPlot
+
+from ..config import Preset
+from ..search import _describe_start, _fmt_acc, _fmt_range, _fmt_values, _plural
+from ..search_core import (
+    SearchControl, SearchEnded, SearchStarted, StageEnded, StageStarted, TrialEnded, TrialStarted,
+    close_executor, default_workers, executor_capacity, local_pool, run_search,
+)
+from ..search_space import Ranges, Trial, TrialResult, rank
+from ..search_store import SearchStore
+from ..search_trial import trial_preset
+from .runs_screen import RunsScreen, fmt_duration
+from .widgets import palette
+
+DRAIN_S = 0.25
+# Scatter colours per stage (later stages brighter), exploded trials red, the best one accent.
+STAGE_COLOURS = ((108, 112, 134), (97, 175, 239), (152, 195, 121), (229, 192, 123))
+EXPLODED = (224, 108, 117)
+BEST = (229, 192, 123)
+BEST_MARK = "◆"
+
+
+# --- the search, in a thread ----------------------------------------------------
+
+class SearchJob:
+    """One search: its pool, its folder, its stop control and the events it sent.
+
+    Made on the app's thread (a runs directory that cannot be created fails
+    here, with a UserError); `run` runs on a worker thread and always ends by
+    closing the store and shutting the pool down."""
+
+    def __init__(self, preset: Preset, runs_dir: str | Path, workers: int | None = None) -> None:
+        self.preset = preset
+        _start_resource_tracker()
+        self.pool = local_pool(workers or default_workers())
+        self.capacity = executor_capacity(self.pool)
+        self.where = f"{self.capacity} local worker process{'es' if self.capacity != 1 else ''}"
+        try:
+            self.store = SearchStore.create(runs_dir, preset)
+        except BaseException:
+            close_executor(self.pool, graceful=False)
+            raise
+        self.control = SearchControl.for_executor(self.pool, self.store)
+        self.events: deque = deque()        # appended by the search thread, drained by the screen
+        self.ended: SearchEnded | None = None
+        self.error = ""                     # an exception run_search did not turn into an event
+        self.done = threading.Event()
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    @property
+    def running(self) -> bool:
+        return not self.done.is_set()
+
+    def run(self) -> None:
+        try:
+            self.ended = run_search(self.preset, self.pool, self.store, self.events.append, self.control,
+                                    capacity=self.capacity, where=self.where)
+        except Exception as e:  # noqa: BLE001 - shown on the screen
+            self.error = f"{type(e).__name__}: {e}"
+        finally:
+            try:
+                self.control.close()
+                self.store.close()
+            finally:
+                close_executor(self.pool, graceful=self.ended is not None and self.ended.status == "finished")
+                self.done.set()
+
+    def stop(self, reason: str = "stopped with x") -> None:
+        self.control.stop(reason)
+
+    def close(self, timeout: float) -> None:
+        """Stop, wait up to timeout for the thread, then end the worker processes regardless."""
+        self.stop("the workbench closed")
+        if not self.done.wait(timeout):
+            close_executor(self.pool, graceful=False)
+
+
+def _start_resource_tracker() -> None:
+    """multiprocessing starts its resource tracker with stderr's fd, and Textual's
+    sys.stderr is a capture whose fileno() is -1: start it with the real one (once)."""
+    saved = sys.stderr
+    sys.stderr = sys.__stderr__ or saved
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = saved
+
+
+# --- the scatter --------------------------------------------------------------------
+
+class TrialScatter(PlotextPlot):
+    """Val accuracy of each ended trial over log10 of one searched value."""
+
+    def __init__(self, key: str, **kw) -> None:
+        super().__init__(**kw)
+        self.key = key                       # "learning_rate" | "reg"
+        self.points: list[tuple[float, float, str, int, str]] = []   # (log10 value, val acc, status, stage, id)
+        self.bounds: tuple[float, float] | None = None                # log10 of the explored range
+        self.best: str | None = None
+        self._key: tuple | None = None
+        self._text: RenderResult = ""
+        name = "learning rate" if key == "learning_rate" else "reg"
+        self.border_title = f"val acc over log10 {name}"
+        self.border_subtitle = f"• finished  [{palette.hex(EXPLODED)}]x exploded[/]  [{palette.hex(BEST)}]{BEST_MARK} best[/]"
+
+    def show(self, results: list[TrialResult], bounds: tuple[float, float] | None, best: str | None) -> None:
+        points = []
+        for r in results:
+            if r.status not in ("finished", "exploded"):
+                continue   # failed and stopped trials have nothing to plot
+            v = getattr(r, self.key)
+            if v <= 0:
+                continue   # no log of 0
+            acc = r.best_val_acc if r.best_val_acc is not None and math.isfinite(r.best_val_acc) else 0.0
+            points.append((math.log10(v), acc, r.status, r.stage, r.trial_id))
+        self.points, self.bounds, self.best = points, bounds, best
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        key = (self.size, self.app.theme, len(self.points), self.best, self.bounds)
+        if key != self._key:
+            self._key, self._text = key, self._build()
+        return self._text
+
+    def _build(self) -> RenderResult:
+        plt = self.plt
+        plt.clear_data()
+        plt.ylim(0, 1)
+        plt.xlabel(f"log10 {self.key}")
+        if self.bounds is not None:
+            plt.xlim(*self.bounds)
+        for stage in sorted({p[3] for p in self.points}):
+            ok = [p for p in self.points if p[3] == stage and p[2] == "finished" and p[4] != self.best]
+            if ok:
+                plt.scatter([p[0] for p in ok], [p[1] for p in ok], marker="dot",
+                            color=STAGE_COLOURS[min(stage, len(STAGE_COLOURS)) - 1])
+        bad = [p for p in self.points if p[2] == "exploded"]
+        if bad:
+            plt.scatter([p[0] for p in bad], [p[1] for p in bad], marker="x", color=EXPLODED)
+        best = [p for p in self.points if p[4] == self.best]
+        if best:
+            plt.scatter([best[0][0]], [best[0][1]], marker=BEST_MARK, color=BEST)
+        return super().render()
+
+
+# --- the screen --------------------------------------------------------------------
+
+class SearchScreen(Screen):
+    BINDINGS = [
+        Binding("x", "stop", "Stop search", tooltip="stop the search: queued trials cancelled, running ones stopped"),
+        Binding("u", "use_best", "Use best", tooltip="make the best trial the next run and go back"),
+        Binding("enter", "use_highlighted", "Use this", show=False,
+                tooltip="make the highlighted trial the next run and go back"),
+        Binding("t", "toggle_plot", "lr/reg plot", tooltip="small screens: scatter over learning rate or reg"),
+        Binding("escape", "close", "Back", tooltip="back to the workbench (stops a search still going)"),
+    ]
+
+    def __init__(self, job: SearchJob, drain_interval: float = DRAIN_S, **kw) -> None:
+        super().__init__(**kw)
+        self.job = job
+        self.drain_interval = drain_interval
+        ranges = Ranges.from_config(job.preset.search)
+        self.extra = [k for k in ("hidden", "batch_size") if getattr(ranges, k)]   # searched choices
+        self.started: SearchStarted | None = None
+        self.stage_info: dict[int, StageStarted] = {}
+        self.stage_done: dict[int, int] = {}
+        self.running: dict[str, tuple[TrialStarted, float]] = {}    # id -> (trial, monotonic start)
+        self.results: dict[str, TrialResult] = {}                     # every ended trial, stopped ones too
+        self.best: TrialResult | None = None
+        self.ended: SearchEnded | None = None
+        self.bounds: dict[str, tuple[float, float]] = {}
+        self.plot_key = "learning_rate"
+        self._plots_dirty = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="search-title")
+        yield Static(id="search-progress")
+        yield DataTable(id="search-table", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="search-plots"):
+            yield TrialScatter("learning_rate", id="scatter-lr", classes="-current")
+            yield TrialScatter("reg", id="scatter-reg")
+        yield Static(id="search-best")
+        yield Static(id="search-warning")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for name in ("", "trial", "stage", "status", "learning rate", "reg",
+                     *(("hidden",) if "hidden" in self.extra else ()),
+                     *(("batch",) if "batch_size" in self.extra else ()),
+                     "val acc", "epochs", "time"):
+            table.add_column(name, key=name or "mark")
+        table.focus()
+        self._show_title()
+        self._show_best()
+        self.set_interval(self.drain_interval, self.drain)
+
+    # --- events ---------------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Apply what the search sent since the last drain (the timer's, a few times a second)."""
+        if not self.is_mounted:
+            return
+        events = self.job.events
+        changed = bool(events) or bool(self.running)
+        while events:
+            self._apply(events.popleft())
+        if self.job.done.is_set() and self.ended is None and self.job.error:
+            self.notify(f"the search failed: {self.job.error}", severity="error", timeout=10)
+            self.ended = SearchEnded("failed", self.job.error, self.best, (), (), len(self.results), 0.0,
+                                     str(self.job.path))
+            changed = True
+        if not changed:
+            return
+        now = time.monotonic()
+        table = self.query_one(DataTable)
+        for tid, (trial, t0) in self.running.items():
+            table.update_cell(tid, "time", f"{now - t0:.0f}s…")
+        if self._plots_dirty:
+            self._plots_dirty = False
+            self._show_plots()
+        self._show_title()
+        self._show_progress()
+        self._show_best()
+
+    def _apply(self, e) -> None:
+        table = self.query_one(DataTable)
+        if isinstance(e, SearchStarted):
+            self.started = e
+            self.stage_done = {i: 0 for i in range(1, len(e.stages) + 1)}
+        elif isinstance(e, StageStarted):
+            self.stage_info[e.stage] = e
+            for key in ("learning_rate", "reg"):
+                lo, hi = (math.log10(v) for v in getattr(e.ranges, key))
+                old = self.bounds.get(key, (lo, hi))
+                self.bounds[key] = (min(lo, old[0]), max(hi, old[1]))
+            self._plots_dirty = True
+        elif isinstance(e, TrialStarted):
+            follow = table.row_count == 0 or table.cursor_row >= table.row_count - 1
+            self.running[e.trial_id] = (e, time.monotonic())
+            table.add_row(*self._cells(e, "running"), key=e.trial_id)
+            if follow:
+                table.move_cursor(row=table.row_count - 1, animate=False)
+        elif isinstance(e, TrialEnded):
+            self.running.pop(e.trial_id, None)
+            self.results[e.trial_id] = e
+            if e.trial_id not in table.rows:
+                table.add_row(*self._cells(e, e.status), key=e.trial_id)
+            for column, value in zip(self._columns(), self._cells(e, e.status)):
+                table.update_cell(e.trial_id, column, value)
+            if e.status != "stopped":
+                self.stage_done[e.stage] = self.stage_done.get(e.stage, 0) + 1
+            self._update_best()
+            self._plots_dirty = True
+        elif isinstance(e, StageEnded):
+            pass   # its best is the best so far already; the next stage's ranges show when it starts
+        elif isinstance(e, SearchEnded):
+            self.ended = e
+            if e.best is not None:
+                self._set_best(e.best)
+                table.move_cursor(row=table.get_row_index(e.best.trial_id), animate=False)
+            self._show_warnings(e)
+
+    def _update_best(self) -> None:
+        ranked = rank(r for r in self.results.values() if r.status != "stopped")
+        if ranked and ranked[0].best_val_acc is not None and ranked[0].status == "finished":
+            self._set_best(ranked[0])
+
+    def _set_best(self, best: TrialResult) -> None:
+        table = self.query_one(DataTable)
+        if self.best is not None and self.best.trial_id in table.rows:
+            table.update_cell(self.best.trial_id, "mark", "")
+        self.best = best
+        if best.trial_id in table.rows:
+            table.update_cell(best.trial_id, "mark", BEST_MARK)
+
+    # --- the panes ---------------------------------------------------------------------
+
+    def _columns(self) -> list[str]:
+        return ["mark", "trial", "stage", "status", "learning rate", "reg",
+                *(("hidden",) if "hidden" in self.extra else ()),
+                *(("batch",) if "batch_size" in self.extra else ()), "val acc", "epochs", "time"]
+
+    def _cells(self, t: Trial | TrialResult, status: str) -> list[str]:
+        ended = isinstance(t, TrialResult)
+        best = self.best is not None and self.best.trial_id == t.trial_id
+        cells = [BEST_MARK if best else "", t.trial_id, str(t.stage), status,
+                 f"{t.learning_rate:.3g}", f"{t.reg:.3g}"]
+        cells += [str(getattr(t, k)) for k in self.extra]
+        if ended:
+            epochs = self.stage_info[t.stage].epochs if t.stage in self.stage_info else None
+            cells += [_fmt_acc(t.best_val_acc) if t.status != "stopped" else "",
+                      f"{t.epochs}/{epochs}" if epochs else str(t.epochs),
+                      _fmt_seconds(t.elapsed_s) if t.status != "stopped" else ""]
+        else:
+            cells += ["", f"0/{t.epochs}", ""]
+        return cells
+
+    def _status(self) -> str:
+        if self.ended is not None:
+            return self.ended.status
+        if self.job.control.stopped:
+            return "stopping"
+        return "running" if self.started is not None else "starting"
+
+    def _show_title(self) -> None:
+        status = self._status()
+        text = Text()
+        text.append(f" {status} ", style=f"bold reverse {_STATUS_STYLE.get(status, '')}")
+        if self.started is not None:
+            text.append(" " + _describe_start(self.started).split("; recording in")[0])
+        else:
+            text.append(f" search {self.job.preset.name} on {self.job.where}")
+        text.append("\n")
+        if self.ended is not None:
+            text.append(f"{self.ended.status} in {self.ended.elapsed_s:.1f}s"
+                        + (f" ({self.ended.reason})" if self.ended.status != "finished" else "") + "; ")
+        text.append(f"recorded in {self.job.path}", style="dim")
+        self.query_one("#search-title", Static).update(text)
+
+    def _show_progress(self) -> None:
+        if self.started is None:
+            return
+        rows = []
+        for number, stage in enumerate(self.started.stages, 1):
+            done = self.stage_done.get(number, 0)
+            info = self.stage_info.get(number)
+            rows.append((f"stage {number}/{len(self.started.stages)}",
+                         ProgressBar(total=stage.trials, completed=done, width=20),
+                         f"{done}/{stage.trials} trials x {_plural(stage.epochs, 'epoch')}",
+                         Text(_fmt_range(info.ranges) if info is not None else "ranges set by the stage before",
+                              style="dim")))
+        grid = Table.grid(padding=(0, 1))
+        for i in range(3):   # the label, bar and count keep their width; the ranges give way
+            grid.add_column(no_wrap=True, min_width=max(len(r[i]) if i != 1 else 20 for r in rows))
+        grid.add_column(no_wrap=True, overflow="ellipsis")
+        for row in rows:
+            grid.add_row(*row)
+        self.query_one("#search-progress", Static).update(grid)
+
+    def _show_best(self) -> None:
+        b = self.best
+        if b is None:
+            text = Text("best so far: none yet", style="dim")
+        else:
+            where = "best" if self.ended is not None else "best so far"
+            text = Text.assemble(
+                (f"{where}: {b.trial_id}  val acc {_fmt_acc(b.best_val_acc)}  {_fmt_values(b)}  "
+                 f"(stage {b.stage})", "bold"),
+                ("  u: the next run", "dim"),
+            )
+        self.query_one("#search-best", Static).update(text)
+
+    def _show_warnings(self, e: SearchEnded) -> None:
+        box = self.query_one("#search-warning", Static)
+        box.update(Group(*(Text(f"⚠ {w.message}") for w in e.warnings)))
+        box.set_class(bool(e.warnings), "-shown")
+
+    def _show_plots(self) -> None:
+        results = list(self.results.values())
+        best = self.best.trial_id if self.best is not None else None
+        for plot in self.query(TrialScatter):
+            plot.show(results, self.bounds.get(plot.key), best)
+
+    # --- actions ----------------------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        if not self.job.running:
+            self.notify("the search has ended", timeout=2)
+            return
+        self.job.stop("stopped with x")
+        self._show_title()
+
+    def action_use_best(self) -> None:
+        if self.best is None:
+            self.notify("no trial has a val accuracy yet", severity="warning", timeout=3)
+            return
+        self._use(self.best)
+
+    def action_use_highlighted(self) -> None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return
+        tid = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        result = self.results.get(tid)
+        if result is None or result.status == "stopped":
+            self.notify(f"trial {tid} has not ended: u takes the best so far", severity="warning", timeout=3)
+            return
+        self._use(result)
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self) -> None:
+        self.action_use_highlighted()
+
+    def _use(self, r: TrialResult) -> None:
+        """The trial's sampled values on the next run's preset (its epochs kept)."""
+        base = self.job.preset
+        trial = Trial(r.trial_id, r.stage, r.index, r.learning_rate, r.reg, r.hidden, r.batch_size,
+                      epochs=base.train.epochs)
+        preset = trial_preset(base, trial)
+        self.app.post_message(RunsScreen.UseConfig(
+            preset, f"search trial {r.trial_id} (val acc {_fmt_acc(r.best_val_acc)})"))
+        self._leave()
+
+    def action_toggle_plot(self) -> None:
+        self.plot_key = "reg" if self.plot_key == "learning_rate" else "learning_rate"
+        self.query_one("#scatter-lr").set_class(self.plot_key == "learning_rate", "-current")
+        self.query_one("#scatter-reg").set_class(self.plot_key == "reg", "-current")
+
+    def action_close(self) -> None:
+        self._leave()
+
+    def _leave(self) -> None:
+        if self.job.running:
+            self.job.stop("the search view was closed")
+            self.notify(f"search stopped; {_plural(len(self.results), 'trial')} recorded in {self.job.path}",
+                        timeout=6)
+        self.dismiss()
+
+
+_STATUS_STYLE = {"running": "green", "starting": "green", "stopping": "yellow", "stopped": "yellow",
+                 "finished": "blue", "failed": "red"}
+
+
+def _fmt_seconds(s: float) -> str:
+    """Trials often take well under a second: show hundredths there."""
+    return f"{s:.2f}s" if s < 1 else fmt_duration(s)

@@ -18,12 +18,11 @@
 
 Everything runs as a user would run it: separate processes, a real pty.
 
-Reading the ratios on a small machine: the workbench gives its trainer process
-one BLAS thread fewer than the cores (trainer_host.blas_threads_env), so on
-2 cores it trains with 1 thread where a headless run uses 2; `--blas-threads 1`
-pins every process alike and measures what the workbench itself costs.
-On a busy machine a headless run with 2 spinning BLAS threads can slow down
-many times over; alternating rounds and medians keep that from deciding.
+Reading the ratios: every face that trains gets the same BLAS threads
+(tui_trainer/threads.py: one core fewer than the machine has, unless the user
+set OPENBLAS_NUM_THREADS and friends), so headless and the workbench's trainer
+process are like for like; `--blas-threads N` pins every process to N.
+Alternating rounds and medians keep a busy moment from deciding.
 """
 
 from __future__ import annotations

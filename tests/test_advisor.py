@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from tui_trainer import advisor as adv
 from tui_trainer.advisor import Advisor, History, diagnose, edge_of_range, search_edge

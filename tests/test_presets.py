@@ -18,7 +18,7 @@ from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
 from tui_trainer.engine.events import Epoch, RunEnded, RunStarted
 
-SHIPPED = ["default", "digits-fast", "overfit-small", "lr-too-low", "lr-too-high",
+SHIPPED = ["default", "digits-fast", "spiral", "overfit-small", "lr-too-low", "lr-too-high",
            "coarse-search", "fine-search", "cifar10-2layer"]
 
 
@@ -58,6 +58,16 @@ def test_default_reaches_about_90_percent():
 def test_digits_fast_reaches_about_97_percent():
     _, _, ended = train("digits-fast")
     assert ended.status == "finished" and ended.best_val_acc >= 0.95
+
+
+def test_spiral_learns_what_a_linear_classifier_cannot():
+    started, epochs, ended = train("spiral")
+    assert started.classes == 3 and started.n_train == 600
+    assert ended.status == "finished" and ended.best_val_acc >= 0.95
+    linear = load_preset("spiral", ["model.hidden=[]"])
+    data = load_dataset(linear.data, source=linear.source)
+    events = []
+    assert Trainer(linear, data, events.append).run().best_val_acc < 0.7  # 3 arms are not linearly separable
 
 
 def test_overfit_small_drives_train_accuracy_to_one():

@@ -8,7 +8,6 @@ from tui_trainer.advisor import Advisor
 from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
-from tui_trainer.engine.events import Fanout
 from tui_trainer.runs import RunStore
 from tui_trainer.ui.runs_screen import OverlayPlot, RunsScreen, fmt_duration, short_name
 from tui_trainer.ui.widgets.advice import AdvicePane

@@ -5,7 +5,6 @@ import math
 from rich.console import Console
 from textual.app import App, ComposeResult
 
-from tui_trainer.advisor import Advisor
 from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer

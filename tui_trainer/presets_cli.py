@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .config import PRESETS_DIR, Preset, list_presets
 
-LESSON_ORDER = ("default", "digits-fast", "overfit-small", "lr-too-low", "lr-too-high",
+LESSON_ORDER = ("default", "digits-fast", "spiral", "overfit-small", "lr-too-low", "lr-too-high",
                 "coarse-search", "fine-search", "cifar10-2layer")
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from .config import Preset, to_toml
 from .datasets.base import Dataset
+from .errors import UserError
 from .engine.events import Epoch, Event, RunEnded, RunStarted, Step, jsonable, to_dict
 
 
@@ -88,6 +89,26 @@ def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write(path, lambda f: np.savez(f, **arrays), mode="wb")
 
 
+def safe_name(name: str) -> str:
+    """A preset name as it can stand in a folder name."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)[:40] or "run"
+
+
+def new_record_dir(runs_dir: str | Path, pattern: str, name: str) -> Path:
+    """Create a new, unique folder under runs_dir (created too) named by
+    `pattern` with {stamp} (local date-time), {name} (safe_name) and {id}
+    (6 hex digits); a runs_dir that cannot be made is bad input."""
+    runs_dir = Path(runs_dir)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{runs_dir}: cannot create the runs directory: {e.strerror or e}") from None
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = runs_dir / pattern.format(stamp=stamp, name=safe_name(name), id=uuid.uuid4().hex[:6])
+    path.mkdir()
+    return path
+
+
 class RunStore:
     """A sink that records one run in its own folder."""
 
@@ -105,18 +126,7 @@ class RunStore:
 
     @classmethod
     def create(cls, runs_dir: str | Path, preset: Preset, dataset: Dataset | None = None) -> "RunStore":
-        runs_dir = Path(runs_dir)
-        try:
-            runs_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            from .errors import UserError
-
-            raise UserError(f"{runs_dir}: cannot create the runs directory: {e.strerror or e}") from None
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_id = uuid.uuid4().hex[:6]
-        safe_name = "".join(c if c.isalnum() or c in "-_." else "-" for c in preset.name)[:40] or "run"
-        path = runs_dir / f"{stamp}-{safe_name}-{run_id}"
-        path.mkdir()
+        path = new_record_dir(runs_dir, "{stamp}-{name}-{id}", preset.name)
         atomic_write_text(path / "config.toml", to_toml(preset))
         if dataset is not None and dataset.preprocess:
             atomic_save_npz(path / "preprocess.npz", dataset.preprocess)

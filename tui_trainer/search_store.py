@@ -20,13 +20,12 @@ import json
 import re
 import sqlite3
 import threading
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Preset, loads_preset, to_toml
 from .errors import UserError
-from .runs import atomic_write_text
+from .runs import atomic_write_text, new_record_dir, safe_name
 from .search_space import Ranges, TrialResult
 
 DB_NAME = "search.sqlite"
@@ -62,10 +61,6 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 """
-
-
-def safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)[:40] or "search"
 
 
 @dataclass(frozen=True)
@@ -131,14 +126,7 @@ class SearchStore:
 
     @classmethod
     def create(cls, runs_dir: str | Path, preset: Preset) -> "SearchStore":
-        runs_dir = Path(runs_dir)
-        try:
-            runs_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UserError(f"{runs_dir}: cannot create the runs directory: {e.strerror or e}") from None
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = runs_dir / f"search-{safe_name(preset.name)}-{stamp}-{uuid.uuid4().hex[:6]}"
-        path.mkdir()
+        path = new_record_dir(runs_dir, "search-{name}-{stamp}-{id}", preset.name)
         atomic_write_text(path / PRESET_NAME, to_toml(preset))
         store = cls(path, preset)
         store.set_meta("status", "running")

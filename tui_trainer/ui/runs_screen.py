@@ -35,7 +35,8 @@ from ..engine.events import Advice
 from ..errors import UserError
 from ..runs import RunInfo, list_runs, read_metrics
 from .widgets.advice import AdvicePane
-from .widgets.ratio_history import hex_colour, mean_per_bucket
+from .plotdata import mean_per_bucket
+from .widgets.ratio_history import hex_colour
 
 # One colour per selected run (the order they were selected), up to MAX_OVERLAY runs.
 RUN_COLOURS = ((97, 175, 239), (229, 192, 123), (152, 195, 121), (198, 120, 221), (224, 108, 117), (86, 182, 194))

@@ -21,6 +21,7 @@ from textual_plotext import PlotextPlot
 
 from ...engine.events import Ratios
 from ...engine.stats import RATIO_BAND
+from ..plotdata import mean_per_bucket
 
 BAND_FILL = (46, 82, 52)
 # Weights bright, each bias a dimmer shade of its layer's colour.
@@ -61,17 +62,6 @@ class RatioSeries:
 
     def latest(self) -> dict[str, float]:
         return {name: ys[-1] for name, ys in self.log_ratio.items() if ys}
-
-
-def mean_per_bucket(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most `buckets` points, each the mean of a consecutive slice (NaNs dropped first)."""
-    ok = np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if x.size <= buckets or buckets < 1:
-        return x, y
-    edges = np.linspace(0, x.size, buckets + 1).astype(np.intp)
-    counts = np.diff(edges)
-    return np.add.reduceat(x, edges[:-1]) / counts, np.add.reduceat(y, edges[:-1]) / counts
 
 
 class RatioHistory(PlotextPlot):

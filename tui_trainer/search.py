@@ -150,11 +150,11 @@ class _JsonFace:
         pass
 
 
-def _fmt_acc(v: float | None) -> str:
+def fmt_acc(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
-def _fmt_range(r: Ranges) -> str:
+def fmt_range(r: Ranges) -> str:
     text = f"learning_rate {r.learning_rate[0]:.3g}..{r.learning_rate[1]:.3g}, reg {r.reg[0]:.3g}..{r.reg[1]:.3g}"
     if r.hidden:
         text += f", hidden {list(r.hidden)}"
@@ -163,7 +163,7 @@ def _fmt_range(r: Ranges) -> str:
     return text
 
 
-def _fmt_values(t) -> str:
+def fmt_values(t) -> str:
     text = f"lr {t.learning_rate:.3g}  reg {t.reg:.3g}"
     if t.hidden is not None:
         text += f"  hidden {t.hidden}"
@@ -172,26 +172,26 @@ def _fmt_values(t) -> str:
     return text
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _describe_start(e: SearchStarted) -> str:
-    stages = ", ".join(f"{_plural(s.trials, 'trial')} x {_plural(s.epochs, 'epoch')}" for s in e.stages)
-    text = (f"search {e.preset}: {_plural(len(e.stages), 'stage')} ({stages}), keep {e.keep}, seed {e.seed}, "
+def describe_start(e: SearchStarted) -> str:
+    stages = ", ".join(f"{plural(s.trials, 'trial')} x {plural(s.epochs, 'epoch')}" for s in e.stages)
+    text = (f"search {e.preset}: {plural(len(e.stages), 'stage')} ({stages}), keep {e.keep}, seed {e.seed}, "
             f"on {e.where}; recording in {e.path}")
     if e.resumed:
-        text += f"; resuming with {_plural(e.trials_done, 'trial')} already recorded"
+        text += f"; resuming with {plural(e.trials_done, 'trial')} already recorded"
     return text
 
 
 def _describe_end(e: SearchEnded) -> list[str]:
-    lines = [f"search {e.status} in {e.elapsed_s:.1f}s: {_plural(e.trials, 'trial')} recorded in {e.path}"]
+    lines = [f"search {e.status} in {e.elapsed_s:.1f}s: {plural(e.trials, 'trial')} recorded in {e.path}"]
     if e.status != "finished":
         lines.append(f"  ({e.reason})")
     if e.best is not None:
-        lines.append(f"best: {e.best.trial_id}  val acc {_fmt_acc(e.best.best_val_acc)}  {_fmt_values(e.best)}  "
-                     f"(stage {e.best.stage}, {_plural(e.best.epochs, 'epoch')})")
+        lines.append(f"best: {e.best.trial_id}  val acc {fmt_acc(e.best.best_val_acc)}  {fmt_values(e.best)}  "
+                     f"(stage {e.best.stage}, {plural(e.best.epochs, 'epoch')})")
     return lines
 
 
@@ -204,23 +204,23 @@ class _PlainFace:
 
     def __call__(self, event) -> None:
         if isinstance(event, SearchStarted):
-            self._print(_describe_start(event))
+            self._print(describe_start(event))
         elif isinstance(event, StageStarted):
             self.stage_trials, self.ended = event.trials, 0
-            self._print(f"stage {event.stage}/{event.stages}: {_plural(event.trials, 'trial')} x "
-                        f"{_plural(event.epochs, 'epoch')}; {_fmt_range(event.ranges)}")
+            self._print(f"stage {event.stage}/{event.stages}: {plural(event.trials, 'trial')} x "
+                        f"{plural(event.epochs, 'epoch')}; {fmt_range(event.ranges)}")
         elif isinstance(event, TrialEnded):
             if event.status != "stopped":
                 self.ended += 1
             note = "  (recorded earlier)" if event.resumed else ""
             reason = f"  {event.reason}" if event.status in ("exploded", "failed") else ""
             self._print(f"  [{self.ended}/{self.stage_trials}] {event.trial_id} {event.status:<8} "
-                        f"{_fmt_values(event)}  val acc {_fmt_acc(event.best_val_acc)}  "
-                        f"{_plural(event.epochs, 'epoch')}  {event.elapsed_s:.1f}s{note}{reason}")
+                        f"{fmt_values(event)}  val acc {fmt_acc(event.best_val_acc)}  "
+                        f"{plural(event.epochs, 'epoch')}  {event.elapsed_s:.1f}s{note}{reason}")
         elif isinstance(event, StageEnded):
             best = "no trial with a val accuracy" if event.best is None else (
-                f"{event.best.trial_id} val acc {_fmt_acc(event.best.best_val_acc)} ({_fmt_values(event.best)})")
-            nxt = "" if event.next_ranges is None else f"; next: {_fmt_range(event.next_ranges)}"
+                f"{event.best.trial_id} val acc {fmt_acc(event.best.best_val_acc)} ({fmt_values(event.best)})")
+            nxt = "" if event.next_ranges is None else f"; next: {fmt_range(event.next_ranges)}"
             self._print(f"stage {event.stage} best: {best}{nxt}")
         elif isinstance(event, SearchEnded):
             for line in _describe_end(event):
@@ -228,7 +228,7 @@ class _PlainFace:
             if event.ranking:
                 self._print("ranking:")
                 for i, r in enumerate(event.ranking, 1):
-                    self._print(f"  {i:>2}. {r.trial_id}  val acc {_fmt_acc(r.best_val_acc)}  {_fmt_values(r)}  "
+                    self._print(f"  {i:>2}. {r.trial_id}  val acc {fmt_acc(r.best_val_acc)}  {fmt_values(r)}  "
                                 f"stage {r.stage}  {r.status}")
             for w in event.warnings:
                 self._print(f"warning: {w.message}")
@@ -285,7 +285,7 @@ class _LiveFace:
                     self.best = event
         elif isinstance(event, StageEnded) and event.next_ranges is not None:
             self.notes.append(f"stage {event.stage} kept {', '.join(event.kept)}; "
-                              f"next: {_fmt_range(event.next_ranges)}")
+                              f"next: {fmt_range(event.next_ranges)}")
 
     def _render(self):
         from rich.console import Group
@@ -296,27 +296,27 @@ class _LiveFace:
         with self._lock:
             parts: list[Any] = []
             if self.started is not None:
-                parts.append(Text(_describe_start(self.started), style="bold"))
+                parts.append(Text(describe_start(self.started), style="bold"))
                 grid = Table.grid(padding=(0, 1))
                 for number, (ended, total) in self.stages.items():
                     s = self.started.stages[number - 1]
                     grid.add_row(f"stage {number}", ProgressBar(total=total, completed=ended, width=30),
-                                 f"{ended}/{total} trials x {_plural(s.epochs, 'epoch')}")
+                                 f"{ended}/{total} trials x {plural(s.epochs, 'epoch')}")
                 parts.append(grid)
             for note in self.notes[-2:]:
                 parts.append(Text(note, style="dim"))
             if self.stage_info is not None:
                 parts.append(self._table())
             if self.best is not None:
-                parts.append(Text(f"best so far: {self.best.trial_id}  val acc {_fmt_acc(self.best.best_val_acc)}  "
-                                  f"{_fmt_values(self.best)}", style="green"))
+                parts.append(Text(f"best so far: {self.best.trial_id}  val acc {fmt_acc(self.best.best_val_acc)}  "
+                                  f"{fmt_values(self.best)}", style="green"))
             return Group(*parts)
 
     def _table(self):
         from rich.table import Table
 
         info = self.stage_info
-        table = Table(title=f"stage {info.stage}/{info.stages}: {_fmt_range(info.ranges)}", title_justify="left")
+        table = Table(title=f"stage {info.stage}/{info.stages}: {fmt_range(info.ranges)}", title_justify="left")
         table.add_column("trial")
         table.add_column("status")
         table.add_column("learning rate", justify="right")
@@ -344,7 +344,7 @@ class _LiveFace:
             else:
                 status = f"[{colours.get(r.status, 'white')}]{r.status}[/]" + (" (earlier)" if r.resumed else "")
                 cells = [r.trial_id, status, f"{r.learning_rate:.3g}", f"{r.reg:.3g}"]
-                tail = [_fmt_acc(r.best_val_acc), str(r.epochs), f"{r.elapsed_s:.1f}s"]
+                tail = [fmt_acc(r.best_val_acc), str(r.epochs), f"{r.elapsed_s:.1f}s"]
             if searched_hidden:
                 cells.append(str(r.hidden))
             if searched_batch:
@@ -370,7 +370,7 @@ class _LiveFace:
             for i, r in enumerate(event.ranking, 1):
                 cells = [str(i), r.trial_id, str(r.stage), r.status, f"{r.learning_rate:.3g}", f"{r.reg:.3g}"]
                 cells += [str(r.hidden)] * hidden + [str(r.batch_size)] * batch
-                table.add_row(*cells, _fmt_acc(r.best_val_acc), str(r.epochs))
+                table.add_row(*cells, fmt_acc(r.best_val_acc), str(r.epochs))
             self.console.print(table)
         for w in event.warnings:
             self.console.print(f"[bold yellow]warning:[/] {w.message}", highlight=False)

@@ -621,8 +621,9 @@ class WorkbenchApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Over the search view the workbench's own keys wait (a run would take the
-        # search's cores); quit, help and the palette still work.
-        if isinstance(self.screen, SearchScreen) and action in _WORKBENCH_ACTIONS:
+        # search's cores), and over the runs view they would act unseen; quit,
+        # help and the palette still work.
+        if isinstance(self.screen, (SearchScreen, RunsScreen)) and action in _WORKBENCH_ACTIONS:
             return False
         return True
 

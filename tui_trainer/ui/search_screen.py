@@ -39,7 +39,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
 from ..config import Preset
-from ..search import _describe_start, _fmt_acc, _fmt_range, _fmt_values, _plural
+from ..search import describe_start, fmt_acc, fmt_range, fmt_values, plural
 from ..search_core import (
     SearchControl, SearchEnded, SearchStarted, StageEnded, StageStarted, TrialEnded, TrialStarted,
     close_executor, default_workers, executor_capacity, local_pool, run_search,
@@ -330,7 +330,7 @@ class SearchScreen(Screen):
         cells += [str(getattr(t, k)) for k in self.extra]
         if ended:
             epochs = self.stage_info[t.stage].epochs if t.stage in self.stage_info else None
-            cells += [_fmt_acc(t.best_val_acc) if t.status != "stopped" else "",
+            cells += [fmt_acc(t.best_val_acc) if t.status != "stopped" else "",
                       f"{t.epochs}/{epochs}" if epochs else str(t.epochs),
                       _fmt_seconds(t.elapsed_s) if t.status != "stopped" else ""]
         else:
@@ -349,7 +349,7 @@ class SearchScreen(Screen):
         text = Text()
         text.append(f" {status} ", style=f"bold reverse {_STATUS_STYLE.get(status, '')}")
         if self.started is not None:
-            text.append(" " + _describe_start(self.started).split("; recording in")[0])
+            text.append(" " + describe_start(self.started).split("; recording in")[0])
         else:
             text.append(f" search {self.job.preset.name} on {self.job.where}")
         text.append("\n")
@@ -368,8 +368,8 @@ class SearchScreen(Screen):
             info = self.stage_info.get(number)
             rows.append((f"stage {number}/{len(self.started.stages)}",
                          ProgressBar(total=stage.trials, completed=done, width=20),
-                         f"{done}/{stage.trials} trials x {_plural(stage.epochs, 'epoch')}",
-                         Text(_fmt_range(info.ranges) if info is not None else "ranges set by the stage before",
+                         f"{done}/{stage.trials} trials x {plural(stage.epochs, 'epoch')}",
+                         Text(fmt_range(info.ranges) if info is not None else "ranges set by the stage before",
                               style="dim")))
         grid = Table.grid(padding=(0, 1))
         for i in range(3):   # the label, bar and count keep their width; the ranges give way
@@ -386,7 +386,7 @@ class SearchScreen(Screen):
         else:
             where = "best" if self.ended is not None else "best so far"
             text = Text.assemble(
-                (f"{where}: {b.trial_id}  val acc {_fmt_acc(b.best_val_acc)}  {_fmt_values(b)}  "
+                (f"{where}: {b.trial_id}  val acc {fmt_acc(b.best_val_acc)}  {fmt_values(b)}  "
                  f"(stage {b.stage})", "bold"),
                 ("  u: the next run", "dim"),
             )
@@ -440,7 +440,7 @@ class SearchScreen(Screen):
                       epochs=base.train.epochs)
         preset = trial_preset(base, trial)
         self.app.post_message(RunsScreen.UseConfig(
-            preset, f"search trial {r.trial_id} (val acc {_fmt_acc(r.best_val_acc)})"))
+            preset, f"search trial {r.trial_id} (val acc {fmt_acc(r.best_val_acc)})"))
         self._leave()
 
     def action_toggle_plot(self) -> None:
@@ -454,7 +454,7 @@ class SearchScreen(Screen):
     def _leave(self) -> None:
         if self.job.running:
             self.job.stop("the search view was closed")
-            self.notify(f"search stopped; {_plural(len(self.results), 'trial')} recorded in {self.job.path}",
+            self.notify(f"search stopped; {plural(len(self.results), 'trial')} recorded in {self.job.path}",
                         timeout=6)
         self.dismiss()
 

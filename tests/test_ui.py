@@ -568,6 +568,9 @@ async def test_h_lists_the_runs_and_a_past_configuration_becomes_the_next_run(tm
         await pilot.press("h")
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen) and app.screen.session == {app.current.run_dir}
+        await pilot.press("L", "B")  # the workbench's keys wait while the runs view is up
+        assert app.next_preset.train.learning_rate == pytest.approx(1e-1)
+        assert isinstance(app.screen, RunsScreen)
         await pilot.press("u")
         await pilot.pause()
         assert not isinstance(app.screen, RunsScreen)

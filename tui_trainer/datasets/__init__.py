@@ -76,6 +76,8 @@ def validate_raw(raw: RawData) -> None:
             _check_finite(X, f"{raw.source}{part}")
         elif not np.issubdtype(X.dtype, np.integer):
             raise DataError(f"{raw.source}{part}: X must be numeric, found dtype {X.dtype}")
+    if raw.num_classes < 2:
+        raise DataError(f"{raw.source}: holds {raw.num_classes} class; a classifier needs labels of at least 2 classes")
 
 
 def split_and_preprocess(raw: RawData, cfg: DataConfig, name: str = "", source: str = "<preset>",

@@ -165,3 +165,12 @@ def test_cli_check_bad_input_exits_2_without_a_traceback(tmp_path):
     bad.write_text(SPIRAL.replace("learning_rate = 3.0", "learning_rat = 3.0"))
     out = run_cli("check", str(bad), "--json")
     assert out.returncode == 2 and "learning_rat" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_cli_check_without_the_data_says_how_to_fetch_it(tmp_path, monkeypatch, capsys):
+    from tui_trainer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "cifar10-2layer"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tui-trainer data fetch cifar10" in err and "cifar10-2layer.toml" in err

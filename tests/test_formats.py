@@ -177,3 +177,24 @@ def test_cifar_batch_of_the_wrong_shape(tmp_path):
     with pytest.raises(DataError, match=r"test_batch: data must be uint8 rows of 3072 values"):
         formats.load("cifar10", str(tmp_path / "cifar-10-batches-py"))
 
+
+
+def _zip_of_bytes(path):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:  # members that are not .npy data: np.load hands back raw bytes
+        z.writestr("X.npy", b"not npy")
+        z.writestr("y.npy", b"not npy")
+
+
+@pytest.mark.parametrize("write, message", [
+    (_zip_of_bytes, "not a NumPy array"),
+    (lambda p: np.savez(p, X=np.zeros((40, 0)), y=np.arange(40) % 2), "no input features"),
+    (lambda p: np.savez(p, X=np.ones((40, 3)), y=np.zeros(40, int)), "at least 2 classes"),
+])
+def test_npz_that_cannot_train_is_a_data_error_not_a_crash(tmp_path, write, message):
+    path = tmp_path / "d.npz"
+    write(path)
+    cfg = DataConfig(dataset="npz", path=str(path), num_train=30, num_val=5, num_test=5)
+    with pytest.raises(DataError, match=message):
+        load_dataset(cfg)

@@ -137,3 +137,17 @@ def test_cifar10_2layer_runs_once_its_data_is_where_fetch_puts_it(tmp_path):
     (run_dir,) = (tmp_path / "runs").iterdir()
     with np.load(run_dir / "best.npz") as best:
         assert best["W1"].shape == (3072, 50) and best["W2"].shape == (50, 10)  # the lecture's 3072-50-10
+
+
+def test_presets_piped_into_a_reader_that_has_gone_exits_0(tmp_path):
+    # `tui-trainer presets | head -1`: the reader is gone before the table is written.
+    # rich's own answer to that is a silent exit 1, an "internal failure".
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "tui_trainer", "presets"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=60, cwd=tmp_path)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""

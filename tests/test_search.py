@@ -437,3 +437,12 @@ def test_resume_refuses_a_set_that_changes_the_search(small, tmp_path):
                "--set", "search.seed=8")
     assert done.returncode == 2
     assert "search.seed" in done.stderr and "search.stages" in done.stderr
+
+
+def test_search_without_the_data_says_how_to_fetch_it(tmp_path, monkeypatch, capsys):
+    from tui_trainer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "cifar10-2layer", "--workers", "1", "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tui-trainer data fetch cifar10" in err and "cifar10-2layer.toml" in err

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         # trains, so the workbench and a headless run are like for like.
         # (Search workers get one thread each; see search_core.)
         apply_training_blas_threads()
+    if args.module != "ui.app":
+        _broken_pipe_is_not_a_failure()
     try:
         module = importlib.import_module(f".{args.module}", __package__)
         return int(module.command(args) or 0)
@@ -113,8 +116,32 @@ def main(argv: list[str] | None = None) -> int:
         print("tui-trainer: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
+        # `tui-trainer presets | head`: the reader has all it wanted. Point stdout
+        # at /dev/null so the interpreter's last flush does not fail (exit 120).
+        _stdout_to_devnull()
         return EXIT_OK
     except Exception:
         traceback.print_exc()
         print("tui-trainer: internal error (the traceback above is a bug; please report it)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _broken_pipe_is_not_a_failure() -> None:
+    """Rich's consoles answer a closed stdout with SystemExit(1), which reads as an
+    internal failure (and skips main's handler). Let it surface as the
+    BrokenPipeError it is, so a command piped into `head` exits 0 like print() does."""
+    from rich.console import Console
+
+    def on_broken_pipe(console: Console) -> None:
+        console.quiet = True
+        raise BrokenPipeError
+
+    Console.on_broken_pipe = on_broken_pipe
+
+
+def _stdout_to_devnull() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

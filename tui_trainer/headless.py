@@ -30,12 +30,11 @@ from typing import IO, Callable
 
 import numpy as np
 
-from .config import FILE_DATASETS, Preset, load_preset
+from .config import Preset, load_preset
 from .datasets import load_dataset
 from .engine import RunControl, Trainer
 from .advisor import Advisor
 from .engine.events import Advice, Epoch, Event, Fanout, RunEnded, RunStarted, Step
-from .errors import DataError
 from .runs import RunStore, event_line
 
 EXIT_FOR_STATUS = {"finished": 0, "exploded": 3, "stopped": 130, "failed": 1}
@@ -44,7 +43,6 @@ REFRESH_PER_SECOND = 4
 
 def command(args) -> int:
     preset = load_preset(args.preset, args.overrides)
-    check_data_path(preset)
     data = load_dataset(preset.data, source=preset.source)
 
     control = RunControl()
@@ -98,18 +96,6 @@ def _run(trainer: Trainer, store: RunStore, face) -> RunEnded:
                 except Exception:
                     pass
         return ended
-
-
-def check_data_path(preset: Preset) -> None:
-    """A data set read from files needs its files; say how to get them."""
-    d = preset.data
-    path = Path(d.path).expanduser()
-    if d.dataset not in FILE_DATASETS or path.exists():
-        return
-    where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
-    how = (f"fetch it with: tui-trainer data fetch {d.dataset}, or point to it with --set data.path=PATH"
-           if d.dataset != "npz" else "give the path of an .npz file holding X and y")
-    raise DataError(f"{preset.source}: data.path: {path}: no such file or folder{where}; {how}")
 
 
 def _is_interactive(stream: IO[str]) -> bool:

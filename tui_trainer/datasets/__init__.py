@@ -8,16 +8,18 @@ NumPy only: nothing here imports a UI library.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from ..config import DataConfig
+from ..config import FILE_DATASETS, DataConfig
 from ..errors import DataError
 from .base import Dataset, RawData, RowBlocks
 from .bundled import BUNDLED, load_bundled
 from .preprocess import Preprocessor
 from .spiral import make_spiral
 
-__all__ = ["Dataset", "RawData", "RowBlocks", "load_dataset", "load_raw", "split_and_preprocess", "validate_raw"]
+__all__ = ["Dataset", "RawData", "RowBlocks", "check_data_path", "load_dataset", "load_raw", "split_and_preprocess", "validate_raw"]
 
 
 def load_raw(cfg: DataConfig) -> RawData:
@@ -35,8 +37,21 @@ def load_raw(cfg: DataConfig) -> RawData:
 
 
 def load_dataset(cfg: DataConfig, source: str = "<preset>") -> Dataset:
+    check_data_path(cfg, source)
     # Nobody else holds the raw data: let the split free it as it copies it out.
     return split_and_preprocess(load_raw(cfg), cfg, name=cfg.dataset, source=source, consume=True)
+
+
+def check_data_path(cfg: DataConfig, source: str = "<preset>") -> None:
+    """A data set read from files needs its files; say how to get them. Every
+    face that loads a preset's data (run, check, search, the workbench) says so."""
+    path = Path(cfg.path).expanduser()
+    if cfg.dataset not in FILE_DATASETS or path.exists():
+        return
+    where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
+    how = (f"fetch it with: tui-trainer data fetch {cfg.dataset}, or point to it with --set data.path=PATH"
+           if cfg.dataset != "npz" else "give the path of an .npz file holding X and y")
+    raise DataError(f"{source}: data.path: {path}: no such file or folder{where}; {how}")
 
 
 def validate_raw(raw: RawData) -> None:
@@ -61,6 +76,8 @@ def validate_raw(raw: RawData) -> None:
             _check_finite(X, f"{raw.source}{part}")
         elif not np.issubdtype(X.dtype, np.integer):
             raise DataError(f"{raw.source}{part}: X must be numeric, found dtype {X.dtype}")
+    if raw.num_classes < 2:
+        raise DataError(f"{raw.source}: holds {raw.num_classes} class; a classifier needs labels of at least 2 classes")
 
 
 def split_and_preprocess(raw: RawData, cfg: DataConfig, name: str = "", source: str = "<preset>",

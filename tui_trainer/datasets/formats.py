@@ -61,6 +61,9 @@ def load_npz(path: Path) -> RawData:
         X = X[..., np.newaxis]
     if X.ndim not in (2, 4):
         raise DataError(f"{path}: X has shape {X.shape}; it must be N x D, or N x H x W x C images")
+    if X.ndim == 2 and X.shape[1] == 0 or X.ndim == 4 and 0 in X.shape[1:]:
+        raise DataError(f"{path}: X has shape {X.shape}: no input features; it must be N x D with D >= 1, "
+                        "or N x H x W x C images")
     if y.ndim != 1:
         raise DataError(f"{path}: y has shape {y.shape}; it must be one integer label per example (shape (N,))")
     if len(X) == 0:
@@ -82,9 +85,12 @@ def load_npz(path: Path) -> RawData:
 
 def _array(archive, key: str, path: Path) -> np.ndarray:
     try:
-        return archive[key]
+        value = archive[key]
     except ValueError as e:  # object arrays need pickle, which is never allowed here
         raise DataError(f"{path}: {key} cannot be read without pickle ({e}); "
                         "save numeric arrays (and label_names as strings)") from None
     except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"{path}: {key} is truncated or corrupt ({type(e).__name__}: {e})") from None
+    if not isinstance(value, np.ndarray):  # a member that is not .npy data comes back as raw bytes
+        raise DataError(f"{path}: {key} is not a NumPy array (save it with np.savez); an npz data set is {NPZ_EXPECTS}")
+    return value

@@ -153,13 +153,26 @@ def test_a_loss_that_overflows_is_reported_once_not_warned_about(tmp_path):
 
 
 def test_a_failed_run_exits_1_with_the_traceback_and_a_summary(tmp_path):
-    r = run(tmp_path, "run", "digits-fast", "--set", "model.hidden=[100000000000000]", "--json",
-            "--runs-dir", "runs")
+    # A bug inside training (here: a backward pass that breaks at the third step).
+    script = (
+        "import sys, tui_trainer.engine.model as m\n"
+        "real = m.FullyConnectedNet.loss\n"
+        "calls = []\n"
+        "def broken(self, *a, **k):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) > 3: raise FloatingPointError('backward broke')\n"
+        "    return real(self, *a, **k)\n"
+        "m.FullyConnectedNet.loss = broken\n"
+        "from tui_trainer.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script, "run", "digits-fast", "--json", "--runs-dir", "runs"],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 1
-    assert "Traceback" in r.stderr and "MemoryError" in r.stderr
+    assert "Traceback" in r.stderr and "FloatingPointError" in r.stderr
     assert events_of(r.stdout)[-1]["status"] == "failed"
     summary = json.loads((the_run_dir(tmp_path / "runs") / "summary.json").read_text())
-    assert summary["status"] == "failed" and "MemoryError" in summary["reason"]
+    assert summary["status"] == "failed" and "backward broke" in summary["reason"]
 
 
 # --- bad input: exit 2, one line, no traceback ---------------------------------------

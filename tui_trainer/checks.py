@@ -23,6 +23,7 @@ import numpy as np
 
 from .config import Preset, load_preset
 from .datasets import Dataset, load_dataset
+from .engine.trainer import check_model_fits
 from .engine import RunControl, Trainer, build_net
 from .engine.events import Epoch
 from .engine.gradcheck import gradient_check
@@ -178,6 +179,7 @@ def _sample(data: Dataset, n: int) -> tuple[np.ndarray, np.ndarray]:
 def command(args) -> int:
     preset = load_preset(args.preset, getattr(args, "overrides", []))
     data = load_dataset(preset.data, source=preset.source)
+    check_model_fits(preset, data.input_dim, data.num_classes)  # bad input, before anything is recorded
     results = []
     if args.json:
         results = run_checks(preset, data)

@@ -22,9 +22,8 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_EXPLODED, EXIT_INTERRUPTED = 0, 1, 
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse's own usage errors are bad input too: exit 2
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+    def error(self, message: str):  # argparse's own usage errors are bad input too: one line, exit 2
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see: {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -198,9 +198,9 @@ def resolve_preset_path(name_or_path: str | Path) -> Path:
         return shipped
     names = sorted(q.stem for q in PRESETS_DIR.glob("*.toml"))
     close = difflib.get_close_matches(str(name_or_path), names, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = f"; did you mean {close[0]!r}? Shipped" if close else "; shipped"
     raise PresetError(
-        f"unknown preset {str(name_or_path)!r}{hint} Shipped presets: {', '.join(names)}; "
+        f"unknown preset {str(name_or_path)!r}{hint} presets: {', '.join(names)}; "
         "or give the path to a .toml file"
     )
 

@@ -57,9 +57,15 @@ def load_w1(run_dir: Path) -> np.ndarray:
         with np.load(path, allow_pickle=False) as f:
             if "W1" not in f.files:
                 raise UserError(f"{path}: holds no W1 (found {', '.join(f.files) or 'nothing'})")
-            return np.asarray(f["W1"])
+            w1 = np.asarray(f["W1"])
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise UserError(f"{path}: not a readable .npz file ({e})") from None
+    if w1.ndim != 2 or w1.shape[1] == 0 or not np.issubdtype(w1.dtype, np.floating):
+        raise UserError(f"{path}: W1 must be a real (inputs, units) matrix with at least one unit; "
+                        f"found dtype {w1.dtype}, shape {w1.shape}")
+    if not np.all(np.isfinite(w1)):
+        raise UserError(f"{path}: W1 holds NaN or infinite weights (the run exploded?); nothing to draw")
+    return w1
 
 
 def image_shape_of(run_dir: Path) -> tuple[int, ...]:

@@ -32,6 +32,7 @@ import numpy as np
 
 from .config import Preset, load_preset
 from .datasets import load_dataset
+from .engine.trainer import check_model_fits
 from .engine import RunControl, Trainer
 from .advisor import Advisor
 from .engine.events import Advice, Epoch, Event, Fanout, RunEnded, RunStarted, Step
@@ -44,6 +45,7 @@ REFRESH_PER_SECOND = 4
 def command(args) -> int:
     preset = load_preset(args.preset, args.overrides)
     data = load_dataset(preset.data, source=preset.source)
+    check_model_fits(preset, data.input_dim, data.num_classes)  # bad input, before anything is recorded
 
     control = RunControl()
     record = Record(input_dim=data.input_dim, classes=data.num_classes)

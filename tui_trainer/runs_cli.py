@@ -9,6 +9,9 @@ it wraps rather than being cut.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from .errors import UserError
 from .runs import RunInfo, list_runs
 
 STATUS_STYLE = {"finished": "green", "exploded": "red", "failed": "red", "stopped": "yellow",
@@ -23,6 +26,8 @@ def command(args) -> int:
     from rich.console import Console
 
     console = Console()
+    if Path(args.runs_dir).exists() and not Path(args.runs_dir).is_dir():
+        raise UserError(f"{args.runs_dir}: --runs-dir must be a folder, and this is a file")
     runs = list_runs(args.runs_dir)
     if not runs:
         console.print(f"no runs in {args.runs_dir}/ yet (start one with: tui-trainer run default)",

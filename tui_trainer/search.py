@@ -77,9 +77,21 @@ def command(args) -> int:
             client.close()
     if ended.status != "finished":
         print(f"tui-trainer: search {ended.status}: {ended.reason}"
-              + (f"; continue it with: tui-trainer search {args.preset} --resume" if ended.trials or
+              + (f"; continue it with: {resume_command(args)}" if ended.trials or
                  ended.status == "failed" else ""), file=sys.stderr)
     return EXIT_FOR_STATUS[ended.status]
+
+
+def resume_command(args) -> str:
+    """The command that continues this search: the same preset, runs dir and overrides."""
+    import shlex
+
+    words = ["tui-trainer", "search", args.preset, "--resume"]
+    if str(args.runs_dir) != "runs":
+        words += ["--runs-dir", str(args.runs_dir)]
+    for item in args.overrides:
+        words += ["--set", item]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _resumed_preset(given: Preset, store: SearchStore, overridden: bool) -> Preset:

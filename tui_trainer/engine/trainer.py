@@ -12,6 +12,7 @@ run fails (status "failed", the error in `reason`, the exception in
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback
@@ -22,6 +23,7 @@ import numpy as np
 
 from ..config import Preset, to_dict
 from ..datasets.base import Dataset
+from ..errors import PresetError
 from .events import Epoch, Ratios, RunEnded, RunStarted, Sink, Step
 from .model import FullyConnectedNet
 from .optim import make_optimizer
@@ -63,7 +65,38 @@ class RunControl:
         self._resume.wait()
 
 
+# Copies of the parameters a run keeps: params, grads, reg scratch, best, the
+# stats snapshot, and up to three optimizer buffers (Adam: m, v, tmp).
+_PARAM_COPIES = 8
+
+
+def estimate_bytes(preset: Preset, input_dim: int, num_classes: int) -> int:
+    """About how much memory a run of this net takes (parameters and their
+    copies, one batch's activations, gradients and ReLU masks)."""
+    dims = [input_dim, *preset.model.hidden, num_classes]
+    itemsize = np.dtype(preset.model.dtype).itemsize
+    params = sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
+    activations = preset.train.batch_size * sum(dims[1:]) * (2 * itemsize + 1)
+    return params * itemsize * _PARAM_COPIES + activations
+
+
+def check_model_fits(preset: Preset, input_dim: int, num_classes: int) -> None:
+    """A PresetError naming model.hidden when the net cannot fit in this machine's memory."""
+    need = estimate_bytes(preset, input_dim, num_classes)
+    try:
+        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not on Linux: no limit known
+        return
+    if need > 0.8 * have:
+        raise PresetError(
+            f"{preset.source}: model.hidden: {list(preset.model.hidden)} with {input_dim} inputs and "
+            f"{num_classes} classes needs about {need / 2**30:,.1f} GiB, and this machine has "
+            f"{have / 2**30:,.1f} GiB; use smaller hidden layers"
+        )
+
+
 def build_net(preset: Preset, input_dim: int, num_classes: int) -> FullyConnectedNet:
+    check_model_fits(preset, input_dim, num_classes)
     m = preset.model
     return FullyConnectedNet(
         input_dim, m.hidden, num_classes, loss=m.loss, init=m.init,

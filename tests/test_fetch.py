@@ -188,6 +188,7 @@ def test_no_network_is_a_clear_message_and_exit_2(tmp_path):
         port = s.getsockname()[1]
     result = run_fetch("mnist", "--dir", "data", "--base-url", f"http://127.0.0.1:{port}/", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1  # one line: no blank line from a bar that never started
     line = result.stderr.strip()
     assert "\n" not in line
     assert f"cannot reach http://127.0.0.1:{port}/train-images-idx3-ubyte.gz" in line

@@ -41,7 +41,8 @@ def command(args) -> int:
     try:
         path = fetching.fetch(args.name, args.dir, base_url=base_url, checksums=checksums, progress=progress)
     finally:
-        bar.stop()
+        if tasks:  # stopping a bar that never started prints a blank line
+            bar.stop()
     out.print(f"{args.name}: downloaded, checksums match, ready in {path}", markup=False)
     out.print(f'use it in a preset: [data] dataset = "{args.name}", path = "{path}"', markup=False)
     return 0

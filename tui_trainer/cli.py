@@ -26,6 +26,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see: {self.prog} --help)\n")
 
 
+def _add_overrides(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset key, e.g. train.learning_rate=1e-4 or model.hidden=[100,50] (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tui-trainer",
@@ -36,30 +41,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ui", help="open the workbench (the default command)")
     p.add_argument("preset", nargs="?", default="default", help="preset name or .toml path (default: default)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a preset key, e.g. train.learning_rate=1e-4 (repeatable)")
+    _add_overrides(p)
     p.add_argument("--runs-dir", default="runs", help="where runs are recorded (default: runs)")
     p.set_defaults(module="ui.app")
 
     p = sub.add_parser("run", help="one headless run of a preset")
     p.add_argument("preset", help="preset name or .toml path")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a preset key, e.g. train.learning_rate=1e-4 (repeatable)")
+    _add_overrides(p)
     p.add_argument("--json", action="store_true", help="write every event as one JSON line on stdout")
     p.add_argument("--runs-dir", default="runs", help="where runs are recorded (default: runs)")
     p.set_defaults(module="headless")
 
     p = sub.add_parser("check", help="run the sanity checks on a preset")
     p.add_argument("preset", help="preset name or .toml path")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a preset key (repeatable)")
+    _add_overrides(p)
     p.add_argument("--json", action="store_true", help="print one JSON object with the list of checks")
     p.set_defaults(module="checks")
 
     p = sub.add_parser("search", help="coarse-to-fine hyperparameter search")
     p.add_argument("preset", help="preset name or .toml path")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a preset key (repeatable)")
+    _add_overrides(p)
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: the number of cores)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--resume", action="store_true", help="continue the last search of this preset where it stopped")

@@ -26,26 +26,8 @@ from tui_trainer.search_space import (
 from tui_trainer.search_store import SearchStore
 from tui_trainer.search_trial import TrialSpec
 
-# A small real search: UCI digits, 2 stages, a searched hidden size.
-SMALL = """
-name = "digits-search"
-[data]
-dataset = "digits"
-num_train = 1200
-num_val = 300
-num_test = 0
-[model]
-hidden = [40]
-[train]
-batch_size = 100
-[search]
-learning_rate = [1e-4, 1e-1]
-reg = [1e-5, 1e-1]
-hidden = [20, 40]
-stages = [{ trials = 6, epochs = 3 }, { trials = 3, epochs = 6 }]
-keep = 2
-seed = 7
-"""
+# A small real search: UCI digits, 2 stages, a searched hidden size (seed 7).
+SMALL = (Path(__file__).parent / "digits-search.toml").read_text()
 
 # Trials long enough (hundreds of milliseconds each) to kill or stop a search mid-stage.
 SLOW = SMALL.replace('name = "digits-search"', 'name = "digits-slow"').replace(

@@ -8,30 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import distributed  # the cluster extra, also in the test extra
 import pytest
 
-# Self-contained (not imported from test_search.py) so the file runs alone under any import mode.
-PRESET = """
-name = "digits-dask"
-[data]
-dataset = "digits"
-num_train = 1200
-num_val = 300
-num_test = 0
-[model]
-hidden = [40]
-[train]
-batch_size = 100
-[search]
-learning_rate = [1e-4, 1e-1]
-reg = [1e-5, 1e-1]
-hidden = [20, 40]
-stages = [{ trials = 6, epochs = 3 }, { trials = 3, epochs = 6 }]
-keep = 2
-seed = 11
-"""
+# The same small digits search as test_search.py (read from the shared file, not
+# imported, so this file runs alone under any import mode), under its own name and seed.
+PRESET = ((Path(__file__).parent / "digits-search.toml").read_text()
+          .replace('name = "digits-search"', 'name = "digits-dask"').replace("seed = 7", "seed = 11"))
 
 
 @pytest.fixture(scope="module")

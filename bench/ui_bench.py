@@ -45,7 +45,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tui_trainer.ui.knobs import fmt_float, half_decade  # noqa: E402
+from tui_trainer.formatting import hyperparameter
+from tui_trainer.ui.knobs import half_decade  # noqa: E402
 
 PY = sys.executable
 EXTRA_ENV: dict[str, str] = {}   # --blas-threads N sets the BLAS threads of every process measured
@@ -207,9 +208,9 @@ def key_latency(preset: str, overrides: list[str], work: Path, cols: int, rows: 
             up = i < presses // 2
             lr = half_decade(lr, up)
             t = term.send("L" if up else "l")
-            shown = term.wait_for(fmt_float(lr), t, 5)
+            shown = term.wait_for(hyperparameter(lr), t, 5)
             if shown is None:
-                raise SystemExit(f"learning rate {fmt_float(lr)} never showed")
+                raise SystemExit(f"learning rate {hyperparameter(lr)} never showed")
             out.append(shown - t)
             time.sleep(0.15)
         if training:

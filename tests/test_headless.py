@@ -391,7 +391,7 @@ def test_ctrl_c_in_a_terminal_stops_the_run_with_exit_130(tmp_path):
 def test_the_second_interrupt_stops_at_once_and_the_record_still_ends_once(tmp_path):
     import io
 
-    from tui_trainer import headless
+    from tui_trainer.commands import run as run_command
     from tui_trainer.config import load_preset
     from tui_trainer.datasets import load_dataset
     from tui_trainer.engine import RunControl, Trainer
@@ -403,8 +403,8 @@ def test_the_second_interrupt_stops_at_once_and_the_record_still_ends_once(tmp_p
     store = RunStore.create(tmp_path, preset, data)
     control = RunControl()
     out = io.StringIO()
-    face = headless.JsonLines(out, control)
-    signals = headless.StopOnSignals(control, headless.Record())
+    face = run_command.JsonLines(out, control)
+    signals = run_command.StopOnSignals(control, run_command.Record())
 
     def ctrl_c_twice(event):  # two presses within one step: what the signal handler does
         if isinstance(event, Step) and event.iteration == 20:
@@ -413,7 +413,7 @@ def test_the_second_interrupt_stops_at_once_and_the_record_still_ends_once(tmp_p
             signals._handle(signal.SIGINT, None)  # raises KeyboardInterrupt
 
     trainer = Trainer(preset, data, Fanout(store, face, ctrl_c_twice), control=control, on_epoch=store.on_epoch)
-    ended = headless._run(trainer, store, face)
+    ended = run_command._run(trainer, store, face)
     assert ended.status == "stopped" and ended.reason == "interrupted twice; stopped at once"
     assert ended.iterations == 20
     events = [json.loads(line) for line in out.getvalue().splitlines()]

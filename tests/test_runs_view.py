@@ -9,7 +9,8 @@ from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
 from tui_trainer.runs import RunStore
-from tui_trainer.ui.runs_screen import OverlayPlot, RunsScreen, fmt_duration, short_name
+from tui_trainer.formatting import duration, short_run_name
+from tui_trainer.ui.runs_screen import OverlayPlot, RunsScreen
 from tui_trainer.ui.widgets.advice import AdvicePane
 
 RUNS = {  # learning rate -> what the run does
@@ -92,7 +93,7 @@ async def test_selected_runs_overlay_their_curves_and_advice_follows_the_cursor(
         assert runs[names["1e-3"]].loss[-1] < runs[names["1e-6"]].loss[-1]
         colours = [c for _, _, c in loss.runs]
         assert len(set(colours)) == 2
-        assert short_name(names["1e-6"]) in loss.border_subtitle and short_name(names["1e-6"]).startswith("default-")
+        assert short_run_name(names["1e-6"]) in loss.border_subtitle and short_run_name(names["1e-6"]).startswith("default-")
         # the highlighted run's diagnoses, replayed from its metrics
         advice = screen.query_one(AdvicePane)
         assert {a.code for a in advice.advice} >= {"loss_flat"}
@@ -128,4 +129,4 @@ async def test_an_empty_run_directory_says_how_to_start(tmp_path):
 
 
 def test_durations_read_like_people_write_them():
-    assert [fmt_duration(s) for s in (None, 3.25, 42, 125, 7300)] == ["", "3.2s", "42s", "2m 05s", "2h 01m"]
+    assert [duration(s) for s in (None, 3.25, 42, 125, 7300)] == ["", "3.2s", "42s", "2m 05s", "2h 01m"]

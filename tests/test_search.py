@@ -19,12 +19,12 @@ import pytest
 
 from tui_trainer.config import loads_preset
 from tui_trainer.errors import UserError
-from tui_trainer.search_core import SearchControl, local_pool, run_search
-from tui_trainer.search_space import (
+from tui_trainer.search.runner import SearchControl, local_pool, run_search
+from tui_trainer.search.space import (
     Ranges, TrialResult, edge_warnings, narrow, rank, sample_trial, stage_trials, union,
 )
-from tui_trainer.search_store import SearchStore
-from tui_trainer.search_trial import TrialSpec
+from tui_trainer.search.store import SearchStore
+from tui_trainer.search.trial import TrialSpec
 
 # A small real search: UCI digits, 2 stages, a searched hidden size (seed 7).
 SMALL = (Path(__file__).parent / "digits-search.toml").read_text()

@@ -16,8 +16,9 @@ from tui_trainer.ui import knobs
 from tui_trainer.ui.history import EventQueue, RunHistory
 from tui_trainer.ui.plotdata import mean_per_bucket, minmax_per_column
 from tui_trainer.ui.trainer_host import last_frame
-from tui_trainer.ui.widgets.param_table import band_label, compact
-from tui_trainer.ui.widgets.status_bar import clock_text
+from tui_trainer.formatting import compact
+from tui_trainer.ui.widgets.param_table import band_label
+from tui_trainer.formatting import clock, hyperparameter
 
 
 def test_half_decades_stay_on_the_grid_over_many_presses():
@@ -53,8 +54,8 @@ def test_batch_size_limits_name_the_limit():
     assert p.train.batch_size == 50 and said == "batch size 50"  # from the effective 100
 
 
-def test_fmt_float_reads_like_a_hyperparameter():
-    assert [knobs.fmt_float(v) for v in (1e-3, 10 ** -2.5, 0.0, 0.5, 1e2)] == \
+def test_hyperparameter_reads_like_a_hyperparameter():
+    assert [hyperparameter(v) for v in (1e-3, 10 ** -2.5, 0.0, 0.5, 1e2)] == \
         ["1e-03", "3.16e-03", "0", "5e-01", "1e+02"]
 
 
@@ -142,8 +143,8 @@ def test_band_labels_read_without_colour():
     assert band_label(None)[0] == "n/a"
 
 
-def test_clock_text_and_last_frame():
-    assert [clock_text(s) for s in (None, 7, 750, 3723)] == ["--", "0:07", "12:30", "1:02:03"]
+def test_clock_and_last_frame():
+    assert [clock(s) for s in (None, 7, 750, 3723)] == ["--", "0:07", "12:30", "1:02:03"]
     tb = ('Traceback (most recent call last):\n  File "/x/engine/trainer.py", line 123, in _train\n'
           '    raise ValueError("bad")\nValueError: bad\n')
     assert last_frame(tb) == "trainer.py:123 in _train"

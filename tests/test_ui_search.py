@@ -10,8 +10,8 @@ from rich.console import Console
 from textual.widgets import DataTable
 
 from tui_trainer.config import load_preset
-from tui_trainer.search_space import rank
-from tui_trainer.search_store import SearchStore, list_searches
+from tui_trainer.search.space import rank
+from tui_trainer.search.store import SearchStore, list_searches
 from tui_trainer.ui.app import WorkbenchApp
 from tui_trainer.ui.search_screen import SearchScreen, TrialScatter
 from tui_trainer.ui.widgets.hyperparams import Hyperparams

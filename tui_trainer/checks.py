@@ -14,16 +14,14 @@ exits 0 when all pass, 1 when any fails, 2 on bad input.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
 import numpy as np
 
-from .config import Preset, load_preset
+from .config import Preset
 from .datasets import Dataset, load_dataset
-from .engine.trainer import check_model_fits
 from .engine import RunControl, Trainer, build_net
 from .engine.events import Epoch
 from .engine.gradcheck import gradient_check
@@ -172,33 +170,3 @@ def run_checks(preset: Preset, data: Dataset | None = None) -> list[CheckResult]
 
 def _sample(data: Dataset, n: int) -> tuple[np.ndarray, np.ndarray]:
     return data.X_train[:n], data.y_train[:n]
-
-
-# --- the command ---------------------------------------------------------------
-
-def command(args) -> int:
-    preset = load_preset(args.preset, getattr(args, "overrides", []))
-    data = load_dataset(preset.data, source=preset.source)
-    check_model_fits(preset, data.input_dim, data.num_classes)  # bad input, before anything is recorded
-    results = []
-    if args.json:
-        results = run_checks(preset, data)
-        print(json.dumps({"preset": preset.name, "checks": [r.to_dict() for r in results],
-                          "passed": all(r.passed for r in results)}))
-    else:
-        from rich.console import Console
-        from rich.table import Table
-
-        console = Console(stderr=False)
-        with console.status(f"checking {preset.name} on {data.name}...") as status:
-            for r in iter_checks(preset, data):
-                results.append(r)
-                status.update(f"checking {preset.name}: {len(results)}/{len(CHECKS)} done")
-        table = Table(title=f"Sanity checks: {preset.name} on {data.name} ({data.num_classes} classes)")
-        for col in ("check", "value", "expected", "verdict", "advice"):
-            table.add_column(col, overflow="fold")
-        for r in results:
-            verdict = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
-            table.add_row(r.name, r.value, r.expected, verdict, r.advice)
-        console.print(table)
-    return 0 if all(r.passed for r in results) else 1

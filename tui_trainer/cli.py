@@ -43,20 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("preset", nargs="?", default="default", help="preset name or .toml path (default: default)")
     _add_overrides(p)
     p.add_argument("--runs-dir", default="runs", help="where runs are recorded (default: runs)")
-    p.set_defaults(module="ui.app")
+    p.set_defaults(module="ui")
 
     p = sub.add_parser("run", help="one headless run of a preset")
     p.add_argument("preset", help="preset name or .toml path")
     _add_overrides(p)
     p.add_argument("--json", action="store_true", help="write every event as one JSON line on stdout")
     p.add_argument("--runs-dir", default="runs", help="where runs are recorded (default: runs)")
-    p.set_defaults(module="headless")
+    p.set_defaults(module="run")
 
     p = sub.add_parser("check", help="run the sanity checks on a preset")
     p.add_argument("preset", help="preset name or .toml path")
     _add_overrides(p)
     p.add_argument("--json", action="store_true", help="print one JSON object with the list of checks")
-    p.set_defaults(module="checks")
+    p.set_defaults(module="check")
 
     p = sub.add_parser("search", help="coarse-to-fine hyperparameter search")
     p.add_argument("preset", help="preset name or .toml path")
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(module="search")
 
     p = sub.add_parser("presets", help="list the shipped presets")
-    p.set_defaults(module="presets_cli")
+    p.set_defaults(module="presets")
 
     p = sub.add_parser("runs", help="list past runs")
     p.add_argument("--runs-dir", default="runs", help="where runs are recorded (default: runs)")
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write RUN's first-layer weights as a PNG grid (RUN: a run folder in --runs-dir, or its path)")
     p.add_argument("--out", metavar="FILE.png", default=None,
                    help="where --export-weights writes (default: RUN-W1.png in the current folder)")
-    p.set_defaults(module="runs_cli")
+    p.set_defaults(module="runs")
 
     p = sub.add_parser("data", help="data sets")
     data_sub = p.add_subparsers(dest="data_command", parser_class=_Parser, metavar="ACTION", required=True)
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("name", choices=["cifar10", "mnist", "fashion-mnist"])
     f.add_argument("--dir", default="data", help="where to put it (default: data)")
     f.add_argument("--base-url", default=None, help=argparse.SUPPRESS)  # tests serve files locally
-    f.set_defaults(module="fetch_cli")
+    f.set_defaults(module="data")
     return parser
 
 
@@ -99,15 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["ui", *argv])
-    if args.module in ("headless", "checks", "ui.app"):
+    if args.module in ("run", "check", "ui"):
         # Before NumPy loads: the same BLAS threads policy for every face that
         # trains, so the workbench and a headless run are like for like.
         # (Search workers get one thread each; see search_core.)
         apply_training_blas_threads()
-    if args.module != "ui.app":
+    if args.module != "ui":
         _broken_pipe_is_not_a_failure()
     try:
-        module = importlib.import_module(f".{args.module}", __package__)
+        module = importlib.import_module(f".commands.{args.module}", __package__)
         return int(module.command(args) or 0)
     except UserError as e:
         print(f"tui-trainer: {e}", file=sys.stderr)

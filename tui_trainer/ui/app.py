@@ -33,7 +33,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, Tab, Tabs
 
 from ..checks import CheckResult, iter_checks
-from ..config import Preset, load_preset
+from ..config import Preset
 from ..datasets import Dataset, load_dataset
 from ..engine import RunControl, Trainer
 from ..engine.events import Advice, Ratios, RunEnded
@@ -732,11 +732,3 @@ def _ended_note(e: RunEnded) -> str:
     if e.status == "finished" and e.best_val_acc is not None:
         return f"best val acc {e.best_val_acc:.3f} (epoch {e.best_epoch})"
     return e.reason
-
-
-def command(args) -> int:
-    """`tui-trainer ui`: bad presets and keys fail here, before the screen opens (exit 2)."""
-    preset = load_preset(args.preset, getattr(args, "overrides", []))
-    app = WorkbenchApp(preset, runs_dir=getattr(args, "runs_dir", "runs"))
-    app.run()
-    return app.return_code or 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 from ..config import Preset
+from ..formatting import hyperparameter
 
 HALF_DECADE = 10 ** 0.5
 REG_FLOOR = 1e-5   # reg up from 0 lands here; down from here goes back to 0
@@ -37,7 +38,7 @@ def half_decade(value: float, up: bool) -> float:
 
 def learning_rate(preset: Preset, up: bool) -> tuple[Preset, str]:
     lr = half_decade(preset.train.learning_rate, up)
-    return preset.replace(**{"train.learning_rate": lr}), f"learning rate {fmt_float(lr)}"
+    return preset.replace(**{"train.learning_rate": lr}), f"learning rate {hyperparameter(lr)}"
 
 
 def reg(preset: Preset, up: bool) -> tuple[Preset, str]:
@@ -48,7 +49,7 @@ def reg(preset: Preset, up: bool) -> tuple[Preset, str]:
         if r == 0:
             raise AtLimit("reg is already 0")
         new = 0.0 if r <= REG_FLOOR * (1 + 1e-9) else max(half_decade(r, False), REG_FLOOR)
-    return preset.replace(**{"train.reg": new}), f"reg {fmt_float(new)}"
+    return preset.replace(**{"train.reg": new}), f"reg {hyperparameter(new)}"
 
 
 def batch_size(preset: Preset, up: bool, n_train: int) -> tuple[Preset, str]:
@@ -63,12 +64,3 @@ def batch_size(preset: Preset, up: bool, n_train: int) -> tuple[Preset, str]:
             raise AtLimit("batch size is already 1")
         new = max(b // 2, 1)
     return preset.replace(**{"train.batch_size": new}), f"batch size {new}"
-
-
-def fmt_float(v: float) -> str:
-    """3 significant digits as people read hyperparameters: 1e-03, 3.16e-04, 0."""
-    if v == 0:
-        return "0"
-    m, e = f"{v:.2e}".split("e")
-    m = m.rstrip("0").rstrip(".")
-    return f"{m}e{int(e):+03d}"

@@ -37,6 +37,7 @@ from ..runs import RunInfo, list_runs, read_metrics
 from .widgets.advice import AdvicePane
 from .plotdata import mean_per_bucket
 from .widgets.ratio_history import hex_colour
+from .. import formatting as fmt
 
 # One colour per selected run (the order they were selected), up to MAX_OVERLAY runs.
 RUN_COLOURS = ((97, 175, 239), (229, 192, 123), (152, 195, 121), (198, 120, 221), (224, 108, 117), (86, 182, 194))
@@ -83,25 +84,6 @@ def load_curves(run_dir: Path) -> RunCurves:
     except (KeyError, TypeError, ValueError):  # a metrics file from another version: no advice, no crash
         curves.advice = []
     return curves
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return ""
-    s = int(round(seconds))
-    if s < 60:
-        return f"{seconds:.1f}s" if seconds < 10 else f"{s}s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m}m {s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h {m:02d}m"
-
-
-def short_name(run: str) -> str:
-    """A run folder's name without its leading date and time (for legends): default-3f2a."""
-    parts = run.split("-", 2)
-    return parts[2] if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit() else run
 
 
 class OverlayPlot(PlotextPlot):
@@ -243,7 +225,7 @@ class RunsScreen(Screen):
             "?" if p is None else ("x".join(map(str, p.model.hidden)) or "none"),
             "?" if p is None else p.train.update,
             "?" if p is None else str(p.train.epochs),
-            fmt_duration(info.elapsed_s),
+            fmt.duration(info.elapsed_s),
         ]
 
     def _fill_table(self) -> None:
@@ -275,7 +257,7 @@ class RunsScreen(Screen):
     def _update_overlays(self) -> None:
         shown = self.selected or ([h] if (h := self._highlighted()) else [])
         runs = [(name, self.curves(name), RUN_COLOURS[i % MAX_OVERLAY]) for i, name in enumerate(shown)]
-        legend = "  ".join(f"[{hex_colour(colour)}]━ {short_name(name)}[/]" for name, _, colour in runs)
+        legend = "  ".join(f"[{hex_colour(colour)}]━ {fmt.short_run_name(name)}[/]" for name, _, colour in runs)
         for plot in self.query(OverlayPlot):
             plot.border_subtitle = legend
             plot.show(runs)

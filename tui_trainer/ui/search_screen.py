@@ -39,16 +39,17 @@ from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
 from ..config import Preset
-from ..search import describe_start, fmt_acc, fmt_range, fmt_values, plural
-from ..search_core import (
+from ..search.texts import describe_start, fmt_range, fmt_values
+from ..search.runner import (
     SearchControl, SearchEnded, SearchStarted, StageEnded, StageStarted, TrialEnded, TrialStarted,
     close_executor, default_workers, executor_capacity, local_pool, run_search,
 )
-from ..search_space import Ranges, Trial, TrialResult, rank
-from ..search_store import SearchStore
-from ..search_trial import trial_preset
-from .runs_screen import RunsScreen, fmt_duration
+from ..search.space import Ranges, Trial, TrialResult, rank
+from ..search.store import SearchStore
+from ..search.trial import trial_preset
+from .runs_screen import RunsScreen
 from .widgets import palette
+from .. import formatting as fmt
 
 DRAIN_S = 0.25
 # Scatter colours per stage (later stages brighter), exploded trials red, the best one accent.
@@ -330,9 +331,9 @@ class SearchScreen(Screen):
         cells += [str(getattr(t, k)) for k in self.extra]
         if ended:
             epochs = self.stage_info[t.stage].epochs if t.stage in self.stage_info else None
-            cells += [fmt_acc(t.best_val_acc) if t.status != "stopped" else "",
+            cells += [fmt.accuracy(t.best_val_acc) if t.status != "stopped" else "",
                       f"{t.epochs}/{epochs}" if epochs else str(t.epochs),
-                      _fmt_seconds(t.elapsed_s) if t.status != "stopped" else ""]
+                      fmt.duration(t.elapsed_s, fine=True) if t.status != "stopped" else ""]
         else:
             cells += ["", f"0/{t.epochs}", ""]
         return cells
@@ -368,7 +369,7 @@ class SearchScreen(Screen):
             info = self.stage_info.get(number)
             rows.append((f"stage {number}/{len(self.started.stages)}",
                          ProgressBar(total=stage.trials, completed=done, width=20),
-                         f"{done}/{stage.trials} trials x {plural(stage.epochs, 'epoch')}",
+                         f"{done}/{stage.trials} trials x {fmt.plural(stage.epochs, 'epoch')}",
                          Text(fmt_range(info.ranges) if info is not None else "ranges set by the stage before",
                               style="dim")))
         grid = Table.grid(padding=(0, 1))
@@ -386,7 +387,7 @@ class SearchScreen(Screen):
         else:
             where = "best" if self.ended is not None else "best so far"
             text = Text.assemble(
-                (f"{where}: {b.trial_id}  val acc {fmt_acc(b.best_val_acc)}  {fmt_values(b)}  "
+                (f"{where}: {b.trial_id}  val acc {fmt.accuracy(b.best_val_acc)}  {fmt_values(b)}  "
                  f"(stage {b.stage})", "bold"),
                 ("  u: the next run", "dim"),
             )
@@ -440,7 +441,7 @@ class SearchScreen(Screen):
                       epochs=base.train.epochs)
         preset = trial_preset(base, trial)
         self.app.post_message(RunsScreen.UseConfig(
-            preset, f"search trial {r.trial_id} (val acc {fmt_acc(r.best_val_acc)})"))
+            preset, f"search trial {r.trial_id} (val acc {fmt.accuracy(r.best_val_acc)})"))
         self._leave()
 
     def action_toggle_plot(self) -> None:
@@ -454,15 +455,10 @@ class SearchScreen(Screen):
     def _leave(self) -> None:
         if self.job.running:
             self.job.stop("the search view was closed")
-            self.notify(f"search stopped; {plural(len(self.results), 'trial')} recorded in {self.job.path}",
+            self.notify(f"search stopped; {fmt.plural(len(self.results), 'trial')} recorded in {self.job.path}",
                         timeout=6)
         self.dismiss()
 
 
 _STATUS_STYLE = {"running": "green", "starting": "green", "stopping": "yellow", "stopped": "yellow",
                  "finished": "blue", "failed": "red"}
-
-
-def _fmt_seconds(s: float) -> str:
-    """Trials often take well under a second: show hundredths there."""
-    return f"{s:.2f}s" if s < 1 else fmt_duration(s)

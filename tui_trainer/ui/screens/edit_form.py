@@ -16,7 +16,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from ...config import UPDATES, Preset
 from ...errors import PresetError
-from ..knobs import fmt_float
+from ...formatting import hyperparameter
 
 
 def parse_form(values: dict[str, str]) -> dict[str, Any]:
@@ -71,8 +71,8 @@ class EditForm(ModalScreen[Preset | None]):
     def compose(self) -> ComposeResult:
         p = self.preset
         initial = {
-            "train.learning_rate": fmt_float(p.train.learning_rate),
-            "train.reg": fmt_float(p.train.reg),
+            "train.learning_rate": hyperparameter(p.train.learning_rate),
+            "train.reg": hyperparameter(p.train.reg),
             "train.batch_size": str(p.train.batch_size),
             "train.epochs": str(p.train.epochs),
             "model.hidden": ", ".join(str(h) for h in p.model.hidden),

@@ -11,11 +11,11 @@ from rich.text import Text
 from textual.widget import Widget
 
 from ...config import Preset
-from ..knobs import fmt_float
+from ...formatting import hyperparameter
 
 ROWS: tuple[tuple[str, str, Callable[[Preset], str]], ...] = (
-    ("learning rate", "l L", lambda p: fmt_float(p.train.learning_rate)),
-    ("reg", "r R", lambda p: fmt_float(p.train.reg)),
+    ("learning rate", "l L", lambda p: hyperparameter(p.train.learning_rate)),
+    ("reg", "r R", lambda p: hyperparameter(p.train.reg)),
     ("batch size", "b B", lambda p: str(p.train.batch_size)),
     ("epochs", "e", lambda p: str(p.train.epochs)),
     ("update", "e", lambda p: p.train.update),

@@ -12,27 +12,10 @@ from textual.widget import Widget
 
 from ...engine.events import ParamStats, Ratios
 from ...engine.stats import RATIO_BAND, ratio_band
+from ...formatting import compact
 
 STATS = ("mean", "std", "min", "max")
 WIDE = 104   # content columns needed for the full table (shape column, 3 digits)
-
-
-def compact(v: float, digits: int = 2, width: int | None = None) -> str:
-    """A number people can scan in a column: 0, 0.012, 3.1e-5, -2.4e3.
-
-    With `width`, drops significant digits (down to one) until it fits.
-    """
-    if v == 0:
-        return "0"
-    if v != v:
-        return "nan"
-    while True:
-        m, e = f"{v:.{digits - 1}e}".split("e")
-        e = int(e)
-        text = f"{v:.{max(digits - 1 - e, 0)}f}" if -2 <= e <= 2 else f"{m}e{e}"
-        if width is None or len(text) <= width or digits == 1:
-            return text
-        digits -= 1
 
 
 def band_label(ratio: float | None) -> tuple[str, str, str]:

@@ -8,6 +8,8 @@ import time
 from rich.text import Text
 from textual.widget import Widget
 
+from ...formatting import clock
+
 FLASH_S = 2.5
 
 STATUS_STYLE = {
@@ -15,16 +17,6 @@ STATUS_STYLE = {
     "paused": "status-paused", "finished": "status-finished", "exploded": "status-bad",
     "stopped": "status-paused", "failed": "status-bad",
 }
-
-
-def clock_text(seconds: float | None) -> str:
-    """0:07, 12:30, 1:02:03; '--' when unknown."""
-    if seconds is None:
-        return "--"
-    s = int(round(seconds))
-    h, rest = divmod(s, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 class StatusBar(Widget):
@@ -62,7 +54,7 @@ class StatusBar(Widget):
         if self._flash[0] and time.monotonic() > self._flash[2]:
             self._flash = ("", "", 0.0)
         key = (self._flash[0], self.preset, self.dataset, self.run_number, self.status, int(self.epoch), self.epochs,
-               self.iteration, self.iterations, clock_text(self.elapsed), clock_text(self.eta), self.note)
+               self.iteration, self.iterations, clock(self.elapsed), clock(self.eta), self.note)
         if key != self._shown:
             self._shown = key
             self.refresh()
@@ -88,8 +80,8 @@ class StatusBar(Widget):
         fields = Text.assemble(
             ("epoch ", dim), f"{min(int(self.epoch), self.epochs)}/{self.epochs}",
             ("  iter ", dim), f"{self.iteration}/{total or '-'}",
-            ("  ", dim), clock_text(self.elapsed), (" elapsed", dim),
-            ("  ETA ", dim), clock_text(self.eta),
+            ("  ", dim), clock(self.elapsed), (" elapsed", dim),
+            ("  ETA ", dim), clock(self.eta),
         )
         bar_width = max(width - fields.cell_len - 7, 0)
         line2 = Text()

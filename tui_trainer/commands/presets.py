@@ -4,7 +4,7 @@ rate failures, the two search stages, the real thing."""
 
 from __future__ import annotations
 
-from .config import PRESETS_DIR, Preset, list_presets
+from ..config import PRESETS_DIR, Preset, list_presets
 
 LESSON_ORDER = ("default", "digits-fast", "spiral", "overfit-small", "lr-too-low", "lr-too-high",
                 "coarse-search", "fine-search", "cifar10-2layer")

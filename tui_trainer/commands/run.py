@@ -30,13 +30,14 @@ from typing import IO, Callable
 
 import numpy as np
 
-from .config import Preset, load_preset
-from .datasets import load_dataset
-from .engine.trainer import check_model_fits
-from .engine import RunControl, Trainer
-from .advisor import Advisor
-from .engine.events import Advice, Epoch, Event, Fanout, RunEnded, RunStarted, Step
-from .runs import RunStore, event_line
+from ..config import Preset, load_preset
+from ..datasets import load_dataset
+from ..engine.trainer import check_model_fits
+from ..engine import RunControl, Trainer
+from ..advisor import Advisor
+from ..engine.events import Advice, Epoch, Event, Fanout, RunEnded, RunStarted, Step
+from ..runs import RunStore, event_line
+from .. import formatting as fmt
 
 EXIT_FOR_STATUS = {"finished": 0, "exploded": 3, "stopped": 130, "failed": 1}
 REFRESH_PER_SECOND = 4
@@ -354,14 +355,14 @@ def live_view(record: Record, preset: Preset):
     bar.add_row(
         f"epoch {epoch_now}/{t.epochs}",
         ProgressBar(total=max(total, 1), completed=r.iteration),
-        f"{r.iteration}/{total} it  {_clock(elapsed)}  ETA {_clock(eta)}",
+        f"{r.iteration}/{total} it  {fmt.clock(elapsed)}  ETA {fmt.clock(eta)}",
     )
     loss = Text.assemble(("loss ", "dim"), (f"{r.loss:.4f}", "bold"), " ", (sparkline(r.losses, 24), "cyan"),
                          (f"  initial {r.started.initial_loss:.4f}", "dim"),
                          ("  lr ", "dim"), f"{r.learning_rate:.3g}", ("  ", ""), (f"{rate:.0f} it/s", "dim"))
     last, best = (r.epochs[-1] if r.epochs else None), r.best
-    acc = Text.assemble(("train acc ", "dim"), _acc(last and last.train_acc),
-                        ("  val acc ", "dim"), _acc(last and last.val_acc))
+    acc = Text.assemble(("train acc ", "dim"), fmt.accuracy(last and last.train_acc),
+                        ("  val acc ", "dim"), fmt.accuracy(last and last.val_acc))
     if best:
         acc.append(f"  best val {best.val_acc:.3f} (epoch {best.epoch})", style="green")
     lines = [head, bar, loss, acc]
@@ -465,16 +466,3 @@ def sparkline(values: list[float], width: int) -> str:
 def net_shape(record: Record, preset: Preset) -> str:
     """The layer sizes, input to classes: 784-50-10."""
     return "-".join(str(x) for x in [record.input_dim or "?", *preset.model.hidden, record.classes or "?"])
-
-
-def _acc(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3f}"
-
-
-def _clock(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "-:--"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from .datasets import fetch as fetching
+from ..datasets import fetch as fetching
 
 
 def command(args) -> int:

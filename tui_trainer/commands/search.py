@@ -23,16 +23,18 @@ import sys
 import threading
 from typing import Any
 
-from .config import Preset, load_preset, to_dict as preset_dict
-from .engine.events import to_dict
-from .errors import UserError
-from .search_core import (
+from ..config import Preset, load_preset, to_dict as preset_dict
+from ..engine.events import to_dict
+from ..errors import UserError
+from ..search.runner import (
     SearchControl, SearchEnded, SearchStarted, StageEnded, StageStarted, TrialEnded, TrialStarted,
     close_executor, connect_dask, default_workers, executor_capacity, local_pool, run_search,
 )
-from .search_space import Ranges, TrialResult
-from .search_store import SearchStore
-from .search_trial import cached_dataset
+from ..search.space import TrialResult
+from ..search.store import SearchStore
+from ..search.trial import cached_dataset
+from ..formatting import accuracy, plural
+from ..search.texts import describe_end, describe_start, fmt_range, fmt_values
 
 EXIT_FOR_STATUS = {"finished": 0, "stopped": 130, "failed": 1}
 
@@ -162,51 +164,6 @@ class _JsonFace:
         pass
 
 
-def fmt_acc(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3f}"
-
-
-def fmt_range(r: Ranges) -> str:
-    text = f"learning_rate {r.learning_rate[0]:.3g}..{r.learning_rate[1]:.3g}, reg {r.reg[0]:.3g}..{r.reg[1]:.3g}"
-    if r.hidden:
-        text += f", hidden {list(r.hidden)}"
-    if r.batch_size:
-        text += f", batch_size {list(r.batch_size)}"
-    return text
-
-
-def fmt_values(t) -> str:
-    text = f"lr {t.learning_rate:.3g}  reg {t.reg:.3g}"
-    if t.hidden is not None:
-        text += f"  hidden {t.hidden}"
-    if t.batch_size is not None:
-        text += f"  batch {t.batch_size}"
-    return text
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def describe_start(e: SearchStarted) -> str:
-    stages = ", ".join(f"{plural(s.trials, 'trial')} x {plural(s.epochs, 'epoch')}" for s in e.stages)
-    text = (f"search {e.preset}: {plural(len(e.stages), 'stage')} ({stages}), keep {e.keep}, seed {e.seed}, "
-            f"on {e.where}; recording in {e.path}")
-    if e.resumed:
-        text += f"; resuming with {plural(e.trials_done, 'trial')} already recorded"
-    return text
-
-
-def _describe_end(e: SearchEnded) -> list[str]:
-    lines = [f"search {e.status} in {e.elapsed_s:.1f}s: {plural(e.trials, 'trial')} recorded in {e.path}"]
-    if e.status != "finished":
-        lines.append(f"  ({e.reason})")
-    if e.best is not None:
-        lines.append(f"best: {e.best.trial_id}  val acc {fmt_acc(e.best.best_val_acc)}  {fmt_values(e.best)}  "
-                     f"(stage {e.best.stage}, {plural(e.best.epochs, 'epoch')})")
-    return lines
-
-
 class _PlainFace:
     """One line per ended trial and per stage; for logs and pipes."""
 
@@ -227,20 +184,20 @@ class _PlainFace:
             note = "  (recorded earlier)" if event.resumed else ""
             reason = f"  {event.reason}" if event.status in ("exploded", "failed") else ""
             self._print(f"  [{self.ended}/{self.stage_trials}] {event.trial_id} {event.status:<8} "
-                        f"{fmt_values(event)}  val acc {fmt_acc(event.best_val_acc)}  "
+                        f"{fmt_values(event)}  val acc {accuracy(event.best_val_acc)}  "
                         f"{plural(event.epochs, 'epoch')}  {event.elapsed_s:.1f}s{note}{reason}")
         elif isinstance(event, StageEnded):
             best = "no trial with a val accuracy" if event.best is None else (
-                f"{event.best.trial_id} val acc {fmt_acc(event.best.best_val_acc)} ({fmt_values(event.best)})")
+                f"{event.best.trial_id} val acc {accuracy(event.best.best_val_acc)} ({fmt_values(event.best)})")
             nxt = "" if event.next_ranges is None else f"; next: {fmt_range(event.next_ranges)}"
             self._print(f"stage {event.stage} best: {best}{nxt}")
         elif isinstance(event, SearchEnded):
-            for line in _describe_end(event):
+            for line in describe_end(event):
                 self._print(line)
             if event.ranking:
                 self._print("ranking:")
                 for i, r in enumerate(event.ranking, 1):
-                    self._print(f"  {i:>2}. {r.trial_id}  val acc {fmt_acc(r.best_val_acc)}  {fmt_values(r)}  "
+                    self._print(f"  {i:>2}. {r.trial_id}  val acc {accuracy(r.best_val_acc)}  {fmt_values(r)}  "
                                 f"stage {r.stage}  {r.status}")
             for w in event.warnings:
                 self._print(f"warning: {w.message}")
@@ -320,7 +277,7 @@ class _LiveFace:
             if self.stage_info is not None:
                 parts.append(self._table())
             if self.best is not None:
-                parts.append(Text(f"best so far: {self.best.trial_id}  val acc {fmt_acc(self.best.best_val_acc)}  "
+                parts.append(Text(f"best so far: {self.best.trial_id}  val acc {accuracy(self.best.best_val_acc)}  "
                                   f"{fmt_values(self.best)}", style="green"))
             return Group(*parts)
 
@@ -356,7 +313,7 @@ class _LiveFace:
             else:
                 status = f"[{colours.get(r.status, 'white')}]{r.status}[/]" + (" (earlier)" if r.resumed else "")
                 cells = [r.trial_id, status, f"{r.learning_rate:.3g}", f"{r.reg:.3g}"]
-                tail = [fmt_acc(r.best_val_acc), str(r.epochs), f"{r.elapsed_s:.1f}s"]
+                tail = [accuracy(r.best_val_acc), str(r.epochs), f"{r.elapsed_s:.1f}s"]
             if searched_hidden:
                 cells.append(str(r.hidden))
             if searched_batch:
@@ -369,7 +326,7 @@ class _LiveFace:
     def _final(self, event: SearchEnded) -> None:
         from rich.table import Table
 
-        for line in _describe_end(event):
+        for line in describe_end(event):
             self.console.print(line, highlight=False)
         if event.ranking:
             hidden = any(r.hidden is not None for r in event.ranking)
@@ -382,7 +339,7 @@ class _LiveFace:
             for i, r in enumerate(event.ranking, 1):
                 cells = [str(i), r.trial_id, str(r.stage), r.status, f"{r.learning_rate:.3g}", f"{r.reg:.3g}"]
                 cells += [str(r.hidden)] * hidden + [str(r.batch_size)] * batch
-                table.add_row(*cells, fmt_acc(r.best_val_acc), str(r.epochs))
+                table.add_row(*cells, accuracy(r.best_val_acc), str(r.epochs))
             self.console.print(table)
         for w in event.warnings:
             self.console.print(f"[bold yellow]warning:[/] {w.message}", highlight=False)

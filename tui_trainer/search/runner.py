@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Callable, ClassVar
 
-from .config import Preset, Stage
-from .errors import UserError
-from .search_space import (
+from ..config import Preset, Stage
+from ..errors import UserError
+from .space import (
     EdgeWarning, Ranges, Trial, TrialResult, edge_warnings, narrow, rank, stage_trials, union,
 )
-from .search_store import SearchStore
-from .search_trial import DaskFlag, FileFlag, MemoryFlag, STOP_REASON, TrialSpec, run_trial
+from .store import SearchStore
+from .trial import DaskFlag, FileFlag, MemoryFlag, STOP_REASON, TrialSpec, run_trial
 
 # After a stop, how long to wait for running trials to notice it before giving up on them.
 STOP_GRACE_S = 30.0

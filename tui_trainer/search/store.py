@@ -23,10 +23,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Preset, loads_preset, to_toml
-from .errors import UserError
-from .runs import atomic_write_text, new_record_dir, safe_name
-from .search_space import Ranges, TrialResult
+from ..config import Preset, loads_preset, to_toml
+from ..errors import UserError
+from ..runs import atomic_write_text, new_record_dir, safe_name
+from .space import Ranges, TrialResult
 
 DB_NAME = "search.sqlite"
 PRESET_NAME = "preset.toml"

@@ -1,0 +1,41 @@
+"""`tui-trainer check PRESET [--json]`: the lecture's four sanity checks as a table or one JSON object.
+
+Exit status: 0 all passed, 1 some failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..checks import CHECKS, iter_checks, run_checks
+from ..config import load_preset
+from ..datasets import load_dataset
+from ..engine.trainer import check_model_fits
+
+
+def command(args) -> int:
+    preset = load_preset(args.preset, getattr(args, "overrides", []))
+    data = load_dataset(preset.data, source=preset.source)
+    check_model_fits(preset, data.input_dim, data.num_classes)  # bad input, before anything is recorded
+    results = []
+    if args.json:
+        results = run_checks(preset, data)
+        print(json.dumps({"preset": preset.name, "checks": [r.to_dict() for r in results],
+                          "passed": all(r.passed for r in results)}))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console(stderr=False)
+        with console.status(f"checking {preset.name} on {data.name}...") as status:
+            for r in iter_checks(preset, data):
+                results.append(r)
+                status.update(f"checking {preset.name}: {len(results)}/{len(CHECKS)} done")
+        table = Table(title=f"Sanity checks: {preset.name} on {data.name} ({data.num_classes} classes)")
+        for col in ("check", "value", "expected", "verdict", "advice"):
+            table.add_column(col, overflow="fold")
+        for r in results:
+            verdict = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
+            table.add_row(r.name, r.value, r.expected, verdict, r.advice)
+        console.print(table)
+    return 0 if all(r.passed for r in results) else 1

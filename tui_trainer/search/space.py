@@ -33,7 +33,6 @@ MIN_PAD = 0.1
 # explored log10 span from either end.
 EDGE_FRACTION = 0.1
 CONTINUOUS = ("learning_rate", "reg")
-CHOICES = ("hidden", "batch_size")
 
 
 @dataclass(frozen=True)
@@ -62,13 +61,6 @@ class Ranges:
             "learning_rate": list(self.learning_rate), "reg": list(self.reg),
             "hidden": list(self.hidden), "batch_size": list(self.batch_size),
         }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Ranges":
-        return cls(
-            learning_rate=tuple(d["learning_rate"]), reg=tuple(d["reg"]),
-            hidden=tuple(d.get("hidden", ())), batch_size=tuple(d.get("batch_size", ())),
-        )
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from tui_trainer.config import loads_preset
 from tui_trainer.errors import UserError
 from tui_trainer.search.runner import SearchControl, local_pool, run_search
 from tui_trainer.search.space import (
-    Ranges, TrialResult, edge_warnings, narrow, rank, sample_trial, stage_trials, union,
+    Ranges, TrialResult, best_trial, edge_warnings, narrow, rank, sample_trial, stage_trials, union,
 )
 from tui_trainer.search.store import SearchStore
 from tui_trainer.search.trial import TrialSpec
@@ -100,6 +100,16 @@ def test_ranking_puts_finished_trials_by_val_accuracy_first():
         result("d", acc=None, status="failed"), result("e", acc=0.7, stage=2),
     ])
     assert [r.trial_id for r in ranked] == ["e", "c", "a", "b", "d"]
+
+
+def test_the_best_trial_is_the_first_of_the_ranking():
+    results = [result("a", acc=0.4), result("b", acc=0.9, status="exploded"), result("c", acc=0.7)]
+    assert best_trial(results) is rank(results)[0] is results[2]   # finished beats exploded at a higher acc
+    exploded = result("b", acc=0.9, status="exploded")
+    assert best_trial([exploded, result("d", acc=None, status="failed")]) is exploded  # when nothing finished
+    # stopped trials did not run their epochs (a resume runs them again): never the best
+    assert best_trial([result("s", acc=0.99, status="stopped"), exploded]) is exploded
+    assert best_trial([result("d", acc=None, status="failed")]) is None and best_trial([]) is None
 
 
 def test_the_next_stage_spans_the_kept_trials_widened_a_little():

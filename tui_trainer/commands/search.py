@@ -30,7 +30,7 @@ from ..search.runner import (
     SearchControl, SearchEnded, SearchStarted, StageEnded, StageStarted, TrialEnded, TrialStarted,
     close_executor, connect_dask, default_workers, executor_capacity, local_pool, run_search,
 )
-from ..search.space import TrialResult
+from ..search.space import TrialResult, best_trial
 from ..search.store import SearchStore
 from ..search.trial import cached_dataset
 from ..formatting import accuracy, plural
@@ -222,6 +222,7 @@ class _LiveFace:
         self.stages: dict[int, list[int]] = {}      # stage -> [ended, trials]
         self.stage_info: StageStarted | None = None
         self.rows: dict[str, Any] = {}              # trial id -> TrialStarted | TrialEnded (current stage)
+        self.results: dict[str, TrialResult] = {}   # trial id -> every ended trial, all stages
         self.best: TrialResult | None = None
         self.notes: list[str] = []
         self._lock = threading.Lock()
@@ -247,11 +248,10 @@ class _LiveFace:
             self.rows[event.trial_id] = event
         elif isinstance(event, TrialEnded):
             self.rows[event.trial_id] = event
+            self.results[event.trial_id] = event
+            self.best = best_trial(self.results.values())
             if event.status != "stopped":
                 self.stages[event.stage][0] += 1
-                if event.best_val_acc is not None and (
-                        self.best is None or (event.best_val_acc, event.stage) > (self.best.best_val_acc, self.best.stage)):
-                    self.best = event
         elif isinstance(event, StageEnded) and event.next_ranges is not None:
             self.notes.append(f"stage {event.stage} kept {', '.join(event.kept)}; "
                               f"next: {fmt_range(event.next_ranges)}")

@@ -33,7 +33,7 @@ from ..config import Preset, Stage
 from ..errors import UserError
 from ..threads import cores, one_thread_env
 from .space import (
-    EdgeWarning, Ranges, Trial, TrialResult, edge_warnings, narrow, rank, stage_trials, union,
+    EdgeWarning, Ranges, Trial, TrialResult, best_trial, edge_warnings, narrow, rank, stage_trials, union,
 )
 from .store import SearchStore
 from .trial import DaskFlag, FileFlag, MemoryFlag, STOP_REASON, TrialSpec, run_trial
@@ -104,7 +104,7 @@ class StageEnded:
     kind: ClassVar[str] = "stage_ended"
     stage: int
     trials: int                   # trials recorded in this stage
-    best: TrialResult | None
+    best: TrialResult | None      # space.best_trial of the stage's trials
     kept: tuple[str, ...]         # the trial ids that set the next ranges, best first
     next_ranges: Ranges | None    # None after the last stage
 
@@ -114,7 +114,7 @@ class SearchEnded:
     kind: ClassVar[str] = "search_ended"
     status: str                   # finished | stopped | failed
     reason: str
-    best: TrialResult | None
+    best: TrialResult | None      # space.best_trial of every trial recorded
     ranking: tuple[TrialResult, ...]  # the best RANKING_SIZE trials, best first
     warnings: tuple[EdgeWarning, ...]
     trials: int                   # trials recorded
@@ -326,12 +326,12 @@ def run_search(
         kept = rank(stage_results)[:search.keep]
         last = number == len(search.stages)
         next_ranges = None if last else narrow(ranges, kept)
-        sink(StageEnded(number, len(stage_results), kept[0] if kept else None,
+        sink(StageEnded(number, len(stage_results), best_trial(stage_results),
                         tuple(r.trial_id for r in kept), next_ranges))
         if next_ranges is not None:
             ranges = next_ranges
     ranking = rank(results)
-    best = ranking[0] if ranking and ranking[0].best_val_acc is not None else None
+    best = best_trial(results)
     store.set_meta("status", status)
     ended = SearchEnded(
         status=status, reason=reason, best=best, ranking=tuple(ranking[:RANKING_SIZE]),

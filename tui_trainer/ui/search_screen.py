@@ -44,7 +44,7 @@ from ..search.runner import (
     SearchControl, SearchEnded, SearchStarted, StageEnded, StageStarted, TrialEnded, TrialStarted,
     close_executor, default_workers, executor_capacity, local_pool, run_search,
 )
-from ..search.space import Ranges, Trial, TrialResult, rank
+from ..search.space import Ranges, Trial, TrialResult, best_trial
 from ..search.store import SearchStore
 from ..search.trial import trial_preset
 from .runs_screen import RunsScreen
@@ -304,9 +304,9 @@ class SearchScreen(Screen):
             self._show_warnings(e)
 
     def _update_best(self) -> None:
-        ranked = rank(r for r in self.results.values() if r.status != "stopped")
-        if ranked and ranked[0].best_val_acc is not None and ranked[0].status == "finished":
-            self._set_best(ranked[0])
+        best = best_trial(self.results.values())
+        if best is not None:
+            self._set_best(best)
 
     def _set_best(self, best: TrialResult) -> None:
         table = self.query_one(DataTable)

@@ -34,7 +34,7 @@ from ..search.space import TrialResult, best_trial
 from ..search.store import SearchStore
 from ..search.trial import cached_dataset
 from ..formatting import accuracy, plural
-from ..search.texts import describe_end, describe_start, fmt_range, fmt_values
+from ..search.texts import describe_end, describe_start, fmt_range, fmt_values, local_pool_name, trial_line
 
 EXIT_FOR_STATUS = {"finished": 0, "stopped": 130, "failed": 1}
 
@@ -60,7 +60,7 @@ def command(args) -> int:
     else:
         executor = local_pool(args.workers or default_workers())
         capacity = executor_capacity(executor)
-        where = f"{capacity} local worker process{'es' if capacity != 1 else ''}"
+        where = local_pool_name(capacity)
     ended: SearchEnded | None = None
     try:
         store = store or SearchStore.create(args.runs_dir, preset)
@@ -197,8 +197,7 @@ class _PlainFace:
             if event.ranking:
                 self._print("ranking:")
                 for i, r in enumerate(event.ranking, 1):
-                    self._print(f"  {i:>2}. {r.trial_id}  val acc {accuracy(r.best_val_acc)}  {fmt_values(r)}  "
-                                f"stage {r.stage}  {r.status}")
+                    self._print(f"  {i:>2}. {trial_line(r)}  stage {r.stage}  {r.status}")
             for w in event.warnings:
                 self._print(f"warning: {w.message}")
 
@@ -277,8 +276,7 @@ class _LiveFace:
             if self.stage_info is not None:
                 parts.append(self._table())
             if self.best is not None:
-                parts.append(Text(f"best so far: {self.best.trial_id}  val acc {accuracy(self.best.best_val_acc)}  "
-                                  f"{fmt_values(self.best)}", style="green"))
+                parts.append(Text(f"best so far: {trial_line(self.best)}", style="green"))
             return Group(*parts)
 
     def _table(self):

@@ -39,7 +39,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
 from ..config import Preset
-from ..search.texts import describe_start, fmt_range, fmt_values
+from ..search.texts import describe_start, fmt_range, local_pool_name, trial_line
 from ..search.runner import (
     SearchControl, SearchEnded, SearchStarted, StageEnded, StageStarted, TrialEnded, TrialStarted,
     close_executor, default_workers, executor_capacity, local_pool, run_search,
@@ -73,7 +73,7 @@ class SearchJob:
         _start_resource_tracker()
         self.pool = local_pool(workers or default_workers())
         self.capacity = executor_capacity(self.pool)
-        self.where = f"{self.capacity} local worker process{'es' if self.capacity != 1 else ''}"
+        self.where = local_pool_name(self.capacity)
         try:
             self.store = SearchStore.create(runs_dir, preset)
         except BaseException:
@@ -387,8 +387,7 @@ class SearchScreen(Screen):
         else:
             where = "best" if self.ended is not None else "best so far"
             text = Text.assemble(
-                (f"{where}: {b.trial_id}  val acc {fmt.accuracy(b.best_val_acc)}  {fmt_values(b)}  "
-                 f"(stage {b.stage})", "bold"),
+                (f"{where}: {trial_line(b)}  (stage {b.stage})", "bold"),
                 ("  u: the next run", "dim"),
             )
         self.query_one("#search-best", Static).update(text)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from tui_trainer import advisor as adv
-from tui_trainer.advisor import Advisor, History, diagnose, edge_of_range, search_edge
+from tui_trainer.advisor import Advisor, History, diagnose
 from tui_trainer.config import Preset, load_preset, to_dict
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
@@ -202,26 +202,6 @@ def test_initial_loss_for_svm_is_c_minus_one():
     assert d and "C - 1 = 9" in d[0].message
 
 
-# --- search: the best value at the edge of its range -----------------------------------
-
-def test_edge_of_range_on_a_log_scale():
-    lrs = [1e-6, 1e-4, 1e-3, 8e-2]
-    assert edge_of_range(lrs, [0.1, 0.5, 0.6, 0.9], 1e-6, 1e-1) == "high"
-    assert edge_of_range(lrs, [0.95, 0.5, 0.6, 0.9], 1e-6, 1e-1) == "low"
-    assert edge_of_range(lrs, [0.1, 0.5, 0.9, 0.8], 1e-6, 1e-1) is None   # 1e-3: mid-range
-    assert edge_of_range([2e-2, 1e-4], [0.9, 0.5], 1e-6, 1e-1) is None     # 86% of the way up: inside
-    assert edge_of_range(lrs, [None, math.nan, None, None], 1e-6, 1e-1) is None
-
-
-def test_search_edge_says_which_range_to_widen():
-    trials = [({"learning_rate": 9e-2, "reg": 1e-2}, 0.52), ({"learning_rate": 1e-4, "reg": 1e-3}, 0.31),
-              ({"learning_rate": 5e-2, "reg": 3e-1}, None)]
-    found = search_edge(trials, {"learning_rate": (1e-6, 1e-1), "reg": (1e-5, 1e1)})
-    assert [d.code for d in found] == ["search_edge"]
-    assert "learning_rate" in found[0].message and "high edge" in found[0].message
-    assert "search.learning_rate" in found[0].remedy and "1e-06, 10" in found[0].remedy
-
-
 # --- the watcher ---------------------------------------------------------------------
 
 def test_advisor_forwards_every_event_and_adds_advice_once_per_code():
@@ -257,7 +237,7 @@ def test_diagnose_reads_metrics_jsonl_dicts_and_ignores_recorded_advice():
 
 def test_every_code_has_a_severity():
     assert set(adv.SEVERITY.values()) <= {"error", "warning", "info"}
-    assert set(adv.EPOCH_CHECKS) <= set(adv.CODES)
+    assert set(adv.EPOCH_CHECKS) <= set(adv.SEVERITY)
 
 
 # --- real runs -------------------------------------------------------------------------

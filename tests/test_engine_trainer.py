@@ -10,6 +10,7 @@ import pytest
 from tui_trainer.config import loads_preset
 from tui_trainer.datasets import Dataset, load_dataset
 from tui_trainer.engine import Epoch, Ratios, RunControl, RunEnded, RunStarted, Step, Trainer
+from tui_trainer.engine.rules import is_exploding
 
 SPIRAL = """
 name = "spiral-test"
@@ -89,6 +90,23 @@ def test_a_huge_learning_rate_explodes():
     initial = rec.events[0].initial_loss
     assert not math.isfinite(last.loss) or last.loss > 3 * initial
     assert last.iteration == ended.iterations < 40
+
+
+def test_the_explosion_rule():
+    assert not is_exploding(2.9, 1.0, 3.0) and not is_exploding(3.0, 1.0, 3.0)
+    assert is_exploding(3.1, 1.0, 3.0) and not is_exploding(3.1, 1.0, 5.0)   # the preset's factor
+    assert is_exploding(math.nan, 1.0, 3.0) and is_exploding(math.inf, 1.0, 3.0)
+    # an initial loss that is not finite sets no limit: only a loss that is not finite counts
+    assert not is_exploding(1e9, math.nan, 3.0) and not is_exploding(1e9, math.inf, 3.0)
+    assert is_exploding(math.nan, math.nan, 3.0)
+
+
+def test_the_trainer_stops_at_the_first_step_the_rule_flags():
+    preset, data = spiral(**{"train.learning_rate": 1e6, "train.update": "sgd", "model.init_std": 1.0})
+    _, rec, ended = run(preset, data)
+    initial, factor = rec.events[0].initial_loss, preset.train.explode_factor
+    flagged = [is_exploding(s.loss, initial, factor) for s in rec.of(Step)]
+    assert ended.status == "exploded" and flagged == [False] * (len(flagged) - 1) + [True]
 
 
 def test_stop_from_another_thread_ends_the_run_within_one_iteration():

@@ -21,7 +21,7 @@ from tui_trainer.config import loads_preset
 from tui_trainer.errors import UserError
 from tui_trainer.search.runner import SearchControl, local_pool, run_search
 from tui_trainer.search.space import (
-    Ranges, TrialResult, edge_warnings, narrow, rank, sample_trial, stage_trials, union,
+    Ranges, TrialResult, best_trial, edge_warnings, narrow, rank, sample_trial, stage_trials, union,
 )
 from tui_trainer.search.store import SearchStore
 from tui_trainer.search.trial import TrialSpec
@@ -102,6 +102,16 @@ def test_ranking_puts_finished_trials_by_val_accuracy_first():
     assert [r.trial_id for r in ranked] == ["e", "c", "a", "b", "d"]
 
 
+def test_the_best_trial_is_the_first_of_the_ranking():
+    results = [result("a", acc=0.4), result("b", acc=0.9, status="exploded"), result("c", acc=0.7)]
+    assert best_trial(results) is rank(results)[0] is results[2]   # finished beats exploded at a higher acc
+    exploded = result("b", acc=0.9, status="exploded")
+    assert best_trial([exploded, result("d", acc=None, status="failed")]) is exploded  # when nothing finished
+    # stopped trials did not run their epochs (a resume runs them again): never the best
+    assert best_trial([result("s", acc=0.99, status="stopped"), exploded]) is exploded
+    assert best_trial([result("d", acc=None, status="failed")]) is None and best_trial([]) is None
+
+
 def test_the_next_stage_spans_the_kept_trials_widened_a_little():
     ranges = Ranges((1e-6, 1e-1), (1e-5, 1e1), hidden=(20, 50, 100))
     kept = [result(lr=1e-3, reg=1e-2, hidden=50), result(lr=1e-2, reg=1e-4, hidden=100)]
@@ -127,6 +137,20 @@ def test_a_best_value_at_the_edge_of_the_searched_range_is_worrying():
     bottom = result(lr=1e-3, reg=1.2e-5)
     (w,) = edge_warnings(bottom, explored)
     assert (w.key, w.edge) == ("reg", "low")
+    assert "low edge" in w.message and "search.reg" in w.message
+
+
+def test_the_edge_of_a_range_is_measured_in_log_space():
+    explored = Ranges((1e-6, 1e-1), (1e-5, 1e1))
+
+    def edges(lr, **kw):
+        return [(w.key, w.edge) for w in edge_warnings(result(lr=lr, reg=1e-2, **kw), explored)]
+
+    assert edges(8e-2) == [("learning_rate", "high")]
+    assert edges(1e-6) == [("learning_rate", "low")]
+    assert edges(1e-3) == []    # mid-range
+    assert edges(2e-2) == []    # 86% of the way up in log space: not in the outer tenth
+    assert edges(8e-2, acc=None, status="failed") == [] and edge_warnings(None, explored) == []
 
 
 # --- the search core in-process, on a synthetic problem --------------------------

@@ -4,13 +4,19 @@ ended with q, and its best trial made the next run with u."""
 import io
 import math
 import multiprocessing
+import threading
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 from rich.console import Console
+from textual.app import App
 from textual.widgets import DataTable
 
+from tui_trainer.commands.search import _LiveFace
 from tui_trainer.config import load_preset
-from tui_trainer.search.space import rank
+from tui_trainer.search.runner import SearchControl, SearchEnded, StageEnded, TrialEnded, run_search
+from tui_trainer.search.space import TrialResult, best_trial, rank
 from tui_trainer.search.store import SearchStore, list_searches
 from tui_trainer.ui.app import WorkbenchApp
 from tui_trainer.ui.search_screen import SearchScreen, TrialScatter
@@ -162,3 +168,85 @@ async def test_q_mid_search_quits_at_once_and_leaves_no_worker_processes(tmp_pat
     store = SearchStore.open(info.path)
     assert store.meta("status") == "stopped"
     store.close()
+
+
+# --- one best trial, whatever the face -----------------------------------------------------
+
+def exploding_favourite(spec) -> TrialResult:
+    """Trial s1-000 reaches the highest val accuracy, then explodes; the others finish below it."""
+    t = spec.trial
+    exploded = (t.stage, t.index) == (1, 0)
+    return TrialResult.of(t, status="exploded" if exploded else "finished", reason="",
+                          best_val_acc=0.9 if exploded else 0.3 + 0.1 * t.index, best_epoch=1,
+                          epochs=t.epochs, iterations=t.epochs, elapsed_s=0.0)
+
+
+class RecordedJob:
+    """What SearchScreen reads from a SearchJob, fed the events of a search already run."""
+
+    def __init__(self, preset, path):
+        self.preset, self.path, self.where = preset, path, "a recording"
+        self.events = deque()
+        self.control = SearchControl()
+        self.done = threading.Event()
+        self.error = ""
+        self.running = False
+
+    def stop(self, reason: str = "") -> None:
+        self.control.stop(reason)
+
+
+class ScreenHost(App):
+    def __init__(self, screen) -> None:
+        super().__init__()
+        self.search_screen = screen
+
+    def on_mount(self) -> None:
+        self.push_screen(self.search_screen)
+
+
+def rendered(renderable) -> str:
+    console = Console(width=300, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+async def test_every_face_shows_the_same_best_trial(tmp_path):
+    # The copies of "best" used to disagree here: the command's live view took the exploded
+    # trial with the highest val accuracy, the workbench and the final ranking a finished one.
+    preset = preset_file(tmp_path, TINY)
+    store = SearchStore.create(tmp_path / "runs", preset)
+    events = []
+    with ThreadPoolExecutor(1) as pool:      # one trial at a time: s1-000 ends first
+        ended = run_search(preset, pool, store, events.append, SearchControl(), trial_fn=exploding_favourite)
+    store.close()
+    assert ended.best.trial_id == "s1-003" and ended.best == rank(ended.ranking)[0]
+    stage_one = next(e for e in events if isinstance(e, StageEnded))
+    assert stage_one.best.trial_id == "s1-003"
+
+    live = _LiveFace()
+    job = RecordedJob(preset, store.path)
+    screen = SearchScreen(job, drain_interval=3600)
+    try:
+        async with ScreenHost(screen).run_test(size=(160, 48)) as pilot:
+            await pilot.pause()
+            results = []
+            for event in events:
+                if isinstance(event, SearchEnded):
+                    break
+                live(event)
+                job.events.append(event)
+                screen.drain()
+                if isinstance(event, TrialEnded):
+                    results.append(event)
+                    expected = best_trial(results)
+                    assert live.best.trial_id == screen.best.trial_id == expected.trial_id, event.trial_id
+                    assert f"best so far: {expected.trial_id}  " in rendered(live._render())
+                    assert f"best so far: {expected.trial_id}  " in text_of(screen.query_one("#search-best"))
+            assert screen.best.trial_id == "s1-003"
+            job.events.append(ended)
+            screen.drain()
+            assert screen.best.trial_id == "s1-003"
+            assert "best: s1-003  " in text_of(screen.query_one("#search-best"))
+    finally:
+        live.close()

@@ -1,7 +1,7 @@
 """The advisor: what the curves mean, the way Lecture 6 reads them.
 
-Pure functions from the metrics history (the event stream) to diagnoses, and
-`Advisor`, a sink wrapper that watches a run as it goes:
+Pure functions from the metrics history (the event stream) to diagnoses
+(`Advice` events), and `Advisor`, a sink wrapper that watches a run as it goes:
 
     sink = Advisor(Fanout(store, printer))      # forwards every event, and
     Trainer(preset, data, sink).run()          # adds an `advice` event when a
@@ -10,15 +10,16 @@ Pure functions from the metrics history (the event stream) to diagnoses, and
     diagnose(read_metrics(run_dir))            # the same diagnoses, after the fact
 
 Each diagnosis has a code, a measurable trigger (the constants below), a
-message with the numbers that tripped it, and the lecture's remedy. Each code
-fires at most once per run. `diagnose(events)` replays a history through an
-`Advisor`, so a past run gets exactly the advice it got live.
+message with the numbers that tripped it, and the lecture's remedy; SEVERITY
+says how each code is shown. Each code fires at most once per run.
+`diagnose(events)` replays a history through an `Advisor`, so a past run gets
+exactly the advice it got live.
 
-The search's check, "the best value sits at the edge of its range", is
-`edge_of_range(values, scores, low, high)` and `search_edge(trials, ranges)`.
+The search's check, "the best value sits at the edge of its range", is not
+advice on a run: it is `search.space.edge_warnings`, sent with the search's end.
 
 Cost: the trainer thread shares the GIL with the workbench, so a step event
-costs an append and two comparisons; a ratios event a loop over the
+costs an append and the explosion rule; a ratios event a loop over the
 parameters; the checks that look at many steps run at epoch ends only, over
 bounded windows.
 """
@@ -27,11 +28,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from .engine.events import Advice, Epoch, Event, Ratios, RunEnded, RunStarted, Sink, Step, from_dict
+from .engine.rules import is_exploding
 from .engine.stats import RATIO_BAND
 
 # --- triggers ------------------------------------------------------------------
@@ -46,8 +48,10 @@ FLAT_MIN_STEPS = 10
 # ... and the remedy mentions the init when it is gaussian with init_std at most this.
 TINY_INIT = 1e-3
 
-# loss_exploding: a step loss that is not finite or above explode_factor times
-# the initial loss (the trainer's own stop rule; train.explode_factor, 3 by default).
+# loss_exploding: the trainer's own stop rule (engine/rules.py is_exploding): a
+# step loss that is not finite or above explode_factor times the initial loss.
+# The factor is the run's train.explode_factor; this default is for a history
+# whose config does not name it.
 DEFAULT_EXPLODE_FACTOR = 3.0
 
 # loss_linear: from epoch LINEAR_MIN_EPOCHS on (at least LINEAR_MIN_STEPS
@@ -107,10 +111,6 @@ RATIO_HIGH = RATIO_BAND[1] * 10
 # from ln(C) (softmax) or C - 1 (SVM), what small random weights give.
 INIT_LOSS_TOL = 0.25
 
-# search_edge: the best trial's value lies in the outer EDGE_FRACTION of its
-# range, measured in log space (ranges are sampled log-uniformly).
-EDGE_FRACTION = 0.1
-
 SEVERITY = {
     "loss_exploding": "error",
     "initial_loss": "warning",
@@ -118,33 +118,11 @@ SEVERITY = {
     "ratio_low": "warning",
     "ratio_high": "warning",
     "overfitting": "warning",
-    "search_edge": "warning",
     "loss_linear": "info",
     "loss_noisy": "info",
     "underfitting": "info",
     "accuracy_without_loss": "info",
 }
-CODES = tuple(SEVERITY)
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    code: str
-    iteration: int
-    message: str
-    remedy: str
-
-    @property
-    def severity(self) -> str:
-        """'error', 'warning' or 'info' (how the workbench colours it)."""
-        return SEVERITY.get(self.code, "info")
-
-    def to_advice(self) -> Advice:
-        return Advice(iteration=self.iteration, code=self.code, message=self.message, remedy=self.remedy)
-
-    @classmethod
-    def from_advice(cls, advice: Advice) -> "Diagnosis":
-        return cls(advice.code, advice.iteration, advice.message, advice.remedy)
 
 
 @dataclass
@@ -198,7 +176,7 @@ class History:
 
 # --- the checks: each reads the history as it stands ----------------------------------
 
-def check_initial_loss(h: History) -> Diagnosis | None:
+def check_initial_loss(h: History) -> Advice | None:
     if h.started is None or not math.isfinite(h.started.initial_loss):
         return None
     c = h.started.classes
@@ -209,16 +187,16 @@ def check_initial_loss(h: History) -> Diagnosis | None:
         return None
     init = h.setting("model", "init", "gaussian")
     init_desc = f"{init}, init_std {h.setting('model', 'init_std', 0):g}" if init == "gaussian" else init
-    return Diagnosis(
-        "initial_loss", 0,
-        f"The loss at init is {loss:.4g}, {loss / expected:.2f}x the {what} that small random weights give "
-        f"with {'the SVM' if svm else 'softmax'} loss over {c} classes.",
-        f"Check the init (model.init: {init_desc}) and the input scale (data.preprocess): the scores should "
-        "start near zero. If they do, check the loss (and whether train.reg adds a large term).",
+    return Advice(
+        iteration=0, code="initial_loss",
+        message=f"The loss at init is {loss:.4g}, {loss / expected:.2f}x the {what} that small random weights give "
+                f"with {'the SVM' if svm else 'softmax'} loss over {c} classes.",
+        remedy=f"Check the init (model.init: {init_desc}) and the input scale (data.preprocess): the scores should "
+               "start near zero. If they do, check the loss (and whether train.reg adds a large term).",
     )
 
 
-def check_loss_flat(h: History) -> Diagnosis | None:
+def check_loss_flat(h: History) -> Advice | None:
     """Judged once, at the end of the first epoch that completes FLAT_MIN_STEPS iterations."""
     if h.started is None or not h.epochs:
         return None
@@ -245,42 +223,28 @@ def check_loss_flat(h: History) -> Diagnosis | None:
         # Every layer's gradient scales with the weights of the layers around it: all tiny at first.
         remedy += (f" With a tiny init (model.init_std = {init_std:g}) a net with hidden layers also starts "
                    "slowly: the loss can sit still for a while, then drop.")
-    return Diagnosis(
-        "loss_flat", len(window),
-        f"The loss is not going down: {drop:+.1%} over the {span} ({len(window)} iterations), "
-        f"from {initial:.4g} to {tail.mean():.4g}.",
-        remedy,
+    return Advice(
+        iteration=len(window), code="loss_flat",
+        message=f"The loss is not going down: {drop:+.1%} over the {span} ({len(window)} iterations), "
+                f"from {initial:.4g} to {tail.mean():.4g}.",
+        remedy=remedy,
     )
 
 
-def exploded(loss: float, initial_loss: float, factor: float) -> bool:
-    """The trainer's stop rule: a loss that is not finite or above factor x the initial loss."""
-    return not math.isfinite(loss) or loss > factor * initial_loss
-
-
-def check_loss_exploding(h: History) -> Diagnosis | None:
-    if h.started is None:
-        return None
-    factor = float(h.setting("train", "explode_factor", DEFAULT_EXPLODE_FACTOR))
-    for i, loss in enumerate(h.losses):
-        if exploded(loss, h.started.initial_loss, factor):
-            return _exploding(h, i + 1, loss)
-    return None
-
-
-def _exploding(h: History, iteration: int, loss: float) -> Diagnosis:
+def _exploding_advice(h: History, iteration: int, loss: float) -> Advice:
+    """The advice for the step loss that tripped is_exploding (the Advisor watches every step)."""
     initial = h.started.initial_loss
     what = "is not finite (NaN or inf)" if not math.isfinite(loss) else (
         f"is {loss:.4g}, {loss / initial:.1f}x the initial loss {initial:.4g}")
-    return Diagnosis(
-        "loss_exploding", iteration,
-        f"The loss is exploding: at iteration {iteration} it {what}.",
-        f"The learning rate is too high (train.learning_rate = {h.setting('train', 'learning_rate'):g}): "
-        "lower it, by 10x to start with.",
+    return Advice(
+        iteration=iteration, code="loss_exploding",
+        message=f"The loss is exploding: at iteration {iteration} it {what}.",
+        remedy=f"The learning rate is too high (train.learning_rate = {h.setting('train', 'learning_rate'):g}): "
+               "lower it, by 10x to start with.",
     )
 
 
-def check_loss_linear(h: History) -> Diagnosis | None:
+def check_loss_linear(h: History) -> Advice | None:
     if h.started is None or len(h.epochs) < LINEAR_MIN_EPOCHS or h.iteration < LINEAR_MIN_STEPS:
         return None
     x = np.asarray(h.losses, dtype=np.float64)
@@ -303,16 +267,16 @@ def check_loss_linear(h: History) -> Diagnosis | None:
     r2 = 1.0 - float(resid @ resid) / float(((bins - bins.mean()) ** 2).sum())
     if r2 < LINEAR_R2:
         return None
-    return Diagnosis(
-        "loss_linear", h.iteration,
-        f"The loss falls in a straight line ({fall / bins[0]:.0%} over {h.iteration} iterations, "
-        f"R\u00b2 {r2:.2f} for a line) without the early drop a good learning rate gives.",
-        f"The learning rate is low (train.learning_rate = {h.setting('train', 'learning_rate'):g}): "
-        "try it 3-10x higher.",
+    return Advice(
+        iteration=h.iteration, code="loss_linear",
+        message=f"The loss falls in a straight line ({fall / bins[0]:.0%} over {h.iteration} iterations, "
+                f"R\u00b2 {r2:.2f} for a line) without the early drop a good learning rate gives.",
+        remedy=f"The learning rate is low (train.learning_rate = {h.setting('train', 'learning_rate'):g}): "
+               "try it 3-10x higher.",
     )
 
 
-def check_loss_noisy(h: History) -> Diagnosis | None:
+def check_loss_noisy(h: History) -> Advice | None:
     if h.started is None or not h.epochs or not h.setting("train", "sample_batches", True):
         return None
     window = np.asarray(h.losses[-NOISE_WINDOW:], dtype=np.float64)
@@ -321,12 +285,12 @@ def check_loss_noisy(h: History) -> Diagnosis | None:
     noise = loss_noise(window) / h.started.initial_loss
     if noise <= NOISE_LEVEL:
         return None
-    return Diagnosis(
-        "loss_noisy", h.iteration,
-        f"The loss is very noisy around its trend: step-to-step noise {noise:.0%} of the initial loss "
-        f"over the last {len(window)} iterations.",
-        f"The batch size is small (train.batch_size = {h.setting('train', 'batch_size')}): raise it "
-        "(and the learning rate may be a little high for it).",
+    return Advice(
+        iteration=h.iteration, code="loss_noisy",
+        message=f"The loss is very noisy around its trend: step-to-step noise {noise:.0%} of the initial loss "
+                f"over the last {len(window)} iterations.",
+        remedy=f"The batch size is small (train.batch_size = {h.setting('train', 'batch_size')}): raise it "
+               "(and the learning rate may be a little high for it).",
     )
 
 
@@ -339,23 +303,23 @@ def loss_noise(losses: np.ndarray) -> float:
     return float(d.std()) / math.sqrt(2) if d.size else 0.0
 
 
-def check_overfitting(h: History) -> Diagnosis | None:
+def check_overfitting(h: History) -> Advice | None:
     if not h.epochs:
         return None
     e = h.epochs[-1]
     gap = e.train_acc - e.val_acc
     if gap < GAP:
         return None
-    return Diagnosis(
-        "overfitting", h.iteration,
-        f"A big gap between train and val accuracy at epoch {e.epoch}: {e.train_acc:.1%} vs "
-        f"{e.val_acc:.1%} ({gap:.0%}). The net is overfitting.",
-        f"Raise the regularization strength (train.reg = {h.setting('train', 'reg'):g}), "
-        "or get more data (data.num_train).",
+    return Advice(
+        iteration=h.iteration, code="overfitting",
+        message=f"A big gap between train and val accuracy at epoch {e.epoch}: {e.train_acc:.1%} vs "
+                f"{e.val_acc:.1%} ({gap:.0%}). The net is overfitting.",
+        remedy=f"Raise the regularization strength (train.reg = {h.setting('train', 'reg'):g}), "
+               "or get more data (data.num_train).",
     )
 
 
-def check_underfitting(h: History) -> Diagnosis | None:
+def check_underfitting(h: History) -> Advice | None:
     if h.started is None or len(h.epochs) < max(UNDERFIT_MIN_EPOCHS, 2):
         return None
     e, before = h.epochs[-1], h.epochs[-2]
@@ -366,16 +330,16 @@ def check_underfitting(h: History) -> Diagnosis | None:
     plateau = (before.loss - e.loss) / before.loss < PLATEAU
     if not (e.train_acc < LOW_ACCURACY and e.train_acc - e.val_acc < NO_GAP and learned and plateau):
         return None
-    return Diagnosis(
-        "underfitting", h.iteration,
-        f"No gap and low accuracy at epoch {e.epoch}: train {e.train_acc:.1%}, val {e.val_acc:.1%}, "
-        f"and the loss has levelled off at {e.loss:.4g}. The net is underfitting.",
-        f"Raise the model's capacity (model.hidden = {list(h.setting('model', 'hidden', []))}: more units "
-        "or another layer), or lower the regularization.",
+    return Advice(
+        iteration=h.iteration, code="underfitting",
+        message=f"No gap and low accuracy at epoch {e.epoch}: train {e.train_acc:.1%}, val {e.val_acc:.1%}, "
+                f"and the loss has levelled off at {e.loss:.4g}. The net is underfitting.",
+        remedy=f"Raise the model's capacity (model.hidden = {list(h.setting('model', 'hidden', []))}: more units "
+               "or another layer), or lower the regularization.",
     )
 
 
-def check_accuracy_without_loss(h: History) -> Diagnosis | None:
+def check_accuracy_without_loss(h: History) -> Advice | None:
     if h.started is None or not h.epochs or h.iteration < FLAT_MIN_STEPS:
         return None
     e = h.epochs[-1]
@@ -394,26 +358,26 @@ def check_accuracy_without_loss(h: History) -> Diagnosis | None:
         "barely changes, while the correct class's score has become the largest for more examples, "
         "which is all accuracy counts"
     )
-    return Diagnosis(
-        "accuracy_without_loss", h.iteration,
-        f"Train accuracy has risen to {e.train_acc:.0%} (chance is {chance:.0%}) while the loss barely "
-        f"moved ({initial:.4g} -> {e.loss:.4g}): {why}.",
-        "Nothing is broken. If the loss stays this still, the learning rate is low "
-        f"(train.learning_rate = {h.setting('train', 'learning_rate'):g}): raise it and the loss will move too.",
+    return Advice(
+        iteration=h.iteration, code="accuracy_without_loss",
+        message=f"Train accuracy has risen to {e.train_acc:.0%} (chance is {chance:.0%}) while the loss barely "
+                f"moved ({initial:.4g} -> {e.loss:.4g}): {why}.",
+        remedy="Nothing is broken. If the loss stays this still, the learning rate is low "
+               f"(train.learning_rate = {h.setting('train', 'learning_rate'):g}): raise it and the loss will move too.",
     )
 
 
 class RatioWatch:
     """Counts, per weight matrix, how many ratios events in a row sat out of band.
 
-    O(parameters) per ratios event; `check_ratios` folds a whole history through one.
+    O(parameters) per ratios event.
     """
 
     def __init__(self) -> None:
         self.low: dict[str, int] = {}
         self.high: dict[str, int] = {}
 
-    def update(self, r: Ratios, h: History, seen: Iterable[str] = ()) -> list[Diagnosis]:
+    def update(self, r: Ratios, h: History, seen: Iterable[str] = ()) -> list[Advice]:
         found = []
         low_now, high_now = [], []
         for p in r.params:
@@ -431,18 +395,20 @@ class RatioWatch:
         lr = h.setting("train", "learning_rate")
         lr_text = f"train.learning_rate = {lr:g}" if lr is not None else "train.learning_rate"
         if low_now and "ratio_low" not in seen:
-            found.append(Diagnosis(
-                "ratio_low", r.iteration,
-                f"The update/weight {_ratio_word(low_now)} of {_names(low_now)} {_has(low_now)} stayed below {RATIO_LOW:g} for "
-                f"{RATIO_PERSIST} readings (now {_ratios(low_now)}); the lecture's rule of thumb is about 1e-3.",
-                f"The learning rate is probably too low ({lr_text}): raise it.",
+            found.append(Advice(
+                iteration=r.iteration, code="ratio_low",
+                message=f"The update/weight {_ratio_word(low_now)} of {_names(low_now)} {_has(low_now)} "
+                        f"stayed below {RATIO_LOW:g} for {RATIO_PERSIST} readings (now {_ratios(low_now)}); "
+                        "the lecture's rule of thumb is about 1e-3.",
+                remedy=f"The learning rate is probably too low ({lr_text}): raise it.",
             ))
         if high_now and "ratio_high" not in seen:
-            found.append(Diagnosis(
-                "ratio_high", r.iteration,
-                f"The update/weight {_ratio_word(high_now)} of {_names(high_now)} {_has(high_now)} stayed above {RATIO_HIGH:g} for "
-                f"{RATIO_PERSIST} readings (now {_ratios(high_now)}); the lecture's rule of thumb is about 1e-3.",
-                f"The learning rate is probably too high ({lr_text}): lower it.",
+            found.append(Advice(
+                iteration=r.iteration, code="ratio_high",
+                message=f"The update/weight {_ratio_word(high_now)} of {_names(high_now)} {_has(high_now)} "
+                        f"stayed above {RATIO_HIGH:g} for {RATIO_PERSIST} readings (now {_ratios(high_now)}); "
+                        "the lecture's rule of thumb is about 1e-3.",
+                remedy=f"The learning rate is probably too high ({lr_text}): lower it.",
             ))
         return found
 
@@ -462,13 +428,6 @@ def _has(params) -> str:
 
 def _ratios(params) -> str:
     return ", ".join(f"{p.name} {p.ratio:.1e}" for p in params)
-
-
-def check_ratios(h: History) -> list[Diagnosis]:
-    watch, found = RatioWatch(), []
-    for r in h.ratios:
-        found += watch.update(r, h, seen=[d.code for d in found])
-    return found
 
 
 # The checks run at each epoch end, by the code they give.
@@ -494,11 +453,11 @@ class Advisor:
 
     def __init__(self, sink: Sink | None = None):
         self.sink = sink
-        self.diagnoses: list[Diagnosis] = []
+        self.diagnoses: list[Advice] = []
         self._seen: set[str] = set()
         self._history = History()
         self._ratios = RatioWatch()
-        self._explode_limit = math.inf
+        self._explode_factor = DEFAULT_EXPLODE_FACTOR
 
     def __call__(self, event: Event) -> None:
         if self.sink is not None:
@@ -506,8 +465,9 @@ class Advisor:
         h = self._history
         if isinstance(event, Step):
             h.losses.append(event.loss if math.isfinite(event.loss) else math.nan)
-            if not event.loss <= self._explode_limit and h.started and "loss_exploding" not in self._seen:
-                self._emit(_exploding(h, event.iteration, event.loss))
+            if (h.started and "loss_exploding" not in self._seen
+                    and is_exploding(event.loss, h.started.initial_loss, self._explode_factor)):
+                self._emit(_exploding_advice(h, event.iteration, event.loss))
         elif isinstance(event, Ratios):
             h.ratios.append(event)
             for d in self._ratios.update(event, h, self._seen):
@@ -522,23 +482,21 @@ class Advisor:
             self._seen = set()
             h.add(event)
             self._ratios = RatioWatch()
-            factor = float(h.setting("train", "explode_factor", DEFAULT_EXPLODE_FACTOR))
-            initial = event.initial_loss
-            self._explode_limit = factor * initial if math.isfinite(initial) else -math.inf
+            self._explode_factor = float(h.setting("train", "explode_factor", DEFAULT_EXPLODE_FACTOR))
             self._emit(check_initial_loss(h))
         elif isinstance(event, RunEnded):
             h.ended = event
 
-    def _emit(self, d: Diagnosis | None) -> None:
-        if d is None or d.code in self._seen:
+    def _emit(self, advice: Advice | None) -> None:
+        if advice is None or advice.code in self._seen:
             return
-        self._seen.add(d.code)
-        self.diagnoses.append(d)
+        self._seen.add(advice.code)
+        self.diagnoses.append(advice)
         if self.sink is not None:
-            self.sink(d.to_advice())
+            self.sink(advice)
 
 
-def diagnose(events: Iterable[Event | Mapping[str, Any]]) -> list[Diagnosis]:
+def diagnose(events: Iterable[Event | Mapping[str, Any]]) -> list[Advice]:
     """The diagnoses of a finished (or partial) run, as the live Advisor gave them.
 
     `events`: dataclasses, or dicts as read from metrics.jsonl; recorded
@@ -551,53 +509,3 @@ def diagnose(events: Iterable[Event | Mapping[str, Any]]) -> list[Diagnosis]:
             advisor(e)
     return advisor.diagnoses
 
-
-# --- search -----------------------------------------------------------------------
-
-def edge_of_range(values: Sequence[float], scores: Sequence[float | None], low: float, high: float,
-                  fraction: float = EDGE_FRACTION) -> str | None:
-    """'low' or 'high' when the best-scoring value lies in the outer `fraction`
-    of [low, high], measured in log space; None when it is inside, or when no
-    trial has a finite score. Ties go to the first trial."""
-    best_i, best = None, -math.inf
-    for i, s in enumerate(scores):
-        if s is not None and math.isfinite(s) and s > best:
-            best_i, best = i, s
-    if best_i is None or not (0 < low < high):
-        return None
-    pos = (math.log(values[best_i]) - math.log(low)) / (math.log(high) - math.log(low))
-    if pos <= fraction:
-        return "low"
-    if pos >= 1 - fraction:
-        return "high"
-    return None
-
-
-def search_edge(trials: Sequence[tuple[Mapping[str, float], float | None]],
-                ranges: Mapping[str, tuple[float, float]], iteration: int = 0) -> list[Diagnosis]:
-    """One `search_edge` diagnosis per searched range whose best value sits at an edge.
-
-    trials: (params, score) pairs, e.g. ({"learning_rate": 3e-3, "reg": 1e-4}, 0.52);
-    ranges: {"learning_rate": (1e-6, 1e-1), ...} (log-uniform ranges, search.* keys).
-    """
-    found = []
-    scores = [s for _, s in trials]
-    for name, (low, high) in ranges.items():
-        values = [p.get(name, math.nan) for p, _ in trials]
-        side = edge_of_range(values, scores, low, high)
-        if side is None:
-            continue
-        best_i = max((i for i, s in enumerate(scores) if s is not None and math.isfinite(s)),
-                     key=lambda i: scores[i])
-        v = values[best_i]
-        decades = math.log10(high / low)
-        step = 10 ** max(1, round(decades / 3))
-        wider = [low / step, high] if side == "low" else [low, high * step]
-        found.append(Diagnosis(
-            "search_edge", iteration,
-            f"The best result ({scores[best_i]:.3f}) came at {name} = {v:.3g}, at the {side} edge of its "
-            f"range [{low:g}, {high:g}]: the best value may lie beyond it. This result is worrying.",
-            f"Widen search.{name} {'down' if side == 'low' else 'up'}, e.g. to [{wider[0]:g}, {wider[1]:g}], "
-            "and search again.",
-        ))
-    return found

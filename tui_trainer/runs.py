@@ -120,7 +120,6 @@ class RunStore:
         self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
         self._started: RunStarted | None = None
         self._last_epoch: Epoch | None = None
-        self.trainer = None  # set by on_epoch / the face, to save best.npz at the end
         self.ended = False   # summary.json written; the record is complete
         self._logged_end = False
 
@@ -150,7 +149,6 @@ class RunStore:
 
     def on_epoch(self, trainer) -> None:
         """Trainer hook: keep best.npz current whenever the best epoch is the one just done."""
-        self.trainer = trainer
         if trainer.best_epoch is not None and trainer.best_epoch == (self._last_epoch.epoch if self._last_epoch else None):
             self.save_best(trainer.best_params)
 

@@ -30,11 +30,11 @@ from ..search.runner import (
     SearchControl, SearchEnded, SearchStarted, StageEnded, StageStarted, TrialEnded, TrialStarted,
     close_executor, connect_dask, default_workers, executor_capacity, local_pool, run_search,
 )
-from ..search.space import TrialResult
+from ..search.space import TrialResult, best_trial
 from ..search.store import SearchStore
 from ..search.trial import cached_dataset
 from ..formatting import accuracy, plural
-from ..search.texts import describe_end, describe_start, fmt_range, fmt_values
+from ..search.texts import describe_end, describe_start, fmt_range, fmt_values, local_pool_name, trial_line
 
 EXIT_FOR_STATUS = {"finished": 0, "stopped": 130, "failed": 1}
 
@@ -60,7 +60,7 @@ def command(args) -> int:
     else:
         executor = local_pool(args.workers or default_workers())
         capacity = executor_capacity(executor)
-        where = f"{capacity} local worker process{'es' if capacity != 1 else ''}"
+        where = local_pool_name(capacity)
     ended: SearchEnded | None = None
     try:
         store = store or SearchStore.create(args.runs_dir, preset)
@@ -197,8 +197,7 @@ class _PlainFace:
             if event.ranking:
                 self._print("ranking:")
                 for i, r in enumerate(event.ranking, 1):
-                    self._print(f"  {i:>2}. {r.trial_id}  val acc {accuracy(r.best_val_acc)}  {fmt_values(r)}  "
-                                f"stage {r.stage}  {r.status}")
+                    self._print(f"  {i:>2}. {trial_line(r)}  stage {r.stage}  {r.status}")
             for w in event.warnings:
                 self._print(f"warning: {w.message}")
 
@@ -222,6 +221,7 @@ class _LiveFace:
         self.stages: dict[int, list[int]] = {}      # stage -> [ended, trials]
         self.stage_info: StageStarted | None = None
         self.rows: dict[str, Any] = {}              # trial id -> TrialStarted | TrialEnded (current stage)
+        self.results: dict[str, TrialResult] = {}   # trial id -> every ended trial, all stages
         self.best: TrialResult | None = None
         self.notes: list[str] = []
         self._lock = threading.Lock()
@@ -247,11 +247,10 @@ class _LiveFace:
             self.rows[event.trial_id] = event
         elif isinstance(event, TrialEnded):
             self.rows[event.trial_id] = event
+            self.results[event.trial_id] = event
+            self.best = best_trial(self.results.values())
             if event.status != "stopped":
                 self.stages[event.stage][0] += 1
-                if event.best_val_acc is not None and (
-                        self.best is None or (event.best_val_acc, event.stage) > (self.best.best_val_acc, self.best.stage)):
-                    self.best = event
         elif isinstance(event, StageEnded) and event.next_ranges is not None:
             self.notes.append(f"stage {event.stage} kept {', '.join(event.kept)}; "
                               f"next: {fmt_range(event.next_ranges)}")
@@ -277,8 +276,7 @@ class _LiveFace:
             if self.stage_info is not None:
                 parts.append(self._table())
             if self.best is not None:
-                parts.append(Text(f"best so far: {self.best.trial_id}  val acc {accuracy(self.best.best_val_acc)}  "
-                                  f"{fmt_values(self.best)}", style="green"))
+                parts.append(Text(f"best so far: {trial_line(self.best)}", style="green"))
             return Group(*parts)
 
     def _table(self):

@@ -94,7 +94,6 @@ class RunEnded:
 Event = Union[RunStarted, Step, Ratios, Epoch, Advice, RunEnded]
 Sink = Callable[[Event], None]
 EVENT_TYPES: dict[str, type] = {c.kind: c for c in (RunStarted, Step, Ratios, Epoch, Advice, RunEnded)}
-STATUSES = ("finished", "exploded", "stopped", "failed")
 
 
 def to_dict(event: Event) -> dict[str, Any]:

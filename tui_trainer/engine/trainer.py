@@ -27,6 +27,7 @@ from ..errors import PresetError
 from .events import Epoch, Ratios, RunEnded, RunStarted, Sink, Step
 from .model import FullyConnectedNet
 from .optim import make_optimizer
+from .rules import is_exploding
 from .stats import param_stats
 
 TRAIN_ACC_SUBSET = 1000
@@ -177,7 +178,6 @@ class Trainer:
         X_sub, y_sub = X[sub], y[sub]
 
         initial_loss = net.loss(X_sub, y_sub, tc.reg, grads=False)
-        limit = tc.explode_factor * initial_loss
         self.sink(RunStarted(
             run_id=self.run_id, config=to_dict(p), classes=d.num_classes, n_train=n,
             n_val=int(X_val.shape[0]), iterations_per_epoch=per_epoch, total_iterations=total,
@@ -208,7 +208,7 @@ class Trainer:
                 loss = net.loss(xb, yb, tc.reg)
                 self.iteration += 1
                 lr = opt.learning_rate
-                if not np.isfinite(loss) or loss > limit:
+                if is_exploding(loss, initial_loss, tc.explode_factor):
                     self.sink(Step(self.iteration, self.iteration / per_epoch, loss, lr))
                     what = "not finite" if not np.isfinite(loss) else (
                         f"{loss:.4g}, {loss / initial_loss:.1f}x the initial loss {initial_loss:.4g}"

@@ -6,7 +6,7 @@
         ended = run_search(preset, pool, store, sink, control)
 
 `run_search` runs the preset's [search] stages: each stage samples its trials
-(search_space), runs them on the executor with as many in flight as it has
+(space.py), runs them on the executor with as many in flight as it has
 workers, records each one in the store as it ends, and narrows the ranges for
 the next stage to the best `keep` trials. It reports through `sink(event)` with
 the frozen dataclasses below (`engine.events.to_dict` gives their JSON form)
@@ -31,8 +31,9 @@ from typing import Callable, ClassVar
 
 from ..config import Preset, Stage
 from ..errors import UserError
+from ..threads import cores, one_thread_env
 from .space import (
-    EdgeWarning, Ranges, Trial, TrialResult, edge_warnings, narrow, rank, stage_trials, union,
+    EdgeWarning, Ranges, Trial, TrialResult, best_trial, edge_warnings, narrow, rank, stage_trials, union,
 )
 from .store import SearchStore
 from .trial import DaskFlag, FileFlag, MemoryFlag, STOP_REASON, TrialSpec, run_trial
@@ -103,7 +104,7 @@ class StageEnded:
     kind: ClassVar[str] = "stage_ended"
     stage: int
     trials: int                   # trials recorded in this stage
-    best: TrialResult | None
+    best: TrialResult | None      # space.best_trial of the stage's trials
     kept: tuple[str, ...]         # the trial ids that set the next ranges, best first
     next_ranges: Ranges | None    # None after the last stage
 
@@ -113,7 +114,7 @@ class SearchEnded:
     kind: ClassVar[str] = "search_ended"
     status: str                   # finished | stopped | failed
     reason: str
-    best: TrialResult | None
+    best: TrialResult | None      # space.best_trial of every trial recorded
     ranking: tuple[TrialResult, ...]  # the best RANKING_SIZE trials, best first
     warnings: tuple[EdgeWarning, ...]
     trials: int                   # trials recorded
@@ -131,7 +132,7 @@ class SearchControl:
     """Stop a search from any thread (a signal handler, a UI key).
 
     `stop()` only marks the search; the thread running it then sets `flag`,
-    the stop flag the trials watch wherever they run (see search_trial)."""
+    the stop flag the trials watch wherever they run (see trial.py)."""
 
     def __init__(self, flag=None):
         self.flag = flag if flag is not None else MemoryFlag()
@@ -168,20 +169,17 @@ class SearchControl:
 
 # --- executors ---------------------------------------------------------------
 
-BLAS_ENV = {name: "1" for name in (
-    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
-)}
-
-
 class _OneBlasThreadProcess(SpawnProcess):
-    """A spawned process whose environment says one BLAS thread from its first
-    instruction, before anything (the parent's main module included) imports
-    NumPy. The variables are set only while the child is created."""
+    """A spawned process whose environment says one BLAS thread (threads.py's
+    worker policy) from its first instruction, before anything (the parent's
+    main module included) imports NumPy. The variables are set only while the
+    child is created."""
 
     @staticmethod
     def _Popen(process_obj):
-        saved = {k: os.environ.get(k) for k in BLAS_ENV}
-        os.environ.update(BLAS_ENV)
+        env = one_thread_env()
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         try:
             return SpawnProcess._Popen(process_obj)
         finally:
@@ -215,10 +213,8 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """One worker per core this process may use (each runs one BLAS thread)."""
+    return cores()
 
 
 def local_pool(workers: int | None = None) -> ProcessPoolExecutor:
@@ -330,12 +326,12 @@ def run_search(
         kept = rank(stage_results)[:search.keep]
         last = number == len(search.stages)
         next_ranges = None if last else narrow(ranges, kept)
-        sink(StageEnded(number, len(stage_results), kept[0] if kept else None,
+        sink(StageEnded(number, len(stage_results), best_trial(stage_results),
                         tuple(r.trial_id for r in kept), next_ranges))
         if next_ranges is not None:
             ranges = next_ranges
     ranking = rank(results)
-    best = ranking[0] if ranking and ranking[0].best_val_acc is not None else None
+    best = best_trial(results)
     store.set_meta("status", status)
     ended = SearchEnded(
         status=status, reason=reason, best=best, ranking=tuple(ranking[:RANKING_SIZE]),

@@ -1,4 +1,4 @@
-"""The search space: sampling in log space, ranking, narrowing, edge warnings.
+"""The search space: sampling in log space, ranking, the best trial, narrowing, edge warnings.
 
 Pure functions over plain values (NumPy only), shared by the search core,
 its store and any face:
@@ -8,6 +8,7 @@ its store and any face:
     ...                                   # run them, collect TrialResults
     kept = rank(results)[:keep]
     ranges = narrow(ranges, kept)         # the next stage's ranges
+    best_trial(results)                   # what every face calls the best
 
 A trial's values come from a generator seeded with (seed, stage, index), so a
 stage samples the same trials whatever order they finish in, and a resumed
@@ -33,7 +34,6 @@ MIN_PAD = 0.1
 # explored log10 span from either end.
 EDGE_FRACTION = 0.1
 CONTINUOUS = ("learning_rate", "reg")
-CHOICES = ("hidden", "batch_size")
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,6 @@ class Ranges:
             "learning_rate": list(self.learning_rate), "reg": list(self.reg),
             "hidden": list(self.hidden), "batch_size": list(self.batch_size),
         }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Ranges":
-        return cls(
-            learning_rate=tuple(d["learning_rate"]), reg=tuple(d["reg"]),
-            hidden=tuple(d.get("hidden", ())), batch_size=tuple(d.get("batch_size", ())),
-        )
 
 
 @dataclass(frozen=True)
@@ -152,6 +145,18 @@ def rank(results: Iterable[TrialResult]) -> list[TrialResult]:
         acc = r.best_val_acc if r.best_val_acc is not None and math.isfinite(r.best_val_acc) else -1.0
         return (r.status != "finished", -acc, -r.stage, r.index)
     return sorted(results, key=key)
+
+
+def best_trial(results: Iterable[TrialResult]) -> TrialResult | None:
+    """The best trial: the first of rank(), so a finished trial beats an exploded one
+    with a higher val accuracy. Stopped trials are left out (they did not run their
+    epochs, and a resumed search runs them again). None when the first has no val
+    accuracy: no trial got as far as an epoch.
+
+    The one definition of "best": the runner's stage and search ends, the command's
+    live view and the workbench's search view all call it."""
+    ranked = rank(r for r in results if r.status != "stopped")
+    return ranked[0] if ranked and ranked[0].best_val_acc is not None else None
 
 
 def narrow(ranges: Ranges, kept: Sequence[TrialResult]) -> Ranges:

@@ -183,11 +183,6 @@ class SearchStore:
             self._db.execute("INSERT OR REPLACE INTO stages (stage, ranges) VALUES (?, ?)",
                              (stage, json.dumps(ranges.to_dict())))
 
-    def stages(self) -> dict[int, Ranges]:
-        with self._lock:
-            rows = self._db.execute("SELECT stage, ranges FROM stages ORDER BY stage").fetchall()
-        return {stage: Ranges.from_dict(json.loads(text)) for stage, text in rows}
-
     def set_meta(self, key: str, value: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))

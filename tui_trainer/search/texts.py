@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from ..formatting import accuracy, plural
 from .runner import SearchEnded, SearchStarted
-from .space import Ranges
+from .space import Ranges, TrialResult
+
+
+def local_pool_name(capacity: int) -> str:
+    """Where a local pool runs trials: "1 local worker process", "4 local worker processes"."""
+    return f"{capacity} local worker process{'es' if capacity != 1 else ''}"
 
 
 def fmt_range(r: Ranges) -> str:
@@ -25,6 +30,11 @@ def fmt_values(t) -> str:
     return text
 
 
+def trial_line(r: TrialResult) -> str:
+    """An ended trial in one line: its id, best val accuracy and sampled values."""
+    return f"{r.trial_id}  val acc {accuracy(r.best_val_acc)}  {fmt_values(r)}"
+
+
 def describe_start(e: SearchStarted) -> str:
     stages = ", ".join(f"{plural(s.trials, 'trial')} x {plural(s.epochs, 'epoch')}" for s in e.stages)
     text = (f"search {e.preset}: {plural(len(e.stages), 'stage')} ({stages}), keep {e.keep}, seed {e.seed}, "
@@ -39,6 +49,5 @@ def describe_end(e: SearchEnded) -> list[str]:
     if e.status != "finished":
         lines.append(f"  ({e.reason})")
     if e.best is not None:
-        lines.append(f"best: {e.best.trial_id}  val acc {accuracy(e.best.best_val_acc)}  {fmt_values(e.best)}  "
-                     f"(stage {e.best.stage}, {plural(e.best.epochs, 'epoch')})")
+        lines.append(f"best: {trial_line(e.best)}  (stage {e.best.stage}, {plural(e.best.epochs, 'epoch')})")
     return lines

@@ -80,7 +80,7 @@ def load_curves(run_dir: Path) -> RunCurves:
             per = max(int(e.get("iterations_per_epoch") or 1), 1)
     curves.epoch_x, curves.loss = np.asarray(x, np.float64), np.asarray(loss, np.float64)
     try:
-        curves.advice = [d.to_advice() for d in diagnose(events)]
+        curves.advice = diagnose(events)
     except (KeyError, TypeError, ValueError):  # a metrics file from another version: no advice, no crash
         curves.advice = []
     return curves

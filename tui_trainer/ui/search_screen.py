@@ -39,12 +39,12 @@ from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
 from ..config import Preset
-from ..search.texts import describe_start, fmt_range, fmt_values
+from ..search.texts import describe_start, fmt_range, local_pool_name, trial_line
 from ..search.runner import (
     SearchControl, SearchEnded, SearchStarted, StageEnded, StageStarted, TrialEnded, TrialStarted,
     close_executor, default_workers, executor_capacity, local_pool, run_search,
 )
-from ..search.space import Ranges, Trial, TrialResult, rank
+from ..search.space import Ranges, Trial, TrialResult, best_trial
 from ..search.store import SearchStore
 from ..search.trial import trial_preset
 from .runs_screen import RunsScreen
@@ -73,7 +73,7 @@ class SearchJob:
         _start_resource_tracker()
         self.pool = local_pool(workers or default_workers())
         self.capacity = executor_capacity(self.pool)
-        self.where = f"{self.capacity} local worker process{'es' if self.capacity != 1 else ''}"
+        self.where = local_pool_name(self.capacity)
         try:
             self.store = SearchStore.create(runs_dir, preset)
         except BaseException:
@@ -304,9 +304,9 @@ class SearchScreen(Screen):
             self._show_warnings(e)
 
     def _update_best(self) -> None:
-        ranked = rank(r for r in self.results.values() if r.status != "stopped")
-        if ranked and ranked[0].best_val_acc is not None and ranked[0].status == "finished":
-            self._set_best(ranked[0])
+        best = best_trial(self.results.values())
+        if best is not None:
+            self._set_best(best)
 
     def _set_best(self, best: TrialResult) -> None:
         table = self.query_one(DataTable)
@@ -387,8 +387,7 @@ class SearchScreen(Screen):
         else:
             where = "best" if self.ended is not None else "best so far"
             text = Text.assemble(
-                (f"{where}: {b.trial_id}  val acc {fmt.accuracy(b.best_val_acc)}  {fmt_values(b)}  "
-                 f"(stage {b.stage})", "bold"),
+                (f"{where}: {trial_line(b)}  (stage {b.stage})", "bold"),
                 ("  u: the next run", "dim"),
             )
         self.query_one("#search-best", Static).update(text)

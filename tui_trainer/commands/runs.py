@@ -141,7 +141,7 @@ def image_shape_of(run_dir: Path) -> tuple[int, ...]:
         cfg = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         cfg = {}
-    from .datasets.bundled import BUNDLED
+    from ..datasets.bundled import BUNDLED
 
     dataset = cfg.get("data", {}).get("dataset", "")
     if dataset in BUNDLED:

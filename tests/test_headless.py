@@ -404,7 +404,7 @@ def test_the_second_interrupt_stops_at_once_and_the_record_still_ends_once(tmp_p
     control = RunControl()
     out = io.StringIO()
     face = run_command.JsonLines(out, control)
-    signals = run_command.StopOnSignals(control, run_command.Record())
+    signals = run_command.stop_on_signals(control, run_command.Record())
 
     def ctrl_c_twice(event):  # two presses within one step: what the signal handler does
         if isinstance(event, Step) and event.iteration == 20:

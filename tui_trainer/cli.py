@@ -1,7 +1,8 @@
 """The command line: parses, then calls one face.
 
-Exit statuses (DESIGN.md): 0 ok; 1 internal failure (or failed checks);
-2 bad input, with one clear line on stderr; 3 a run exploded; 130 interrupted.
+Exit statuses (commands/console.py): 0 ok; 1 a failure (a run, a search or
+the checks failed) or an internal error; 2 bad input, with one clear line on
+stderr; 3 a run exploded; 130 interrupted.
 Each face module exposes `command(args) -> int`; `UserError` from any of them
 becomes exit 2 here, so no face prints a traceback for bad input.
 """
@@ -10,20 +11,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import traceback
 
 from . import __version__
+from .commands import console
 from .errors import UserError
 from .threads import apply_training_blas_threads
-
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_EXPLODED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own usage errors are bad input too: one line, exit 2
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see: {self.prog} --help)\n")
+        self.exit(console.BAD_INPUT, f"{self.prog}: {message} (see: {self.prog} --help)\n")
 
 
 def _add_overrides(p: argparse.ArgumentParser) -> None:
@@ -104,44 +103,20 @@ def main(argv: list[str] | None = None) -> int:
         # trains, so the workbench and a headless run are like for like.
         # (Search workers get one thread each; see search_core.)
         apply_training_blas_threads()
-    if args.module != "ui":
-        _broken_pipe_is_not_a_failure()
     try:
         module = importlib.import_module(f".commands.{args.module}", __package__)
         return int(module.command(args) or 0)
     except UserError as e:
         print(f"tui-trainer: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return console.BAD_INPUT
     except KeyboardInterrupt:
         print("tui-trainer: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return console.INTERRUPTED
     except BrokenPipeError:
-        # `tui-trainer presets | head`: the reader has all it wanted. Point stdout
-        # at /dev/null so the interpreter's last flush does not fail (exit 120).
-        _stdout_to_devnull()
-        return EXIT_OK
+        # `tui-trainer presets | head`: the reader has all it wanted.
+        console.silence(sys.stdout)
+        return console.OK
     except Exception:
         traceback.print_exc()
         print("tui-trainer: internal error (the traceback above is a bug; please report it)", file=sys.stderr)
-        return EXIT_INTERNAL
-
-
-def _broken_pipe_is_not_a_failure() -> None:
-    """Rich's consoles answer a closed stdout with SystemExit(1), which reads as an
-    internal failure (and skips main's handler). Let it surface as the
-    BrokenPipeError it is, so a command piped into `head` exits 0 like print() does."""
-    from rich.console import Console
-
-    def on_broken_pipe(console: Console) -> None:
-        console.quiet = True
-        raise BrokenPipeError
-
-    Console.on_broken_pipe = on_broken_pipe
-
-
-def _stdout_to_devnull() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
+        return console.INTERNAL

@@ -11,6 +11,7 @@ from ..checks import CHECKS, iter_checks, run_checks
 from ..config import load_preset
 from ..datasets import load_dataset
 from ..engine.trainer import check_model_fits
+from .console import FAILED, OK, rich_console
 
 
 def command(args) -> int:
@@ -23,10 +24,9 @@ def command(args) -> int:
         print(json.dumps({"preset": preset.name, "checks": [r.to_dict() for r in results],
                           "passed": all(r.passed for r in results)}))
     else:
-        from rich.console import Console
         from rich.table import Table
 
-        console = Console(stderr=False)
+        console = rich_console(stderr=False)
         with console.status(f"checking {preset.name} on {data.name}...") as status:
             for r in iter_checks(preset, data):
                 results.append(r)
@@ -38,4 +38,4 @@ def command(args) -> int:
             verdict = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
             table.add_row(r.name, r.value, r.expected, verdict, r.advice)
         console.print(table)
-    return 0 if all(r.passed for r in results) else 1
+    return OK if all(r.passed for r in results) else FAILED

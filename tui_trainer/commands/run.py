@@ -20,10 +20,7 @@ Ctrl+C, SIGTERM or a hangup stops the run at the next iteration (status
 from __future__ import annotations
 
 import math
-import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import IO, Callable
@@ -38,8 +35,8 @@ from ..advisor import Advisor
 from ..engine.events import Advice, Epoch, Event, Fanout, RunEnded, RunStarted, Step
 from ..runs import RunStore, event_line
 from .. import formatting as fmt
+from .console import StopOnSignals, exit_status, is_terminal, rich_console, silence
 
-EXIT_FOR_STATUS = {"finished": 0, "exploded": 3, "stopped": 130, "failed": 1}
 REFRESH_PER_SECOND = 4
 
 
@@ -50,8 +47,8 @@ def command(args) -> int:
 
     control = RunControl()
     record = Record(input_dim=data.input_dim, classes=data.num_classes)
-    interactive = not args.json and _is_interactive(sys.stderr)
-    with StopOnSignals(control, record):
+    interactive = not args.json and is_terminal(sys.stderr)
+    with stop_on_signals(control, record):
         store = RunStore.create(args.runs_dir, preset, data)
         if args.json:
             face: Callable[[Event], None] = JsonLines(sys.stdout, control)
@@ -73,7 +70,18 @@ def command(args) -> int:
     if ended.status == "failed" and trainer.traceback:
         _say(sys.stderr, trainer.traceback.rstrip())
         _say(sys.stderr, f"tui-trainer: the run failed; its record is in {store.path}")
-    return EXIT_FOR_STATUS[ended.status]
+    return exit_status(ended.status)
+
+
+def stop_on_signals(control: RunControl, record: "Record") -> StopOnSignals:
+    """Ctrl+C, SIGTERM or a hangup ask the trainer to stop at the next iteration,
+    and the live view says so; a second signal stops at once (see _run)."""
+
+    def stop(signal_name: str) -> None:
+        control.stop(f"interrupted by {signal_name}")
+        record.stopping = signal_name
+
+    return StopOnSignals(stop, hangup=True)
 
 
 def _run(trainer: Trainer, store: RunStore, face) -> RunEnded:
@@ -101,55 +109,11 @@ def _run(trainer: Trainer, store: RunStore, face) -> RunEnded:
         return ended
 
 
-def _is_interactive(stream: IO[str]) -> bool:
-    try:
-        tty = stream.isatty()
-    except (ValueError, AttributeError):
-        return False
-    return tty and os.environ.get("TERM", "").lower() not in ("dumb", "unknown")
-
-
 def _say(stream: IO[str], text: str) -> None:
     try:
         print(text, file=stream, flush=True)
     except (OSError, ValueError):
         pass  # nowhere left to say it
-
-
-# --- signals -------------------------------------------------------------------
-
-class StopOnSignals:
-    """While active, the first SIGINT, SIGTERM or SIGHUP (the terminal went away:
-    a dropped SSH session) asks the trainer to stop at the next iteration, so the
-    record ends with a summary; a second raises KeyboardInterrupt to stop at once.
-    A signal the caller ignores (`nohup`, a background job) stays ignored."""
-
-    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-    def __init__(self, control: RunControl, record: "Record"):
-        self.control = control
-        self.record = record
-        self.count = 0
-        self._previous: dict[int, object] = {}
-
-    def __enter__(self) -> "StopOnSignals":
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                if signal.getsignal(sig) is not signal.SIG_IGN:
-                    self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum: int, frame) -> None:
-        self.count += 1
-        if self.count > 1:
-            raise KeyboardInterrupt
-        name = signal.Signals(signum).name
-        self.control.stop(f"interrupted by {name}")
-        self.record.stopping = name
 
 
 # --- the faces -------------------------------------------------------------------
@@ -177,7 +141,7 @@ class JsonLines:
             self.out.flush()
         except BrokenPipeError:
             self.closed = True
-            _silence(self.out)
+            silence(self.out)
             self.control.stop("stdout was closed (broken pipe)")
 
 
@@ -223,19 +187,8 @@ class PlainLines:
             self.out.flush()
         except BrokenPipeError:
             self.closed = True
-            _silence(self.out)
+            silence(self.out)
             self.control.stop("stderr was closed (broken pipe)")
-
-
-def _silence(stream: IO[str]) -> None:
-    """Point a stream whose reader has gone at /dev/null, so the interpreter's
-    final flush does not complain about the broken pipe."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, stream.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
 
 
 class Record:
@@ -284,13 +237,12 @@ class LiveDisplay:
     report (summary table and curves) after the run."""
 
     def __init__(self, record: Record, preset: Preset, stream: IO[str]):
-        from rich.console import Console
         from rich.live import Live
 
         self.record = record
         self.preset = preset
         self.gone = False
-        self.console = Console(file=stream, force_terminal=True)
+        self.console = rich_console(file=stream, force_terminal=True)
         self.live = Live(console=self.console, get_renderable=self._render, transient=True,
                          refresh_per_second=REFRESH_PER_SECOND, redirect_stdout=False)
 
@@ -318,7 +270,7 @@ class LiveDisplay:
 
                 self.console.print(Text.from_ansi(curves))
         except OSError:
-            _silence(self.console.file)
+            silence(self.console.file)
 
 
 # --- what people see ----------------------------------------------------------------

@@ -21,6 +21,7 @@ from ..errors import UserError
 from ..runs import RunInfo, list_runs
 from ..weights import first_layer_grid, grid_shape, write_png
 from .. import formatting as fmt
+from .console import rich_console
 
 STATUS_STYLE = {"finished": "green", "exploded": "red", "failed": "red", "stopped": "yellow",
                 "incomplete": "dim"}
@@ -29,9 +30,7 @@ STATUS_STYLE = {"finished": "green", "exploded": "red", "failed": "red", "stoppe
 def command(args) -> int:
     if getattr(args, "export_weights", None):
         return export_weights(args)
-    from rich.console import Console
-
-    console = Console()
+    console = rich_console()
     if Path(args.runs_dir).exists() and not Path(args.runs_dir).is_dir():
         raise UserError(f"{args.runs_dir}: --runs-dir must be a folder, and this is a file")
     runs = list_runs(args.runs_dir)

@@ -6,6 +6,8 @@ elsewhere: TUI_TRAINER_DATA_URL, a base address to fetch from (a mirror, or a
 test's local server; --base-url does the same), and TUI_TRAINER_DATA_MD5, an
 md5sum-style file whose lines replace the published checksums (for a mirror
 that serves other bytes).
+
+Exit status: 0 downloaded (or already there), 2 bad input or a download that failed.
 """
 
 from __future__ import annotations

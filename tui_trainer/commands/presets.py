@@ -1,6 +1,9 @@
 """`tui-trainer presets`: the shipped presets with their descriptions, in the
 order the lecture meets them: a baseline, the sanity check, the two learning
-rate failures, the two search stages, the real thing."""
+rate failures, the two search stages, the real thing.
+
+Exit status: 0.
+"""
 
 from __future__ import annotations
 

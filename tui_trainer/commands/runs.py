@@ -6,6 +6,8 @@ learning rate, reg and batch size. A run folder is named DATE-TIME-PRESET-ID;
 when the terminal is too narrow for the whole name next to the date column,
 the name is shown without its date-time prefix (the date column has it), and
 it wraps rather than being cut.
+
+Exit status: 0 listed or written, 2 bad input (no such run, no weights to draw, a bad --out).
 """
 
 from __future__ import annotations

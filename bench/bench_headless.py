@@ -28,7 +28,7 @@ from tui_trainer.config import load_preset  # noqa: E402
 from tui_trainer.datasets import load_dataset  # noqa: E402
 from tui_trainer.engine import RunControl, Trainer  # noqa: E402
 from tui_trainer.engine.events import Fanout, Step  # noqa: E402
-from tui_trainer.commands.run import REFRESH_PER_SECOND, JsonLines, PlainLines, Record, live_view  # noqa: E402
+from tui_trainer.commands.run_faces import REFRESH_PER_SECOND, JsonLines, PlainLines, Record, live_view  # noqa: E402
 from tui_trainer.runs import RunStore  # noqa: E402
 
 EVENTS = 20_000

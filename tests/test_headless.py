@@ -392,6 +392,7 @@ def test_the_second_interrupt_stops_at_once_and_the_record_still_ends_once(tmp_p
     import io
 
     from tui_trainer.commands import run as run_command
+    from tui_trainer.commands.run_faces import JsonLines, Record
     from tui_trainer.config import load_preset
     from tui_trainer.datasets import load_dataset
     from tui_trainer.engine import RunControl, Trainer
@@ -403,8 +404,8 @@ def test_the_second_interrupt_stops_at_once_and_the_record_still_ends_once(tmp_p
     store = RunStore.create(tmp_path, preset, data)
     control = RunControl()
     out = io.StringIO()
-    face = run_command.JsonLines(out, control)
-    signals = run_command.StopOnSignals(control, run_command.Record())
+    face = JsonLines(out, control)
+    signals = run_command.stop_on_signals(control, Record())
 
     def ctrl_c_twice(event):  # two presses within one step: what the signal handler does
         if isinstance(event, Step) and event.iteration == 20:

@@ -1,4 +1,5 @@
-"""`tui-trainer check PRESET [--json]`: the lecture's four sanity checks as a table or one JSON object.
+"""`tui-trainer check PRESET [--set KEY=VALUE]... [--json]`: the lecture's four sanity checks,
+as a table or one JSON object.
 
 Exit status: 0 all passed, 1 some failed, 2 bad input.
 """
@@ -7,14 +8,20 @@ from __future__ import annotations
 
 import json
 
-from ..checks import CHECKS, iter_checks, run_checks
 from ..config import load_preset
-from ..datasets import load_dataset
-from ..engine.trainer import check_model_fits
+from ..threads import apply_training_blas_threads
+from .console import FAILED, OK, rich_console
 
 
 def command(args) -> int:
-    preset = load_preset(args.preset, getattr(args, "overrides", []))
+    # The checks train: the same BLAS threads policy as a run, before NumPy loads
+    # (hence the imports here).
+    apply_training_blas_threads()
+    from ..checks import CHECKS, iter_checks, run_checks
+    from ..datasets import load_dataset
+    from ..engine.trainer import check_model_fits
+
+    preset = load_preset(args.preset, args.overrides)
     data = load_dataset(preset.data, source=preset.source)
     check_model_fits(preset, data.input_dim, data.num_classes)  # bad input, before anything is recorded
     results = []
@@ -23,10 +30,9 @@ def command(args) -> int:
         print(json.dumps({"preset": preset.name, "checks": [r.to_dict() for r in results],
                           "passed": all(r.passed for r in results)}))
     else:
-        from rich.console import Console
         from rich.table import Table
 
-        console = Console(stderr=False)
+        console = rich_console(stderr=False)
         with console.status(f"checking {preset.name} on {data.name}...") as status:
             for r in iter_checks(preset, data):
                 results.append(r)
@@ -38,4 +44,4 @@ def command(args) -> int:
             verdict = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
             table.add_row(r.name, r.value, r.expected, verdict, r.advice)
         console.print(table)
-    return 0 if all(r.passed for r in results) else 1
+    return OK if all(r.passed for r in results) else FAILED

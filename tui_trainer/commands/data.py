@@ -6,6 +6,8 @@ elsewhere: TUI_TRAINER_DATA_URL, a base address to fetch from (a mirror, or a
 test's local server; --base-url does the same), and TUI_TRAINER_DATA_MD5, an
 md5sum-style file whose lines replace the published checksums (for a mirror
 that serves other bytes).
+
+Exit status: 0 downloaded (or already there), 2 bad input or a download that failed.
 """
 
 from __future__ import annotations
@@ -13,23 +15,23 @@ from __future__ import annotations
 import os
 
 from ..datasets import fetch as fetching
+from .console import rich_console
 
 
 def command(args) -> int:
-    from rich.console import Console
     from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                                TransferSpeedColumn)
 
     base_url = args.base_url or os.environ.get(fetching.URL_ENV) or None
     md5_file = os.environ.get(fetching.MD5_ENV)
     checksums = fetching.read_checksum_file(md5_file) if md5_file else None
-    out = Console(highlight=False)
+    out = rich_console(highlight=False)
     if (there := fetching.installed(args.name, args.dir)) is not None:
         out.print(f"{args.name} is already in {there}; nothing to download", markup=False)
         return 0
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                   TimeRemainingColumn(), console=Console(stderr=True))
+                   TimeRemainingColumn(), console=rich_console(stderr=True))
     tasks: dict[str, int] = {}
 
     def progress(filename: str, done: int, total: int | None) -> None:

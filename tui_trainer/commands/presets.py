@@ -1,10 +1,14 @@
 """`tui-trainer presets`: the shipped presets with their descriptions, in the
 order the lecture meets them: a baseline, the sanity check, the two learning
-rate failures, the two search stages, the real thing."""
+rate failures, the two search stages, the real thing.
+
+Exit status: 0.
+"""
 
 from __future__ import annotations
 
 from ..config import PRESETS_DIR, Preset, list_presets
+from .console import rich_console
 
 LESSON_ORDER = ("default", "digits-fast", "spiral", "overfit-small", "lr-too-low", "lr-too-high",
                 "coarse-search", "fine-search", "cifar10-2layer")
@@ -17,10 +21,9 @@ def ordered(presets: list[Preset]) -> list[Preset]:
 
 
 def command(args) -> int:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = rich_console()
     table = Table(title="Presets: tui-trainer run NAME, tui-trainer ui NAME", title_justify="left",
                   title_style="bold", box=None, header_style="bold", pad_edge=False, padding=(0, 1))
     table.add_column("name", style="bold", no_wrap=True)

@@ -6,6 +6,8 @@ learning rate, reg and batch size. A run folder is named DATE-TIME-PRESET-ID;
 when the terminal is too narrow for the whole name next to the date column,
 the name is shown without its date-time prefix (the date column has it), and
 it wraps rather than being cut.
+
+Exit status: 0 listed or written, 2 bad input (no such run, no weights to draw, a bad --out).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..errors import UserError
 from ..runs import RunInfo, list_runs
 from ..weights import first_layer_grid, grid_shape, write_png
 from .. import formatting as fmt
+from .console import rich_console
 
 STATUS_STYLE = {"finished": "green", "exploded": "red", "failed": "red", "stopped": "yellow",
                 "incomplete": "dim"}
@@ -29,9 +32,7 @@ STATUS_STYLE = {"finished": "green", "exploded": "red", "failed": "red", "stoppe
 def command(args) -> int:
     if getattr(args, "export_weights", None):
         return export_weights(args)
-    from rich.console import Console
-
-    console = Console()
+    console = rich_console()
     if Path(args.runs_dir).exists() and not Path(args.runs_dir).is_dir():
         raise UserError(f"{args.runs_dir}: --runs-dir must be a folder, and this is a file")
     runs = list_runs(args.runs_dir)
@@ -141,7 +142,7 @@ def image_shape_of(run_dir: Path) -> tuple[int, ...]:
         cfg = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         cfg = {}
-    from .datasets.bundled import BUNDLED
+    from ..datasets.bundled import BUNDLED
 
     dataset = cfg.get("data", {}).get("dataset", "")
     if dataset in BUNDLED:

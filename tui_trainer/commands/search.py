@@ -1,6 +1,7 @@
-"""`tui-trainer search PRESET [--workers N] [--scheduler ADDRESS] [--resume] [--runs-dir DIR] [--json]`.
+"""`tui-trainer search PRESET [--set KEY=VALUE]... [--workers N] [--scheduler ADDRESS] [--resume]
+[--runs-dir DIR] [--json]`: a coarse-to-fine hyperparameter search.
 
-The command's faces over the search core (search_core.run_search):
+The command's faces over the search runner (search.runner.run_search):
 - a terminal: a live table of the trials, progress per stage, then the ranking;
 - not a terminal: one plain line per trial and stage, then the ranking;
 - `--json`: one JSON line per search event on stdout, and nothing else there.
@@ -9,7 +10,8 @@ Trials run on local worker processes (`--workers`, default: the cores this
 process may use) or on a Dask cluster (`--scheduler tcp://HOST:PORT`, with
 the `cluster` extra installed). Ctrl+C or SIGTERM stops the search: queued
 trials are cancelled, running ones stop within one iteration, and the
-finished ones stay recorded for `--resume`. A second Ctrl+C aborts at once.
+finished ones stay recorded for `--resume`. A second Ctrl+C aborts at once;
+a signal the caller ignores (`nohup`, a background job) stays ignored.
 
 Exit status: 0 finished, 130 stopped, 1 the executor failed (a worker died;
 `--resume` continues), 2 bad input.
@@ -18,7 +20,6 @@ Exit status: 0 finished, 130 stopped, 1 the executor failed (a worker died;
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import threading
 from typing import Any
@@ -35,8 +36,7 @@ from ..search.store import SearchStore
 from ..search.trial import cached_dataset
 from ..formatting import accuracy, plural
 from ..search.texts import describe_end, describe_start, fmt_range, fmt_values, local_pool_name, trial_line
-
-EXIT_FOR_STATUS = {"finished": 0, "stopped": 130, "failed": 1}
+from .console import StopOnSignals, exit_status, is_terminal
 
 
 def command(args) -> int:
@@ -67,7 +67,7 @@ def command(args) -> int:
         control = SearchControl.for_executor(executor, store)
         face = _face(args)
         try:
-            with _stop_on_signals(control):
+            with StopOnSignals(lambda signal_name: control.stop(f"interrupted by {signal_name}")):
                 ended = run_search(preset, executor, store, face, control, capacity=capacity, where=where)
         finally:
             face.close()
@@ -81,7 +81,7 @@ def command(args) -> int:
         print(f"tui-trainer: search {ended.status}: {ended.reason}"
               + (f"; continue it with: {resume_command(args)}" if ended.trials or
                  ended.status == "failed" else ""), file=sys.stderr)
-    return EXIT_FOR_STATUS[ended.status]
+    return exit_status(ended.status)
 
 
 def resume_command(args) -> str:
@@ -121,36 +121,12 @@ def _differences(a: Preset, b: Preset) -> list[str]:
     return keys
 
 
-class _stop_on_signals:
-    """SIGINT / SIGTERM stop the search cooperatively; a second one aborts."""
-
-    def __init__(self, control: SearchControl):
-        self.control = control
-        self.saved: dict[int, Any] = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.saved[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.control.stopped:
-            raise KeyboardInterrupt
-        self.control.stop(f"interrupted by {signal.Signals(signum).name}")
-
-    def __exit__(self, *exc):
-        for sig, handler in self.saved.items():
-            signal.signal(sig, handler)
-        return False
-
-
 # --- faces -------------------------------------------------------------------
 
 def _face(args):
     if args.json:
         return _JsonFace()
-    if sys.stdout.isatty():
+    if is_terminal(sys.stdout):
         return _LiveFace()
     return _PlainFace()
 

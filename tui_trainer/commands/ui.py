@@ -1,14 +1,23 @@
-"""`tui-trainer [ui] [PRESET] [--set KEY=VALUE]... [--runs-dir DIR]`: open the workbench."""
+"""`tui-trainer [ui] [PRESET] [--set KEY=VALUE]... [--runs-dir DIR]`: open the workbench.
+
+Bad presets and keys fail here, before the screen opens.
+
+Exit status: 0 when the workbench is closed, 2 bad input.
+"""
 
 from __future__ import annotations
 
 from ..config import load_preset
-from ..ui.app import WorkbenchApp
+from ..threads import apply_training_blas_threads
 
 
 def command(args) -> int:
-    """`tui-trainer ui`: bad presets and keys fail here, before the screen opens (exit 2)."""
-    preset = load_preset(args.preset, getattr(args, "overrides", []))
-    app = WorkbenchApp(preset, runs_dir=getattr(args, "runs_dir", "runs"))
+    # The workbench trains: the same BLAS threads policy as a headless run, so the
+    # two are like for like; it must come before NumPy loads, hence the import here.
+    apply_training_blas_threads()
+    from ..ui.app import WorkbenchApp
+
+    preset = load_preset(args.preset, args.overrides)
+    app = WorkbenchApp(preset, runs_dir=args.runs_dir)
     app.run()
     return app.return_code or 0

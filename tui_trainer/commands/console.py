@@ -1,0 +1,120 @@
+"""What every command does the same way at the console, each in one place.
+
+- Exit statuses: 0 ok; 1 a failure (a run or search that failed, a sanity
+  check that failed, or an internal error: a bug, with its traceback);
+  2 bad input, with one clear line on stderr; 3 a run exploded; 130 interrupted.
+- Stopping on signals: the first Ctrl+C (or SIGTERM) stops the work
+  cooperatively, so its record ends properly; a second stops it at once.
+- Broken pipes: a reader that goes away (`| head`) has all it wanted; that is
+  not a failure, and the interpreter's last flush must not say otherwise.
+- Terminal detection: a live display only where a terminal can draw one.
+
+This module imports nothing heavy (rich only when a console is asked for), so
+a command can use it before its BLAS threads policy is applied (threads.py).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# --- exit statuses ----------------------------------------------------------------
+
+OK = 0
+FAILED = 1         # the work failed: a run, a search's executor, a sanity check
+INTERNAL = 1       # a bug: main prints the traceback
+BAD_INPUT = 2      # one line on stderr says what is wrong
+EXPLODED = 3       # the loss went to inf or nan
+INTERRUPTED = 130  # 128 + SIGINT, as shells report a job stopped by Ctrl+C
+
+_EXIT_FOR_STATUS = {"finished": OK, "exploded": EXPLODED, "stopped": INTERRUPTED, "failed": FAILED}
+
+
+def exit_status(status: str) -> int:
+    """The exit status for how a run or a search ended (the `status` of run_ended or search_ended)."""
+    return _EXIT_FOR_STATUS[status]
+
+
+# --- stopping on signals ----------------------------------------------------------
+
+class StopOnSignals:
+    """While active, the first SIGINT or SIGTERM calls `stop(signal_name)`, which
+    asks the work to stop at its next step so its record ends properly; a second
+    raises KeyboardInterrupt to stop at once. With `hangup`, SIGHUP (the terminal
+    went away: a dropped SSH session) does the same. A signal the caller ignores
+    (`nohup`, a background job) stays ignored. Handlers belong to the main thread;
+    entered from any other thread this does nothing."""
+
+    def __init__(self, stop: Callable[[str], None], hangup: bool = False):
+        names = ("SIGINT", "SIGTERM", "SIGHUP") if hangup else ("SIGINT", "SIGTERM")
+        self.signals = [getattr(signal, name) for name in names if hasattr(signal, name)]  # no SIGHUP on Windows
+        self.stop = stop
+        self.count = 0
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopOnSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.signals:
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.count += 1
+        if self.count > 1:
+            raise KeyboardInterrupt
+        self.stop(signal.Signals(signum).name)
+
+
+# --- broken pipes -----------------------------------------------------------------
+
+def silence(stream: IO[str]) -> None:
+    """Point a stream whose reader has gone at /dev/null, so later writes and the
+    interpreter's final flush do not fail on the broken pipe (exit 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError):
+        pass  # not a real file (a test's StringIO) or already closed: nothing to flush
+    finally:
+        os.close(devnull)
+
+
+def rich_console(**options: Any) -> Console:
+    """A rich Console (`options` as rich's) for a command's output. Rich answers a
+    closed pipe with SystemExit(1), which reads as a failure and skips main's
+    handler; this one lets the BrokenPipeError surface, so a command piped into
+    `head` exits 0 as print() does."""
+    from rich.console import Console
+
+    class PipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return PipeConsole(**options)
+
+
+# --- terminal detection -----------------------------------------------------------
+
+def is_terminal(stream: IO[str]) -> bool:
+    """Whether `stream` is a terminal that can draw a live display: a tty, and
+    not one that declares it cannot move the cursor (TERM=dumb or unknown)."""
+    try:
+        tty = stream.isatty()
+    except (ValueError, AttributeError):  # closed, or not a file at all
+        return False
+    return tty and os.environ.get("TERM", "").lower() not in ("dumb", "unknown")

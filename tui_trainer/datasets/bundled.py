@@ -13,7 +13,7 @@ from .base import RawData
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 BUNDLED = {
-    # name: (file, image shape, pixel maximum)
+    # name: (file in the bundled data folder, image shape (H, W, C))
     "mnist-5k": ("mnist_5k.csv.gz", (28, 28, 1)),
     "digits": ("digits.csv.gz", (8, 8, 1)),
 }

@@ -6,7 +6,7 @@
     raw = load("npz", "my_data.npz")                    # X, y, optional label_names
 
 Each loader checks what is particular to its format and names the file in
-every error; `validate_raw` (datasets/__init__.py) then checks what all
+every error; `validate_raw` (datasets/loading.py) then checks what all
 formats share: lengths, label range, finiteness.
 """
 

@@ -11,7 +11,14 @@ Shapes: N examples, D inputs, M outputs, C classes.
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 import numpy as np
+from numpy.typing import NDArray
+
+Array: TypeAlias = NDArray[Any]
+AffineCache: TypeAlias = tuple[Array, Array]   # (x, w): the forward's input and weights
+ReluCache: TypeAlias = Array                   # the boolean mask x > 0
 
 
 def affine_forward(x, w, b, out=None):

@@ -11,6 +11,8 @@ overwrite them (they are recomputed every iteration).
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 
@@ -146,15 +148,18 @@ class Adam(Optimizer):
         w -= dw
 
 
+# Each rule's constructor from the preset's learning rate and momentum; the
+# rules without momentum ignore it and keep their CS231n defaults.
+UPDATES: dict[str, Callable[[float, float], Optimizer]] = {
+    "sgd": lambda learning_rate, momentum: SGD(learning_rate),
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "rmsprop": lambda learning_rate, momentum: RMSProp(learning_rate),
+    "adam": lambda learning_rate, momentum: Adam(learning_rate),
+}
+
+
 def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9) -> Optimizer:
-    if name == "sgd":
-        return SGD(learning_rate)
-    if name == "momentum":
-        return Momentum(learning_rate, momentum)
-    if name == "nesterov":
-        return Nesterov(learning_rate, momentum)
-    if name == "rmsprop":
-        return RMSProp(learning_rate)
-    if name == "adam":
-        return Adam(learning_rate)
-    raise ValueError(f"unknown update rule {name!r}")
+    if name not in UPDATES:
+        raise ValueError(f"unknown update rule {name!r}")
+    return UPDATES[name](learning_rate, momentum)

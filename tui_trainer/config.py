@@ -21,7 +21,21 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .errors import PresetError
 
-PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+def shipped(folder: str) -> Path:
+    """A folder the project ships beside its code: "presets" or "data".
+
+    An installed wheel holds it inside the package (tui_trainer/presets); a
+    checkout, and an editable install of one, at the top of the repository
+    (presets/), where pyproject.toml's package-dir takes it from.
+    """
+    package = Path(__file__).resolve().parent
+    installed = package / folder
+    return installed if installed.is_dir() else package.parent / folder
+
+
+PRESETS_DIR = shipped("presets")
 
 DATASETS = ("mnist-5k", "digits", "cifar10", "mnist", "fashion-mnist", "npz", "spiral")
 FILE_DATASETS = ("cifar10", "mnist", "fashion-mnist", "npz")
@@ -183,7 +197,7 @@ TOP_LEVEL = ("name", "description")
 # --- loading -----------------------------------------------------------------
 
 def list_presets() -> list[Preset]:
-    """The presets shipped in the package's presets/ folder, by name."""
+    """The shipped presets (the presets/ folder), by name."""
     return [load_preset(p) for p in sorted(PRESETS_DIR.glob("*.toml"))]
 
 

@@ -1,16 +1,16 @@
-"""The bundled real data sets: mnist-5k and digits (see tui_trainer/data/README.md)."""
+"""The bundled real data sets: mnist-5k and digits (see data/README.md for their provenance)."""
 
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import numpy as np
 
+from ..config import shipped
 from ..errors import DataError
 from .base import RawData
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = shipped("data")
 
 BUNDLED = {
     # name: (file in the bundled data folder, image shape (H, W, C))

@@ -384,13 +384,11 @@ def _coerce(f: dataclasses.Field, value: Any, dotted: str, source: str) -> Any:
 
 
 def _check_whole(p: Preset) -> None:
-    """Constraints between keys."""
+    """Constraints between keys. A public file data set without a path is read
+    from where `tui-trainer data fetch` puts it; an npz file has no such place."""
     d = p.data
-    if d.dataset in FILE_DATASETS and not d.path:
-        raise PresetError(
-            f"{p.source}: data.path: the {d.dataset!r} data set needs a path to its files"
-            + (" (fetch them with: tui-trainer data fetch " + d.dataset + ")" if d.dataset != "npz" else "")
-        )
+    if d.dataset == "npz" and not d.path:
+        raise PresetError(f"{p.source}: data.path: the 'npz' data set needs a path to its file")
 
 
 # --- writing -----------------------------------------------------------------

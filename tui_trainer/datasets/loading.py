@@ -4,7 +4,9 @@
     raw = load_raw(preset.data)                               # validated, not split
 
 Bundled sets come from the package, spiral is generated, and the file formats
-(cifar10, mnist, fashion-mnist, npz) are read from data.path.
+(cifar10, mnist, fashion-mnist, npz) are read from data.path: relative to the
+current folder, or, left empty for a public set, where `tui-trainer data
+fetch` puts it (cache.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ..config import FILE_DATASETS, DataConfig
 from ..errors import DataError
 from .base import Dataset, RawData, RowBlocks
 from .bundled import BUNDLED, load_bundled
+from .cache import data_dir, fetched_path
 from .spiral import make_spiral
 from .splitting import split_and_preprocess
 
@@ -30,7 +33,7 @@ def load_raw(cfg: DataConfig) -> RawData:
     else:
         from . import formats  # the standard file formats
 
-        raw = formats.load(cfg.dataset, cfg.path)
+        raw = formats.load(cfg.dataset, str(data_path(cfg)))
     validate_raw(raw)
     return raw
 
@@ -41,12 +44,25 @@ def load_dataset(cfg: DataConfig, source: str = "<preset>") -> Dataset:
     return split_and_preprocess(load_raw(cfg), cfg, name=cfg.dataset, source=source, consume=True)
 
 
+def data_path(cfg: DataConfig) -> Path:
+    """The files of a file data set: data.path as given, else where `data fetch` put them."""
+    return Path(cfg.path).expanduser() if cfg.path else fetched_path(cfg.dataset)
+
+
 def check_data_path(cfg: DataConfig, source: str = "<preset>") -> None:
     """A data set read from files needs its files; say how to get them. Every
     face that loads a preset's data (run, check, search, the workbench) says so."""
-    path = Path(cfg.path).expanduser()
-    if cfg.dataset not in FILE_DATASETS or path.exists():
+    if cfg.dataset not in FILE_DATASETS:
         return
+    path = data_path(cfg)
+    if path.exists():
+        return
+    if not cfg.path:
+        raise DataError(
+            f"{source}: data.path: not set, and {cfg.dataset} is not in {data_dir()}, where "
+            f"`tui-trainer data fetch` puts it; fetch it with: tui-trainer data fetch {cfg.dataset}, "
+            "or point to it with --set data.path=PATH"
+        )
     where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
     how = (f"fetch it with: tui-trainer data fetch {cfg.dataset}, or point to it with --set data.path=PATH"
            if cfg.dataset != "npz" else "give the path of an .npz file holding X and y")

@@ -255,7 +255,7 @@ def _extract_cifar(archive: Path, root: Path, target: Path) -> None:
             for member in tar:
                 folder, _, name = member.name.partition("/")
                 if member.isfile() and folder == cifar.FOLDER and name in wanted:
-                    with tar.extractfile(member) as src, open(tmp / name, "wb") as dst:
+                    with cifar.open_member(tar, member) as src, open(tmp / name, "wb") as dst:
                         shutil.copyfileobj(src, dst, CHUNK)
         missing = [n for n in (*cifar.TRAIN_FILES, cifar.TEST_FILE, cifar.META_FILE) if not (tmp / n).is_file()]
         if missing:

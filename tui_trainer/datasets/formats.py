@@ -83,7 +83,7 @@ def load_npz(path: Path) -> RawData:
                    label_names=label_names, source=str(path))
 
 
-def _array(archive, key: str, path: Path) -> np.ndarray:
+def _array(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
     try:
         value = archive[key]
     except ValueError as e:  # object arrays need pickle, which is never allowed here

@@ -71,9 +71,12 @@ def check_data_path(cfg: DataConfig, source: str = "<preset>") -> None:
 
 def validate_raw(raw: RawData) -> None:
     """Lengths, label range and finiteness: the checks every format shares."""
-    for X, y, part in ((raw.X, raw.y, ""), (raw.X_test, raw.y_test, " (test files)")):
-        if X is None:
-            continue
+    if raw.X is None or raw.y is None:
+        raise ValueError(f"{raw.source}: already split with consume=True; load it again")
+    parts: list[tuple[np.ndarray | RowBlocks, np.ndarray, str]] = [(raw.X, raw.y, "")]
+    if raw.X_test is not None and raw.y_test is not None:
+        parts.append((raw.X_test, raw.y_test, " (test files)"))
+    for X, y, part in parts:
         if y.ndim != 1 or X.shape[0] != y.shape[0]:
             raise DataError(
                 f"{raw.source}{part}: X has {X.shape[0]} examples but y has {y.shape[0] if y.ndim else 0} labels; "
@@ -97,7 +100,7 @@ def validate_raw(raw: RawData) -> None:
 
 def _check_finite(X: np.ndarray | RowBlocks, where: str, chunk: int = 4096) -> None:
     """No NaN or infinity in a float X, checked a chunk at a time."""
-    blocks = X.blocks if isinstance(X, RowBlocks) else [X]
+    blocks = X.present() if isinstance(X, RowBlocks) else [X]
     bad_total, first = 0, None
     offset = 0
     for block in blocks:

@@ -25,6 +25,8 @@ def split_and_preprocess(raw: RawData, cfg: DataConfig, name: str = "", source: 
     block) as soon as their rows are copied, so peak memory stays near the
     float32 splits themselves; raw is unusable afterwards.
     """
+    if raw.X is None or raw.y is None:
+        raise ValueError(f"{raw.source}: already split with consume=True; load it again")
     rng = np.random.default_rng(cfg.seed)
     n = raw.X.shape[0]
     want = cfg.num_train + cfg.num_val + (0 if raw.X_test is not None else cfg.num_test)
@@ -43,7 +45,7 @@ def split_and_preprocess(raw: RawData, cfg: DataConfig, name: str = "", source: 
     perm = rng.permutation(n)
     i_train = perm[:cfg.num_train]
     i_val = perm[cfg.num_train:cfg.num_train + cfg.num_val]
-    if raw.X_test is not None:
+    if raw.X_test is not None and raw.y_test is not None:
         n_test = raw.X_test.shape[0]
         if cfg.num_test > n_test:
             raise DataError(f"{source}: data.num_test = {cfg.num_test}, but the test files of {raw.source} hold {n_test}")
@@ -87,21 +89,21 @@ def _gather(X: np.ndarray | RowBlocks, idx: np.ndarray, consume: bool = False, c
     block is freed as soon as its rows are in. Then the rows are moved into
     idx's order in place.
     """
-    blocks = X.blocks if isinstance(X, RowBlocks) else [X]
+    if isinstance(X, RowBlocks):
+        blocks = X.take() if consume else iter(X.present())
+    else:
+        blocks = iter([X])
     d = int(np.prod(X.shape[1:]))
     out = np.empty((len(idx), d), np.float32)
     order = np.argsort(idx, kind="stable")
     wanted = idx[order]
     offset = 0
-    for b in range(len(blocks)):
-        block = blocks[b]
+    for block in blocks:
         lo, hi = np.searchsorted(wanted, [offset, offset + len(block)])
         for start in range(lo, hi, chunk):
             stop = min(start + chunk, hi)
             out[start:stop] = block[wanted[start:stop] - offset].reshape(stop - start, d)
         offset += len(block)
-        if consume and isinstance(X, RowBlocks):
-            blocks[b] = block = None
     # out[k] holds X[idx[order[k]]]; it belongs at row order[k].
     _take_rows_inplace(out, np.argsort(order))
     return out
@@ -109,14 +111,16 @@ def _gather(X: np.ndarray | RowBlocks, idx: np.ndarray, consume: bool = False, c
 
 def _take_rows_inplace(A: np.ndarray, src: np.ndarray) -> None:
     """A[:] = A[src] without a second copy of A: follow each cycle of the permutation with one spare row."""
-    src = src.tolist()
-    seen = bytearray(len(src))
-    spare = np.empty_like(A[0]) if len(A) else None
-    for s in range(len(src)):
+    if not len(A):
+        return
+    source: list[int] = src.tolist()
+    seen = bytearray(len(source))
+    spare = np.empty_like(A[0])
+    for s in range(len(source)):
         if seen[s]:
             continue
         seen[s] = 1
-        k = src[s]
+        k = source[s]
         if k == s:
             continue
         spare[...] = A[s]
@@ -124,5 +128,5 @@ def _take_rows_inplace(A: np.ndarray, src: np.ndarray) -> None:
         while k != s:
             A[j] = A[k]
             seen[k] = 1
-            j, k = k, src[k]
+            j, k = k, source[k]
         A[j] = spare

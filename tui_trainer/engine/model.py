@@ -16,10 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from .layers import (AffineCache, ReluCache, affine_backward, affine_forward, relu_backward, relu_forward,
+from .layers import (AffineCache, Array, ReluCache, affine_backward, affine_forward, relu_backward, relu_forward,
                      softmax_loss, svm_loss)
-
-LayerCaches = tuple[AffineCache, ReluCache | None]  # one layer's: its affine's, and its ReLU's if it has one
 
 LOSSES = {"softmax": softmax_loss, "svm": svm_loss}
 
@@ -88,24 +86,25 @@ class FullyConnectedNet:
             self._buffers[n] = buf
         return buf
 
-    def _forward(self, X: np.ndarray, buf: dict[str, list[np.ndarray]]) -> tuple[np.ndarray, list[LayerCaches]]:
+    def _forward(self, X: Array, buf: dict[str, list[Array]]) -> tuple[Array, list[AffineCache], list[ReluCache]]:
         """Class scores (N, C) into buf["act"][-1], hidden activations and ReLU masks into buf.
 
-        Also returns each layer's caches, as its forward functions made them,
-        for the backward pass: the affine's (input, W) and the ReLU's mask
-        (None for the last layer, which has no ReLU). They hold views of the
+        Also returns the caches the layers' forward functions made, for the
+        backward pass: each affine's (input, W), and each hidden layer's ReLU
+        mask (one fewer: the scores have no ReLU). They are views of the
         buffers, not copies.
         """
         act, mask = buf["act"], buf["mask"]
-        caches: list[LayerCaches] = []
+        affine_caches: list[AffineCache] = []
+        relu_caches: list[ReluCache] = []
         h = X
         for i in range(self.num_layers):
             h, affine_cache = affine_forward(h, self.params[f"W{i + 1}"], self.params[f"b{i + 1}"], out=act[i])
-            relu_cache = None
+            affine_caches.append(affine_cache)
             if i < self.num_layers - 1:
                 h, relu_cache = relu_forward(h, out=h, mask=mask[i])
-            caches.append((affine_cache, relu_cache))
-        return h, caches
+                relu_caches.append(relu_cache)
+        return h, affine_caches, relu_caches
 
     def scores(self, X: np.ndarray, chunk: int = 1000) -> np.ndarray:
         """Class scores (N, C) for inputs X (N, D), computed in chunks."""
@@ -114,11 +113,13 @@ class FullyConnectedNet:
         for start in range(0, n, chunk):
             xb = X[start:start + chunk]
             buf = self._buffers_for(xb.shape[0])
-            out[start:start + xb.shape[0]] = self._forward(xb, buf)[0]
+            scores, _, _ = self._forward(xb, buf)
+            out[start:start + xb.shape[0]] = scores
         return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return np.argmax(self.scores(X), axis=1)
+        labels: Array = self.scores(X).argmax(axis=1)  # (N,) class indices
+        return labels
 
     def accuracy(self, X: np.ndarray, y: np.ndarray) -> float:
         if X.shape[0] == 0:
@@ -140,24 +141,22 @@ class FullyConnectedNet:
             self._train_n = n
         buf = self._buffers_for(n)
         grad = buf["grad"]
-        scores, caches = self._forward(X, buf)
+        scores, affine_caches, relu_caches = self._forward(X, buf)
         data_loss, dscores = self.data_loss_fn(scores, y, dscores=grad[-1])
         loss = data_loss + self.reg_loss(reg)
         if not grads:
             return loss
         dh = dscores
         for i in range(self.num_layers - 1, -1, -1):
-            affine_cache, _ = caches[i]
             dW, db = self.grads[f"W{i + 1}"], self.grads[f"b{i + 1}"]
             dx_buf = grad[i - 1] if i > 0 else None
-            dx, _, _ = affine_backward(dh, affine_cache, dx=dx_buf, dw=dW, db=db, need_dx=i > 0)
+            dx, _, _ = affine_backward(dh, affine_caches[i], dx=dx_buf, dw=dW, db=db, need_dx=i > 0)
             if reg:
                 scratch = self._scratch[f"W{i + 1}"]
                 np.multiply(self.params[f"W{i + 1}"], reg, out=scratch)
                 dW += scratch
-            if i > 0:
-                _, relu_cache = caches[i - 1]
-                dh = relu_backward(dx, relu_cache, out=dx)
+            if dx is not None:  # every layer but the first: back through the ReLU below it
+                dh = relu_backward(dx, relu_caches[i - 1], out=dx)
         return loss
 
     def copy_params(self) -> dict[str, np.ndarray]:

@@ -42,7 +42,7 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def update(self, key, w, dw):
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
         np.multiply(dw, -self.learning_rate, out=dw)
         w += dw
 
@@ -56,7 +56,7 @@ class Momentum(Optimizer):
         super().__init__(learning_rate)
         self.momentum = momentum
 
-    def update(self, key, w, dw):
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
         v = self._buffers(key, w, ("v",))["v"]
         v *= self.momentum
         np.multiply(dw, self.learning_rate, out=dw)
@@ -75,7 +75,7 @@ class Nesterov(Optimizer):
         super().__init__(learning_rate)
         self.momentum = momentum
 
-    def update(self, key, w, dw):
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
         s = self._buffers(key, w, ("v", "tmp"))
         v, tmp = s["v"], s["tmp"]
         mu = self.momentum
@@ -97,7 +97,7 @@ class RMSProp(Optimizer):
         super().__init__(learning_rate)
         self.decay_rate, self.eps = decay_rate, eps
 
-    def update(self, key, w, dw):
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
         s = self._buffers(key, w, ("cache", "tmp"))
         cache, tmp = s["cache"], s["tmp"]
         cache *= self.decay_rate
@@ -124,11 +124,11 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.t = 0
 
-    def step(self, params, grads):
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         self.t += 1
         super().step(params, grads)
 
-    def update(self, key, w, dw):
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
         s = self._buffers(key, w, ("m", "v", "tmp"))
         m, v, tmp = s["m"], s["v"], s["tmp"]
         b1, b2 = self.beta1, self.beta2

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from tui_trainer.config import (
     SECTIONS, TOP_LEVEL, Preset, from_dict, load_preset, loads_preset, to_dict, to_toml,
 )
-from tui_trainer.errors import PresetError, UserError
+from tui_trainer.datasets import load_dataset
+from tui_trainer.errors import DataError, PresetError, UserError
 
 INF, NAN = math.inf, math.nan
 
@@ -182,9 +183,13 @@ def test_set_can_supply_what_the_file_lacks():
     assert loads_preset(text, source="mine.toml", overrides=["data.path=x.npz"]).data.path == "x.npz"
 
 
-def test_cifar10_without_a_path_says_how_to_fetch_it():
-    with pytest.raises(PresetError, match="tui-trainer data fetch cifar10"):
-        loads_preset('[data]\ndataset = "cifar10"\n', source="mine.toml")
+def test_cifar10_without_a_path_is_read_from_the_fetch_folder_and_says_how_to_fetch_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUI_TRAINER_DATA_DIR", str(tmp_path))
+    p = loads_preset('[data]\ndataset = "cifar10"\n', source="mine.toml")
+    assert p.data.path == ""
+    with pytest.raises(DataError, match=r"mine.toml: data.path: not set.*tui-trainer data fetch cifar10") as e:
+        load_dataset(p.data, source=p.source)
+    assert str(tmp_path) in str(e.value)
 
 
 def test_not_toml_and_missing_files_are_preset_errors(tmp_path):

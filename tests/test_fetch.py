@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -24,6 +25,7 @@ import pytest
 from realformats import MNIST_FILES, idx_bytes, tar_cifar, write_cifar
 from tui_trainer.datasets import fetch as fetching
 from tui_trainer.datasets import formats
+from tui_trainer.datasets.cache import DATA_DIR_ENV, data_dir
 from tui_trainer.errors import DataError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -208,3 +210,64 @@ def test_a_malformed_checksum_file_names_its_line(tmp_path):
     sums.write_text("c58f30108f718f92721af3b95e74349a  cifar-10-python.tar.gz\nnot a checksum\n")
     result = run_fetch("cifar10", "--dir", "data", env={"TUI_TRAINER_DATA_MD5": str(sums)}, cwd=tmp_path)
     assert result.returncode == 2 and f"{sums}:2: expected 'MD5  FILENAME'" in result.stderr
+
+
+# --- the per-user cache folder --------------------------------------------------------------
+
+def test_the_data_folder_is_the_variable_else_the_xdg_cache_else_home(tmp_path, monkeypatch):
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "mine"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data_dir() == tmp_path / "mine"
+    monkeypatch.delenv(DATA_DIR_ENV)
+    assert data_dir() == tmp_path / "xdg" / "tui-trainer"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # invalid by the XDG spec: ignored
+    assert data_dir() == tmp_path / "home" / ".cache" / "tui-trainer"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert data_dir() == tmp_path / "home" / ".cache" / "tui-trainer"
+
+
+def test_fetch_without_dir_fills_the_cache_where_cifar10_2layer_finds_it(tmp_path, cifar_archive):
+    cache = tmp_path / "xdg"
+    env = {DATA_DIR_ENV: "", "XDG_CACHE_HOME": str(cache)}
+    work = tmp_path / "work"
+    work.mkdir()
+    small = ["--set", "data.num_train=80", "--set", "data.num_val=20", "--set", "data.num_test=10",
+             "--set", "train.epochs=1", "--json", "--runs-dir", "runs"]
+
+    def run_preset() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tui_trainer", "run", "cifar10-2layer", *small],
+                              capture_output=True, text=True, cwd=work, timeout=60,
+                              env={**os.environ, "PYTHONPATH": str(REPO), **env})
+
+    missing = run_preset()
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert f"{cache / 'tui-trainer'}" in missing.stderr and "tui-trainer data fetch cifar10" in missing.stderr
+
+    sums = tmp_path / "MD5SUMS"
+    sums.write_text(f"{md5(cifar_archive)}  cifar-10-python.tar.gz\n")
+    with FileServer({"cifar-10-python.tar.gz": cifar_archive}) as server:
+        result = run_fetch("cifar10", "--base-url", server.url, env={**env, "TUI_TRAINER_DATA_MD5": str(sums)},
+                           cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert f"ready in {cache / 'tui-trainer' / 'cifar-10-batches-py'}" in result.stdout
+    assert 'dataset = "cifar10" (no path needed)' in result.stdout
+    assert leftovers(cache / "tui-trainer") == ["cifar-10-batches-py"] and leftovers(work) == []
+
+    ran = run_preset()
+    assert ran.returncode == 0, ran.stderr
+    events = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert events[0]["n_train"] == 80 and events[0]["config"]["data"]["path"] == ""
+    assert events[-1]["status"] == "finished"
+
+
+def test_the_variable_moves_the_download(tmp_path):
+    files = mnist_files()
+    sums = tmp_path / "MD5SUMS"
+    sums.write_text("".join(f"{md5(body)}  {name}\n" for name, body in files.items()))
+    with FileServer(files) as server:
+        result = run_fetch("mnist", "--base-url", server.url, cwd=tmp_path,
+                           env={DATA_DIR_ENV: str(tmp_path / "mine"), "TUI_TRAINER_DATA_MD5": str(sums)})
+    assert result.returncode == 0, result.stderr
+    assert leftovers(tmp_path / "mine") == ["mnist"]
+    assert formats.load("mnist", str(tmp_path / "mine" / "mnist")).X.shape == (40, 28, 28, 1)

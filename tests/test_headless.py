@@ -194,7 +194,7 @@ def test_a_misspelled_key_exits_2_naming_file_and_key(tmp_path):
     (["digits-fast", "--set", 'data.preprocess=["pca:100"]'],
      "digits-fast.toml: data.preprocess: 'pca:100' asks for more components than the 64 input features"),
     (["digits-fast", "--set", "data.num_train=5000"], "digits-fast.toml: data.num_train + num_val + num_test"),
-    (["cifar10-2layer"], "cifar10-2layer.toml: data.path: data/cifar-10-batches-py: no such file or folder"),
+    (["cifar10-2layer"], "cifar10-2layer.toml: data.path: not set, and cifar10 is not in "),
 ])
 def test_bad_input_exits_2_with_one_clear_line(tmp_path, args, expected):
     r = run(tmp_path, "run", *args, "--json", "--runs-dir", "runs")
@@ -205,7 +205,7 @@ def test_bad_input_exits_2_with_one_clear_line(tmp_path, args, expected):
 
 
 def test_cifar10_without_its_data_says_how_to_fetch_it(tmp_path):
-    r = run(tmp_path, "run", "cifar10-2layer", "--runs-dir", "runs")
+    r = run(tmp_path, "run", "cifar10-2layer", "--runs-dir", "runs", env={"TUI_TRAINER_DATA_DIR": str(tmp_path)})
     assert r.returncode == 2
     assert "tui-trainer data fetch cifar10" in r.stderr and str(tmp_path) in r.stderr
 

@@ -120,23 +120,38 @@ def test_fine_search_corners_all_train_well(corner):
 
 def test_cifar10_2layer_is_the_lectures_net_and_says_to_fetch():
     p = load_preset("cifar10-2layer")
-    assert p.data.dataset == "cifar10" and p.data.path == "data/cifar-10-batches-py"
+    assert p.data.dataset == "cifar10" and p.data.path == ""  # read from where `data fetch` puts it
     assert p.model.hidden == (50,) and p.data.num_train == 49000
     assert "tui-trainer data fetch cifar10" in p.description
 
 
+def run_cifar10_2layer(cwd, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tui_trainer", "run", "cifar10-2layer", "--set", "data.num_train=80",
+                           "--set", "data.num_val=20", "--set", "data.num_test=10", "--set", "train.epochs=1",
+                           *extra, "--json", "--runs-dir", "runs"], cwd=cwd, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **(env or {})})
+
+
 def test_cifar10_2layer_runs_once_its_data_is_where_fetch_puts_it(tmp_path):
-    write_cifar(tmp_path / "data", per_batch=20, n_test=10)  # data/cifar-10-batches-py, the real format
-    r = subprocess.run([sys.executable, "-m", "tui_trainer", "run", "cifar10-2layer", "--set", "data.num_train=80",
-                        "--set", "data.num_val=20", "--set", "data.num_test=10", "--set", "train.epochs=1",
-                        "--json", "--runs-dir", "runs"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    cache = tmp_path / "cache"
+    write_cifar(cache / "tui-trainer", per_batch=20, n_test=10)  # XDG_CACHE_HOME/tui-trainer/cifar-10-batches-py
+    work = tmp_path / "work"
+    work.mkdir()
+    r = run_cifar10_2layer(work, env={"TUI_TRAINER_DATA_DIR": "", "XDG_CACHE_HOME": str(cache)})
     assert r.returncode == 0, r.stderr
     events = [json.loads(line) for line in r.stdout.splitlines()]
     assert events[0]["n_train"] == 80 and events[0]["image_shape"] == [32, 32, 3] and events[0]["classes"] == 10
     assert events[-1]["status"] == "finished"
-    (run_dir,) = (tmp_path / "runs").iterdir()
+    (run_dir,) = (work / "runs").iterdir()
     with np.load(run_dir / "best.npz") as best:
         assert best["W1"].shape == (3072, 50) and best["W2"].shape == (50, 10)  # the lecture's 3072-50-10
+
+
+def test_a_relative_data_path_is_read_from_the_current_folder(tmp_path):
+    write_cifar(tmp_path / "data", per_batch=20, n_test=10)  # data/cifar-10-batches-py, the real format
+    r = run_cifar10_2layer(tmp_path, "--set", "data.path=data/cifar-10-batches-py")
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line) for line in r.stdout.splitlines()][-1]["status"] == "finished"
 
 
 def test_presets_piped_into_a_reader_that_has_gone_exits_0(tmp_path):

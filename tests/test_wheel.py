@@ -1,6 +1,9 @@
-"""The bundled data ship in the wheel: build it, install it in a fresh virtual
-environment, train one epoch of the default preset (mnist-5k) from a folder
-outside the checkout."""
+"""The shipped presets and bundled data ship in the wheel: build it, install it
+in a fresh virtual environment, train one epoch of the default preset
+(mnist-5k) from a folder outside the checkout.
+
+In the repository they live at the top (presets/, data/); the wheel carries
+them inside the package (tui_trainer/presets, tui_trainer/data)."""
 
 from __future__ import annotations
 
@@ -15,14 +18,18 @@ import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# Never copied into the build: VCS data, build outputs, runs and fetched data at the top.
-TOP_LEVEL_SKIP = {".git", "build", "dist", "runs", "data", ".venv", ".pytest_cache", ".hypothesis"}
+# Never copied into the build: VCS data, build outputs and runs at the top, and
+# in data/ anything but the bundled files (a data set fetched there by hand).
+TOP_LEVEL_SKIP = {".git", "build", "dist", "runs", ".venv", ".pytest_cache", ".hypothesis"}
+SHIPPED_DATA = {"README.md", "mnist_5k.csv.gz", "digits.csv.gz"}
 
 
 def _ignore(folder: str, names: list[str]) -> set[str]:
     skip = {n for n in names if n == "__pycache__" or n.endswith(".egg-info")}
     if Path(folder) == REPO:
         skip |= TOP_LEVEL_SKIP & set(names)
+    if Path(folder) == REPO / "data":
+        skip |= set(names) - SHIPPED_DATA
     return skip
 
 
@@ -36,7 +43,12 @@ def test_the_wheel_installs_elsewhere_and_trains_on_its_bundled_data(tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         metadata = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
-    assert {"tui_trainer/data/mnist_5k.csv.gz", "tui_trainer/data/digits.csv.gz", "tui_trainer/data/README.md"} <= names
+    # data/ and presets/ at the top of the repository land inside the package.
+    assert {f"tui_trainer/data/{name}" for name in SHIPPED_DATA} <= names
+    assert {f"tui_trainer/presets/{p.name}" for p in (REPO / "presets").glob("*.toml")} <= names
+    assert "tui_trainer/presets/default.toml" in names
+    # Every module of the checkout ships: pyproject.toml lists the packages by hand.
+    assert {str(p.relative_to(REPO)) for p in (REPO / "tui_trainer").rglob("*.py")} <= names
     assert "Project-URL: Data provenance: MNIST (mnist-5k), http://yann.lecun.com/exdb/mnist/" in metadata
 
     venv = tmp_path / "venv"

@@ -17,11 +17,25 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from .errors import PresetError
 
-PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+def shipped(folder: str) -> Path:
+    """A folder the project ships beside its code: "presets" or "data".
+
+    An installed wheel holds it inside the package (tui_trainer/presets); a
+    checkout, and an editable install of one, at the top of the repository
+    (presets/), where pyproject.toml's package-dir takes it from.
+    """
+    package = Path(__file__).resolve().parent
+    installed = package / folder
+    return installed if installed.is_dir() else package.parent / folder
+
+
+PRESETS_DIR = shipped("presets")
 
 DATASETS = ("mnist-5k", "digits", "cifar10", "mnist", "fashion-mnist", "npz", "spiral")
 FILE_DATASETS = ("cifar10", "mnist", "fashion-mnist", "npz")
@@ -30,13 +44,16 @@ INITS = ("gaussian", "xavier", "he")
 DTYPES = ("float32", "float64")
 UPDATES = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
 _PREPROCESS_RE = re.compile(r"^(mean|std|whiten|pca:(\d+))$")
+T = TypeVar("T")
 
 
 # --- the schema --------------------------------------------------------------
 # Each field carries its own constraint in metadata["check"]: a function that
 # returns None when the value is fine, else a phrase saying what is allowed.
+Check = Callable[[Any], str | None]
 
-def _choice(options: Iterable[str]) -> Callable[[Any], str | None]:
+
+def _choice(options: Iterable[str]) -> Check:
     options = tuple(options)
     return lambda v: None if v in options else "one of " + ", ".join(repr(o) for o in options)
 
@@ -49,7 +66,7 @@ def _non_negative(v: float) -> str | None:
     return None if v >= 0 else "a number >= 0"
 
 
-def _at_least(lo: int) -> Callable[[Any], str | None]:
+def _at_least(lo: int) -> Check:
     return lambda v: None if v >= lo else f"an integer >= {lo}"
 
 
@@ -91,7 +108,8 @@ def _int_choices(v: tuple[int, ...]) -> str | None:
     return None if all(x >= 1 for x in v) else "a list of integers >= 1 to choose from (empty: not searched)"
 
 
-def _f(default, check=None, **kw):
+def _f(default: T, check: Check | None = None, **kw: Any) -> T:
+    """A schema field: its default and its check (and any other metadata)."""
     return field(default=default, metadata={"check": check, **kw})
 
 
@@ -183,7 +201,7 @@ TOP_LEVEL = ("name", "description")
 # --- loading -----------------------------------------------------------------
 
 def list_presets() -> list[Preset]:
-    """The presets shipped in the package's presets/ folder, by name."""
+    """The shipped presets (the presets/ folder), by name."""
     return [load_preset(p) for p in sorted(PRESETS_DIR.glob("*.toml"))]
 
 
@@ -254,7 +272,7 @@ def parse_override(item: str) -> tuple[str, Any]:
 SET_SOURCE = "--set"  # the `source` of a value that came from the command line
 
 
-def _set_dotted(raw: dict, key: str, value: Any, source: str, file_source: str | None = None) -> None:
+def _set_dotted(raw: dict[str, Any], key: str, value: Any, source: str, file_source: str | None = None) -> None:
     parts = key.split(".")
     if len(parts) == 1:
         if key not in TOP_LEVEL:
@@ -307,7 +325,8 @@ def from_dict(raw: Mapping[str, Any], source: str = "<preset>") -> Preset:
     return preset
 
 
-def _build(cls: type, table: Mapping[str, Any], prefix: str, source: str):
+def _build(cls: type, table: Mapping[str, Any], prefix: str, source: str) -> Any:
+    """An instance of the section or Stage class `cls` from a TOML table, each value coerced and checked."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values = {}
     for name, value in table.items():
@@ -323,7 +342,7 @@ def _build(cls: type, table: Mapping[str, Any], prefix: str, source: str):
     return cls(**values)
 
 
-def _coerce(f: dataclasses.Field, value: Any, dotted: str, source: str) -> Any:
+def _coerce(f: dataclasses.Field[Any], value: Any, dotted: str, source: str) -> Any:
     """Check the TOML value against the field's declared type."""
     t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
 
@@ -370,13 +389,11 @@ def _coerce(f: dataclasses.Field, value: Any, dotted: str, source: str) -> Any:
 
 
 def _check_whole(p: Preset) -> None:
-    """Constraints between keys."""
+    """Constraints between keys. A public file data set without a path is read
+    from where `tui-trainer data fetch` puts it; an npz file has no such place."""
     d = p.data
-    if d.dataset in FILE_DATASETS and not d.path:
-        raise PresetError(
-            f"{p.source}: data.path: the {d.dataset!r} data set needs a path to its files"
-            + (" (fetch them with: tui-trainer data fetch " + d.dataset + ")" if d.dataset != "npz" else "")
-        )
+    if d.dataset == "npz" and not d.path:
+        raise PresetError(f"{p.source}: data.path: the 'npz' data set needs a path to its file")
 
 
 # --- writing -----------------------------------------------------------------

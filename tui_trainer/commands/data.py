@@ -1,7 +1,10 @@
 """`tui-trainer data fetch cifar10|mnist|fashion-mnist [--dir DIR]`: download with a progress bar.
 
 The work is datasets/fetch.py's; this face draws the bar on stderr and says
-where the data landed and how a preset names it. The environment can point it
+where the data landed and how a preset names it. DIR defaults to the per-user
+cache folder (datasets/cache.py: TUI_TRAINER_DATA_DIR, else
+$XDG_CACHE_HOME/tui-trainer, else ~/.cache/tui-trainer), where a preset
+without a data.path finds the data. The environment can point the download
 elsewhere: TUI_TRAINER_DATA_URL, a base address to fetch from (a mirror, or a
 test's local server; --base-url does the same), and TUI_TRAINER_DATA_MD5, an
 md5sum-style file whose lines replace the published checksums (for a mirror
@@ -15,6 +18,7 @@ from __future__ import annotations
 import os
 
 from ..datasets import fetch as fetching
+from ..datasets.cache import data_dir
 from .console import rich_console
 
 
@@ -25,8 +29,9 @@ def command(args) -> int:
     base_url = args.base_url or os.environ.get(fetching.URL_ENV) or None
     md5_file = os.environ.get(fetching.MD5_ENV)
     checksums = fetching.read_checksum_file(md5_file) if md5_file else None
-    out = rich_console(highlight=False)
-    if (there := fetching.installed(args.name, args.dir)) is not None:
+    out = rich_console(highlight=False, soft_wrap=True)  # a long path is never broken across lines
+    directory = args.dir if args.dir is not None else data_dir()
+    if (there := fetching.installed(args.name, directory)) is not None:
         out.print(f"{args.name} is already in {there}; nothing to download", markup=False)
         return 0
 
@@ -41,10 +46,13 @@ def command(args) -> int:
         bar.update(tasks[filename], completed=done, total=total)
 
     try:
-        path = fetching.fetch(args.name, args.dir, base_url=base_url, checksums=checksums, progress=progress)
+        path = fetching.fetch(args.name, directory, base_url=base_url, checksums=checksums, progress=progress)
     finally:
         if tasks:  # stopping a bar that never started prints a blank line
             bar.stop()
     out.print(f"{args.name}: downloaded, checksums match, ready in {path}", markup=False)
-    out.print(f'use it in a preset: [data] dataset = "{args.name}", path = "{path}"', markup=False)
+    if args.dir is None:  # where a preset without a path looks
+        out.print(f'use it in a preset: [data] dataset = "{args.name}" (no path needed)', markup=False)
+    else:
+        out.print(f'use it in a preset: [data] dataset = "{args.name}", path = "{path}"', markup=False)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 
@@ -48,10 +49,11 @@ class RawData:
     X: (N, D) or (N, H, W, C) in the file's own dtype (uint8 images stay
     uint8 until preprocessing), or the same rows as RowBlocks; y: (N,) integer
     labels. X_test/y_test hold the format's own test files where it has them.
+    A consuming split (splitting.py) sets the arrays it took to None.
     """
 
-    X: "np.ndarray | RowBlocks"
-    y: np.ndarray
+    X: np.ndarray | RowBlocks | None
+    y: np.ndarray | None
     num_classes: int
     image_shape: tuple[int, ...] = ()
     label_names: tuple[str, ...] = ()
@@ -72,10 +74,27 @@ class RowBlocks:
     def __init__(self, blocks: list[np.ndarray]):
         if not blocks:
             raise ValueError("RowBlocks needs at least one block")
-        self.blocks: list[np.ndarray | None] = list(blocks)
-        self.shape = (sum(len(b) for b in blocks), *blocks[0].shape[1:])
+        self.blocks: list[np.ndarray | None] = list(blocks)  # None: freed by a consuming split
+        self.shape: tuple[int, ...] = (sum(len(b) for b in blocks), *blocks[0].shape[1:])
         self.dtype = blocks[0].dtype
         self.ndim = len(self.shape)
 
     def __len__(self) -> int:
         return self.shape[0]
+
+    def present(self) -> list[np.ndarray]:
+        """The blocks, all of them: a ValueError once a consuming split has freed any."""
+        blocks = [b for b in self.blocks if b is not None]
+        if len(blocks) < len(self.blocks):
+            raise ValueError("RowBlocks: a consuming split has freed these rows")
+        return blocks
+
+    def take(self) -> Iterator[np.ndarray]:
+        """Each block in turn, dropped from here as it is handed out, so it is
+        freed as soon as the caller moves on to the next: a consuming read."""
+        for b in range(len(self.blocks)):
+            block = self.blocks[b]
+            if block is None:
+                raise ValueError("RowBlocks: a consuming split has freed these rows")
+            self.blocks[b] = None
+            yield block

@@ -1,19 +1,19 @@
-"""The bundled real data sets: mnist-5k and digits (see tui_trainer/data/README.md)."""
+"""The bundled real data sets: mnist-5k and digits (see data/README.md for their provenance)."""
 
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import numpy as np
 
+from ..config import shipped
 from ..errors import DataError
 from .base import RawData
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = shipped("data")
 
 BUNDLED = {
-    # name: (file, image shape, pixel maximum)
+    # name: (file in the bundled data folder, image shape (H, W, C))
     "mnist-5k": ("mnist_5k.csv.gz", (28, 28, 1)),
     "digits": ("digits.csv.gz", (8, 8, 1)),
 }

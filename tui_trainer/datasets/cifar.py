@@ -23,7 +23,7 @@ import mmap
 import pickle
 import tarfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator, NamedTuple
 
 import numpy as np
 
@@ -44,13 +44,18 @@ def load_cifar10(path: Path) -> RawData:
     """The five training batches as RowBlocks of (10000, 32, 32, 3) uint8 images
     (height, width, channel), the test batch as X_test; labels 0..9."""
     path = _locate(path)
-    batches = dict(_read_all(path))
+    batches: dict[str, Batch] = {}
+    names: tuple[str, ...] = LABEL_NAMES
+    for name, content in _read_all(path):
+        if isinstance(content, Batch):
+            batches[name] = content
+        else:
+            names = content
     train = [batches[name] for name in TRAIN_FILES]
     X_test, y_test = batches[TEST_FILE]
-    names = batches.get(META_FILE, LABEL_NAMES)
     return RawData(
         X=RowBlocks([X for X, _ in train]), y=np.concatenate([y for _, y in train]),
-        num_classes=len(LABEL_NAMES), image_shape=IMAGE_SHAPE, label_names=tuple(names),
+        num_classes=len(LABEL_NAMES), image_shape=IMAGE_SHAPE, label_names=names,
         X_test=X_test, y_test=y_test, source=str(path),
     )
 
@@ -66,7 +71,14 @@ def _locate(path: Path) -> Path:
                     " (tui-trainer data fetch cifar10 downloads them)")
 
 
-def _read_all(path: Path) -> Iterator[tuple[str, object]]:
+class Batch(NamedTuple):
+    """One batch file, parsed."""
+
+    X: np.ndarray  # (n, 32, 32, 3) uint8 images
+    y: np.ndarray  # (n,) int64 labels
+
+
+def _read_all(path: Path) -> Iterator[tuple[str, Batch | tuple[str, ...]]]:
     """(file name, parsed content) for every batch and the meta file, from a folder or the archive."""
     if path.is_dir():
         for name in (*TRAIN_FILES, TEST_FILE, META_FILE):
@@ -81,7 +93,7 @@ def _read_all(path: Path) -> Iterator[tuple[str, object]]:
     yield from _read_archive(path)
 
 
-def _read_archive(path: Path) -> Iterator[tuple[str, object]]:
+def _read_archive(path: Path) -> Iterator[tuple[str, Batch | tuple[str, ...]]]:
     """Members straight from the tar, in archive order (a .tar.gz only streams forwards)."""
     wanted = {*TRAIN_FILES, TEST_FILE, META_FILE}
     seen: set[str] = set()
@@ -91,7 +103,7 @@ def _read_archive(path: Path) -> Iterator[tuple[str, object]]:
                 name = member.name.rsplit("/", 1)[-1]
                 if member.isfile() and name in wanted and name not in seen:
                     seen.add(name)
-                    yield name, _parse(name, f"{path}:{member.name}", tar.extractfile(member))
+                    yield name, _parse(name, f"{path}:{member.name}", open_member(tar, member))
     except (tarfile.TarError, EOFError, OSError) as e:
         raise DataError(f"{path}: truncated or not a CIFAR-10 archive ({_reason(e)}); data.path must name {EXPECTS}") from None
     missing = [n for n in (*TRAIN_FILES, TEST_FILE) if n not in seen]
@@ -99,14 +111,22 @@ def _read_archive(path: Path) -> Iterator[tuple[str, object]]:
         raise DataError(f"{path}: the archive lacks {', '.join(missing)}; data.path must name {EXPECTS}")
 
 
-def _parse(name: str, where: str, f: IO[bytes]) -> object:
+def open_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    """A regular file member's bytes (tarfile answers None only for other kinds of member)."""
+    f = tar.extractfile(member)
+    if f is None:
+        raise tarfile.TarError(f"{member.name} is not a regular file")
+    return f
+
+
+def _parse(name: str, where: str, f: IO[bytes]) -> Batch | tuple[str, ...]:
     content = _unpickle(where, f)
     if name == META_FILE:
         return _label_names(where, content)
     return _batch(where, content)
 
 
-def _batch(where: str, content: object) -> tuple[np.ndarray, np.ndarray]:
+def _batch(where: str, content: object) -> Batch:
     """(images (n, 32, 32, 3) uint8, labels (n,) int64) from one unpickled batch dict."""
     data, labels = _get(content, "data"), _get(content, "labels")
     if data is None or labels is None:
@@ -123,7 +143,7 @@ def _batch(where: str, content: object) -> tuple[np.ndarray, np.ndarray]:
     # Channel-first rows -> height, width, channel; one contiguous copy per batch.
     X = _own_mapping((len(data), *IMAGE_SHAPE))
     X[...] = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return X, y
+    return Batch(X, y)
 
 
 def _own_mapping(shape: tuple[int, ...]) -> np.ndarray:
@@ -181,13 +201,13 @@ class _Refused(pickle.UnpicklingError):
 
 
 class _BatchUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> Any:
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
             raise _Refused(module, name) from None
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: Any) -> Any:
         raise _Refused("persistent id", repr(pid)[:40])
 
 

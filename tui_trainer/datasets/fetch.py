@@ -1,7 +1,9 @@
 """Download a public data set from its official address, verify it, put it in place.
 
-    path = fetch("cifar10", "data", progress=on_bytes)   # -> data/cifar-10-batches-py
-    path = fetch("mnist", "data")                        # -> data/mnist (the four .gz idx files)
+    path = fetch("cifar10", progress=on_bytes)   # -> ~/.cache/tui-trainer/cifar-10-batches-py
+    path = fetch("mnist", "some/dir")            # -> some/dir/mnist (the four .gz idx files)
+
+DIR defaults to the per-user cache folder, cache.data_dir().
 
 Each file is downloaded into DIR/.NAME.download/FILE.part, resumed with an
 HTTP Range request when a part is already there (a dropped connection is
@@ -10,7 +12,7 @@ renamed to FILE. The data set appears in DIR by one rename of a complete
 folder: cifar10's archive is extracted into a temporary folder first, so a
 failure never leaves half a data set behind.
 
-stdlib only: the progress bar is the caller's (fetch_cli.py), through `progress`.
+stdlib only: the progress bar is the caller's (commands/data.py), through `progress`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Callable, Mapping
 
 from ..errors import DataError
 from . import cifar
+from .cache import FOLDERS, data_dir
 
 URL_ENV = "TUI_TRAINER_DATA_URL"   # a base address to fetch from instead of the official ones
 MD5_ENV = "TUI_TRAINER_DATA_MD5"   # an md5sum-style file whose lines override the published checksums
@@ -51,7 +54,7 @@ SOURCES = {
     "cifar10": Source(
         mirrors=("https://www.cs.toronto.edu/~kriz/",),
         files={cifar.ARCHIVE: "c58f30108f718f92721af3b95e74349a"},
-        folder=cifar.FOLDER, archive=True,
+        folder=FOLDERS["cifar10"], archive=True,
     ),
     # The md5s published with the data sets (and used by torchvision's MNIST and FashionMNIST).
     "mnist": Source(
@@ -62,7 +65,7 @@ SOURCES = {
             "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
             "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
         },
-        folder="mnist",
+        folder=FOLDERS["mnist"],
     ),
     "fashion-mnist": Source(
         mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
@@ -73,23 +76,23 @@ SOURCES = {
             "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
             "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
         },
-        folder="fashion-mnist",
+        folder=FOLDERS["fashion-mnist"],
     ),
 }
 
 
-def installed(name: str, directory: str | Path = "data") -> Path | None:
-    """The data set's folder in `directory` if it is complete there, else None."""
+def installed(name: str, directory: str | Path | None = None) -> Path | None:
+    """The data set's folder in `directory` (default: the cache folder) if it is complete there, else None."""
     source = SOURCES[name]
-    target = Path(directory) / source.folder
+    target = Path(directory if directory is not None else data_dir()) / source.folder
     expected = (*cifar.TRAIN_FILES, cifar.TEST_FILE, cifar.META_FILE) if source.archive else tuple(source.files)
     return target if all((target / f).is_file() for f in expected) else None
 
 
-def fetch(name: str, directory: str | Path = "data", base_url: str | None = None,
+def fetch(name: str, directory: str | Path | None = None, base_url: str | None = None,
           checksums: Mapping[str, str] | None = None, progress: Progress | None = None,
           retries: int = 2, timeout: float = 30.0) -> Path:
-    """Download, verify and install data set `name` into `directory`; returns its folder.
+    """Download, verify and install data set `name` into `directory` (default: the cache folder); returns its folder.
 
     base_url replaces the official mirrors; checksums (file name -> md5)
     replace published ones; a dropped connection is resumed up to `retries` times.
@@ -97,7 +100,7 @@ def fetch(name: str, directory: str | Path = "data", base_url: str | None = None
     if name not in SOURCES:
         raise DataError(f"unknown data set {name!r}; one of {', '.join(SOURCES)}")
     source = SOURCES[name]
-    root = Path(directory)
+    root = Path(directory if directory is not None else data_dir())
     target = root / source.folder
     if installed(name, root):
         return target
@@ -252,7 +255,7 @@ def _extract_cifar(archive: Path, root: Path, target: Path) -> None:
             for member in tar:
                 folder, _, name = member.name.partition("/")
                 if member.isfile() and folder == cifar.FOLDER and name in wanted:
-                    with tar.extractfile(member) as src, open(tmp / name, "wb") as dst:
+                    with cifar.open_member(tar, member) as src, open(tmp / name, "wb") as dst:
                         shutil.copyfileobj(src, dst, CHUNK)
         missing = [n for n in (*cifar.TRAIN_FILES, cifar.TEST_FILE, cifar.META_FILE) if not (tmp / n).is_file()]
         if missing:

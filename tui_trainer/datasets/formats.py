@@ -6,7 +6,7 @@
     raw = load("npz", "my_data.npz")                    # X, y, optional label_names
 
 Each loader checks what is particular to its format and names the file in
-every error; `validate_raw` (datasets/__init__.py) then checks what all
+every error; `validate_raw` (datasets/loading.py) then checks what all
 formats share: lengths, label range, finiteness.
 """
 
@@ -83,7 +83,7 @@ def load_npz(path: Path) -> RawData:
                    label_names=label_names, source=str(path))
 
 
-def _array(archive, key: str, path: Path) -> np.ndarray:
+def _array(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
     try:
         value = archive[key]
     except ValueError as e:  # object arrays need pickle, which is never allowed here

@@ -93,7 +93,7 @@ class RunEnded:
 
 Event = Union[RunStarted, Step, Ratios, Epoch, Advice, RunEnded]
 Sink = Callable[[Event], None]
-EVENT_TYPES: dict[str, type] = {c.kind: c for c in (RunStarted, Step, Ratios, Epoch, Advice, RunEnded)}
+EVENT_TYPES: dict[str, type[Event]] = {c.kind: c for c in (RunStarted, Step, Ratios, Epoch, Advice, RunEnded)}
 
 
 def to_dict(event: Event) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from typing import Callable
 
 import numpy as np
 
+from .model import FullyConnectedNet
+
 
 def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5,
                        indices: list[tuple[int, ...]] | None = None) -> np.ndarray:
@@ -63,7 +65,7 @@ class GradientReport:
     kinks: int                 # entries skipped because a kink was crossed
 
 
-def scale_to_data(net, X: np.ndarray, seed: int = 0) -> None:
+def scale_to_data(net: FullyConnectedNet, X: np.ndarray, seed: int = 0) -> None:
     """Re-draw the net's weights so each layer's pre-activations on X are about unit size."""
     rng = np.random.default_rng(seed)
     h = X
@@ -75,7 +77,7 @@ def scale_to_data(net, X: np.ndarray, seed: int = 0) -> None:
         h = np.maximum(h @ W + b, 0)
 
 
-def gradient_check(net, X: np.ndarray, y: np.ndarray, reg: float, entries_per_param: int = 60,
+def gradient_check(net: FullyConnectedNet, X: np.ndarray, y: np.ndarray, reg: float, entries_per_param: int = 60,
                    h: float = 1e-5, seed: int = 0) -> GradientReport:
     """Compare net.loss's analytic gradients with centred differences, float64.
 

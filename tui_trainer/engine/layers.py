@@ -11,10 +11,17 @@ Shapes: N examples, D inputs, M outputs, C classes.
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 import numpy as np
+from numpy.typing import NDArray
+
+Array: TypeAlias = NDArray[Any]
+AffineCache: TypeAlias = tuple[Array, Array]   # (x, w): the forward's input and weights
+ReluCache: TypeAlias = Array                   # the boolean mask x > 0
 
 
-def affine_forward(x, w, b, out=None):
+def affine_forward(x: Array, w: Array, b: Array, out: Array | None = None) -> tuple[Array, AffineCache]:
     """out = x @ w + b.
 
     x: (N, D), w: (D, M), b: (M,) -> out: (N, M); cache = (x, w).
@@ -24,7 +31,10 @@ def affine_forward(x, w, b, out=None):
     return out, (x, w)
 
 
-def affine_backward(dout, cache, dx=None, dw=None, db=None, need_dx=True):
+def affine_backward(
+    dout: Array, cache: AffineCache, dx: Array | None = None, dw: Array | None = None, db: Array | None = None,
+    need_dx: bool = True,
+) -> tuple[Array | None, Array, Array]:
     """Gradients of affine_forward.
 
     dout: (N, M) -> dx: (N, D) or None when need_dx is False, dw: (D, M), db: (M,).
@@ -32,14 +42,11 @@ def affine_backward(dout, cache, dx=None, dw=None, db=None, need_dx=True):
     x, w = cache
     dw = np.matmul(x.T, dout, out=dw)
     db = np.sum(dout, axis=0, out=db)
-    if need_dx:
-        dx = np.matmul(dout, w.T, out=dx)
-    else:
-        dx = None
+    dx = np.matmul(dout, w.T, out=dx) if need_dx else None
     return dx, dw, db
 
 
-def relu_forward(x, out=None, mask=None):
+def relu_forward(x: Array, out: Array | None = None, mask: Array | None = None) -> tuple[Array, ReluCache]:
     """out = max(x, 0), elementwise; x: any shape. Pass out=x to work in place.
 
     The cache is the boolean mask x > 0 (written into `mask` when given). The
@@ -51,7 +58,7 @@ def relu_forward(x, out=None, mask=None):
     return out, mask
 
 
-def relu_backward(dout, cache, out=None):
+def relu_backward(dout: Array, cache: ReluCache, out: Array | None = None) -> Array:
     """dx = dout where the forward input was > 0, else 0.
 
     dout: same shape as the forward input; cache: the forward's mask. Pass
@@ -60,7 +67,7 @@ def relu_backward(dout, cache, out=None):
     return np.multiply(dout, cache, out=out)
 
 
-def softmax_loss(scores, y, dscores=None):
+def softmax_loss(scores: Array, y: Array, dscores: Array | None = None) -> tuple[float, Array]:
     """Softmax cross-entropy, mean over the batch.
 
     scores: (N, C) class scores, y: (N,) integer labels in [0, C).
@@ -82,7 +89,7 @@ def softmax_loss(scores, y, dscores=None):
     return loss, probs
 
 
-def svm_loss(scores, y, dscores=None):
+def svm_loss(scores: Array, y: Array, dscores: Array | None = None) -> tuple[float, Array]:
     """Multiclass SVM (hinge) loss with margin 1, mean over the batch.
 
     scores: (N, C), y: (N,) -> (loss, dscores: (N, C)). Pass dscores=scores to

@@ -11,11 +11,25 @@ reused; the first layer computes no gradient with respect to its input.
 
 from __future__ import annotations
 
+import math
+from typing import Callable
+
 import numpy as np
 
-from .layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss, svm_loss
+from .layers import (AffineCache, Array, ReluCache, affine_backward, affine_forward, relu_backward, relu_forward,
+                     softmax_loss, svm_loss)
 
 LOSSES = {"softmax": softmax_loss, "svm": svm_loss}
+
+# The standard deviation of a layer's initial weights, from its fan-in and the
+# preset's init_std (which only "gaussian" uses). xavier keeps the variance of
+# the scores near that of the inputs; he doubles it to make up for ReLU
+# zeroing half of them.
+INITS: dict[str, Callable[[int, float], float]] = {
+    "gaussian": lambda fan_in, init_std: init_std,
+    "xavier": lambda fan_in, init_std: math.sqrt(1.0 / fan_in),
+    "he": lambda fan_in, init_std: math.sqrt(2.0 / fan_in),
+}
 
 
 class FullyConnectedNet:
@@ -38,15 +52,10 @@ class FullyConnectedNet:
         rng = np.random.default_rng(seed)
         # Ordered W1, b1, W2, b2, ...: the order every table and file shows.
         self.params: dict[str, np.ndarray] = {}
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}")
         for i, (fan_in, fan_out) in enumerate(zip(self.dims[:-1], self.dims[1:]), start=1):
-            if init == "gaussian":
-                std = init_std
-            elif init == "xavier":
-                std = np.sqrt(1.0 / fan_in)
-            elif init == "he":
-                std = np.sqrt(2.0 / fan_in)
-            else:
-                raise ValueError(f"unknown init {init!r}")
+            std = INITS[init](fan_in, init_std)
             self.params[f"W{i}"] = (rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype)
             self.params[f"b{i}"] = np.zeros(fan_out, dtype=self.dtype)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
@@ -77,15 +86,25 @@ class FullyConnectedNet:
             self._buffers[n] = buf
         return buf
 
-    def _forward(self, X: np.ndarray, buf: dict[str, list[np.ndarray]]) -> np.ndarray:
-        """Class scores (N, C) into buf["act"][-1]; hidden activations and ReLU masks into buf."""
+    def _forward(self, X: Array, buf: dict[str, list[Array]]) -> tuple[Array, list[AffineCache], list[ReluCache]]:
+        """Class scores (N, C) into buf["act"][-1], hidden activations and ReLU masks into buf.
+
+        Also returns the caches the layers' forward functions made, for the
+        backward pass: each affine's (input, W), and each hidden layer's ReLU
+        mask (one fewer: the scores have no ReLU). They are views of the
+        buffers, not copies.
+        """
         act, mask = buf["act"], buf["mask"]
+        affine_caches: list[AffineCache] = []
+        relu_caches: list[ReluCache] = []
         h = X
         for i in range(self.num_layers):
-            h, _ = affine_forward(h, self.params[f"W{i + 1}"], self.params[f"b{i + 1}"], out=act[i])
+            h, affine_cache = affine_forward(h, self.params[f"W{i + 1}"], self.params[f"b{i + 1}"], out=act[i])
+            affine_caches.append(affine_cache)
             if i < self.num_layers - 1:
-                relu_forward(h, out=h, mask=mask[i])
-        return h
+                h, relu_cache = relu_forward(h, out=h, mask=mask[i])
+                relu_caches.append(relu_cache)
+        return h, affine_caches, relu_caches
 
     def scores(self, X: np.ndarray, chunk: int = 1000) -> np.ndarray:
         """Class scores (N, C) for inputs X (N, D), computed in chunks."""
@@ -94,11 +113,13 @@ class FullyConnectedNet:
         for start in range(0, n, chunk):
             xb = X[start:start + chunk]
             buf = self._buffers_for(xb.shape[0])
-            out[start:start + xb.shape[0]] = self._forward(xb, buf)
+            scores, _, _ = self._forward(xb, buf)
+            out[start:start + xb.shape[0]] = scores
         return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return np.argmax(self.scores(X), axis=1)
+        labels: Array = self.scores(X).argmax(axis=1)  # (N,) class indices
+        return labels
 
     def accuracy(self, X: np.ndarray, y: np.ndarray) -> float:
         if X.shape[0] == 0:
@@ -119,25 +140,23 @@ class FullyConnectedNet:
         if grads:
             self._train_n = n
         buf = self._buffers_for(n)
-        act, grad, mask = buf["act"], buf["grad"], buf["mask"]
-        scores = self._forward(X, buf)
+        grad = buf["grad"]
+        scores, affine_caches, relu_caches = self._forward(X, buf)
         data_loss, dscores = self.data_loss_fn(scores, y, dscores=grad[-1])
         loss = data_loss + self.reg_loss(reg)
         if not grads:
             return loss
         dh = dscores
         for i in range(self.num_layers - 1, -1, -1):
-            x_in = act[i - 1] if i > 0 else X
-            W = self.params[f"W{i + 1}"]
             dW, db = self.grads[f"W{i + 1}"], self.grads[f"b{i + 1}"]
             dx_buf = grad[i - 1] if i > 0 else None
-            dx, _, _ = affine_backward(dh, (x_in, W), dx=dx_buf, dw=dW, db=db, need_dx=i > 0)
+            dx, _, _ = affine_backward(dh, affine_caches[i], dx=dx_buf, dw=dW, db=db, need_dx=i > 0)
             if reg:
                 scratch = self._scratch[f"W{i + 1}"]
-                np.multiply(W, reg, out=scratch)
+                np.multiply(self.params[f"W{i + 1}"], reg, out=scratch)
                 dW += scratch
-            if i > 0:
-                dh = relu_backward(dx, mask[i - 1], out=dx)
+            if dx is not None:  # every layer but the first: back through the ReLU below it
+                dh = relu_backward(dx, relu_caches[i - 1], out=dx)
         return loss
 
     def copy_params(self) -> dict[str, np.ndarray]:

@@ -11,6 +11,8 @@ overwrite them (they are recomputed every iteration).
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 
@@ -40,7 +42,7 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def update(self, key, w, dw):
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
         np.multiply(dw, -self.learning_rate, out=dw)
         w += dw
 
@@ -54,7 +56,7 @@ class Momentum(Optimizer):
         super().__init__(learning_rate)
         self.momentum = momentum
 
-    def update(self, key, w, dw):
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
         v = self._buffers(key, w, ("v",))["v"]
         v *= self.momentum
         np.multiply(dw, self.learning_rate, out=dw)
@@ -73,7 +75,7 @@ class Nesterov(Optimizer):
         super().__init__(learning_rate)
         self.momentum = momentum
 
-    def update(self, key, w, dw):
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
         s = self._buffers(key, w, ("v", "tmp"))
         v, tmp = s["v"], s["tmp"]
         mu = self.momentum
@@ -95,7 +97,7 @@ class RMSProp(Optimizer):
         super().__init__(learning_rate)
         self.decay_rate, self.eps = decay_rate, eps
 
-    def update(self, key, w, dw):
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
         s = self._buffers(key, w, ("cache", "tmp"))
         cache, tmp = s["cache"], s["tmp"]
         cache *= self.decay_rate
@@ -122,11 +124,11 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.t = 0
 
-    def step(self, params, grads):
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         self.t += 1
         super().step(params, grads)
 
-    def update(self, key, w, dw):
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
         s = self._buffers(key, w, ("m", "v", "tmp"))
         m, v, tmp = s["m"], s["v"], s["tmp"]
         b1, b2 = self.beta1, self.beta2
@@ -146,15 +148,18 @@ class Adam(Optimizer):
         w -= dw
 
 
+# Each rule's constructor from the preset's learning rate and momentum; the
+# rules without momentum ignore it and keep their CS231n defaults.
+UPDATES: dict[str, Callable[[float, float], Optimizer]] = {
+    "sgd": lambda learning_rate, momentum: SGD(learning_rate),
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "rmsprop": lambda learning_rate, momentum: RMSProp(learning_rate),
+    "adam": lambda learning_rate, momentum: Adam(learning_rate),
+}
+
+
 def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9) -> Optimizer:
-    if name == "sgd":
-        return SGD(learning_rate)
-    if name == "momentum":
-        return Momentum(learning_rate, momentum)
-    if name == "nesterov":
-        return Nesterov(learning_rate, momentum)
-    if name == "rmsprop":
-        return RMSProp(learning_rate)
-    if name == "adam":
-        return Adam(learning_rate)
-    raise ValueError(f"unknown update rule {name!r}")
+    if name not in UPDATES:
+        raise ValueError(f"unknown update rule {name!r}")
+    return UPDATES[name](learning_rate, momentum)

@@ -200,9 +200,7 @@ class Trainer:
                     return "stopped", control.stop_reason
                 if perm is not None:
                     idx = perm[b * batch:(b + 1) * batch]
-                    np.take(X, idx, axis=0, out=x_buf)
-                    np.take(y, idx, out=y_buf)
-                    xb, yb = x_buf, y_buf
+                    xb, yb = np.take(X, idx, axis=0, out=x_buf), np.take(y, idx, out=y_buf)
                 else:
                     xb, yb = X, y
                 loss = net.loss(xb, yb, tc.reg)

@@ -57,7 +57,6 @@ class RunHistory:
     run_dir: str = ""                 # the run directory's folder name, once created
     error_where: str = ""             # for a failed run: the last frame of the traceback
     iteration: int = 0
-    last_lr: float = math.nan
     # Time bookkeeping for the status bar, on the app's clock (injectable for tests).
     t_start: float | None = None
     t_end: float | None = None
@@ -78,7 +77,6 @@ class RunHistory:
         """Fold one event in; returns which pane it touches."""
         if isinstance(event, Step):
             self.iteration = event.iteration
-            self.last_lr = event.learning_rate
             self._x.append(event.epoch)
             self._loss.append(event.loss)
             if math.isfinite(event.loss):

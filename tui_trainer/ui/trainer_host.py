@@ -53,13 +53,6 @@ OnDone = Callable[[int, str], None]
 StoreFactory = Callable[[Path, Preset, Dataset], RunStore]
 
 
-def blas_threads_env() -> dict[str, str]:
-    """BLAS threads for the child: the policy of tui_trainer/threads.py (one core
-    fewer than the machine has, so the trainer's threads and the app never fight
-    over a core; a user's own setting wins)."""
-    return training_blas_env()
-
-
 def default_host() -> str:
     return "thread" if os.environ.get("TUI_TRAINER_ENGINE", "").lower() == "thread" else "process"
 
@@ -77,7 +70,7 @@ def train_one(number: int, preset: Preset, data: Dataset | Callable[[], Dataset]
         store = store_factory(runs_dir, preset, data)
         sink(StoreOpened(store.path.name))
         trainer = trainer_cls(preset, data, Advisor(Fanout(store, sink)), control=control, run_id=store.run_id,
-                              on_epoch=_on_epoch(store, sink, preset.train.epochs))
+                              on_epoch=epoch_hook(store, sink, preset.train.epochs))
         # An exploding loss overflows on its way to inf; the trainer reports that as
         # "exploded", so numpy's warnings are only noise (and would scribble on the screen).
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -90,7 +83,7 @@ def train_one(number: int, preset: Preset, data: Dataset | Callable[[], Dataset]
         return "" if isinstance(e, UserError) else last_frame(traceback.format_exc())
 
 
-def _on_epoch(store: RunStore, sink: Callable[[Event], None], epochs: int) -> Callable[[Trainer], None]:
+def epoch_hook(store: RunStore, sink: Callable[[Event], None], epochs: int) -> Callable[[Trainer], None]:
     """The store's hook (best.npz), then a copy of W1 for the first-layer view,
     at most every SNAPSHOT_S and always after the last epoch."""
     state = {"epoch": 0, "sent": -SNAPSHOT_S}
@@ -212,7 +205,9 @@ class ProcessHost:
         # multiprocessing hands stderr's fd to its resource tracker: give it the real one.
         saved, saved_env = sys.stderr, dict(os.environ)
         sys.stderr = sys.__stderr__ or saved
-        os.environ.update(blas_threads_env())
+        # BLAS threads for the child: one core fewer than the machine has, so the
+        # trainer's threads and the app never fight over a core (threads.py).
+        os.environ.update(training_blas_env())
         try:
             self.process.start()
         finally:

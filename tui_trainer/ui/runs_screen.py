@@ -36,7 +36,7 @@ from ..errors import UserError
 from ..runs import RunInfo, list_runs, read_metrics
 from .widgets.advice import AdvicePane
 from .plotdata import mean_per_bucket
-from .widgets.ratio_history import hex_colour
+from .widgets import palette
 from .. import formatting as fmt
 
 # One colour per selected run (the order they were selected), up to MAX_OVERLAY runs.
@@ -257,7 +257,7 @@ class RunsScreen(Screen):
     def _update_overlays(self) -> None:
         shown = self.selected or ([h] if (h := self._highlighted()) else [])
         runs = [(name, self.curves(name), RUN_COLOURS[i % MAX_OVERLAY]) for i, name in enumerate(shown)]
-        legend = "  ".join(f"[{hex_colour(colour)}]━ {fmt.short_run_name(name)}[/]" for name, _, colour in runs)
+        legend = "  ".join(f"[{palette.hex(colour)}]━ {fmt.short_run_name(name)}[/]" for name, _, colour in runs)
         for plot in self.query(OverlayPlot):
             plot.border_subtitle = legend
             plot.show(runs)

@@ -9,7 +9,8 @@ from textual.app import App, ComposeResult
 from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
-from tui_trainer.ui.trainer_host import LayerSnapshot, epoch_hook
+from tui_trainer.ui.host_events import LayerSnapshot
+from tui_trainer.ui.trainer_host import epoch_hook
 from tui_trainer.ui.widgets.weights_view import HALF, WAITING, WeightsView
 
 from test_weights import write_cifar_format

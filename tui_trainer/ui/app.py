@@ -43,7 +43,8 @@ from . import knobs
 from .history import EPOCHS, LOSS, NOTES, RATIOS, STATUS, EventQueue, RunHistory
 from .runs_screen import RunsScreen
 from .search_screen import SearchJob, SearchScreen
-from .trainer_host import LayerSnapshot, ProcessHost, ThreadHost, default_host
+from .host_events import LayerSnapshot
+from .trainer_host import Host, ProcessHost, ThreadHost, default_host
 from .screens.edit_form import EditForm
 from .screens.help import HelpScreen
 from .screens.open_preset import OpenPreset
@@ -170,7 +171,7 @@ class WorkbenchApp(App[int]):
         self.store_factory = store_factory
         self.trainer_cls = trainer_cls
         self.engine = engine or default_host()   # "process" (default) or "thread"
-        self.host: ThreadHost | ProcessHost | None = None
+        self.host: Host | None = None
         self.drain_interval = drain_interval
         self.plot_interval = plot_interval     # the loss and accuracy plots (plotext is costly)
         self.table_interval = table_interval   # the weights table (numbers faster than this cannot be read)
@@ -297,7 +298,7 @@ class WorkbenchApp(App[int]):
     def running(self) -> bool:
         return self.current is not None and self.current.t_end is None
 
-    def _ensure_host(self) -> ThreadHost | ProcessHost:
+    def _ensure_host(self) -> Host:
         if self.host is None:
             if self.engine == "thread":
                 self.host = ThreadHost(self._host_events, self._host_done, spawn=lambda work: self.run_worker(

@@ -1,6 +1,6 @@
 """What the workbench remembers of each run: the event stream, folded into arrays.
 
-The trainer's events arrive on a background thread (trainer_host.py) and are
+The trainer's events arrive on a background thread (from a trainer_host.Host) and are
 appended as `(run, event)` pairs to an `EventQueue` (a deque: extend and
 popleft are atomic, so no lock); the app drains it on a timer and folds each
 event into that run's `RunHistory`. Nothing here imports
@@ -18,7 +18,7 @@ import numpy as np
 
 from ..config import Preset
 from ..engine.events import Advice, Epoch, Event, Ratios, RunEnded, RunStarted, Step
-from .trainer_host import URGENT, LayerSnapshot, StoreOpened
+from .host_events import URGENT, LayerSnapshot, StoreOpened
 
 # What changed in a drain, so only those panes redraw.
 LOSS, EPOCHS, RATIOS, STATUS, NOTES, LAYER = "loss", "epochs", "ratios", "status", "notes", "layer"

@@ -27,9 +27,8 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -37,20 +36,43 @@ from ..advisor import Advisor
 from ..config import Preset
 from ..datasets import Dataset, load_dataset
 from ..engine import RunControl, Trainer
-from ..engine.events import Advice, Event, Fanout, RunEnded, RunStarted
+from ..engine.events import Event, Fanout, RunEnded
 from ..errors import UserError
 from ..runs import RunStore
 from ..threads import training_blas_env
+from .host_events import URGENT, LayerSnapshot, StoreOpened
 
 FLUSH_S = 0.05
 SNAPSHOT_S = 1.0   # the first layer's weights go up at most once a second (and after the last epoch)
-# Sent at once and drained at once; the rest (steps, ratios, epochs: an epoch can
-# take 20 ms on a small preset) waits for the next flush and the next drain.
-URGENT = (RunStarted, Advice, RunEnded)
 
 OnEvents = Callable[[int, list[Event]], None]
 OnDone = Callable[[int, str], None]
 StoreFactory = Callable[[Path, Preset, Dataset], RunStore]
+
+
+class Host(Protocol):
+    """What the app asks of a trainer host, whichever kind (ThreadHost, ProcessHost).
+
+    One run at a time: `run` starts run `number`; its events reach the host's
+    `on_events` on a background thread, then `on_done(number, where)` once."""
+
+    kind: str   # "thread" | "process"
+
+    def run(self, number: int, preset: Preset, data: Dataset, runs_dir: Path,
+            trainer_cls: type[Trainer] = Trainer, store_factory: StoreFactory = RunStore.create) -> None: ...
+
+    def stop(self, reason: str) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def close(self, timeout: float) -> None:
+        """Stop the run and wait up to `timeout` seconds for it to end."""
+
+    @property
+    def idle(self) -> bool:
+        """No run is going."""
 
 
 def default_host() -> str:
@@ -100,22 +122,6 @@ def epoch_hook(store: RunStore, sink: Callable[[Event], None], epochs: int) -> C
             sink(LayerSnapshot(net.params["W1"].copy(), tuple(trainer.data.image_shape), state["epoch"]))
 
     return hook
-
-
-@dataclass(frozen=True)
-class LayerSnapshot:
-    """Not an engine event (it is not recorded): W1 (D, units) after an epoch, for the first-layer view."""
-
-    w1: np.ndarray
-    image_shape: tuple[int, ...]
-    epoch: int
-
-
-@dataclass(frozen=True)
-class StoreOpened:
-    """Not an engine event (it is not written anywhere): tells the app the run directory's name."""
-
-    name: str
 
 
 def last_frame(tb: str) -> str:

@@ -3,9 +3,9 @@
     job = SearchJob(app.next_preset, "runs")         # the pool and the search folder
     app.push_screen(SearchScreen(job))              # runs it, shows it
 
-The search is the one `tui-trainer search` runs (search_core.run_search over a
-local process pool, one BLAS thread per worker, recorded in the run directory
-by search_store.SearchStore), run in a Textual thread worker. Its sink only
+The search is the one `tui-trainer search` runs (search.runner.run_search over
+a local process pool, one BLAS thread per worker, recorded in the run
+directory by search.store.SearchStore), run in the app's thread worker. Its sink only
 appends events to a deque; a timer drains it a few times a second and updates
 the trials table, the stage progress, the best so far and two scatters of val
 accuracy over log10 learning rate and log10 reg (exploded trials as x).
@@ -13,7 +13,7 @@ accuracy over log10 learning rate and log10 reg (exploded trials as x).
 `x` stops the search (queued trials cancelled, running ones stopped within an
 iteration); escape leaves, stopping a search still going. `u` makes the best
 trial the next run, enter the highlighted one: the screen posts
-`RunsScreen.UseConfig` to the app, as the runs view does, and closes.
+`messages.UseConfig` to the app, as the runs view does, and closes.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from ..search.runner import (
 from ..search.space import Ranges, Trial, TrialResult, rank
 from ..search.store import SearchStore
 from ..search.trial import trial_preset
-from .runs_screen import RunsScreen
+from .messages import UseConfig
 from .widgets import palette
 from .widgets.cached_plot import CachedPlot
 from .. import formatting as fmt
@@ -433,7 +433,7 @@ class SearchScreen(Screen):
         trial = Trial(r.trial_id, r.stage, r.index, r.learning_rate, r.reg, r.hidden, r.batch_size,
                       epochs=base.train.epochs)
         preset = trial_preset(base, trial)
-        self.app.post_message(RunsScreen.UseConfig(
+        self.app.post_message(UseConfig(
             preset, f"search trial {r.trial_id} (val acc {fmt.accuracy(r.best_val_acc)})"))
         self._leave()
 

@@ -143,7 +143,7 @@ class ThreadHost:
 
     kind = "thread"
 
-    def __init__(self, on_events: OnEvents, on_done: OnDone, spawn: Callable[[Callable[[], None]], None]):
+    def __init__(self, on_events: OnEvents, on_done: OnDone, spawn: Callable[[Callable[[], None]], object]):
         self.on_events, self.on_done, self.spawn = on_events, on_done, spawn
         self.control: RunControl | None = None
         self.busy = threading.Event()

@@ -10,6 +10,7 @@ from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
 from tui_trainer.runs import RunStore
 from tui_trainer.formatting import duration, short_run_name
+from tui_trainer.ui.messages import UseConfig
 from tui_trainer.ui.runs_screen import OverlayPlot, RunsScreen
 from tui_trainer.ui.widgets.advice import AdvicePane
 
@@ -47,7 +48,7 @@ class RunsApp(App):
     def on_mount(self) -> None:
         self.push_screen(RunsScreen(self.runs_dir, session=self.session))
 
-    def on_runs_screen_use_config(self, message: RunsScreen.UseConfig) -> None:
+    def on_use_config(self, message: UseConfig) -> None:
         self.used.append(message)
 
 

@@ -9,6 +9,8 @@ from textual.app import App, ComposeResult
 from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
+from tui_trainer.ui.host_events import LayerSnapshot
+from tui_trainer.ui.trainer_host import epoch_hook
 from tui_trainer.ui.widgets.weights_view import HALF, WAITING, WeightsView
 
 from test_weights import write_cifar_format
@@ -137,20 +139,28 @@ async def test_drawn_once_per_snapshot_and_size(mnist_w1):
         assert calls == [tuple(view.size)]                   # a new size: drawn once more
 
 
-async def test_the_epoch_hook_posts_a_copy_from_the_trainer_thread():
+async def test_the_hosts_epoch_hook_sends_a_copy_the_view_shows():
     preset = load_preset("default", ["train.epochs=2", "data.dataset=digits", "data.num_train=1000",
                                      "data.num_val=300", "data.num_test=0", "train.learning_rate=1e-2"])
     data = load_dataset(preset.data)
+
+    class NoStore:
+        def on_epoch(self, trainer):
+            pass
+
     app = ViewApp()
     async with app.run_test(size=SIZE) as pilot:
         view = app.query_one(WeightsView)
-        seen = []
-        trainer = Trainer(preset, data, lambda e: None, on_epoch=lambda t: (view.epoch_hook(t),
+        seen, sent = [], []
+        hook = epoch_hook(NoStore(), sent.append, preset.train.epochs)
+        trainer = Trainer(preset, data, lambda e: None, on_epoch=lambda t: (hook(t),
                                                                              seen.append(t.net.params["W1"].copy())))
         thread = threading.Thread(target=trainer.run)
         thread.start()
         thread.join(timeout=60)
-        await pilot.pause()
+        snapshot = sent[-1]
+        assert isinstance(snapshot, LayerSnapshot)
+        view.show_weights(snapshot.w1, snapshot.image_shape, snapshot.epoch)
         await pilot.pause()
         assert view.epoch == 2 and view.tiles.shape == (50, 8, 8, 3)
         # the tiles are the weights as they were at the end of epoch 2

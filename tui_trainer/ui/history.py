@@ -1,6 +1,6 @@
 """What the workbench remembers of each run: the event stream, folded into arrays.
 
-The trainer's events arrive on a background thread (trainer_host.py) and are
+The trainer's events arrive on a background thread (from a trainer_host.Host) and are
 appended as `(run, event)` pairs to an `EventQueue` (a deque: extend and
 popleft are atomic, so no lock); the app drains it on a timer and folds each
 event into that run's `RunHistory`. Nothing here imports
@@ -18,7 +18,7 @@ import numpy as np
 
 from ..config import Preset
 from ..engine.events import Advice, Epoch, Event, Ratios, RunEnded, RunStarted, Step
-from .trainer_host import URGENT, LayerSnapshot, StoreOpened
+from .host_events import URGENT, LayerSnapshot, StoreOpened
 
 # What changed in a drain, so only those panes redraw.
 LOSS, EPOCHS, RATIOS, STATUS, NOTES, LAYER = "loss", "epochs", "ratios", "status", "notes", "layer"
@@ -57,7 +57,6 @@ class RunHistory:
     run_dir: str = ""                 # the run directory's folder name, once created
     error_where: str = ""             # for a failed run: the last frame of the traceback
     iteration: int = 0
-    last_lr: float = math.nan
     # Time bookkeeping for the status bar, on the app's clock (injectable for tests).
     t_start: float | None = None
     t_end: float | None = None
@@ -78,7 +77,6 @@ class RunHistory:
         """Fold one event in; returns which pane it touches."""
         if isinstance(event, Step):
             self.iteration = event.iteration
-            self.last_lr = event.learning_rate
             self._x.append(event.epoch)
             self._loss.append(event.loss)
             if math.isfinite(event.loss):

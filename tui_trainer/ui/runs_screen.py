@@ -6,7 +6,7 @@ A table sortable by val accuracy (or by date) with the hyperparameters, status
 and duration of each run; selecting runs (space, enter or a click) overlays
 their loss and accuracy curves; the advisor's diagnoses of the highlighted run
 show under the table. `u` makes the highlighted run's configuration the next
-run's: the screen posts `RunsScreen.UseConfig(preset, run)` to the app and closes.
+run's: the screen posts `messages.UseConfig(preset, run)` to the app and closes.
 
 Everything shown comes from the run directory (runs.list_runs, read_metrics,
 config.toml), so past sessions' runs look the same as this one's.
@@ -24,7 +24,6 @@ from textual import on
 from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
@@ -34,9 +33,10 @@ from ..config import Preset, load_preset
 from ..engine.events import Advice
 from ..errors import UserError
 from ..runs import RunInfo, list_runs, read_metrics
+from .messages import UseConfig
 from .widgets.advice import AdvicePane
 from .plotdata import mean_per_bucket
-from .widgets.ratio_history import hex_colour
+from .widgets import palette
 from .. import formatting as fmt
 
 # One colour per selected run (the order they were selected), up to MAX_OVERLAY runs.
@@ -134,13 +134,6 @@ class RunsScreen(Screen):
         Binding("f5", "reload", "Reload", show=False, tooltip="read the run directory again"),
         Binding("escape", "close", "Back", tooltip="back to the workbench"),
     ]
-
-    class UseConfig(Message):
-        """The user picked a past run's configuration for the next run."""
-
-        def __init__(self, preset: Preset, run: str) -> None:
-            super().__init__()
-            self.preset, self.run = preset, run
 
     def __init__(self, runs_dir: str | Path = "runs", session: Iterable[str] = (),
                  live: Mapping[str, str] | None = None, **kw) -> None:
@@ -257,7 +250,7 @@ class RunsScreen(Screen):
     def _update_overlays(self) -> None:
         shown = self.selected or ([h] if (h := self._highlighted()) else [])
         runs = [(name, self.curves(name), RUN_COLOURS[i % MAX_OVERLAY]) for i, name in enumerate(shown)]
-        legend = "  ".join(f"[{hex_colour(colour)}]━ {fmt.short_run_name(name)}[/]" for name, _, colour in runs)
+        legend = "  ".join(f"[{palette.hex(colour)}]━ {fmt.short_run_name(name)}[/]" for name, _, colour in runs)
         for plot in self.query(OverlayPlot):
             plot.border_subtitle = legend
             plot.show(runs)
@@ -312,7 +305,7 @@ class RunsScreen(Screen):
         except UserError as e:
             self.notify(str(e), severity="error", timeout=8)
             return
-        self.app.post_message(self.UseConfig(preset, name))
+        self.app.post_message(UseConfig(preset, name))
         self.dismiss()
 
     def action_close(self) -> None:

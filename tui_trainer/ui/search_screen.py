@@ -3,9 +3,9 @@
     job = SearchJob(app.next_preset, "runs")         # the pool and the search folder
     app.push_screen(SearchScreen(job))              # runs it, shows it
 
-The search is the one `tui-trainer search` runs (search_core.run_search over a
-local process pool, one BLAS thread per worker, recorded in the run directory
-by search_store.SearchStore), run in a Textual thread worker. Its sink only
+The search is the one `tui-trainer search` runs (search.runner.run_search over
+a local process pool, one BLAS thread per worker, recorded in the run
+directory by search.store.SearchStore), run in the app's thread worker. Its sink only
 appends events to a deque; a timer drains it a few times a second and updates
 the trials table, the stage progress, the best so far and two scatters of val
 accuracy over log10 learning rate and log10 reg (exploded trials as x).
@@ -13,7 +13,7 @@ accuracy over log10 learning rate and log10 reg (exploded trials as x).
 `x` stops the search (queued trials cancelled, running ones stopped within an
 iteration); escape leaves, stopping a search still going. `u` makes the best
 trial the next run, enter the highlighted one: the screen posts
-`RunsScreen.UseConfig` to the app, as the runs view does, and closes.
+`messages.UseConfig` to the app, as the runs view does, and closes.
 """
 
 from __future__ import annotations
@@ -31,12 +31,11 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult, RenderResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
-from textual_plotext import PlotextPlot
 
 from ..config import Preset
 from ..search.texts import describe_start, fmt_range, local_pool_name, trial_line
@@ -47,8 +46,9 @@ from ..search.runner import (
 from ..search.space import Ranges, Trial, TrialResult, best_trial
 from ..search.store import SearchStore
 from ..search.trial import trial_preset
-from .runs_screen import RunsScreen
+from .messages import UseConfig
 from .widgets import palette
+from .widgets.cached_plot import CachedPlot
 from .. import formatting as fmt
 
 DRAIN_S = 0.25
@@ -130,7 +130,7 @@ def _start_resource_tracker() -> None:
 
 # --- the scatter --------------------------------------------------------------------
 
-class TrialScatter(PlotextPlot):
+class TrialScatter(CachedPlot):
     """Val accuracy of each ended trial over log10 of one searched value."""
 
     def __init__(self, key: str, **kw) -> None:
@@ -139,8 +139,6 @@ class TrialScatter(PlotextPlot):
         self.points: list[tuple[float, float, str, int, str]] = []   # (log10 value, val acc, status, stage, id)
         self.bounds: tuple[float, float] | None = None                # log10 of the explored range
         self.best: str | None = None
-        self._key: tuple | None = None
-        self._text: RenderResult = ""
         name = "learning rate" if key == "learning_rate" else "reg"
         self.border_title = f"val acc over log10 {name}"
         self.border_subtitle = f"• finished  [{palette.hex(EXPLODED)}]x exploded[/]  [{palette.hex(BEST)}]{BEST_MARK} best[/]"
@@ -158,15 +156,11 @@ class TrialScatter(PlotextPlot):
         self.points, self.bounds, self.best = points, bounds, best
         self.refresh()
 
-    def render(self) -> RenderResult:
-        key = (self.size, self.app.theme, len(self.points), self.best, self.bounds)
-        if key != self._key:
-            self._key, self._text = key, self._build()
-        return self._text
+    def data_key(self) -> tuple:
+        return (len(self.points), self.best, self.bounds)
 
-    def _build(self) -> RenderResult:
+    def plot(self) -> None:
         plt = self.plt
-        plt.clear_data()
         plt.ylim(0, 1)
         plt.xlabel(f"log10 {self.key}")
         if self.bounds is not None:
@@ -182,7 +176,6 @@ class TrialScatter(PlotextPlot):
         best = [p for p in self.points if p[4] == self.best]
         if best:
             plt.scatter([best[0][0]], [best[0][1]], marker=BEST_MARK, color=BEST)
-        return super().render()
 
 
 # --- the screen --------------------------------------------------------------------
@@ -439,7 +432,7 @@ class SearchScreen(Screen):
         trial = Trial(r.trial_id, r.stage, r.index, r.learning_rate, r.reg, r.hidden, r.batch_size,
                       epochs=base.train.epochs)
         preset = trial_preset(base, trial)
-        self.app.post_message(RunsScreen.UseConfig(
+        self.app.post_message(UseConfig(
             preset, f"search trial {r.trial_id} (val acc {fmt.accuracy(r.best_val_acc)})"))
         self._leave()
 

@@ -27,9 +27,8 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -37,27 +36,43 @@ from ..advisor import Advisor
 from ..config import Preset
 from ..datasets import Dataset, load_dataset
 from ..engine import RunControl, Trainer
-from ..engine.events import Advice, Event, Fanout, RunEnded, RunStarted
+from ..engine.events import Event, Fanout, RunEnded
 from ..errors import UserError
 from ..runs import RunStore
 from ..threads import training_blas_env
+from .host_events import URGENT, LayerSnapshot, StoreOpened
 
 FLUSH_S = 0.05
 SNAPSHOT_S = 1.0   # the first layer's weights go up at most once a second (and after the last epoch)
-# Sent at once and drained at once; the rest (steps, ratios, epochs: an epoch can
-# take 20 ms on a small preset) waits for the next flush and the next drain.
-URGENT = (RunStarted, Advice, RunEnded)
 
 OnEvents = Callable[[int, list[Event]], None]
 OnDone = Callable[[int, str], None]
 StoreFactory = Callable[[Path, Preset, Dataset], RunStore]
 
 
-def blas_threads_env() -> dict[str, str]:
-    """BLAS threads for the child: the policy of tui_trainer/threads.py (one core
-    fewer than the machine has, so the trainer's threads and the app never fight
-    over a core; a user's own setting wins)."""
-    return training_blas_env()
+class Host(Protocol):
+    """What the app asks of a trainer host, whichever kind (ThreadHost, ProcessHost).
+
+    One run at a time: `run` starts run `number`; its events reach the host's
+    `on_events` on a background thread, then `on_done(number, where)` once."""
+
+    kind: str   # "thread" | "process"
+
+    def run(self, number: int, preset: Preset, data: Dataset, runs_dir: Path,
+            trainer_cls: type[Trainer] = Trainer, store_factory: StoreFactory = RunStore.create) -> None: ...
+
+    def stop(self, reason: str) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def close(self, timeout: float) -> None:
+        """Stop the run and wait up to `timeout` seconds for it to end."""
+
+    @property
+    def idle(self) -> bool:
+        """No run is going."""
 
 
 def default_host() -> str:
@@ -77,7 +92,7 @@ def train_one(number: int, preset: Preset, data: Dataset | Callable[[], Dataset]
         store = store_factory(runs_dir, preset, data)
         sink(StoreOpened(store.path.name))
         trainer = trainer_cls(preset, data, Advisor(Fanout(store, sink)), control=control, run_id=store.run_id,
-                              on_epoch=_on_epoch(store, sink, preset.train.epochs))
+                              on_epoch=epoch_hook(store, sink, preset.train.epochs))
         # An exploding loss overflows on its way to inf; the trainer reports that as
         # "exploded", so numpy's warnings are only noise (and would scribble on the screen).
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -90,7 +105,7 @@ def train_one(number: int, preset: Preset, data: Dataset | Callable[[], Dataset]
         return "" if isinstance(e, UserError) else last_frame(traceback.format_exc())
 
 
-def _on_epoch(store: RunStore, sink: Callable[[Event], None], epochs: int) -> Callable[[Trainer], None]:
+def epoch_hook(store: RunStore, sink: Callable[[Event], None], epochs: int) -> Callable[[Trainer], None]:
     """The store's hook (best.npz), then a copy of W1 for the first-layer view,
     at most every SNAPSHOT_S and always after the last epoch."""
     state = {"epoch": 0, "sent": -SNAPSHOT_S}
@@ -107,22 +122,6 @@ def _on_epoch(store: RunStore, sink: Callable[[Event], None], epochs: int) -> Ca
             sink(LayerSnapshot(net.params["W1"].copy(), tuple(trainer.data.image_shape), state["epoch"]))
 
     return hook
-
-
-@dataclass(frozen=True)
-class LayerSnapshot:
-    """Not an engine event (it is not recorded): W1 (D, units) after an epoch, for the first-layer view."""
-
-    w1: np.ndarray
-    image_shape: tuple[int, ...]
-    epoch: int
-
-
-@dataclass(frozen=True)
-class StoreOpened:
-    """Not an engine event (it is not written anywhere): tells the app the run directory's name."""
-
-    name: str
 
 
 def last_frame(tb: str) -> str:
@@ -144,7 +143,7 @@ class ThreadHost:
 
     kind = "thread"
 
-    def __init__(self, on_events: OnEvents, on_done: OnDone, spawn: Callable[[Callable[[], None]], None]):
+    def __init__(self, on_events: OnEvents, on_done: OnDone, spawn: Callable[[Callable[[], None]], object]):
         self.on_events, self.on_done, self.spawn = on_events, on_done, spawn
         self.control: RunControl | None = None
         self.busy = threading.Event()
@@ -212,7 +211,9 @@ class ProcessHost:
         # multiprocessing hands stderr's fd to its resource tracker: give it the real one.
         saved, saved_env = sys.stderr, dict(os.environ)
         sys.stderr = sys.__stderr__ or saved
-        os.environ.update(blas_threads_env())
+        # BLAS threads for the child: one core fewer than the machine has, so the
+        # trainer's threads and the app never fight over a core (threads.py).
+        os.environ.update(training_blas_env())
         try:
             self.process.start()
         finally:

@@ -3,19 +3,15 @@ the gap between them is the lecture's overfitting gauge."""
 
 from __future__ import annotations
 
-from textual.app import RenderResult
-from textual_plotext import PlotextPlot
-
 from ..history import RunHistory
 from . import palette
+from .cached_plot import CachedPlot
 
 
-class AccuracyPlot(PlotextPlot):
+class AccuracyPlot(CachedPlot):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.run: RunHistory | None = None
-        self._key: tuple | None = None
-        self._text: RenderResult = ""
         self.border_title = (f"Accuracy  [{palette.hex(palette.TRAIN)}]⠉⠒ train[/]"
                              f"  [{palette.hex(palette.VAL)}]• val[/]")
 
@@ -29,16 +25,12 @@ class AccuracyPlot(PlotextPlot):
             self.border_subtitle = text
         self.refresh()
 
-    def render(self) -> RenderResult:
+    def data_key(self) -> tuple | None:
         run = self.run
-        key = (self.size, self.app.theme, None if run is None else (run.number, len(run.epochs)))
-        if key != self._key:
-            self._key, self._text = key, self._build()
-        return self._text
+        return None if run is None else (run.number, len(run.epochs))
 
-    def _build(self) -> RenderResult:
+    def plot(self) -> None:
         plt = self.plt
-        plt.clear_data()
         plt.xlabel("epoch")
         plt.ylim(0, 1)
         run = self.run
@@ -48,4 +40,3 @@ class AccuracyPlot(PlotextPlot):
                 xs = [e.epoch for e in run.epochs]
                 plt.plot(xs, [e.train_acc for e in run.epochs], marker="braille", color=palette.TRAIN)
                 plt.plot(xs, [e.val_acc for e in run.epochs], marker="dot", color=palette.VAL)
-        return super().render()

@@ -3,12 +3,10 @@ session's earlier runs as ghost curves; x in epochs, y linear or log."""
 
 from __future__ import annotations
 
-from textual.app import RenderResult
-from textual_plotext import PlotextPlot
-
 from ..history import RunHistory
 from ..plotdata import mean_per_bucket, minmax_per_column
 from . import palette
+from .cached_plot import CachedPlot
 
 MAX_GHOSTS = 3
 # The legend lives in the border: plotext's own legend would cover the first iterations.
@@ -16,7 +14,7 @@ LEGEND = (f"Loss  [{palette.hex(palette.RAW)}]• per iteration[/]  [{palette.he
           f"  [{palette.hex(palette.GHOSTS[0])}]⠉⠒ earlier runs[/]")
 
 
-class LossPlot(PlotextPlot):
+class LossPlot(CachedPlot):
     """Reads the runs it is given when it renders; `refresh()` redraws it."""
 
     def __init__(self, **kw) -> None:
@@ -24,8 +22,6 @@ class LossPlot(PlotextPlot):
         self.run: RunHistory | None = None
         self.ghosts: list[RunHistory] = []
         self.log_scale = False
-        self._key: tuple | None = None
-        self._text: RenderResult = ""
         self.border_title = LEGEND
 
     def show(self, run: RunHistory | None, ghosts: list[RunHistory]) -> None:
@@ -49,19 +45,14 @@ class LossPlot(PlotextPlot):
         if self.border_subtitle != text:  # setting it refreshes the border
             self.border_subtitle = text
 
-    def render(self) -> RenderResult:
-        # plotext is pure Python: build only when the data, the size or the scale changed.
+    def data_key(self) -> tuple:
         run = self.run
-        key = (self.size, self.app.theme, self.log_scale, tuple(g.number for g in self.ghosts),
-               None if run is None else (run.number, run.steps_x.size))
-        if key != self._key:
-            self._replot(max(self.size.width - 8, 10))
-            self._key, self._text = key, super().render()
-        return self._text
+        return (self.log_scale, tuple(g.number for g in self.ghosts),
+                None if run is None else (run.number, run.steps_x.size))
 
-    def _replot(self, cols: int) -> None:
+    def plot(self) -> None:
+        cols = max(self.size.width - 8, 10)
         plt = self.plt
-        plt.clear_data()
         plt.yscale("log" if self.log_scale else "linear")
         plt.xlabel("epoch")
         run = self.run

@@ -1,5 +1,8 @@
 """Plot colours, as RGB for plotext; Textual maps them down to 256 colours or
-strips them under NO_COLOR, so each series also differs by its marker."""
+strips them under NO_COLOR, so each series also differs by its marker.
+
+`hex` is the one way an RGB colour becomes markup (legends in border titles),
+for every pane and screen of the workbench."""
 
 RAW = (108, 112, 134)        # the per-iteration loss: faint
 SMOOTH = (97, 175, 239)      # the smoothed loss over it

@@ -22,6 +22,7 @@ from textual_plotext import PlotextPlot
 from ...engine.events import Ratios
 from ...engine.stats import RATIO_BAND
 from ..plotdata import mean_per_bucket
+from . import palette
 
 BAND_FILL = (46, 82, 52)
 # Weights bright, each bias a dimmer shade of its layer's colour.
@@ -33,10 +34,6 @@ def colour_of(name: str) -> tuple[int, int, int]:
     layer = int(name[1:]) - 1 if name[1:].isdigit() else 0
     r, g, b = LAYER_COLOURS[layer % len(LAYER_COLOURS)]
     return (r, g, b) if name.startswith("W") else (r * 3 // 5, g * 3 // 5, b * 3 // 5)
-
-
-def hex_colour(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 class RatioSeries:
@@ -101,7 +98,7 @@ class RatioHistory(PlotextPlot):
         names = list(self.series.log_ratio)
         title = "Update/weight ratio, log10"
         if names:
-            title += "  " + "  ".join(f"[{hex_colour(colour_of(n))}]⠉⠒ {n}[/]" for n in names)
+            title += "  " + "  ".join(f"[{palette.hex(colour_of(n))}]⠉⠒ {n}[/]" for n in names)
         self.border_title = title
         latest = self.series.latest()
         w = [f"{n} {10 ** v:.1e}" for n, v in latest.items() if n.startswith("W") and math.isfinite(v)]

@@ -5,15 +5,14 @@ the lower one as background, in true colour (Textual maps it down to 256
 colours where the terminal has no more), so it works over plain SSH with no
 image protocol. Grey for MNIST and digits, colour for CIFAR-10.
 
-The picture changes at most once per epoch: `epoch_hook(trainer)` is the
-trainer's `on_epoch` (or part of it); it copies W1 (a few hundred KB, once per
-epoch, on the trainer thread) and posts it here. The tiles are normalised once
-per snapshot and the lines drawn once per snapshot and pane size, then cached;
-between epochs the view costs nothing.
+The trainer's host copies W1 after an epoch (at most once a second, and after
+the last epoch: trainer_host.epoch_hook) and sends it as a `LayerSnapshot`
+event; the workbench's drain hands it to `show_weights` on the UI thread. The
+tiles are normalised once per snapshot and the lines drawn once per snapshot
+and pane size, then cached; between snapshots the view costs nothing.
 
     view = WeightsView()
-    Trainer(preset, data, sink, on_epoch=view.epoch_hook)
-    view.show_weights(W1, image_shape=(28, 28, 1), epoch=3)   # or directly, on the UI thread
+    view.show_weights(W1, image_shape=(28, 28, 1), epoch=3)   # W1: (D, units)
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -38,15 +36,6 @@ class WeightsView(Widget):
     WeightsView { height: 1fr; width: 1fr; }
     """
 
-    class Snapshot(Message):
-        """W1 (D, units), copied on the trainer thread at the end of an epoch."""
-
-        bubble = False
-
-        def __init__(self, w1: np.ndarray, image_shape: tuple[int, ...], epoch: int | None) -> None:
-            super().__init__()
-            self.w1, self.image_shape, self.epoch = w1, tuple(image_shape), epoch
-
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.tiles: np.ndarray | None = None     # (units, h, w, 3) uint8, normalised per tile
@@ -56,24 +45,8 @@ class WeightsView(Widget):
         self._lines_for: tuple[int, int] | None = None
         self._styles: dict[int, Style] = {}
         self.border_title = "First layer"
-        self._hook_trainer = None        # touched by the trainer thread only
-        self._hook_epoch = 0
 
     # --- feeding it --------------------------------------------------------------------
-
-    def epoch_hook(self, trainer) -> None:
-        """Trainer on_epoch hook (trainer thread): copy W1 and post it; nothing else."""
-        # on_epoch runs once per epoch, in order: counting the calls per trainer gives the epoch.
-        if trainer is not self._hook_trainer:
-            self._hook_trainer, self._hook_epoch = trainer, 0
-        self._hook_epoch += 1
-        net = trainer.net
-        if net is None or "W1" not in net.params:
-            return
-        self.post_message(self.Snapshot(net.params["W1"].copy(), tuple(trainer.data.image_shape), self._hook_epoch))
-
-    def on_weights_view_snapshot(self, message: Snapshot) -> None:
-        self.show_weights(message.w1, message.image_shape, message.epoch)
 
     def show_weights(self, w1: np.ndarray, image_shape: tuple[int, ...], epoch: int | None = None) -> None:
         """Normalise W1's columns into tiles (UI thread); a message instead for data that are not images."""

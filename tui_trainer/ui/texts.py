@@ -1,0 +1,100 @@
+"""What the status bar and the notes say: pure functions of the workbench's state.
+
+No Textual here: each takes plain values (the runs' histories, the presets,
+the data set's sizes) and returns what a pane shows, so a test reads the
+words without driving the app.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..checks import CheckResult
+from ..config import Preset
+from ..datasets import Dataset
+from ..engine.events import RunEnded
+from .history import RunHistory
+from .widgets.hyperparams import ROWS
+
+
+def status_fields(run: RunHistory | None, next_preset: Preset, *, loaded: bool, data_error: str,
+                  restarting: bool, now: float) -> dict[str, object]:
+    """The status bar's fields (StatusBar.show's keywords) for the current run, or for the
+    next one before any run; `now` is on the app's clock, in seconds."""
+    preset = next_preset if run is None else run.preset
+    fields: dict[str, object] = dict(preset=preset.name, dataset=preset.data.dataset)
+    if run is None:
+        status = "failed" if data_error else ("idle" if loaded else "loading")
+        note = ("cannot load the data" if data_error else
+                "space starts a run" if loaded else "loading the data…")
+        return dict(**fields, run_number=None, status=status, epoch=0, epochs=preset.train.epochs,
+                    iteration=0, iterations=None, elapsed=None, eta=None, note=note)
+    note = ""
+    if run.ended is not None:
+        note = ended_note(run.ended)
+    elif restarting:
+        note = "restarting…"
+    elif run.started is None:
+        note = "starting…"
+    return dict(**fields, run_number=run.number, status=run.status, epoch=run.current_epoch,
+                epochs=run.total_epochs, iteration=run.iteration, iterations=run.total_iterations,
+                elapsed=run.elapsed(now), eta=run.eta(now), note=note)
+
+
+def ended_note(e: RunEnded) -> str:
+    """How a run ended, in the status bar: its best val accuracy when it finished, else why it ended."""
+    if e.status == "finished" and e.best_val_acc is not None:
+        return f"best val acc {e.best_val_acc:.3f} (epoch {e.best_epoch})"
+    return e.reason
+
+
+def notes(run: RunHistory | None, *, base_preset: Preset, next_preset: Preset, data: Dataset | None,
+          data_error: str, runs_dir_name: str, checks: Sequence[CheckResult] = (),
+          checks_error: str = "") -> list[tuple[str, str]]:
+    """The advice slot's lines, (kind, text) with kind info/good/warn/bad: the data or the
+    run's status and reason, failed checks, and what the next run changes."""
+    lines: list[tuple[str, str]] = []
+    p = next_preset
+    if data_error:
+        lines.append(("bad", data_error))
+        lines.append(("info", "o opens another preset"))
+    elif data is None:
+        lines.append(("info", f"loading {p.data.dataset}…"))
+    elif run is None:
+        lines.append(("info", f"{p.name}: {p.description}" if p.description else p.name))
+        lines.append(("info", f"{data.name}: {data.X_train.shape[0]} train / {data.X_val.shape[0]} val, "
+                              f"{data.num_classes} classes, {data.input_dim} inputs"))
+        lines.append(("info", "space trains; c runs the sanity checks first, as the lecture does"))
+    if run is not None:
+        lines += _run_lines(run, runs_dir_name)
+    for r in checks:
+        if not r.passed:
+            lines.append(("warn", f"check {r.name} failed: {r.advice}"))
+    if checks_error:
+        lines.append(("bad", f"checks: {checks_error}"))
+    base = run.preset if run is not None else base_preset
+    changes = [f"{name} {get(base)} → {get(p)}" for name, _, get in ROWS if get(base) != get(p)]
+    if changes:
+        lines.append(("info", "next run: " + ", ".join(changes)))
+    return lines
+
+
+def _run_lines(run: RunHistory, runs_dir_name: str) -> list[tuple[str, str]]:
+    """Where the run is recorded, how it started and how it ended."""
+    lines: list[tuple[str, str]] = []
+    if run.run_dir:
+        lines.append(("info", f"run {run.number} is recorded in {runs_dir_name}/{run.run_dir}"))
+    if run.started is not None:
+        s = run.started
+        lines.append(("info", f"initial loss {s.initial_loss:.4f} · {s.n_train} train, {s.n_val} val, "
+                              f"{s.iterations_per_epoch} iterations per epoch"))
+    if run.ended is not None:
+        e = run.ended
+        kind = {"finished": "good", "stopped": "warn"}.get(e.status, "bad")
+        text = f"{e.status}: {e.reason}"
+        if e.best_val_acc is not None:
+            text += f"; best val acc {e.best_val_acc:.3f} (epoch {e.best_epoch})"
+        lines.append((kind, text))
+        if run.error_where:
+            lines.append(("bad", f"at {run.error_where}"))
+    return lines

@@ -41,8 +41,10 @@ def main() -> None:
         for e in events:
             sink(e)
     per_event_us = (time.perf_counter() - t0) / (reps * len(events)) * 1e6
-    print(f"{args.preset}: {best_plain:.0f} steps/s plain, {best_advised:.0f} steps/s with the advisor "
-          f"(ratio {best_advised / best_plain:.3f}, best of {args.rounds})")
+    print(
+        f"{args.preset}: {best_plain:.0f} steps/s plain, {best_advised:.0f} steps/s with the advisor "
+        f"(ratio {best_advised / best_plain:.3f}, best of {args.rounds})"
+    )
     print(f"advisor alone: {per_event_us:.1f} us per event over {len(events)} events")
 
 

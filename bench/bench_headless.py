@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tui_trainer.commands.run_faces import REFRESH_PER_SECOND, JsonLines, PlainLines, Record, live_view  # noqa: E402
 from tui_trainer.config import load_preset  # noqa: E402
 from tui_trainer.datasets import load_dataset  # noqa: E402
 from tui_trainer.engine import RunControl, Trainer  # noqa: E402
 from tui_trainer.engine.events import Fanout, Step  # noqa: E402
-from tui_trainer.commands.run_faces import REFRESH_PER_SECOND, JsonLines, PlainLines, Record, live_view  # noqa: E402
 from tui_trainer.runs import RunStore  # noqa: E402
 
 EVENTS = 20_000
@@ -95,8 +95,10 @@ def main() -> None:
         print(f"{name}: a training step takes {step:.0f} us")
         for face, cost in costs.items():
             print(f"  {face:18s} sink {cost:5.1f} us per step   {cost / step:6.1%} of a step")
-    print(f"live redraw: {redraw_ms:.2f} ms each, {REFRESH_PER_SECOND} per second = "
-          f"{redraw_ms * REFRESH_PER_SECOND / 1000:.1%} of the GIL")
+    print(
+        f"live redraw: {redraw_ms:.2f} ms each, {REFRESH_PER_SECOND} per second = "
+        f"{redraw_ms * REFRESH_PER_SECOND / 1000:.1%} of the GIL"
+    )
 
 
 if __name__ == "__main__":

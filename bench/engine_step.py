@@ -66,6 +66,7 @@ LR, MU, REG = 1e-3, 0.9, 1e-3
 
 # --- numpy's BLAS threads ------------------------------------------------------
 
+
 def _openblas() -> tuple[ctypes.CDLL | None, str, str]:
     """The OpenBLAS library numpy loaded, with its symbol suffix, from /proc/self/maps."""
     try:
@@ -103,6 +104,7 @@ def blas_threads(set_to: int | None = None) -> tuple[str, int | None]:
 
 
 # --- the three sides -------------------------------------------------------------
+
 
 def make_ours(dims, X, y):
     net = FullyConnectedNet(dims[0], dims[1:-1], dims[-1], init="he", seed=0)
@@ -173,8 +175,9 @@ def make_torch(dims, X, y, params):
     weights = [m.weight for m in model if isinstance(m, torch.nn.Linear)]
     biases = [m.bias for m in model if isinstance(m, torch.nn.Linear)]
     # The engine regularizes weights, not biases: the same here.
-    opt = torch.optim.SGD([{"params": weights, "weight_decay": REG}, {"params": biases, "weight_decay": 0.0}],
-                          lr=LR, momentum=MU)
+    opt = torch.optim.SGD(
+        [{"params": weights, "weight_decay": REG}, {"params": biases, "weight_decay": 0.0}], lr=LR, momentum=MU
+    )
     xt = torch.from_numpy(X)  # no requires_grad: no gradient for the input, as in ours
     yt = torch.from_numpy(y)
 
@@ -189,6 +192,7 @@ def make_torch(dims, X, y, params):
 
 
 # --- measuring -------------------------------------------------------------------
+
 
 def same_step(dims, X, y) -> float:
     """Largest relative difference of the losses over 5 steps, ours vs torch, from the same weights.
@@ -220,9 +224,11 @@ def time_block(step, n: int) -> float:
 
 def _cpu_busy(window: float) -> float | None:
     """Share of all cores busy over `window` seconds, from /proc/stat; None where unreadable."""
+
     def read():
         values = [int(v) for v in open("/proc/stat").readline().split()[1:]]
         return sum(values), values[3] + values[4]  # total, idle + iowait
+
     try:
         t1, idle1 = read()
         time.sleep(window)
@@ -269,8 +275,9 @@ def settle(seconds: float, gate: float | None) -> None:
 STATS = {"median": statistics.median, "min": min}
 
 
-def measure(dims, batch: int, reps: int, block_s: float, rng, pause: float, stat,
-            gate: float | None) -> dict[str, float]:
+def measure(
+    dims, batch: int, reps: int, block_s: float, rng, pause: float, stat, gate: float | None
+) -> dict[str, float]:
     X = rng.standard_normal((batch, dims[0]), dtype=np.float32)
     y = rng.integers(0, dims[-1], size=batch).astype(np.int64)
     net, ours = make_ours(dims, X, y)
@@ -286,7 +293,7 @@ def measure(dims, batch: int, reps: int, block_s: float, rng, pause: float, stat
     times: dict[str, list[float]] = {name: [] for name in sides}
     for r in range(reps):
         order = list(sides)
-        order = order[r % len(order):] + order[:r % len(order)]  # rotate who goes first
+        order = order[r % len(order) :] + order[: r % len(order)]  # rotate who goes first
         for name in order:
             settle(pause, gate)
             times[name].append(time_block(sides[name], blocks[name]))
@@ -297,18 +304,34 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="BLAS and torch threads (default: all cores)")
     ap.add_argument("--reps", type=int, default=11, help="round-robin repetitions (default 11)")
-    ap.add_argument("--stat", choices=sorted(STATS), default="median",
-                    help="median of the repetitions (default), or min: each side's least disturbed block, "
-                         "for a machine where other processes come and go")
+    ap.add_argument(
+        "--stat",
+        choices=sorted(STATS),
+        default="median",
+        help="median of the repetitions (default), or min: each side's least disturbed block, "
+        "for a machine where other processes come and go",
+    )
     ap.add_argument("--block", type=float, default=0.1, help="seconds of steps per side per repetition")
-    ap.add_argument("--pause", type=float, default=0.15,
-                    help="seconds of idle between blocks, so no side's spinning threads slow the next")
-    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                    help="wall time (default), or this process's CPU time: with --threads 1 it does not "
-                         "count the time other processes take from us on a shared machine")
-    ap.add_argument("--gate", type=float, default=0.1,
-                    help="with the wall clock, before each block wait (up to 10 s, 3 min in all) until other "
-                         "processes use less than this share of the cores (default 0.1; 1 turns the wait off)")
+    ap.add_argument(
+        "--pause",
+        type=float,
+        default=0.15,
+        help="seconds of idle between blocks, so no side's spinning threads slow the next",
+    )
+    ap.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall time (default), or this process's CPU time: with --threads 1 it does not "
+        "count the time other processes take from us on a shared machine",
+    )
+    ap.add_argument(
+        "--gate",
+        type=float,
+        default=0.1,
+        help="with the wall clock, before each block wait (up to 10 s, 3 min in all) until other "
+        "processes use less than this share of the cores (default 0.1; 1 turns the wait off)",
+    )
     ap.add_argument("--nets", nargs="*", default=[n for n, _, _ in NETS], help="which nets (default: all)")
     args = ap.parse_args(argv)
     if args.clock == "cpu" and args.threads != 1:
@@ -320,15 +343,21 @@ def main(argv=None) -> int:
     print(f"numpy {np.__version__}: {blas}; threads {nthreads}")
     if torch is not None:
         torch.set_num_threads(args.threads)
-        print(f"torch {torch.__version__}: BLAS {torch.backends.mkl.is_available() and 'MKL' or 'other'}, "
-              f"oneDNN {torch.backends.mkldnn.is_available()}; threads {torch.get_num_threads()}")
+        print(
+            f"torch {torch.__version__}: BLAS {torch.backends.mkl.is_available() and 'MKL' or 'other'}, "
+            f"oneDNN {torch.backends.mkldnn.is_available()}; threads {torch.get_num_threads()}"
+        )
     else:
         print("torch: not installed (pip install -e '.[bench]'); comparing with the floor only")
-    print(f"step: forward, backward (softmax, reg {REG:g}), momentum {MU} update; float32; "
-          f"{args.clock} clock, {args.stat} of {args.reps} round-robin repetitions")
+    print(
+        f"step: forward, backward (softmax, reg {REG:g}), momentum {MU} update; float32; "
+        f"{args.clock} clock, {args.stat} of {args.reps} round-robin repetitions"
+    )
     load_before = os.getloadavg()[0]
-    print(f"load average {load_before:.2f} on {os.cpu_count()} cores before (other processes on the cores make "
-          "multi-threaded wall times unreliable)\n")
+    print(
+        f"load average {load_before:.2f} on {os.cpu_count()} cores before (other processes on the cores make "
+        "multi-threaded wall times unreliable)\n"
+    )
 
     rng = np.random.default_rng(0)
     rows = []
@@ -336,18 +365,37 @@ def main(argv=None) -> int:
         if name not in args.nets:
             continue
         if torch is not None:
-            diff = same_step(dims, rng.standard_normal((batch, dims[0]), dtype=np.float32),
-                             rng.integers(0, dims[-1], size=batch).astype(np.int64))
+            diff = same_step(
+                dims,
+                rng.standard_normal((batch, dims[0]), dtype=np.float32),
+                rng.integers(0, dims[-1], size=batch).astype(np.int64),
+            )
             if diff > 1e-3:
                 print(f"{name}: ours and torch disagree on the loss (rel. diff {diff:.1e}); not the same step")
                 return 1
             print(f"{name}: ours and torch agree on 5 steps' losses from the same weights (rel. diff {diff:.1e})")
-        rows.append((name, batch, measure(dims, batch, args.reps, args.block, rng, args.pause, STATS[args.stat],
-                                          None if args.gate >= 1 or args.clock == "cpu" else args.gate)))
+        rows.append(
+            (
+                name,
+                batch,
+                measure(
+                    dims,
+                    batch,
+                    args.reps,
+                    args.block,
+                    rng,
+                    args.pause,
+                    STATS[args.stat],
+                    None if args.gate >= 1 or args.clock == "cpu" else args.gate,
+                ),
+            )
+        )
 
     print()
-    head = (f"{'net':<19}{'batch':>6}{'ours ms':>9}{'floor ms':>10}{'torch ms':>10}{'ours/torch':>12}"
-            f"{'ours/floor':>12}  {'torch floor ms':>14}  targets")
+    head = (
+        f"{'net':<19}{'batch':>6}{'ours ms':>9}{'floor ms':>10}{'torch ms':>10}{'ours/torch':>12}"
+        f"{'ours/floor':>12}  {'torch floor ms':>14}  targets"
+    )
     print(head)
     print("-" * len(head))
     all_met = True
@@ -363,13 +411,19 @@ def main(argv=None) -> int:
         else:
             ok_torch, torch_ms, r_torch_s, torch_floor = True, f"{'-':>10}", f"{'-':>11} ", f"{'-':>14}"
         all_met &= ok_floor and ok_torch
-        print(f"{name:<19}{batch:>6}{m['ours']:>9.2f}{m['floor']:>10.2f}{torch_ms}{r_torch_s:>12}"
-              f"{r_floor:>11.2f}{'' if ok_floor else '!'}  {torch_floor}  <= {t_max}x torch, <= {f_max}x floor")
+        print(
+            f"{name:<19}{batch:>6}{m['ours']:>9.2f}{m['floor']:>10.2f}{torch_ms}{r_torch_s:>12}"
+            f"{r_floor:>11.2f}{'' if ok_floor else '!'}  {torch_floor}  <= {t_max}x torch, <= {f_max}x floor"
+        )
     if GATE["blocks"]:
-        print(f"\n{GATE['waited']} of {GATE['blocks']} blocks waited for other processes to quiet down; "
-              f"{GATE['ungated']} ran without finding a quiet moment")
-    print(f"\nload average {os.getloadavg()[0]:.2f} after; "
-          + ("all targets met" if all_met else "! marks a target missed"))
+        print(
+            f"\n{GATE['waited']} of {GATE['blocks']} blocks waited for other processes to quiet down; "
+            f"{GATE['ungated']} ran without finding a quiet moment"
+        )
+    print(
+        f"\nload average {os.getloadavg()[0]:.2f} after; "
+        + ("all targets met" if all_met else "! marks a target missed")
+    )
     return 0
 
 

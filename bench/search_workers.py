@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tui_trainer.config import loads_preset  # noqa: E402
 from tui_trainer.search.runner import SearchControl, close_executor, local_pool, run_search  # noqa: E402
+from tui_trainer.search.space import Ranges, sample_trial  # noqa: E402
 from tui_trainer.search.store import SearchStore  # noqa: E402
 from tui_trainer.search.trial import MemoryFlag, TrialSpec, run_trial  # noqa: E402
-from tui_trainer.search.space import Ranges, sample_trial  # noqa: E402
 
 THROUGHPUT = """
 name = "bench-throughput"
@@ -102,8 +102,10 @@ def throughput(args, runs_dir: Path) -> float:
             elapsed, trials = local_search(preset, workers, runs_dir)
             best[workers] = min(best[workers], elapsed)
     for workers in (1, 2):
-        print(f"  {workers} local worker{'s' if workers > 1 else ' '}: {best[workers]:6.2f}s  "
-              f"{args.trials / best[workers] * 60:7.1f} trials/min")
+        print(
+            f"  {workers} local worker{'s' if workers > 1 else ' '}: {best[workers]:6.2f}s  "
+            f"{args.trials / best[workers] * 60:7.1f} trials/min"
+        )
     ratio = best[1] / best[2]
     print(f"  ratio 2 workers / 1 worker: {ratio:.2f}x (target >= 1.7x) {'ok' if ratio >= 1.7 else 'BELOW TARGET'}")
     return ratio
@@ -136,11 +138,15 @@ def overhead(args, runs_dir: Path) -> None:
         return best
 
     thread = best_of(lambda: ThreadPoolExecutor(1), lambda ex: ex.shutdown())
-    print(f"  run_search, in-process thread:  {thread * 1e3:7.2f} ms/trial  "
-          f"(+{(thread - bare) * 1e3:.2f} ms: events, SQLite commit, one trial in flight at a time)")
+    print(
+        f"  run_search, in-process thread:  {thread * 1e3:7.2f} ms/trial  "
+        f"(+{(thread - bare) * 1e3:.2f} ms: events, SQLite commit, one trial in flight at a time)"
+    )
     pool = best_of(lambda: local_pool(1), close_executor)
-    print(f"  run_search, local pool (1 proc): {pool * 1e3:7.2f} ms/trial  "
-          f"(+{(pool - bare) * 1e3:.2f} ms over a bare run_trial)")
+    print(
+        f"  run_search, local pool (1 proc): {pool * 1e3:7.2f} ms/trial  "
+        f"(+{(pool - bare) * 1e3:.2f} ms over a bare run_trial)"
+    )
     if args.no_dask:
         return
     try:
@@ -151,8 +157,10 @@ def overhead(args, runs_dir: Path) -> None:
     import logging
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    with distributed.LocalCluster(processes=True, n_workers=1, threads_per_worker=1, dashboard_address=None,
-                                  host="127.0.0.1") as cluster:
+    with distributed.LocalCluster(
+        processes=True, n_workers=1, threads_per_worker=1, dashboard_address=None, host="127.0.0.1"
+    ) as cluster:
+
         def make_dask():
             client = distributed.Client(cluster, set_as_default=False)
             executor = client.get_executor(pure=False)
@@ -164,8 +172,10 @@ def overhead(args, runs_dir: Path) -> None:
             executor.bench_client.close()
 
         dask = best_of(make_dask, close_dask)
-    print(f"  run_search, Dask (1 worker):    {dask * 1e3:7.2f} ms/trial  "
-          f"(+{(dask - bare) * 1e3:.2f} ms over a bare run_trial)")
+    print(
+        f"  run_search, Dask (1 worker):    {dask * 1e3:7.2f} ms/trial  "
+        f"(+{(dask - bare) * 1e3:.2f} ms over a bare run_trial)"
+    )
 
 
 def main() -> int:

@@ -49,7 +49,7 @@ from tui_trainer.formatting import hyperparameter
 from tui_trainer.ui.knobs import half_decade  # noqa: E402
 
 PY = sys.executable
-EXTRA_ENV: dict[str, str] = {}   # --blas-threads N sets the BLAS threads of every process measured
+EXTRA_ENV: dict[str, str] = {}  # --blas-threads N sets the BLAS threads of every process measured
 
 
 class Terminal:
@@ -60,8 +60,15 @@ class Terminal:
         pid, fd = pty.fork()
         if pid == 0:  # the child
             os.chdir(cwd)
-            env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor", COLUMNS=str(cols), LINES=str(rows),
-                       **EXTRA_ENV, **(env or {}))
+            env = dict(
+                os.environ,
+                TERM="xterm-256color",
+                COLORTERM="truecolor",
+                COLUMNS=str(cols),
+                LINES=str(rows),
+                **EXTRA_ENV,
+                **(env or {}),
+            )
             env.pop("NO_COLOR", None)
             os.execvpe(argv[0], argv, env)
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
@@ -142,8 +149,13 @@ def summary_rate(runs_dir: Path, timeout: float) -> tuple[float, dict]:
 def headless_rate(preset: str, overrides: list[str], work: Path) -> float:
     runs = work / f"headless-{time.time_ns()}"
     sets = [x for o in overrides for x in ("--set", o)]
-    subprocess.run([PY, "-m", "tui_trainer", "run", preset, *sets, "--runs-dir", str(runs)],
-                   check=True, capture_output=True, cwd=work, env=dict(os.environ, **EXTRA_ENV))
+    subprocess.run(
+        [PY, "-m", "tui_trainer", "run", preset, *sets, "--runs-dir", str(runs)],
+        check=True,
+        capture_output=True,
+        cwd=work,
+        env=dict(os.environ, **EXTRA_ENV),
+    )
     rate, _ = summary_rate(runs, 5)
     shutil.rmtree(runs)
     return rate
@@ -155,13 +167,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def ui_rate(preset: str, overrides: list[str], work: Path, cols: int, rows: int,
-            engine: str) -> tuple[float, float]:
+def ui_rate(preset: str, overrides: list[str], work: Path, cols: int, rows: int, engine: str) -> tuple[float, float]:
     """(steps per second, the app process's CPU use while training, in cores)."""
     runs = work / f"ui-{time.time_ns()}"
     sets = [x for o in overrides for x in ("--set", o)]
-    term = Terminal([PY, "-m", "tui_trainer", "ui", preset, *sets, "--runs-dir", str(runs)], cols, rows, work,
-                    env={"TUI_TRAINER_ENGINE": engine})
+    term = Terminal(
+        [PY, "-m", "tui_trainer", "ui", preset, *sets, "--runs-dir", str(runs)],
+        cols,
+        rows,
+        work,
+        env={"TUI_TRAINER_ENGINE": engine},
+    )
     try:
         if term.wait_for("space starts a run", term.t0, 30) is None:
             raise SystemExit("the workbench did not get ready")
@@ -186,12 +202,18 @@ def first_frame(work: Path, cols: int, rows: int) -> float:
         term.close()
 
 
-def key_latency(preset: str, overrides: list[str], work: Path, cols: int, rows: int, presses: int,
-                training: bool, engine: str) -> list[float]:
+def key_latency(
+    preset: str, overrides: list[str], work: Path, cols: int, rows: int, presses: int, training: bool, engine: str
+) -> list[float]:
     runs = work / f"keys-{time.time_ns()}"
     sets = [x for o in overrides for x in ("--set", o)]
-    term = Terminal([PY, "-m", "tui_trainer", "ui", preset, *sets, "--runs-dir", str(runs)], cols, rows, work,
-                    env={"TUI_TRAINER_ENGINE": engine})
+    term = Terminal(
+        [PY, "-m", "tui_trainer", "ui", preset, *sets, "--runs-dir", str(runs)],
+        cols,
+        rows,
+        work,
+        env={"TUI_TRAINER_ENGINE": engine},
+    )
     from tui_trainer.config import load_preset
 
     lr = load_preset(preset, overrides).train.learning_rate
@@ -236,23 +258,35 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--size", default="160x48")
     ap.add_argument("--presses", type=int, default=30)
-    ap.add_argument("--engines", default="process,thread",
-                    help="where the workbench's trainer runs: process (the default) and/or thread")
-    ap.add_argument("--blas-threads", type=int, default=None,
-                    help="pin BLAS threads in every process measured (headless and workbench alike)")
+    ap.add_argument(
+        "--engines",
+        default="process,thread",
+        help="where the workbench's trainer runs: process (the default) and/or thread",
+    )
+    ap.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        help="pin BLAS threads in every process measured (headless and workbench alike)",
+    )
     args = ap.parse_args()
     if args.blas_threads:
-        EXTRA_ENV.update({k: str(args.blas_threads) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                                              "MKL_NUM_THREADS")})
+        EXTRA_ENV.update(
+            {k: str(args.blas_threads) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        )
     cols, rows = (int(v) for v in args.size.split("x"))
     overrides = [f"train.epochs={args.epochs}"]
     work = Path(tempfile.mkdtemp(prefix="ui-bench-"))
-    print(f"preset {args.preset} with {overrides}, terminal {cols}x{rows}, {os.cpu_count()} cores, "
-          f"load {os.getloadavg()[0]:.1f}, BLAS threads {args.blas_threads or 'default'}")
+    print(
+        f"preset {args.preset} with {overrides}, terminal {cols}x{rows}, {os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.1f}, BLAS threads {args.blas_threads or 'default'}"
+    )
 
     engines = args.engines.split(",")
-    print(f"\n1. training steps per second, alternated (headless, then the workbench with the trainer in a "
-          f"{' / '.join(engines)}):")
+    print(
+        f"\n1. training steps per second, alternated (headless, then the workbench with the trainer in a "
+        f"{' / '.join(engines)}):"
+    )
     ratios: dict[str, list[float]] = {e: [] for e in engines}
     for r in range(args.rounds):
         h = headless_rate(args.preset, overrides, work)
@@ -263,17 +297,24 @@ def main() -> None:
             line += f"   {engine} {u:7.1f}/s ({u / h:.3f}, app {cpu * 100:.0f}% of a core)"
         print(line)
     for engine in engines:
-        print(f"  median ratio workbench ({engine}) / headless: {statistics.median(ratios[engine]):.3f}"
-              "  (target >= 0.9)")
+        print(
+            f"  median ratio workbench ({engine}) / headless: {statistics.median(ratios[engine]):.3f}  (target >= 0.9)"
+        )
 
     print("\n2. key press to updated screen (ms):")
     for engine in engines:
         for training in (False, True):
-            lat = [x * 1000 for x in key_latency(args.preset, [f"train.epochs={args.epochs * 10}"], work, cols,
-                                                 rows, args.presses, training, engine)]
-            print(f"  {engine:7} {'while training' if training else 'idle          '}: median "
-                  f"{statistics.median(lat):6.1f}  p95 {p95(lat):6.1f}  max {max(lat):6.1f}  (n={len(lat)}; "
-                  "target p95 <= 100 while training)")
+            lat = [
+                x * 1000
+                for x in key_latency(
+                    args.preset, [f"train.epochs={args.epochs * 10}"], work, cols, rows, args.presses, training, engine
+                )
+            ]
+            print(
+                f"  {engine:7} {'while training' if training else 'idle          '}: median "
+                f"{statistics.median(lat):6.1f}  p95 {p95(lat):6.1f}  max {max(lat):6.1f}  (n={len(lat)}; "
+                "target p95 <= 100 while training)"
+            )
 
     print("\n3. first frame after start (s):")
     ff = [first_frame(work, cols, rows) for _ in range(5)]

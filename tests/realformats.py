@@ -40,35 +40,85 @@ def _int(v: int) -> bytes:
 def _list(items: list[bytes]) -> bytes:
     out = EMPTY_LIST
     for start in range(0, len(items), 1000):  # cPickle batches appends by 1000
-        out += MARK + b"".join(items[start:start + 1000]) + APPENDS
+        out += MARK + b"".join(items[start : start + 1000]) + APPENDS
     return out
 
 
 def _uint8_array(a: np.ndarray) -> bytes:
     """numpy.ndarray.__reduce__ under Python 2: _reconstruct(ndarray, (0,), 'b') then BUILD with
     (version 1, shape, dtype('u1'), is_fortran False, raw bytes)."""
-    dtype = (b"cnumpy\ndtype\n" + _str(b"u1") + _int(0) + _int(1) + TUPLE3 + REDUCE
-             + MARK + _int(3) + _str(b"|") + NONE * 3 + _int(-1) + _int(-1) + _int(0) + TUPLE + BUILD)
-    return (b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n" + _int(0) + TUPLE1 + _str(b"b")
-            + TUPLE3 + REDUCE + MARK + _int(1) + MARK + b"".join(_int(d) for d in a.shape) + TUPLE
-            + dtype + NEWFALSE + _str(np.ascontiguousarray(a, np.uint8).tobytes()) + TUPLE + BUILD)
+    dtype = (
+        b"cnumpy\ndtype\n"
+        + _str(b"u1")
+        + _int(0)
+        + _int(1)
+        + TUPLE3
+        + REDUCE
+        + MARK
+        + _int(3)
+        + _str(b"|")
+        + NONE * 3
+        + _int(-1)
+        + _int(-1)
+        + _int(0)
+        + TUPLE
+        + BUILD
+    )
+    return (
+        b"cnumpy.core.multiarray\n_reconstruct\n"
+        + b"cnumpy\nndarray\n"
+        + _int(0)
+        + TUPLE1
+        + _str(b"b")
+        + TUPLE3
+        + REDUCE
+        + MARK
+        + _int(1)
+        + MARK
+        + b"".join(_int(d) for d in a.shape)
+        + TUPLE
+        + dtype
+        + NEWFALSE
+        + _str(np.ascontiguousarray(a, np.uint8).tobytes())
+        + TUPLE
+        + BUILD
+    )
 
 
 def cifar_batch_bytes(data: np.ndarray, labels, batch_label: bytes = b"training batch 1 of 5") -> bytes:
     """A data_batch_k / test_batch file: data (n, 3072) uint8 channel-first rows, labels n ints."""
     filenames = [_str(b"img_%05d.png" % i) for i in range(len(data))]
-    return (PROTO2 + EMPTY_DICT + MARK
-            + _str(b"data") + _uint8_array(data)
-            + _str(b"labels") + _list([_int(int(v)) for v in labels])
-            + _str(b"batch_label") + _str(batch_label)
-            + _str(b"filenames") + _list(filenames)
-            + SETITEMS + STOP)
+    return (
+        PROTO2
+        + EMPTY_DICT
+        + MARK
+        + _str(b"data")
+        + _uint8_array(data)
+        + _str(b"labels")
+        + _list([_int(int(v)) for v in labels])
+        + _str(b"batch_label")
+        + _str(batch_label)
+        + _str(b"filenames")
+        + _list(filenames)
+        + SETITEMS
+        + STOP
+    )
 
 
 def cifar_meta_bytes(names=CIFAR_LABELS) -> bytes:
-    return (PROTO2 + EMPTY_DICT + MARK + _str(b"num_cases_per_batch") + _int(10000)
-            + _str(b"label_names") + _list([_str(n) for n in names]) + _str(b"num_vis") + _int(3072)
-            + SETITEMS + STOP)
+    return (
+        PROTO2
+        + EMPTY_DICT
+        + MARK
+        + _str(b"num_cases_per_batch")
+        + _int(10000)
+        + _str(b"label_names")
+        + _list([_str(n) for n in names])
+        + _str(b"num_vis")
+        + _int(3072)
+        + SETITEMS
+        + STOP
+    )
 
 
 def cifar_images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -95,8 +145,16 @@ def write_cifar(folder: Path, per_batch: int = 20, n_test: int = 10, seed: int =
 
 def tar_cifar(folder: Path, archive: Path) -> Path:
     """cifar-10-python.tar.gz of a cifar-10-batches-py/ folder, members in the real archive's odd order."""
-    order = ["data_batch_4", "readme.html", "test_batch", "data_batch_3", "batches.meta",
-             "data_batch_2", "data_batch_5", "data_batch_1"]
+    order = [
+        "data_batch_4",
+        "readme.html",
+        "test_batch",
+        "data_batch_3",
+        "batches.meta",
+        "data_batch_2",
+        "data_batch_5",
+        "data_batch_1",
+    ]
     src = Path(folder) / "cifar-10-batches-py"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(src, arcname="cifar-10-batches-py", recursive=False)
@@ -113,8 +171,9 @@ def tar_cifar(folder: Path, archive: Path) -> Path:
 
 def idx_bytes(a: np.ndarray) -> bytes:
     """An unsigned-byte idx file: magic 0x0000 08 ndim, big-endian uint32 dims, the bytes."""
-    return (bytes([0, 0, 0x08, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape)
-            + np.ascontiguousarray(a, np.uint8).tobytes())
+    return (
+        bytes([0, 0, 0x08, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape) + np.ascontiguousarray(a, np.uint8).tobytes()
+    )
 
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

@@ -13,7 +13,8 @@ from tui_trainer.advisor import Advisor, History, diagnose
 from tui_trainer.config import Preset, load_preset, to_dict
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
-from tui_trainer.engine.events import Advice, Epoch, ParamStats, Ratios, RunEnded, RunStarted, Step, to_dict as ev_dict
+from tui_trainer.engine.events import Advice, Epoch, ParamStats, Ratios, RunEnded, RunStarted, Step
+from tui_trainer.engine.events import to_dict as ev_dict
 
 LN10 = math.log(10)
 
@@ -21,8 +22,14 @@ LN10 = math.log(10)
 def started(initial=LN10, classes=10, per_epoch=20, epochs=10, **dotted):
     preset = Preset().replace(**dotted) if dotted else Preset()
     return RunStarted(
-        run_id="t", config=to_dict(preset), classes=classes, n_train=4000, n_val=500,
-        iterations_per_epoch=per_epoch, total_iterations=per_epoch * epochs, initial_loss=initial,
+        run_id="t",
+        config=to_dict(preset),
+        classes=classes,
+        n_train=4000,
+        n_val=500,
+        iterations_per_epoch=per_epoch,
+        total_iterations=per_epoch * epochs,
+        initial_loss=initial,
         image_shape=(28, 28, 1),
     )
 
@@ -30,14 +37,15 @@ def started(initial=LN10, classes=10, per_epoch=20, epochs=10, **dotted):
 def history(losses, per_epoch=20, accs=None, initial=None, classes=10, **dotted):
     """run_started, one step per loss, an epoch event at each epoch end (train, val accuracies from accs)."""
     losses = list(losses)
-    start = started(initial if initial is not None else LN10, classes, per_epoch,
-                    max(1, len(losses) // per_epoch), **dotted)
+    start = started(
+        initial if initial is not None else LN10, classes, per_epoch, max(1, len(losses) // per_epoch), **dotted
+    )
     events = [start]
     for i, loss in enumerate(losses, start=1):
         events.append(Step(i, i / per_epoch, loss, 1e-3))
         if i % per_epoch == 0:
             e = i // per_epoch
-            chunk = [x for x in losses[i - per_epoch:i]]
+            chunk = [x for x in losses[i - per_epoch : i]]
             tr, va = accs[e - 1] if accs else (0.1, 0.1)  # chance
             events.append(Epoch(e, float(np.mean(chunk)), tr, va, 1e-3, float(e)))
     return events
@@ -56,14 +64,15 @@ def decay(n, start=LN10, end=0.3, rate=8.0, noise=0.0, seed=0):
 
 # --- each diagnosis: a history that shows it, and a near miss ------------------------
 
+
 def test_a_healthy_history_gets_no_advice():
     accs = [(0.3 + 0.06 * e, 0.3 + 0.055 * e) for e in range(1, 11)]
     assert codes(history(decay(200, noise=0.01), accs=accs)) == []
 
 
 def test_loss_flat_fires_when_the_first_epoch_drops_less_than_three_percent():
-    flat = [LN10 * (1 - 0.02 * i / 20) for i in range(1, 41)]   # 2% down over the first epoch
-    near = [LN10 * (1 - 0.05 * i / 20) for i in range(1, 41)]   # 5% down: going down
+    flat = [LN10 * (1 - 0.02 * i / 20) for i in range(1, 41)]  # 2% down over the first epoch
+    near = [LN10 * (1 - 0.05 * i / 20) for i in range(1, 41)]  # 5% down: going down
     d = [x for x in diagnose(history(flat)) if x.code == "loss_flat"]
     assert d and d[0].iteration == 20 and "learning rate" in d[0].remedy and "reg" in d[0].remedy
     assert "loss_flat" not in codes(history(near))
@@ -100,7 +109,7 @@ def test_explosion_respects_the_presets_explode_factor():
 
 
 def test_loss_linear_fires_on_a_straight_line_without_the_early_drop():
-    line = list(np.linspace(LN10, LN10 * 0.8, 60))              # straight down, 20% in 3 epochs
+    line = list(np.linspace(LN10, LN10 * 0.8, 60))  # straight down, 20% in 3 epochs
     assert "loss_linear" in codes(history(line))
     # near misses: the early drop of a good rate; a fall too small to call
     assert "loss_linear" not in codes(history(decay(60, rate=4.0)))
@@ -113,8 +122,8 @@ def test_loss_linear_fires_on_a_straight_line_without_the_early_drop():
 def test_loss_noisy_fires_when_step_noise_is_large_against_the_initial_loss():
     rng = np.random.default_rng(1)
     trend = np.array(decay(100, rate=2.0))
-    noisy = list(trend + 0.2 * LN10 * rng.standard_normal(100))   # noise 20% of the initial loss
-    calm = list(trend + 0.05 * LN10 * rng.standard_normal(100))   # 5%: ordinary mini-batch noise
+    noisy = list(trend + 0.2 * LN10 * rng.standard_normal(100))  # noise 20% of the initial loss
+    calm = list(trend + 0.05 * LN10 * rng.standard_normal(100))  # 5%: ordinary mini-batch noise
     d = [x for x in diagnose(history(noisy)) if x.code == "loss_noisy"]
     assert d and "batch_size" in d[0].remedy
     assert "loss_noisy" not in codes(history(calm))
@@ -129,7 +138,7 @@ def test_loss_noise_ignores_a_smooth_trend():
 
 def test_overfitting_fires_on_a_big_train_val_gap():
     big = [(0.9, 0.85), (0.98, 0.80)]
-    small = [(0.9, 0.85), (0.98, 0.85)]   # 13 points: a gap, not a big one
+    small = [(0.9, 0.85), (0.98, 0.85)]  # 13 points: a gap, not a big one
     d = [x for x in diagnose(history(decay(40), accs=big)) if x.code == "overfitting"]
     assert d and d[0].iteration == 40 and "reg" in d[0].remedy
     assert "overfitting" not in codes(history(decay(40), accs=small))
@@ -159,6 +168,7 @@ def test_accuracy_rising_while_the_loss_barely_moves_is_explained():
 def ratios_event(i, w1, w2=2e-3, b1=5e-1):
     def ps(name, r):
         return ParamStats(name, (3, 3), 0, 1, -1, 1, 0, r, -r, r, r)
+
     return Ratios(i, (ps("W1", w1), ps("b1", b1), ps("W2", w2), ps("b2", b1)))
 
 
@@ -204,6 +214,7 @@ def test_initial_loss_for_svm_is_c_minus_one():
 
 # --- the watcher ---------------------------------------------------------------------
 
+
 def test_advisor_forwards_every_event_and_adds_advice_once_per_code():
     out = []
     sink = Advisor(out.append)
@@ -242,6 +253,7 @@ def test_every_code_has_a_severity():
 
 # --- real runs -------------------------------------------------------------------------
 
+
 def real_run(preset_or_overrides):
     name, overrides = preset_or_overrides
     preset = load_preset(name, overrides)
@@ -266,8 +278,12 @@ def test_the_shipped_failure_presets_are_the_default_with_a_wrong_learning_rate(
 
 
 def test_headless_json_carries_the_advice_event_before_run_ended(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "tui_trainer", "run", "lr-too-high", "--json",
-                          "--runs-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "tui_trainer", "run", "lr-too-high", "--json", "--runs-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 3
     events = [json.loads(line) for line in out.stdout.splitlines()]
     advice = [e for e in events if e["event"] == "advice"]
@@ -282,7 +298,7 @@ def test_a_learning_rate_too_low_is_diagnosed_on_mnist():
     found = {a.code: a for a in advice}
     assert ended.status == "finished"
     assert {"loss_flat", "ratio_low"} <= set(found)
-    assert found["loss_flat"].iteration == 20          # at the end of the first epoch
+    assert found["loss_flat"].iteration == 20  # at the end of the first epoch
     assert "W1" in found["ratio_low"].message and "1e-06" in found["ratio_low"].remedy
     assert "loss_exploding" not in found and "overfitting" not in found
 

@@ -20,7 +20,7 @@ async def test_advice_shows_newest_first_with_its_remedy():
         pane.add(Advice(4, "loss_exploding", "The loss is exploding.", "Lower the learning rate."))
         await pilot.pause()
         text = str(pane.render())
-        assert text.index("exploding") < text.index("not going down")       # newest first
+        assert text.index("exploding") < text.index("not going down")  # newest first
         assert "→ Lower the learning rate." in text and "→ Raise the learning rate." in text
         assert EMPTY not in text
         pane.show([])
@@ -36,9 +36,9 @@ async def test_severity_decides_the_mark_and_the_colour():
         await pilot.pause()
         rendered = pane.render()
         # Static renders Textual Content; its span styles convert to Rich styles to compare
-        spans = {rendered.plain[s.start:s.end]: getattr(s.style, "rich_style", s.style) for s in rendered.spans}
-        assert rendered.plain.startswith("i wiggly")                          # info, newest
-        assert "✗ " in rendered.plain                                         # error mark
+        spans = {rendered.plain[s.start : s.end]: getattr(s.style, "rich_style", s.style) for s in rendered.spans}
+        assert rendered.plain.startswith("i wiggly")  # info, newest
+        assert "✗ " in rendered.plain  # error mark
         error_style = pane.get_component_rich_style("advice-error", partial=True)
         info_style = pane.get_component_rich_style("advice-info", partial=True)
         assert spans["boom"].color == error_style.color and spans["wiggly"].color == info_style.color

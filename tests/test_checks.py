@@ -9,7 +9,12 @@ import pytest
 
 import tui_trainer.engine.model as model_module
 from tui_trainer.checks import (
-    CHECKS, check_gradient, check_initial_loss, check_overfit_small, check_regularization, run_checks,
+    CHECKS,
+    check_gradient,
+    check_initial_loss,
+    check_overfit_small,
+    check_regularization,
+    run_checks,
 )
 from tui_trainer.config import loads_preset
 from tui_trainer.datasets import load_dataset

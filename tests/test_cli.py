@@ -36,13 +36,20 @@ print("end:", os.environ.get("OPENBLAS_NUM_THREADS"), os.environ.get("OMP_NUM_TH
 
 def blas_at_numpy_import(tmp_path, *args: str, **user_env: str) -> str:
     env = {k: v for k, v in os.environ.items() if k not in BLAS_ENV} | user_env
-    r = subprocess.run([sys.executable, "-c", AT_NUMPY_IMPORT, *args], capture_output=True, text=True,
-                       timeout=120, cwd=tmp_path, env=env)
+    r = subprocess.run(
+        [sys.executable, "-c", AT_NUMPY_IMPORT, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     return r.stdout.splitlines()[-1]
 
 
 # --- the table of commands -----------------------------------------------------------
+
 
 def test_the_help_lists_exactly_the_commands_of_the_table(capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -64,6 +71,7 @@ def test_every_command_module_has_a_command_and_says_its_exit_statuses(name):
 
 # --- the BLAS threads policy ---------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["run", "check", "ui"])
 def test_importing_a_command_that_trains_loads_no_numpy(name):
     # The command applies the policy when it runs; NumPy loaded at import would be too early.
@@ -72,19 +80,24 @@ def test_importing_a_command_that_trains_loads_no_numpy(name):
     assert r.stdout.strip() == "False", r.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ["run", "digits-fast", "--set", "train.epochs=1", "--json", "--runs-dir", "runs"],
-    ["check", "spiral", "--json"],
-    ["ui", "spiral"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "digits-fast", "--set", "train.epochs=1", "--json", "--runs-dir", "runs"],
+        ["check", "spiral", "--json"],
+        ["ui", "spiral"],
+    ],
+)
 def test_commands_that_train_set_the_blas_threads_before_numpy_loads(tmp_path, args):
     n = str(max(1, cores() - 1))
     assert blas_at_numpy_import(tmp_path, *args) == f"numpy: {n} {n}"
 
 
 def test_the_users_own_blas_setting_is_left_alone(tmp_path):
-    assert blas_at_numpy_import(tmp_path, "run", "digits-fast", "--json", "--runs-dir", "runs",
-                                OPENBLAS_NUM_THREADS="3") == "numpy: 3 None"
+    assert (
+        blas_at_numpy_import(tmp_path, "run", "digits-fast", "--json", "--runs-dir", "runs", OPENBLAS_NUM_THREADS="3")
+        == "numpy: 3 None"
+    )
 
 
 @pytest.mark.parametrize("args", [["runs", "--runs-dir", "runs"], ["presets"]])
@@ -93,6 +106,7 @@ def test_commands_that_do_not_train_leave_blas_alone(tmp_path, args):
 
 
 # --- console concerns ---------------------------------------------------------------
+
 
 def test_exit_status_of_each_way_a_run_or_search_ends():
     assert [console.exit_status(s) for s in ("finished", "exploded", "stopped", "failed")] == [0, 3, 130, 1]

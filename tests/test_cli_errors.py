@@ -8,8 +8,9 @@ import pytest
 
 
 def cli(tmp_path, *args):
-    return subprocess.run([sys.executable, "-m", "tui_trainer", *args], capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, "-m", "tui_trainer", *args], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
 
 
 def one_clean_line(r, *needles):
@@ -28,12 +29,15 @@ def test_a_net_too_big_for_the_machine_names_model_hidden_and_records_nothing(tm
     one_clean_line(r, "model.hidden")
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["data", "fetch", "nope"], "invalid choice: 'nope'"),
-    (["run"], "the following arguments are required: preset"),
-    (["run", "default", "--bogus"], "unrecognized arguments: --bogus"),
-    (["run", "nosuch"], "unknown preset 'nosuch'; shipped presets: "),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["data", "fetch", "nope"], "invalid choice: 'nope'"),
+        (["run"], "the following arguments are required: preset"),
+        (["run", "default", "--bogus"], "unrecognized arguments: --bogus"),
+        (["run", "nosuch"], "unknown preset 'nosuch'; shipped presets: "),
+    ],
+)
 def test_usage_errors_are_one_line(tmp_path, args, needle):
     one_clean_line(cli(tmp_path, *args), needle)
 

@@ -13,7 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tui_trainer.config import (
-    SECTIONS, TOP_LEVEL, Preset, from_dict, load_preset, loads_preset, to_dict, to_toml,
+    SECTIONS,
+    TOP_LEVEL,
+    Preset,
+    from_dict,
+    load_preset,
+    loads_preset,
+    to_dict,
+    to_toml,
 )
 from tui_trainer.datasets import load_dataset
 from tui_trainer.errors import DataError, PresetError, UserError
@@ -134,15 +141,18 @@ def test_bad_value_is_refused_naming_file_key_and_what_is_allowed(key, value):
     assert str(e.value).startswith(f"--set {key}"), str(e.value)
 
 
-@pytest.mark.parametrize("text,key,suggestion", [
-    ("[train]\nlearnig_rate = 1e-3\n", "train.learnig_rate", "train.learning_rate"),
-    ("[train]\nhidden = [50]\n", "train.hidden", "model.hidden"),
-    ("[trian]\nreg = 1.0\n", "trian", "train"),
-    ("learning_rate = 1e-3\n", "learning_rate", "train.learning_rate"),
-    ("[train]\nlr = 1e-3\n", "train.lr", "train.learning_rate"),
-    ("[model]\nhiden = [50]\n", "model.hiden", "model.hidden"),
-    ("[search]\nstages = [{ trails = 3 }]\n", "search.stages[0].trails", "search.stages[0].trials"),
-])
+@pytest.mark.parametrize(
+    "text,key,suggestion",
+    [
+        ("[train]\nlearnig_rate = 1e-3\n", "train.learnig_rate", "train.learning_rate"),
+        ("[train]\nhidden = [50]\n", "train.hidden", "model.hidden"),
+        ("[trian]\nreg = 1.0\n", "trian", "train"),
+        ("learning_rate = 1e-3\n", "learning_rate", "train.learning_rate"),
+        ("[train]\nlr = 1e-3\n", "train.lr", "train.learning_rate"),
+        ("[model]\nhiden = [50]\n", "model.hiden", "model.hidden"),
+        ("[search]\nstages = [{ trails = 3 }]\n", "search.stages[0].trails", "search.stages[0].trials"),
+    ],
+)
 def test_unknown_key_names_it_and_suggests_the_closest(text, key, suggestion):
     with pytest.raises(PresetError) as e:
         loads_preset(text, source="mine.toml")
@@ -155,13 +165,16 @@ def test_unknown_key_without_a_close_one_lists_what_is_allowed():
     assert str(e.value).startswith("mine.toml: train.zzzzzz: unknown key; allowed here: update, learning_rate,")
 
 
-@pytest.mark.parametrize("item,message", [
-    ("train.lr=1", "--set train.lr: unknown key; did you mean 'train.learning_rate'?"),
-    ("trian.reg=1", "--set trian.reg: unknown key; did you mean 'train.reg'?"),
-    ("train.reg.x=1", "--set train.reg.x: unknown key; keys have two parts, SECTION.KEY, e.g. train.learning_rate"),
-    ("train.learning_rate", "--set 'train.learning_rate': expected KEY=VALUE, e.g. --set train.learning_rate=1e-4"),
-    ("train.epochs=1.5", "--set train.epochs: expected an integer, got 1.5"),
-])
+@pytest.mark.parametrize(
+    "item,message",
+    [
+        ("train.lr=1", "--set train.lr: unknown key; did you mean 'train.learning_rate'?"),
+        ("trian.reg=1", "--set trian.reg: unknown key; did you mean 'train.reg'?"),
+        ("train.reg.x=1", "--set train.reg.x: unknown key; keys have two parts, SECTION.KEY, e.g. train.learning_rate"),
+        ("train.learning_rate", "--set 'train.learning_rate': expected KEY=VALUE, e.g. --set train.learning_rate=1e-4"),
+        ("train.epochs=1.5", "--set train.epochs: expected an integer, got 1.5"),
+    ],
+)
 def test_set_errors_name_the_override(item, message):
     with pytest.raises(PresetError) as e:
         load_preset("default", [item])
@@ -169,8 +182,16 @@ def test_set_errors_name_the_override(item, message):
 
 
 def test_set_reads_toml_values_and_bare_words():
-    p = load_preset("default", ["model.hidden=[100, 50]", "data.dataset=digits", "train.sample_batches=false",
-                                "train.learning_rate=1e-4", "data.num_train=1000"])
+    p = load_preset(
+        "default",
+        [
+            "model.hidden=[100, 50]",
+            "data.dataset=digits",
+            "train.sample_batches=false",
+            "train.learning_rate=1e-4",
+            "data.num_train=1000",
+        ],
+    )
     assert p.model.hidden == (100, 50) and p.data.dataset == "digits"
     assert p.train.sample_batches is False and p.train.learning_rate == 1e-4
     assert p.source.endswith("default.toml")  # data errors later still name the preset file
@@ -221,17 +242,49 @@ def test_replace_validates():
 
 # --- hypothesis: malformed presets --------------------------------------------------
 
-KNOWN_WORDS = schema_keys() + [k.split(".")[-1] for k in schema_keys()] + list(SECTIONS) + [
-    "trian", "lr", "hiden", "stages", "trials", "epochs", "pca:3", "mean", "whiten", "digits", "sgd",
-]
+KNOWN_WORDS = (
+    schema_keys()
+    + [k.split(".")[-1] for k in schema_keys()]
+    + list(SECTIONS)
+    + [
+        "trian",
+        "lr",
+        "hiden",
+        "stages",
+        "trials",
+        "epochs",
+        "pca:3",
+        "mean",
+        "whiten",
+        "digits",
+        "sgd",
+    ]
+)
 keys = st.one_of(st.sampled_from(KNOWN_WORDS), st.text(max_size=10))
 scalars = st.one_of(
     st.integers(-(2**63), 2**63 - 1),
     st.floats(allow_nan=True, allow_infinity=True),
     st.booleans(),
     st.text(max_size=12),
-    st.sampled_from(["mean", "std", "pca:5", "pca:0", "whiten", "digits", "spiral", "cifar10", "npz",
-                     "sgd", "adam", "softmax", "svm", "he", "float64"]),
+    st.sampled_from(
+        [
+            "mean",
+            "std",
+            "pca:5",
+            "pca:0",
+            "whiten",
+            "digits",
+            "spiral",
+            "cifar10",
+            "npz",
+            "sgd",
+            "adam",
+            "softmax",
+            "svm",
+            "he",
+            "float64",
+        ]
+    ),
     st.datetimes(min_value=dt.datetime(1000, 1, 1)),
     st.dates(min_value=dt.date(1000, 1, 1)),
 )
@@ -240,8 +293,15 @@ values = st.recursive(
 )
 section_tables = st.dictionaries(keys, values, max_size=6)
 documents = st.fixed_dictionaries(
-    {}, optional={"name": values, "description": values, "data": section_tables, "model": section_tables,
-                  "train": section_tables, "search": section_tables},
+    {},
+    optional={
+        "name": values,
+        "description": values,
+        "data": section_tables,
+        "model": section_tables,
+        "train": section_tables,
+        "search": section_tables,
+    },
 ).flatmap(lambda d: st.dictionaries(keys, values, max_size=2).map(lambda extra: {**extra, **d}))
 
 
@@ -301,11 +361,19 @@ def test_random_text_loads_or_fails_cleanly(text):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(
-    st.text(max_size=30),
-    st.builds(lambda k, v: f"{k}={toml_value(v)}", st.sampled_from(schema_keys() + ["train.lr", "x.y.z", "lr"]),
-              values),
-), max_size=3))
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=30),
+            st.builds(
+                lambda k, v: f"{k}={toml_value(v)}",
+                st.sampled_from(schema_keys() + ["train.lr", "x.y.z", "lr"]),
+                values,
+            ),
+        ),
+        max_size=3,
+    )
+)
 def test_random_overrides_load_or_fail_cleanly(items):
     loads_or_preset_error("", overrides=items)
 

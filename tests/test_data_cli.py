@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from realformats import cifar_batch_bytes, tar_cifar, write_cifar, write_mnist
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,9 +20,14 @@ def run_preset(tmp_path: Path, dataset: str, path: Path, *extra: str, **data) ->
     lines = [f'dataset = "{dataset}"', f'path = "{path}"'] + [f"{k} = {v}" for k, v in data.items()]
     preset = tmp_path / "preset.toml"
     preset.write_text('name = "bad-data"\n[data]\n' + "\n".join(lines) + "\n[train]\nepochs = 1\n")
-    return subprocess.run([sys.executable, "-m", "tui_trainer", "run", str(preset), "--runs-dir", str(tmp_path / "runs"),
-                           *extra], capture_output=True, text=True, cwd=tmp_path, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    return subprocess.run(
+        [sys.executable, "-m", "tui_trainer", "run", str(preset), "--runs-dir", str(tmp_path / "runs"), *extra],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
 
 
 def assert_bad_input(result: subprocess.CompletedProcess, file: Path, *phrases: str) -> None:
@@ -79,7 +83,9 @@ def test_cifar_labels_out_of_range(tmp_path):
     folder = small_cifar(tmp_path)
     rows = np.zeros((3, 3072), np.uint8)
     (folder / "data_batch_2").write_bytes(cifar_batch_bytes(rows, [1, 10, 2]))
-    assert_bad_input(run_preset(tmp_path, "cifar10", folder), folder / "data_batch_2", "labels must lie in 0..9", "found 1..10")
+    assert_bad_input(
+        run_preset(tmp_path, "cifar10", folder), folder / "data_batch_2", "labels must lie in 0..9", "found 1..10"
+    )
 
 
 @pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
@@ -89,16 +95,20 @@ def test_wrong_idx_magic(tmp_path, gz):
     body = gzip.decompress(f.read_bytes()) if gz else f.read_bytes()
     body = b"\x00\x00\x08\x02" + body[4:]
     f.write_bytes(gzip.compress(body) if gz else body)
-    assert_bad_input(run_preset(tmp_path, "mnist", tmp_path / "mnist"), f,
-                     "wrong magic number (0x00000802)", "0x00000803")
+    assert_bad_input(
+        run_preset(tmp_path, "mnist", tmp_path / "mnist"), f, "wrong magic number (0x00000802)", "0x00000803"
+    )
 
 
 def test_truncated_idx(tmp_path):
     write_mnist(tmp_path / "mnist", gz=True)
     f = tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz"
     f.write_bytes(gzip.compress(gzip.decompress(f.read_bytes())[:-100]))
-    assert_bad_input(run_preset(tmp_path, "mnist", tmp_path / "mnist"), f,
-                     "truncated: its header promises 20x28x28 = 15680 bytes of data, the file holds 15580")
+    assert_bad_input(
+        run_preset(tmp_path, "mnist", tmp_path / "mnist"),
+        f,
+        "truncated: its header promises 20x28x28 = 15680 bytes of data, the file holds 15580",
+    )
 
 
 def test_idx_labels_out_of_range(tmp_path):

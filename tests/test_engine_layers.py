@@ -7,7 +7,12 @@ import pytest
 
 from tui_trainer.engine.gradcheck import numerical_gradient, numerical_gradient_array, rel_error
 from tui_trainer.engine.layers import (
-    affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss, svm_loss,
+    affine_backward,
+    affine_forward,
+    relu_backward,
+    relu_forward,
+    softmax_loss,
+    svm_loss,
 )
 
 

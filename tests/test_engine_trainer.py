@@ -94,7 +94,7 @@ def test_a_huge_learning_rate_explodes():
 
 def test_the_explosion_rule():
     assert not is_exploding(2.9, 1.0, 3.0) and not is_exploding(3.0, 1.0, 3.0)
-    assert is_exploding(3.1, 1.0, 3.0) and not is_exploding(3.1, 1.0, 5.0)   # the preset's factor
+    assert is_exploding(3.1, 1.0, 3.0) and not is_exploding(3.1, 1.0, 5.0)  # the preset's factor
     assert is_exploding(math.nan, 1.0, 3.0) and is_exploding(math.inf, 1.0, 3.0)
     # an initial loss that is not finite sets no limit: only a loss that is not finite counts
     assert not is_exploding(1e9, math.nan, 3.0) and not is_exploding(1e9, math.inf, 3.0)
@@ -165,7 +165,9 @@ def test_stop_while_paused_wakes_the_trainer():
     control = RunControl()
     control.pause()
     result = {}
-    worker = threading.Thread(target=lambda: result.setdefault("ended", Trainer(preset, data, Recorder(), control).run()))
+    worker = threading.Thread(
+        target=lambda: result.setdefault("ended", Trainer(preset, data, Recorder(), control).run())
+    )
     worker.start()
     worker.join(0.2)
     assert worker.is_alive()

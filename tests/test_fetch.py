@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from realformats import MNIST_FILES, idx_bytes, tar_cifar, write_cifar
+
 from tui_trainer.datasets import fetch as fetching
 from tui_trainer.datasets import formats
 from tui_trainer.datasets.cache import DATA_DIR_ENV, data_dir
@@ -59,7 +59,7 @@ class FileServer:
                 self.end_headers()
                 if name in server.cut_once:
                     server.cut_once.discard(name)
-                    self.wfile.write(body[start:start + (len(body) - start) // 2])
+                    self.wfile.write(body[start : start + (len(body) - start) // 2])
                     self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
@@ -95,14 +95,24 @@ def cifar_archive(tmp_path_factory) -> bytes:
 
 def mnist_files(seed: int = 0) -> dict[str, bytes]:
     rng = np.random.default_rng(seed)
-    arrays = [rng.integers(0, 256, (40, 28, 28), dtype=np.uint8), rng.integers(0, 10, 40).astype(np.uint8),
-              rng.integers(0, 256, (10, 28, 28), dtype=np.uint8), rng.integers(0, 10, 10).astype(np.uint8)]
+    arrays = [
+        rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 40).astype(np.uint8),
+        rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 10).astype(np.uint8),
+    ]
     return {f"{name}.gz": gzip.compress(idx_bytes(a), mtime=0) for name, a in zip(MNIST_FILES, arrays)}
 
 
 def run_fetch(*args: str, env: dict | None = None, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tui_trainer", "data", "fetch", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "tui_trainer", "data", "fetch", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+    )
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -113,8 +123,13 @@ def test_cifar_through_the_cli_lands_ready_to_load(tmp_path, cifar_archive):
     sums = tmp_path / "MD5SUMS"
     sums.write_text(f"{md5(cifar_archive)}  cifar-10-python.tar.gz\n")
     with FileServer({"cifar-10-python.tar.gz": cifar_archive}) as server:
-        result = run_fetch("cifar10", "--dir", "data", env={"TUI_TRAINER_DATA_URL": server.url,
-                                                             "TUI_TRAINER_DATA_MD5": str(sums)}, cwd=tmp_path)
+        result = run_fetch(
+            "cifar10",
+            "--dir",
+            "data",
+            env={"TUI_TRAINER_DATA_URL": server.url, "TUI_TRAINER_DATA_MD5": str(sums)},
+            cwd=tmp_path,
+        )
         assert result.returncode == 0, result.stderr
         assert "checksums match, ready in data/cifar-10-batches-py" in result.stdout
         assert leftovers(tmp_path / "data") == ["cifar-10-batches-py"]  # no archive, part or temp folder
@@ -130,9 +145,13 @@ def test_mnist_keeps_its_gz_files_which_load_directly(tmp_path):
     files = mnist_files()
     seen: dict[str, tuple[int, int | None]] = {}
     with FileServer(files) as server:
-        path = fetching.fetch("mnist", tmp_path / "data", base_url=server.url,
-                              checksums={k: md5(v) for k, v in files.items()},
-                              progress=lambda name, done, total: seen.__setitem__(name, (done, total)))
+        path = fetching.fetch(
+            "mnist",
+            tmp_path / "data",
+            base_url=server.url,
+            checksums={k: md5(v) for k, v in files.items()},
+            progress=lambda name, done, total: seen.__setitem__(name, (done, total)),
+        )
     assert path == tmp_path / "data" / "mnist"
     assert leftovers(tmp_path / "data") == ["mnist"]
     assert leftovers(path) == sorted(files)
@@ -147,8 +166,9 @@ def test_a_corrupted_download_is_rejected_and_nothing_is_extracted(tmp_path, cif
     sums = tmp_path / "MD5SUMS"
     sums.write_text(f"{md5(cifar_archive)}  cifar-10-python.tar.gz\n")
     with FileServer({"cifar-10-python.tar.gz": bytes(corrupted)}) as server:
-        result = run_fetch("cifar10", "--dir", "data", "--base-url", server.url,
-                           env={"TUI_TRAINER_DATA_MD5": str(sums)}, cwd=tmp_path)
+        result = run_fetch(
+            "cifar10", "--dir", "data", "--base-url", server.url, env={"TUI_TRAINER_DATA_MD5": str(sums)}, cwd=tmp_path
+        )
     assert result.returncode == 2
     message = result.stderr.strip().splitlines()[-1]
     assert "cifar-10-python.tar.gz: checksum mismatch" in message and "nothing was extracted" in message
@@ -214,6 +234,7 @@ def test_a_malformed_checksum_file_names_its_line(tmp_path):
 
 # --- the per-user cache folder --------------------------------------------------------------
 
+
 def test_the_data_folder_is_the_variable_else_the_xdg_cache_else_home(tmp_path, monkeypatch):
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "mine"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -232,13 +253,29 @@ def test_fetch_without_dir_fills_the_cache_where_cifar10_2layer_finds_it(tmp_pat
     env = {DATA_DIR_ENV: "", "XDG_CACHE_HOME": str(cache)}
     work = tmp_path / "work"
     work.mkdir()
-    small = ["--set", "data.num_train=80", "--set", "data.num_val=20", "--set", "data.num_test=10",
-             "--set", "train.epochs=1", "--json", "--runs-dir", "runs"]
+    small = [
+        "--set",
+        "data.num_train=80",
+        "--set",
+        "data.num_val=20",
+        "--set",
+        "data.num_test=10",
+        "--set",
+        "train.epochs=1",
+        "--json",
+        "--runs-dir",
+        "runs",
+    ]
 
     def run_preset() -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "tui_trainer", "run", "cifar10-2layer", *small],
-                              capture_output=True, text=True, cwd=work, timeout=60,
-                              env={**os.environ, "PYTHONPATH": str(REPO), **env})
+        return subprocess.run(
+            [sys.executable, "-m", "tui_trainer", "run", "cifar10-2layer", *small],
+            capture_output=True,
+            text=True,
+            cwd=work,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        )
 
     missing = run_preset()
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
@@ -247,8 +284,9 @@ def test_fetch_without_dir_fills_the_cache_where_cifar10_2layer_finds_it(tmp_pat
     sums = tmp_path / "MD5SUMS"
     sums.write_text(f"{md5(cifar_archive)}  cifar-10-python.tar.gz\n")
     with FileServer({"cifar-10-python.tar.gz": cifar_archive}) as server:
-        result = run_fetch("cifar10", "--base-url", server.url, env={**env, "TUI_TRAINER_DATA_MD5": str(sums)},
-                           cwd=work)
+        result = run_fetch(
+            "cifar10", "--base-url", server.url, env={**env, "TUI_TRAINER_DATA_MD5": str(sums)}, cwd=work
+        )
     assert result.returncode == 0, result.stderr
     assert f"ready in {cache / 'tui-trainer' / 'cifar-10-batches-py'}" in result.stdout
     assert 'dataset = "cifar10" (no path needed)' in result.stdout
@@ -266,8 +304,13 @@ def test_the_variable_moves_the_download(tmp_path):
     sums = tmp_path / "MD5SUMS"
     sums.write_text("".join(f"{md5(body)}  {name}\n" for name, body in files.items()))
     with FileServer(files) as server:
-        result = run_fetch("mnist", "--base-url", server.url, cwd=tmp_path,
-                           env={DATA_DIR_ENV: str(tmp_path / "mine"), "TUI_TRAINER_DATA_MD5": str(sums)})
+        result = run_fetch(
+            "mnist",
+            "--base-url",
+            server.url,
+            cwd=tmp_path,
+            env={DATA_DIR_ENV: str(tmp_path / "mine"), "TUI_TRAINER_DATA_MD5": str(sums)},
+        )
     assert result.returncode == 0, result.stderr
     assert leftovers(tmp_path / "mine") == ["mnist"]
     assert formats.load("mnist", str(tmp_path / "mine" / "mnist")).X.shape == (40, 28, 28, 1)

@@ -9,8 +9,8 @@ import tarfile
 
 import numpy as np
 import pytest
-
 from realformats import cifar_batch_bytes, cifar_meta_bytes, tar_cifar, write_cifar, write_mnist
+
 from tui_trainer.config import DataConfig
 from tui_trainer.datasets import RowBlocks, formats, load_dataset
 from tui_trainer.errors import DataError
@@ -22,9 +22,12 @@ def as_array(X) -> np.ndarray:
 
 # --- CIFAR-10 -----------------------------------------------------------------------
 
+
 def test_cifar_folder_gives_uint8_height_width_channel_images(tmp_path):
     written = write_cifar(tmp_path, per_batch=20, n_test=10)
-    names = [n.upper() for n in (b"plane", b"car", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck")]
+    names = [
+        n.upper() for n in (b"plane", b"car", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck")
+    ]
     (tmp_path / "cifar-10-batches-py" / "batches.meta").write_bytes(cifar_meta_bytes(names))
 
     raw = formats.load("cifar10", str(tmp_path / "cifar-10-batches-py"))
@@ -39,8 +42,9 @@ def test_cifar_folder_gives_uint8_height_width_channel_images(tmp_path):
     assert np.array_equal(raw.y, np.concatenate([written[f"data_batch_{k}"][1] for k in range(1, 6)]))
     assert raw.y[23] == labels[3]
     test_rows, test_labels = written["test_batch"]
-    assert np.array_equal(raw.X_test.reshape(10, -1),
-                          test_rows.reshape(10, 3, 32, 32).transpose(0, 2, 3, 1).reshape(10, -1))
+    assert np.array_equal(
+        raw.X_test.reshape(10, -1), test_rows.reshape(10, 3, 32, 32).transpose(0, 2, 3, 1).reshape(10, -1)
+    )
     assert np.array_equal(raw.y_test, test_labels)
     assert raw.label_names[:3] == ("PLANE", "CAR", "BIRD") and raw.num_classes == 10
 
@@ -61,7 +65,8 @@ def test_cifar_batches_repickled_by_python3_load_too(tmp_path):
     written = write_cifar(tmp_path, per_batch=6, n_test=3)
     rows, labels = written["data_batch_1"]
     (tmp_path / "cifar-10-batches-py" / "data_batch_1").write_bytes(
-        pickle.dumps({"data": rows, "labels": [int(v) for v in labels]}, protocol=2))
+        pickle.dumps({"data": rows, "labels": [int(v) for v in labels]}, protocol=2)
+    )
     raw = formats.load("cifar10", str(tmp_path / "cifar-10-batches-py"))
     assert np.array_equal(as_array(raw.X)[:6].transpose(0, 3, 1, 2).reshape(6, -1), rows)
 
@@ -84,8 +89,14 @@ def test_a_pickle_that_runs_code_is_refused_and_nothing_runs(tmp_path):
 
 def test_cifar_through_load_dataset_feeds_the_test_split_from_test_batch(tmp_path):
     written = write_cifar(tmp_path, per_batch=20, n_test=10)
-    cfg = DataConfig(dataset="cifar10", path=str(tmp_path / "cifar-10-batches-py"),
-                     num_train=70, num_val=30, num_test=6, preprocess=())
+    cfg = DataConfig(
+        dataset="cifar10",
+        path=str(tmp_path / "cifar-10-batches-py"),
+        num_train=70,
+        num_val=30,
+        num_test=6,
+        preprocess=(),
+    )
     data = load_dataset(cfg)
     assert data.X_train.shape == (70, 3072) and data.X_val.shape == (30, 3072) and data.X_test.shape == (6, 3072)
     test_images = written["test_batch"][0].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).reshape(10, -1)
@@ -96,6 +107,7 @@ def test_cifar_through_load_dataset_feeds_the_test_split_from_test_batch(tmp_pat
 
 
 # --- MNIST and Fashion-MNIST --------------------------------------------------------
+
 
 @pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
 def test_mnist_idx_files(tmp_path, gz):
@@ -117,6 +129,7 @@ def test_fashion_mnist_gets_its_label_names_and_the_fetch_dir_works(tmp_path):
 
 
 # --- npz ------------------------------------------------------------------------------
+
 
 def test_npz_flat_features(tmp_path):
     rng = np.random.default_rng(0)
@@ -143,6 +156,7 @@ def test_npz_with_python_objects_is_refused_without_unpickling(tmp_path):
 
 
 # --- a few damaged files, in process (the CLI tests cover every kind end to end) ---------
+
 
 def test_truncated_member_of_the_archive(tmp_path):
     write_cifar(tmp_path, per_batch=8, n_test=4)
@@ -173,10 +187,10 @@ def test_cifar_batch_of_the_wrong_shape(tmp_path):
     write_cifar(tmp_path, per_batch=4, n_test=2)
     rows = np.zeros((4, 1024), np.uint8)
     (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(
-        cifar_batch_bytes(rows.reshape(4, 1024), [0, 1, 2, 3]))
+        cifar_batch_bytes(rows.reshape(4, 1024), [0, 1, 2, 3])
+    )
     with pytest.raises(DataError, match=r"test_batch: data must be uint8 rows of 3072 values"):
         formats.load("cifar10", str(tmp_path / "cifar-10-batches-py"))
-
 
 
 def _zip_of_bytes(path):
@@ -187,11 +201,14 @@ def _zip_of_bytes(path):
         z.writestr("y.npy", b"not npy")
 
 
-@pytest.mark.parametrize("write, message", [
-    (_zip_of_bytes, "not a NumPy array"),
-    (lambda p: np.savez(p, X=np.zeros((40, 0)), y=np.arange(40) % 2), "no input features"),
-    (lambda p: np.savez(p, X=np.ones((40, 3)), y=np.zeros(40, int)), "at least 2 classes"),
-])
+@pytest.mark.parametrize(
+    "write, message",
+    [
+        (_zip_of_bytes, "not a NumPy array"),
+        (lambda p: np.savez(p, X=np.zeros((40, 0)), y=np.arange(40) % 2), "no input features"),
+        (lambda p: np.savez(p, X=np.ones((40, 3)), y=np.zeros(40, int)), "at least 2 classes"),
+    ],
+)
 def test_npz_that_cannot_train_is_a_data_error_not_a_crash(tmp_path, write, message):
     path = tmp_path / "d.npz"
     write(path)

@@ -31,9 +31,21 @@ def test_resolved_preset_round_trips_through_toml():
 
 def test_headless_json_run_is_parseable_and_recorded(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "tui_trainer", "run", "default", "--json", "--set", "train.epochs=2",
-         "--runs-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "tui_trainer",
+            "run",
+            "default",
+            "--json",
+            "--set",
+            "train.epochs=2",
+            "--runs-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     events = [json.loads(line) for line in out.stdout.splitlines()]

@@ -32,8 +32,9 @@ def cli(*args: str) -> list[str]:
 
 
 def run(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(cli(*args), cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        cli(*args), cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT, env={**os.environ, **(env or {})}
+    )
 
 
 def the_run_dir(runs: Path) -> Path:
@@ -102,6 +103,7 @@ def check_stream(events: list[dict]) -> None:
 
 # --- programs: --json --------------------------------------------------------------
 
+
 def test_default_for_one_epoch_streams_every_event_as_json(tmp_path):
     r = run(tmp_path, "run", "default", "--set", "train.epochs=1", "--json", "--runs-dir", "runs")
     assert r.returncode == 0, r.stderr
@@ -145,8 +147,18 @@ def test_lr_too_high_exits_3_with_status_exploded(tmp_path):
 
 
 def test_a_loss_that_overflows_is_reported_once_not_warned_about(tmp_path):
-    r = run(tmp_path, "run", "lr-too-high", "--set", "train.learning_rate=1e6", "--set", "train.explode_factor=1e30",
-            "--json", "--runs-dir", "runs")
+    r = run(
+        tmp_path,
+        "run",
+        "lr-too-high",
+        "--set",
+        "train.learning_rate=1e6",
+        "--set",
+        "train.explode_factor=1e30",
+        "--json",
+        "--runs-dir",
+        "runs",
+    )
     assert r.returncode == 3
     assert r.stderr == ""  # no numpy RuntimeWarnings: the run_ended event says it
     assert events_of(r.stdout)[-1]["reason"].startswith("loss not finite")
@@ -166,8 +178,13 @@ def test_a_failed_run_exits_1_with_the_traceback_and_a_summary(tmp_path):
         "from tui_trainer.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    r = subprocess.run([sys.executable, "-c", script, "run", "digits-fast", "--json", "--runs-dir", "runs"],
-                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-c", script, "run", "digits-fast", "--json", "--runs-dir", "runs"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert r.returncode == 1
     assert "Traceback" in r.stderr and "FloatingPointError" in r.stderr
     assert events_of(r.stdout)[-1]["status"] == "failed"
@@ -176,6 +193,7 @@ def test_a_failed_run_exits_1_with_the_traceback_and_a_summary(tmp_path):
 
 
 # --- bad input: exit 2, one line, no traceback ---------------------------------------
+
 
 def test_a_misspelled_key_exits_2_naming_file_and_key(tmp_path):
     preset = tmp_path / "mine.toml"
@@ -187,15 +205,23 @@ def test_a_misspelled_key_exits_2_naming_file_and_key(tmp_path):
     assert not (tmp_path / "runs").exists()  # nothing ran, nothing recorded
 
 
-@pytest.mark.parametrize("args,expected", [
-    (["default", "--set", "train.batch_size=0"], "--set train.batch_size: 0 is not allowed; expected an integer >= 1"),
-    (["default", "--set", "model.hidden=[50, 0]"], "--set model.hidden: [50, 0] is not allowed"),
-    (["nope"], "unknown preset 'nope'"),
-    (["digits-fast", "--set", 'data.preprocess=["pca:100"]'],
-     "digits-fast.toml: data.preprocess: 'pca:100' asks for more components than the 64 input features"),
-    (["digits-fast", "--set", "data.num_train=5000"], "digits-fast.toml: data.num_train + num_val + num_test"),
-    (["cifar10-2layer"], "cifar10-2layer.toml: data.path: not set, and cifar10 is not in "),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (
+            ["default", "--set", "train.batch_size=0"],
+            "--set train.batch_size: 0 is not allowed; expected an integer >= 1",
+        ),
+        (["default", "--set", "model.hidden=[50, 0]"], "--set model.hidden: [50, 0] is not allowed"),
+        (["nope"], "unknown preset 'nope'"),
+        (
+            ["digits-fast", "--set", 'data.preprocess=["pca:100"]'],
+            "digits-fast.toml: data.preprocess: 'pca:100' asks for more components than the 64 input features",
+        ),
+        (["digits-fast", "--set", "data.num_train=5000"], "digits-fast.toml: data.num_train + num_val + num_test"),
+        (["cifar10-2layer"], "cifar10-2layer.toml: data.path: not set, and cifar10 is not in "),
+    ],
+)
 def test_bad_input_exits_2_with_one_clear_line(tmp_path, args, expected):
     r = run(tmp_path, "run", *args, "--json", "--runs-dir", "runs")
     assert r.returncode == 2, r.stderr
@@ -212,10 +238,15 @@ def test_cifar10_without_its_data_says_how_to_fetch_it(tmp_path):
 
 # --- signals and crashes ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_mid_run_stops_at_the_next_step_with_exit_130(tmp_path, sig):
-    proc = subprocess.Popen(cli("run", "default", "--set", "train.epochs=500", "--json", "--runs-dir", "runs"),
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cli("run", "default", "--set", "train.epochs=500", "--json", "--runs-dir", "runs"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         lines = Lines(proc)
         seen = read_until(lines, lambda e, _: e["event"] == "step")
@@ -238,8 +269,12 @@ def test_a_signal_mid_run_stops_at_the_next_step_with_exit_130(tmp_path, sig):
 @pytest.mark.parametrize("epochs_before_kill", [1, 6])
 def test_sigkill_leaves_whole_lines_and_whole_files(tmp_path, epochs_before_kill):
     # digits-fast's epochs are short, so best.npz is rewritten often while we kill.
-    proc = subprocess.Popen(cli("run", "digits-fast", "--set", "train.epochs=100000", "--json", "--runs-dir", "runs"),
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cli("run", "digits-fast", "--set", "train.epochs=100000", "--json", "--runs-dir", "runs"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         read_until(Lines(proc), lambda e, seen: sum(x["event"] == "epoch" for x in seen) >= epochs_before_kill)
     finally:
@@ -265,8 +300,12 @@ def test_sigkill_leaves_whole_lines_and_whole_files(tmp_path, epochs_before_kill
 
 
 def test_a_closed_stdout_stops_the_run_without_a_traceback(tmp_path):
-    proc = subprocess.Popen(cli("run", "default", "--set", "train.epochs=500", "--json", "--runs-dir", "runs"),
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cli("run", "default", "--set", "train.epochs=500", "--json", "--runs-dir", "runs"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         read_until(Lines(proc), lambda e, _: e["event"] == "step")
         proc.stdout.close()  # like `| head -1` exiting
@@ -282,10 +321,19 @@ def test_a_closed_stdout_stops_the_run_without_a_traceback(tmp_path):
 
 # --- people: plain lines and the live display -------------------------------------
 
+
 def test_without_a_terminal_one_plain_line_per_epoch(tmp_path):
     # FORCE_COLOR is set on many CI systems; a pipe still gets plain text.
-    r = run(tmp_path, "run", "digits-fast", "--set", "train.epochs=3", "--runs-dir", "runs",
-            env={"FORCE_COLOR": "1", "NO_COLOR": ""})
+    r = run(
+        tmp_path,
+        "run",
+        "digits-fast",
+        "--set",
+        "train.epochs=3",
+        "--runs-dir",
+        "runs",
+        env={"FORCE_COLOR": "1", "NO_COLOR": ""},
+    )
     assert r.returncode == 0
     assert r.stdout == ""
     lines = r.stderr.splitlines()
@@ -297,8 +345,14 @@ def test_without_a_terminal_one_plain_line_per_epoch(tmp_path):
     assert len(lines) == 5
 
 
-def run_in_terminal(tmp_path: Path, args: list[str], env: dict, columns: int = 80,
-                    ctrl_c_after: bytes | None = None, hang_up_after: bytes | None = None) -> tuple[int, str]:
+def run_in_terminal(
+    tmp_path: Path,
+    args: list[str],
+    env: dict,
+    columns: int = 80,
+    ctrl_c_after: bytes | None = None,
+    hang_up_after: bytes | None = None,
+) -> tuple[int, str]:
     """Run the command with a pseudo-terminal as its controlling terminal; optionally
     press Ctrl+C, or close the terminal (a dropped SSH session), once the given bytes
     have been drawn. Returns (exit status, output)."""
@@ -309,8 +363,15 @@ def run_in_terminal(tmp_path: Path, args: list[str], env: dict, columns: int = 8
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    proc = subprocess.Popen(cli(*args), cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave,
-                            env={**os.environ, "TERM": "xterm-256color", **env}, preexec_fn=take_terminal)
+    proc = subprocess.Popen(
+        cli(*args),
+        cwd=tmp_path,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "TERM": "xterm-256color", **env},
+        preexec_fn=take_terminal,
+    )
     os.close(slave)
     out = b""
     pressed = False
@@ -353,22 +414,30 @@ def colour_codes(text: str) -> list[str]:
 
 
 def test_in_a_terminal_a_live_display_then_a_summary_and_curves(tmp_path):
-    rc, out = run_in_terminal(tmp_path, ["run", "digits-fast", "--set", "train.epochs=40", "--runs-dir", "runs"],
-                              env={"NO_COLOR": ""}, columns=80)
+    rc, out = run_in_terminal(
+        tmp_path,
+        ["run", "digits-fast", "--set", "train.epochs=40", "--runs-dir", "runs"],
+        env={"NO_COLOR": ""},
+        columns=80,
+    )
     assert rc == 0, out
     plain = strip_ansi(out)
     assert re.search(r"epoch \d+/40 ", plain) and "it  " in plain and "ETA" in plain  # the live view
-    assert re.search(r"loss \d\.\d{4} [▁▂▃▄▅▆▇█]+", plain)                             # loss and its sparkline
-    report = plain[plain.index("digits-fast: finished"):]
+    assert re.search(r"loss \d\.\d{4} [▁▂▃▄▅▆▇█]+", plain)  # loss and its sparkline
+    report = plain[plain.index("digits-fast: finished") :]
     assert "best val acc" in report and "run directory" in report and "runs/" in report
-    assert "loss per iteration" in report and "accuracy per epoch" in report      # the plotext curves
+    assert "loss per iteration" in report and "accuracy per epoch" in report  # the plotext curves
     assert all(len(line) <= 80 for line in report.splitlines()), max(report.splitlines(), key=len)
     assert colour_codes(out)  # colour by default
 
 
 def test_no_color_in_a_terminal_draws_without_colour(tmp_path):
-    rc, out = run_in_terminal(tmp_path, ["run", "digits-fast", "--set", "train.epochs=2", "--runs-dir", "runs"],
-                              env={"NO_COLOR": "1"}, columns=120)
+    rc, out = run_in_terminal(
+        tmp_path,
+        ["run", "digits-fast", "--set", "train.epochs=2", "--runs-dir", "runs"],
+        env={"NO_COLOR": "1"},
+        columns=120,
+    )
     assert rc == 0, out
     assert colour_codes(out) == []
     report = strip_ansi(out)
@@ -378,8 +447,9 @@ def test_no_color_in_a_terminal_draws_without_colour(tmp_path):
 
 
 def test_ctrl_c_in_a_terminal_stops_the_run_with_exit_130(tmp_path):
-    rc, out = run_in_terminal(tmp_path, ["run", "default", "--set", "train.epochs=500", "--runs-dir", "runs"],
-                              env={}, ctrl_c_after=b"it/s")
+    rc, out = run_in_terminal(
+        tmp_path, ["run", "default", "--set", "train.epochs=500", "--runs-dir", "runs"], env={}, ctrl_c_after=b"it/s"
+    )
     assert rc == 130, strip_ansi(out)[-2000:]
     assert "stopped" in strip_ansi(out) and "Traceback" not in out
     summary = json.loads((the_run_dir(tmp_path / "runs") / "summary.json").read_text())
@@ -387,6 +457,7 @@ def test_ctrl_c_in_a_terminal_stops_the_run_with_exit_130(tmp_path):
 
 
 # --- in process: the second Ctrl+C ---------------------------------------------------
+
 
 def test_the_second_interrupt_stops_at_once_and_the_record_still_ends_once(tmp_path):
     import io
@@ -427,8 +498,9 @@ def test_the_second_interrupt_stops_at_once_and_the_record_still_ends_once(tmp_p
 
 def test_a_hangup_stops_the_run_and_keeps_its_record(tmp_path):
     """Over SSH the terminal can vanish mid-run: the run stops and its record still ends."""
-    run_in_terminal(tmp_path, ["run", "default", "--set", "train.epochs=500", "--runs-dir", "runs"],
-                    env={}, hang_up_after=b"it/s")
+    run_in_terminal(
+        tmp_path, ["run", "default", "--set", "train.epochs=500", "--runs-dir", "runs"], env={}, hang_up_after=b"it/s"
+    )
     summary = json.loads((the_run_dir(tmp_path / "runs") / "summary.json").read_text())
     assert summary["status"] == "stopped" and summary["reason"] == "interrupted by SIGHUP"
     check_stream(read_metrics(the_run_dir(tmp_path / "runs")))
@@ -436,9 +508,13 @@ def test_a_hangup_stops_the_run_and_keeps_its_record(tmp_path):
 
 def test_a_signal_the_caller_ignores_stays_ignored(tmp_path):
     """Like a job started with nohup or in the background: SIGINT ignored, SIGTERM still stops it."""
-    proc = subprocess.Popen(cli("run", "default", "--set", "train.epochs=500", "--json", "--runs-dir", "runs"),
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    proc = subprocess.Popen(
+        cli("run", "default", "--set", "train.epochs=500", "--json", "--runs-dir", "runs"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     try:
         lines = Lines(proc)
         read_until(lines, lambda e, _: e["event"] == "step")

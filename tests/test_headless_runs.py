@@ -37,8 +37,13 @@ def runs_dir(tmp_path_factory):
 
 
 def runs_command(runs_dir, columns: int) -> list[str]:
-    r = subprocess.run([sys.executable, "-m", "tui_trainer", "runs", "--runs-dir", str(runs_dir)],
-                       capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": str(columns)})
+    r = subprocess.run(
+        [sys.executable, "-m", "tui_trainer", "runs", "--runs-dir", str(runs_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": str(columns)},
+    )
     assert r.returncode == 0, r.stderr
     return [line.rstrip() for line in r.stdout.splitlines()]
 
@@ -56,7 +61,7 @@ def test_runs_lists_each_run_at_80_columns(runs_dir):
     assert lines[1].split() == ["run", "date", "status", "val", "acc", "lr", "reg", "batch"]
     infos = {i.name: i for i in list_runs(d)}
     digits, exploded, killed = names
-    short = digits[len("20261124-171500-"):]  # the date column carries the date-time prefix
+    short = digits[len("20261124-171500-") :]  # the date column carries the date-time prefix
     row = row_of(lines, short)
     assert row[3] == "finished" and row[4] == f"{infos[digits].best_val_acc:.3f}"
     assert row[5:] == ["0.02", "0.001", "50"]

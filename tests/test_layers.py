@@ -59,7 +59,10 @@ def test_engine_and_datasets_import_nothing_above_them_and_no_ui_library():
         (a, b)
         for a, b in imports()
         if part(a) in LOWER
-        and (b.split(".")[0] in UI_LIBRARIES or (b.startswith("tui_trainer.") and part(b) not in LOWER | {"config", "errors"}))
+        and (
+            b.split(".")[0] in UI_LIBRARIES
+            or (b.startswith("tui_trainer.") and part(b) not in LOWER | {"config", "errors"})
+        )
     ]
     assert bad == []
 

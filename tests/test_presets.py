@@ -18,8 +18,17 @@ from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
 from tui_trainer.engine.events import Epoch, RunEnded, RunStarted
 
-SHIPPED = ["default", "digits-fast", "spiral", "overfit-small", "lr-too-low", "lr-too-high",
-           "coarse-search", "fine-search", "cifar10-2layer"]
+SHIPPED = [
+    "default",
+    "digits-fast",
+    "spiral",
+    "overfit-small",
+    "lr-too-low",
+    "lr-too-high",
+    "coarse-search",
+    "fine-search",
+    "cifar10-2layer",
+]
 
 
 def test_every_preset_is_shipped_loads_and_describes_itself():
@@ -31,8 +40,13 @@ def test_every_preset_is_shipped_loads_and_describes_itself():
 
 
 def test_presets_command_lists_them_all_within_80_columns():
-    r = subprocess.run([sys.executable, "-m", "tui_trainer", "presets"], capture_output=True, text=True,
-                       timeout=60, env={**os.environ, "COLUMNS": "80"})
+    r = subprocess.run(
+        [sys.executable, "-m", "tui_trainer", "presets"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "80"},
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     names = [line.split()[0] for line in lines if line[:1].strip() and line.split()[0] in SHIPPED]
@@ -92,8 +106,9 @@ def test_lr_too_high_explodes_within_the_first_epoch():
     assert ended.iterations < started.iterations_per_epoch
     low, high = load_preset("lr-too-low"), load_preset("lr-too-high")
     # The two failures differ only in the learning rate.
-    assert low.replace(**{"train.learning_rate": high.train.learning_rate}, name="x", description="") == \
-        high.replace(name="x", description="")
+    assert low.replace(**{"train.learning_rate": high.train.learning_rate}, name="x", description="") == high.replace(
+        name="x", description=""
+    )
 
 
 def test_coarse_then_fine_is_wide_and_short_then_narrow_and_longer():
@@ -113,8 +128,9 @@ def test_fine_search_corners_all_train_well(corner):
     """The fine ranges hold no failures: its extreme trials still reach ~90%."""
     s = load_preset("fine-search").search
     lr, reg = s.learning_rate[corner[0]], s.reg[corner[1]]
-    _, _, ended = train("fine-search", f"train.learning_rate={lr}", f"train.reg={reg}",
-                        f"train.epochs={s.stages[0].epochs}")
+    _, _, ended = train(
+        "fine-search", f"train.learning_rate={lr}", f"train.reg={reg}", f"train.epochs={s.stages[0].epochs}"
+    )
     assert ended.status == "finished" and ended.best_val_acc >= 0.85, (lr, reg, ended)
 
 
@@ -126,10 +142,32 @@ def test_cifar10_2layer_is_the_lectures_net_and_says_to_fetch():
 
 
 def run_cifar10_2layer(cwd, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tui_trainer", "run", "cifar10-2layer", "--set", "data.num_train=80",
-                           "--set", "data.num_val=20", "--set", "data.num_test=10", "--set", "train.epochs=1",
-                           *extra, "--json", "--runs-dir", "runs"], cwd=cwd, capture_output=True, text=True,
-                          timeout=60, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tui_trainer",
+            "run",
+            "cifar10-2layer",
+            "--set",
+            "data.num_train=80",
+            "--set",
+            "data.num_val=20",
+            "--set",
+            "data.num_test=10",
+            "--set",
+            "train.epochs=1",
+            *extra,
+            "--json",
+            "--runs-dir",
+            "runs",
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_cifar10_2layer_runs_once_its_data_is_where_fetch_puts_it(tmp_path):
@@ -160,8 +198,14 @@ def test_presets_piped_into_a_reader_that_has_gone_exits_0(tmp_path):
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        done = subprocess.run([sys.executable, "-m", "tui_trainer", "presets"], stdout=write_end,
-                              stderr=subprocess.PIPE, text=True, timeout=60, cwd=tmp_path)
+        done = subprocess.run(
+            [sys.executable, "-m", "tui_trainer", "presets"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
     finally:
         os.close(write_end)
     assert done.returncode == 0, done.stderr

@@ -8,8 +8,8 @@ from tui_trainer.advisor import Advisor
 from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
-from tui_trainer.runs import RunStore
 from tui_trainer.formatting import duration, short_run_name
+from tui_trainer.runs import RunStore
 from tui_trainer.ui.messages import UseConfig
 from tui_trainer.ui.runs_screen import OverlayPlot, RunsScreen
 from tui_trainer.ui.widgets.advice import AdvicePane
@@ -64,14 +64,14 @@ async def test_runs_are_listed_best_val_accuracy_first(runs_dir):
         screen = app.screen
         assert isinstance(screen, RunsScreen)
         order = table_names(screen)
-        assert order == [names["1e-3"], names["1e-6"], names["1e-1"]]    # exploded: no val acc, last
+        assert order == [names["1e-3"], names["1e-6"], names["1e-1"]]  # exploded: no val acc, last
         table = screen.query_one(DataTable)
         first = table.get_row(names["1e-3"])
-        assert first[0].startswith("●")                                  # this session's run
+        assert first[0].startswith("●")  # this session's run
         assert first[2] == "finished" and float(first[3]) > 0.8
         assert first[4] == "1.00e-03" and first[7] == "50" and first[8] == "momentum" and first[9] == "2"
         assert table.get_row(names["1e-1"])[2] == "exploded"
-        await pilot.press("s")                                            # by date, newest first
+        await pilot.press("s")  # by date, newest first
         assert table_names(screen) == sorted(names.values(), reverse=True)
         await pilot.press("s")
         assert table_names(screen) == order
@@ -85,8 +85,8 @@ async def test_selected_runs_overlay_their_curves_and_advice_follows_the_cursor(
         loss = screen.query_one("#runs-loss", OverlayPlot)
         # nothing selected: the highlighted run's curves
         assert [n for n, _, _ in loss.runs] == [names["1e-3"]]
-        await pilot.press("space")                 # select the best run
-        await pilot.press("down", "space")         # and the one with the low rate
+        await pilot.press("space")  # select the best run
+        await pilot.press("down", "space")  # and the one with the low rate
         assert screen.selected == [names["1e-3"], names["1e-6"]]
         runs = {n: c for n, c, _ in loss.runs}
         assert set(runs) == set(screen.selected)
@@ -94,13 +94,15 @@ async def test_selected_runs_overlay_their_curves_and_advice_follows_the_cursor(
         assert runs[names["1e-3"]].loss[-1] < runs[names["1e-6"]].loss[-1]
         colours = [c for _, _, c in loss.runs]
         assert len(set(colours)) == 2
-        assert short_run_name(names["1e-6"]) in loss.border_subtitle and short_run_name(names["1e-6"]).startswith("default-")
+        assert short_run_name(names["1e-6"]) in loss.border_subtitle and short_run_name(names["1e-6"]).startswith(
+            "default-"
+        )
         # the highlighted run's diagnoses, replayed from its metrics
         advice = screen.query_one(AdvicePane)
         assert {a.code for a in advice.advice} >= {"loss_flat"}
         await pilot.press("down")
         assert [a.code for a in advice.advice] == ["loss_exploding"]
-        await pilot.press("up", "space")           # unselect
+        await pilot.press("up", "space")  # unselect
         assert screen.selected == [names["1e-3"]]
 
 
@@ -108,10 +110,10 @@ async def test_a_past_runs_config_becomes_the_next_runs(runs_dir):
     root, names = runs_dir
     app = RunsApp(root)
     async with app.run_test(size=(140, 44)) as pilot:
-        await pilot.press("down")                  # the lr 1e-6 run
+        await pilot.press("down")  # the lr 1e-6 run
         await pilot.press("u")
         await pilot.pause()
-        assert not isinstance(app.screen, RunsScreen)          # back to the workbench
+        assert not isinstance(app.screen, RunsScreen)  # back to the workbench
         (msg,) = app.used
         assert msg.run == names["1e-6"]
         assert msg.preset.train.learning_rate == 1e-6 and msg.preset.train.epochs == 2
@@ -123,7 +125,7 @@ async def test_an_empty_run_directory_says_how_to_start(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         title = str(app.screen.query_one("#runs-title", Static).render())
         assert "No runs" in title
-        await pilot.press("space", "u")            # nothing highlighted: nothing happens
+        await pilot.press("space", "u")  # nothing highlighted: nothing happens
         assert app.used == []
         await pilot.press("escape")
         assert not isinstance(app.screen, RunsScreen)

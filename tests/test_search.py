@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import multiprocessing as mp
 import os
 import signal
 import sqlite3
@@ -12,7 +13,6 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-import multiprocessing as mp
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,15 @@ from tui_trainer.config import loads_preset
 from tui_trainer.errors import UserError
 from tui_trainer.search.runner import SearchControl, local_pool, run_search
 from tui_trainer.search.space import (
-    Ranges, TrialResult, best_trial, edge_warnings, narrow, rank, sample_trial, stage_trials, union,
+    Ranges,
+    TrialResult,
+    best_trial,
+    edge_warnings,
+    narrow,
+    rank,
+    sample_trial,
+    stage_trials,
+    union,
 )
 from tui_trainer.search.store import SearchStore
 from tui_trainer.search.trial import TrialSpec
@@ -37,8 +45,9 @@ SLOW = SMALL.replace('name = "digits-search"', 'name = "digits-slow"').replace(
 
 
 def cli(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tui_trainer", *args], capture_output=True, text=True,
-                          timeout=120, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "tui_trainer", *args], capture_output=True, text=True, timeout=120, **kw
+    )
 
 
 def events(stdout: str) -> list[dict]:
@@ -62,6 +71,7 @@ def small(tmp_path) -> Path:
 
 
 # --- the search space -------------------------------------------------------------
+
 
 def test_the_same_seed_samples_the_same_trials_whatever_the_order():
     ranges = Ranges((1e-6, 1e-1), (1e-5, 1e1), hidden=(20, 50, 100))
@@ -90,21 +100,27 @@ def test_sampling_is_uniform_in_log_space_within_the_ranges():
 
 
 def result(trial_id="s1-000", lr=1e-3, reg=1e-3, acc=0.5, status="finished", stage=1, index=0, hidden=None):
-    return TrialResult(trial_id, stage, index, lr, reg, hidden, None, status, "", acc,
-                       1 if acc is not None else None, 1, 10, 0.1)
+    return TrialResult(
+        trial_id, stage, index, lr, reg, hidden, None, status, "", acc, 1 if acc is not None else None, 1, 10, 0.1
+    )
 
 
 def test_ranking_puts_finished_trials_by_val_accuracy_first():
-    ranked = rank([
-        result("a", acc=0.4), result("b", acc=0.9, status="exploded"), result("c", acc=0.7),
-        result("d", acc=None, status="failed"), result("e", acc=0.7, stage=2),
-    ])
+    ranked = rank(
+        [
+            result("a", acc=0.4),
+            result("b", acc=0.9, status="exploded"),
+            result("c", acc=0.7),
+            result("d", acc=None, status="failed"),
+            result("e", acc=0.7, stage=2),
+        ]
+    )
     assert [r.trial_id for r in ranked] == ["e", "c", "a", "b", "d"]
 
 
 def test_the_best_trial_is_the_first_of_the_ranking():
     results = [result("a", acc=0.4), result("b", acc=0.9, status="exploded"), result("c", acc=0.7)]
-    assert best_trial(results) is rank(results)[0] is results[2]   # finished beats exploded at a higher acc
+    assert best_trial(results) is rank(results)[0] is results[2]  # finished beats exploded at a higher acc
     exploded = result("b", acc=0.9, status="exploded")
     assert best_trial([exploded, result("d", acc=None, status="failed")]) is exploded  # when nothing finished
     # stopped trials did not run their epochs (a resume runs them again): never the best
@@ -117,7 +133,7 @@ def test_the_next_stage_spans_the_kept_trials_widened_a_little():
     kept = [result(lr=1e-3, reg=1e-2, hidden=50), result(lr=1e-2, reg=1e-4, hidden=100)]
     nxt = narrow(ranges, kept)
     lo, hi = nxt.learning_rate
-    assert 1e-3 * 10 ** -0.15 < lo < 1e-3 and 1e-2 < hi < 1e-2 * 10 ** 0.15
+    assert 1e-3 * 10**-0.15 < lo < 1e-3 and 1e-2 < hi < 1e-2 * 10**0.15
     assert nxt.reg[0] < 1e-4 and nxt.reg[1] > 1e-2
     assert nxt.hidden == (50, 100)
     one = narrow(ranges, [result(lr=1e-3)])  # one kept trial still leaves a range to sample
@@ -148,29 +164,41 @@ def test_the_edge_of_a_range_is_measured_in_log_space():
 
     assert edges(8e-2) == [("learning_rate", "high")]
     assert edges(1e-6) == [("learning_rate", "low")]
-    assert edges(1e-3) == []    # mid-range
-    assert edges(2e-2) == []    # 86% of the way up in log space: not in the outer tenth
+    assert edges(1e-3) == []  # mid-range
+    assert edges(2e-2) == []  # 86% of the way up in log space: not in the outer tenth
     assert edges(8e-2, acc=None, status="failed") == [] and edge_warnings(None, explored) == []
 
 
 # --- the search core in-process, on a synthetic problem --------------------------
 
-PEAK_LR = 10 ** -2.0
+PEAK_LR = 10**-2.0
 
 
 def synthetic_trial(spec: TrialSpec) -> TrialResult:
     """Val accuracy falls off with the distance from PEAK_LR in log space."""
     t = spec.trial
     acc = max(0.0, 1.0 - 0.2 * abs(math.log10(t.learning_rate) - math.log10(PEAK_LR)))
-    return TrialResult.of(t, status="finished", reason="", best_val_acc=acc, best_epoch=t.epochs,
-                          epochs=t.epochs, iterations=t.epochs, elapsed_s=0.0)
+    return TrialResult.of(
+        t,
+        status="finished",
+        reason="",
+        best_val_acc=acc,
+        best_epoch=t.epochs,
+        epochs=t.epochs,
+        iterations=t.epochs,
+        elapsed_s=0.0,
+    )
 
 
 def synthetic_search(tmp_path, lr_range: str, seed: int = 0):
-    preset = loads_preset(SMALL.replace("learning_rate = [1e-4, 1e-1]", f"learning_rate = {lr_range}")
-                          .replace("seed = 7", f"seed = {seed}")
-                          .replace("stages = [{ trials = 6, epochs = 3 }, { trials = 3, epochs = 6 }]",
-                                   "stages = [{ trials = 20, epochs = 1 }, { trials = 10, epochs = 2 }]"))
+    preset = loads_preset(
+        SMALL.replace("learning_rate = [1e-4, 1e-1]", f"learning_rate = {lr_range}")
+        .replace("seed = 7", f"seed = {seed}")
+        .replace(
+            "stages = [{ trials = 6, epochs = 3 }, { trials = 3, epochs = 6 }]",
+            "stages = [{ trials = 20, epochs = 1 }, { trials = 10, epochs = 2 }]",
+        )
+    )
     store = SearchStore.create(tmp_path, preset)
     seen = []
     with ThreadPoolExecutor(2) as pool:
@@ -198,7 +226,8 @@ def test_the_same_seed_gives_the_same_search_and_another_seed_another(tmp_path):
     b, _ = synthetic_search(tmp_path / "b", "[1e-5, 1e1]", seed=1)
     c, _ = synthetic_search(tmp_path / "c", "[1e-5, 1e1]", seed=2)
     assert [(r.trial_id, r.learning_rate, r.reg) for r in a.ranking] == [
-        (r.trial_id, r.learning_rate, r.reg) for r in b.ranking]
+        (r.trial_id, r.learning_rate, r.reg) for r in b.ranking
+    ]
     assert a.best.learning_rate != c.best.learning_rate
 
 
@@ -218,6 +247,7 @@ def test_resume_picks_the_latest_search_of_that_preset_only(tmp_path):
 
 
 # --- local worker processes ----------------------------------------------------------
+
 
 def blas_probe() -> tuple[str | None, int]:
     """In a worker: the BLAS thread setting, and the threads alive after a matrix
@@ -290,8 +320,16 @@ def test_a_search_with_two_local_workers_through_the_cli(small, tmp_path):
 
 
 def test_the_plain_face_prints_lines_and_the_ranking(small, tmp_path):
-    done = cli("search", str(small), "--workers", "1", "--runs-dir", str(tmp_path),
-               "--set", "search.stages=[{trials=3,epochs=2}]")
+    done = cli(
+        "search",
+        str(small),
+        "--workers",
+        "1",
+        "--runs-dir",
+        str(tmp_path),
+        "--set",
+        "search.stages=[{trials=3,epochs=2}]",
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert out.startswith("search digits-search: 1 stage (3 trials x 2 epochs)")
@@ -301,9 +339,23 @@ def test_the_plain_face_prints_lines_and_the_ranking(small, tmp_path):
 
 def start_search(preset: Path, runs: Path) -> subprocess.Popen:
     """A search with 2 local workers in a process group of its own (to signal or kill it whole)."""
-    return subprocess.Popen([sys.executable, "-m", "tui_trainer", "search", str(preset), "--workers", "2",
-                             "--runs-dir", str(runs), "--json"], stdout=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tui_trainer",
+            "search",
+            str(preset),
+            "--workers",
+            "2",
+            "--runs-dir",
+            str(runs),
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def children(pid: int) -> set[int]:
@@ -335,8 +387,10 @@ def read_until(proc, want, count: int) -> list[dict]:
     raise AssertionError(f"the search ended before {count} {want} events: {seen}")
 
 
-@pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").is_file(),
-                    reason="finds the worker processes through /proc (Linux)")
+@pytest.mark.skipif(
+    not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").is_file(),
+    reason="finds the worker processes through /proc (Linux)",
+)
 def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
     preset = tmp_path / "digits-slow.toml"
     preset.write_text(SLOW)
@@ -413,6 +467,7 @@ def test_stopping_a_search_stops_its_running_trials_within_moments(tmp_path):
 
 # --- bad input ---------------------------------------------------------------------
 
+
 def test_bad_search_options_exit_2_with_one_clear_line(small, tmp_path):
     runs = tmp_path / "runs"
     done = cli("search", str(small), "--workers", "0", "--runs-dir", str(runs))
@@ -425,22 +480,48 @@ def test_bad_search_options_exit_2_with_one_clear_line(small, tmp_path):
 
 
 def test_scheduler_without_dask_installed_says_how_to_install_it(small, tmp_path):
-    code = ("import sys; sys.modules['distributed'] = None; "  # makes `import distributed` fail
-            "from tui_trainer.cli import main; sys.exit(main(sys.argv[1:]))")
+    code = (
+        "import sys; sys.modules['distributed'] = None; "  # makes `import distributed` fail
+        "from tui_trainer.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
     runs = tmp_path / "runs"
-    done = subprocess.run([sys.executable, "-c", code, "search", str(small), "--scheduler", "tcp://127.0.0.1:8786",
-                           "--runs-dir", str(runs)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "search",
+            str(small),
+            "--scheduler",
+            "tcp://127.0.0.1:8786",
+            "--runs-dir",
+            str(runs),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "pip install 'tui-trainer[cluster]'" in done.stderr and "Traceback" not in done.stderr
     assert done.stdout == "" and not runs.exists()
 
 
 def test_resume_refuses_a_set_that_changes_the_search(small, tmp_path):
-    done = cli("search", str(small), "--workers", "1", "--runs-dir", str(tmp_path), "--json",
-               "--set", "search.stages=[{trials=2,epochs=1}]")
+    done = cli(
+        "search",
+        str(small),
+        "--workers",
+        "1",
+        "--runs-dir",
+        str(tmp_path),
+        "--json",
+        "--set",
+        "search.stages=[{trials=2,epochs=1}]",
+    )
     assert done.returncode == 0, done.stderr
-    done = cli("search", str(small), "--workers", "1", "--runs-dir", str(tmp_path), "--resume",
-               "--set", "search.seed=8")
+    done = cli(
+        "search", str(small), "--workers", "1", "--runs-dir", str(tmp_path), "--resume", "--set", "search.seed=8"
+    )
     assert done.returncode == 2
     assert "search.seed" in done.stderr and "search.stages" in done.stderr
 

@@ -15,27 +15,39 @@ import pytest
 
 # The same small digits search as test_search.py (read from the shared file, not
 # imported, so this file runs alone under any import mode), under its own name and seed.
-PRESET = ((Path(__file__).parent / "digits-search.toml").read_text()
-          .replace('name = "digits-search"', 'name = "digits-dask"').replace("seed = 7", "seed = 11"))
+PRESET = (
+    (Path(__file__).parent / "digits-search.toml")
+    .read_text()
+    .replace('name = "digits-search"', 'name = "digits-dask"')
+    .replace("seed = 7", "seed = 11")
+)
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None,
-                                  host="127.0.0.1") as c:
+    with distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1"
+    ) as c:
         yield c
 
 
 def search(preset, runs, *where) -> list[dict]:
-    done = subprocess.run([sys.executable, "-m", "tui_trainer", "search", str(preset), "--runs-dir", str(runs),
-                           "--json", *where], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "tui_trainer", "search", str(preset), "--runs-dir", str(runs), "--json", *where],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 def outcomes(stream: list[dict]) -> dict[str, tuple]:
-    return {e["trial_id"]: (e["learning_rate"], e["reg"], e["hidden"], e["status"], e["best_val_acc"], e["epochs"])
-            for e in stream if e["event"] == "trial_ended"}
+    return {
+        e["trial_id"]: (e["learning_rate"], e["reg"], e["hidden"], e["status"], e["best_val_acc"], e["epochs"])
+        for e in stream
+        if e["event"] == "trial_ended"
+    }
 
 
 def test_a_dask_cluster_gives_the_same_trials_and_results_as_local_workers(cluster, tmp_path):
@@ -61,9 +73,23 @@ def test_a_dask_cluster_gives_the_same_trials_and_results_as_local_workers(clust
 def test_stopping_a_search_frees_the_dask_workers_within_moments(cluster, tmp_path):
     preset = tmp_path / "digits-dask-slow.toml"
     preset.write_text(PRESET.replace("stages = [{ trials = 6, epochs = 3 }", "stages = [{ trials = 6, epochs = 5000 }"))
-    proc = subprocess.Popen([sys.executable, "-m", "tui_trainer", "search", str(preset), "--runs-dir",
-                             str(tmp_path / "runs"), "--json", "--scheduler", cluster.scheduler_address],
-                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tui_trainer",
+            "search",
+            str(preset),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--json",
+            "--scheduler",
+            cluster.scheduler_address,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         seen = []
         for line in proc.stdout:
@@ -91,7 +117,21 @@ def test_stopping_a_search_frees_the_dask_workers_within_moments(cluster, tmp_pa
 def test_a_malformed_scheduler_address_is_bad_input(tmp_path):
     preset = tmp_path / "digits-dask.toml"
     preset.write_text(PRESET)
-    done = subprocess.run([sys.executable, "-m", "tui_trainer", "search", str(preset), "--scheduler", "tcp://localhost",
-                           "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tui_trainer",
+            "search",
+            str(preset),
+            "--scheduler",
+            "tcp://localhost",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "--scheduler tcp://localhost: not a scheduler address" in done.stderr and "tcp://HOST:PORT" in done.stderr

@@ -15,8 +15,14 @@ def numbered(n: int, n_test: int = 0, blocks: int = 0) -> RawData:
     """Example i is the row [i, i] with label i % 7, so every split row says where it came from."""
     X = np.repeat(np.arange(n, dtype=np.float64)[:, None], 2, axis=1)
     X_test = np.repeat(np.arange(1000, 1000 + n_test, dtype=np.float64)[:, None], 2, axis=1) if n_test else None
-    return RawData(X=RowBlocks(np.array_split(X, blocks)) if blocks else X, y=np.arange(n) % 7, num_classes=7,
-                   X_test=X_test, y_test=np.arange(1000, 1000 + n_test) % 7 if n_test else None, source="numbered")
+    return RawData(
+        X=RowBlocks(np.array_split(X, blocks)) if blocks else X,
+        y=np.arange(n) % 7,
+        num_classes=7,
+        X_test=X_test,
+        y_test=np.arange(1000, 1000 + n_test) % 7 if n_test else None,
+        source="numbered",
+    )
 
 
 def cfg(**kw) -> DataConfig:
@@ -60,8 +66,11 @@ def test_the_test_files_feed_the_test_split():
 
 
 def test_asking_for_more_than_there_are_says_how_many_there_are():
-    with pytest.raises(DataError, match=r"data\.num_train \+ num_val \+ num_test = 130 examples, but numbered has 100; "
-                                        r"ask for at most 100"):
+    with pytest.raises(
+        DataError,
+        match=r"data\.num_train \+ num_val \+ num_test = 130 examples, but numbered has 100; "
+        r"ask for at most 100",
+    ):
         split_and_preprocess(numbered(100), cfg(num_train=100, num_val=20, num_test=10))
     with pytest.raises(DataError, match=r"data\.num_test = 40, but the test files of numbered hold 30"):
         split_and_preprocess(numbered(100, n_test=30), cfg(num_train=50, num_val=10, num_test=40))
@@ -80,7 +89,9 @@ def test_mean_is_fit_on_train_only():
 
 
 def test_std_scales_train_to_unit_deviation():
-    data = split_and_preprocess(correlated(), cfg(num_train=2000, num_val=500, num_test=500, preprocess=("mean", "std")))
+    data = split_and_preprocess(
+        correlated(), cfg(num_train=2000, num_val=500, num_test=500, preprocess=("mean", "std"))
+    )
     assert np.allclose(data.X_train.std(axis=0), 1.0, atol=1e-3)
     assert not np.allclose(data.X_val.std(axis=0), 1.0, atol=1e-3)
 

@@ -34,9 +34,20 @@ BIG = (160, 48)
 LONG = dict(dataset="mnist-5k", num_train=2000, batch_size=100, epochs=200, learning_rate=1e-4)
 
 
-def preset_file(tmp_path: Path, name: str = "digits-small", *, dataset: str = "digits", num_train: int = 300,
-                epochs: int = 3, batch_size: int = 50, learning_rate: float = 5e-2, reg: float = 1e-3,
-                update: str = "momentum", init: str = "gaussian", extra: str = "") -> Path:
+def preset_file(
+    tmp_path: Path,
+    name: str = "digits-small",
+    *,
+    dataset: str = "digits",
+    num_train: int = 300,
+    epochs: int = 3,
+    batch_size: int = 50,
+    learning_rate: float = 5e-2,
+    reg: float = 1e-3,
+    update: str = "momentum",
+    init: str = "gaussian",
+    extra: str = "",
+) -> Path:
     path = tmp_path / f"{name}.toml"
     path.write_text(f'''
 name = "{name}"
@@ -75,8 +86,13 @@ async def wait_for(pilot, condition, timeout: float = 20.0, what: str = "") -> N
     deadline = time.monotonic() + timeout
     while not condition():
         run = pilot.app.current
-        if run is not None and run.ended is not None and run.ended.status in ("failed", "exploded") \
-                and "exploded" not in what and "end" not in what:
+        if (
+            run is not None
+            and run.ended is not None
+            and run.ended.status in ("failed", "exploded")
+            and "exploded" not in what
+            and "end" not in what
+        ):
             raise AssertionError(f"the run {run.ended.status} while waiting for {what}: {run.ended.reason}")
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")
@@ -89,8 +105,15 @@ async def loaded(pilot) -> None:
 
 async def run_to_end(pilot, number: int = 1) -> None:
     app = pilot.app
-    await wait_for(pilot, lambda: len(app.runs) >= number and app.runs[number - 1].ended is not None
-                   and app.runs[number - 1].t_end is not None, what=f"run {number} to end")
+    await wait_for(
+        pilot,
+        lambda: (
+            len(app.runs) >= number
+            and app.runs[number - 1].ended is not None
+            and app.runs[number - 1].t_end is not None
+        ),
+        what=f"run {number} to end",
+    )
     await pilot.pause()
 
 
@@ -162,8 +185,20 @@ async def test_a_run_starts_finishes_and_the_panes_hold_its_data(tmp_path, engin
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["iterations"] == 18
     headless_dir = tmp_path / "headless"
-    subprocess.run([sys.executable, "-m", "tui_trainer", "run", str(tmp_path / "digits-small.toml"),
-                    "--runs-dir", str(headless_dir)], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tui_trainer",
+            "run",
+            str(tmp_path / "digits-small.toml"),
+            "--runs-dir",
+            str(headless_dir),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     (h_dir,) = headless_dir.iterdir()
     assert {p.name for p in h_dir.iterdir()} == {p.name for p in run_dir.iterdir()}
 
@@ -199,8 +234,8 @@ async def test_learning_rate_keys_move_the_next_run_by_half_a_decade(tmp_path):
             await pilot.press(key)
             seen.append(app.next_preset.train.learning_rate)
         ratios = [b / a for a, b in zip(seen, seen[1:])]
-        assert ratios == pytest.approx([10 ** -0.5] * 2 + [10 ** 0.5] * 3)
-        assert seen[-1] == pytest.approx(10 ** -2.5)
+        assert ratios == pytest.approx([10**-0.5] * 2 + [10**0.5] * 3)
+        assert seen[-1] == pytest.approx(10**-2.5)
         assert "next run: learning rate 3.16e-03" in plain(app.query_one(StatusBar))
         # The opened preset is unchanged; the pane marks the change.
         assert app.base_preset.train.learning_rate == 1e-3
@@ -208,7 +243,7 @@ async def test_learning_rate_keys_move_the_next_run_by_half_a_decade(tmp_path):
         # The next run uses it.
         await pilot.press("space")
         await run_to_end(pilot)
-        assert app.current.preset.train.learning_rate == pytest.approx(10 ** -2.5)
+        assert app.current.preset.train.learning_rate == pytest.approx(10**-2.5)
         assert app.query_one(Hyperparams).changed() == []
 
 
@@ -220,7 +255,7 @@ async def test_reg_keys_step_from_zero_to_a_floor_and_back(tmp_path):
         for key in ("R", "R", "r", "r", "r"):
             await pilot.press(key)
             seen.append(app.next_preset.train.reg)
-        assert seen == pytest.approx([1e-5, 10 ** -4.5, 1e-5, 0.0, 0.0])
+        assert seen == pytest.approx([1e-5, 10**-4.5, 1e-5, 0.0, 0.0])
 
 
 async def test_batch_keys_halve_and_double_within_one_and_the_training_set(tmp_path):
@@ -323,7 +358,7 @@ async def test_space_during_a_run_restarts_with_the_new_values(tmp_path):
         await wait_for(pilot, lambda: len(app.runs) == 2, what="the second run")
         first, second = app.runs
         assert first.ended.status == "stopped" and "restarted" in first.ended.reason
-        assert second.preset.train.learning_rate == pytest.approx(1e-4 * 10 ** 0.5)
+        assert second.preset.train.learning_rate == pytest.approx(1e-4 * 10**0.5)
         # The first run is now a ghost curve in the loss plot.
         await wait_for(pilot, lambda: app.query_one(LossPlot).ghosts == [first])
         await pilot.press("x")
@@ -370,7 +405,7 @@ async def test_a_trainer_failure_shows_and_the_next_run_works(tmp_path):
         assert "test_ui.py" in notes  # where it failed
         # The app keeps working: keys respond, and the next run starts normally.
         await pilot.press("L")
-        assert app.next_preset.train.learning_rate == pytest.approx(5e-2 * 10 ** 0.5)
+        assert app.next_preset.train.learning_rate == pytest.approx(5e-2 * 10**0.5)
         await pilot.press("space")
         await run_to_end(pilot, 2)
         assert status(app) == "finished"
@@ -436,7 +471,7 @@ async def test_c_runs_the_sanity_checks_in_a_worker(tmp_path, monkeypatch):
         assert pane.running and pane.query_one("#checks-progress").progress == 2
         assert "2/4 done" in str(pane.border_subtitle)
         await pilot.press("L")  # the app answers while the checks run
-        assert app.next_preset.train.learning_rate == pytest.approx(5e-2 * 10 ** 0.5)
+        assert app.next_preset.train.learning_rate == pytest.approx(5e-2 * 10**0.5)
         await pilot.press("c")  # a second c while they run does not start another round
         gate.set()
         await wait_for(pilot, lambda: not pane.running, what="the checks")
@@ -454,7 +489,7 @@ async def test_every_key_is_in_the_command_palette_and_runs_from_it(tmp_path):
     async with app.run_test(size=BIG) as pilot:
         await loaded(pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for b in [*app.screen.BINDINGS, *app.BINDINGS]:   # the workbench's keys, then help and quit
+        for b in [*app.screen.BINDINGS, *app.BINDINGS]:  # the workbench's keys, then help and quit
             if b.action != "quit":
                 assert any(t.lower().startswith((b.tooltip or b.description)[:20].lower()) for t in titles), b
         await pilot.press("ctrl+p")
@@ -462,7 +497,7 @@ async def test_every_key_is_in_the_command_palette_and_runs_from_it(tmp_path):
         await pilot.pause(0.3)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.next_preset.train.learning_rate > 1e-3, what="the palette command")
-        assert app.next_preset.train.learning_rate == pytest.approx(10 ** -2.5)
+        assert app.next_preset.train.learning_rate == pytest.approx(10**-2.5)
 
 
 async def test_o_opens_another_preset_from_a_path(tmp_path):
@@ -532,7 +567,7 @@ async def test_small_screens_show_one_pane_behind_tabs_and_tiny_ones_a_message(t
 
 
 async def test_v_shows_the_first_layer_and_the_ratio_history_filled_by_the_run(tmp_path):
-    app = make_app(tmp_path, epochs=3)   # digits: 8x8 grey images, 40 hidden units
+    app = make_app(tmp_path, epochs=3)  # digits: 8x8 grey images, 40 hidden units
     async with app.run_test(size=BIG) as pilot:
         await one_run(pilot)
         layer = app.query_one("#layer1")
@@ -594,10 +629,12 @@ async def test_no_color_keeps_the_ratio_band_readable(tmp_path, monkeypatch):
 
 
 def test_the_cli_rejects_a_bad_preset_before_the_screen_opens(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "tui_trainer", "ui", "no-such-preset"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "tui_trainer", "ui", "no-such-preset"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 2
     assert "unknown preset 'no-such-preset'" in out.stderr and "Traceback" not in out.stderr
-    out = subprocess.run([sys.executable, "-m", "tui_trainer", "ui", "--set", "train.lr=1"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "tui_trainer", "ui", "--set", "train.lr=1"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 2 and "train.lr" in out.stderr and "learning_rate" in out.stderr

@@ -12,13 +12,12 @@ from hypothesis import strategies as st
 
 from tui_trainer.config import Preset
 from tui_trainer.engine.events import Epoch, RunEnded, RunStarted, Step
+from tui_trainer.formatting import clock, compact, hyperparameter
 from tui_trainer.ui import knobs
 from tui_trainer.ui.history import EventQueue, RunHistory
 from tui_trainer.ui.plotdata import mean_per_bucket, minmax_per_column
 from tui_trainer.ui.trainer_host import last_frame
-from tui_trainer.formatting import compact
 from tui_trainer.ui.widgets.param_table import band_label
-from tui_trainer.formatting import clock, hyperparameter
 
 
 def test_half_decades_stay_on_the_grid_over_many_presses():
@@ -28,7 +27,7 @@ def test_half_decades_stay_on_the_grid_over_many_presses():
     for _ in range(7):
         lr = knobs.half_decade(lr, up=True)
     assert lr == 1e-3  # exactly: no drift to 0.000999999
-    assert knobs.half_decade(2e-3, up=True) == pytest.approx(2e-3 * 10 ** 0.5)  # off the grid: a plain factor
+    assert knobs.half_decade(2e-3, up=True) == pytest.approx(2e-3 * 10**0.5)  # off the grid: a plain factor
 
 
 def test_reg_goes_from_zero_to_the_floor_and_back():
@@ -55,12 +54,11 @@ def test_batch_size_limits_name_the_limit():
 
 
 def test_hyperparameter_reads_like_a_hyperparameter():
-    assert [hyperparameter(v) for v in (1e-3, 10 ** -2.5, 0.0, 0.5, 1e2)] == \
-        ["1e-03", "3.16e-03", "0", "5e-01", "1e+02"]
+    assert [hyperparameter(v) for v in (1e-3, 10**-2.5, 0.0, 0.5, 1e2)] == ["1e-03", "3.16e-03", "0", "5e-01", "1e+02"]
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 5000), cols=st.integers(1, 300), seed=st.integers(0, 2 ** 16))
+@given(n=st.integers(1, 5000), cols=st.integers(1, 300), seed=st.integers(0, 2**16))
 def test_minmax_downsampling_keeps_every_extreme_in_at_most_two_points_per_column(n, cols, seed):
     rng = np.random.default_rng(seed)
     x = np.arange(n, dtype=float) / 7
@@ -98,7 +96,7 @@ def test_history_folds_events_and_times_pauses_on_its_clock():
     assert run.steps_smooth[0] == pytest.approx(1.9)
     run.pause(110.0)
     assert run.status == "paused"
-    assert run.elapsed(130.0) == 10.0   # paused time does not count
+    assert run.elapsed(130.0) == 10.0  # paused time does not count
     run.resume(130.0)
     assert run.elapsed(140.0) == 20.0
     assert run.eta(140.0) == pytest.approx(20.0 / 10 * 20)
@@ -126,10 +124,17 @@ def test_the_event_queue_wakes_the_app_only_for_rare_events():
     assert [e.iteration for _, e in q.drain()[:3]] == [1, 2, 3] and len(q) == 0
 
 
-@pytest.mark.parametrize("value, digits, width, text", [
-    (0.0, 2, None, "0"), (0.0123, 2, None, "0.012"), (3.14159e-5, 2, None, "3.1e-5"),
-    (-2.6e-12, 2, 7, "-3e-12"), (1234.5, 3, None, "1.23e3"), (0.5, 3, None, "0.500"),
-])
+@pytest.mark.parametrize(
+    "value, digits, width, text",
+    [
+        (0.0, 2, None, "0"),
+        (0.0123, 2, None, "0.012"),
+        (3.14159e-5, 2, None, "3.1e-5"),
+        (-2.6e-12, 2, 7, "-3e-12"),
+        (1234.5, 3, None, "1.23e3"),
+        (0.5, 3, None, "0.500"),
+    ],
+)
 def test_compact_numbers_fit_their_column(value, digits, width, text):
     assert compact(value, digits, width) == text
 
@@ -145,6 +150,8 @@ def test_band_labels_read_without_colour():
 
 def test_clock_and_last_frame():
     assert [clock(s) for s in (None, 7, 750, 3723)] == ["--", "0:07", "12:30", "1:02:03"]
-    tb = ('Traceback (most recent call last):\n  File "/x/engine/trainer.py", line 123, in _train\n'
-          '    raise ValueError("bad")\nValueError: bad\n')
+    tb = (
+        'Traceback (most recent call last):\n  File "/x/engine/trainer.py", line 123, in _train\n'
+        '    raise ValueError("bad")\nValueError: bad\n'
+    )
     assert last_frame(tb) == "trainer.py:123 in _train"

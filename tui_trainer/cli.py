@@ -40,8 +40,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_overrides(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a preset key, e.g. train.learning_rate=1e-4 or model.hidden=[100,50] (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a preset key, e.g. train.learning_rate=1e-4 or model.hidden=[100,50] (repeatable)",
+    )
 
 
 def _add_runs_dir(p: argparse.ArgumentParser, what: str = "runs") -> None:
@@ -85,10 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list past runs")
     _add_runs_dir(p)
-    p.add_argument("--export-weights", metavar="RUN", default=None,
-                   help="write RUN's first-layer weights as a PNG grid (RUN: a run folder in --runs-dir, or its path)")
-    p.add_argument("--out", metavar="FILE.png", default=None,
-                   help="where --export-weights writes (default: RUN-W1.png in the current folder)")
+    p.add_argument(
+        "--export-weights",
+        metavar="RUN",
+        default=None,
+        help="write RUN's first-layer weights as a PNG grid (RUN: a run folder in --runs-dir, or its path)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="FILE.png",
+        default=None,
+        help="where --export-weights writes (default: RUN-W1.png in the current folder)",
+    )
 
     p = sub.add_parser("data", help="data sets")
     data_sub = p.add_subparsers(dest="data_command", parser_class=_Parser, metavar="ACTION", required=True)

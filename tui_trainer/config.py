@@ -15,12 +15,12 @@ import difflib
 import math
 import re
 import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from .errors import PresetError
-
 
 
 def shipped(folder: str) -> Path:
@@ -178,7 +178,7 @@ class Preset:
     # Where the preset came from, for messages; not part of the contract.
     source: str = field(default="<preset>", compare=False)
 
-    def replace(self, **dotted: Any) -> "Preset":
+    def replace(self, **dotted: Any) -> Preset:
         """A validated copy with dotted keys changed: `p.replace(**{"train.reg": 0.0})`."""
         raw = to_dict(self)
         for key, value in dotted.items():
@@ -200,6 +200,7 @@ TOP_LEVEL = ("name", "description")
 
 # --- loading -----------------------------------------------------------------
 
+
 def list_presets() -> list[Preset]:
     """The shipped presets (the presets/ folder), by name."""
     return [load_preset(p) for p in sorted(PRESETS_DIR.glob("*.toml"))]
@@ -218,8 +219,7 @@ def resolve_preset_path(name_or_path: str | Path) -> Path:
     close = difflib.get_close_matches(str(name_or_path), names, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}? Shipped" if close else "; shipped"
     raise PresetError(
-        f"unknown preset {str(name_or_path)!r}{hint} presets: {', '.join(names)}; "
-        "or give the path to a .toml file"
+        f"unknown preset {str(name_or_path)!r}{hint} presets: {', '.join(names)}; or give the path to a .toml file"
     )
 
 
@@ -236,8 +236,9 @@ def load_preset(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Pres
     return loads_preset(text, source=str(path), overrides=overrides, default_name=path.stem)
 
 
-def loads_preset(text: str, source: str = "<preset>", overrides: Iterable[str] = (),
-                 default_name: str | None = None) -> Preset:
+def loads_preset(
+    text: str, source: str = "<preset>", overrides: Iterable[str] = (), default_name: str | None = None
+) -> Preset:
     """Parse and validate preset text. Problems in the text name `source`; problems
     in an override name `--set` and the key, so the user knows which one to fix."""
     try:
@@ -280,8 +281,9 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any, source: str, file_sou
         raw[key] = value
         return
     if len(parts) > 2:
-        raise PresetError(f"{_where(source, key)}: unknown key; keys have two parts, SECTION.KEY, "
-                          "e.g. train.learning_rate")
+        raise PresetError(
+            f"{_where(source, key)}: unknown key; keys have two parts, SECTION.KEY, e.g. train.learning_rate"
+        )
     if parts[0] not in SECTIONS:
         raise PresetError(_unknown(source, key, parts[0], list(SECTIONS)))
     section, name = parts
@@ -398,6 +400,7 @@ def _check_whole(p: Preset) -> None:
 
 # --- writing -----------------------------------------------------------------
 
+
 def to_dict(p: Preset) -> dict[str, Any]:
     """The resolved preset as plain TOML-able data (lists, not tuples)."""
     out: dict[str, Any] = {"name": p.name, "description": p.description}
@@ -447,6 +450,7 @@ def _toml_value(v: Any) -> str:
 
 # --- messages ----------------------------------------------------------------
 
+
 def _where(source: str, dotted: str) -> str:
     """`file.toml: train.reg` for a file, `--set train.reg` for the command line."""
     if not dotted.isprintable() or not dotted:
@@ -460,11 +464,23 @@ def _all_keys() -> list[str]:
 
 # Names people bring from other tools, and the key that means the same here.
 _ALIASES = {
-    "lr": "learning_rate", "weight_decay": "reg", "l2": "reg", "regularization": "reg",
-    "optimizer": "update", "optim": "update", "batch": "batch_size", "bs": "batch_size",
-    "lr_decay": "learning_rate_decay", "decay": "learning_rate_decay", "layers": "hidden",
-    "hidden_sizes": "hidden", "hidden_size": "hidden", "n_epochs": "epochs", "num_epochs": "epochs",
-    "weight_scale": "init_std", "std": "init_std",
+    "lr": "learning_rate",
+    "weight_decay": "reg",
+    "l2": "reg",
+    "regularization": "reg",
+    "optimizer": "update",
+    "optim": "update",
+    "batch": "batch_size",
+    "bs": "batch_size",
+    "lr_decay": "learning_rate_decay",
+    "decay": "learning_rate_decay",
+    "layers": "hidden",
+    "hidden_sizes": "hidden",
+    "hidden_size": "hidden",
+    "n_epochs": "epochs",
+    "num_epochs": "epochs",
+    "weight_scale": "init_std",
+    "std": "init_std",
 }
 
 
@@ -473,7 +489,7 @@ def _suggest(dotted: str, word: str, allowed: list[str]) -> str | None:
     (`train.learnig_rate`), a known alias (`train.lr`), the same or a close name
     in another section (`train.hidden` -> `model.hidden`)."""
     at = dotted.rfind(word)
-    prefix, suffix = dotted[:at], dotted[at + len(word):]
+    prefix, suffix = dotted[:at], dotted[at + len(word) :]
     alias = _ALIASES.get(word)
     same_table = ([alias] if alias in allowed else []) + difflib.get_close_matches(word, allowed, n=1, cutoff=0.6)
     if same_table and prefix + same_table[0] + suffix != dotted:

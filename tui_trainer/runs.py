@@ -25,16 +25,17 @@ import os
 import tempfile
 import tomllib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .config import Preset, to_toml
 from .datasets.base import Dataset
-from .errors import UserError
 from .engine.events import Epoch, Event, RunEnded, RunStarted, Step, jsonable, to_dict
+from .errors import UserError
 
 
 def event_line(event: Event) -> str:
@@ -47,8 +48,10 @@ def event_line(event: Event) -> str:
     if event is _last_line[0]:
         return _last_line[1]
     if type(event) is Step:
-        line = (f'{{"event": "step", "iteration": {int(event.iteration)}, "epoch": {_num(event.epoch)}, '
-                f'"loss": {_num(event.loss)}, "learning_rate": {_num(event.learning_rate)}}}')
+        line = (
+            f'{{"event": "step", "iteration": {int(event.iteration)}, "epoch": {_num(event.epoch)}, '
+            f'"loss": {_num(event.loss)}, "learning_rate": {_num(event.learning_rate)}}}'
+        )
     else:
         line = json.dumps(to_dict(event))
     _last_line[:] = [event, line]
@@ -120,11 +123,11 @@ class RunStore:
         self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
         self._started: RunStarted | None = None
         self._last_epoch: Epoch | None = None
-        self.ended = False   # summary.json written; the record is complete
+        self.ended = False  # summary.json written; the record is complete
         self._logged_end = False
 
     @classmethod
-    def create(cls, runs_dir: str | Path, preset: Preset, dataset: Dataset | None = None) -> "RunStore":
+    def create(cls, runs_dir: str | Path, preset: Preset, dataset: Dataset | None = None) -> RunStore:
         path = new_record_dir(runs_dir, "{stamp}-{name}-{id}", preset.name)
         atomic_write_text(path / "config.toml", to_toml(preset))
         if dataset is not None and dataset.preprocess:
@@ -149,7 +152,9 @@ class RunStore:
 
     def on_epoch(self, trainer) -> None:
         """Trainer hook: keep best.npz current whenever the best epoch is the one just done."""
-        if trainer.best_epoch is not None and trainer.best_epoch == (self._last_epoch.epoch if self._last_epoch else None):
+        if trainer.best_epoch is not None and trainer.best_epoch == (
+            self._last_epoch.epoch if self._last_epoch else None
+        ):
             self.save_best(trainer.best_params)
 
     def save_best(self, params: dict[str, np.ndarray] | None) -> None:
@@ -230,14 +235,20 @@ def list_runs(runs_dir: str | Path) -> list[RunInfo]:
             started = _dt.datetime.strptime(stamp, "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M:%S")
         except ValueError:
             started = summary.get("started_at", "")
-        out.append(RunInfo(
-            path=d, name=d.name, started_at=started,
-            status=summary.get("status", "incomplete"),
-            best_val_acc=summary.get("best_val_acc"),
-            learning_rate=train.get("learning_rate"), reg=train.get("reg"),
-            batch_size=train.get("batch_size"), preset=cfg.get("name", ""),
-            elapsed_s=summary.get("elapsed_s"),
-        ))
+        out.append(
+            RunInfo(
+                path=d,
+                name=d.name,
+                started_at=started,
+                status=summary.get("status", "incomplete"),
+                best_val_acc=summary.get("best_val_acc"),
+                learning_rate=train.get("learning_rate"),
+                reg=train.get("reg"),
+                batch_size=train.get("batch_size"),
+                preset=cfg.get("name", ""),
+                elapsed_s=summary.get("elapsed_s"),
+            )
+        )
     return out
 
 

@@ -26,8 +26,8 @@ import numpy as np
 
 from .errors import UserError
 
-PADDING = 1          # pixels between tiles
-PAD_VALUE = 0        # padding colour (black), as visualize_grid leaves it
+PADDING = 1  # pixels between tiles
+PAD_VALUE = 0  # padding colour (black), as visualize_grid leaves it
 
 
 class WeightsError(UserError):
@@ -37,15 +37,20 @@ class WeightsError(UserError):
 def why_not_images(w1_shape: tuple[int, ...], image_shape: tuple[int, ...]) -> str | None:
     """None when W1 (shape (D, units)) can be drawn on image_shape (H, W, C), else the reason."""
     if not image_shape:
-        return "the inputs are not images (this data set has plain feature vectors), so there are no weight pictures to draw"
+        return (
+            "the inputs are not images (this data set has plain feature vectors), "
+            "so there are no weight pictures to draw"
+        )
     if len(image_shape) != 3 or image_shape[2] not in (1, 3):
         return f"weight pictures need grey (H, W, 1) or colour (H, W, 3) images; the inputs are {tuple(image_shape)}"
     if len(w1_shape) != 2:
         return f"W1 should be a (D, units) matrix, found shape {tuple(w1_shape)}"
     d = int(np.prod(image_shape))
     if w1_shape[0] != d:
-        return (f"the first layer sees {w1_shape[0]} inputs, not the {d} pixels of a {image_shape[0]}x{image_shape[1]} "
-                "image (PCA or whitening to fewer dimensions?), so its weights are not pictures")
+        return (
+            f"the first layer sees {w1_shape[0]} inputs, not the {d} pixels of a {image_shape[0]}x{image_shape[1]} "
+            "image (PCA or whitening to fewer dimensions?), so its weights are not pictures"
+        )
     return None
 
 
@@ -75,16 +80,19 @@ def grid_shape(n: int, cols: int | None = None) -> tuple[int, int]:
     return (math.ceil(n / cols), cols)
 
 
-def tile_grid(tiles: np.ndarray, cols: int | None = None, padding: int = PADDING,
-              pad_value: int = PAD_VALUE) -> np.ndarray:
-    """Tiles (N, h, w, 3) laid row by row on a grid -> (rows*h + (rows-1)*padding, cols*w + (cols-1)*padding, 3) uint8."""
+def tile_grid(
+    tiles: np.ndarray, cols: int | None = None, padding: int = PADDING, pad_value: int = PAD_VALUE
+) -> np.ndarray:
+    """Tiles (N, h, w, 3) laid row by row on a grid.
+
+    Returns (rows*h + (rows-1)*padding, cols*w + (cols-1)*padding, 3) uint8."""
     n, h, w, ch = tiles.shape
     rows, cols = grid_shape(n, cols)
     grid = np.full((rows * h + (rows - 1) * padding, cols * w + (cols - 1) * padding, ch), pad_value, np.uint8)
     for i in range(n):
         r, c = divmod(i, cols)
         y, x = r * (h + padding), c * (w + padding)
-        grid[y:y + h, x:x + w] = tiles[i]
+        grid[y : y + h, x : x + w] = tiles[i]
     return grid
 
 
@@ -118,13 +126,14 @@ def _resize_axis(x: np.ndarray, axis: int, target: int) -> np.ndarray:
         pos = np.arange(target + 1) * src / target
         i = np.minimum(np.floor(pos).astype(int), src - 1)
         frac = (pos - i).reshape((-1,) + (1,) * (x.ndim - 1))
-        at = cum[i] + (cum[i + 1] - cum[i]) * frac   # the cumulative sum at fractional positions
+        at = cum[i] + (cum[i + 1] - cum[i]) * frac  # the cumulative sum at fractional positions
         out = (at[1:] - at[:-1]) * (target / src)
     return np.moveaxis(out, 0, axis)
 
 
-def fit_layout(n: int, tile: tuple[int, int], width: int, height: int,
-               padding: int = PADDING, max_scale: int = 4) -> tuple[int, int, int, int]:
+def fit_layout(
+    n: int, tile: tuple[int, int], width: int, height: int, padding: int = PADDING, max_scale: int = 4
+) -> tuple[int, int, int, int]:
     """The layout that shows n tiles of `tile` (h, w) pixels biggest inside width x height pixels.
 
     Returns (rows, cols, tile_h, tile_w): tiles keep their aspect; they shrink to

@@ -27,8 +27,15 @@ def command(args) -> int:
     results = []
     if args.json:
         results = run_checks(preset, data)
-        print(json.dumps({"preset": preset.name, "checks": [r.to_dict() for r in results],
-                          "passed": all(r.passed for r in results)}))
+        print(
+            json.dumps(
+                {
+                    "preset": preset.name,
+                    "checks": [r.to_dict() for r in results],
+                    "passed": all(r.passed for r in results),
+                }
+            )
+        )
     else:
         from rich.table import Table
 

@@ -27,10 +27,10 @@ if TYPE_CHECKING:
 # --- exit statuses ----------------------------------------------------------------
 
 OK = 0
-FAILED = 1         # the work failed: a run, a search's executor, a sanity check
-INTERNAL = 1       # a bug: main prints the traceback
-BAD_INPUT = 2      # one line on stderr says what is wrong
-EXPLODED = 3       # the loss went to inf or nan
+FAILED = 1  # the work failed: a run, a search's executor, a sanity check
+INTERNAL = 1  # a bug: main prints the traceback
+BAD_INPUT = 2  # one line on stderr says what is wrong
+EXPLODED = 3  # the loss went to inf or nan
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a job stopped by Ctrl+C
 
 _EXIT_FOR_STATUS = {"finished": OK, "exploded": EXPLODED, "stopped": INTERRUPTED, "failed": FAILED}
@@ -42,6 +42,7 @@ def exit_status(status: str) -> int:
 
 
 # --- stopping on signals ----------------------------------------------------------
+
 
 class StopOnSignals:
     """While active, the first SIGINT or SIGTERM calls `stop(signal_name)`, which
@@ -78,6 +79,7 @@ class StopOnSignals:
 
 # --- broken pipes -----------------------------------------------------------------
 
+
 def silence(stream: IO[str]) -> None:
     """Point a stream whose reader has gone at /dev/null, so later writes and the
     interpreter's final flush do not fail on the broken pipe (exit 120)."""
@@ -109,6 +111,7 @@ def rich_console(**options: Any) -> Console:
 
 
 # --- terminal detection -----------------------------------------------------------
+
 
 def is_terminal(stream: IO[str]) -> bool:
     """Whether `stream` is a terminal that can draw a live display: a tty, and

@@ -23,8 +23,7 @@ from .console import rich_console
 
 
 def command(args) -> int:
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                               TransferSpeedColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     base_url = args.base_url or os.environ.get(fetching.URL_ENV) or None
     md5_file = os.environ.get(fetching.MD5_ENV)
@@ -35,8 +34,14 @@ def command(args) -> int:
         out.print(f"{args.name} is already in {there}; nothing to download", markup=False)
         return 0
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                   TimeRemainingColumn(), console=rich_console(stderr=True))
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=rich_console(stderr=True),
+    )
     tasks: dict[str, int] = {}
 
     def progress(filename: str, done: int, total: int | None) -> None:

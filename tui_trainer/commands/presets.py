@@ -10,8 +10,17 @@ from __future__ import annotations
 from ..config import PRESETS_DIR, Preset, list_presets
 from .console import rich_console
 
-LESSON_ORDER = ("default", "digits-fast", "spiral", "overfit-small", "lr-too-low", "lr-too-high",
-                "coarse-search", "fine-search", "cifar10-2layer")
+LESSON_ORDER = (
+    "default",
+    "digits-fast",
+    "spiral",
+    "overfit-small",
+    "lr-too-low",
+    "lr-too-high",
+    "coarse-search",
+    "fine-search",
+    "cifar10-2layer",
+)
 
 
 def ordered(presets: list[Preset]) -> list[Preset]:
@@ -24,14 +33,25 @@ def command(args) -> int:
     from rich.table import Table
 
     console = rich_console()
-    table = Table(title="Presets: tui-trainer run NAME, tui-trainer ui NAME", title_justify="left",
-                  title_style="bold", box=None, header_style="bold", pad_edge=False, padding=(0, 1))
+    table = Table(
+        title="Presets: tui-trainer run NAME, tui-trainer ui NAME",
+        title_justify="left",
+        title_style="bold",
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+        padding=(0, 1),
+    )
     table.add_column("name", style="bold", no_wrap=True)
     table.add_column("data", no_wrap=True)
     table.add_column("what it teaches", overflow="fold")
     for p in ordered(list_presets()):
         table.add_row(p.name, p.data.dataset, p.description)
     console.print(table)
-    console.print(f"\nTo make your own, copy one from {PRESETS_DIR}/ and run it by path; "
-                  "any key can also be changed with --set KEY=VALUE.", style="dim", highlight=False)
+    console.print(
+        f"\nTo make your own, copy one from {PRESETS_DIR}/ and run it by path; "
+        "any key can also be changed with --set KEY=VALUE.",
+        style="dim",
+        highlight=False,
+    )
     return 0

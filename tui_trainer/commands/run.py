@@ -64,8 +64,9 @@ def command(args) -> int:
             face = Fanout(record, PlainLines(sys.stderr, control, store.path))
         # The advisor sits in front of every sink, so its advice events reach
         # metrics.jsonl, --json and the people's view alike.
-        trainer = Trainer(preset, data, Advisor(Fanout(store, face)), control=control, run_id=store.run_id,
-                          on_epoch=store.on_epoch)
+        trainer = Trainer(
+            preset, data, Advisor(Fanout(store, face)), control=control, run_id=store.run_id, on_epoch=store.on_epoch
+        )
         if interactive:
             with LiveDisplay(record, preset, sys.stderr) as live:
                 ended = _run(trainer, store, face)
@@ -106,9 +107,12 @@ def _run(trainer: Trainer, store: RunStore, face: Callable[[Event], None]) -> Ru
             return trainer.run()
     except KeyboardInterrupt:
         ended = RunEnded(
-            status="stopped", reason="interrupted twice; stopped at once",
-            best_val_acc=trainer.best_val_acc, best_epoch=trainer.best_epoch,
-            iterations=trainer.iteration, elapsed_s=time.perf_counter() - t0,
+            status="stopped",
+            reason="interrupted twice; stopped at once",
+            best_val_acc=trainer.best_val_acc,
+            best_epoch=trainer.best_epoch,
+            iterations=trainer.iteration,
+            elapsed_s=time.perf_counter() - t0,
         )
         for sink in (store, face):
             if not getattr(sink, "ended", False):

@@ -84,8 +84,10 @@ class PlainLines:
         elif isinstance(event, RunEnded):
             self.ended = True
             best = "n/a" if event.best_val_acc is None else f"{event.best_val_acc:.3f} (epoch {event.best_epoch})"
-            self._line(f"{event.status}: {event.reason}; best val acc {best}; "
-                       f"{event.iterations} iterations in {event.elapsed_s:.1f}s")
+            self._line(
+                f"{event.status}: {event.reason}; best val acc {best}; "
+                f"{event.iterations} iterations in {event.elapsed_s:.1f}s"
+            )
 
     def _line(self, text: str) -> None:
         if self.closed:
@@ -112,11 +114,11 @@ class Record:
         self.epoch_f = 0.0
         self.loss = math.nan
         self.learning_rate = math.nan
-        self.losses: list[float] = []        # one per iteration
+        self.losses: list[float] = []  # one per iteration
         self.epochs: list[Epoch] = []
         self.advice: list[Advice] = []
         self.ended: RunEnded | None = None
-        self.stopping: str | None = None     # the signal that asked for a stop
+        self.stopping: str | None = None  # the signal that asked for a stop
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Step):
@@ -151,10 +153,15 @@ class LiveDisplay:
         self.preset = preset
         self.gone = False
         self.console = rich_console(file=stream, force_terminal=True)
-        self.live = Live(console=self.console, get_renderable=self._render, transient=True,
-                         refresh_per_second=REFRESH_PER_SECOND, redirect_stdout=False)
+        self.live = Live(
+            console=self.console,
+            get_renderable=self._render,
+            transient=True,
+            refresh_per_second=REFRESH_PER_SECOND,
+            redirect_stdout=False,
+        )
 
-    def __enter__(self) -> "LiveDisplay":
+    def __enter__(self) -> LiveDisplay:
         self.live.start(refresh=True)
         return self
 
@@ -194,9 +201,16 @@ def live_view(record: Record, preset: Preset):
     from rich.text import Text
 
     r, t = record, preset.train
-    head = Text.assemble((preset.name, "bold"), f"  {preset.data.dataset}  {net_shape(r, preset)}  {t.update}",
-                         ("  lr ", "dim"), f"{t.learning_rate:g}", ("  reg ", "dim"), f"{t.reg:g}",
-                         ("  batch ", "dim"), str(t.batch_size))
+    head = Text.assemble(
+        (preset.name, "bold"),
+        f"  {preset.data.dataset}  {net_shape(r, preset)}  {t.update}",
+        ("  lr ", "dim"),
+        f"{t.learning_rate:g}",
+        ("  reg ", "dim"),
+        f"{t.reg:g}",
+        ("  batch ", "dim"),
+        str(t.batch_size),
+    )
     if r.stopping:
         head = Text(f"stopping ({r.stopping}); press Ctrl+C again to stop at once", style="bold yellow")
     if r.started is None:
@@ -217,12 +231,24 @@ def live_view(record: Record, preset: Preset):
         ProgressBar(total=max(total, 1), completed=r.iteration),
         f"{r.iteration}/{total} it  {fmt.clock(elapsed)}  ETA {fmt.clock(eta)}",
     )
-    loss = Text.assemble(("loss ", "dim"), (f"{r.loss:.4f}", "bold"), " ", (sparkline(r.losses, 24), "cyan"),
-                         (f"  initial {r.started.initial_loss:.4f}", "dim"),
-                         ("  lr ", "dim"), f"{r.learning_rate:.3g}", ("  ", ""), (f"{rate:.0f} it/s", "dim"))
+    loss = Text.assemble(
+        ("loss ", "dim"),
+        (f"{r.loss:.4f}", "bold"),
+        " ",
+        (sparkline(r.losses, 24), "cyan"),
+        (f"  initial {r.started.initial_loss:.4f}", "dim"),
+        ("  lr ", "dim"),
+        f"{r.learning_rate:.3g}",
+        ("  ", ""),
+        (f"{rate:.0f} it/s", "dim"),
+    )
     last, best = (r.epochs[-1] if r.epochs else None), r.best
-    acc = Text.assemble(("train acc ", "dim"), fmt.accuracy(last.train_acc if last else None),
-                        ("  val acc ", "dim"), fmt.accuracy(last.val_acc if last else None))
+    acc = Text.assemble(
+        ("train acc ", "dim"),
+        fmt.accuracy(last.train_acc if last else None),
+        ("  val acc ", "dim"),
+        fmt.accuracy(last.val_acc if last else None),
+    )
     if best:
         acc.append(f"  best val {best.val_acc:.3f} (epoch {best.epoch})", style="green")
     lines = [head, bar, loss, acc]
@@ -234,8 +260,13 @@ def summary_table(record: Record, preset: Preset, run_path: Path):
     from rich.table import Table
 
     r, e = record, record.ended
-    table = Table(title=f"{preset.name}: {e.status if e else 'unknown'}", show_header=False,
-                  title_justify="left", box=None, padding=(0, 2, 0, 0))
+    table = Table(
+        title=f"{preset.name}: {e.status if e else 'unknown'}",
+        show_header=False,
+        title_justify="left",
+        box=None,
+        padding=(0, 2, 0, 0),
+    )
     table.add_column(style="dim", no_wrap=True)
     table.add_column(overflow="fold")
     style = {"finished": "green", "exploded": "red", "failed": "red", "stopped": "yellow"}.get(e.status if e else "")
@@ -245,16 +276,19 @@ def summary_table(record: Record, preset: Preset, run_path: Path):
     table.add_row("best val acc", f"{best.val_acc:.3f} (epoch {best.epoch})" if best else "-")
     if r.epochs:
         last = r.epochs[-1]
-        table.add_row("last epoch", f"{last.epoch}: loss {last.loss:.4f}, train acc {last.train_acc:.3f}, "
-                                    f"val acc {last.val_acc:.3f}")
+        table.add_row(
+            "last epoch",
+            f"{last.epoch}: loss {last.loss:.4f}, train acc {last.train_acc:.3f}, val acc {last.val_acc:.3f}",
+        )
     if r.started:
         table.add_row("loss", f"initial {r.started.initial_loss:.4f}, last step {r.loss:.4g}")
     if e:
         rate = f" ({e.iterations / e.elapsed_s:.0f} it/s)" if e.elapsed_s > 0 and e.iterations else ""
         table.add_row("iterations", f"{e.iterations} in {e.elapsed_s:.1f}s{rate}")
     t = preset.train
-    table.add_row("settings", f"{t.update}, lr {t.learning_rate:g}, reg {t.reg:g}, batch {t.batch_size}, "
-                              f"{net_shape(r, preset)}")
+    table.add_row(
+        "settings", f"{t.update}, lr {t.learning_rate:g}, reg {t.reg:g}, batch {t.batch_size}, {net_shape(r, preset)}"
+    )
     for i, a in enumerate(r.advice):
         table.add_row("advice" if i == 0 else "", f"[yellow]{a.message}[/] {a.remedy}")
     table.add_row("run directory", str(run_path))
@@ -272,13 +306,25 @@ def curves_text(record: Record, width: int, height: int = 14) -> str:
         return ""
     side_by_side = width >= 100 and r.epochs
     plot_width = (width - 1) // 2 if side_by_side else width - 1
-    plots = [_plotext(plot_width, height, "loss per iteration",
-                      [([x for x, _ in finite], [v for _, v in finite], "loss", "cyan")])]
+    plots = [
+        _plotext(
+            plot_width, height, "loss per iteration", [([x for x, _ in finite], [v for _, v in finite], "loss", "cyan")]
+        )
+    ]
     if r.epochs:
         epochs = [e.epoch for e in r.epochs]
-        plots.append(_plotext(plot_width, height, "accuracy per epoch",
-                              [(epochs, [e.train_acc for e in r.epochs], "train", "green"),
-                               (epochs, [e.val_acc for e in r.epochs], "val", "orange")], ylim=(0, 1)))
+        plots.append(
+            _plotext(
+                plot_width,
+                height,
+                "accuracy per epoch",
+                [
+                    (epochs, [e.train_acc for e in r.epochs], "train", "green"),
+                    (epochs, [e.val_acc for e in r.epochs], "val", "orange"),
+                ],
+                ylim=(0, 1),
+            )
+        )
     if side_by_side:
         left, right = (p.splitlines() for p in plots)
         return "\n".join(f"{a} {b}" for a, b in zip(left, right))
@@ -316,7 +362,7 @@ def sparkline(values: list[float], width: int) -> str:
     finite = [v for v in values[:: max(1, len(values) // (width * 8))] if math.isfinite(v)]
     if not finite:
         return ""
-    buckets = [finite[i * len(finite) // width:(i + 1) * len(finite) // width] for i in range(width)]
+    buckets = [finite[i * len(finite) // width : (i + 1) * len(finite) // width] for i in range(width)]
     means = [sum(b) / len(b) for b in buckets if b]
     lo, hi = min(means), max(means)
     span = hi - lo or 1.0

@@ -19,14 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import formatting as fmt
 from ..errors import UserError
 from ..runs import RunInfo, list_runs
 from ..weights import first_layer_grid, grid_shape, write_png
-from .. import formatting as fmt
 from .console import rich_console
 
-STATUS_STYLE = {"finished": "green", "exploded": "red", "failed": "red", "stopped": "yellow",
-                "incomplete": "dim"}
+STATUS_STYLE = {"finished": "green", "exploded": "red", "failed": "red", "stopped": "yellow", "incomplete": "dim"}
 
 
 def command(args) -> int:
@@ -37,8 +36,7 @@ def command(args) -> int:
         raise UserError(f"{args.runs_dir}: --runs-dir must be a folder, and this is a file")
     runs = list_runs(args.runs_dir)
     if not runs:
-        console.print(f"no runs in {args.runs_dir}/ yet (start one with: tui-trainer run default)",
-                      highlight=False)
+        console.print(f"no runs in {args.runs_dir}/ yet (start one with: tui-trainer run default)", highlight=False)
         return 0
     console.print(runs_table(runs, args.runs_dir, console.width))
     return 0
@@ -50,8 +48,15 @@ def runs_table(runs: list[RunInfo], runs_dir: str, width: int):
     full = max(len(r.name) for r in runs)
     others = 16 + max(len(r.status) for r in runs) + 7 + 7 + 7 + 5 + 2 * 6  # the other columns and the gaps
     short = width < full + others
-    table = Table(title=f"Runs in {runs_dir}/", title_justify="left", title_style="bold", box=None,
-                  header_style="bold", pad_edge=False, padding=(0, 1))
+    table = Table(
+        title=f"Runs in {runs_dir}/",
+        title_justify="left",
+        title_style="bold",
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+        padding=(0, 1),
+    )
     table.add_column("run", overflow="fold", min_width=min(full, 14))
     table.add_column("date", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -74,6 +79,7 @@ def runs_table(runs: list[RunInfo], runs_dir: str, width: int):
 # drawn from the run's best parameters (best.npz) on the input image shape the run recorded
 # (metrics.jsonl's run_started), one tile per hidden unit.
 
+
 def export_weights(args) -> int:
     run_dir = resolve_run(args.export_weights, args.runs_dir)
     w1 = load_w1(run_dir)
@@ -87,8 +93,10 @@ def export_weights(args) -> int:
     except OSError as e:
         raise UserError(f"--out {out}: cannot write: {e.strerror or e}") from None
     rows, cols = grid_shape(w1.shape[1])
-    print(f"wrote {out}: {grid.shape[1]}x{grid.shape[0]} pixels, {w1.shape[1]} units in {rows} rows of "
-          f"{cols} tiles, each {shape[0]}x{shape[1]}")
+    print(
+        f"wrote {out}: {grid.shape[1]}x{grid.shape[0]} pixels, {w1.shape[1]} units in {rows} rows of "
+        f"{cols} tiles, each {shape[0]}x{shape[1]}"
+    )
     return 0
 
 
@@ -117,8 +125,10 @@ def load_w1(run_dir: Path) -> np.ndarray:
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise UserError(f"{path}: not a readable .npz file ({e})") from None
     if w1.ndim != 2 or w1.shape[1] == 0 or not np.issubdtype(w1.dtype, np.floating):
-        raise UserError(f"{path}: W1 must be a real (inputs, units) matrix with at least one unit; "
-                        f"found dtype {w1.dtype}, shape {w1.shape}")
+        raise UserError(
+            f"{path}: W1 must be a real (inputs, units) matrix with at least one unit; "
+            f"found dtype {w1.dtype}, shape {w1.shape}"
+        )
     if not np.all(np.isfinite(w1)):
         raise UserError(f"{path}: W1 holds NaN or infinite weights (the run exploded?); nothing to draw")
     return w1

@@ -24,18 +24,30 @@ import sys
 import threading
 from typing import Any
 
-from ..config import Preset, load_preset, to_dict as preset_dict
+from ..config import Preset, load_preset
+from ..config import to_dict as preset_dict
 from ..engine.events import to_dict
 from ..errors import UserError
+from ..formatting import accuracy, plural
 from ..search.runner import (
-    SearchControl, SearchEnded, SearchStarted, StageEnded, StageStarted, TrialEnded, TrialStarted,
-    close_executor, connect_dask, default_workers, executor_capacity, local_pool, run_search,
+    SearchControl,
+    SearchEnded,
+    SearchStarted,
+    StageEnded,
+    StageStarted,
+    TrialEnded,
+    TrialStarted,
+    close_executor,
+    connect_dask,
+    default_workers,
+    executor_capacity,
+    local_pool,
+    run_search,
 )
 from ..search.space import TrialResult, best_trial
 from ..search.store import SearchStore
-from ..search.trial import cached_dataset
-from ..formatting import accuracy, plural
 from ..search.texts import describe_end, describe_start, fmt_range, fmt_values, local_pool_name, trial_line
+from ..search.trial import cached_dataset
 from .console import StopOnSignals, exit_status, is_terminal
 
 
@@ -43,8 +55,10 @@ def command(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers {args.workers}: expected an integer >= 1 (local worker processes)")
     if args.scheduler and args.workers is not None:
-        raise UserError("--workers counts local processes; with --scheduler the Dask cluster's workers run "
-                        "the trials: give one or the other")
+        raise UserError(
+            "--workers counts local processes; with --scheduler the Dask cluster's workers run "
+            "the trials: give one or the other"
+        )
     preset = load_preset(args.preset, args.overrides)
     store = None
     if args.resume:
@@ -78,9 +92,11 @@ def command(args) -> int:
         if client is not None:
             client.close()
     if ended.status != "finished":
-        print(f"tui-trainer: search {ended.status}: {ended.reason}"
-              + (f"; continue it with: {resume_command(args)}" if ended.trials or
-                 ended.status == "failed" else ""), file=sys.stderr)
+        print(
+            f"tui-trainer: search {ended.status}: {ended.reason}"
+            + (f"; continue it with: {resume_command(args)}" if ended.trials or ended.status == "failed" else ""),
+            file=sys.stderr,
+        )
     return exit_status(ended.status)
 
 
@@ -105,8 +121,11 @@ def _resumed_preset(given: Preset, store: SearchStore, overridden: bool) -> Pres
             f"differs in {', '.join(differs)}; drop the --set options, or start a new search without --resume"
         )
     if differs:
-        print(f"tui-trainer: note: continuing {store.path.name} with the preset it started with "
-              f"({store.path / 'preset.toml'}); the preset now differs in {', '.join(differs)}", file=sys.stderr)
+        print(
+            f"tui-trainer: note: continuing {store.path.name} with the preset it started with "
+            f"({store.path / 'preset.toml'}); the preset now differs in {', '.join(differs)}",
+            file=sys.stderr,
+        )
     return store.preset
 
 
@@ -122,6 +141,7 @@ def _differences(a: Preset, b: Preset) -> list[str]:
 
 
 # --- faces -------------------------------------------------------------------
+
 
 def _face(args):
     if args.json:
@@ -152,19 +172,26 @@ class _PlainFace:
             self._print(describe_start(event))
         elif isinstance(event, StageStarted):
             self.stage_trials, self.ended = event.trials, 0
-            self._print(f"stage {event.stage}/{event.stages}: {plural(event.trials, 'trial')} x "
-                        f"{plural(event.epochs, 'epoch')}; {fmt_range(event.ranges)}")
+            self._print(
+                f"stage {event.stage}/{event.stages}: {plural(event.trials, 'trial')} x "
+                f"{plural(event.epochs, 'epoch')}; {fmt_range(event.ranges)}"
+            )
         elif isinstance(event, TrialEnded):
             if event.status != "stopped":
                 self.ended += 1
             note = "  (recorded earlier)" if event.resumed else ""
             reason = f"  {event.reason}" if event.status in ("exploded", "failed") else ""
-            self._print(f"  [{self.ended}/{self.stage_trials}] {event.trial_id} {event.status:<8} "
-                        f"{fmt_values(event)}  val acc {accuracy(event.best_val_acc)}  "
-                        f"{plural(event.epochs, 'epoch')}  {event.elapsed_s:.1f}s{note}{reason}")
+            self._print(
+                f"  [{self.ended}/{self.stage_trials}] {event.trial_id} {event.status:<8} "
+                f"{fmt_values(event)}  val acc {accuracy(event.best_val_acc)}  "
+                f"{plural(event.epochs, 'epoch')}  {event.elapsed_s:.1f}s{note}{reason}"
+            )
         elif isinstance(event, StageEnded):
-            best = "no trial with a val accuracy" if event.best is None else (
-                f"{event.best.trial_id} val acc {accuracy(event.best.best_val_acc)} ({fmt_values(event.best)})")
+            best = (
+                "no trial with a val accuracy"
+                if event.best is None
+                else (f"{event.best.trial_id} val acc {accuracy(event.best.best_val_acc)} ({fmt_values(event.best)})")
+            )
             nxt = "" if event.next_ranges is None else f"; next: {fmt_range(event.next_ranges)}"
             self._print(f"stage {event.stage} best: {best}{nxt}")
         elif isinstance(event, SearchEnded):
@@ -194,15 +221,21 @@ class _LiveFace:
 
         self.console = Console()
         self.started: SearchStarted | None = None
-        self.stages: dict[int, list[int]] = {}      # stage -> [ended, trials]
+        self.stages: dict[int, list[int]] = {}  # stage -> [ended, trials]
         self.stage_info: StageStarted | None = None
-        self.rows: dict[str, Any] = {}              # trial id -> TrialStarted | TrialEnded (current stage)
-        self.results: dict[str, TrialResult] = {}   # trial id -> every ended trial, all stages
+        self.rows: dict[str, Any] = {}  # trial id -> TrialStarted | TrialEnded (current stage)
+        self.results: dict[str, TrialResult] = {}  # trial id -> every ended trial, all stages
         self.best: TrialResult | None = None
         self.notes: list[str] = []
         self._lock = threading.Lock()
-        self.live = Live(get_renderable=self._render, console=self.console, refresh_per_second=4,
-                         transient=False, redirect_stdout=False, redirect_stderr=False)
+        self.live = Live(
+            get_renderable=self._render,
+            console=self.console,
+            refresh_per_second=4,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
         self.live.start()
 
     def __call__(self, event) -> None:
@@ -228,8 +261,7 @@ class _LiveFace:
             if event.status != "stopped":
                 self.stages[event.stage][0] += 1
         elif isinstance(event, StageEnded) and event.next_ranges is not None:
-            self.notes.append(f"stage {event.stage} kept {', '.join(event.kept)}; "
-                              f"next: {fmt_range(event.next_ranges)}")
+            self.notes.append(f"stage {event.stage} kept {', '.join(event.kept)}; next: {fmt_range(event.next_ranges)}")
 
     def _render(self):
         from rich.console import Group
@@ -244,8 +276,11 @@ class _LiveFace:
                 grid = Table.grid(padding=(0, 1))
                 for number, (ended, total) in self.stages.items():
                     s = self.started.stages[number - 1]
-                    grid.add_row(f"stage {number}", ProgressBar(total=total, completed=ended, width=30),
-                                 f"{ended}/{total} trials x {plural(s.epochs, 'epoch')}")
+                    grid.add_row(
+                        f"stage {number}",
+                        ProgressBar(total=total, completed=ended, width=30),
+                        f"{ended}/{total} trials x {plural(s.epochs, 'epoch')}",
+                    )
                 parts.append(grid)
             for note in self.notes[-2:]:
                 parts.append(Text(note, style="dim"))
@@ -275,8 +310,10 @@ class _LiveFace:
         table.add_column("time", justify="right")
         rows = list(self.rows.values())
         running = [r for r in rows if isinstance(r, TrialStarted)]
-        ended = sorted((r for r in rows if isinstance(r, TrialEnded)),
-                       key=lambda r: -(r.best_val_acc if r.best_val_acc is not None else -1))
+        ended = sorted(
+            (r for r in rows if isinstance(r, TrialEnded)),
+            key=lambda r: -(r.best_val_acc if r.best_val_acc is not None else -1),
+        )
         room = max(3, self.console.height - 12)
         shown = (running + ended)[:room]
         colours = {"finished": "green", "exploded": "red", "failed": "red", "stopped": "yellow"}

@@ -14,5 +14,13 @@ from .base import Dataset, RawData, RowBlocks
 from .loading import check_data_path, load_dataset, load_raw, validate_raw
 from .splitting import split_and_preprocess
 
-__all__ = ["Dataset", "RawData", "RowBlocks", "check_data_path", "load_dataset", "load_raw", "split_and_preprocess",
-           "validate_raw"]
+__all__ = [
+    "Dataset",
+    "RawData",
+    "RowBlocks",
+    "check_data_path",
+    "load_dataset",
+    "load_raw",
+    "split_and_preprocess",
+    "validate_raw",
+]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 
@@ -24,7 +24,7 @@ class Dataset:
     X_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
-    image_shape: tuple[int, ...] = ()          # (H, W, C) of the raw inputs, () if not images
+    image_shape: tuple[int, ...] = ()  # (H, W, C) of the raw inputs, () if not images
     label_names: tuple[str, ...] = ()
     # The statistics fitted on the training split (see preprocess.py), saved
     # with each run so a saved model can be evaluated on raw inputs.
@@ -34,11 +34,20 @@ class Dataset:
     def input_dim(self) -> int:
         return int(self.X_train.shape[1])
 
-    def subset(self, n_train: int) -> "Dataset":
+    def subset(self, n_train: int) -> Dataset:
         """The same data set with only the first n_train training examples (views, no copy)."""
         return Dataset(
-            self.name, self.X_train[:n_train], self.y_train[:n_train], self.X_val, self.y_val,
-            self.X_test, self.y_test, self.num_classes, self.image_shape, self.label_names, self.preprocess,
+            self.name,
+            self.X_train[:n_train],
+            self.y_train[:n_train],
+            self.X_val,
+            self.y_val,
+            self.X_test,
+            self.y_test,
+            self.num_classes,
+            self.image_shape,
+            self.label_names,
+            self.preprocess,
         )
 
 

@@ -34,6 +34,10 @@ def load_bundled(name: str) -> RawData:
     if X.shape[1] != int(np.prod(shape)):
         raise DataError(f"{path}: expected {int(np.prod(shape))} pixels a row, found {X.shape[1]}")
     return RawData(
-        X=X.astype(np.uint8).reshape(-1, *shape), y=y, num_classes=10, image_shape=shape,
-        label_names=tuple(str(i) for i in range(10)), source=str(path),
+        X=X.astype(np.uint8).reshape(-1, *shape),
+        y=y,
+        num_classes=10,
+        image_shape=shape,
+        label_names=tuple(str(i) for i in range(10)),
+        source=str(path),
     )

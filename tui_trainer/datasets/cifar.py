@@ -22,8 +22,9 @@ import codecs
 import mmap
 import pickle
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 
@@ -54,9 +55,14 @@ def load_cifar10(path: Path) -> RawData:
     train = [batches[name] for name in TRAIN_FILES]
     X_test, y_test = batches[TEST_FILE]
     return RawData(
-        X=RowBlocks([X for X, _ in train]), y=np.concatenate([y for _, y in train]),
-        num_classes=len(LABEL_NAMES), image_shape=IMAGE_SHAPE, label_names=names,
-        X_test=X_test, y_test=y_test, source=str(path),
+        X=RowBlocks([X for X, _ in train]),
+        y=np.concatenate([y for _, y in train]),
+        num_classes=len(LABEL_NAMES),
+        image_shape=IMAGE_SHAPE,
+        label_names=names,
+        X_test=X_test,
+        y_test=y_test,
+        source=str(path),
     )
 
 
@@ -67,8 +73,10 @@ def _locate(path: Path) -> Path:
     for inside in (path / FOLDER, path / ARCHIVE):
         if inside.exists():
             return inside
-    raise DataError(f"{path}: not a CIFAR-10 folder (no {TRAIN_FILES[0]}); data.path must name {EXPECTS}"
-                    " (tui-trainer data fetch cifar10 downloads them)")
+    raise DataError(
+        f"{path}: not a CIFAR-10 folder (no {TRAIN_FILES[0]}); data.path must name {EXPECTS}"
+        " (tui-trainer data fetch cifar10 downloads them)"
+    )
 
 
 class Batch(NamedTuple):
@@ -86,7 +94,9 @@ def _read_all(path: Path) -> Iterator[tuple[str, Batch | tuple[str, ...]]]:
             if not file.is_file():
                 if name == META_FILE:
                     continue  # only the label names are in it, and they are fixed
-                raise DataError(f"{file}: missing; a CIFAR-10 folder holds data_batch_1..5, test_batch and batches.meta")
+                raise DataError(
+                    f"{file}: missing; a CIFAR-10 folder holds data_batch_1..5, test_batch and batches.meta"
+                )
             with open(file, "rb") as f:
                 yield name, _parse(name, str(file), f)
         return
@@ -105,7 +115,9 @@ def _read_archive(path: Path) -> Iterator[tuple[str, Batch | tuple[str, ...]]]:
                     seen.add(name)
                     yield name, _parse(name, f"{path}:{member.name}", open_member(tar, member))
     except (tarfile.TarError, EOFError, OSError) as e:
-        raise DataError(f"{path}: truncated or not a CIFAR-10 archive ({_reason(e)}); data.path must name {EXPECTS}") from None
+        raise DataError(
+            f"{path}: truncated or not a CIFAR-10 archive ({_reason(e)}); data.path must name {EXPECTS}"
+        ) from None
     missing = [n for n in (*TRAIN_FILES, TEST_FILE) if n not in seen]
     if missing:
         raise DataError(f"{path}: the archive lacks {', '.join(missing)}; data.path must name {EXPECTS}")
@@ -130,7 +142,9 @@ def _batch(where: str, content: object) -> Batch:
     """(images (n, 32, 32, 3) uint8, labels (n,) int64) from one unpickled batch dict."""
     data, labels = _get(content, "data"), _get(content, "labels")
     if data is None or labels is None:
-        raise DataError(f"{where}: not a CIFAR-10 batch: expected a dict with data and labels, found {_describe(content)}")
+        raise DataError(
+            f"{where}: not a CIFAR-10 batch: expected a dict with data and labels, found {_describe(content)}"
+        )
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(f"{where}: data must be uint8 rows of 3072 values (32x32x3), found {_describe(data)}")
     if not isinstance(labels, (list, np.ndarray)) or not all(isinstance(v, (int, np.integer)) for v in labels):
@@ -158,8 +172,11 @@ def _own_mapping(shape: tuple[int, ...]) -> np.ndarray:
 
 def _label_names(where: str, content: object) -> tuple[str, ...]:
     names = _get(content, "label_names")
-    if not isinstance(names, list) or len(names) != len(LABEL_NAMES) or \
-            not all(isinstance(n, (bytes, str)) for n in names):
+    if (
+        not isinstance(names, list)
+        or len(names) != len(LABEL_NAMES)
+        or not all(isinstance(n, (bytes, str)) for n in names)
+    ):
         raise DataError(f"{where}: label_names must be a list of 10 names, found {_describe(names)}")
     return tuple(n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names)
 
@@ -186,7 +203,7 @@ def _encode_latin1(text: str, encoding: str = "latin1") -> bytes:
 # Every global a CIFAR-10 batch can name. dict, list, str, bytes and int need
 # none: the pickle opcodes build them directly.
 _ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,   # NumPy 1.x
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,  # NumPy 1.x
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,  # NumPy 2.x
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
@@ -222,8 +239,10 @@ def _unpickle(where: str, f: IO[bytes]) -> object:
     except MemoryError:
         raise DataError(f"{where}: corrupt CIFAR-10 batch: it asks for more memory than there is") from None
     except Exception as e:  # a damaged pickle fails in many ways: EOFError, UnpicklingError, ValueError...
-        raise DataError(f"{where}: truncated or corrupt CIFAR-10 batch ({_reason(e)}); "
-                        "fetch it again (tui-trainer data fetch cifar10)") from None
+        raise DataError(
+            f"{where}: truncated or corrupt CIFAR-10 batch ({_reason(e)}); "
+            "fetch it again (tui-trainer data fetch cifar10)"
+        ) from None
 
 
 def _reason(e: BaseException) -> str:

@@ -21,22 +21,21 @@ import hashlib
 import http.client
 import os
 import shutil
-import socket
 import tarfile
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 from ..errors import DataError
 from . import cifar
 from .cache import FOLDERS, data_dir
 
-URL_ENV = "TUI_TRAINER_DATA_URL"   # a base address to fetch from instead of the official ones
-MD5_ENV = "TUI_TRAINER_DATA_MD5"   # an md5sum-style file whose lines override the published checksums
+URL_ENV = "TUI_TRAINER_DATA_URL"  # a base address to fetch from instead of the official ones
+MD5_ENV = "TUI_TRAINER_DATA_MD5"  # an md5sum-style file whose lines override the published checksums
 CHUNK = 1 << 16
 
 Progress = Callable[[str, int, "int | None"], None]  # (file name, bytes so far, total bytes or None)
@@ -44,17 +43,18 @@ Progress = Callable[[str, int, "int | None"], None]  # (file name, bytes so far,
 
 @dataclass(frozen=True)
 class Source:
-    mirrors: tuple[str, ...]     # base addresses, tried in order; a file's URL is base + file name
-    files: dict[str, str]        # file name -> published md5
-    folder: str                  # what appears in DIR
-    archive: bool = False        # True: extract the (one) tar file into `folder`; False: keep the files
+    mirrors: tuple[str, ...]  # base addresses, tried in order; a file's URL is base + file name
+    files: dict[str, str]  # file name -> published md5
+    folder: str  # what appears in DIR
+    archive: bool = False  # True: extract the (one) tar file into `folder`; False: keep the files
 
 
 SOURCES = {
     "cifar10": Source(
         mirrors=("https://www.cs.toronto.edu/~kriz/",),
         files={cifar.ARCHIVE: "c58f30108f718f92721af3b95e74349a"},
-        folder=FOLDERS["cifar10"], archive=True,
+        folder=FOLDERS["cifar10"],
+        archive=True,
     ),
     # The md5s published with the data sets (and used by torchvision's MNIST and FashionMNIST).
     "mnist": Source(
@@ -68,8 +68,10 @@ SOURCES = {
         folder=FOLDERS["mnist"],
     ),
     "fashion-mnist": Source(
-        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-                 "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"),
+        mirrors=(
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+        ),
         files={
             "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
             "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
@@ -89,9 +91,15 @@ def installed(name: str, directory: str | Path | None = None) -> Path | None:
     return target if all((target / f).is_file() for f in expected) else None
 
 
-def fetch(name: str, directory: str | Path | None = None, base_url: str | None = None,
-          checksums: Mapping[str, str] | None = None, progress: Progress | None = None,
-          retries: int = 2, timeout: float = 30.0) -> Path:
+def fetch(
+    name: str,
+    directory: str | Path | None = None,
+    base_url: str | None = None,
+    checksums: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+    retries: int = 2,
+    timeout: float = 30.0,
+) -> Path:
     """Download, verify and install data set `name` into `directory` (default: the cache folder); returns its folder.
 
     base_url replaces the official mirrors; checksums (file name -> md5)
@@ -105,8 +113,10 @@ def fetch(name: str, directory: str | Path | None = None, base_url: str | None =
     if installed(name, root):
         return target
     if target.exists():
-        raise DataError(f"{target}: already exists but is not a complete {name} data set; "
-                        "move it away or delete it, then fetch again")
+        raise DataError(
+            f"{target}: already exists but is not a complete {name} data set; "
+            "move it away or delete it, then fetch again"
+        )
     staging = root / f".{source.folder}.download"
     try:
         staging.mkdir(parents=True, exist_ok=True)
@@ -128,8 +138,15 @@ def fetch(name: str, directory: str | Path | None = None, base_url: str | None =
     return target
 
 
-def _download_all(source: Source, staging: Path, mirrors: tuple[str, ...], sums: Mapping[str, str],
-                  progress: Progress, retries: int, timeout: float) -> None:
+def _download_all(
+    source: Source,
+    staging: Path,
+    mirrors: tuple[str, ...],
+    sums: Mapping[str, str],
+    progress: Progress,
+    retries: int,
+    timeout: float,
+) -> None:
     for filename in source.files:
         done = staging / filename
         if done.is_file() and _md5(done) == sums[filename]:
@@ -139,8 +156,10 @@ def _download_all(source: Source, staging: Path, mirrors: tuple[str, ...], sums:
         got = _md5(part)
         if got != sums[filename]:
             part.unlink()
-            raise DataError(f"{url}: checksum mismatch (md5 {got}, published {sums[filename]}); "
-                            "the download was deleted and nothing was extracted; run the command again")
+            raise DataError(
+                f"{url}: checksum mismatch (md5 {got}, published {sums[filename]}); "
+                "the download was deleted and nothing was extracted; run the command again"
+            )
         os.replace(part, done)
 
 
@@ -164,14 +183,16 @@ def read_checksum_file(path: str | Path) -> dict[str, str]:
 
 # --- downloading -----------------------------------------------------------------
 
+
 class _Interrupted(Exception):
     def __init__(self, done: int, total: int | None):
         super().__init__(f"{done} of {total if total is not None else '?'} bytes")
         self.done, self.total = done, total
 
 
-def _download(mirrors: tuple[str, ...], filename: str, part: Path, progress: Progress,
-              retries: int, timeout: float) -> str:
+def _download(
+    mirrors: tuple[str, ...], filename: str, part: Path, progress: Progress, retries: int, timeout: float
+) -> str:
     """Complete `part` from the first mirror that answers; returns the URL it came from."""
     errors = []
     for base in mirrors:
@@ -182,8 +203,9 @@ def _download(mirrors: tuple[str, ...], filename: str, part: Path, progress: Pro
                 return url
             except _Interrupted as e:
                 if attempt == retries:
-                    raise DataError(f"{url}: the download broke off at {e}; {part} is kept: "
-                                    "run the same command again to resume it") from None
+                    raise DataError(
+                        f"{url}: the download broke off at {e}; {part} is kept: run the same command again to resume it"
+                    ) from None
                 time.sleep(attempt)  # the first retry at once, then a little later
             except urllib.error.HTTPError as e:
                 errors.append(f"{url}: the server answered {e.code} {e.reason}")
@@ -192,8 +214,10 @@ def _download(mirrors: tuple[str, ...], filename: str, part: Path, progress: Pro
                 reason = getattr(e, "reason", e)
                 errors.append(f"cannot reach {url} ({reason})")
                 break
-    raise DataError("; ".join(errors) + f"; check the network connection, or put {filename} "
-                    f"(from {mirrors[0]}) into {part.parent} by hand and run the command again")
+    raise DataError(
+        "; ".join(errors) + f"; check the network connection, or put {filename} "
+        f"(from {mirrors[0]}) into {part.parent} by hand and run the command again"
+    )
 
 
 def _get(url: str, filename: str, part: Path, progress: Progress, timeout: float) -> None:
@@ -221,7 +245,7 @@ def _get(url: str, filename: str, part: Path, progress: Progress, timeout: float
                     f.write(chunk)
                     done += len(chunk)
                     progress(filename, done, total)
-        except (OSError, http.client.HTTPException, socket.timeout) as e:
+        except (TimeoutError, OSError, http.client.HTTPException) as e:
             if isinstance(e, OSError) and e.filename:  # our own disk, not the connection
                 raise DataError(f"{e.filename}: cannot write the download ({e.strerror})") from None
             raise _Interrupted(done, total) from None
@@ -242,6 +266,7 @@ def _quiet(filename: str, done: int, total: int | None) -> None:
 
 
 # --- installing ---------------------------------------------------------------------
+
 
 def _extract_cifar(archive: Path, root: Path, target: Path) -> None:
     """The batch files of the archive into a temporary folder in root, renamed to target when whole.

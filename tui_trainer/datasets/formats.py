@@ -21,8 +21,9 @@ from ..errors import DataError
 from . import cifar, idx
 from .base import RawData
 
-NPZ_EXPECTS = ("an .npz archive with X (N x D, or N x H x W x C images) and y (N integer labels from 0), "
-               "optionally label_names")
+NPZ_EXPECTS = (
+    "an .npz archive with X (N x D, or N x H x W x C images) and y (N integer labels from 0), optionally label_names"
+)
 EXPECTS = {"cifar10": cifar.EXPECTS, "mnist": idx.EXPECTS, "fashion-mnist": idx.EXPECTS, "npz": NPZ_EXPECTS}
 
 
@@ -32,8 +33,9 @@ def load(dataset: str, path: str) -> RawData:
         raise DataError(f"data.dataset: {dataset!r} is not a file format; one of {', '.join(EXPECTS)}")
     p = Path(path).expanduser()
     if not p.exists():
-        raise DataError(f"{p}: no such file or folder; data.path of the {dataset!r} data set must name "
-                        f"{EXPECTS[dataset]}")
+        raise DataError(
+            f"{p}: no such file or folder; data.path of the {dataset!r} data set must name {EXPECTS[dataset]}"
+        )
     if dataset == "cifar10":
         return cifar.load_cifar10(p)
     if dataset in ("mnist", "fashion-mnist"):
@@ -46,15 +48,18 @@ def load_npz(path: Path) -> RawData:
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path}: not a readable .npz archive ({type(e).__name__}: {e}); "
-                        f"an npz data set is {NPZ_EXPECTS}") from None
+        raise DataError(
+            f"{path}: not a readable .npz archive ({type(e).__name__}: {e}); an npz data set is {NPZ_EXPECTS}"
+        ) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: holds a single array, not {NPZ_EXPECTS} (np.savez(path, X=X, y=y) writes one)")
     with archive:
         missing = [k for k in ("X", "y") if k not in archive.files]
         if missing:
-            raise DataError(f"{path}: no array named {' or '.join(missing)} (found {', '.join(archive.files) or 'none'}); "
-                            f"an npz data set is {NPZ_EXPECTS}")
+            raise DataError(
+                f"{path}: no array named {' or '.join(missing)} (found {', '.join(archive.files) or 'none'}); "
+                f"an npz data set is {NPZ_EXPECTS}"
+            )
         X, y = _array(archive, "X", path), _array(archive, "y", path)
         names = _array(archive, "label_names", path) if "label_names" in archive.files else None
     if X.ndim == 3:
@@ -62,8 +67,9 @@ def load_npz(path: Path) -> RawData:
     if X.ndim not in (2, 4):
         raise DataError(f"{path}: X has shape {X.shape}; it must be N x D, or N x H x W x C images")
     if X.ndim == 2 and X.shape[1] == 0 or X.ndim == 4 and 0 in X.shape[1:]:
-        raise DataError(f"{path}: X has shape {X.shape}: no input features; it must be N x D with D >= 1, "
-                        "or N x H x W x C images")
+        raise DataError(
+            f"{path}: X has shape {X.shape}: no input features; it must be N x D with D >= 1, or N x H x W x C images"
+        )
     if y.ndim != 1:
         raise DataError(f"{path}: y has shape {y.shape}; it must be one integer label per example (shape (N,))")
     if len(X) == 0:
@@ -79,16 +85,23 @@ def load_npz(path: Path) -> RawData:
         top = np.nanmax(y) if y.dtype.kind == "f" else y.max()
         num_classes = int(top) + 1 if np.isfinite(top) else 1
         label_names = tuple(str(k) for k in range(max(num_classes, 0)))
-    return RawData(X=X, y=y, num_classes=num_classes, image_shape=tuple(X.shape[1:]) if X.ndim == 4 else (),
-                   label_names=label_names, source=str(path))
+    return RawData(
+        X=X,
+        y=y,
+        num_classes=num_classes,
+        image_shape=tuple(X.shape[1:]) if X.ndim == 4 else (),
+        label_names=label_names,
+        source=str(path),
+    )
 
 
 def _array(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
     try:
         value = archive[key]
     except ValueError as e:  # object arrays need pickle, which is never allowed here
-        raise DataError(f"{path}: {key} cannot be read without pickle ({e}); "
-                        "save numeric arrays (and label_names as strings)") from None
+        raise DataError(
+            f"{path}: {key} cannot be read without pickle ({e}); save numeric arrays (and label_names as strings)"
+        ) from None
     except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"{path}: {key} is truncated or corrupt ({type(e).__name__}: {e})") from None
     if not isinstance(value, np.ndarray):  # a member that is not .npy data comes back as raw bytes

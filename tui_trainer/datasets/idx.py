@@ -26,8 +26,18 @@ from .base import RawData
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 IMAGES, LABELS = 0x00000803, 0x00000801  # unsigned bytes; 3 dimensions, 1 dimension
-FASHION_LABEL_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_LABEL_NAMES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 EXPECTS = "the folder holding " + ", ".join(FILES) + " (plain or .gz)"
 
 
@@ -37,11 +47,21 @@ def load_mnist(path: Path, dataset: str = "mnist") -> RawData:
     X, y = _pair(folder, FILES[0], FILES[1])
     X_test, y_test = _pair(folder, FILES[2], FILES[3])
     if X_test.shape[1:] != X.shape[1:]:
-        raise DataError(f"{folder}: the test images are {X_test.shape[1]}x{X_test.shape[2]} "
-                        f"but the training images {X.shape[1]}x{X.shape[2]}; they must match")
+        raise DataError(
+            f"{folder}: the test images are {X_test.shape[1]}x{X_test.shape[2]} "
+            f"but the training images {X.shape[1]}x{X.shape[2]}; they must match"
+        )
     names = FASHION_LABEL_NAMES if dataset == "fashion-mnist" else tuple(str(d) for d in range(10))
-    return RawData(X=X, y=y, num_classes=10, image_shape=X.shape[1:], label_names=names,
-                   X_test=X_test, y_test=y_test, source=str(folder))
+    return RawData(
+        X=X,
+        y=y,
+        num_classes=10,
+        image_shape=X.shape[1:],
+        label_names=names,
+        X_test=X_test,
+        y_test=y_test,
+        source=str(folder),
+    )
 
 
 def _folder(path: Path, dataset: str) -> Path:
@@ -70,8 +90,10 @@ def _pair(folder: Path, images_name: str, labels_name: str) -> tuple[np.ndarray,
         files.append(found)
     images, labels = read_idx(files[0], IMAGES), read_idx(files[1], LABELS)
     if len(images) != len(labels):
-        raise DataError(f"{files[1]}: {len(labels)} labels for the {len(images)} images of {files[0].name}; "
-                        "they must match one to one")
+        raise DataError(
+            f"{files[1]}: {len(labels)} labels for the {len(images)} images of {files[0].name}; "
+            "they must match one to one"
+        )
     if labels.size and labels.max() > 9:
         raise DataError(f"{files[1]}: labels must lie in 0..9, found {labels.min()}..{labels.max()}")
     return images[..., np.newaxis], labels.astype(np.int64)
@@ -89,8 +111,10 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
             header = f.read(4 + 4 * ndim)
             if len(header) < 4 or struct.unpack(">I", header[:4])[0] != magic:
                 found = f"0x{header[:4].hex()}" if len(header) >= 4 else f"only {len(header)} bytes"
-                raise DataError(f"{path}: wrong magic number ({found}); an idx {kind} file starts with "
-                                f"0x{magic:08x} (unsigned bytes, {ndim} dimension{'s' * (ndim > 1)})")
+                raise DataError(
+                    f"{path}: wrong magic number ({found}); an idx {kind} file starts with "
+                    f"0x{magic:08x} (unsigned bytes, {ndim} dimension{'s' * (ndim > 1)})"
+                )
             if len(header) < 4 + 4 * ndim:
                 raise DataError(f"{path}: truncated: the file ends inside its header")
             dims = struct.unpack(f">{ndim}I", header[4:])
@@ -101,8 +125,9 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
         raise DataError(f"{path}: cannot read it, truncated or corrupt ({type(e).__name__}: {e})") from None
     shape = "x".join(map(str, dims))
     if len(data) < size:
-        raise DataError(f"{path}: truncated: its header promises {shape} = {size} bytes of data, "
-                        f"the file holds {len(data)}")
+        raise DataError(
+            f"{path}: truncated: its header promises {shape} = {size} bytes of data, the file holds {len(data)}"
+        )
     if extra:
         raise DataError(f"{path}: longer than its header says ({shape} = {size} bytes of data); not a clean idx file")
     return np.frombuffer(data, np.uint8).reshape(dims)

@@ -64,8 +64,11 @@ def check_data_path(cfg: DataConfig, source: str = "<preset>") -> None:
             "or point to it with --set data.path=PATH"
         )
     where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
-    how = (f"fetch it with: tui-trainer data fetch {cfg.dataset}, or point to it with --set data.path=PATH"
-           if cfg.dataset != "npz" else "give the path of an .npz file holding X and y")
+    how = (
+        f"fetch it with: tui-trainer data fetch {cfg.dataset}, or point to it with --set data.path=PATH"
+        if cfg.dataset != "npz"
+        else "give the path of an .npz file holding X and y"
+    )
     raise DataError(f"{source}: data.path: {path}: no such file or folder{where}; {how}")
 
 
@@ -87,8 +90,7 @@ def validate_raw(raw: RawData) -> None:
                 raise DataError(f"{raw.source}{part}: labels must be integers, found dtype {y.dtype}")
         if y.size and (y.min() < 0 or y.max() >= raw.num_classes):
             raise DataError(
-                f"{raw.source}{part}: labels must lie in 0..{raw.num_classes - 1}, "
-                f"found {int(y.min())}..{int(y.max())}"
+                f"{raw.source}{part}: labels must lie in 0..{raw.num_classes - 1}, found {int(y.min())}..{int(y.max())}"
             )
         if np.issubdtype(X.dtype, np.floating):
             _check_finite(X, f"{raw.source}{part}")
@@ -105,12 +107,14 @@ def _check_finite(X: np.ndarray | RowBlocks, where: str, chunk: int = 4096) -> N
     offset = 0
     for block in blocks:
         for start in range(0, len(block), chunk):
-            bad = ~np.isfinite(block[start:start + chunk])
+            bad = ~np.isfinite(block[start : start + chunk])
             count = int(bad.sum())
             if count and first is None:
                 first = offset + start + int(np.argwhere(bad)[0][0])
             bad_total += count
         offset += len(block)
     if bad_total:
-        raise DataError(f"{where}: X holds {bad_total} NaN or infinite values (first in example {first}); "
-                        "clean or drop those examples")
+        raise DataError(
+            f"{where}: X holds {bad_total} NaN or infinite values (first in example {first}); "
+            "clean or drop those examples"
+        )

@@ -46,11 +46,10 @@ class Preprocessor:
         return out
 
     @classmethod
-    def from_state(cls, state: dict[str, np.ndarray]) -> "Preprocessor":
+    def from_state(cls, state: dict[str, np.ndarray]) -> Preprocessor:
         p = cls([str(s) for s in state["steps"]])
         p.stats = [
-            {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"{i}.")}
-            for i in range(len(p.steps))
+            {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"{i}.")} for i in range(len(p.steps))
         ]
         return p
 
@@ -66,7 +65,7 @@ def _fit(step: str, X: np.ndarray) -> dict[str, np.ndarray]:
         mean = X.mean(axis=0, dtype=np.float64)
         cov = np.zeros((X.shape[1], X.shape[1]), np.float64)
         for start in range(0, X.shape[0], _CHUNK):
-            c = X[start:start + _CHUNK].astype(np.float64) - mean
+            c = X[start : start + _CHUNK].astype(np.float64) - mean
             cov += c.T @ c
         cov /= max(X.shape[0] - 1, 1)
         eigvals, eigvecs = np.linalg.eigh(cov)
@@ -75,7 +74,7 @@ def _fit(step: str, X: np.ndarray) -> dict[str, np.ndarray]:
         if step == "whiten":
             proj = eigvecs / np.sqrt(np.maximum(eigvals, 0) + WHITEN_EPS)
         else:
-            proj = eigvecs[:, :int(step.split(":")[1])]
+            proj = eigvecs[:, : int(step.split(":")[1])]
         return {"mean": mean.astype(np.float32), "projection": proj.astype(np.float32)}
     raise ValueError(f"unknown preprocessing step {step!r}")
 
@@ -89,6 +88,6 @@ def _apply(step: str, s: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
         return X
     out = np.empty((X.shape[0], s["projection"].shape[1]), np.float32)
     for start in range(0, X.shape[0], _CHUNK):
-        c = X[start:start + _CHUNK] - s["mean"]
-        np.matmul(c, s["projection"], out=out[start:start + _CHUNK])
+        c = X[start : start + _CHUNK] - s["mean"]
+        np.matmul(c, s["projection"], out=out[start : start + _CHUNK])
     return out

@@ -19,5 +19,10 @@ def make_spiral(n_total: int, classes: int = 3, noise: float = 0.2, seed: int = 
         rows = slice(per * k, per * (k + 1))
         X[rows] = np.c_[r * np.sin(t), r * np.cos(t)]
         y[rows] = k
-    return RawData(X=X, y=y, num_classes=classes, label_names=tuple(f"arm {k}" for k in range(classes)),
-                   source=f"spiral(classes={classes}, noise={noise})")
+    return RawData(
+        X=X,
+        y=y,
+        num_classes=classes,
+        label_names=tuple(f"arm {k}" for k in range(classes)),
+        source=f"spiral(classes={classes}, noise={noise})",
+    )

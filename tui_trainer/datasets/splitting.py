@@ -16,8 +16,9 @@ from .base import Dataset, RawData, RowBlocks
 from .preprocess import Preprocessor
 
 
-def split_and_preprocess(raw: RawData, cfg: DataConfig, name: str = "", source: str = "<preset>",
-                         consume: bool = False) -> Dataset:
+def split_and_preprocess(
+    raw: RawData, cfg: DataConfig, name: str = "", source: str = "<preset>", consume: bool = False
+) -> Dataset:
     """Seeded splits (the same for the same seed), then preprocessing fit on train only.
 
     The format's own test files feed the test split where it has them.
@@ -32,9 +33,7 @@ def split_and_preprocess(raw: RawData, cfg: DataConfig, name: str = "", source: 
     want = cfg.num_train + cfg.num_val + (0 if raw.X_test is not None else cfg.num_test)
     if want > n:
         parts = "num_train + num_val" + ("" if raw.X_test is not None else " + num_test")
-        raise DataError(
-            f"{source}: data.{parts} = {want} examples, but {raw.source} has {n}; ask for at most {n}"
-        )
+        raise DataError(f"{source}: data.{parts} = {want} examples, but {raw.source} has {n}; ask for at most {n}")
     d = int(np.prod(raw.X.shape[1:]))
     for step in cfg.preprocess:
         if step.startswith("pca:") and int(step[4:]) > d:
@@ -43,19 +42,21 @@ def split_and_preprocess(raw: RawData, cfg: DataConfig, name: str = "", source: 
                 f"{d} input features; K must be at most {d}"
             )
     perm = rng.permutation(n)
-    i_train = perm[:cfg.num_train]
-    i_val = perm[cfg.num_train:cfg.num_train + cfg.num_val]
+    i_train = perm[: cfg.num_train]
+    i_val = perm[cfg.num_train : cfg.num_train + cfg.num_val]
     if raw.X_test is not None and raw.y_test is not None:
         n_test = raw.X_test.shape[0]
         if cfg.num_test > n_test:
-            raise DataError(f"{source}: data.num_test = {cfg.num_test}, but the test files of {raw.source} hold {n_test}")
-        i_test = rng.permutation(n_test)[:cfg.num_test]
+            raise DataError(
+                f"{source}: data.num_test = {cfg.num_test}, but the test files of {raw.source} hold {n_test}"
+            )
+        i_test = rng.permutation(n_test)[: cfg.num_test]
         X_test = _gather(raw.X_test, i_test)
         y_test = raw.y_test[i_test].astype(np.int64)
         if consume:
             raw.X_test = raw.y_test = None
     else:
-        i_test = perm[cfg.num_train + cfg.num_val:want]
+        i_test = perm[cfg.num_train + cfg.num_val : want]
         X_test = _gather(raw.X, i_test)
         y_test = raw.y[i_test].astype(np.int64)
     X_val = _gather(raw.X, i_val)
@@ -73,9 +74,16 @@ def split_and_preprocess(raw: RawData, cfg: DataConfig, name: str = "", source: 
     X_test = pre.transform(X_test)
     return Dataset(
         name=name or raw.source,
-        X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
-        num_classes=raw.num_classes, image_shape=tuple(raw.image_shape),
-        label_names=tuple(raw.label_names), preprocess=pre.state(),
+        X_train=X_train,
+        y_train=y_train,
+        X_val=X_val,
+        y_val=y_val,
+        X_test=X_test,
+        y_test=y_test,
+        num_classes=raw.num_classes,
+        image_shape=tuple(raw.image_shape),
+        label_names=tuple(raw.label_names),
+        preprocess=pre.state(),
     )
 
 

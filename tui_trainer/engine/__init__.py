@@ -9,6 +9,20 @@ from .optim import make_optimizer
 from .trainer import RunControl, Trainer, build_net
 
 __all__ = [
-    "Advice", "Epoch", "Event", "FullyConnectedNet", "ParamStats", "Ratios", "RunControl", "RunEnded",
-    "RunStarted", "Sink", "Step", "Trainer", "build_net", "from_dict", "make_optimizer", "to_dict",
+    "Advice",
+    "Epoch",
+    "Event",
+    "FullyConnectedNet",
+    "ParamStats",
+    "Ratios",
+    "RunControl",
+    "RunEnded",
+    "RunStarted",
+    "Sink",
+    "Step",
+    "Trainer",
+    "build_net",
+    "from_dict",
+    "make_optimizer",
+    "to_dict",
 ]

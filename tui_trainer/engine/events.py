@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Union
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
 class RunStarted:
     kind: ClassVar[str] = "run_started"
     run_id: str
-    config: dict[str, Any]        # the resolved preset, as to_dict(Preset)
+    config: dict[str, Any]  # the resolved preset, as to_dict(Preset)
     classes: int
     n_train: int
     n_val: int
     iterations_per_epoch: int
     total_iterations: int
-    initial_loss: float           # loss at init (reg included) on the train-accuracy subset
+    initial_loss: float  # loss at init (reg included) on the train-accuracy subset
     label_names: tuple[str, ...] = ()
     image_shape: tuple[int, ...] = ()  # (H, W, C) when the inputs are images, else ()
 
@@ -32,15 +33,15 @@ class RunStarted:
 @dataclass(frozen=True)
 class Step:
     kind: ClassVar[str] = "step"
-    iteration: int                # 1-based count of updates done
-    epoch: float                  # iteration / iterations_per_epoch
-    loss: float                   # the mini-batch loss (data + reg) before this update
+    iteration: int  # 1-based count of updates done
+    epoch: float  # iteration / iterations_per_epoch
+    loss: float  # the mini-batch loss (data + reg) before this update
     learning_rate: float
 
 
 @dataclass(frozen=True)
 class ParamStats:
-    name: str                     # W1, b1, W2, ...
+    name: str  # W1, b1, W2, ...
     shape: tuple[int, ...]
     weight_mean: float
     weight_std: float
@@ -50,7 +51,7 @@ class ParamStats:
     update_std: float
     update_min: float
     update_max: float
-    ratio: float | None           # norm(update) / norm(weight); None while the weights are all zero
+    ratio: float | None  # norm(update) / norm(weight); None while the weights are all zero
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,11 @@ class Ratios:
 @dataclass(frozen=True)
 class Epoch:
     kind: ClassVar[str] = "epoch"
-    epoch: int                    # 1-based
-    loss: float                   # mean mini-batch loss over the epoch
-    train_acc: float              # on a fixed subset of at most 1,000 training examples
-    val_acc: float                # on the whole validation split
-    learning_rate: float          # the rate used during this epoch (decay applies after)
+    epoch: int  # 1-based
+    loss: float  # mean mini-batch loss over the epoch
+    train_acc: float  # on a fixed subset of at most 1,000 training examples
+    val_acc: float  # on the whole validation split
+    learning_rate: float  # the rate used during this epoch (decay applies after)
     elapsed_s: float
 
 
@@ -83,7 +84,7 @@ class Advice:
 @dataclass(frozen=True)
 class RunEnded:
     kind: ClassVar[str] = "run_ended"
-    status: str                   # finished | exploded | stopped | failed
+    status: str  # finished | exploded | stopped | failed
     reason: str
     best_val_acc: float | None
     best_epoch: int | None
@@ -91,7 +92,7 @@ class RunEnded:
     elapsed_s: float
 
 
-Event = Union[RunStarted, Step, Ratios, Epoch, Advice, RunEnded]
+Event = RunStarted | Step | Ratios | Epoch | Advice | RunEnded
 Sink = Callable[[Event], None]
 EVENT_TYPES: dict[str, type[Event]] = {c.kind: c for c in (RunStarted, Step, Ratios, Epoch, Advice, RunEnded)}
 
@@ -109,9 +110,7 @@ def from_dict(d: dict[str, Any]) -> Event:
     cls = EVENT_TYPES[d["event"]]
     kwargs = {k: v for k, v in d.items() if k != "event"}
     if cls is Ratios:
-        kwargs["params"] = tuple(
-            ParamStats(**{**p, "shape": tuple(p["shape"])}) for p in kwargs["params"]
-        )
+        kwargs["params"] = tuple(ParamStats(**{**p, "shape": tuple(p["shape"])}) for p in kwargs["params"])
     for key in ("label_names", "image_shape"):
         if key in kwargs:
             kwargs[key] = tuple(kwargs[key])

@@ -8,16 +8,17 @@ below 1e-7 happy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from .model import FullyConnectedNet
 
 
-def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5,
-                       indices: list[tuple[int, ...]] | None = None) -> np.ndarray:
+def numerical_gradient(
+    f: Callable[[], float], x: np.ndarray, h: float = 1e-5, indices: list[tuple[int, ...]] | None = None
+) -> np.ndarray:
     """d f / d x by centred differences, perturbing x in place (restored after).
 
     f takes no arguments and reads x. With `indices`, only those entries are
@@ -36,8 +37,9 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5,
     return grad
 
 
-def numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
-                             dout: np.ndarray, h: float = 1e-5) -> np.ndarray:
+def numerical_gradient_array(
+    f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, dout: np.ndarray, h: float = 1e-5
+) -> np.ndarray:
     """Gradient of sum(f(x) * dout) with respect to x, for layers with array outputs."""
     grad = np.zeros_like(x, dtype=np.float64)
     for ix in np.ndindex(*x.shape):
@@ -60,9 +62,9 @@ def rel_error(a: np.ndarray, b: np.ndarray, tiny: float = 1e-8) -> float:
 
 @dataclass
 class GradientReport:
-    errors: dict[str, float]   # per parameter: ||a - n|| / (||a|| + ||n||) over the checked entries
-    checked: int               # entries compared
-    kinks: int                 # entries skipped because a kink was crossed
+    errors: dict[str, float]  # per parameter: ||a - n|| / (||a|| + ||n||) over the checked entries
+    checked: int  # entries compared
+    kinks: int  # entries skipped because a kink was crossed
 
 
 def scale_to_data(net: FullyConnectedNet, X: np.ndarray, seed: int = 0) -> None:
@@ -71,14 +73,21 @@ def scale_to_data(net: FullyConnectedNet, X: np.ndarray, seed: int = 0) -> None:
     h = X
     for i, name in enumerate(net.weight_names, start=1):
         W, b = net.params[name], net.params[f"b{i}"]
-        rms = float(np.sqrt(np.mean(h ** 2))) or 1.0
+        rms = float(np.sqrt(np.mean(h**2))) or 1.0
         W[...] = rng.standard_normal(W.shape) / np.sqrt(W.shape[0]) / rms
         b[...] = rng.standard_normal(b.shape) * 0.1
         h = np.maximum(h @ W + b, 0)
 
 
-def gradient_check(net: FullyConnectedNet, X: np.ndarray, y: np.ndarray, reg: float, entries_per_param: int = 60,
-                   h: float = 1e-5, seed: int = 0) -> GradientReport:
+def gradient_check(
+    net: FullyConnectedNet,
+    X: np.ndarray,
+    y: np.ndarray,
+    reg: float,
+    entries_per_param: int = 60,
+    h: float = 1e-5,
+    seed: int = 0,
+) -> GradientReport:
     """Compare net.loss's analytic gradients with centred differences, float64.
 
     The error per parameter is the relative error of its gradient vector,

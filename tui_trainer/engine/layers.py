@@ -17,8 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 Array: TypeAlias = NDArray[Any]
-AffineCache: TypeAlias = tuple[Array, Array]   # (x, w): the forward's input and weights
-ReluCache: TypeAlias = Array                   # the boolean mask x > 0
+AffineCache: TypeAlias = tuple[Array, Array]  # (x, w): the forward's input and weights
+ReluCache: TypeAlias = Array  # the boolean mask x > 0
 
 
 def affine_forward(x: Array, w: Array, b: Array, out: Array | None = None) -> tuple[Array, AffineCache]:
@@ -32,7 +32,11 @@ def affine_forward(x: Array, w: Array, b: Array, out: Array | None = None) -> tu
 
 
 def affine_backward(
-    dout: Array, cache: AffineCache, dx: Array | None = None, dw: Array | None = None, db: Array | None = None,
+    dout: Array,
+    cache: AffineCache,
+    dx: Array | None = None,
+    dw: Array | None = None,
+    db: Array | None = None,
     need_dx: bool = True,
 ) -> tuple[Array | None, Array, Array]:
     """Gradients of affine_forward.

@@ -12,12 +12,21 @@ reused; the first layer computes no gradient with respect to its input.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from .layers import (AffineCache, Array, ReluCache, affine_backward, affine_forward, relu_backward, relu_forward,
-                     softmax_loss, svm_loss)
+from .layers import (
+    AffineCache,
+    Array,
+    ReluCache,
+    affine_backward,
+    affine_forward,
+    relu_backward,
+    relu_forward,
+    softmax_loss,
+    svm_loss,
+)
 
 LOSSES = {"softmax": softmax_loss, "svm": svm_loss}
 
@@ -72,9 +81,9 @@ class FullyConnectedNet:
         if buf is None:
             widths = self.dims[1:]
             buf = {
-                "act": [np.empty((n, m), self.dtype) for m in widths],   # layer outputs (ReLU'd but the last)
+                "act": [np.empty((n, m), self.dtype) for m in widths],  # layer outputs (ReLU'd but the last)
                 "grad": [np.empty((n, m), self.dtype) for m in widths],  # d loss / d layer output
-                "mask": [np.empty((n, m), bool) for m in widths[:-1]],    # ReLU gates: hidden output > 0
+                "mask": [np.empty((n, m), bool) for m in widths[:-1]],  # ReLU gates: hidden output > 0
             }
             # The training batch's buffers stay for the whole run; beside them,
             # at most two evaluation sizes (the train-accuracy subset and the
@@ -111,10 +120,10 @@ class FullyConnectedNet:
         n = X.shape[0]
         out = np.empty((n, self.dims[-1]), self.dtype)
         for start in range(0, n, chunk):
-            xb = X[start:start + chunk]
+            xb = X[start : start + chunk]
             buf = self._buffers_for(xb.shape[0])
             scores, _, _ = self._forward(xb, buf)
-            out[start:start + xb.shape[0]] = scores
+            out[start : start + xb.shape[0]] = scores
         return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -165,4 +174,3 @@ class FullyConnectedNet:
     def set_params(self, params: dict[str, np.ndarray]) -> None:
         for k, v in params.items():
             np.copyto(self.params[k], v)
-

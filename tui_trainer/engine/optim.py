@@ -11,7 +11,7 @@ overwrite them (they are recomputed every iteration).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -79,10 +79,10 @@ class Nesterov(Optimizer):
         s = self._buffers(key, w, ("v", "tmp"))
         v, tmp = s["v"], s["tmp"]
         mu = self.momentum
-        np.multiply(v, -mu, out=tmp)          # -mu * v_prev
+        np.multiply(v, -mu, out=tmp)  # -mu * v_prev
         v *= mu
         np.multiply(dw, self.learning_rate, out=dw)
-        v -= dw                                # v = mu * v_prev - lr * dw
+        v -= dw  # v = mu * v_prev - lr * dw
         w += tmp
         np.multiply(v, 1 + mu, out=tmp)
         w += tmp
@@ -140,11 +140,11 @@ class Adam(Optimizer):
         tmp *= 1 - b2
         v += tmp
         # denominator: sqrt(v_hat) + eps, in tmp
-        np.multiply(v, 1.0 / (1 - b2 ** self.t), out=tmp)
+        np.multiply(v, 1.0 / (1 - b2**self.t), out=tmp)
         np.sqrt(tmp, out=tmp)
         tmp += self.eps
         np.divide(m, tmp, out=dw)
-        dw *= self.learning_rate / (1 - b1 ** self.t)
+        dw *= self.learning_rate / (1 - b1**self.t)
         w -= dw
 
 

@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -100,8 +100,14 @@ def build_net(preset: Preset, input_dim: int, num_classes: int) -> FullyConnecte
     check_model_fits(preset, input_dim, num_classes)
     m = preset.model
     return FullyConnectedNet(
-        input_dim, m.hidden, num_classes, loss=m.loss, init=m.init,
-        init_std=m.init_std, dtype=m.dtype, seed=preset.train.seed,
+        input_dim,
+        m.hidden,
+        num_classes,
+        loss=m.loss,
+        init=m.init,
+        init_std=m.init_std,
+        dtype=m.dtype,
+        seed=preset.train.seed,
     )
 
 
@@ -113,7 +119,7 @@ class Trainer:
         sink: Sink,
         control: RunControl | None = None,
         run_id: str | None = None,
-        on_epoch: Callable[["Trainer"], None] | None = None,
+        on_epoch: Callable[[Trainer], None] | None = None,
     ):
         self.preset = preset
         self.data = data
@@ -178,11 +184,20 @@ class Trainer:
         X_sub, y_sub = X[sub], y[sub]
 
         initial_loss = net.loss(X_sub, y_sub, tc.reg, grads=False)
-        self.sink(RunStarted(
-            run_id=self.run_id, config=to_dict(p), classes=d.num_classes, n_train=n,
-            n_val=int(X_val.shape[0]), iterations_per_epoch=per_epoch, total_iterations=total,
-            initial_loss=initial_loss, label_names=tuple(d.label_names), image_shape=tuple(d.image_shape),
-        ))
+        self.sink(
+            RunStarted(
+                run_id=self.run_id,
+                config=to_dict(p),
+                classes=d.num_classes,
+                n_train=n,
+                n_val=int(X_val.shape[0]),
+                iterations_per_epoch=per_epoch,
+                total_iterations=total,
+                initial_loss=initial_loss,
+                label_names=tuple(d.label_names),
+                image_shape=tuple(d.image_shape),
+            )
+        )
 
         x_buf = np.empty((batch, X.shape[1]), dtype) if tc.sample_batches else None
         y_buf = np.empty(batch, y.dtype) if tc.sample_batches else None
@@ -199,7 +214,7 @@ class Trainer:
                 if control.stopped:
                     return "stopped", control.stop_reason
                 if perm is not None:
-                    idx = perm[b * batch:(b + 1) * batch]
+                    idx = perm[b * batch : (b + 1) * batch]
                     xb, yb = np.take(X, idx, axis=0, out=x_buf), np.take(y, idx, out=y_buf)
                 else:
                     xb, yb = X, y
@@ -208,8 +223,10 @@ class Trainer:
                 lr = opt.learning_rate
                 if is_exploding(loss, initial_loss, tc.explode_factor):
                     self.sink(Step(self.iteration, self.iteration / per_epoch, loss, lr))
-                    what = "not finite" if not np.isfinite(loss) else (
-                        f"{loss:.4g}, {loss / initial_loss:.1f}x the initial loss {initial_loss:.4g}"
+                    what = (
+                        "not finite"
+                        if not np.isfinite(loss)
+                        else (f"{loss:.4g}, {loss / initial_loss:.1f}x the initial loss {initial_loss:.4g}")
                     )
                     return "exploded", (
                         f"loss {what} at iteration {self.iteration} (explode_factor {tc.explode_factor:g}); "
@@ -237,10 +254,16 @@ class Trainer:
                 for k, v in net.params.items():
                     np.copyto(self.best_params[k], v)
             opt.learning_rate *= tc.learning_rate_decay
-            self.sink(Epoch(
-                epoch=epoch, loss=loss_sum / per_epoch, train_acc=train_acc, val_acc=val_acc,
-                learning_rate=lr_used, elapsed_s=time.perf_counter() - t0,
-            ))
+            self.sink(
+                Epoch(
+                    epoch=epoch,
+                    loss=loss_sum / per_epoch,
+                    train_acc=train_acc,
+                    val_acc=val_acc,
+                    learning_rate=lr_used,
+                    elapsed_s=time.perf_counter() - t0,
+                )
+            )
             if self.on_epoch is not None:
                 self.on_epoch(self)
         return "finished", f"{tc.epochs} epochs done"

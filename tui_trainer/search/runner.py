@@ -24,19 +24,29 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing.context import SpawnContext, SpawnProcess
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 from ..config import Preset, Stage
 from ..errors import UserError
 from ..threads import cores, one_thread_env
 from .space import (
-    EdgeWarning, Ranges, Trial, TrialResult, best_trial, edge_warnings, narrow, rank, stage_trials, union,
+    EdgeWarning,
+    Ranges,
+    Trial,
+    TrialResult,
+    best_trial,
+    edge_warnings,
+    narrow,
+    rank,
+    stage_trials,
+    union,
 )
 from .store import SearchStore
-from .trial import DaskFlag, FileFlag, MemoryFlag, STOP_REASON, TrialSpec, run_trial
+from .trial import STOP_REASON, DaskFlag, FileFlag, MemoryFlag, TrialSpec, run_trial
 
 # After a stop, how long to wait for running trials to notice it before giving up on them.
 STOP_GRACE_S = 30.0
@@ -47,31 +57,32 @@ RANKING_SIZE = 10
 
 # --- events ------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SearchStarted:
     kind: ClassVar[str] = "search_started"
-    search_id: str                # the search folder's name
-    path: str                     # the search folder
+    search_id: str  # the search folder's name
+    path: str  # the search folder
     preset: str
     seed: int
-    stages: tuple[Stage, ...]     # {trials, epochs} each
+    stages: tuple[Stage, ...]  # {trials, epochs} each
     keep: int
-    ranges: Ranges                # the first stage's ranges
-    where: str                    # "2 local worker processes", "Dask scheduler tcp://..."
-    capacity: int                 # trials run at once
+    ranges: Ranges  # the first stage's ranges
+    where: str  # "2 local worker processes", "Dask scheduler tcp://..."
+    capacity: int  # trials run at once
     resumed: bool
-    trials_done: int              # trials already recorded (resume)
+    trials_done: int  # trials already recorded (resume)
 
 
 @dataclass(frozen=True)
 class StageStarted:
     kind: ClassVar[str] = "stage_started"
-    stage: int                    # 1-based
+    stage: int  # 1-based
     stages: int
     trials: int
     epochs: int
     ranges: Ranges
-    to_run: int                   # trials not yet recorded
+    to_run: int  # trials not yet recorded
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,7 @@ class TrialStarted(Trial):
     kind: ClassVar[str] = "trial_started"
 
     @classmethod
-    def of(cls, t: Trial) -> "TrialStarted":
+    def of(cls, t: Trial) -> TrialStarted:
         return cls(**dataclasses.asdict(t))
 
 
@@ -95,7 +106,7 @@ class TrialEnded(TrialResult):
     resumed: bool = False
 
     @classmethod
-    def of(cls, r: TrialResult, resumed: bool = False) -> "TrialEnded":
+    def of(cls, r: TrialResult, resumed: bool = False) -> TrialEnded:
         return cls(**dataclasses.asdict(r), resumed=resumed)
 
 
@@ -103,21 +114,21 @@ class TrialEnded(TrialResult):
 class StageEnded:
     kind: ClassVar[str] = "stage_ended"
     stage: int
-    trials: int                   # trials recorded in this stage
-    best: TrialResult | None      # space.best_trial of the stage's trials
-    kept: tuple[str, ...]         # the trial ids that set the next ranges, best first
-    next_ranges: Ranges | None    # None after the last stage
+    trials: int  # trials recorded in this stage
+    best: TrialResult | None  # space.best_trial of the stage's trials
+    kept: tuple[str, ...]  # the trial ids that set the next ranges, best first
+    next_ranges: Ranges | None  # None after the last stage
 
 
 @dataclass(frozen=True)
 class SearchEnded:
     kind: ClassVar[str] = "search_ended"
-    status: str                   # finished | stopped | failed
+    status: str  # finished | stopped | failed
     reason: str
-    best: TrialResult | None      # space.best_trial of every trial recorded
+    best: TrialResult | None  # space.best_trial of every trial recorded
     ranking: tuple[TrialResult, ...]  # the best RANKING_SIZE trials, best first
     warnings: tuple[EdgeWarning, ...]
-    trials: int                   # trials recorded
+    trials: int  # trials recorded
     elapsed_s: float
     path: str
 
@@ -127,6 +138,7 @@ SearchSink = Callable[[SearchEvent], None]
 
 
 # --- stopping ----------------------------------------------------------------
+
 
 class SearchControl:
     """Stop a search from any thread (a signal handler, a UI key).
@@ -140,7 +152,7 @@ class SearchControl:
         self.reason = ""
 
     @classmethod
-    def for_executor(cls, executor: Executor, store: SearchStore) -> "SearchControl":
+    def for_executor(cls, executor: Executor, store: SearchStore) -> SearchControl:
         """A file flag in the search folder for local processes, a Dask event for a
         cluster, an in-memory flag for threads."""
         session = uuid.uuid4().hex[:8]
@@ -168,6 +180,7 @@ class SearchControl:
 
 
 # --- executors ---------------------------------------------------------------
+
 
 class _OneBlasThreadProcess(SpawnProcess):
     """A spawned process whose environment says one BLAS thread (threads.py's
@@ -219,8 +232,9 @@ def default_workers() -> int:
 
 def local_pool(workers: int | None = None) -> ProcessPoolExecutor:
     """Worker processes (spawn), one BLAS thread each, ignoring SIGINT."""
-    return ProcessPoolExecutor(max_workers=workers or default_workers(), mp_context=_OneBlasThreadContext(),
-                               initializer=_init_worker)
+    return ProcessPoolExecutor(
+        max_workers=workers or default_workers(), mp_context=_OneBlasThreadContext(), initializer=_init_worker
+    )
 
 
 def connect_dask(address: str, timeout: float = 10.0):
@@ -240,8 +254,10 @@ def connect_dask(address: str, timeout: float = 10.0):
         if parse_address(address)[0] in ("tcp", "tls"):
             get_address_host_port(address)
     except (ValueError, TypeError) as e:
-        raise UserError(f"--scheduler {address}: not a scheduler address ({e}); "
-                        "give it as tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786") from None
+        raise UserError(
+            f"--scheduler {address}: not a scheduler address ({e}); "
+            "give it as tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786"
+        ) from None
     try:
         client = distributed.Client(address, timeout=timeout, set_as_default=False)
     except Exception as e:  # OSError, TimeoutError, ValueError for a malformed address
@@ -276,6 +292,7 @@ def close_executor(executor: Executor, graceful: bool = True) -> None:
 
 # --- the search --------------------------------------------------------------
 
+
 def run_search(
     preset: Preset,
     executor: Executor,
@@ -298,11 +315,21 @@ def run_search(
     search = preset.search
     done = {r.trial_id: r for r in store.results()}
     ranges = Ranges.from_config(search)
-    sink(SearchStarted(
-        search_id=store.search_id, path=str(store.path), preset=preset.name, seed=search.seed,
-        stages=tuple(search.stages), keep=search.keep, ranges=ranges,
-        where=where or f"{capacity} workers", capacity=capacity, resumed=bool(done), trials_done=len(done),
-    ))
+    sink(
+        SearchStarted(
+            search_id=store.search_id,
+            path=str(store.path),
+            preset=preset.name,
+            seed=search.seed,
+            stages=tuple(search.stages),
+            keep=search.keep,
+            ranges=ranges,
+            where=where or f"{capacity} workers",
+            capacity=capacity,
+            resumed=bool(done),
+            trials_done=len(done),
+        )
+    )
     run = _StageRunner(preset, executor, store, sink, control, capacity, trial_fn)
     explored: list[Ranges] = []
     results: list[TrialResult] = []
@@ -312,8 +339,11 @@ def run_search(
         store.save_stage(number, ranges)
         trials = stage_trials(search.seed, number, stage.trials, stage.epochs, ranges)
         recorded = {t.trial_id: _check_recorded(t, done[t.trial_id], store) for t in trials if t.trial_id in done}
-        sink(StageStarted(number, len(search.stages), stage.trials, stage.epochs, ranges,
-                          to_run=stage.trials - len(recorded)))
+        sink(
+            StageStarted(
+                number, len(search.stages), stage.trials, stage.epochs, ranges, to_run=stage.trials - len(recorded)
+            )
+        )
         for r in recorded.values():
             sink(TrialEnded.of(r, resumed=True))
         ended = run.stage([t for t in trials if t.trial_id not in recorded])
@@ -323,20 +353,28 @@ def run_search(
         if run.status != "finished":
             status, reason = run.status, run.reason
             break
-        kept = rank(stage_results)[:search.keep]
+        kept = rank(stage_results)[: search.keep]
         last = number == len(search.stages)
         next_ranges = None if last else narrow(ranges, kept)
-        sink(StageEnded(number, len(stage_results), best_trial(stage_results),
-                        tuple(r.trial_id for r in kept), next_ranges))
+        sink(
+            StageEnded(
+                number, len(stage_results), best_trial(stage_results), tuple(r.trial_id for r in kept), next_ranges
+            )
+        )
         if next_ranges is not None:
             ranges = next_ranges
     ranking = rank(results)
     best = best_trial(results)
     store.set_meta("status", status)
     ended = SearchEnded(
-        status=status, reason=reason, best=best, ranking=tuple(ranking[:RANKING_SIZE]),
-        warnings=tuple(edge_warnings(best, union(explored))), trials=len(results),
-        elapsed_s=time.perf_counter() - t0, path=str(store.path),
+        status=status,
+        reason=reason,
+        best=best,
+        ranking=tuple(ranking[:RANKING_SIZE]),
+        warnings=tuple(edge_warnings(best, union(explored))),
+        trials=len(results),
+        elapsed_s=time.perf_counter() - t0,
+        path=str(store.path),
     )
     sink(ended)
     return ended
@@ -345,7 +383,11 @@ def run_search(
 def _check_recorded(trial: Trial, result: TrialResult, store: SearchStore) -> TrialResult:
     """A resumed trial must be the one this preset and seed sample; else the search changed."""
     same = (result.learning_rate, result.reg, result.hidden, result.batch_size) == (
-        trial.learning_rate, trial.reg, trial.hidden, trial.batch_size)
+        trial.learning_rate,
+        trial.reg,
+        trial.hidden,
+        trial.batch_size,
+    )
     if not same:
         raise UserError(
             f"{store.path}: trial {trial.trial_id} was recorded with learning_rate {result.learning_rate:.6g}, "
@@ -397,8 +439,11 @@ class _StageRunner:
                 self.sink(TrialEnded.of(result))
             if self._stopping_since is not None and time.perf_counter() - self._stopping_since > STOP_GRACE_S:
                 for trial in running.values():  # they did not stop in time: give up on them
-                    self.sink(TrialEnded.of(_stopped(trial, "did not stop within "
-                                                            f"{STOP_GRACE_S:.0f}s of the stop; abandoned")))
+                    self.sink(
+                        TrialEnded.of(
+                            _stopped(trial, f"did not stop within {STOP_GRACE_S:.0f}s of the stop; abandoned")
+                        )
+                    )
                 break
         return ended
 
@@ -423,8 +468,16 @@ class _StageRunner:
 
 
 def _stopped(trial: Trial, reason: str) -> TrialResult:
-    return TrialResult.of(trial, status="stopped", reason=reason, best_val_acc=None, best_epoch=None,
-                          epochs=0, iterations=0, elapsed_s=0.0)
+    return TrialResult.of(
+        trial,
+        status="stopped",
+        reason=reason,
+        best_val_acc=None,
+        best_epoch=None,
+        epochs=0,
+        iterations=0,
+        elapsed_s=0.0,
+    )
 
 
 def _describe(e: BaseException) -> str:

@@ -18,8 +18,8 @@ search samples exactly what the killed one did.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -49,7 +49,7 @@ class Ranges:
     batch_size: tuple[int, ...] = ()
 
     @classmethod
-    def from_config(cls, search: SearchConfig) -> "Ranges":
+    def from_config(cls, search: SearchConfig) -> Ranges:
         return cls(
             learning_rate=(search.learning_rate[0], search.learning_rate[1]),
             reg=(search.reg[0], search.reg[1]),
@@ -59,8 +59,10 @@ class Ranges:
 
     def to_dict(self) -> dict:
         return {
-            "learning_rate": list(self.learning_rate), "reg": list(self.reg),
-            "hidden": list(self.hidden), "batch_size": list(self.batch_size),
+            "learning_rate": list(self.learning_rate),
+            "reg": list(self.reg),
+            "hidden": list(self.hidden),
+            "batch_size": list(self.batch_size),
         }
 
 
@@ -68,19 +70,24 @@ class Ranges:
 class Trial:
     """One sampled configuration; hidden / batch_size are None when not searched."""
 
-    trial_id: str           # "s1-007": stage 1, trial index 7
-    stage: int              # 1-based
-    index: int              # 0-based within the stage
+    trial_id: str  # "s1-007": stage 1, trial index 7
+    stage: int  # 1-based
+    index: int  # 0-based within the stage
     learning_rate: float
     reg: float
     hidden: int | None
     batch_size: int | None
-    epochs: int             # what the stage trains it for
+    epochs: int  # what the stage trains it for
 
     def values(self) -> dict:
         """The sampled values by key (what identifies the trial's configuration)."""
-        return {"learning_rate": self.learning_rate, "reg": self.reg,
-                "hidden": self.hidden, "batch_size": self.batch_size, "epochs": self.epochs}
+        return {
+            "learning_rate": self.learning_rate,
+            "reg": self.reg,
+            "hidden": self.hidden,
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+        }
 
 
 @dataclass(frozen=True)
@@ -94,20 +101,27 @@ class TrialResult:
     reg: float
     hidden: int | None
     batch_size: int | None
-    status: str                    # finished | exploded | failed | stopped (engine statuses)
+    status: str  # finished | exploded | failed | stopped (engine statuses)
     reason: str
     best_val_acc: float | None
     best_epoch: int | None
-    epochs: int                    # epochs actually run
+    epochs: int  # epochs actually run
     iterations: int
-    elapsed_s: float               # seconds training (the worker's one-off data loading aside)
-    worker: str = ""               # host:pid that ran it
+    elapsed_s: float  # seconds training (the worker's one-off data loading aside)
+    worker: str = ""  # host:pid that ran it
 
     @classmethod
-    def of(cls, trial: Trial, **outcome) -> "TrialResult":
-        return cls(trial_id=trial.trial_id, stage=trial.stage, index=trial.index,
-                   learning_rate=trial.learning_rate, reg=trial.reg, hidden=trial.hidden,
-                   batch_size=trial.batch_size, **outcome)
+    def of(cls, trial: Trial, **outcome) -> TrialResult:
+        return cls(
+            trial_id=trial.trial_id,
+            stage=trial.stage,
+            index=trial.index,
+            learning_rate=trial.learning_rate,
+            reg=trial.reg,
+            hidden=trial.hidden,
+            batch_size=trial.batch_size,
+            **outcome,
+        )
 
 
 def trial_id(stage: int, index: int) -> str:
@@ -141,9 +155,11 @@ def _log_uniform(bounds: Sequence[float], u: float) -> float:
 def rank(results: Iterable[TrialResult]) -> list[TrialResult]:
     """Best first: finished trials before the rest, then by best val accuracy;
     ties go to the later stage (more epochs), then the lower index."""
+
     def key(r: TrialResult):
         acc = r.best_val_acc if r.best_val_acc is not None and math.isfinite(r.best_val_acc) else -1.0
         return (r.status != "finished", -acc, -r.stage, r.index)
+
     return sorted(results, key=key)
 
 
@@ -197,9 +213,9 @@ def union(ranges: Iterable[Ranges]) -> Ranges:
 class EdgeWarning:
     """The best value lies at the edge of the region searched: the optimum may lie beyond."""
 
-    key: str                # learning_rate | reg
+    key: str  # learning_rate | reg
     value: float
-    edge: str               # low | high
+    edge: str  # low | high
     low: float
     high: float
     message: str
@@ -220,10 +236,18 @@ def edge_warnings(best: TrialResult | None, explored: Ranges) -> list[EdgeWarnin
         if edge is None:
             continue
         beyond = "below" if edge == "low" else "above"
-        out.append(EdgeWarning(
-            key=key, value=value, edge=edge, low=low, high=high,
-            message=(f"the best {key} {value:.3g} (trial {best.trial_id}) sits at the {edge} edge of the "
-                     f"searched range [{low:.3g}, {high:.3g}]: a better value may lie {beyond} it, so this "
-                     f"best result is worrying; widen search.{key} and search again"),
-        ))
+        out.append(
+            EdgeWarning(
+                key=key,
+                value=value,
+                edge=edge,
+                low=low,
+                high=high,
+                message=(
+                    f"the best {key} {value:.3g} (trial {best.trial_id}) sits at the {edge} edge of the "
+                    f"searched range [{low:.3g}, {high:.3g}]: a better value may lie {beyond} it, so this "
+                    f"best result is worrying; widen search.{key} and search again"
+                ),
+            )
+        )
     return out

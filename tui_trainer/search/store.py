@@ -68,8 +68,8 @@ class SearchInfo:
     """One search folder as a listing shows it."""
 
     path: Path
-    preset: str            # the preset name as written in the folder name
-    stamp: str             # YYYYmmdd-HHMMSS, when it started
+    preset: str  # the preset name as written in the folder name
+    stamp: str  # YYYYmmdd-HHMMSS, when it started
 
 
 def list_searches(runs_dir: str | Path, preset_name: str | None = None) -> list[SearchInfo]:
@@ -125,7 +125,7 @@ class SearchStore:
         return self.path.name
 
     @classmethod
-    def create(cls, runs_dir: str | Path, preset: Preset) -> "SearchStore":
+    def create(cls, runs_dir: str | Path, preset: Preset) -> SearchStore:
         path = new_record_dir(runs_dir, "search-{name}-{stamp}-{id}", preset.name)
         atomic_write_text(path / PRESET_NAME, to_toml(preset))
         store = cls(path, preset)
@@ -134,7 +134,7 @@ class SearchStore:
         return store
 
     @classmethod
-    def open(cls, path: str | Path) -> "SearchStore":
+    def open(cls, path: str | Path) -> SearchStore:
         path = Path(path)
         preset_file = path / PRESET_NAME
         try:
@@ -147,7 +147,7 @@ class SearchStore:
             raise UserError(f"{path / DB_NAME}: not a readable search database ({e})") from None
 
     @classmethod
-    def latest(cls, runs_dir: str | Path, preset_name: str) -> "SearchStore":
+    def latest(cls, runs_dir: str | Path, preset_name: str) -> SearchStore:
         """The most recent search of the preset named preset_name under runs_dir."""
         found = list_searches(runs_dir, preset_name)
         if not found:
@@ -180,8 +180,9 @@ class SearchStore:
 
     def save_stage(self, stage: int, ranges: Ranges) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO stages (stage, ranges) VALUES (?, ?)",
-                             (stage, json.dumps(ranges.to_dict())))
+            self._db.execute(
+                "INSERT OR REPLACE INTO stages (stage, ranges) VALUES (?, ?)", (stage, json.dumps(ranges.to_dict()))
+            )
 
     def set_meta(self, key: str, value: str) -> None:
         with self._lock:

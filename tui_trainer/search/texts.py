@@ -37,8 +37,10 @@ def trial_line(r: TrialResult) -> str:
 
 def describe_start(e: SearchStarted) -> str:
     stages = ", ".join(f"{plural(s.trials, 'trial')} x {plural(s.epochs, 'epoch')}" for s in e.stages)
-    text = (f"search {e.preset}: {plural(len(e.stages), 'stage')} ({stages}), keep {e.keep}, seed {e.seed}, "
-            f"on {e.where}; recording in {e.path}")
+    text = (
+        f"search {e.preset}: {plural(len(e.stages), 'stage')} ({stages}), keep {e.keep}, seed {e.seed}, "
+        f"on {e.where}; recording in {e.path}"
+    )
     if e.resumed:
         text += f"; resuming with {plural(e.trials_done, 'trial')} already recorded"
     return text

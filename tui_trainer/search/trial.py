@@ -54,8 +54,11 @@ def trial_preset(preset: Preset, trial: Trial) -> Preset:
 
     A searched hidden size applies to every hidden layer (one layer when the
     preset has none)."""
-    changes: dict[str, Any] = {"train.learning_rate": trial.learning_rate, "train.reg": trial.reg,
-                               "train.epochs": trial.epochs}
+    changes: dict[str, Any] = {
+        "train.learning_rate": trial.learning_rate,
+        "train.reg": trial.reg,
+        "train.epochs": trial.epochs,
+    }
     if trial.batch_size is not None:
         changes["train.batch_size"] = trial.batch_size
     if trial.hidden is not None:
@@ -68,8 +71,14 @@ def run_trial(spec: TrialSpec) -> TrialResult:
     trial, worker = spec.trial, f"{socket.gethostname()}:{os.getpid()}"
 
     def result(status: str, reason: str, **outcome) -> TrialResult:
-        values = {"best_val_acc": None, "best_epoch": None, "epochs": 0, "iterations": 0,
-                  "elapsed_s": time.perf_counter() - t0, **outcome}
+        values = {
+            "best_val_acc": None,
+            "best_epoch": None,
+            "epochs": 0,
+            "iterations": 0,
+            "elapsed_s": time.perf_counter() - t0,
+            **outcome,
+        }
         return TrialResult.of(trial, status=status, reason=reason, worker=worker, **values)
 
     try:
@@ -77,8 +86,9 @@ def run_trial(spec: TrialSpec) -> TrialResult:
             return result("stopped", STOP_REASON)
         control = RunControl()
         done = threading.Event()
-        threading.Thread(target=_watch, args=(spec.stop, control, done), daemon=True,
-                         name=f"stop-watch-{trial.trial_id}").start()
+        threading.Thread(
+            target=_watch, args=(spec.stop, control, done), daemon=True, name=f"stop-watch-{trial.trial_id}"
+        ).start()
         try:
             preset = trial_preset(spec.preset, trial)
             data = cached_dataset(preset.data, preset.source)
@@ -86,8 +96,15 @@ def run_trial(spec: TrialSpec) -> TrialResult:
             ended = Trainer(preset, data, epochs, control=control, run_id=trial.trial_id).run()
         finally:
             done.set()
-        return result(ended.status, ended.reason, best_val_acc=ended.best_val_acc, best_epoch=ended.best_epoch,
-                      epochs=epochs.count, iterations=ended.iterations, elapsed_s=ended.elapsed_s)
+        return result(
+            ended.status,
+            ended.reason,
+            best_val_acc=ended.best_val_acc,
+            best_epoch=ended.best_epoch,
+            epochs=epochs.count,
+            iterations=ended.iterations,
+            elapsed_s=ended.elapsed_s,
+        )
     except Exception as e:  # a bad sampled value, a data set missing on this worker
         return result("failed", f"{type(e).__name__}: {e}")
 
@@ -125,6 +142,7 @@ def cached_dataset(cfg: DataConfig, source: str = "<preset>") -> Dataset:
 
 
 # --- stop flags --------------------------------------------------------------
+
 
 class FileFlag:
     """A stop flag that is a file: set when it exists. Reaches local worker

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -85,25 +85,25 @@ class WorkbenchApp(App[int]):
         table_interval: float = 0.5,
     ) -> None:
         super().__init__()
-        self.base_preset = preset            # the opened preset
-        self.next_preset = preset            # what space will run
+        self.base_preset = preset  # the opened preset
+        self.next_preset = preset  # what space will run
         self.runs_dir = Path(runs_dir)
-        self.clock = clock                   # injectable: snapshot tests freeze it
+        self.clock = clock  # injectable: snapshot tests freeze it
         self.store_factory = store_factory
         self.trainer_cls = trainer_cls
-        self.engine = engine or default_host()   # "process" (default) or "thread"
+        self.engine = engine or default_host()  # "process" (default) or "thread"
         self.host: Host | None = None
         self.drain_interval = drain_interval
         self.workbench = WorkbenchScreen(plot_interval, table_interval, id="_default")
 
         self.data: Dataset | None = None
         self.data_error = ""
-        self.runs: list[RunHistory] = []     # this session's runs, oldest first
+        self.runs: list[RunHistory] = []  # this session's runs, oldest first
         self.current: RunHistory | None = None
-        self.restarting = False              # space during a run: the next one starts when it has ended
+        self.restarting = False  # space during a run: the next one starts when it has ended
         self.checks_control: RunControl | None = None
         self.checks_running = False
-        self.search_job: SearchJob | None = None   # the search view's (it may outlive the view while stopping)
+        self.search_job: SearchJob | None = None  # the search view's (it may outlive the view while stopping)
         self.events = EventQueue(self._wake)
         self.workers_done: list[threading.Event] = []
         self._start_when_loaded = False
@@ -222,8 +222,14 @@ class WorkbenchApp(App[int]):
         self.runs.append(run)
         self.current = run
         self.workbench.new_run()
-        self._ensure_host().run(run.number, self.next_preset, self.data, self.runs_dir,
-                                trainer_cls=self.trainer_cls, store_factory=self.store_factory)
+        self._ensure_host().run(
+            run.number,
+            self.next_preset,
+            self.data,
+            self.runs_dir,
+            trainer_cls=self.trainer_cls,
+            store_factory=self.store_factory,
+        )
         self.workbench.refresh_all()
 
     def _host_events(self, number: int, events: list) -> None:
@@ -288,7 +294,7 @@ class WorkbenchApp(App[int]):
             self.host.close(0.9)
         for done in self.workers_done:
             done.wait(max(deadline - time.monotonic(), 0))
-        if self.search_job is not None:   # trials that did not stop in time: end their processes
+        if self.search_job is not None:  # trials that did not stop in time: end their processes
             self.search_job.close(max(deadline - time.monotonic(), 0))
 
     def _worker_done_event(self, done: threading.Event | None = None) -> threading.Event:
@@ -342,7 +348,7 @@ class WorkbenchApp(App[int]):
             self.notify(str(e), title="cannot start the search", severity="error", timeout=8)
             return
         self.search_job = job
-        self._worker_done_event(job.done)   # on_unmount waits for the search thread like the others
+        self._worker_done_event(job.done)  # on_unmount waits for the search thread like the others
         self._search(job)
         self.push_screen(SearchScreen(job))
 
@@ -395,8 +401,11 @@ class WorkbenchApp(App[int]):
         self.workbench.refresh_notes()
         if pane.passed is not None:
             n = sum(r.passed for r in pane.results)
-            self.notify(f"sanity checks: {n}/{len(pane.results)} passed",
-                        severity="information" if pane.passed else "warning", timeout=3)
+            self.notify(
+                f"sanity checks: {n}/{len(pane.results)} passed",
+                severity="information" if pane.passed else "warning",
+                timeout=3,
+            )
 
     # --- help and the command palette ---------------------------------------------------------
 
@@ -411,7 +420,7 @@ class WorkbenchApp(App[int]):
         for b in keys:
             if b.action in ("quit",):
                 continue  # the base palette has Quit
-            title = (b.tooltip or b.description)
+            title = b.tooltip or b.description
             title = title[0].upper() + title[1:]
             target = self if b in GLOBAL_KEYS else screen
             yield SystemCommand(title, f"key: {b.key_display or b.key}", partial(self.run_action, b.action, target))

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -39,14 +39,14 @@ class _Growing:
 
     @property
     def view(self) -> np.ndarray:
-        return self._a[:self.n]
+        return self._a[: self.n]
 
 
 @dataclass
 class RunHistory:
     """One run of this session, as its events arrived."""
 
-    number: int                       # 1, 2, ... within the session
+    number: int  # 1, 2, ... within the session
     preset: Preset
     started: RunStarted | None = None
     ended: RunEnded | None = None
@@ -54,8 +54,8 @@ class RunHistory:
     ratios: Ratios | None = None
     advice: list[Advice] = field(default_factory=list)
     layer: LayerSnapshot | None = None  # the first layer's weights, as last sent
-    run_dir: str = ""                 # the run directory's folder name, once created
-    error_where: str = ""             # for a failed run: the last frame of the traceback
+    run_dir: str = ""  # the run directory's folder name, once created
+    error_where: str = ""  # for a failed run: the last frame of the traceback
     iteration: int = 0
     # Time bookkeeping for the status bar, on the app's clock (injectable for tests).
     t_start: float | None = None
@@ -64,7 +64,7 @@ class RunHistory:
     paused_since: float | None = None
 
     def __post_init__(self) -> None:
-        self._x = _Growing()          # epochs (iteration / iterations_per_epoch)
+        self._x = _Growing()  # epochs (iteration / iterations_per_epoch)
         self._loss = _Growing()
         self._smooth = _Growing()
         self._ema = 0.0
@@ -178,7 +178,8 @@ class RunHistory:
 class EventQueue:
     """The bridge from the trainer's side: `push` is called on a background
     thread and costs a deque extend, plus a wake-up call when the batch holds
-    one of the rare events (run start and end, advice) that should show at once. The app drains the queue on its own thread."""
+    one of the rare events (run start and end, advice) that should show at once.
+    The app drains the queue on its own thread."""
 
     def __init__(self, wake: Callable[[], object]):
         self._q: deque[tuple[RunHistory, Event]] = deque()

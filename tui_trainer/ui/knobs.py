@@ -16,8 +16,8 @@ import math
 from ..config import Preset
 from ..formatting import hyperparameter
 
-HALF_DECADE = 10 ** 0.5
-REG_FLOOR = 1e-5   # reg up from 0 lands here; down from here goes back to 0
+HALF_DECADE = 10**0.5
+REG_FLOOR = 1e-5  # reg up from 0 lands here; down from here goes back to 0
 
 
 class AtLimit(Exception):

@@ -15,9 +15,9 @@ config.toml), so past sessions' runs look the same as this one's.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import numpy as np
 from textual import on
@@ -28,31 +28,30 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
+from .. import formatting as fmt
 from ..advisor import diagnose
 from ..config import Preset, load_preset
 from ..engine.events import Advice
 from ..errors import UserError
 from ..runs import RunInfo, list_runs, read_metrics
 from .messages import UseConfig
-from .widgets.advice import AdvicePane
 from .plotdata import mean_per_bucket
 from .widgets import palette
-from .. import formatting as fmt
+from .widgets.advice import AdvicePane
 
 # One colour per selected run (the order they were selected), up to MAX_OVERLAY runs.
 RUN_COLOURS = ((97, 175, 239), (229, 192, 123), (152, 195, 121), (198, 120, 221), (224, 108, 117), (86, 182, 194))
 MAX_OVERLAY = len(RUN_COLOURS)
 # The run column's folder name starts with the date and time it started.
-COLUMNS = ("", "run", "status", "val acc", "learning rate", "reg", "batch", "hidden", "update", "epochs",
-           "duration")
+COLUMNS = ("", "run", "status", "val acc", "learning rate", "reg", "batch", "hidden", "update", "epochs", "duration")
 
 
 @dataclass
 class RunCurves:
     """What the overlays and the advice line need from a run's metrics.jsonl."""
 
-    epoch_x: np.ndarray            # per step: iteration / iterations_per_epoch
-    loss: np.ndarray               # per step
+    epoch_x: np.ndarray  # per step: iteration / iterations_per_epoch
+    loss: np.ndarray  # per step
     epochs: list[int] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
@@ -91,7 +90,7 @@ class OverlayPlot(PlotextPlot):
 
     def __init__(self, what: str, **kw) -> None:
         super().__init__(**kw)
-        self.what = what                     # "loss" | "accuracy"
+        self.what = what  # "loss" | "accuracy"
         self.runs: list[tuple[str, RunCurves, tuple[int, int, int]]] = []
         self.border_title = "Loss" if what == "loss" else "Accuracy (val ⠉⠒, train •)"
 
@@ -135,8 +134,9 @@ class RunsScreen(Screen):
         Binding("escape", "close", "Back", tooltip="back to the workbench"),
     ]
 
-    def __init__(self, runs_dir: str | Path = "runs", session: Iterable[str] = (),
-                 live: Mapping[str, str] | None = None, **kw) -> None:
+    def __init__(
+        self, runs_dir: str | Path = "runs", session: Iterable[str] = (), live: Mapping[str, str] | None = None, **kw
+    ) -> None:
         """session: folder names of this session's runs (marked ●); live: folder name -> status
         for runs still going (their summary.json is not written yet)."""
         super().__init__(**kw)
@@ -145,7 +145,7 @@ class RunsScreen(Screen):
         self.live = dict(live or {})
         self.runs: dict[str, RunInfo] = {}
         self.presets: dict[str, Preset | None] = {}
-        self.selected: list[str] = []            # overlay order
+        self.selected: list[str] = []  # overlay order
         self.sort_by = "val_acc"
         self._curves: dict[str, tuple[float, RunCurves]] = {}
 
@@ -210,7 +210,9 @@ class RunsScreen(Screen):
         p = self.presets.get(info.name)
         mark = ("●" if info.name in self.session else " ") + ("✓" if info.name in self.selected else " ")
         return [
-            mark, info.name, self.status_of(info),
+            mark,
+            info.name,
+            self.status_of(info),
             "" if info.best_val_acc is None else f"{info.best_val_acc:.3f}",
             "" if info.learning_rate is None else f"{info.learning_rate:.2e}",
             "" if info.reg is None else f"{info.reg:.2e}",

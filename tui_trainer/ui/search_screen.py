@@ -37,19 +37,29 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from .. import formatting as fmt
 from ..config import Preset
-from ..search.texts import describe_start, fmt_range, local_pool_name, trial_line
 from ..search.runner import (
-    SearchControl, SearchEnded, SearchStarted, StageEnded, StageStarted, TrialEnded, TrialStarted,
-    close_executor, default_workers, executor_capacity, local_pool, run_search,
+    SearchControl,
+    SearchEnded,
+    SearchStarted,
+    StageEnded,
+    StageStarted,
+    TrialEnded,
+    TrialStarted,
+    close_executor,
+    default_workers,
+    executor_capacity,
+    local_pool,
+    run_search,
 )
 from ..search.space import Ranges, Trial, TrialResult, best_trial
 from ..search.store import SearchStore
+from ..search.texts import describe_start, fmt_range, local_pool_name, trial_line
 from ..search.trial import trial_preset
 from .messages import UseConfig
 from .widgets import palette
 from .widgets.cached_plot import CachedPlot
-from .. import formatting as fmt
 
 DRAIN_S = 0.25
 # Scatter colours per stage (later stages brighter), exploded trials red, the best one accent.
@@ -60,6 +70,7 @@ BEST_MARK = "◆"
 
 
 # --- the search, in a thread ----------------------------------------------------
+
 
 class SearchJob:
     """One search: its pool, its folder, its stop control and the events it sent.
@@ -80,9 +91,9 @@ class SearchJob:
             close_executor(self.pool, graceful=False)
             raise
         self.control = SearchControl.for_executor(self.pool, self.store)
-        self.events: deque = deque()        # appended by the search thread, drained by the screen
+        self.events: deque = deque()  # appended by the search thread, drained by the screen
         self.ended: SearchEnded | None = None
-        self.error = ""                     # an exception run_search did not turn into an event
+        self.error = ""  # an exception run_search did not turn into an event
         self.done = threading.Event()
 
     @property
@@ -95,8 +106,15 @@ class SearchJob:
 
     def run(self) -> None:
         try:
-            self.ended = run_search(self.preset, self.pool, self.store, self.events.append, self.control,
-                                    capacity=self.capacity, where=self.where)
+            self.ended = run_search(
+                self.preset,
+                self.pool,
+                self.store,
+                self.events.append,
+                self.control,
+                capacity=self.capacity,
+                where=self.where,
+            )
         except Exception as e:  # noqa: BLE001 - shown on the screen
             self.error = f"{type(e).__name__}: {e}"
         finally:
@@ -130,27 +148,30 @@ def _start_resource_tracker() -> None:
 
 # --- the scatter --------------------------------------------------------------------
 
+
 class TrialScatter(CachedPlot):
     """Val accuracy of each ended trial over log10 of one searched value."""
 
     def __init__(self, key: str, **kw) -> None:
         super().__init__(**kw)
-        self.key = key                       # "learning_rate" | "reg"
-        self.points: list[tuple[float, float, str, int, str]] = []   # (log10 value, val acc, status, stage, id)
-        self.bounds: tuple[float, float] | None = None                # log10 of the explored range
+        self.key = key  # "learning_rate" | "reg"
+        self.points: list[tuple[float, float, str, int, str]] = []  # (log10 value, val acc, status, stage, id)
+        self.bounds: tuple[float, float] | None = None  # log10 of the explored range
         self.best: str | None = None
         name = "learning rate" if key == "learning_rate" else "reg"
         self.border_title = f"val acc over log10 {name}"
-        self.border_subtitle = f"• finished  [{palette.hex(EXPLODED)}]x exploded[/]  [{palette.hex(BEST)}]{BEST_MARK} best[/]"
+        self.border_subtitle = (
+            f"• finished  [{palette.hex(EXPLODED)}]x exploded[/]  [{palette.hex(BEST)}]{BEST_MARK} best[/]"
+        )
 
     def show(self, results: list[TrialResult], bounds: tuple[float, float] | None, best: str | None) -> None:
         points = []
         for r in results:
             if r.status not in ("finished", "exploded"):
-                continue   # failed and stopped trials have nothing to plot
+                continue  # failed and stopped trials have nothing to plot
             v = getattr(r, self.key)
             if v <= 0:
-                continue   # no log of 0
+                continue  # no log of 0
             acc = r.best_val_acc if r.best_val_acc is not None and math.isfinite(r.best_val_acc) else 0.0
             points.append((math.log10(v), acc, r.status, r.stage, r.trial_id))
         self.points, self.bounds, self.best = points, bounds, best
@@ -168,8 +189,12 @@ class TrialScatter(CachedPlot):
         for stage in sorted({p[3] for p in self.points}):
             ok = [p for p in self.points if p[3] == stage and p[2] == "finished" and p[4] != self.best]
             if ok:
-                plt.scatter([p[0] for p in ok], [p[1] for p in ok], marker="dot",
-                            color=STAGE_COLOURS[min(stage, len(STAGE_COLOURS)) - 1])
+                plt.scatter(
+                    [p[0] for p in ok],
+                    [p[1] for p in ok],
+                    marker="dot",
+                    color=STAGE_COLOURS[min(stage, len(STAGE_COLOURS)) - 1],
+                )
         bad = [p for p in self.points if p[2] == "exploded"]
         if bad:
             plt.scatter([p[0] for p in bad], [p[1] for p in bad], marker="x", color=EXPLODED)
@@ -180,12 +205,18 @@ class TrialScatter(CachedPlot):
 
 # --- the screen --------------------------------------------------------------------
 
+
 class SearchScreen(Screen):
     BINDINGS = [
         Binding("x", "stop", "Stop search", tooltip="stop the search: queued trials cancelled, running ones stopped"),
         Binding("u", "use_best", "Use best", tooltip="make the best trial the next run and go back"),
-        Binding("enter", "use_highlighted", "Use this", show=False,
-                tooltip="make the highlighted trial the next run and go back"),
+        Binding(
+            "enter",
+            "use_highlighted",
+            "Use this",
+            show=False,
+            tooltip="make the highlighted trial the next run and go back",
+        ),
         Binding("t", "toggle_plot", "lr/reg plot", tooltip="small screens: scatter over learning rate or reg"),
         Binding("escape", "close", "Back", tooltip="back to the workbench (stops a search still going)"),
     ]
@@ -195,12 +226,12 @@ class SearchScreen(Screen):
         self.job = job
         self.drain_interval = drain_interval
         ranges = Ranges.from_config(job.preset.search)
-        self.extra = [k for k in ("hidden", "batch_size") if getattr(ranges, k)]   # searched choices
+        self.extra = [k for k in ("hidden", "batch_size") if getattr(ranges, k)]  # searched choices
         self.started: SearchStarted | None = None
         self.stage_info: dict[int, StageStarted] = {}
         self.stage_done: dict[int, int] = {}
-        self.running: dict[str, tuple[TrialStarted, float]] = {}    # id -> (trial, monotonic start)
-        self.results: dict[str, TrialResult] = {}                     # every ended trial, stopped ones too
+        self.running: dict[str, tuple[TrialStarted, float]] = {}  # id -> (trial, monotonic start)
+        self.results: dict[str, TrialResult] = {}  # every ended trial, stopped ones too
         self.best: TrialResult | None = None
         self.ended: SearchEnded | None = None
         self.bounds: dict[str, tuple[float, float]] = {}
@@ -220,10 +251,19 @@ class SearchScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for name in ("", "trial", "stage", "status", "learning rate", "reg",
-                     *(("hidden",) if "hidden" in self.extra else ()),
-                     *(("batch",) if "batch_size" in self.extra else ()),
-                     "val acc", "epochs", "time"):
+        for name in (
+            "",
+            "trial",
+            "stage",
+            "status",
+            "learning rate",
+            "reg",
+            *(("hidden",) if "hidden" in self.extra else ()),
+            *(("batch",) if "batch_size" in self.extra else ()),
+            "val acc",
+            "epochs",
+            "time",
+        ):
             table.add_column(name, key=name or "mark")
         table.focus()
         self._show_title()
@@ -242,14 +282,15 @@ class SearchScreen(Screen):
             self._apply(events.popleft())
         if self.job.done.is_set() and self.ended is None and self.job.error:
             self.notify(f"the search failed: {self.job.error}", severity="error", timeout=10)
-            self.ended = SearchEnded("failed", self.job.error, self.best, (), (), len(self.results), 0.0,
-                                     str(self.job.path))
+            self.ended = SearchEnded(
+                "failed", self.job.error, self.best, (), (), len(self.results), 0.0, str(self.job.path)
+            )
             changed = True
         if not changed:
             return
         now = time.monotonic()
         table = self.query_one(DataTable)
-        for tid, (trial, t0) in self.running.items():
+        for tid, (_trial, t0) in self.running.items():
             table.update_cell(tid, "time", f"{now - t0:.0f}s…")
         if self._plots_dirty:
             self._plots_dirty = False
@@ -288,7 +329,7 @@ class SearchScreen(Screen):
             self._update_best()
             self._plots_dirty = True
         elif isinstance(e, StageEnded):
-            pass   # its best is the best so far already; the next stage's ranges show when it starts
+            pass  # its best is the best so far already; the next stage's ranges show when it starts
         elif isinstance(e, SearchEnded):
             self.ended = e
             if e.best is not None:
@@ -312,21 +353,32 @@ class SearchScreen(Screen):
     # --- the panes ---------------------------------------------------------------------
 
     def _columns(self) -> list[str]:
-        return ["mark", "trial", "stage", "status", "learning rate", "reg",
-                *(("hidden",) if "hidden" in self.extra else ()),
-                *(("batch",) if "batch_size" in self.extra else ()), "val acc", "epochs", "time"]
+        return [
+            "mark",
+            "trial",
+            "stage",
+            "status",
+            "learning rate",
+            "reg",
+            *(("hidden",) if "hidden" in self.extra else ()),
+            *(("batch",) if "batch_size" in self.extra else ()),
+            "val acc",
+            "epochs",
+            "time",
+        ]
 
     def _cells(self, t: Trial | TrialResult, status: str) -> list[str]:
         ended = isinstance(t, TrialResult)
         best = self.best is not None and self.best.trial_id == t.trial_id
-        cells = [BEST_MARK if best else "", t.trial_id, str(t.stage), status,
-                 f"{t.learning_rate:.3g}", f"{t.reg:.3g}"]
+        cells = [BEST_MARK if best else "", t.trial_id, str(t.stage), status, f"{t.learning_rate:.3g}", f"{t.reg:.3g}"]
         cells += [str(getattr(t, k)) for k in self.extra]
         if ended:
             epochs = self.stage_info[t.stage].epochs if t.stage in self.stage_info else None
-            cells += [fmt.accuracy(t.best_val_acc) if t.status != "stopped" else "",
-                      f"{t.epochs}/{epochs}" if epochs else str(t.epochs),
-                      fmt.duration(t.elapsed_s, fine=True) if t.status != "stopped" else ""]
+            cells += [
+                fmt.accuracy(t.best_val_acc) if t.status != "stopped" else "",
+                f"{t.epochs}/{epochs}" if epochs else str(t.epochs),
+                fmt.duration(t.elapsed_s, fine=True) if t.status != "stopped" else "",
+            ]
         else:
             cells += ["", f"0/{t.epochs}", ""]
         return cells
@@ -348,8 +400,11 @@ class SearchScreen(Screen):
             text.append(f" search {self.job.preset.name} on {self.job.where}")
         text.append("\n")
         if self.ended is not None:
-            text.append(f"{self.ended.status} in {self.ended.elapsed_s:.1f}s"
-                        + (f" ({self.ended.reason})" if self.ended.status != "finished" else "") + "; ")
+            text.append(
+                f"{self.ended.status} in {self.ended.elapsed_s:.1f}s"
+                + (f" ({self.ended.reason})" if self.ended.status != "finished" else "")
+                + "; "
+            )
         text.append(f"recorded in {self.job.path}", style="dim")
         self.query_one("#search-title", Static).update(text)
 
@@ -360,13 +415,16 @@ class SearchScreen(Screen):
         for number, stage in enumerate(self.started.stages, 1):
             done = self.stage_done.get(number, 0)
             info = self.stage_info.get(number)
-            rows.append((f"stage {number}/{len(self.started.stages)}",
-                         ProgressBar(total=stage.trials, completed=done, width=20),
-                         f"{done}/{stage.trials} trials x {fmt.plural(stage.epochs, 'epoch')}",
-                         Text(fmt_range(info.ranges) if info is not None else "ranges set by the stage before",
-                              style="dim")))
+            rows.append(
+                (
+                    f"stage {number}/{len(self.started.stages)}",
+                    ProgressBar(total=stage.trials, completed=done, width=20),
+                    f"{done}/{stage.trials} trials x {fmt.plural(stage.epochs, 'epoch')}",
+                    Text(fmt_range(info.ranges) if info is not None else "ranges set by the stage before", style="dim"),
+                )
+            )
         grid = Table.grid(padding=(0, 1))
-        for i in range(3):   # the label, bar and count keep their width; the ranges give way
+        for i in range(3):  # the label, bar and count keep their width; the ranges give way
             grid.add_column(no_wrap=True, min_width=max(len(r[i]) if i != 1 else 20 for r in rows))
         grid.add_column(no_wrap=True, overflow="ellipsis")
         for row in rows:
@@ -429,11 +487,11 @@ class SearchScreen(Screen):
     def _use(self, r: TrialResult) -> None:
         """The trial's sampled values on the next run's preset (its epochs kept)."""
         base = self.job.preset
-        trial = Trial(r.trial_id, r.stage, r.index, r.learning_rate, r.reg, r.hidden, r.batch_size,
-                      epochs=base.train.epochs)
+        trial = Trial(
+            r.trial_id, r.stage, r.index, r.learning_rate, r.reg, r.hidden, r.batch_size, epochs=base.train.epochs
+        )
         preset = trial_preset(base, trial)
-        self.app.post_message(UseConfig(
-            preset, f"search trial {r.trial_id} (val acc {fmt.accuracy(r.best_val_acc)})"))
+        self.app.post_message(UseConfig(preset, f"search trial {r.trial_id} (val acc {fmt.accuracy(r.best_val_acc)})"))
         self._leave()
 
     def action_toggle_plot(self) -> None:
@@ -447,10 +505,17 @@ class SearchScreen(Screen):
     def _leave(self) -> None:
         if self.job.running:
             self.job.stop("the search view was closed")
-            self.notify(f"search stopped; {fmt.plural(len(self.results), 'trial')} recorded in {self.job.path}",
-                        timeout=6)
+            self.notify(
+                f"search stopped; {fmt.plural(len(self.results), 'trial')} recorded in {self.job.path}", timeout=6
+            )
         self.dismiss()
 
 
-_STATUS_STYLE = {"running": "green", "starting": "green", "stopping": "yellow", "stopped": "yellow",
-                 "finished": "blue", "failed": "red"}
+_STATUS_STYLE = {
+    "running": "green",
+    "starting": "green",
+    "stopping": "yellow",
+    "stopped": "yellow",
+    "finished": "blue",
+    "failed": "red",
+}

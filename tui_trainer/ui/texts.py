@@ -7,7 +7,7 @@ words without driving the app.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..checks import CheckResult
 from ..config import Preset
@@ -17,18 +17,28 @@ from .history import RunHistory
 from .widgets.hyperparams import ROWS
 
 
-def status_fields(run: RunHistory | None, next_preset: Preset, *, loaded: bool, data_error: str,
-                  restarting: bool, now: float) -> dict[str, object]:
+def status_fields(
+    run: RunHistory | None, next_preset: Preset, *, loaded: bool, data_error: str, restarting: bool, now: float
+) -> dict[str, object]:
     """The status bar's fields (StatusBar.show's keywords) for the current run, or for the
     next one before any run; `now` is on the app's clock, in seconds."""
     preset = next_preset if run is None else run.preset
     fields: dict[str, object] = dict(preset=preset.name, dataset=preset.data.dataset)
     if run is None:
         status = "failed" if data_error else ("idle" if loaded else "loading")
-        note = ("cannot load the data" if data_error else
-                "space starts a run" if loaded else "loading the data…")
-        return dict(**fields, run_number=None, status=status, epoch=0, epochs=preset.train.epochs,
-                    iteration=0, iterations=None, elapsed=None, eta=None, note=note)
+        note = "cannot load the data" if data_error else "space starts a run" if loaded else "loading the data…"
+        return dict(
+            **fields,
+            run_number=None,
+            status=status,
+            epoch=0,
+            epochs=preset.train.epochs,
+            iteration=0,
+            iterations=None,
+            elapsed=None,
+            eta=None,
+            note=note,
+        )
     note = ""
     if run.ended is not None:
         note = ended_note(run.ended)
@@ -36,9 +46,18 @@ def status_fields(run: RunHistory | None, next_preset: Preset, *, loaded: bool, 
         note = "restarting…"
     elif run.started is None:
         note = "starting…"
-    return dict(**fields, run_number=run.number, status=run.status, epoch=run.current_epoch,
-                epochs=run.total_epochs, iteration=run.iteration, iterations=run.total_iterations,
-                elapsed=run.elapsed(now), eta=run.eta(now), note=note)
+    return dict(
+        **fields,
+        run_number=run.number,
+        status=run.status,
+        epoch=run.current_epoch,
+        epochs=run.total_epochs,
+        iteration=run.iteration,
+        iterations=run.total_iterations,
+        elapsed=run.elapsed(now),
+        eta=run.eta(now),
+        note=note,
+    )
 
 
 def ended_note(e: RunEnded) -> str:
@@ -48,9 +67,17 @@ def ended_note(e: RunEnded) -> str:
     return e.reason
 
 
-def notes(run: RunHistory | None, *, base_preset: Preset, next_preset: Preset, data: Dataset | None,
-          data_error: str, runs_dir_name: str, checks: Sequence[CheckResult] = (),
-          checks_error: str = "") -> list[tuple[str, str]]:
+def notes(
+    run: RunHistory | None,
+    *,
+    base_preset: Preset,
+    next_preset: Preset,
+    data: Dataset | None,
+    data_error: str,
+    runs_dir_name: str,
+    checks: Sequence[CheckResult] = (),
+    checks_error: str = "",
+) -> list[tuple[str, str]]:
     """The advice slot's lines, (kind, text) with kind info/good/warn/bad: the data or the
     run's status and reason, failed checks, and what the next run changes."""
     lines: list[tuple[str, str]] = []
@@ -62,8 +89,13 @@ def notes(run: RunHistory | None, *, base_preset: Preset, next_preset: Preset, d
         lines.append(("info", f"loading {p.data.dataset}…"))
     elif run is None:
         lines.append(("info", f"{p.name}: {p.description}" if p.description else p.name))
-        lines.append(("info", f"{data.name}: {data.X_train.shape[0]} train / {data.X_val.shape[0]} val, "
-                              f"{data.num_classes} classes, {data.input_dim} inputs"))
+        lines.append(
+            (
+                "info",
+                f"{data.name}: {data.X_train.shape[0]} train / {data.X_val.shape[0]} val, "
+                f"{data.num_classes} classes, {data.input_dim} inputs",
+            )
+        )
         lines.append(("info", "space trains; c runs the sanity checks first, as the lecture does"))
     if run is not None:
         lines += _run_lines(run, runs_dir_name)
@@ -86,8 +118,13 @@ def _run_lines(run: RunHistory, runs_dir_name: str) -> list[tuple[str, str]]:
         lines.append(("info", f"run {run.number} is recorded in {runs_dir_name}/{run.run_dir}"))
     if run.started is not None:
         s = run.started
-        lines.append(("info", f"initial loss {s.initial_loss:.4f} · {s.n_train} train, {s.n_val} val, "
-                              f"{s.iterations_per_epoch} iterations per epoch"))
+        lines.append(
+            (
+                "info",
+                f"initial loss {s.initial_loss:.4f} · {s.n_train} train, {s.n_val} val, "
+                f"{s.iterations_per_epoch} iterations per epoch",
+            )
+        )
     if run.ended is not None:
         e = run.ended
         kind = {"finished": "good", "stopped": "warn"}.get(e.status, "bad")

@@ -27,8 +27,9 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -43,7 +44,7 @@ from ..threads import training_blas_env
 from .host_events import URGENT, LayerSnapshot, StoreOpened
 
 FLUSH_S = 0.05
-SNAPSHOT_S = 1.0   # the first layer's weights go up at most once a second (and after the last epoch)
+SNAPSHOT_S = 1.0  # the first layer's weights go up at most once a second (and after the last epoch)
 
 OnEvents = Callable[[int, list[Event]], None]
 OnDone = Callable[[int, str], None]
@@ -56,10 +57,17 @@ class Host(Protocol):
     One run at a time: `run` starts run `number`; its events reach the host's
     `on_events` on a background thread, then `on_done(number, where)` once."""
 
-    kind: str   # "thread" | "process"
+    kind: str  # "thread" | "process"
 
-    def run(self, number: int, preset: Preset, data: Dataset, runs_dir: Path,
-            trainer_cls: type[Trainer] = Trainer, store_factory: StoreFactory = RunStore.create) -> None: ...
+    def run(
+        self,
+        number: int,
+        preset: Preset,
+        data: Dataset,
+        runs_dir: Path,
+        trainer_cls: type[Trainer] = Trainer,
+        store_factory: StoreFactory = RunStore.create,
+    ) -> None: ...
 
     def stop(self, reason: str) -> None: ...
 
@@ -79,9 +87,16 @@ def default_host() -> str:
     return "thread" if os.environ.get("TUI_TRAINER_ENGINE", "").lower() == "thread" else "process"
 
 
-def train_one(number: int, preset: Preset, data: Dataset | Callable[[], Dataset], runs_dir: Path,
-              sink: Callable[[Event], None], control: RunControl, trainer_cls: type[Trainer],
-              store_factory: StoreFactory) -> str:
+def train_one(
+    number: int,
+    preset: Preset,
+    data: Dataset | Callable[[], Dataset],
+    runs_dir: Path,
+    sink: Callable[[Event], None],
+    control: RunControl,
+    trainer_cls: type[Trainer],
+    store_factory: StoreFactory,
+) -> str:
     """One run, recorded in the run directory as a headless run is (the advisor in
     front of the store and the app's sink). Never raises; returns where a failure
     happened ('' when none). `sink` also gets StoreOpened and LayerSnapshot, which
@@ -91,8 +106,14 @@ def train_one(number: int, preset: Preset, data: Dataset | Callable[[], Dataset]
             data = data()
         store = store_factory(runs_dir, preset, data)
         sink(StoreOpened(store.path.name))
-        trainer = trainer_cls(preset, data, Advisor(Fanout(store, sink)), control=control, run_id=store.run_id,
-                              on_epoch=epoch_hook(store, sink, preset.train.epochs))
+        trainer = trainer_cls(
+            preset,
+            data,
+            Advisor(Fanout(store, sink)),
+            control=control,
+            run_id=store.run_id,
+            on_epoch=epoch_hook(store, sink, preset.train.epochs),
+        )
         # An exploding loss overflows on its way to inf; the trainer reports that as
         # "exploded", so numpy's warnings are only noise (and would scribble on the screen).
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -148,8 +169,15 @@ class ThreadHost:
         self.control: RunControl | None = None
         self.busy = threading.Event()
 
-    def run(self, number: int, preset: Preset, data: Dataset, runs_dir: Path,
-            trainer_cls: type[Trainer] = Trainer, store_factory: StoreFactory = RunStore.create) -> None:
+    def run(
+        self,
+        number: int,
+        preset: Preset,
+        data: Dataset,
+        runs_dir: Path,
+        trainer_cls: type[Trainer] = Trainer,
+        store_factory: StoreFactory = RunStore.create,
+    ) -> None:
         control = self.control = RunControl()
         self.busy.set()
         on_events = self.on_events
@@ -221,12 +249,20 @@ class ProcessHost:
             os.environ.clear()
             os.environ.update(saved_env)
         child.close()
-        self._reader = threading.Thread(target=self._read, args=(self._conn, self.process), daemon=True,
-                                        name="tui-trainer events")
+        self._reader = threading.Thread(
+            target=self._read, args=(self._conn, self.process), daemon=True, name="tui-trainer events"
+        )
         self._reader.start()
 
-    def run(self, number: int, preset: Preset, data: Any, runs_dir: Path,
-            trainer_cls: type[Trainer] = Trainer, store_factory: StoreFactory = RunStore.create) -> None:
+    def run(
+        self,
+        number: int,
+        preset: Preset,
+        data: Any,
+        runs_dir: Path,
+        trainer_cls: type[Trainer] = Trainer,
+        store_factory: StoreFactory = RunStore.create,
+    ) -> None:
         """`data` is not sent: the child loads (and keeps) the data set the preset names.
         A child that died (killed, out of memory) is replaced first."""
         if not self.process.is_alive():
@@ -282,8 +318,9 @@ class ProcessHost:
         process.join(1)
         code = process.exitcode
         for number in sorted(self._running):
-            self.on_events(number, [RunEnded("failed", f"the trainer process ended (exit code {code})",
-                                             None, None, 0, 0.0)])
+            self.on_events(
+                number, [RunEnded("failed", f"the trainer process ended (exit code {code})", None, None, 0, 0.0)]
+            )
             self.on_done(number, "")
         self._running.clear()
 

@@ -39,7 +39,9 @@ def parse_form(values: dict[str, str]) -> dict[str, Any]:
             try:
                 out[key] = [int(t) for t in parts]
             except ValueError:
-                raise ValueError(f"{label}: {text!r}: give layer sizes like 100, 50 (empty: a linear classifier)") from None
+                raise ValueError(
+                    f"{label}: {text!r}: give layer sizes like 100, 50 (empty: a linear classifier)"
+                ) from None
         else:
             out[key] = text
     return out
@@ -83,11 +85,21 @@ class EditForm(ModalScreen[Preset | None]):
                 for key, label, kind in FIELDS:
                     yield Label(label, classes="field-label")
                     if kind == "choice":
-                        yield Select([(u, u) for u in UPDATES], value=p.train.update, allow_blank=False,
-                                     id=_id(key), compact=True)
+                        yield Select(
+                            [(u, u) for u in UPDATES],
+                            value=p.train.update,
+                            allow_blank=False,
+                            id=_id(key),
+                            compact=True,
+                        )
                     else:
-                        yield Input(initial[key], id=_id(key), select_on_focus=True, compact=True,
-                                    placeholder="e.g. 100, 50 (empty: linear)" if kind == "sizes" else "")
+                        yield Input(
+                            initial[key],
+                            id=_id(key),
+                            select_on_focus=True,
+                            compact=True,
+                            placeholder="e.g. 100, 50 (empty: linear)" if kind == "sizes" else "",
+                        )
             yield Static("", id="edit-error")
             yield Static("enter or ctrl+s applies · escape cancels · tab moves between fields", id="edit-hint")
             with Horizontal(id="edit-buttons"):
@@ -96,7 +108,7 @@ class EditForm(ModalScreen[Preset | None]):
 
     def values(self) -> dict[str, str]:
         out = {}
-        for key, _, kind in FIELDS:
+        for key, _, _kind in FIELDS:
             w = self.query_one(f"#{_id(key)}")
             out[key] = str(w.value)
         return out
@@ -106,8 +118,9 @@ class EditForm(ModalScreen[Preset | None]):
         try:
             changes = parse_form(self.values())
             if self.n_train is not None and changes["train.batch_size"] > self.n_train:
-                raise ValueError(f"batch size: {changes['train.batch_size']} is more than the "
-                                 f"{self.n_train} training examples")
+                raise ValueError(
+                    f"batch size: {changes['train.batch_size']} is more than the {self.n_train} training examples"
+                )
             new = self.preset.replace(**changes)
         except (ValueError, PresetError) as e:
             error.update(_without_source(str(e), self.preset.source))
@@ -134,4 +147,4 @@ def _id(key: str) -> str:
 def _without_source(message: str, source: str) -> str:
     """PresetError messages start with the preset's path; in the form the key is what matters."""
     prefix = f"{source}: "
-    return message[len(prefix):] if message.startswith(prefix) else message
+    return message[len(prefix) :] if message.startswith(prefix) else message

@@ -12,22 +12,37 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 PANES = (
-    ("Loss", "per-iteration loss, faint, with a smoothed line over it; earlier runs of this "
-             "session as grey ghost curves; x in epochs; y toggles log scale"),
-    ("Accuracy", "train and val accuracy per epoch; a wide gap means overfitting (raise reg), "
-                 "no gap and low accuracy means too little capacity"),
-    ("Weights and updates", "per parameter: weight and update mean/std/min/max, and "
-                            "norm(update)/norm(weight); the lecture's band is about 1e-3..1e-2"),
+    (
+        "Loss",
+        "per-iteration loss, faint, with a smoothed line over it; earlier runs of this "
+        "session as grey ghost curves; x in epochs; y toggles log scale",
+    ),
+    (
+        "Accuracy",
+        "train and val accuracy per epoch; a wide gap means overfitting (raise reg), "
+        "no gap and low accuracy means too little capacity",
+    ),
+    (
+        "Weights and updates",
+        "per parameter: weight and update mean/std/min/max, and "
+        "norm(update)/norm(weight); the lecture's band is about 1e-3..1e-2",
+    ),
     ("Sanity checks", "loss at init ~ ln(C), reg raises the loss, gradient check, overfit 20 examples"),
     ("First layer (v, 6)", "W1 as one picture per hidden unit, refreshed at most once a second"),
     ("Ratios (v, 7)", "log10 of norm(update)/norm(weight) per parameter over the run, the band shaded"),
     ("Hyperparameters", "this run beside the next; ● marks what the next run changes"),
-    ("Advice", "the advisor's diagnoses with the lecture's remedies, then the run's status and reason, "
-               "failed checks' remedies and what the next run changes"),
+    (
+        "Advice",
+        "the advisor's diagnoses with the lecture's remedies, then the run's status and reason, "
+        "failed checks' remedies and what the next run changes",
+    ),
     ("Runs (h)", "every run of the run directory: sort, overlay curves, reuse a configuration"),
-    ("Search (s)", "a coarse-to-fine search of the next run's setup over the preset's [search] ranges, "
-                   "recorded like `tui-trainer search`: the trials live, val acc over log10 learning rate "
-                   "and reg (x: exploded); x stops it, u makes the best trial the next run"),
+    (
+        "Search (s)",
+        "a coarse-to-fine search of the next run's setup over the preset's [search] ranges, "
+        "recorded like `tui-trainer search`: the trials live, val acc over log10 learning rate "
+        "and reg (x: exploded); x stops it, u makes the best trial the next run",
+    ),
 )
 
 
@@ -59,8 +74,13 @@ class HelpScreen(ModalScreen[None]):
             yield Static(keys)
             yield Static(Text("\nPanes", style="bold"))
             yield Static(panes)
-            yield Static(Text("\nChanges apply to the next run: try, look, adjust, run again. "
-                              "ctrl+p opens the command palette with every action.", style="dim"))
+            yield Static(
+                Text(
+                    "\nChanges apply to the next run: try, look, adjust, run again. "
+                    "ctrl+p opens the command palette with every action.",
+                    style="dim",
+                )
+            )
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -15,7 +15,8 @@ reactives; their watchers do the showing.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -59,8 +60,15 @@ TABS = {
     "layer1": ("layer1",),
     "ratios": ("ratio-history",),
 }
-TAB_LABELS = {"loss": "1 Loss", "accuracy": "2 Accuracy", "weights": "3 Weights", "checks": "4 Checks",
-              "run": "5 Advice", "layer1": "6 Layer 1", "ratios": "7 Ratios"}
+TAB_LABELS = {
+    "loss": "1 Loss",
+    "accuracy": "2 Accuracy",
+    "weights": "3 Weights",
+    "checks": "4 Checks",
+    "run": "5 Advice",
+    "layer1": "6 Layer 1",
+    "ratios": "7 Ratios",
+}
 # Wide screens show one of these in the big cell; `v` moves to the next.
 BIG_VIEWS = ("loss", "layer1", "ratio-history")
 
@@ -73,27 +81,55 @@ RUN_KEYS = [
     Binding("space", "start", "Run", tooltip="start the next run (restarts a running one)"),
     Binding("p", "pause", "Pause", tooltip="pause or resume the run"),
     Binding("x", "stop", "Stop", tooltip="stop the run (within one iteration)"),
-    Binding("l", "learning_rate(False)", "lr down", group=LR,
-            tooltip="next run's learning rate down half a decade (/ 10^0.5)"),
-    Binding("L", "learning_rate(True)", "lr up", group=LR,
-            tooltip="next run's learning rate up half a decade (x 10^0.5)"),
-    Binding("r", "reg(False)", "reg down", group=REG,
-            tooltip=f"next run's reg down half a decade ({knobs.REG_FLOOR:g} -> 0)"),
-    Binding("R", "reg(True)", "reg up", group=REG,
-            tooltip=f"next run's reg up half a decade (0 -> {knobs.REG_FLOOR:g})"),
+    Binding(
+        "l",
+        "learning_rate(False)",
+        "lr down",
+        group=LR,
+        tooltip="next run's learning rate down half a decade (/ 10^0.5)",
+    ),
+    Binding(
+        "L", "learning_rate(True)", "lr up", group=LR, tooltip="next run's learning rate up half a decade (x 10^0.5)"
+    ),
+    Binding(
+        "r",
+        "reg(False)",
+        "reg down",
+        group=REG,
+        tooltip=f"next run's reg down half a decade ({knobs.REG_FLOOR:g} -> 0)",
+    ),
+    Binding(
+        "R", "reg(True)", "reg up", group=REG, tooltip=f"next run's reg up half a decade (0 -> {knobs.REG_FLOOR:g})"
+    ),
     Binding("b", "batch(False)", "batch halve", group=BATCH, tooltip="halve the next run's batch size (down to 1)"),
-    Binding("B", "batch(True)", "batch double", group=BATCH,
-            tooltip="double the next run's batch size (up to the training set)"),
+    Binding(
+        "B",
+        "batch(True)",
+        "batch double",
+        group=BATCH,
+        tooltip="double the next run's batch size (up to the training set)",
+    ),
     Binding("e", "edit", "Edit", tooltip="edit the next run: learning rate, reg, batch, epochs, update, hidden"),
     Binding("c", "checks", "Checks", tooltip="run the four sanity checks on the next run's setup"),
     Binding("y", "log_scale", "Log y", show=False, tooltip="loss plot: toggle a log y axis"),
-    Binding("v", "next_view", "View", show=False,
-            tooltip="the big pane: loss, first-layer weights, update/weight ratio over time"),
-    Binding("h", "runs", "Runs", show=False,
-            tooltip="every run of the run directory: compare curves, reuse a configuration"),
-    Binding("s", "search", "Search", show=False,
-            tooltip="coarse-to-fine search of the next run's setup over its [search] "
-                    "ranges: live trials and scatter; u makes the best the next run"),
+    Binding(
+        "v",
+        "next_view",
+        "View",
+        show=False,
+        tooltip="the big pane: loss, first-layer weights, update/weight ratio over time",
+    ),
+    Binding(
+        "h", "runs", "Runs", show=False, tooltip="every run of the run directory: compare curves, reuse a configuration"
+    ),
+    Binding(
+        "s",
+        "search",
+        "Search",
+        show=False,
+        tooltip="coarse-to-fine search of the next run's setup over its [search] "
+        "ranges: live trials and scatter; u makes the best the next run",
+    ),
     Binding("o", "open", "Open", show=False, tooltip="open another preset"),
 ]
 TAB_KEYS = [
@@ -105,13 +141,13 @@ TAB_KEYS = [
 class WorkbenchScreen(Screen):
     BINDINGS = [*RUN_KEYS, *TAB_KEYS]
 
-    tab = reactive("loss")        # the pane (or panes) shown on narrow screens: a key of TABS
-    big_view = reactive("loss")   # the pane in the wide layout's big cell: one of BIG_VIEWS
+    tab = reactive("loss")  # the pane (or panes) shown on narrow screens: a key of TABS
+    big_view = reactive("loss")  # the pane in the wide layout's big cell: one of BIG_VIEWS
 
     def __init__(self, plot_interval: float = 0.4, table_interval: float = 0.5, **kw) -> None:
         super().__init__(**kw)
-        self.plot_interval = plot_interval     # the loss and accuracy plots (plotext is costly)
-        self.table_interval = table_interval   # the weights table (numbers faster than this cannot be read)
+        self.plot_interval = plot_interval  # the loss and accuracy plots (plotext is costly)
+        self.table_interval = table_interval  # the weights table (numbers faster than this cannot be read)
         self._loss_dirty = self._accuracy_dirty = self._ratios_dirty = False
         self._last_loss = self._last_accuracy = self._last_table = 0.0
         self._grid_spec = ""
@@ -165,7 +201,7 @@ class WorkbenchScreen(Screen):
             for pane in panes:
                 self.query_one(f"#{pane}").set_class(t == tab, "-current")
         self.query_one("#tabs", Tabs).active = f"tab-{tab}"
-        if TABS[tab][0] in BIG_VIEWS:   # keep the wide layout's big cell in step
+        if TABS[tab][0] in BIG_VIEWS:  # keep the wide layout's big cell in step
             self.big_view = TABS[tab][0]
 
     def watch_big_view(self, view: str) -> None:
@@ -197,7 +233,7 @@ class WorkbenchScreen(Screen):
     def follow(self, event: Event | LayerSnapshot) -> None:
         """One of the current run's events that a pane keeps itself (the rest are read from its history)."""
         if isinstance(event, Ratios):
-            self.ratio_history.add(event)   # it redraws on its own clock, when shown
+            self.ratio_history.add(event)  # it redraws on its own clock, when shown
         elif isinstance(event, Advice):
             self.advice_pane.add(event)
         elif isinstance(event, LayerSnapshot):
@@ -225,8 +261,11 @@ class WorkbenchScreen(Screen):
         if loss_due:
             self._loss_dirty, self._last_loss = False, now
             self.loss_plot.show(run, self.bench.ghosts())
-        if self._accuracy_dirty and (not loss_due or ended) and (
-                now - self._last_accuracy >= self.plot_interval or ended):
+        if (
+            self._accuracy_dirty
+            and (not loss_due or ended)
+            and (now - self._last_accuracy >= self.plot_interval or ended)
+        ):
             self._accuracy_dirty, self._last_accuracy = False, now
             self.accuracy_plot.show(run)
         self.refresh_status()
@@ -244,9 +283,16 @@ class WorkbenchScreen(Screen):
 
     def refresh_status(self) -> None:
         app = self.bench
-        self.status_bar.show(**texts.status_fields(
-            app.current, app.next_preset, loaded=app.data is not None, data_error=app.data_error,
-            restarting=app.restarting, now=app.clock()))
+        self.status_bar.show(
+            **texts.status_fields(
+                app.current,
+                app.next_preset,
+                loaded=app.data is not None,
+                data_error=app.data_error,
+                restarting=app.restarting,
+                now=app.clock(),
+            )
+        )
 
     def refresh_hyper(self) -> None:
         self._fit_grid()
@@ -258,10 +304,18 @@ class WorkbenchScreen(Screen):
 
     def refresh_notes(self) -> None:
         app = self.bench
-        self.query_one(RunNotes).show(texts.notes(
-            app.current, base_preset=app.base_preset, next_preset=app.next_preset, data=app.data,
-            data_error=app.data_error, runs_dir_name=app.runs_dir.name, checks=self.checks_pane.results,
-            checks_error=self.checks_pane.error))
+        self.query_one(RunNotes).show(
+            texts.notes(
+                app.current,
+                base_preset=app.base_preset,
+                next_preset=app.next_preset,
+                data=app.data,
+                data_error=app.data_error,
+                runs_dir_name=app.runs_dir.name,
+                checks=self.checks_pane.results,
+                checks_error=self.checks_pane.error,
+            )
+        )
 
     def next_changed(self) -> None:
         """The next run's preset changed: the panes that show it."""
@@ -274,7 +328,7 @@ class WorkbenchScreen(Screen):
         """The weights row of the wide grid holds one line per parameter (W1, b1, ...)."""
         app = self.bench
         preset = app.current.preset if app.current is not None else app.next_preset
-        rows = min(2 * (len(preset.model.hidden) + 1), 10) + 3   # + header + border
+        rows = min(2 * (len(preset.model.hidden) + 1), 10) + 3  # + header + border
         spec = f"1fr 9 {rows} 10"
         if spec != self._grid_spec:
             self._grid_spec = spec

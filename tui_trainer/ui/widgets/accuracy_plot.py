@@ -12,8 +12,7 @@ class AccuracyPlot(CachedPlot):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.run: RunHistory | None = None
-        self.border_title = (f"Accuracy  [{palette.hex(palette.TRAIN)}]⠉⠒ train[/]"
-                             f"  [{palette.hex(palette.VAL)}]• val[/]")
+        self.border_title = f"Accuracy  [{palette.hex(palette.TRAIN)}]⠉⠒ train[/]  [{palette.hex(palette.VAL)}]• val[/]"
 
     def show(self, run: RunHistory | None) -> None:
         self.run = run

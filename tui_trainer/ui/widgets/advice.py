@@ -10,7 +10,7 @@ under NO_COLOR: ✗ error, ! warning, i info.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from rich.text import Text
 from textual.widgets import Static
@@ -35,8 +35,8 @@ class AdvicePane(Static):
 
     def __init__(self, advice: Iterable[Advice] = (), empty: str = EMPTY, **kw) -> None:
         super().__init__(**kw)
-        self.advice: list[Advice] = list(advice)   # oldest first, as they came
-        self.empty = empty                         # what shows when there is none
+        self.advice: list[Advice] = list(advice)  # oldest first, as they came
+        self.empty = empty  # what shows when there is none
 
     def add(self, advice: Advice) -> None:
         self.advice.append(advice)

@@ -13,7 +13,7 @@ pane's size or the theme changed, and served from the cache otherwise.
 
 from __future__ import annotations
 
-from typing import Hashable
+from collections.abc import Hashable
 
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot

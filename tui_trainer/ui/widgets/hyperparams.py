@@ -4,7 +4,7 @@ next run, as the lecture's workflow goes: try, look, adjust, run again)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from rich.table import Table
 from rich.text import Text

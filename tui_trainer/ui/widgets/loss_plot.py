@@ -10,8 +10,10 @@ from .cached_plot import CachedPlot
 
 MAX_GHOSTS = 3
 # The legend lives in the border: plotext's own legend would cover the first iterations.
-LEGEND = (f"Loss  [{palette.hex(palette.RAW)}]• per iteration[/]  [{palette.hex(palette.SMOOTH)}]⠉⠒ smoothed[/]"
-          f"  [{palette.hex(palette.GHOSTS[0])}]⠉⠒ earlier runs[/]")
+LEGEND = (
+    f"Loss  [{palette.hex(palette.RAW)}]• per iteration[/]  [{palette.hex(palette.SMOOTH)}]⠉⠒ smoothed[/]"
+    f"  [{palette.hex(palette.GHOSTS[0])}]⠉⠒ earlier runs[/]"
+)
 
 
 class LossPlot(CachedPlot):
@@ -47,8 +49,11 @@ class LossPlot(CachedPlot):
 
     def data_key(self) -> tuple:
         run = self.run
-        return (self.log_scale, tuple(g.number for g in self.ghosts),
-                None if run is None else (run.number, run.steps_x.size))
+        return (
+            self.log_scale,
+            tuple(g.number for g in self.ghosts),
+            None if run is None else (run.number, run.steps_x.size),
+        )
 
     def plot(self) -> None:
         cols = max(self.size.width - 8, 10)

@@ -4,11 +4,11 @@ strips them under NO_COLOR, so each series also differs by its marker.
 `hex` is the one way an RGB colour becomes markup (legends in border titles),
 for every pane and screen of the workbench."""
 
-RAW = (108, 112, 134)        # the per-iteration loss: faint
-SMOOTH = (97, 175, 239)      # the smoothed loss over it
-GHOSTS = ((88, 88, 98), (74, 74, 84), (64, 64, 72))   # earlier runs, newest first
-TRAIN = (229, 192, 123)      # train accuracy
-VAL = (152, 195, 121)        # val accuracy
+RAW = (108, 112, 134)  # the per-iteration loss: faint
+SMOOTH = (97, 175, 239)  # the smoothed loss over it
+GHOSTS = ((88, 88, 98), (74, 74, 84), (64, 64, 72))  # earlier runs, newest first
+TRAIN = (229, 192, 123)  # train accuracy
+VAL = (152, 195, 121)  # val accuracy
 
 
 def hex(rgb: tuple[int, int, int]) -> str:

@@ -15,7 +15,7 @@ from ...engine.stats import RATIO_BAND, ratio_band
 from ...formatting import compact
 
 STATS = ("mean", "std", "min", "max")
-WIDE = 104   # content columns needed for the full table (shape column, 3 digits)
+WIDE = 104  # content columns needed for the full table (shape column, 3 digits)
 
 
 def band_label(ratio: float | None) -> tuple[str, str, str]:
@@ -58,8 +58,7 @@ class ParamTable(Widget):
 
     def _table(self) -> Table | Text:
         if self.ratios is None:
-            return Text("Weight and update statistics appear every train.stats_every iterations of a run.",
-                        style="dim")
+            return Text("Weight and update statistics appear every train.stats_every iterations of a run.", style="dim")
         wide = self.content_size.width >= WIDE
         t = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False, expand=False, header_style="bold")
         t.add_column("", no_wrap=True)
@@ -84,9 +83,19 @@ class ParamTable(Widget):
         cells: list = [p.name]
         if wide:
             cells.append("x".join(str(s) for s in p.shape))
-        cells += [compact(v, digits, width) for v in (
-            p.weight_mean, p.weight_std, p.weight_min, p.weight_max,
-            p.update_mean, p.update_std, p.update_min, p.update_max)]
+        cells += [
+            compact(v, digits, width)
+            for v in (
+                p.weight_mean,
+                p.weight_std,
+                p.weight_min,
+                p.weight_max,
+                p.update_mean,
+                p.update_std,
+                p.update_min,
+                p.update_max,
+            )
+        ]
         ratio = "n/a" if p.ratio is None else compact(p.ratio, digits, width)
         if wide:
             cells += [Text(ratio, style=style), Text(f"{words} {arrow}".strip(), style=style)]

@@ -13,7 +13,7 @@ points per column.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from textual.app import RenderResult
@@ -48,8 +48,9 @@ class RatioSeries:
         self.iterations.append(r.iteration)
         for p in r.params:
             ys = self.log_ratio.setdefault(p.name, [math.nan] * k)
-            ys.append(math.log10(p.ratio) if p.ratio is not None and p.ratio > 0 and math.isfinite(p.ratio)
-                      else math.nan)
+            ys.append(
+                math.log10(p.ratio) if p.ratio is not None and p.ratio > 0 and math.isfinite(p.ratio) else math.nan
+            )
         for ys in self.log_ratio.values():  # a parameter missing from this event
             if len(ys) < k + 1:
                 ys.append(math.nan)
@@ -101,8 +102,10 @@ class RatioHistory(PlotextPlot):
             title += "  " + "  ".join(f"[{palette.hex(colour_of(n))}]⠉⠒ {n}[/]" for n in names)
         self.border_title = title
         latest = self.series.latest()
-        w = [f"{n} {10 ** v:.1e}" for n, v in latest.items() if n.startswith("W") and math.isfinite(v)]
-        self.border_subtitle = (" · ".join(w) + " · " if w else "") + f"band {RATIO_BAND[0]:g}..{RATIO_BAND[1]:g} shaded"
+        w = [f"{n} {10**v:.1e}" for n, v in latest.items() if n.startswith("W") and math.isfinite(v)]
+        self.border_subtitle = (
+            " · ".join(w) + " · " if w else ""
+        ) + f"band {RATIO_BAND[0]:g}..{RATIO_BAND[1]:g} shaded"
 
     def render(self) -> RenderResult:
         plt = self.plt

@@ -13,16 +13,29 @@ from ...formatting import clock
 FLASH_S = 2.5
 
 STATUS_STYLE = {
-    "idle": "status-idle", "loading": "status-idle", "running": "status-running",
-    "paused": "status-paused", "finished": "status-finished", "exploded": "status-bad",
-    "stopped": "status-paused", "failed": "status-bad",
+    "idle": "status-idle",
+    "loading": "status-idle",
+    "running": "status-running",
+    "paused": "status-paused",
+    "finished": "status-finished",
+    "exploded": "status-bad",
+    "stopped": "status-paused",
+    "failed": "status-bad",
 }
 
 
 class StatusBar(Widget):
     COMPONENT_CLASSES = {
-        "status-idle", "status-running", "status-paused", "status-finished", "status-bad",
-        "bar-done", "bar-todo", "dim", "flash", "flash-warn",
+        "status-idle",
+        "status-running",
+        "status-paused",
+        "status-finished",
+        "status-bad",
+        "bar-done",
+        "bar-todo",
+        "dim",
+        "flash",
+        "flash-warn",
     }
 
     def __init__(self, **kw) -> None:
@@ -38,7 +51,7 @@ class StatusBar(Widget):
         self.elapsed: float | None = None
         self.eta: float | None = None
         self.note = ""
-        self._flash = ("", "", 0.0)   # (text, style class, shown until: time.monotonic())
+        self._flash = ("", "", 0.0)  # (text, style class, shown until: time.monotonic())
         self._shown: tuple = ()
 
     def flash(self, text: str, warn: bool = False) -> None:
@@ -53,8 +66,20 @@ class StatusBar(Widget):
             setattr(self, k, v)
         if self._flash[0] and time.monotonic() > self._flash[2]:
             self._flash = ("", "", 0.0)
-        key = (self._flash[0], self.preset, self.dataset, self.run_number, self.status, int(self.epoch), self.epochs,
-               self.iteration, self.iterations, clock(self.elapsed), clock(self.eta), self.note)
+        key = (
+            self._flash[0],
+            self.preset,
+            self.dataset,
+            self.run_number,
+            self.status,
+            int(self.epoch),
+            self.epochs,
+            self.iteration,
+            self.iterations,
+            clock(self.elapsed),
+            clock(self.eta),
+            self.note,
+        )
         if key != self._shown:
             self._shown = key
             self.refresh()
@@ -67,8 +92,12 @@ class StatusBar(Widget):
         dim = self._s("dim")
         status = Text(f" {self.status} ", style=self._s(STATUS_STYLE.get(self.status, "status-idle")))
         line1 = Text.assemble(
-            (self.preset, "bold"), (f" · {self.dataset}" if self.dataset else "", dim),
-            ("  run ", dim), (str(self.run_number) if self.run_number else "-", "bold"), "  ", status,
+            (self.preset, "bold"),
+            (f" · {self.dataset}" if self.dataset else "", dim),
+            ("  run ", dim),
+            (str(self.run_number) if self.run_number else "-", "bold"),
+            "  ",
+            status,
         )
         if self._flash[0]:
             line1.append("  " + self._flash[0], style=self._s(self._flash[1]))
@@ -78,10 +107,15 @@ class StatusBar(Widget):
 
         total = self.iterations or 0
         fields = Text.assemble(
-            ("epoch ", dim), f"{min(int(self.epoch), self.epochs)}/{self.epochs}",
-            ("  iter ", dim), f"{self.iteration}/{total or '-'}",
-            ("  ", dim), clock(self.elapsed), (" elapsed", dim),
-            ("  ETA ", dim), clock(self.eta),
+            ("epoch ", dim),
+            f"{min(int(self.epoch), self.epochs)}/{self.epochs}",
+            ("  iter ", dim),
+            f"{self.iteration}/{total or '-'}",
+            ("  ", dim),
+            clock(self.elapsed),
+            (" elapsed", dim),
+            ("  ETA ", dim),
+            clock(self.eta),
         )
         bar_width = max(width - fields.cell_len - 7, 0)
         line2 = Text()

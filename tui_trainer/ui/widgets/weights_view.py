@@ -38,7 +38,7 @@ class WeightsView(Widget):
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
-        self.tiles: np.ndarray | None = None     # (units, h, w, 3) uint8, normalised per tile
+        self.tiles: np.ndarray | None = None  # (units, h, w, 3) uint8, normalised per tile
         self.message = WAITING
         self.epoch: int | None = None
         self._lines: list[Strip] | None = None
@@ -117,8 +117,14 @@ class WeightsView(Widget):
         lines = [blank] * top
         cell = grid[:, :width].astype(np.int64)
         # One integer per cell for its (upper rgb, lower rgb): runs of equal cells become one segment.
-        codes = ((cell[0::2, :, 0] << 40) | (cell[0::2, :, 1] << 32) | (cell[0::2, :, 2] << 24)
-                 | (cell[1::2, :, 0] << 16) | (cell[1::2, :, 1] << 8) | cell[1::2, :, 2])
+        codes = (
+            (cell[0::2, :, 0] << 40)
+            | (cell[0::2, :, 1] << 32)
+            | (cell[0::2, :, 2] << 24)
+            | (cell[1::2, :, 0] << 16)
+            | (cell[1::2, :, 1] << 8)
+            | cell[1::2, :, 2]
+        )
         for row in codes:
             segments = [Segment(" " * left, self.rich_style)] if left else []
             starts = np.concatenate([[0], np.flatnonzero(np.diff(row)) + 1, [len(row)]]).tolist()
@@ -141,8 +147,9 @@ class WeightsView(Widget):
     def _draw_message(self, width: int, height: int) -> list[Strip]:
         text = Text(self.message, style="dim")
         lines = text.wrap(self.app.console, max(width, 1))
-        strips = [Strip(list(line.render(self.app.console)), line.cell_len).extend_cell_length(width, self.rich_style)
-                  for line in lines][:height]
+        strips = [
+            Strip(list(line.render(self.app.console)), line.cell_len).extend_cell_length(width, self.rich_style)
+            for line in lines
+        ][:height]
         blank = Strip.blank(width, self.rich_style)
         return strips + [blank] * (height - len(strips))
-

@@ -365,6 +365,28 @@ async def test_space_during_a_run_restarts_with_the_new_values(tmp_path):
         await run_to_end(pilot, 2)
 
 
+async def test_a_preset_opened_during_a_restart_starts_once_its_data_are_loaded(tmp_path):
+    from tui_trainer.config import load_preset
+    from tui_trainer.ui.messages import DataLoaded
+
+    app = make_app(tmp_path, **LONG)
+    async with app.run_test(size=BIG) as pilot:
+        await training(pilot)
+        data = app.data
+        app._read_data = lambda preset: None  # the new preset's data are still loading
+        other = load_preset(preset_file(tmp_path, "other", **LONG))
+        app.start()  # space during a run: restart when it has ended
+        app.open_preset(other)  # before the run has ended: no data for the next run yet
+        await run_to_end(pilot)
+        await pilot.pause(0.1)
+        assert len(app.runs) == 1  # no run without its data
+        app.post_message(DataLoaded(other, data))
+        await wait_for(pilot, lambda: len(app.runs) == 2, what="the second run")
+        assert app.runs[1].preset.name == "other"
+        await pilot.press("x")
+        await run_to_end(pilot, 2)
+
+
 async def test_q_mid_run_stops_the_trainer_and_exits_within_a_second(tmp_path):
     app = make_app(tmp_path, **LONG)
     async with app.run_test(size=BIG) as pilot:

@@ -241,6 +241,7 @@ def check_loss_flat(h: History) -> Advice | None:
 
 def _exploding_advice(h: History, iteration: int, loss: float) -> Advice:
     """The advice for the step loss that tripped is_exploding (the Advisor watches every step)."""
+    assert h.started is not None, "the Advisor calls this only once the run has started"
     initial = h.started.initial_loss
     what = (
         "is not finite (NaN or inf)"

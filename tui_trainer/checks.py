@@ -131,7 +131,7 @@ def check_gradient(
     elif err < GRADIENT_WORRY:
         advice = f"uncomfortable ({per}): look for float32 leaking into the check or a slightly wrong term"
     else:
-        bad = max(worst, key=worst.get)
+        bad = max(worst, key=worst.__getitem__)
         advice = f"the analytic gradient of {bad} is wrong ({per}); check its backward pass"
     value = f"{err:.2e} ({per}; {report.checked} entries, {report.kinks} kinks skipped)"
     return CheckResult("gradient", value, f"max relative error < {GRADIENT_PASS:g}", passed, advice, err)

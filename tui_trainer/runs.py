@@ -89,7 +89,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    atomic_write(path, lambda f: np.savez(f, **arrays), mode="wb")
+    # allow_pickle is numpy's default, named so that no key of `arrays` can be taken for it (and mypy can tell)
+    atomic_write(path, lambda f: np.savez(f, allow_pickle=True, **arrays), mode="wb")
 
 
 def safe_name(name: str) -> str:

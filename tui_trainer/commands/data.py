@@ -23,7 +23,15 @@ from .console import rich_console
 
 
 def command(args) -> int:
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     base_url = args.base_url or os.environ.get(fetching.URL_ENV) or None
     md5_file = os.environ.get(fetching.MD5_ENV)
@@ -42,7 +50,7 @@ def command(args) -> int:
         TimeRemainingColumn(),
         console=rich_console(stderr=True),
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def progress(filename: str, done: int, total: int | None) -> None:
         if filename not in tasks:

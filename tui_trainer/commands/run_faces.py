@@ -195,7 +195,7 @@ SPARKS = "▁▂▃▄▅▆▇█"
 
 def live_view(record: Record, preset: Preset):
     """The live panel: progress with ETA, loss with a sparkline, accuracies, learning rate."""
-    from rich.console import Group
+    from rich.console import Group, RenderableType
     from rich.progress_bar import ProgressBar
     from rich.table import Table
     from rich.text import Text
@@ -251,7 +251,7 @@ def live_view(record: Record, preset: Preset):
     )
     if best:
         acc.append(f"  best val {best.val_acc:.3f} (epoch {best.epoch})", style="green")
-    lines = [head, bar, loss, acc]
+    lines: list[RenderableType] = [head, bar, loss, acc]
     lines += [Text(f"advice: {a.message}", style="yellow") for a in r.advice[-2:]]
     return Group(*lines)
 

@@ -105,8 +105,9 @@ class TrialEnded(TrialResult):
     kind: ClassVar[str] = "trial_ended"
     resumed: bool = False
 
+    # Not `of`: TrialResult.of makes a result from a Trial and its outcome; this wraps a result.
     @classmethod
-    def of(cls, r: TrialResult, resumed: bool = False) -> TrialEnded:
+    def from_result(cls, r: TrialResult, resumed: bool = False) -> TrialEnded:
         return cls(**dataclasses.asdict(r), resumed=resumed)
 
 
@@ -345,9 +346,8 @@ def run_search(
             )
         )
         for r in recorded.values():
-            sink(TrialEnded.of(r, resumed=True))
-        ended = run.stage([t for t in trials if t.trial_id not in recorded])
-        recorded.update(ended)
+            sink(TrialEnded.from_result(r, resumed=True))
+        recorded.update(run.stage([t for t in trials if t.trial_id not in recorded]))
         stage_results = [recorded[t.trial_id] for t in trials if t.trial_id in recorded]
         results += stage_results
         if run.status != "finished":
@@ -400,7 +400,16 @@ def _check_recorded(trial: Trial, result: TrialResult, store: SearchStore) -> Tr
 class _StageRunner:
     """Runs one stage's trials, at most `capacity` in flight, recording each as it ends."""
 
-    def __init__(self, preset, executor, store, sink, control, capacity, trial_fn):
+    def __init__(
+        self,
+        preset: Preset,
+        executor: Executor,
+        store: SearchStore,
+        sink: SearchSink,
+        control: SearchControl,
+        capacity: int,
+        trial_fn: Callable[[TrialSpec], TrialResult],
+    ):
         self.preset, self.executor, self.store, self.sink = preset, executor, store, sink
         self.control, self.capacity, self.trial_fn = control, capacity, trial_fn
         self.status, self.reason = "finished", ""
@@ -436,11 +445,11 @@ class _StageRunner:
                 if result.status != "stopped":
                     self.store.record(result)
                     ended[trial.trial_id] = result
-                self.sink(TrialEnded.of(result))
+                self.sink(TrialEnded.from_result(result))
             if self._stopping_since is not None and time.perf_counter() - self._stopping_since > STOP_GRACE_S:
                 for trial in running.values():  # they did not stop in time: give up on them
                     self.sink(
-                        TrialEnded.of(
+                        TrialEnded.from_result(
                             _stopped(trial, f"did not stop within {STOP_GRACE_S:.0f}s of the stop; abandoned")
                         )
                     )

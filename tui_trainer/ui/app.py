@@ -45,6 +45,7 @@ from ..engine.events import RunEnded
 from ..errors import UserError
 from ..runs import RunStore
 from .history import LAYER, NOTES, RATIOS, EventQueue, RunHistory
+from .host_events import HostEvent
 from .messages import CheckLanded, ChecksDone, DataLoaded, RunDone, UseConfig, Wake
 from .screens.help import HelpScreen
 from .screens.workbench import MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS, WorkbenchScreen
@@ -214,9 +215,9 @@ class WorkbenchApp(App[int]):
             self._ensure_host().stop("restarted with space")
             self.workbench.refresh_status()
             return
-        self._start_run()
+        self._start_run(self.data)
 
-    def _start_run(self) -> None:
+    def _start_run(self, data: Dataset) -> None:
         run = RunHistory(number=len(self.runs) + 1, preset=self.next_preset)
         run.t_start = self.clock()
         self.runs.append(run)
@@ -225,14 +226,14 @@ class WorkbenchApp(App[int]):
         self._ensure_host().run(
             run.number,
             self.next_preset,
-            self.data,
+            data,
             self.runs_dir,
             trainer_cls=self.trainer_cls,
             store_factory=self.store_factory,
         )
         self.workbench.refresh_all()
 
-    def _host_events(self, number: int, events: list) -> None:
+    def _host_events(self, number: int, events: list[HostEvent]) -> None:
         """On the host's thread: queue the events for the next drain."""
         self.events.push(self.runs[number - 1], events)
 
@@ -248,7 +249,8 @@ class WorkbenchApp(App[int]):
         self.workbench.refresh_all()
         if self.restarting and message.run is self.current:
             self.restarting = False
-            self._start_run()
+            # start() again, not _start_run: a preset opened meanwhile may have its data still loading
+            self.start()
 
     def toggle_pause(self) -> None:
         run = self.current

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..config import Preset
-from ..engine.events import Advice, Epoch, Event, Ratios, RunEnded, RunStarted, Step
-from .host_events import URGENT, LayerSnapshot, StoreOpened
+from ..engine.events import Advice, Epoch, Ratios, RunEnded, RunStarted, Step
+from .host_events import URGENT, HostEvent, LayerSnapshot, StoreOpened
 
 # What changed in a drain, so only those panes redraw.
 LOSS, EPOCHS, RATIOS, STATUS, NOTES, LAYER = "loss", "epochs", "ratios", "status", "notes", "layer"
@@ -73,7 +73,7 @@ class RunHistory:
 
     # --- folding events --------------------------------------------------------
 
-    def add(self, event: Event) -> str:
+    def add(self, event: HostEvent) -> str:
         """Fold one event in; returns which pane it touches."""
         if isinstance(event, Step):
             self.iteration = event.iteration
@@ -182,15 +182,15 @@ class EventQueue:
     The app drains the queue on its own thread."""
 
     def __init__(self, wake: Callable[[], object]):
-        self._q: deque[tuple[RunHistory, Event]] = deque()
+        self._q: deque[tuple[RunHistory, HostEvent]] = deque()
         self._wake = wake
 
-    def push(self, run: RunHistory, events: list) -> None:
+    def push(self, run: RunHistory, events: Sequence[HostEvent]) -> None:
         self._q.extend((run, e) for e in events)
         if any(isinstance(e, URGENT) for e in events):
             self._wake()
 
-    def drain(self) -> list[tuple[RunHistory, Event]]:
+    def drain(self) -> list[tuple[RunHistory, HostEvent]]:
         """Everything queued so far, oldest first (called on the app's thread)."""
         q, out = self._q, []
         for _ in range(len(q)):

@@ -7,11 +7,12 @@ never recorded in the run directory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.events import Advice, RunEnded, RunStarted
+from ..engine.events import Advice, Event, RunEnded, RunStarted
 
 # Sent at once and drained at once; the rest (steps, ratios, epochs: an epoch can
 # take 20 ms on a small preset) waits for the next flush and the next drain.
@@ -32,3 +33,8 @@ class StoreOpened:
     """Not an engine event (it is not written anywhere): tells the app the run directory's name."""
 
     name: str
+
+
+# What a host's stream carries, and what takes it: a HostSink is also an engine Sink.
+HostEvent = Event | LayerSnapshot | StoreOpened
+HostSink = Callable[[HostEvent], None]

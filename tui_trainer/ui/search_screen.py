@@ -368,11 +368,10 @@ class SearchScreen(Screen):
         ]
 
     def _cells(self, t: Trial | TrialResult, status: str) -> list[str]:
-        ended = isinstance(t, TrialResult)
         best = self.best is not None and self.best.trial_id == t.trial_id
         cells = [BEST_MARK if best else "", t.trial_id, str(t.stage), status, f"{t.learning_rate:.3g}", f"{t.reg:.3g}"]
         cells += [str(getattr(t, k)) for k in self.extra]
-        if ended:
+        if isinstance(t, TrialResult):
             epochs = self.stage_info[t.stage].epochs if t.stage in self.stage_info else None
             cells += [
                 fmt.accuracy(t.best_val_acc) if t.status != "stopped" else "",
@@ -424,8 +423,9 @@ class SearchScreen(Screen):
                 )
             )
         grid = Table.grid(padding=(0, 1))
-        for i in range(3):  # the label, bar and count keep their width; the ranges give way
-            grid.add_column(no_wrap=True, min_width=max(len(r[i]) if i != 1 else 20 for r in rows))
+        # the label, bar and count keep their width; the ranges give way
+        for width in (max(len(r[0]) for r in rows), 20, max(len(r[2]) for r in rows)):
+            grid.add_column(no_wrap=True, min_width=width)
         grid.add_column(no_wrap=True, overflow="ellipsis")
         for row in rows:
             grid.add_row(*row)
@@ -474,6 +474,7 @@ class SearchScreen(Screen):
         if not table.row_count:
             return
         tid = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        assert tid is not None  # every row is added with its trial id as key
         result = self.results.get(tid)
         if result is None or result.status == "stopped":
             self.notify(f"trial {tid} has not ended: u takes the best so far", severity="warning", timeout=3)

@@ -34,19 +34,19 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..advisor import Advisor
-from ..config import Preset
+from ..config import DataConfig, Preset
 from ..datasets import Dataset, load_dataset
 from ..engine import RunControl, Trainer
-from ..engine.events import Event, Fanout, RunEnded
+from ..engine.events import Fanout, RunEnded
 from ..errors import UserError
 from ..runs import RunStore
 from ..threads import training_blas_env
-from .host_events import URGENT, LayerSnapshot, StoreOpened
+from .host_events import URGENT, HostEvent, HostSink, LayerSnapshot, StoreOpened
 
 FLUSH_S = 0.05
 SNAPSHOT_S = 1.0  # the first layer's weights go up at most once a second (and after the last epoch)
 
-OnEvents = Callable[[int, list[Event]], None]
+OnEvents = Callable[[int, list[HostEvent]], None]
 OnDone = Callable[[int, str], None]
 StoreFactory = Callable[[Path, Preset, Dataset], RunStore]
 
@@ -92,7 +92,7 @@ def train_one(
     preset: Preset,
     data: Dataset | Callable[[], Dataset],
     runs_dir: Path,
-    sink: Callable[[Event], None],
+    sink: HostSink,
     control: RunControl,
     trainer_cls: type[Trainer],
     store_factory: StoreFactory,
@@ -126,21 +126,22 @@ def train_one(
         return "" if isinstance(e, UserError) else last_frame(traceback.format_exc())
 
 
-def epoch_hook(store: RunStore, sink: Callable[[Event], None], epochs: int) -> Callable[[Trainer], None]:
+def epoch_hook(store: RunStore, sink: HostSink, epochs: int) -> Callable[[Trainer], None]:
     """The store's hook (best.npz), then a copy of W1 for the first-layer view,
     at most every SNAPSHOT_S and always after the last epoch."""
-    state = {"epoch": 0, "sent": -SNAPSHOT_S}
+    epoch, sent = 0, -SNAPSHOT_S
 
     def hook(trainer: Trainer) -> None:
+        nonlocal epoch, sent
         store.on_epoch(trainer)
-        state["epoch"] += 1
+        epoch += 1
         now = time.perf_counter()
         net = trainer.net
         if net is None or "W1" not in net.params:
             return
-        if now - state["sent"] >= SNAPSHOT_S or state["epoch"] == epochs:
-            state["sent"] = now
-            sink(LayerSnapshot(net.params["W1"].copy(), tuple(trainer.data.image_shape), state["epoch"]))
+        if now - sent >= SNAPSHOT_S or epoch == epochs:
+            sent = now
+            sink(LayerSnapshot(net.params["W1"].copy(), tuple(trainer.data.image_shape), epoch))
 
     return hook
 
@@ -182,7 +183,7 @@ class ThreadHost:
         self.busy.set()
         on_events = self.on_events
 
-        def sink(event: Event) -> None:
+        def sink(event: HostEvent) -> None:
             on_events(number, [event])
 
         def work() -> None:
@@ -379,7 +380,7 @@ def serve(conn) -> None:
                 return
 
     threading.Thread(target=listen, daemon=True).start()
-    cached: tuple[Any, Dataset | None] = (None, None)
+    cached: tuple[DataConfig, Dataset] | None = None  # (the data section asked for, the data set loaded)
     while True:
         msg = orders.get()
         if msg[0] == "quit":
@@ -388,7 +389,7 @@ def serve(conn) -> None:
 
         def data(preset=preset) -> Dataset:
             nonlocal cached
-            if cached[0] != preset.data:
+            if cached is None or cached[0] != preset.data:
                 cached = (preset.data, load_dataset(preset.data, source=preset.source))
             return cached[1]
 

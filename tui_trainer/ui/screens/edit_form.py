@@ -110,6 +110,7 @@ class EditForm(ModalScreen[Preset | None]):
         out = {}
         for key, _, _kind in FIELDS:
             w = self.query_one(f"#{_id(key)}")
+            assert isinstance(w, (Input, Select))  # compose makes each field one or the other
             out[key] = str(w.value)
         return out
 

@@ -43,6 +43,7 @@ class OpenPreset(ModalScreen[Preset | None]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
+        assert event.option.id is not None  # every option is made with id=the preset's name
         self._open(event.option.id)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

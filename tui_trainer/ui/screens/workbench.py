@@ -27,11 +27,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, Tab, Tabs
 
 from ...config import Preset
-from ...engine.events import Advice, Event, Ratios
+from ...engine.events import Advice, Ratios
 from ...errors import PresetError
 from .. import knobs, texts
 from ..history import EPOCHS, LOSS, NOTES, RATIOS, STATUS, RunHistory
-from ..host_events import LayerSnapshot
+from ..host_events import HostEvent, LayerSnapshot
 from ..runs_screen import RunsScreen
 from ..widgets.accuracy_plot import AccuracyPlot
 from ..widgets.advice import AdvicePane
@@ -230,7 +230,7 @@ class WorkbenchScreen(Screen):
         self.weights_view.show_message(WAITING)
         self._loss_dirty = self._accuracy_dirty = True
 
-    def follow(self, event: Event | LayerSnapshot) -> None:
+    def follow(self, event: HostEvent) -> None:
         """One of the current run's events that a pane keeps itself (the rest are read from its history)."""
         if isinstance(event, Ratios):
             self.ratio_history.add(event)  # it redraws on its own clock, when shown

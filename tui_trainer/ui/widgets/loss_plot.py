@@ -64,12 +64,14 @@ class LossPlot(CachedPlot):
         for age, ghost in enumerate(reversed(self.ghosts)):
             xs, ys = mean_per_bucket(ghost.steps_x, ghost.steps_smooth, 2 * cols)
             if xs.size:
-                plt.plot(xs, ys, marker="braille", color=palette.GHOSTS[min(age, len(palette.GHOSTS) - 1)])
+                plt.plot(
+                    xs.tolist(), ys.tolist(), marker="braille", color=palette.GHOSTS[min(age, len(palette.GHOSTS) - 1)]
+                )
         if run is not None and run.steps_x.size:
             xs, ys = minmax_per_column(run.steps_x, run.steps_loss, cols)
-            plt.plot(xs, ys, marker="dot", color=palette.RAW)
+            plt.plot(xs.tolist(), ys.tolist(), marker="dot", color=palette.RAW)
             xs, ys = mean_per_bucket(run.steps_x, run.steps_smooth, 2 * cols)
-            plt.plot(xs, ys, marker="braille", color=palette.SMOOTH)
+            plt.plot(xs.tolist(), ys.tolist(), marker="braille", color=palette.SMOOTH)
         if run is not None:
             plt.xlim(0, max(run.total_epochs, 1))
         elif self.ghosts:

@@ -25,6 +25,7 @@ def band_label(ratio: float | None) -> tuple[str, str, str]:
         return "n/a", " ", "band-none"
     if band == "ok":
         return "ok", " ", "band-ok"
+    assert ratio is not None  # ratio_band says "none" for None
     high = ratio > RATIO_BAND[1]
     if band == "warn":
         return ("high", "↑", "band-warn") if high else ("low", "↓", "band-warn")

@@ -128,7 +128,7 @@ class RatioHistory(PlotextPlot):
             if xs.size:
                 plt.plot(xs.tolist(), yv.tolist(), marker="braille", color=colour_of(name))
         plt.ylim(y_min, y_max)
-        decades = list(range(int(y_min), int(y_max) + 1))
+        decades: list[float] = list(range(int(y_min), int(y_max) + 1))
         step = max(1, math.ceil(len(decades) / max(self.size.height // 3, 2)))
         plt.yticks(decades[::step], [f"1e{d}" for d in decades[::step]])
         plt.xlim(0, x_max)

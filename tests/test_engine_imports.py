@@ -1,4 +1,4 @@
-"""The engine and data layers stay free of UI libraries (DESIGN.md, layers)."""
+"""The engine and data layers stay free of UI libraries (docs/ARCHITECTURE.md, layers)."""
 
 import json
 import subprocess

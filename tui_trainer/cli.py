@@ -108,7 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = p.add_subparsers(dest="data_command", parser_class=_Parser, metavar="ACTION", required=True)
     f = data_sub.add_parser("fetch", help="download a public data set and verify its checksum")
     f.add_argument("name", choices=["cifar10", "mnist", "fashion-mnist"])
-    f.add_argument("--dir", help="where to put it (default: $TUI_TRAINER_DATA_DIR, else ~/.cache/tui-trainer)")
+    f.add_argument(
+        "--dir",
+        help="where to put it (default: $TUI_TRAINER_DATA_DIR, else $XDG_CACHE_HOME/tui-trainer, "
+        "else ~/.cache/tui-trainer; presets find it there)",
+    )
     f.add_argument("--base-url", default=None, help=argparse.SUPPRESS)  # tests serve files locally
     return parser
 

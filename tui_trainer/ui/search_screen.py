@@ -251,20 +251,8 @@ class SearchScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for name in (
-            "",
-            "trial",
-            "stage",
-            "status",
-            "learning rate",
-            "reg",
-            *(("hidden",) if "hidden" in self.extra else ()),
-            *(("batch",) if "batch_size" in self.extra else ()),
-            "val acc",
-            "epochs",
-            "time",
-        ):
-            table.add_column(name, key=name or "mark")
+        for key in self._columns():
+            table.add_column("" if key == "mark" else key, key=key)
         table.focus()
         self._show_title()
         self._show_best()

@@ -89,13 +89,13 @@ def test_loss_flat_waits_for_ten_iterations_when_epochs_are_short():
 
 
 def test_loss_exploding_names_the_iteration_and_the_factor():
-    losses = decay(30)[:9] + [4 * LN10]
-    d = [x for x in diagnose(history(losses)) if x.code == "loss_exploding"]
-    assert d[0].iteration == 10
-    assert "iteration 10" in d[0].message and "4.0x" in d[0].message
-    assert "learning rate is too high" in d[0].remedy
-    # 2.9x the initial loss is under the trainer's explode_factor of 3: no explosion yet
-    assert "loss_exploding" not in codes(history(decay(30)[:9] + [2.9 * LN10]))
+    rising = decay(30)[:9] + [LN10 * 2**k for k in range(1, 6)]  # 2x, 4x, 8x, ... the initial loss
+    d = [x for x in diagnose(history(rising)) if x.code == "loss_exploding"]
+    assert d[0].iteration == 13  # the smoothed loss passes 3x at the fourth rising step
+    assert "iteration 13" in d[0].message and "smoothed loss" in d[0].message and "explode_factor 3" in d[0].message
+    assert "learning rate is too high" in d[0].remedy and "train.learning_rate = 0.0001" in d[0].remedy
+    # one mini-batch at 4x the initial loss among falling ones is noise, not an explosion
+    assert "loss_exploding" not in codes(history(decay(30)[:9] + [4 * LN10] + decay(30)[10:]))
 
 
 def test_nan_loss_is_an_explosion():
@@ -104,8 +104,9 @@ def test_nan_loss_is_an_explosion():
 
 
 def test_explosion_respects_the_presets_explode_factor():
-    losses = decay(30)[:9] + [4 * LN10]
-    assert "loss_exploding" not in codes(history(losses, **{"train.explode_factor": 5.0}))
+    rising = decay(30)[:9] + [LN10 * 2**k for k in range(1, 6)]
+    ds = [x for x in diagnose(history(rising, **{"train.explode_factor": 5.0})) if x.code == "loss_exploding"]
+    assert ds[0].iteration == 14
 
 
 def test_loss_linear_fires_on_a_straight_line_without_the_early_drop():

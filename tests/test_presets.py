@@ -103,7 +103,7 @@ def test_lr_too_low_barely_moves_the_loss():
 def test_lr_too_high_explodes_within_the_first_epoch():
     started, epochs, ended = train("lr-too-high")
     assert ended.status == "exploded" and epochs == []
-    assert ended.iterations < started.iterations_per_epoch
+    assert ended.iterations <= 5  # the smoothed loss passes 3x the initial loss at iteration 5 (README)
     low, high = load_preset("lr-too-low"), load_preset("lr-too-high")
     # The two failures differ only in the learning rate.
     assert low.replace(**{"train.learning_rate": high.train.learning_rate}, name="x", description="") == high.replace(

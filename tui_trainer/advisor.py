@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .engine.events import Advice, Epoch, Event, Ratios, RunEnded, RunStarted, Sink, Step, from_dict
-from .engine.rules import is_exploding
+from .engine.rules import ExplosionWatch
 from .engine.stats import RATIO_BAND
 
 # --- triggers ------------------------------------------------------------------
@@ -49,8 +49,9 @@ FLAT_MIN_STEPS = 10
 # ... and the remedy mentions the init when it is gaussian with init_std at most this.
 TINY_INIT = 1e-3
 
-# loss_exploding: the trainer's own stop rule (engine/rules.py is_exploding): a
-# step loss that is not finite or above explode_factor times the initial loss.
+# loss_exploding: the trainer's own stop rule (engine/rules.py ExplosionWatch): a
+# step loss that is not finite, or the smoothed step loss above explode_factor
+# times the initial loss.
 # The factor is the run's train.explode_factor; this default is for a history
 # whose config does not name it.
 DEFAULT_EXPLODE_FACTOR = 3.0
@@ -239,22 +240,21 @@ def check_loss_flat(h: History) -> Advice | None:
     )
 
 
-def _exploding_advice(h: History, iteration: int, loss: float) -> Advice:
-    """The advice for the step loss that tripped is_exploding (the Advisor watches every step)."""
-    assert h.started is not None, "the Advisor calls this only once the run has started"
-    initial = h.started.initial_loss
-    what = (
-        "is not finite (NaN or inf)"
-        if not math.isfinite(loss)
-        else (f"is {loss:.4g}, {loss / initial:.1f}x the initial loss {initial:.4g}")
-    )
+def _exploding_advice(h: History, watch: ExplosionWatch) -> Advice:
+    """The advice for the step that tripped the trainer's explosion rule (the Advisor runs the same watch)."""
+    lr = h.setting("train", "learning_rate")
     return Advice(
-        iteration=iteration,
+        iteration=watch.iteration,
         code="loss_exploding",
-        message=f"The loss is exploding: at iteration {iteration} it {what}.",
-        remedy=f"The learning rate is too high (train.learning_rate = {h.setting('train', 'learning_rate'):g}): "
-        "lower it, by 10x to start with.",
+        message=f"The loss is exploding: {watch.why()}.",
+        remedy=f"The learning rate is too high (train.learning_rate = {lr:g}): "
+        f"lower it, by 10x to start with (train.learning_rate = {_g(lr / 10)}).",
     )
+
+
+def _g(x: float) -> str:
+    """A number as a preset would hold it: 3 significant digits, never a negative zero."""
+    return f"{x + 0.0:.3g}"
 
 
 def check_loss_linear(h: History) -> Advice | None:
@@ -483,7 +483,7 @@ class Advisor:
         self._seen: set[str] = set()
         self._history = History()
         self._ratios = RatioWatch()
-        self._explode_factor = DEFAULT_EXPLODE_FACTOR
+        self._explosion: ExplosionWatch | None = None
 
     def __call__(self, event: Event) -> None:
         if self.sink is not None:
@@ -491,12 +491,8 @@ class Advisor:
         h = self._history
         if isinstance(event, Step):
             h.losses.append(event.loss if math.isfinite(event.loss) else math.nan)
-            if (
-                h.started
-                and "loss_exploding" not in self._seen
-                and is_exploding(event.loss, h.started.initial_loss, self._explode_factor)
-            ):
-                self._emit(_exploding_advice(h, event.iteration, event.loss))
+            if self._explosion is not None and self._explosion.update(event.loss):
+                self._emit(_exploding_advice(h, self._explosion))
         elif isinstance(event, Ratios):
             h.ratios.append(event)
             for d in self._ratios.update(event, h, self._seen):
@@ -511,7 +507,8 @@ class Advisor:
             self._seen = set()
             h.add(event)
             self._ratios = RatioWatch()
-            self._explode_factor = float(h.setting("train", "explode_factor", DEFAULT_EXPLODE_FACTOR))
+            factor = float(h.setting("train", "explode_factor", DEFAULT_EXPLODE_FACTOR))
+            self._explosion = ExplosionWatch(event.initial_loss, factor)
             self._emit(check_initial_loss(h))
         elif isinstance(event, RunEnded):
             h.ended = event

@@ -109,3 +109,13 @@ def test_refine_bad_input_is_one_line_exit_2(tmp_path):
     assert out.returncode == 2 and "give no PRESET" in out.stderr
     out = cli("search")
     assert out.returncode == 2 and "--refine SEARCH_FOLDER" in out.stderr
+
+
+def test_presets_and_their_comments_state_the_l2_convention():
+    out = cli("presets")
+    assert out.returncode == 0
+    text = " ".join(out.stdout.split())
+    assert "the loss adds 0.5 * reg * sum(W^2)" in text and "assignment 1 adds reg * sum(W^2)" in text
+    shipped = Path(__file__).parent.parent / "presets"
+    for path in shipped.glob("*.toml"):
+        assert "0.5 * reg * sum(W^2)" in path.read_text(), path  # every preset sets train.reg

@@ -52,9 +52,9 @@ class ExplosionWatch:
     def why(self) -> str:
         """What tripped the rule, in words (after update returned True)."""
         if not math.isfinite(self.last):
-            return f"the loss is not finite ({self.last}) at iteration {self.iteration}"
+            return f"loss not finite ({self.last}) at iteration {self.iteration}"
         return (
-            f"the smoothed loss (moving average over ~{self.window} mini-batches) is {self.smoothed:.4g} at "
+            f"smoothed loss {self.smoothed:.4g} (moving average over ~{self.window} mini-batches) at "
             f"iteration {self.iteration}, {self.smoothed / self.initial_loss:.1f}x the initial loss "
             f"{self.initial_loss:.4g} (train.explode_factor {self.factor:g})"
         )

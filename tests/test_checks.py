@@ -16,7 +16,7 @@ from tui_trainer.checks import (
     check_regularization,
     run_checks,
 )
-from tui_trainer.config import loads_preset
+from tui_trainer.config import load_preset, loads_preset
 from tui_trainer.datasets import load_dataset
 
 # A 2-D spiral: plain sgd on 20 points needs a large step to fit them in 200 epochs.
@@ -109,11 +109,36 @@ def test_gradient_check_fails_on_a_broken_backward(monkeypatch):
     assert "gradient of b" in r.advice and "backward" in r.advice
 
 
-def test_overfit_fails_with_a_tiny_learning_rate():
-    preset, data = setup(SPIRAL, "train.learning_rate=1e-6")
-    r = check_overfit_small(preset, data)
+def test_overfit_at_a_rate_too_low_finds_the_rate_that_passes():
+    # lr-too-low (lr 1e-6) cannot fit 20 digits in 200 epochs; the ladder 1e-5, 1e-4, 1e-3 finds one that does
+    preset = load_preset("lr-too-low")
+    r = check_overfit_small(preset, load_dataset(preset.data, source=preset.source))
     assert not r.passed and r.measured < 1.0
-    assert "10x higher" in r.advice
+    assert r.passing_lr == pytest.approx(1e-3)
+    assert r.advice.startswith("passes at lr 0.001: the preset's rate is too low")
+    assert r.to_dict()["passing_lr"] == pytest.approx(1e-3)
+
+
+def test_overfit_with_a_broken_update_fails_at_every_rate(monkeypatch):
+    preset = load_preset("overfit-small")
+    data = load_dataset(preset.data, source=preset.source)
+    real = model_module.affine_backward
+
+    def no_dw(dout, cache, dx=None, dw=None, db=None, need_dx=True):  # the weights never learn
+        dx, dw, db = real(dout, cache, dx=dx, dw=dw, db=db, need_dx=need_dx)
+        dw[...] = 0
+        return dx, dw, db
+
+    monkeypatch.setattr(model_module, "affine_backward", no_dw)
+    r = check_overfit_small(preset, data)
+    assert not r.passed and r.passing_lr is None and r.to_dict()["passing_lr"] is None
+    assert r.advice.startswith("fails at every rate tried (0.001, 0.01, 0.1, 1): look for a bug")
+
+
+def test_overfit_at_the_presets_rate_tries_no_ladder():
+    preset = load_preset("overfit-small")
+    r = check_overfit_small(preset, load_dataset(preset.data, source=preset.source))
+    assert r.passed and r.passing_lr is None and r.advice == ""
 
 
 def test_overfit_reports_an_explosion():
@@ -150,6 +175,7 @@ def test_cli_check_json_exits_1_when_a_check_fails(tmp_path):
     assert report["passed"] is False
     failed = [c for c in report["checks"] if not c["passed"]]
     assert [c["name"] for c in failed] == ["overfit-small"] and failed[0]["advice"]
+    assert "passing_lr" in failed[0]  # a number, or null when no rate of the ladder passes
 
 
 def test_cli_check_table_for_people(tmp_path):

@@ -145,13 +145,13 @@ def test_a_best_value_at_the_edge_of_the_searched_range_is_worrying():
     explored = union([Ranges((1e-6, 1e-1), (1e-5, 1e1)), Ranges((1e-3, 2e-1), (1e-4, 1e-2))])
     assert explored.learning_rate == (1e-6, 2e-1)
     inside = result(lr=1e-3, reg=1e-2)
-    assert edge_warnings(inside, explored) == []
+    assert edge_warnings([inside], explored) == []
     top = result(lr=1.5e-1, reg=1e-2)
-    (w,) = edge_warnings(top, explored)
+    (w,) = edge_warnings([top], explored)
     assert (w.key, w.edge) == ("learning_rate", "high")
     assert "worrying" in w.message and "search.learning_rate" in w.message
     bottom = result(lr=1e-3, reg=1.2e-5)
-    (w,) = edge_warnings(bottom, explored)
+    (w,) = edge_warnings([bottom], explored)
     assert (w.key, w.edge) == ("reg", "low")
     assert "low edge" in w.message and "search.reg" in w.message
 
@@ -160,13 +160,13 @@ def test_the_edge_of_a_range_is_measured_in_log_space():
     explored = Ranges((1e-6, 1e-1), (1e-5, 1e1))
 
     def edges(lr, **kw):
-        return [(w.key, w.edge) for w in edge_warnings(result(lr=lr, reg=1e-2, **kw), explored)]
+        return [(w.key, w.edge) for w in edge_warnings([result(lr=lr, reg=1e-2, **kw)], explored)]
 
     assert edges(8e-2) == [("learning_rate", "high")]
     assert edges(1e-6) == [("learning_rate", "low")]
     assert edges(1e-3) == []  # mid-range
     assert edges(2e-2) == []  # 86% of the way up in log space: not in the outer tenth
-    assert edges(8e-2, acc=None, status="failed") == [] and edge_warnings(None, explored) == []
+    assert edges(8e-2, acc=None, status="failed") == [] and edge_warnings([], explored) == []
 
 
 # --- the search core in-process, on a synthetic problem --------------------------

@@ -660,3 +660,16 @@ def test_the_cli_rejects_a_bad_preset_before_the_screen_opens(tmp_path):
         [sys.executable, "-m", "tui_trainer", "ui", "--set", "train.lr=1"], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 2 and "train.lr" in out.stderr and "learning_rate" in out.stderr
+
+
+async def test_the_checks_pane_says_which_rate_passes_overfit_small(tmp_path):
+    app = make_app(tmp_path, learning_rate=1e-4)  # fits 20 digits at 1e-2 (the ladder's 100x), not at 1e-4
+    async with app.run_test(size=BIG) as pilot:
+        await loaded(pilot)
+        await pilot.press("c")
+        pane = app.query_one(ChecksPane)
+        await wait_for(pilot, lambda: not pane.running and len(pane.results) == 4, what="the checks")
+        overfit = pane.results[-1]
+        assert not overfit.passed and overfit.passing_lr == pytest.approx(1e-2)
+        table = plain(pane.query_one("#checks-table"))
+        assert f"overfit-small: passes at lr {overfit.passing_lr:g}: the preset's rate is too low" in table

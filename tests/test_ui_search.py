@@ -19,7 +19,7 @@ from tui_trainer.search.runner import SearchControl, SearchEnded, StageEnded, Tr
 from tui_trainer.search.space import TrialResult, best_trial, rank
 from tui_trainer.search.store import SearchStore, list_searches
 from tui_trainer.ui.app import WorkbenchApp
-from tui_trainer.ui.search_screen import SearchScreen, TrialScatter
+from tui_trainer.ui.search_screen import SearchScreen, TrialScatter, score_range
 from tui_trainer.ui.widgets.hyperparams import Hyperparams
 
 TINY = """
@@ -129,6 +129,33 @@ async def test_search_view_shows_every_trial_and_u_makes_the_best_the_next_run(t
         assert nxt.train.learning_rate == best.learning_rate and nxt.train.reg == best.reg
         assert nxt.train.epochs == preset.train.epochs  # the trial's stage epochs are not carried over
         assert {"learning rate", "reg"} <= set(app.query_one(Hyperparams).changed())
+
+
+async def test_f_runs_the_next_finer_search_and_the_scatter_fits_the_scores(tmp_path):
+    preset = preset_file(tmp_path, TINY)
+    app = WorkbenchApp(preset, runs_dir=tmp_path / "runs", engine="thread")
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_search(app, pilot)
+        await wait_for(pilot, lambda: screen.ended is not None)
+        assert app.screen is screen and screen.ended.next_ranges is not None
+        assert "next, finer search: learning_rate [" in text_of(screen.query_one("#search-warning"))
+        scores = [r.best_val_acc for r in screen.results.values() if r.best_val_acc is not None]
+        for plot in screen.query(TrialScatter):
+            lo, hi = plot.y_range
+            assert lo <= min(scores) and max(scores) <= hi  # every score on the plot...
+            assert hi - lo <= (max(scores) - min(scores)) * 1.2 + 0.02  # ...spread over it, not squeezed into 0..1
+
+        first = screen.job.path
+        await pilot.press("f")
+        await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen) and app.screen is not screen)
+        refined = app.screen
+        assert refined.job.preset.name == "digits-search-refined"
+        nxt = load_preset(first / "next.toml")
+        assert refined.job.preset.search == nxt.search
+        await wait_for(pilot, lambda: refined.ended is not None)
+        assert refined.ended.status == "finished" and refined.job.path != first
+        (stage,) = nxt.search.stages
+        assert len(refined.results) == stage.trials
 
 
 async def test_x_stops_the_search(tmp_path):
@@ -262,3 +289,11 @@ async def test_every_face_shows_the_same_best_trial(tmp_path):
             assert "best: s1-003  " in text_of(screen.query_one("#search-best"))
     finally:
         live.close()
+
+
+def test_the_score_range_fits_the_scores_within_0_and_1():
+    assert score_range([0.88, 0.91, 0.9]) == (0.87, 0.92)
+    assert score_range([]) == (0.0, 1.0) and score_range([math.nan]) == (0.0, 1.0)
+    assert score_range([0.0, 1.0]) == (0.0, 1.0)
+    lo, hi = score_range([0.5])
+    assert lo < 0.5 < hi and hi - lo <= 0.03

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .engine.events import Advice, Epoch, Event, Ratios, RunEnded, RunStarted, Sink, Step, from_dict
-from .engine.rules import is_exploding
+from .engine.rules import ExplosionWatch
 from .engine.stats import RATIO_BAND
 
 # --- triggers ------------------------------------------------------------------
@@ -46,11 +46,14 @@ from .engine.stats import RATIO_BAND
 # initial loss. (default: 6.9%; learning rate 1e-6: 0.0%.)
 FLAT_DROP = 0.03
 FLAT_MIN_STEPS = 10
+# ... and the remedy blames the regularization too only when train.reg is at least this.
+STRONG_REG = 1.0
 # ... and the remedy mentions the init when it is gaussian with init_std at most this.
 TINY_INIT = 1e-3
 
-# loss_exploding: the trainer's own stop rule (engine/rules.py is_exploding): a
-# step loss that is not finite or above explode_factor times the initial loss.
+# loss_exploding: the trainer's own stop rule (engine/rules.py ExplosionWatch): a
+# step loss that is not finite, or the smoothed step loss above explode_factor
+# times the initial loss.
 # The factor is the run's train.explode_factor; this default is for a history
 # whose config does not name it.
 DEFAULT_EXPLODE_FACTOR = 3.0
@@ -80,15 +83,23 @@ NOISE_LEVEL = 0.10
 # overfitting: at an epoch end, train accuracy - val accuracy >= GAP.
 GAP = 0.15
 
-# underfitting: from epoch UNDERFIT_MIN_EPOCHS on, train accuracy < LOW_ACCURACY,
-# train - val < NO_GAP, the loss has learned something (at least UNDERFIT_LEARNED
-# below the initial loss) and has stopped falling (the last epoch's mean loss is
-# less than PLATEAU below the one before).
-UNDERFIT_MIN_EPOCHS = 3
+# underfitting: train accuracy < LOW_ACCURACY, train - val < NO_GAP, the loss has
+# learned something (at least UNDERFIT_LEARNED below the initial loss), and both
+# curves have flattened: over the last UNDERFIT_WINDOW epochs the val accuracy
+# made no new high (its best is at most VAL_RISE above the best before them) and
+# the lowest epoch loss is less than PLATEAU below the lowest before them. So it
+# waits UNDERFIT_WINDOW + 1 epochs at least: a net still climbing (spiral at
+# epoch 4, at val 0.57 on its way to 1.00) is not underfitting.
+UNDERFIT_WINDOW = 5
 LOW_ACCURACY = 0.70
 NO_GAP = 0.05
 UNDERFIT_LEARNED = 0.10
+VAL_RISE = 0.01
 PLATEAU = 0.03
+# ... and its remedy suggests this hidden layer for a linear classifier, and
+# lowering train.reg only when it is at least REG_MATTERS.
+FIRST_HIDDEN = 100
+REG_MATTERS = 1e-2
 
 # accuracy_without_loss: at an epoch end after FLAT_MIN_STEPS iterations at
 # least, the epoch's mean loss is within STILL_LOSS of the initial loss while
@@ -107,6 +118,13 @@ ABOVE_CHANCE = 0.10
 RATIO_PERSIST = 5
 RATIO_LOW = RATIO_BAND[0] / 10
 RATIO_HIGH = RATIO_BAND[1] * 10
+# A low ratio means "raise the learning rate" only while training still has
+# something to learn at the preset's rate: not once it has converged (the last
+# epoch's train accuracy is at least CONVERGED_ACC: the gradients are small
+# because the loss is) and not once the schedule (train.learning_rate_decay) has
+# taken the rate below DECAYED of its start. Then ratio_low says nothing.
+CONVERGED_ACC = 0.99
+DECAYED = 0.5
 
 # initial_loss: the loss at init is more than INIT_LOSS_TOL (relative) away
 # from ln(C) (softmax) or C - 1 (SVM), what small random weights give.
@@ -138,6 +156,7 @@ class History:
     epochs: list[Epoch] = field(default_factory=list)
     ratios: list[Ratios] = field(default_factory=list)
     ended: RunEnded | None = None
+    learning_rate: float | None = None  # the last step's (after the schedule's decay)
 
     @classmethod
     def from_events(cls, events: Iterable[Event | Mapping[str, Any]]) -> History:
@@ -150,12 +169,14 @@ class History:
     def add(self, event: Event) -> None:
         if isinstance(event, Step):
             self.losses.append(event.loss if math.isfinite(event.loss) else math.nan)
+            self.learning_rate = event.learning_rate
         elif isinstance(event, Epoch):
             self.epochs.append(event)
         elif isinstance(event, Ratios):
             self.ratios.append(event)
         elif isinstance(event, RunStarted):  # a new run: forget the last one
             self.losses, self.epochs, self.ratios, self.ended = [], [], [], None
+            self.learning_rate = None
             self.started = event
         elif isinstance(event, RunEnded):
             self.ended = event
@@ -188,14 +209,22 @@ def check_initial_loss(h: History) -> Advice | None:
     if expected <= 0 or abs(loss - expected) <= INIT_LOSS_TOL * expected:
         return None
     init = h.setting("model", "init", "gaussian")
-    init_desc = f"{init}, init_std {h.setting('model', 'init_std', 0):g}" if init == "gaussian" else init
+    std = float(h.setting("model", "init_std", 0.0))
+    init_desc = f"{init}, init_std {std:g}" if init == "gaussian" else init
+    preprocess = list(h.setting("data", "preprocess", []))
+    if loss > expected and init == "gaussian" and std > 0:
+        fix = f" Scores grow with the init: try model.init_std = {_g(std / 10)}."
+    elif loss > expected and "std" not in preprocess:
+        fix = f" Scores grow with the inputs: try data.preprocess = {[*preprocess, 'std']} (unit variance)."
+    else:
+        fix = ""
     return Advice(
         iteration=0,
         code="initial_loss",
         message=f"The loss at init is {loss:.4g}, {loss / expected:.2f}x the {what} that small random weights give "
         f"with {'the SVM' if svm else 'softmax'} loss over {c} classes.",
         remedy=f"Check the init (model.init: {init_desc}) and the input scale (data.preprocess): the scores should "
-        "start near zero. If they do, check the loss (and whether train.reg adds a large term).",
+        f"start near zero.{fix} If they do, check the loss (and whether train.reg adds a large term).",
     )
 
 
@@ -219,10 +248,9 @@ def check_loss_flat(h: History) -> Advice | None:
         return None
     lr, reg = h.setting("train", "learning_rate"), h.setting("train", "reg")
     span = "first epoch" if n_epochs == 1 else f"first {n_epochs} epochs"
-    remedy = (
-        f"The learning rate is probably too low (train.learning_rate = {lr:g}): try it 10x higher. "
-        f"Or the regularization is too strong (train.reg = {reg:g}): lower it."
-    )
+    remedy = f"The learning rate is probably too low (train.learning_rate = {lr:g}): try it 10x higher, {_g(lr * 10)}."
+    if reg >= STRONG_REG:
+        remedy += f" Or the regularization is too strong (train.reg = {reg:g}): try {_g(reg / 10)}."
     init_std = h.setting("model", "init_std", 0.0)
     if h.setting("model", "hidden") and h.setting("model", "init") == "gaussian" and init_std <= TINY_INIT:
         # Every layer's gradient scales with the weights of the layers around it: all tiny at first.
@@ -233,28 +261,32 @@ def check_loss_flat(h: History) -> Advice | None:
     return Advice(
         iteration=len(window),
         code="loss_flat",
-        message=f"The loss is not going down: {drop:+.1%} over the {span} ({len(window)} iterations), "
+        message=f"The loss is not going down: {_pct(drop)} over the {span} ({len(window)} iterations), "
         f"from {initial:.4g} to {tail.mean():.4g}.",
         remedy=remedy,
     )
 
 
-def _exploding_advice(h: History, iteration: int, loss: float) -> Advice:
-    """The advice for the step loss that tripped is_exploding (the Advisor watches every step)."""
-    assert h.started is not None, "the Advisor calls this only once the run has started"
-    initial = h.started.initial_loss
-    what = (
-        "is not finite (NaN or inf)"
-        if not math.isfinite(loss)
-        else (f"is {loss:.4g}, {loss / initial:.1f}x the initial loss {initial:.4g}")
-    )
+def _exploding_advice(h: History, watch: ExplosionWatch) -> Advice:
+    """The advice for the step that tripped the trainer's explosion rule (the Advisor runs the same watch)."""
+    lr = _lr(h)
     return Advice(
-        iteration=iteration,
+        iteration=watch.iteration,
         code="loss_exploding",
-        message=f"The loss is exploding: at iteration {iteration} it {what}.",
-        remedy=f"The learning rate is too high (train.learning_rate = {h.setting('train', 'learning_rate'):g}): "
-        "lower it, by 10x to start with.",
+        message=f"The loss is exploding: {watch.why()}.",
+        remedy=f"The learning rate is too high (train.learning_rate = {lr:g}): "
+        f"lower it, by 10x to start with (train.learning_rate = {_g(lr / 10)}).",
     )
+
+
+def _g(x: float) -> str:
+    """A number as a preset would hold it: 3 significant digits, never a negative zero."""
+    return f"{x + 0.0:.3g}"
+
+
+def _pct(fraction: float) -> str:
+    """A signed percentage with one decimal, never "-0.0%" (a change that rounds to nothing)."""
+    return f"{round(fraction * 100, 1) + 0.0:+.1f}%"
 
 
 def check_loss_linear(h: History) -> Advice | None:
@@ -285,8 +317,8 @@ def check_loss_linear(h: History) -> Advice | None:
         code="loss_linear",
         message=f"The loss falls in a straight line ({fall / bins[0]:.0%} over {h.iteration} iterations, "
         f"R\u00b2 {r2:.2f} for a line) without the early drop a good learning rate gives.",
-        remedy=f"The learning rate is low (train.learning_rate = {h.setting('train', 'learning_rate'):g}): "
-        "try it 3-10x higher.",
+        remedy=f"The learning rate is low (train.learning_rate = {_lr(h):g}): try it 3-10x higher, "
+        f"{_g(3 * _lr(h))} to {_g(10 * _lr(h))}.",
     )
 
 
@@ -299,12 +331,14 @@ def check_loss_noisy(h: History) -> Advice | None:
     noise = loss_noise(window) / h.started.initial_loss
     if noise <= NOISE_LEVEL:
         return None
+    batch = int(h.setting("train", "batch_size", 1))
+    bigger = min(4 * batch, max(h.started.n_train, 1))
     return Advice(
         iteration=h.iteration,
         code="loss_noisy",
         message=f"The loss is very noisy around its trend: step-to-step noise {noise:.0%} of the initial loss "
         f"over the last {len(window)} iterations.",
-        remedy=f"The batch size is small (train.batch_size = {h.setting('train', 'batch_size')}): raise it "
+        remedy=f"The batch size is small (train.batch_size = {batch}): try {bigger} "
         "(and the learning rate may be a little high for it).",
     )
 
@@ -325,34 +359,47 @@ def check_overfitting(h: History) -> Advice | None:
     gap = e.train_acc - e.val_acc
     if gap < GAP:
         return None
+    reg = float(h.setting("train", "reg", 0.0))
     return Advice(
         iteration=h.iteration,
         code="overfitting",
         message=f"A big gap between train and val accuracy at epoch {e.epoch}: {e.train_acc:.1%} vs "
         f"{e.val_acc:.1%} ({gap:.0%}). The net is overfitting.",
-        remedy=f"Raise the regularization strength (train.reg = {h.setting('train', 'reg'):g}), "
-        "or get more data (data.num_train).",
+        remedy=f"Raise the regularization strength (train.reg = {reg:g}): try {_g(reg * 10) if reg > 0 else '1e-3'}. "
+        f"Or get more data (data.num_train = {h.started.n_train if h.started else '?'}).",
     )
 
 
 def check_underfitting(h: History) -> Advice | None:
-    if h.started is None or len(h.epochs) < max(UNDERFIT_MIN_EPOCHS, 2):
+    if h.started is None or len(h.epochs) < UNDERFIT_WINDOW + 1:
         return None
-    e, before = h.epochs[-1], h.epochs[-2]
+    e = h.epochs[-1]
+    recent, before = h.epochs[-UNDERFIT_WINDOW:], h.epochs[:-UNDERFIT_WINDOW]
+    losses_recent = [x.loss for x in recent if math.isfinite(x.loss)]
+    losses_before = [x.loss for x in before if math.isfinite(x.loss)]
+    if not losses_recent or not losses_before or min(losses_before) <= 0:
+        return None
     initial = h.started.initial_loss
-    if not (math.isfinite(e.loss) and math.isfinite(before.loss)) or before.loss <= 0:
-        return None
     learned = (initial - e.loss) / initial >= UNDERFIT_LEARNED
-    plateau = (before.loss - e.loss) / before.loss < PLATEAU
-    if not (e.train_acc < LOW_ACCURACY and e.train_acc - e.val_acc < NO_GAP and learned and plateau):
+    val_flat = max(x.val_acc for x in recent) <= max(x.val_acc for x in before) + VAL_RISE
+    loss_flat = (min(losses_before) - min(losses_recent)) / min(losses_before) < PLATEAU
+    if not (e.train_acc < LOW_ACCURACY and e.train_acc - e.val_acc < NO_GAP and learned and val_flat and loss_flat):
         return None
+    hidden = list(h.setting("model", "hidden", []))
+    bigger = [2 * u for u in hidden] if hidden else [FIRST_HIDDEN]
+    reg = float(h.setting("train", "reg", 0.0))
+    remedy = f"Raise the model's capacity (model.hidden = {hidden}): try {bigger}" + (
+        ", or another layer." if hidden else ", a hidden layer: a linear classifier draws straight boundaries."
+    )
+    if reg >= REG_MATTERS:
+        remedy += f" Or lower the regularization (train.reg = {reg:g}): try {_g(reg / 10)}."
     return Advice(
         iteration=h.iteration,
         code="underfitting",
-        message=f"No gap and low accuracy at epoch {e.epoch}: train {e.train_acc:.1%}, val {e.val_acc:.1%}, "
-        f"and the loss has levelled off at {e.loss:.4g}. The net is underfitting.",
-        remedy=f"Raise the model's capacity (model.hidden = {list(h.setting('model', 'hidden', []))}: more units "
-        "or another layer), or lower the regularization.",
+        message=f"No gap and low accuracy at epoch {e.epoch}: train {e.train_acc:.1%}, val {e.val_acc:.1%}; "
+        f"val accuracy and the loss ({e.loss:.4g}) have levelled off over the last {UNDERFIT_WINDOW} epochs. "
+        "The net is underfitting.",
+        remedy=remedy,
     )
 
 
@@ -382,7 +429,7 @@ def check_accuracy_without_loss(h: History) -> Advice | None:
         message=f"Train accuracy has risen to {e.train_acc:.0%} (chance is {chance:.0%}) while the loss barely "
         f"moved ({initial:.4g} -> {e.loss:.4g}): {why}.",
         remedy="Nothing is broken. If the loss stays this still, the learning rate is low "
-        f"(train.learning_rate = {h.setting('train', 'learning_rate'):g}): raise it and the loss will move too.",
+        f"(train.learning_rate = {_lr(h):g}): try it 10x higher, {_g(10 * _lr(h))}, and the loss will move too.",
     )
 
 
@@ -411,9 +458,10 @@ class RatioWatch:
                 low_now.append(p)
             if self.high[p.name] >= RATIO_PERSIST:
                 high_now.append(p)
-        lr = h.setting("train", "learning_rate")
-        lr_text = f"train.learning_rate = {lr:g}" if lr is not None else "train.learning_rate"
-        if low_now and "ratio_low" not in seen:
+        lr = _lr(h)
+        lr_text = f"train.learning_rate = {lr:g}"
+        if low_now and "ratio_low" not in seen and still_learning(h):
+            up = _factor(RATIO_BAND[0] / min(p.ratio or math.inf for p in low_now))  # to the band's floor
             found.append(
                 Advice(
                     iteration=r.iteration,
@@ -421,10 +469,12 @@ class RatioWatch:
                     message=f"The update/weight {_ratio_word(low_now)} of {_names(low_now)} {_has(low_now)} "
                     f"stayed below {RATIO_LOW:g} for {RATIO_PERSIST} readings (now {_ratios(low_now)}); "
                     "the lecture's rule of thumb is about 1e-3.",
-                    remedy=f"The learning rate is probably too low ({lr_text}): raise it.",
+                    remedy=f"The learning rate is probably too low ({lr_text}): raise it about {up}x, "
+                    f"to {_g(lr * up)}.",
                 )
             )
         if high_now and "ratio_high" not in seen:
+            down = _factor(_max_ratio(high_now) / RATIO_BAND[1])  # to the band's top
             found.append(
                 Advice(
                     iteration=r.iteration,
@@ -432,10 +482,36 @@ class RatioWatch:
                     message=f"The update/weight {_ratio_word(high_now)} of {_names(high_now)} {_has(high_now)} "
                     f"stayed above {RATIO_HIGH:g} for {RATIO_PERSIST} readings (now {_ratios(high_now)}); "
                     "the lecture's rule of thumb is about 1e-3.",
-                    remedy=f"The learning rate is probably too high ({lr_text}): lower it.",
+                    remedy=f"The learning rate is probably too high ({lr_text}): lower it about {down}x, "
+                    f"to {_g(lr / down)}.",
                 )
             )
         return found
+
+
+def still_learning(h: History) -> bool:
+    """Whether a low update/weight ratio still means the preset's rate is low: training
+    has not converged (last train accuracy below CONVERGED_ACC) and the schedule has not
+    taken the rate below DECAYED of its start."""
+    if h.epochs and h.epochs[-1].train_acc >= CONVERGED_ACC:
+        return False
+    return h.learning_rate is None or h.learning_rate >= DECAYED * _lr(h)
+
+
+def _factor(x: float) -> int:
+    """How many times to change the learning rate to move a ratio x-fold: a power of
+    ten, at least 10 (the ratio scales about linearly with the rate)."""
+    return int(10 ** max(1, round(math.log10(x)))) if x > 0 and math.isfinite(x) else 10
+
+
+def _max_ratio(params) -> float:
+    finite = [p.ratio for p in params if p.ratio is not None and math.isfinite(p.ratio)]
+    return max(finite) if finite else math.inf
+
+
+def _lr(h: History) -> float:
+    """The run's configured (starting) learning rate."""
+    return float(h.setting("train", "learning_rate", 1e-3))
 
 
 def _names(params) -> str:
@@ -483,7 +559,7 @@ class Advisor:
         self._seen: set[str] = set()
         self._history = History()
         self._ratios = RatioWatch()
-        self._explode_factor = DEFAULT_EXPLODE_FACTOR
+        self._explosion: ExplosionWatch | None = None
 
     def __call__(self, event: Event) -> None:
         if self.sink is not None:
@@ -491,12 +567,9 @@ class Advisor:
         h = self._history
         if isinstance(event, Step):
             h.losses.append(event.loss if math.isfinite(event.loss) else math.nan)
-            if (
-                h.started
-                and "loss_exploding" not in self._seen
-                and is_exploding(event.loss, h.started.initial_loss, self._explode_factor)
-            ):
-                self._emit(_exploding_advice(h, event.iteration, event.loss))
+            h.learning_rate = event.learning_rate
+            if self._explosion is not None and self._explosion.update(event.loss):
+                self._emit(_exploding_advice(h, self._explosion))
         elif isinstance(event, Ratios):
             h.ratios.append(event)
             for d in self._ratios.update(event, h, self._seen):
@@ -511,7 +584,8 @@ class Advisor:
             self._seen = set()
             h.add(event)
             self._ratios = RatioWatch()
-            self._explode_factor = float(h.setting("train", "explode_factor", DEFAULT_EXPLODE_FACTOR))
+            factor = float(h.setting("train", "explode_factor", DEFAULT_EXPLODE_FACTOR))
+            self._explosion = ExplosionWatch(event.initial_loss, factor)
             self._emit(check_initial_loss(h))
         elif isinstance(event, RunEnded):
             h.ended = event

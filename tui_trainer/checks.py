@@ -6,7 +6,9 @@
 1. initial-loss    at init with reg 0, softmax loss ~ ln(C); SVM loss ~ C - 1
 2. regularization  raising reg raises the loss at init
 3. gradient        analytic vs centred numerical gradients, float64, a few examples
-4. overfit-small   20 examples, reg 0, plain sgd, full batch, 200 epochs: train accuracy 1.00
+4. overfit-small   20 examples, reg 0, plain sgd, full batch, 200 epochs: train accuracy 1.00;
+                   when the preset's learning rate fails, the same at 10x, 100x and 1000x it
+                   (OVERFIT_LADDER), to tell a rate too low (one passes: `passing_lr`) from a bug
 
 `tui-trainer check PRESET [--json]` prints a table (or one JSON object) and
 exits 0 when all pass, 1 when any fails, 2 on bad input.
@@ -32,6 +34,9 @@ GRADIENT_PASS = 1e-7
 GRADIENT_WORRY = 1e-4
 OVERFIT_EXAMPLES = 20
 OVERFIT_EPOCHS = 200
+# When overfit-small fails at the preset's learning rate (without exploding), the
+# rates tried next, as multiples of it: the first that passes is reported.
+OVERFIT_LADDER = (10, 100, 1000)
 
 
 @dataclass(frozen=True)
@@ -42,9 +47,14 @@ class CheckResult:
     passed: bool
     advice: str  # one line when it failed, else ""
     measured: float | None = None  # the raw number, for programs
+    # overfit-small only: the first learning rate of the ladder that passes (None:
+    # none did, or the preset's own rate passed, or the check is another one)
+    passing_lr: float | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        if self.name != "overfit-small":
+            del d["passing_lr"]
         if d["measured"] is not None and not math.isfinite(d["measured"]):
             d["measured"] = None
         return d
@@ -140,8 +150,57 @@ def check_gradient(
 def check_overfit_small(
     preset: Preset, data: Dataset, control: RunControl | None = None, progress: Callable[[float], None] | None = None
 ) -> CheckResult:
+    """Can the net fit OVERFIT_EXAMPLES examples (reg 0, plain sgd, full batch)? When
+    the preset's learning rate fails without exploding, try the OVERFIT_LADDER of
+    higher rates: one that passes says the rate was too low; none says a bug."""
+    tiny = data.subset(OVERFIT_EXAMPLES)
+    lr = preset.train.learning_rate
+    ended, acc, loss = _overfit(preset, tiny, lr, control, progress)
+    expected = f"train acc 1.00 on {OVERFIT_EXAMPLES} examples after {OVERFIT_EPOCHS} epochs"
+    value = f"train acc {acc:.2f}, loss {loss:.3g}"
+    passing_lr = None
+    if ended.status == "finished" and acc >= 1.0:
+        return CheckResult("overfit-small", value, expected, True, "", acc)
+    if ended.status == "exploded":
+        advice = f"the loss exploded ({ended.reason}); lower train.learning_rate"
+    elif ended.status != "finished":
+        advice = f"the run did not finish: {ended.reason}"
+    else:
+        tried = [lr * m for m in OVERFIT_LADDER]
+        for rate in tried:
+            rung, rung_acc, _ = _overfit(preset, tiny, rate, control)
+            if rung.status == "stopped":
+                return CheckResult(
+                    "overfit-small", value, expected, False, f"the run did not finish: {rung.reason}", acc
+                )
+            if rung.status == "finished" and rung_acc >= 1.0:
+                passing_lr = rate
+                break
+        at = f"lr {lr:g} with plain sgd"
+        if passing_lr is not None:
+            advice = (
+                f"passes at lr {passing_lr:g}: the preset's rate is too low ({at} reaches train acc {acc:.2f}); "
+                f"raise train.learning_rate"
+            )
+        else:
+            advice = (
+                f"fails at every rate tried ({', '.join(f'{r:g}' for r in [lr, *tried])}): look for a bug "
+                "in the loss, the gradient or the update"
+            )
+    return CheckResult("overfit-small", value, expected, False, advice, acc, passing_lr)
+
+
+def _overfit(
+    preset: Preset,
+    tiny: Dataset,
+    learning_rate: float,
+    control: RunControl | None,
+    progress: Callable[[float], None] | None = None,
+):
+    """One overfitting run: (run_ended, last train accuracy, last epoch's loss)."""
     small = preset.replace(
         **{
+            "train.learning_rate": learning_rate,
             "train.reg": 0.0,
             "train.update": "sgd",
             "train.learning_rate_decay": 1.0,
@@ -150,7 +209,6 @@ def check_overfit_small(
             # explosion keeps its meaning: a rate that blows up fails the check
         }
     )
-    tiny = data.subset(OVERFIT_EXAMPLES)
     last: list[Epoch] = []
 
     def sink(event) -> None:
@@ -162,26 +220,7 @@ def check_overfit_small(
     ended = Trainer(small, tiny, sink, control=control).run()
     acc = last[0].train_acc if last else float("nan")
     loss = last[0].loss if last else float("nan")
-    passed = ended.status == "finished" and acc >= 1.0
-    if passed:
-        advice = ""
-    elif ended.status == "exploded":
-        advice = f"the loss exploded ({ended.reason}); lower train.learning_rate"
-    elif ended.status != "finished":
-        advice = f"the run did not finish: {ended.reason}"
-    else:
-        advice = (
-            f"a net that cannot fit {OVERFIT_EXAMPLES} examples has a bug or a learning rate far too low "
-            f"(train.learning_rate = {preset.train.learning_rate:g} with plain sgd); try it 10x higher"
-        )
-    return CheckResult(
-        "overfit-small",
-        f"train acc {acc:.2f}, loss {loss:.3g}",
-        f"train acc 1.00 on {OVERFIT_EXAMPLES} examples after {OVERFIT_EPOCHS} epochs",
-        passed,
-        advice,
-        acc,
-    )
+    return ended, acc, loss
 
 
 def iter_checks(preset: Preset, data: Dataset, control: RunControl | None = None) -> Iterator[CheckResult]:

@@ -79,11 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object with the list of checks")
 
     p = sub.add_parser("search", help="coarse-to-fine hyperparameter search")
-    p.add_argument("preset", help="preset name or .toml path")
+    p.add_argument("preset", nargs="?", default=None, help="preset name or .toml path (not with --refine)")
     _add_overrides(p)
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: the number of cores)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--resume", action="store_true", help="continue the last search of this preset where it stopped")
+    p.add_argument(
+        "--refine",
+        metavar="SEARCH_FOLDER",
+        default=None,
+        help="run the next, finer search a finished search suggests (its next.toml)",
+    )
     _add_runs_dir(p, "searches")
     p.add_argument("--json", action="store_true", help="write every search event as one JSON line on stdout")
 

@@ -22,6 +22,12 @@ LESSON_ORDER = (
     "cifar10-2layer",
 )
 
+# Where a user meets train.reg: the convention differs from CS231n's assignment 1.
+L2_NOTE = (
+    "train.reg is L2 regularization: the loss adds 0.5 * reg * sum(W^2) over the weights "
+    "(CS231n's assignment 1 adds reg * sum(W^2), so a reg copied from there is worth half as much here: double it)."
+)
+
 
 def ordered(presets: list[Preset]) -> list[Preset]:
     """Shipped presets in LESSON_ORDER, any others after them by name."""
@@ -48,8 +54,9 @@ def command(args) -> int:
     for p in ordered(list_presets()):
         table.add_row(p.name, p.data.dataset, p.description)
     console.print(table)
+    console.print(f"\n{L2_NOTE}", highlight=False)
     console.print(
-        f"\nTo make your own, copy one from {PRESETS_DIR}/ and run it by path; "
+        f"To make your own, copy one from {PRESETS_DIR}/ and run it by path; "
         "any key can also be changed with --set KEY=VALUE.",
         style="dim",
         highlight=False,

@@ -1,5 +1,6 @@
 """`tui-trainer search PRESET [--set KEY=VALUE]... [--workers N] [--scheduler ADDRESS] [--resume]
-[--runs-dir DIR] [--json]`: a coarse-to-fine hyperparameter search.
+[--runs-dir DIR] [--json]`: a coarse-to-fine hyperparameter search. `--refine SEARCH_FOLDER`
+instead of PRESET runs the next, finer search a finished search suggested (its next.toml).
 
 The command's faces over the search runner (search.runner.run_search):
 - a terminal: a live table of the trials, progress per stage, then the ranking;
@@ -42,11 +43,20 @@ from ..search.runner import (
     default_workers,
     executor_capacity,
     local_pool,
+    refine_path,
     run_search,
 )
 from ..search.space import TrialResult, best_trial
 from ..search.store import SearchStore
-from ..search.texts import describe_end, describe_start, fmt_range, fmt_values, local_pool_name, trial_line
+from ..search.texts import (
+    describe_end,
+    describe_next,
+    describe_start,
+    fmt_range,
+    fmt_values,
+    local_pool_name,
+    trial_line,
+)
 from ..search.trial import cached_dataset
 from .console import StopOnSignals, exit_status, is_terminal
 
@@ -59,7 +69,7 @@ def command(args) -> int:
             "--workers counts local processes; with --scheduler the Dask cluster's workers run "
             "the trials: give one or the other"
         )
-    preset = load_preset(args.preset, args.overrides)
+    preset = load_preset(_preset_source(args), args.overrides)
     store = None
     if args.resume:
         store = SearchStore.latest(args.runs_dir, preset.name)
@@ -100,11 +110,26 @@ def command(args) -> int:
     return exit_status(ended.status)
 
 
+def _preset_source(args) -> str:
+    """The preset to search: PRESET, or with --refine the next.toml a finished search left."""
+    if args.refine is None:
+        if args.preset is None:
+            raise UserError("search: give a PRESET (a name or .toml path), or --refine SEARCH_FOLDER")
+        return args.preset
+    if args.preset is not None or args.resume:
+        raise UserError(
+            f"--refine {args.refine} runs the search that folder's next.toml describes: "
+            "give no PRESET and no --resume with it"
+        )
+    return str(refine_path(args.refine))
+
+
 def resume_command(args) -> str:
     """The command that continues this search: the same preset, runs dir and overrides."""
     import shlex
 
-    words = ["tui-trainer", "search", args.preset, "--resume"]
+    preset = args.preset or str(refine_path(args.refine))  # a refined search resumes from its next.toml
+    words = ["tui-trainer", "search", preset, "--resume"]
     if str(args.runs_dir) != "runs":
         words += ["--runs-dir", str(args.runs_dir)]
     for item in args.overrides:
@@ -203,6 +228,8 @@ class _PlainFace:
                     self._print(f"  {i:>2}. {trial_line(r)}  stage {r.stage}  {r.status}")
             for w in event.warnings:
                 self._print(f"warning: {w.message}")
+            for line in describe_next(event):
+                self._print(line)
 
     @staticmethod
     def _print(line: str) -> None:
@@ -354,6 +381,8 @@ class _LiveFace:
             self.console.print(table)
         for w in event.warnings:
             self.console.print(f"[bold yellow]warning:[/] {w.message}", highlight=False)
+        for line in describe_next(event):
+            self.console.print(line, highlight=False)
 
     def close(self) -> None:
         if self.live.is_started:

@@ -27,7 +27,7 @@ from ..errors import PresetError
 from .events import Epoch, Ratios, RunEnded, RunStarted, Sink, Step
 from .model import FullyConnectedNet
 from .optim import make_optimizer
-from .rules import is_exploding
+from .rules import ExplosionWatch
 from .stats import param_stats
 
 TRAIN_ACC_SUBSET = 1000
@@ -204,6 +204,7 @@ class Trainer:
         prev = {k: np.empty_like(v) for k, v in net.params.items()}
         self.best_params = {k: v.copy() for k, v in net.params.items()}
         control = self.control
+        explosion = ExplosionWatch(initial_loss, tc.explode_factor)
 
         for epoch in range(1, tc.epochs + 1):
             perm = rng.permutation(n) if tc.sample_batches else None
@@ -221,17 +222,9 @@ class Trainer:
                 loss = net.loss(xb, yb, tc.reg)
                 self.iteration += 1
                 lr = opt.learning_rate
-                if is_exploding(loss, initial_loss, tc.explode_factor):
+                if explosion.update(loss):
                     self.sink(Step(self.iteration, self.iteration / per_epoch, loss, lr))
-                    what = (
-                        "not finite"
-                        if not np.isfinite(loss)
-                        else (f"{loss:.4g}, {loss / initial_loss:.1f}x the initial loss {initial_loss:.4g}")
-                    )
-                    return "exploded", (
-                        f"loss {what} at iteration {self.iteration} (explode_factor {tc.explode_factor:g}); "
-                        "the learning rate is probably too high"
-                    )
+                    return "exploded", f"{explosion.why()}; the learning rate is probably too high"
                 want_stats = self.iteration % tc.stats_every == 0
                 if want_stats:
                     for k, v in net.params.items():

@@ -8,7 +8,11 @@
 `run_search` runs the preset's [search] stages: each stage samples its trials
 (space.py), runs them on the executor with as many in flight as it has
 workers, records each one in the store as it ends, and narrows the ranges for
-the next stage to the best `keep` trials. It reports through `sink(event)` with
+the next stage to the best `keep` trials. A finished search ends with the
+ranges it suggests for a next, finer search (space.suggest_next), in its
+`search_ended` event as `next_ranges` and as a ready preset, `next.toml` in the
+search folder (`next_preset`), which `tui-trainer search --refine FOLDER` and
+the search view's `f` run. It reports through `sink(event)` with
 the frozen dataclasses below (`engine.events.to_dict` gives their JSON form)
 and returns the `SearchEnded` it sent last. Any thread may call
 `control.stop()`: queued trials are cancelled, running ones stop within one
@@ -28,10 +32,12 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing.context import SpawnContext, SpawnProcess
+from pathlib import Path
 from typing import ClassVar
 
-from ..config import Preset, Stage
+from ..config import Preset, Stage, to_toml
 from ..errors import UserError
+from ..runs import atomic_write_text
 from ..threads import cores, one_thread_env
 from .space import (
     EdgeWarning,
@@ -43,6 +49,7 @@ from .space import (
     narrow,
     rank,
     stage_trials,
+    suggest_next,
     union,
 )
 from .store import SearchStore
@@ -132,6 +139,69 @@ class SearchEnded:
     trials: int  # trials recorded
     elapsed_s: float
     path: str
+    # The ranges suggested for a next, finer search ({"learning_rate": [lo, hi], "reg": [lo, hi]},
+    # plus "hidden" / "batch_size" choices where searched), saved as NEXT_PRESET in the
+    # search folder; None when the search did not finish or no trial finished.
+    next_ranges: dict | None = None
+
+
+# The ready preset of the suggested next search, in the search folder.
+NEXT_PRESET = "next.toml"
+# The next search: one stage of half as many trials as the last stage (at least
+# NEXT_MIN_TRIALS), each trained NEXT_EPOCHS_FACTOR times as long.
+NEXT_MIN_TRIALS = 4
+NEXT_EPOCHS_FACTOR = 5
+REFINED = "-refined"
+
+
+def next_ranges_dict(r: Ranges) -> dict:
+    """The JSON form of suggested ranges: the log ranges, and the choices only where searched."""
+    out: dict = {"learning_rate": list(r.learning_rate), "reg": list(r.reg)}
+    if r.hidden:
+        out["hidden"] = list(r.hidden)
+    if r.batch_size:
+        out["batch_size"] = list(r.batch_size)
+    return out
+
+
+def refine_path(folder: str | Path) -> Path:
+    """The next.toml a finished search left in its folder (what --refine runs); a
+    UserError naming the folder when there is none."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise UserError(f"--refine {folder}: no such search folder (give a runs/search-PRESET-... folder)")
+    if not (path / NEXT_PRESET).is_file():
+        raise UserError(
+            f"--refine {folder}: no {NEXT_PRESET} in it; a search writes one when it finishes with a trial "
+            "that finished (run or --resume it to the end first)"
+        )
+    return path / NEXT_PRESET
+
+
+def next_preset(preset: Preset, ranges: Ranges, best: TrialResult | None, search_id: str) -> Preset:
+    """The preset of the next, finer search: `ranges` to sample, one stage of half as
+    many trials as the last (at least NEXT_MIN_TRIALS) trained NEXT_EPOCHS_FACTOR x as
+    long, and the best trial's learning rate and reg as its [train] values (so
+    `tui-trainer run next.toml` trains the best so far)."""
+    last = preset.search.stages[-1]
+    stage = {"trials": max(NEXT_MIN_TRIALS, last.trials // 2), "epochs": last.epochs * NEXT_EPOCHS_FACTOR}
+    base = preset.name[: -len(REFINED)] if preset.name.endswith(REFINED) else preset.name
+    acc = "" if best is None or best.best_val_acc is None else f" (val acc {best.best_val_acc:.3f})"
+    changes: dict = {
+        "search.learning_rate": list(ranges.learning_rate),
+        "search.reg": list(ranges.reg),
+        "search.hidden": list(ranges.hidden),
+        "search.batch_size": list(ranges.batch_size),
+        "search.stages": [stage],
+    }
+    if best is not None:
+        changes |= {"train.learning_rate": float(f"{best.learning_rate:.3g}"), "train.reg": float(f"{best.reg:.3g}")}
+    out = preset.replace(**changes)
+    description = (
+        f"Refines search {search_id}: around its best trials, best {best.trial_id if best else '-'}"
+        f"{acc}; {stage['trials']} trials x {stage['epochs']} epochs"
+    )
+    return dataclasses.replace(out, name=base + REFINED, description=description)
 
 
 SearchEvent = SearchStarted | StageStarted | TrialStarted | TrialEnded | StageEnded | SearchEnded
@@ -366,15 +436,22 @@ def run_search(
     ranking = rank(results)
     best = best_trial(results)
     store.set_meta("status", status)
+    suggested = suggest_next(results, union(explored), search.keep) if status == "finished" else None
+    if suggested is not None:
+        text = to_toml(next_preset(preset, suggested, best, store.search_id))
+        atomic_write_text(
+            store.path / NEXT_PRESET, f"# the next, finer search: tui-trainer search --refine {store.path}\n{text}"
+        )
     ended = SearchEnded(
         status=status,
         reason=reason,
         best=best,
         ranking=tuple(ranking[:RANKING_SIZE]),
-        warnings=tuple(edge_warnings(best, union(explored))),
+        warnings=tuple(edge_warnings(results, union(explored))),
         trials=len(results),
         elapsed_s=time.perf_counter() - t0,
         path=str(store.path),
+        next_ranges=None if suggested is None else next_ranges_dict(suggested),
     )
     sink(ended)
     return ended

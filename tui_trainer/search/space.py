@@ -9,6 +9,8 @@ its store and any face:
     kept = rank(results)[:keep]
     ranges = narrow(ranges, kept)         # the next stage's ranges
     best_trial(results)                   # what every face calls the best
+    edge_warnings(results, explored)      # the best may lie beyond the range searched
+    suggest_next(results, explored, keep) # the ranges for a next, finer search
 
 A trial's values come from a generator seeded with (seed, stage, index), so a
 stage samples the same trials whatever order they finish in, and a resumed
@@ -33,6 +35,24 @@ MIN_PAD = 0.1
 # The best value is "at the edge" when it lies within this fraction of the
 # explored log10 span from either end.
 EDGE_FRACTION = 0.1
+# ... or when accuracy keeps improving toward an end of the range through the
+# best trials (the trend rule, see edge_warnings): the better half of the
+# finished trials, at least TREND_MIN_TRIALS of them, has a Spearman rank
+# correlation of at least TREND_RHO between log10(value) and val accuracy
+# (-TREND_RHO toward the low end); the best trial lies in the outer
+# TREND_FRACTION of the span on that side; and no trial beyond the best, toward
+# that end, exploded, failed or scored more than TREND_TOLERANCE below it.
+TREND_MIN_TRIALS = 4
+TREND_RHO = 0.7
+TREND_FRACTION = 1 / 3
+TREND_TOLERANCE = 0.02
+# The next search's ranges span the best `keep` finished trials that reached at
+# least NEXT_WITHIN of the best val accuracy (a trial far behind says little
+# about where the optimum is) ...
+NEXT_WITHIN = 0.9
+# ... and a suggested next range that meets an edge warning extends this many decades
+# past the edge that was searched.
+EXTEND_DECADES = 1.0
 CONTINUOUS = ("learning_rate", "reg")
 
 
@@ -219,11 +239,16 @@ class EdgeWarning:
     low: float
     high: float
     message: str
+    rule: str = "edge"  # edge: within EDGE_FRACTION of the end; trend: accuracy rising toward it
 
 
-def edge_warnings(best: TrialResult | None, explored: Ranges) -> list[EdgeWarning]:
-    """Warn for each log-range value of the best trial that sits within EDGE_FRACTION
-    of the explored span from either end (the lecture's worrying best result)."""
+def edge_warnings(results: Iterable[TrialResult], explored: Ranges) -> list[EdgeWarning]:
+    """Warn for each log-range key whose best value may lie beyond the explored range:
+    the best trial (best_trial) sits within EDGE_FRACTION of the span from either end
+    (the lecture's worrying best result), or val accuracy keeps improving toward an
+    end through the best trials (the trend rule above)."""
+    results = list(results)
+    best = best_trial(results)
     if best is None or best.best_val_acc is None:
         return []
     out = []
@@ -233,21 +258,99 @@ def edge_warnings(best: TrialResult | None, explored: Ranges) -> list[EdgeWarnin
         lo, hi, v = math.log10(low), math.log10(high), math.log10(value)
         margin = EDGE_FRACTION * (hi - lo)
         edge = "low" if v <= lo + margin else "high" if v >= hi - margin else None
-        if edge is None:
-            continue
-        beyond = "below" if edge == "low" else "above"
-        out.append(
-            EdgeWarning(
-                key=key,
-                value=value,
-                edge=edge,
-                low=low,
-                high=high,
-                message=(
-                    f"the best {key} {value:.3g} (trial {best.trial_id}) sits at the {edge} edge of the "
-                    f"searched range [{low:.3g}, {high:.3g}]: a better value may lie {beyond} it, so this "
-                    f"best result is worrying; widen search.{key} and search again"
-                ),
+        beyond = {"low": "below", "high": "above"}
+        if edge is not None:
+            message = (
+                f"the best {key} {value:.3g} (trial {best.trial_id}) sits at the {edge} edge of the "
+                f"searched range [{low:.3g}, {high:.3g}]: a better value may lie {beyond[edge]} it, so this "
+                f"best result is worrying; widen search.{key} and search again"
             )
-        )
+            out.append(EdgeWarning(key, value, edge, low, high, message, "edge"))
+            continue
+        trend = _trend(results, best, key, lo, hi)
+        if trend is not None:
+            edge, rho, n = trend
+            message = (
+                f"val accuracy keeps rising toward the {edge} end of search.{key} [{low:.3g}, {high:.3g}] "
+                f"through the best {n} trials (rank correlation {rho:+.2f}), up to the best {value:.3g} "
+                f"(trial {best.trial_id}): a better value may lie {beyond[edge]} the range; widen search.{key} "
+                "and search again"
+            )
+            out.append(EdgeWarning(key, value, edge, low, high, message, "trend"))
     return out
+
+
+def _trend(
+    results: Sequence[TrialResult], best: TrialResult, key: str, lo: float, hi: float
+) -> tuple[str, float, int] | None:
+    """(edge, rank correlation, trials) when the trend rule fires for key, else None."""
+    done = [r for r in results if r.status == "finished" and r.best_val_acc is not None]
+    better = rank(done)[: len(done) // 2]
+    if len(better) < TREND_MIN_TRIALS or hi <= lo:
+        return None
+    rho = spearman([math.log10(getattr(r, key)) for r in better], [float(r.best_val_acc or 0.0) for r in better])
+    if not abs(rho) >= TREND_RHO:
+        return None
+    edge = "high" if rho > 0 else "low"
+    position = (math.log10(getattr(best, key)) - lo) / (hi - lo)
+    if (position if edge == "high" else 1 - position) < 1 - TREND_FRACTION:
+        return None
+    value = getattr(best, key)
+    floor = float(best.best_val_acc or 0.0) - TREND_TOLERANCE
+    for r in results:
+        there = getattr(r, key) > value if edge == "high" else getattr(r, key) < value
+        if there and r.status != "stopped":
+            if r.status != "finished" or r.best_val_acc is None or r.best_val_acc < floor:
+                return None  # beyond the best it gets worse: the optimum is inside
+    return edge, rho, len(better)
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation (ties get their average rank); 0.0 when either is constant."""
+    rx, ry = _ranks(x), _ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return 0.0
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _ranks(values: Sequence[float]) -> np.ndarray:
+    a = np.asarray(values, dtype=np.float64)
+    order = np.argsort(a, kind="stable")
+    ranks = np.empty(len(a))
+    ranks[order] = np.arange(len(a), dtype=np.float64)
+    for v in np.unique(a):  # ties: the mean of their ranks
+        tied = a == v
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def suggest_next(results: Iterable[TrialResult], explored: Ranges, keep: int) -> Ranges | None:
+    """The ranges for a next, finer search: the log span of the best `keep` finished
+    trials that reached NEXT_WITHIN of the best val accuracy, widened a little
+    (narrow); where edge_warnings says the best sits at an edge, extended
+    EXTEND_DECADES past that edge. hidden / batch_size: the choices the kept trials
+    used (empty when not searched). None when no trial finished with a val accuracy."""
+    results = list(results)
+    kept = rank(r for r in results if r.status == "finished" and r.best_val_acc is not None)[:keep]
+    if not kept:
+        return None
+    top = float(kept[0].best_val_acc or 0.0)
+    kept = [r for r in kept if float(r.best_val_acc or 0.0) >= NEXT_WITHIN * top]
+    ranges = narrow(explored, kept)
+    bounds = {key: list(getattr(ranges, key)) for key in CONTINUOUS}
+    for w in edge_warnings(results, explored):
+        if w.edge == "high":
+            bounds[w.key][1] = max(bounds[w.key][1], w.high * 10**EXTEND_DECADES)
+        else:
+            bounds[w.key][0] = min(bounds[w.key][0], w.low / 10**EXTEND_DECADES)
+    return Ranges(
+        learning_rate=(_round(bounds["learning_rate"][0]), _round(bounds["learning_rate"][1])),
+        reg=(_round(bounds["reg"][0]), _round(bounds["reg"][1])),
+        hidden=ranges.hidden if explored.hidden else (),
+        batch_size=ranges.batch_size if explored.batch_size else (),
+    )
+
+
+def _round(x: float) -> float:
+    """Two significant digits: a range people read and type (1.5e-3, not 0.0014874...)."""
+    return float(f"{x:.2g}")

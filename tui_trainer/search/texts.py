@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..formatting import accuracy, plural
-from .runner import SearchEnded, SearchStarted
+from .runner import NEXT_PRESET, SearchEnded, SearchStarted
 from .space import Ranges, TrialResult
 
 
@@ -53,3 +55,27 @@ def describe_end(e: SearchEnded) -> list[str]:
     if e.best is not None:
         lines.append(f"best: {trial_line(e.best)}  (stage {e.best.stage}, {plural(e.best.epochs, 'epoch')})")
     return lines
+
+
+def fmt_next(ranges: dict) -> str:
+    """Suggested ranges (SearchEnded.next_ranges) in one line."""
+    text = f"learning_rate {_pair(ranges['learning_rate'])}, reg {_pair(ranges['reg'])}"
+    for key in ("hidden", "batch_size"):
+        if key in ranges:
+            text += f", {key} {ranges[key]}"
+    return text
+
+
+def _pair(bounds) -> str:
+    return f"[{bounds[0]:.2g}, {bounds[1]:.2g}]"
+
+
+def describe_next(e: SearchEnded) -> list[str]:
+    """The suggested next, finer search: its ranges, where its preset is and the command that runs it."""
+    if e.next_ranges is None:
+        return []
+    folder = Path(e.path)
+    return [
+        f"next, finer search: {fmt_next(e.next_ranges)}",
+        f"  saved as {folder / NEXT_PRESET}; run it with: tui-trainer search --refine {folder}",
+    ]

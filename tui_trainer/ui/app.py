@@ -46,7 +46,7 @@ from ..errors import UserError
 from ..runs import RunStore
 from .history import LAYER, NOTES, RATIOS, EventQueue, RunHistory
 from .host_events import HostEvent
-from .messages import CheckLanded, ChecksDone, DataLoaded, RunDone, UseConfig, Wake
+from .messages import CheckLanded, ChecksDone, DataLoaded, RefineSearch, RunDone, UseConfig, Wake
 from .screens.help import HelpScreen
 from .screens.workbench import MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS, WorkbenchScreen
 from .search_screen import SearchJob, SearchScreen
@@ -334,7 +334,11 @@ class WorkbenchApp(App[int]):
 
     # --- the search --------------------------------------------------------------------
 
-    def start_search(self) -> None:
+    def on_refine_search(self, message: RefineSearch) -> None:
+        self.start_search(message.preset)
+
+    def start_search(self, preset: Preset | None = None) -> None:
+        """Search the next run's preset (or `preset`: a refined search's) in the search view."""
         if self.data is None:
             self.notify(self.data_error or "the data are still loading", severity="warning", timeout=2)
             return
@@ -345,7 +349,7 @@ class WorkbenchApp(App[int]):
             self.notify("the last search is still stopping", timeout=2)
             return
         try:
-            job = SearchJob(self.next_preset, self.runs_dir)
+            job = SearchJob(preset or self.next_preset, self.runs_dir)
         except UserError as e:
             self.notify(str(e), title="cannot start the search", severity="error", timeout=8)
             return

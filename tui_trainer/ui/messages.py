@@ -59,3 +59,12 @@ class UseConfig(Message):
     def __init__(self, preset: Preset, run: str) -> None:
         super().__init__()
         self.preset, self.run = preset, run
+
+
+class RefineSearch(Message):
+    """The user asked for the next, finer search a finished search suggested
+    (`preset`: its next.toml): the app starts it as it starts any search."""
+
+    def __init__(self, preset: Preset) -> None:
+        super().__init__()
+        self.preset = preset

@@ -13,7 +13,13 @@ accuracy over log10 learning rate and log10 reg (exploded trials as x).
 `x` stops the search (queued trials cancelled, running ones stopped within an
 iteration); escape leaves, stopping a search still going. `u` makes the best
 trial the next run, enter the highlighted one: the screen posts
-`messages.UseConfig` to the app, as the runs view does, and closes.
+`messages.UseConfig` to the app, as the runs view does, and closes. Once a
+search has finished, `f` runs the next, finer search it suggests (its
+next.toml, as `tui-trainer search --refine` does): the screen posts
+`messages.RefineSearch` and closes, and the app opens a new search view.
+
+The scatters' y axis fits the scores shown (score_range), so a fine stage's
+0.88-0.91 spreads over the plot instead of sitting on one row.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from .. import formatting as fmt
-from ..config import Preset
+from ..config import Preset, load_preset
+from ..errors import UserError
 from ..search.runner import (
     SearchControl,
     SearchEnded,
@@ -51,13 +58,14 @@ from ..search.runner import (
     default_workers,
     executor_capacity,
     local_pool,
+    refine_path,
     run_search,
 )
 from ..search.space import Ranges, Trial, TrialResult, best_trial
 from ..search.store import SearchStore
-from ..search.texts import describe_start, fmt_range, local_pool_name, trial_line
+from ..search.texts import describe_start, fmt_next, fmt_range, local_pool_name, trial_line
 from ..search.trial import trial_preset
-from .messages import UseConfig
+from .messages import RefineSearch, UseConfig
 from .widgets import palette
 from .widgets.cached_plot import CachedPlot
 
@@ -67,6 +75,10 @@ STAGE_COLOURS = ((108, 112, 134), (97, 175, 239), (152, 195, 121), (229, 192, 12
 EXPLODED = (224, 108, 117)
 BEST = (229, 192, 123)
 BEST_MARK = "◆"
+# The scatter's y axis spans the scores shown, padded by this fraction of their
+# spread (and at least SCORE_MIN_PAD), within 0..1.
+SCORE_PAD = 0.1
+SCORE_MIN_PAD = 0.01
 
 
 # --- the search, in a thread ----------------------------------------------------
@@ -149,13 +161,25 @@ def _start_resource_tracker() -> None:
 # --- the scatter --------------------------------------------------------------------
 
 
+def score_range(scores: list[float]) -> tuple[float, float]:
+    """The scatter's y range: the val accuracies shown, padded, within 0..1 (0..1 when none)."""
+    shown = [a for a in scores if math.isfinite(a)]
+    if not shown:
+        return (0.0, 1.0)
+    lo, hi = min(shown), max(shown)
+    pad = max(SCORE_PAD * (hi - lo), SCORE_MIN_PAD)
+    return (max(0.0, lo - pad), min(1.0, hi + pad))
+
+
 class TrialScatter(CachedPlot):
-    """Val accuracy of each ended trial over log10 of one searched value."""
+    """Val accuracy of each ended trial over log10 of one searched value; the y axis
+    fits the scores (an exploded trial without a val accuracy sits on its floor)."""
 
     def __init__(self, key: str, **kw) -> None:
         super().__init__(**kw)
         self.key = key  # "learning_rate" | "reg"
-        self.points: list[tuple[float, float, str, int, str]] = []  # (log10 value, val acc, status, stage, id)
+        # (log10 value, val acc (NaN: none), status, stage, id)
+        self.points: list[tuple[float, float, str, int, str]] = []
         self.bounds: tuple[float, float] | None = None  # log10 of the explored range
         self.best: str | None = None
         name = "learning rate" if key == "learning_rate" else "reg"
@@ -172,7 +196,7 @@ class TrialScatter(CachedPlot):
             v = getattr(r, self.key)
             if v <= 0:
                 continue  # no log of 0
-            acc = r.best_val_acc if r.best_val_acc is not None and math.isfinite(r.best_val_acc) else 0.0
+            acc = r.best_val_acc if r.best_val_acc is not None and math.isfinite(r.best_val_acc) else math.nan
             points.append((math.log10(v), acc, r.status, r.stage, r.trial_id))
         self.points, self.bounds, self.best = points, bounds, best
         self.refresh()
@@ -180,27 +204,36 @@ class TrialScatter(CachedPlot):
     def data_key(self) -> tuple:
         return (len(self.points), self.best, self.bounds)
 
+    @property
+    def y_range(self) -> tuple[float, float]:
+        return score_range([p[1] for p in self.points])
+
     def plot(self) -> None:
         plt = self.plt
-        plt.ylim(0, 1)
+        floor, top = self.y_range
+        plt.ylim(floor, top)
         plt.xlabel(f"log10 {self.key}")
         if self.bounds is not None:
             plt.xlim(*self.bounds)
+
+        def y(p) -> float:
+            return p[1] if math.isfinite(p[1]) else floor
+
         for stage in sorted({p[3] for p in self.points}):
             ok = [p for p in self.points if p[3] == stage and p[2] == "finished" and p[4] != self.best]
             if ok:
                 plt.scatter(
                     [p[0] for p in ok],
-                    [p[1] for p in ok],
+                    [y(p) for p in ok],
                     marker="dot",
                     color=STAGE_COLOURS[min(stage, len(STAGE_COLOURS)) - 1],
                 )
         bad = [p for p in self.points if p[2] == "exploded"]
         if bad:
-            plt.scatter([p[0] for p in bad], [p[1] for p in bad], marker="x", color=EXPLODED)
+            plt.scatter([p[0] for p in bad], [y(p) for p in bad], marker="x", color=EXPLODED)
         best = [p for p in self.points if p[4] == self.best]
         if best:
-            plt.scatter([best[0][0]], [best[0][1]], marker=BEST_MARK, color=BEST)
+            plt.scatter([best[0][0]], [y(best[0])], marker=BEST_MARK, color=BEST)
 
 
 # --- the screen --------------------------------------------------------------------
@@ -217,6 +250,7 @@ class SearchScreen(Screen):
             show=False,
             tooltip="make the highlighted trial the next run and go back",
         ),
+        Binding("f", "refine", "Refine", tooltip="run the next, finer search this finished search suggests"),
         Binding("t", "toggle_plot", "lr/reg plot", tooltip="small screens: scatter over learning rate or reg"),
         Binding("escape", "close", "Back", tooltip="back to the workbench (stops a search still going)"),
     ]
@@ -433,8 +467,11 @@ class SearchScreen(Screen):
 
     def _show_warnings(self, e: SearchEnded) -> None:
         box = self.query_one("#search-warning", Static)
-        box.update(Group(*(Text(f"⚠ {w.message}") for w in e.warnings)))
-        box.set_class(bool(e.warnings), "-shown")
+        lines = [Text(f"⚠ {w.message}") for w in e.warnings]
+        if e.next_ranges is not None:
+            lines.append(Text.assemble(f"next, finer search: {fmt_next(e.next_ranges)}", ("  f: run it", "dim")))
+        box.update(Group(*lines))
+        box.set_class(bool(lines), "-shown")
 
     def _show_plots(self) -> None:
         results = list(self.results.values())
@@ -482,6 +519,20 @@ class SearchScreen(Screen):
         preset = trial_preset(base, trial)
         self.app.post_message(UseConfig(preset, f"search trial {r.trial_id} (val acc {fmt.accuracy(r.best_val_acc)})"))
         self._leave()
+
+    def action_refine(self) -> None:
+        """The next, finer search (the folder's next.toml) in a new search view."""
+        if self.ended is None or self.ended.next_ranges is None:
+            why = "the search is still going" if self.ended is None else "this search suggested no next search"
+            self.notify(f"{why}: f runs the next search once one has finished", severity="warning", timeout=3)
+            return
+        try:
+            preset = load_preset(refine_path(self.job.path))
+        except UserError as e:
+            self.notify(str(e), severity="error", timeout=8)
+            return
+        self.dismiss()
+        self.app.post_message(RefineSearch(preset))
 
     def action_toggle_plot(self) -> None:
         self.plot_key = "reg" if self.plot_key == "learning_rate" else "learning_rate"

@@ -30,7 +30,12 @@ PANES = (
     ("Sanity checks", "loss at init ~ ln(C), reg raises the loss, gradient check, overfit 20 examples"),
     ("First layer (v, 6)", "W1 as one picture per hidden unit, refreshed at most once a second"),
     ("Ratios (v, 7)", "log10 of norm(update)/norm(weight) per parameter over the run, the band shaded"),
-    ("Hyperparameters", "this run beside the next; ● marks what the next run changes"),
+    (
+        "Hyperparameters",
+        "this run beside the next; ● marks what the next run changes. reg (L2): the loss adds "
+        "0.5·reg·ΣW² over the weights (CS231n's assignment 1 adds reg·ΣW², so a reg copied from there "
+        "is worth half as much here: double it)",
+    ),
     (
         "Advice",
         "the advisor's diagnoses with the lecture's remedies, then the run's status and reason, "
@@ -41,7 +46,8 @@ PANES = (
         "Search (s)",
         "a coarse-to-fine search of the next run's setup over the preset's [search] ranges, "
         "recorded like `tui-trainer search`: the trials live, val acc over log10 learning rate "
-        "and reg (x: exploded); x stops it, u makes the best trial the next run",
+        "and reg (x: exploded); x stops it, u makes the best trial the next run, f runs the next, "
+        "finer search a finished one suggests",
     ),
 )
 

@@ -1,8 +1,11 @@
 """The sanity-checks pane: the four checks of `tui-trainer check`, each with
-its value, what a healthy setup gives, and a verdict, filled in as each lands."""
+its value, what a healthy setup gives, and a verdict, filled in as each lands;
+under the table, what each failed check advises (overfit-small: whether a
+higher learning rate passes, or a bug is likely)."""
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -60,7 +63,11 @@ class ChecksPane(Vertical):
         else:
             sub = "c to run"
         self.border_subtitle = sub
-        self.query_one("#checks-table", Static).update(self._table())
+        self.query_one("#checks-table", Static).update(Group(self._table(), *self._advice()))
+
+    def _advice(self) -> list[Text]:
+        fail = self.get_component_rich_style("fail", partial=True)
+        return [Text.assemble((f"{r.name}: ", fail), r.advice) for r in self.results if not r.passed and r.advice]
 
     def _table(self) -> Table:
         style = {k: self.get_component_rich_style(k, partial=True) for k in ("pass", "fail", "pending")}

@@ -42,7 +42,9 @@ def test_usage_errors_are_one_line(tmp_path, args, needle):
     one_clean_line(cli(tmp_path, *args), needle)
 
 
-@pytest.mark.parametrize("typed, meant", [("chek", "check"), ("serch", "search"), ("rnu", "run"), ("preset", "presets")])
+@pytest.mark.parametrize(
+    "typed, meant", [("chek", "check"), ("serch", "search"), ("rnu", "run"), ("preset", "presets")]
+)
 def test_a_misspelt_command_names_the_one_it_probably_meant(tmp_path, typed, meant):
     one_clean_line(cli(tmp_path, typed, "default"), f"{typed!r} is not a command; did you mean {meant!r}?")
 

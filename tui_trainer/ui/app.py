@@ -35,6 +35,7 @@ from pathlib import Path
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.markup import escape
 from textual.screen import Screen
 
 from ..checks import iter_checks
@@ -48,7 +49,7 @@ from .history import LAYER, NOTES, RATIOS, EventQueue, RunHistory
 from .host_events import HostEvent
 from .messages import CheckLanded, ChecksDone, DataLoaded, RunDone, UseConfig, Wake
 from .screens.help import HelpScreen
-from .screens.workbench import MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS, WorkbenchScreen
+from .screens.workbench import FOCUS_HELP, MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS, WorkbenchScreen
 from .search_screen import SearchJob, SearchScreen
 from .trainer_host import Host, ProcessHost, ThreadHost, default_host
 
@@ -70,7 +71,7 @@ class WorkbenchApp(App[int]):
 
     BINDINGS = [*GLOBAL_KEYS]
     # Every key, in the order the help screen lists them.
-    KEYS = [*RUN_KEYS, *GLOBAL_KEYS, *TAB_KEYS]
+    KEYS = [*RUN_KEYS, *GLOBAL_KEYS, *TAB_KEYS, *FOCUS_HELP]
 
     def __init__(
         self,
@@ -420,9 +421,9 @@ class WorkbenchApp(App[int]):
         yield from super().get_system_commands(screen)
         keys = self.KEYS if screen is self.workbench else GLOBAL_KEYS
         for b in keys:
-            if b.action in ("quit",):
-                continue  # the base palette has Quit
+            if b.action in ("quit",) or b in FOCUS_HELP:
+                continue  # the base palette has Quit; focus and scrolling need the keys themselves
             title = b.tooltip or b.description
-            title = title[0].upper() + title[1:]
+            title = escape(title[0].upper() + title[1:])  # the palette reads markup: "[search]" is text
             target = self if b in GLOBAL_KEYS else screen
             yield SystemCommand(title, f"key: {b.key_display or b.key}", partial(self.run_action, b.action, target))

@@ -14,7 +14,7 @@ from ..config import Preset
 from ..datasets import Dataset
 from ..engine.events import RunEnded
 from .history import RunHistory
-from .widgets.hyperparams import ROWS
+from .widgets.hyperparams import differences
 
 
 def status_fields(
@@ -105,7 +105,7 @@ def notes(
     if checks_error:
         lines.append(("bad", f"checks: {checks_error}"))
     base = run.preset if run is not None else base_preset
-    changes = [f"{name} {get(base)} → {get(p)}" for name, _, get in ROWS if get(base) != get(p)]
+    changes = [f"{name} {was} → {will}" for name, was, will in differences(base, p)]
     if changes:
         lines.append(("info", "next run: " + ", ".join(changes)))
     return lines

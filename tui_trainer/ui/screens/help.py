@@ -61,13 +61,14 @@ class HelpScreen(ModalScreen[None]):
         keys = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_header=False)
         keys.add_column(style="bold", no_wrap=True)
         keys.add_column()
+        # Text, not markup: the descriptions name preset sections such as [search].
         for b in self.app_bindings:
-            keys.add_row(b.key_display or b.key, b.tooltip or b.description)
+            keys.add_row(Text(b.key_display or b.key), Text(b.tooltip or b.description))
         panes = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_header=False)
         panes.add_column(style="bold", no_wrap=True)
         panes.add_column()
         for name, what in PANES:
-            panes.add_row(name, what)
+            panes.add_row(Text(name), Text(what))
         with VerticalScroll(id="help-box") as box:
             box.border_title = "tui-trainer · keys"
             box.border_subtitle = "escape closes"

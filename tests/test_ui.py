@@ -544,6 +544,33 @@ async def test_o_opens_another_preset_from_a_path(tmp_path):
         assert app.current.preset.name == "other" and status(app) == "finished"
 
 
+async def test_o_after_a_run_shows_the_opened_preset_at_once_and_says_how_to_get_its_data(tmp_path):
+    """The header follows `o` before any run; a preset whose data are not downloaded says, in
+    the workbench, what to run in a shell (no --set here) and that o opens it again."""
+    app = make_app(tmp_path, epochs=1)
+    cifar = preset_file(tmp_path, name="cifar-here", dataset="cifar10")
+    async with app.run_test(size=BIG) as pilot:
+        await loaded(pilot)
+        await pilot.press("space")
+        await run_to_end(pilot)
+        await pilot.press("o")
+        await pilot.pause()
+        app.screen.query_one("#open-path").focus()
+        app.screen.query_one("#open-path").value = str(cifar)
+        await pilot.press("enter")
+        await pilot.pause()
+        bar = app.query_one(StatusBar)
+        assert bar.preset == "cifar-here" and bar.dataset == "cifar10"  # at once, not after the next run
+        await wait_for(pilot, lambda: bool(app.data_error), what="the data error")
+        await pilot.pause(0.1)
+        notes = app.query_one(RunNotes).plain
+        assert "`tui-trainer data fetch cifar10` in a shell" in notes and "press o and open cifar-here" in notes
+        assert "--set" not in notes and status(app) == "failed"
+        await pilot.press("space")  # says the same, no run
+        await pilot.pause(0.1)
+        assert app.current is None and len(app.runs) == 1
+
+
 async def test_help_lists_every_key(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=BIG) as pilot:

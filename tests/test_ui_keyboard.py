@@ -139,3 +139,20 @@ def test_the_layout_is_chosen_from_what_fits():
     # A deep net needs more rows: 120x36 falls back to tabs rather than squeeze the plots.
     assert layout.choose(120, 36, 12, 6).grid is False
     assert layout.choose(160, 48, 12, 6).grid is True
+
+
+async def test_help_and_palette_show_the_search_section_name(tmp_path):
+    """ "[search]" is text, not markup: the help screen and the palette print it, and list the keyboard paths."""
+    from test_ui import plain
+    from textual.content import Content
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        prompts = [Content.from_markup(c.title).plain for c in app.get_system_commands(app.screen)]
+        assert any("over its [search] ranges" in p for p in prompts), prompts
+        await pilot.press("question_mark")
+        await pilot.pause()
+        shown = "\n".join(plain(s) for s in app.screen.query("Static"))
+        assert "over its [search] ranges" in shown and "the preset's [search] ranges" in shown
+        assert "Shift+Tab" in shown or "shift+tab" in shown
+        assert "PgUp PgDn Home End" in shown and "scroll the focused pane" in shown

@@ -45,6 +45,7 @@ from ..engine import RunControl, Trainer
 from ..engine.events import RunEnded
 from ..errors import UserError
 from ..runs import RunStore
+from . import texts
 from .history import LAYER, NOTES, RATIOS, EventQueue, RunHistory
 from .host_events import HostEvent
 from .messages import CheckLanded, ChecksDone, DataLoaded, RunDone, UseConfig, Wake
@@ -133,6 +134,10 @@ class WorkbenchApp(App[int]):
 
     @work(thread=True, exclusive=True, group="data", exit_on_error=False, name="load data")
     def _read_data(self, preset: Preset) -> None:
+        missing = texts.missing_data(preset)
+        if missing is not None:
+            self.post_message(DataLoaded(preset, None, missing))
+            return
         try:
             data = load_dataset(preset.data, source=preset.source)
         except UserError as e:
@@ -168,6 +173,9 @@ class WorkbenchApp(App[int]):
 
     def open_preset(self, preset: Preset) -> None:
         self.base_preset = self.next_preset = preset
+        if not self.running:
+            self.current = None  # the header and the panes show the opened preset at once
+            self.workbench.new_run()
         self.load_data(preset)
         self.workbench.refresh_all()
 

@@ -281,21 +281,44 @@ async def test_the_edit_form_validates_through_the_preset_schema(tmp_path):
         lr = form.query_one("#f-train-learning-rate")
         lr.value = "-1"
         await pilot.press("enter")
-        error = plain(form.query_one("#edit-error"))
-        assert "train.learning_rate" in error and "> 0" in error
+        await pilot.pause()
+        error = form.query_one("#f-train-learning-rate-error")
+        assert error.display and "train.learning_rate" in plain(error) and "> 0" in plain(error)  # under it
         assert app.screen is form  # still open
         lr.value = "abc"
         await pilot.press("enter")
-        assert "not a number" in plain(form.query_one("#edit-error"))
+        await pilot.pause()
+        assert "not a number" in plain(form.query_one("#f-train-learning-rate-error"))
         lr.value = "0.02"
+        momentum = form.query_one("#f-train-momentum")
+        momentum.value = "1.5"
+        await pilot.press("enter")
+        await pilot.pause()
+        error = form.query_one("#f-train-momentum-error")
+        assert error.display and "[0, 1)" in plain(error) and app.focused is momentum
+        assert not form.query_one("#f-train-learning-rate-error").display  # the old message went
+        momentum.value = "0.5"
+        form.query_one("#f-data-preprocess").value = "mean, std"
+        form.query_one("#f-model-init-std").value = "0.05"
         form.query_one("#f-model-hidden").value = "64, 32"
         form.query_one("#f-train-epochs").value = "4"
-        await pilot.press("enter")
+        form.query_one("#f-train-sample-batches").value = "full batch"
+        await pilot.press("ctrl+s")
         await pilot.pause()
         assert app.screen is not form
         t = app.next_preset
         assert (t.train.learning_rate, t.model.hidden, t.train.epochs) == (0.02, (64, 32), 4)
-        assert set(app.query_one(Hyperparams).changed()) == {"learning rate", "epochs", "hidden"}
+        assert (t.train.momentum, t.model.init_std, t.train.sample_batches) == (0.5, 0.05, False)
+        assert t.data.preprocess == ("mean", "std")
+        changed = set(app.query_one(Hyperparams).changed())
+        assert changed == {"learning rate", "epochs", "hidden", "data.preprocess", "model.init_std"} | {
+            "train.momentum",
+            "train.sample_batches",
+        }
+        # The pane lists every key that differs from the preset; the new data setting is loaded.
+        shown = plain(app.query_one(Hyperparams))
+        assert "train.momentum" in shown and "data.preprocess" in shown and "mean, std" in shown
+        await wait_for(pilot, lambda: app.data is not None and app.data_preset is t, what="the data again")
 
 
 # --- stop, pause, restart, quit ----------------------------------------------------------------

@@ -89,6 +89,7 @@ class WorkbenchApp(App[int]):
     ) -> None:
         super().__init__()
         self.base_preset = preset  # the opened preset
+        self.data_preset = preset  # whose data set is loaded, or loading
         self.next_preset = preset  # what space will run
         self.runs_dir = Path(runs_dir)
         self.clock = clock  # injectable: snapshot tests freeze it
@@ -130,6 +131,7 @@ class WorkbenchApp(App[int]):
     def load_data(self, preset: Preset) -> None:
         """Load the preset's data set in a thread; DataLoaded says when it is there."""
         self.data, self.data_error = None, ""
+        self.data_preset = preset
         self._read_data(preset)
 
     @work(thread=True, exclusive=True, group="data", exit_on_error=False, name="load data")
@@ -148,8 +150,8 @@ class WorkbenchApp(App[int]):
             self.post_message(DataLoaded(preset, data))
 
     def on_data_loaded(self, message: DataLoaded) -> None:
-        if message.preset is not self.base_preset:
-            return  # another preset was opened meanwhile
+        if message.preset is not self.data_preset:
+            return  # another preset (or data setting) was chosen meanwhile
         self.data, self.data_error = message.data, message.error
         if message.error:
             self._start_when_loaded = False
@@ -169,6 +171,8 @@ class WorkbenchApp(App[int]):
 
     def set_next(self, preset: Preset) -> None:
         self.next_preset = preset
+        if preset.data != self.data_preset.data:  # the form changed num_train or preprocess: load again
+            self.load_data(preset)
         self.workbench.next_changed()
 
     def open_preset(self, preset: Preset) -> None:
@@ -184,8 +188,7 @@ class WorkbenchApp(App[int]):
         preset = message.preset
         if preset.data != self.base_preset.data:
             self.base_preset = preset
-            self.load_data(preset)
-        self.set_next(preset)
+        self.set_next(preset)  # loads its data set when it differs
         self.workbench.flash(f"next run: the configuration of {message.run}")
 
     # --- runs ---------------------------------------------------------------------

@@ -30,7 +30,10 @@ PANES = (
     ("Sanity checks", "loss at init ~ ln(C), reg raises the loss, gradient check, overfit 20 examples"),
     ("First layer (v, 6)", "W1 as one picture per hidden unit, refreshed at most once a second"),
     ("Ratios (v, 7)", "log10 of norm(update)/norm(weight) per parameter over the run, the band shaded"),
-    ("Hyperparameters", "this run beside the next; ● marks what the next run changes"),
+    (
+        "Hyperparameters",
+        "this run beside the next, and every other key that differs from the preset; ● marks what the next run changes",
+    ),
     (
         "Advice",
         "the advisor's diagnoses with the lecture's remedies, then the run's status and reason, "

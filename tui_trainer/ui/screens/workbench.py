@@ -111,7 +111,13 @@ RUN_KEYS = [
         group=BATCH,
         tooltip="double the next run's batch size (up to the training set)",
     ),
-    Binding("e", "edit", "Edit", tooltip="edit the next run: learning rate, reg, batch, epochs, update, hidden"),
+    Binding(
+        "e",
+        "edit",
+        "Edit",
+        tooltip="edit the next run: data (examples, preprocessing), model (hidden, loss, init), training "
+        "(update, learning rate, momentum, decay, reg, batch, epochs, full batch, explode factor)",
+    ),
     Binding("c", "checks", "Checks", tooltip="run the four sanity checks on the next run's setup"),
     Binding("y", "log_scale", "Log y", show=False, tooltip="loss plot: toggle a log y axis"),
     Binding(

@@ -43,7 +43,7 @@ def shown(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return hyperparameter(value)
+        return f"{value:.4g}"
     if isinstance(value, list):
         return "[" + ", ".join(shown(v) for v in value) + "]"
     return str(value)

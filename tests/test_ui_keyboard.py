@@ -156,3 +156,36 @@ async def test_help_and_palette_show_the_search_section_name(tmp_path):
         assert "over its [search] ranges" in shown and "the preset's [search] ranges" in shown
         assert "Shift+Tab" in shown or "shift+tab" in shown
         assert "PgUp PgDn Home End" in shown and "scroll the focused pane" in shown
+
+
+async def test_t_in_the_search_view_only_where_it_toggles_something(tmp_path):
+    """Wide and tall, both scatters show and `t` leaves the footer; on a small screen it toggles them."""
+    from test_ui_search import TINY, open_search, preset_file, wait_for
+
+    from tui_trainer.ui.app import WorkbenchApp
+
+    preset = preset_file(tmp_path, TINY)
+    app = WorkbenchApp(preset, runs_dir=tmp_path / "runs", engine="thread")
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_search(app, pilot)
+        await pilot.pause(0.1)
+        keys = {b.binding.key for b in screen.active_bindings.values() if b.enabled}
+        assert screen.check_action("toggle_plot", ()) is False and "t" not in keys
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.2)
+        assert screen.check_action("toggle_plot", ()) is True
+        shown = [s.id for s in screen.query("TrialScatter") if s.display]
+        await pilot.press("t")
+        await pilot.pause(0.1)
+        assert [s.id for s in screen.query("TrialScatter") if s.display] != shown
+        await wait_for(pilot, lambda: screen.ended is not None)
+
+
+def test_the_runs_view_marks_train_and_val_as_the_workbench_does():
+    from tui_trainer.ui.runs_screen import OverlayPlot
+    from tui_trainer.ui.widgets import palette
+
+    main = AccuracyPlot().border_title
+    runs = OverlayPlot("accuracy").border_title
+    assert f"{palette.TRAIN_MARK} train" in str(main) and f"{palette.VAL_MARK} val" in str(main)
+    assert f"train {palette.TRAIN_MARK}, val {palette.VAL_MARK}" in str(runs)

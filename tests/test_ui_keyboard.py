@@ -189,3 +189,28 @@ def test_the_runs_view_marks_train_and_val_as_the_workbench_does():
     runs = OverlayPlot("accuracy").border_title
     assert f"{palette.TRAIN_MARK} train" in str(main) and f"{palette.VAL_MARK} val" in str(main)
     assert f"train {palette.TRAIN_MARK}, val {palette.VAL_MARK}" in str(runs)
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["next to the runs folder", "a folder the user names"])
+async def test_the_palettes_screenshot_is_saved_and_its_path_shown(tmp_path, monkeypatch, named):
+    from test_ui import preset_file
+
+    from tui_trainer.config import load_preset
+    from tui_trainer.ui.app import WorkbenchApp
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/Downloads: it must not matter
+    folder = tmp_path / "my shots" if named else tmp_path / "screenshots"
+    app = WorkbenchApp(
+        load_preset(preset_file(tmp_path)), runs_dir=tmp_path / "runs", screenshots_dir=folder if named else None
+    )
+    async with app.run_test(size=(120, 36)) as pilot:
+        (command,) = [c for c in app.get_system_commands(app.screen) if c.title == "Screenshot"]
+        command.callback()
+        for _ in range(100):
+            if list(folder.glob("*.svg")):
+                break
+            await pilot.pause(0.05)
+        (svg,) = folder.glob("*.svg")
+        assert "Weights and updates" in svg.read_text().replace("&#160;", " ")
+        await pilot.pause(0.1)
+        assert any(str(svg) in str(n.message) for n in app._notifications)

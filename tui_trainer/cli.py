@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("preset", nargs="?", default="default", help="preset name or .toml path (default: default)")
     _add_overrides(p)
     _add_runs_dir(p)
+    p.add_argument(
+        "--screenshots",
+        metavar="DIR",
+        default=None,
+        help="where the palette's Screenshot saves (default: screenshots/ next to the runs folder)",
+    )
 
     p = sub.add_parser("run", help="one headless run of a preset")
     p.add_argument("preset", help="preset name or .toml path")

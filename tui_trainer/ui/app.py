@@ -86,8 +86,11 @@ class WorkbenchApp(App[int]):
         drain_interval: float = 0.2,
         plot_interval: float = 0.4,
         table_interval: float = 0.5,
+        screenshots_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
+        # The palette's Screenshot saves here (Textual's default, ~/Downloads, may not exist).
+        self.screenshots_dir = Path(screenshots_dir) if screenshots_dir else Path(runs_dir).parent / "screenshots"
         self.base_preset = preset  # the opened preset
         self.data_preset = preset  # whose data set is loaded, or loading
         self.next_preset = preset  # what space will run
@@ -421,7 +424,23 @@ class WorkbenchApp(App[int]):
                 timeout=3,
             )
 
-    # --- help and the command palette ---------------------------------------------------------
+    # --- help, screenshots and the command palette ------------------------------------------------
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Save an SVG of the screen in screenshots_dir (made if missing) and say where."""
+        folder = Path(path) if path else self.screenshots_dir
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            saved = self.save_screenshot(filename, str(folder), time_format)
+        except OSError as e:
+            self.notify(
+                f"{folder}: cannot save the screenshot ({e.strerror or e})", severity="error", timeout=8, markup=False
+            )
+            return None
+        self.notify(f"saved {saved}", title="Screenshot", timeout=8, markup=False)
+        return saved
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.KEYS))

@@ -109,7 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         metavar="FILE.png",
         default=None,
-        help="where --export-weights writes (default: RUN-W1.png in the current folder)",
+        help="where --export-weights writes (default: W1.png in the run's folder)",
+    )
+    p.add_argument(
+        "--scale",
+        metavar="N",
+        type=int,
+        default=4,
+        help="--export-weights draws each weight as NxN pixels, 1 to 16 (default: 4)",
     )
 
     p = sub.add_parser("data", help="data sets")

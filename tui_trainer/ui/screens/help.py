@@ -14,8 +14,9 @@ from textual.widgets import Static
 PANES = (
     (
         "Loss",
-        "per-iteration loss, faint, with a smoothed line over it; earlier runs of this "
-        "session as grey ghost curves; x in epochs; y toggles log scale",
+        "per-iteration loss (•), faint, with a smoothed line (⠉⠒) over it; earlier runs of this "
+        "session (+) inside this run's range, by epoch or by the fraction of their own run (f), "
+        "hidden with g, cleared with G; x in epochs; y toggles log scale",
     ),
     (
         "Accuracy",

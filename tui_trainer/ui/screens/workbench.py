@@ -121,6 +121,27 @@ RUN_KEYS = [
     Binding("c", "checks", "Checks", tooltip="run the four sanity checks on the next run's setup"),
     Binding("y", "log_scale", "Log y", show=False, tooltip="loss plot: toggle a log y axis"),
     Binding(
+        "g",
+        "ghosts",
+        "Earlier runs",
+        show=False,
+        tooltip="loss plot: hide or show this session's earlier runs (+, clipped to this run's range)",
+    ),
+    Binding(
+        "G",
+        "clear_ghosts",
+        "Clear earlier runs",
+        show=False,
+        tooltip="loss plot: clear the earlier runs (records stay)",
+    ),
+    Binding(
+        "f",
+        "ghost_x",
+        "Earlier runs' x",
+        show=False,
+        tooltip="loss plot: earlier runs by epoch, or by the fraction of their own run done",
+    ),
+    Binding(
         "v",
         "next_view",
         "View",
@@ -186,6 +207,7 @@ class WorkbenchScreen(Screen):
         self._loss_dirty = self._accuracy_dirty = self._ratios_dirty = False
         self._last_loss = self._last_accuracy = self._last_table = 0.0
         self._layout: layout.Layout | None = None
+        self._ghosts_cleared_at = 0  # G: earlier runs up to this number leave the loss plot
 
     @property
     def bench(self) -> WorkbenchApp:
@@ -351,7 +373,7 @@ class WorkbenchScreen(Screen):
         loss_due = self._loss_dirty and (now - self._last_loss >= self.plot_interval or ended)
         if loss_due:
             self._loss_dirty, self._last_loss = False, now
-            self.loss_plot.show(run, self.bench.ghosts())
+            self.loss_plot.show(run, self.ghosts())
         if (
             self._accuracy_dirty
             and (not loss_due or ended)
@@ -368,7 +390,7 @@ class WorkbenchScreen(Screen):
         self.refresh_status()
         self.refresh_hyper()
         self.refresh_notes()
-        self.loss_plot.show(run, self.bench.ghosts())
+        self.loss_plot.show(run, self.ghosts())
         self.accuracy_plot.show(run)
         self.param_table.show(run.ratios if run else None)
 
@@ -482,6 +504,24 @@ class WorkbenchScreen(Screen):
 
     def action_search(self) -> None:
         self.bench.start_search()
+
+    def ghosts(self) -> list[RunHistory]:
+        """The earlier runs the loss plot shows: the session's, since the last clear (G)."""
+        return [g for g in self.bench.ghosts() if g.number > self._ghosts_cleared_at]
+
+    def action_ghosts(self) -> None:
+        shown = self.loss_plot.toggle_ghosts()
+        self.flash(f"loss plot: earlier runs {'shown' if shown else 'hidden'} (g)")
+
+    def action_clear_ghosts(self) -> None:
+        self._ghosts_cleared_at = max((r.number for r in self.bench.runs if r is not self.bench.current), default=0)
+        self.loss_plot.show(self.bench.current, self.ghosts())
+        self.flash("loss plot: earlier runs cleared; their records stay in the run directory")
+
+    def action_ghost_x(self) -> None:
+        mode = self.loss_plot.toggle_ghost_x()
+        what = "the fraction of their own run" if mode == "fraction" else "epoch"
+        self.flash(f"loss plot: earlier runs by {what} (f)")
 
     def action_log_scale(self) -> None:
         log = self.loss_plot.toggle_log()

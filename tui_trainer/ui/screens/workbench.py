@@ -529,7 +529,7 @@ class WorkbenchScreen(Screen):
 
     def action_checks(self) -> None:
         if self.bench.start_checks():
-            self.tab = "checks"  # on narrow screens, bring the checks to the front
+            self.action_show_tab("checks")  # on narrow screens, bring the checks to the front, focused
 
 
 def _shown(widget: Widget) -> bool:

@@ -42,6 +42,24 @@ def test_usage_errors_are_one_line(tmp_path, args, needle):
     one_clean_line(cli(tmp_path, *args), needle)
 
 
+@pytest.mark.parametrize(
+    "typed, meant", [("chek", "check"), ("serch", "search"), ("rnu", "run"), ("preset", "presets")]
+)
+def test_a_misspelt_command_names_the_one_it_probably_meant(tmp_path, typed, meant):
+    one_clean_line(cli(tmp_path, typed, "default"), f"{typed!r} is not a command; did you mean {meant!r}?")
+
+
+def test_a_preset_named_like_a_command_still_opens_as_a_preset(tmp_path, monkeypatch):
+    from tui_trainer.cli import misspelt_command
+
+    monkeypatch.chdir(tmp_path)
+    assert misspelt_command("chek") == "check"
+    (tmp_path / "chek").write_text("")  # a file that exists is the workbench's argument, whatever its name
+    assert misspelt_command("chek") is None
+    assert misspelt_command("default") is None and misspelt_command("spiral") is None
+    assert misspelt_command("--set") is None
+
+
 def test_runs_dir_that_is_a_file_is_refused(tmp_path):
     (tmp_path / "afile").write_text("x")
     one_clean_line(cli(tmp_path, "runs", "--runs-dir", "afile"), "afile: --runs-dir must be a folder")

@@ -335,14 +335,46 @@ def test_without_a_terminal_one_plain_line_per_epoch(tmp_path):
         env={"FORCE_COLOR": "1", "NO_COLOR": ""},
     )
     assert r.returncode == 0
-    assert r.stdout == ""
-    lines = r.stderr.splitlines()
-    assert "\x1b" not in r.stderr and "\r" not in r.stderr
+    assert r.stderr == ""  # the log is stdout's; stderr is for errors and warnings
+    lines = r.stdout.splitlines()
+    assert "\x1b" not in r.stdout and "\r" not in r.stdout
     assert lines[0].startswith("run runs/") and "1297 train / 250 val" in lines[0]
     assert [line.split(":")[0] for line in lines[1:4]] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
     assert re.match(r"epoch 1/3: loss \d\.\d{4}  train acc 0\.\d{3}  val acc 0\.\d{3}  lr 0\.02  \d+\.\ds$", lines[1])
     assert lines[4].startswith("finished: 3 epochs done; best val acc 0.")
     assert len(lines) == 5
+
+
+def test_a_log_file_gets_the_plain_lines_when_stderr_is_a_terminal(tmp_path):
+    """`tui-trainer run default > log.txt` typed in a terminal: the file gets the log."""
+    master, slave = pty.openpty()
+    log = tmp_path / "log.txt"
+    with log.open("w") as out:
+        proc = subprocess.run(
+            cli("run", "digits-fast", "--set", "train.epochs=2", "--runs-dir", "runs"),
+            cwd=tmp_path,
+            stdin=slave,
+            stdout=out,
+            stderr=slave,
+            env={**os.environ, "TERM": "xterm-256color"},
+            timeout=TIMEOUT,
+        )
+    os.close(slave)
+    drawn = b""
+    while select.select([master], [], [], 0)[0]:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(master)
+    assert proc.returncode == 0
+    lines = log.read_text().splitlines()
+    assert [line.split(":")[0] for line in lines[1:3]] == ["epoch 1/2", "epoch 2/2"]
+    assert lines[-1].startswith("finished: 2 epochs done")
+    assert drawn == b""  # nothing drawn on the terminal: no error, no warning
 
 
 def run_in_terminal(

@@ -21,6 +21,7 @@ from tui_trainer.engine.events import Advice, RunEnded
 from tui_trainer.runs import read_metrics
 from tui_trainer.ui.app import WorkbenchApp
 from tui_trainer.ui.screens.edit_form import EditForm
+from tui_trainer.ui.screens.workbench import FOCUS_KEYS
 from tui_trainer.ui.widgets.accuracy_plot import AccuracyPlot
 from tui_trainer.ui.widgets.checks_pane import ChecksPane
 from tui_trainer.ui.widgets.hyperparams import Hyperparams
@@ -280,21 +281,44 @@ async def test_the_edit_form_validates_through_the_preset_schema(tmp_path):
         lr = form.query_one("#f-train-learning-rate")
         lr.value = "-1"
         await pilot.press("enter")
-        error = plain(form.query_one("#edit-error"))
-        assert "train.learning_rate" in error and "> 0" in error
+        await pilot.pause()
+        error = form.query_one("#f-train-learning-rate-error")
+        assert error.display and "train.learning_rate" in plain(error) and "> 0" in plain(error)  # under it
         assert app.screen is form  # still open
         lr.value = "abc"
         await pilot.press("enter")
-        assert "not a number" in plain(form.query_one("#edit-error"))
+        await pilot.pause()
+        assert "not a number" in plain(form.query_one("#f-train-learning-rate-error"))
         lr.value = "0.02"
+        momentum = form.query_one("#f-train-momentum")
+        momentum.value = "1.5"
+        await pilot.press("enter")
+        await pilot.pause()
+        error = form.query_one("#f-train-momentum-error")
+        assert error.display and "[0, 1)" in plain(error) and app.focused is momentum
+        assert not form.query_one("#f-train-learning-rate-error").display  # the old message went
+        momentum.value = "0.5"
+        form.query_one("#f-data-preprocess").value = "mean, std"
+        form.query_one("#f-model-init-std").value = "0.05"
         form.query_one("#f-model-hidden").value = "64, 32"
         form.query_one("#f-train-epochs").value = "4"
-        await pilot.press("enter")
+        form.query_one("#f-train-sample-batches").value = "full batch"
+        await pilot.press("ctrl+s")
         await pilot.pause()
         assert app.screen is not form
         t = app.next_preset
         assert (t.train.learning_rate, t.model.hidden, t.train.epochs) == (0.02, (64, 32), 4)
-        assert set(app.query_one(Hyperparams).changed()) == {"learning rate", "epochs", "hidden"}
+        assert (t.train.momentum, t.model.init_std, t.train.sample_batches) == (0.5, 0.05, False)
+        assert t.data.preprocess == ("mean", "std")
+        changed = set(app.query_one(Hyperparams).changed())
+        assert changed == {"learning rate", "epochs", "hidden", "data.preprocess", "model.init_std"} | {
+            "train.momentum",
+            "train.sample_batches",
+        }
+        # The pane lists every key that differs from the preset; the new data setting is loaded.
+        shown = plain(app.query_one(Hyperparams))
+        assert "train.momentum" in shown and "data.preprocess" in shown and "mean, std" in shown
+        await wait_for(pilot, lambda: app.data is not None and app.data_preset is t, what="the data again")
 
 
 # --- stop, pause, restart, quit ----------------------------------------------------------------
@@ -512,7 +536,7 @@ async def test_every_key_is_in_the_command_palette_and_runs_from_it(tmp_path):
         await loaded(pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for b in [*app.screen.BINDINGS, *app.BINDINGS]:  # the workbench's keys, then help and quit
-            if b.action != "quit":
+            if b.action != "quit" and b not in FOCUS_KEYS:  # focus and scrolling act on the focused pane
                 assert any(t.lower().startswith((b.tooltip or b.description)[:20].lower()) for t in titles), b
         await pilot.press("ctrl+p")
         await pilot.press(*"learning rate up")
@@ -543,6 +567,33 @@ async def test_o_opens_another_preset_from_a_path(tmp_path):
         assert app.current.preset.name == "other" and status(app) == "finished"
 
 
+async def test_o_after_a_run_shows_the_opened_preset_at_once_and_says_how_to_get_its_data(tmp_path):
+    """The header follows `o` before any run; a preset whose data are not downloaded says, in
+    the workbench, what to run in a shell (no --set here) and that o opens it again."""
+    app = make_app(tmp_path, epochs=1)
+    cifar = preset_file(tmp_path, name="cifar-here", dataset="cifar10")
+    async with app.run_test(size=BIG) as pilot:
+        await loaded(pilot)
+        await pilot.press("space")
+        await run_to_end(pilot)
+        await pilot.press("o")
+        await pilot.pause()
+        app.screen.query_one("#open-path").focus()
+        app.screen.query_one("#open-path").value = str(cifar)
+        await pilot.press("enter")
+        await pilot.pause()
+        bar = app.query_one(StatusBar)
+        assert bar.preset == "cifar-here" and bar.dataset == "cifar10"  # at once, not after the next run
+        await wait_for(pilot, lambda: bool(app.data_error), what="the data error")
+        await pilot.pause(0.1)
+        notes = app.query_one(RunNotes).plain
+        assert "`tui-trainer data fetch cifar10` in a shell" in notes and "press o and open cifar-here" in notes
+        assert "--set" not in notes and status(app) == "failed"
+        await pilot.press("space")  # says the same, no run
+        await pilot.pause(0.1)
+        assert app.current is None and len(app.runs) == 1
+
+
 async def test_help_lists_every_key(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=BIG) as pilot:
@@ -562,7 +613,7 @@ async def test_small_screens_show_one_pane_behind_tabs_and_tiny_ones_a_message(t
     app = make_app(tmp_path)
     async with app.run_test(size=BIG) as pilot:
         await loaded(pilot)
-        wide = ["loss", "accuracy", "hyper", "weights", "checks", "advice-slot"]
+        wide = ["loss", "accuracy", "weights", "hyper", "checks", "advice-slot"]  # the grid's order
         assert [p.id for p in app.query(".pane") if p.display] == wide
         assert not app.query_one("#tabs").display
         await pilot.resize_terminal(80, 24)

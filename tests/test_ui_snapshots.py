@@ -1,5 +1,5 @@
 """What the workbench looks like after a seeded, finished run: SVG snapshots at
-80x24 (one pane behind tabs) and 160x48 (every pane).
+80x24 and 100x30 (one pane behind tabs), 120x36, 160x48 and 200x60 (every pane).
 
 The screen must not change between runs of the test: the app's clock is frozen
 (elapsed and ETA read 0:00 / --) and run folders get fixed names. Update the
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+
+import pytest
 
 from tui_trainer.config import load_preset, to_toml
 from tui_trainer.runs import RunStore, atomic_write_text
@@ -72,11 +74,10 @@ def one_blas_thread(monkeypatch):
         monkeypatch.setenv(key, "1")
 
 
-def test_main_screen_after_a_finished_run_80x24(snap_compare, tmp_path, monkeypatch):
-    one_blas_thread(monkeypatch)
-    assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), run_before=finished_run)
+SIZES = [(80, 24), (100, 30), (120, 36), (160, 48), (200, 60)]
 
 
-def test_main_screen_after_a_finished_run_160x48(snap_compare, tmp_path, monkeypatch):
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_main_screen_after_a_finished_run(snap_compare, tmp_path, monkeypatch, size):
     one_blas_thread(monkeypatch)
-    assert snap_compare(make_app(tmp_path), terminal_size=(160, 48), run_before=finished_run)
+    assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=finished_run)

@@ -152,7 +152,7 @@ def test_export_weights_of_a_seeded_mnist_run(tmp_path):
     assert done.returncode == 0, done.stderr
     (run,) = list(runs.iterdir())
     out = tmp_path / "w.png"
-    done = cli("runs", "--runs-dir", str(runs), "--export-weights", run.name, "--out", str(out))
+    done = cli("runs", "--runs-dir", str(runs), "--export-weights", run.name, "--out", str(out), "--scale", "1")
     assert done.returncode == 0, done.stderr
     assert str(out) in done.stdout
     img = read_png(out)
@@ -163,9 +163,14 @@ def test_export_weights_of_a_seeded_mnist_run(tmp_path):
         unit7 = f["W1"][:, 7].reshape(28, 28)
     tile7 = img[0:28, 7 * 29 : 7 * 29 + 28, 0].astype(float)
     assert np.corrcoef(tile7.ravel(), unit7.ravel())[0, 1] > 0.999  # the picture is that unit's weights
-    # the default output name, in the current folder
+    # by default in the run's folder, each weight 4x4 pixels: the same picture, blown up
     done = cli("runs", "--runs-dir", str(runs), "--export-weights", str(run), cwd=tmp_path)
-    assert done.returncode == 0 and (tmp_path / f"{run.name}-W1.png").is_file()
+    assert done.returncode == 0 and str(run / "W1.png") in done.stdout and "4x4 pixels" in done.stdout
+    big = read_png(run / "W1.png")
+    assert big.shape == (4 * img.shape[0], 4 * img.shape[1], 3) and (big[::4, ::4] == img).all()
+    assert not list(tmp_path.glob("*.png"))[1:]  # nothing new in the current folder (w.png was asked for)
+    done = cli("runs", "--runs-dir", str(runs), "--export-weights", str(run), "--scale", "40", cwd=tmp_path)
+    assert done.returncode == 2 and "--scale 40: must be a whole number from 1 to 16" in done.stderr
 
 
 def cifar_like_images(n, seed=0):
@@ -219,7 +224,7 @@ def test_export_weights_of_a_cifar_format_run_is_in_colour(tmp_path):
     assert done.returncode == 0, done.stderr
     (run,) = list(runs.iterdir())
     out = tmp_path / "c.png"
-    done = cli("runs", "--runs-dir", str(runs), "--export-weights", run.name, "--out", str(out))
+    done = cli("runs", "--runs-dir", str(runs), "--export-weights", run.name, "--out", str(out), "--scale", "1")
     assert done.returncode == 0, done.stderr
     img = read_png(out)
     assert img.shape == (3 * 32 + 2, 4 * 32 + 3, 3)  # 10 units: 3 rows of 4

@@ -14,9 +14,11 @@ prints a traceback for bad input.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 import traceback
+from pathlib import Path
 
 from . import __version__
 from .commands import console
@@ -66,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("preset", nargs="?", default="default", help="preset name or .toml path (default: default)")
     _add_overrides(p)
     _add_runs_dir(p)
+    p.add_argument(
+        "--screenshots",
+        metavar="DIR",
+        default=None,
+        help="where the palette's Screenshot saves (default: screenshots/ next to the runs folder)",
+    )
 
     p = sub.add_parser("run", help="one headless run of a preset")
     p.add_argument("preset", help="preset name or .toml path")
@@ -107,7 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         metavar="FILE.png",
         default=None,
-        help="where --export-weights writes (default: RUN-W1.png in the current folder)",
+        help="where --export-weights writes (default: W1.png in the run's folder)",
+    )
+    p.add_argument(
+        "--scale",
+        metavar="N",
+        type=int,
+        default=4,
+        help="--export-weights draws each weight as NxN pixels, 1 to 16 (default: 4)",
     )
 
     p = sub.add_parser("data", help="data sets")
@@ -123,8 +138,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def misspelt_command(word: str) -> str | None:
+    """The command `word` probably meant, when it is no command, no shipped preset
+    and no file (those open the workbench), but close to a command's name."""
+    if word in COMMANDS or word.startswith("-") or Path(word).exists():
+        return None
+    from .config import PRESETS_DIR  # the standard library only: no NumPy
+
+    if (PRESETS_DIR / f"{word}.toml").is_file():
+        return None
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and (meant := misspelt_command(argv[0])):
+        print(
+            f"tui-trainer: {argv[0]!r} is not a command; did you mean {meant!r}? "
+            f"Commands: {', '.join(COMMANDS)} (see: tui-trainer --help)",
+            file=sys.stderr,
+        )
+        return console.BAD_INPUT
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         # `tui-trainer`, `tui-trainer PRESET` and `tui-trainer --set K=V` open the workbench
         argv = ["ui", *argv]

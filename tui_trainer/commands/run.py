@@ -4,9 +4,12 @@ One trainer, one run directory, and one of three faces on it (run_faces.py):
 
     --json              every event as one JSON line on stdout, nothing else there;
                         stderr stays quiet unless something goes wrong
-    stderr a terminal   a live display (progress, loss, accuracies, learning rate,
+    stdout a terminal   a live display (progress, loss, accuracies, learning rate,
                         ETA), then a summary table and the curves drawn with plotext
-    otherwise           one plain line per epoch on stderr, no control codes
+    otherwise           one plain line per epoch on stdout, no control codes (a file
+                        or a pipe gets the log: `run default > log.txt`)
+
+Errors and warnings go to stderr in every face, so a log on stdout stays clean.
 
 The trainer runs in the main thread and calls the sinks once per event.
 
@@ -53,7 +56,7 @@ def command(args) -> int:
 
     control = RunControl()
     record = Record(input_dim=data.input_dim, classes=data.num_classes)
-    interactive = not args.json and is_terminal(sys.stderr)
+    interactive = not args.json and is_terminal(sys.stdout)
     with stop_on_signals(control, record):
         store = RunStore.create(args.runs_dir, preset, data)
         if args.json:
@@ -61,14 +64,14 @@ def command(args) -> int:
         elif interactive:
             face = record
         else:
-            face = Fanout(record, PlainLines(sys.stderr, control, store.path))
+            face = Fanout(record, PlainLines(sys.stdout, control, store.path))
         # The advisor sits in front of every sink, so its advice events reach
         # metrics.jsonl, --json and the people's view alike.
         trainer = Trainer(
             preset, data, Advisor(Fanout(store, face)), control=control, run_id=store.run_id, on_epoch=store.on_epoch
         )
         if interactive:
-            with LiveDisplay(record, preset, sys.stderr) as live:
+            with LiveDisplay(record, preset, sys.stdout) as live:
                 ended = _run(trainer, store, face)
             live.report(store.path)
         else:

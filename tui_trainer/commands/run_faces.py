@@ -1,7 +1,7 @@
 """The three faces of `tui-trainer run` (see run.py), each a sink for the trainer's events:
 
     JsonLines     every event as one JSON line, for programs
-    PlainLines    one line per epoch, for logs and CI
+    PlainLines    one line per epoch on stdout, for logs and CI
     Record        the numbers people see, stored per event; LiveDisplay draws them
                   a few times a second, then the summary table and the curves
 
@@ -98,7 +98,7 @@ class PlainLines:
         except BrokenPipeError:
             self.closed = True
             silence(self.out)
-            self.control.stop("stderr was closed (broken pipe)")
+            self.control.stop("stdout was closed (broken pipe)")
 
 
 class Record:

@@ -1,5 +1,6 @@
 """`tui-trainer runs [--runs-dir DIR]`: past runs, oldest first, newest next to the prompt.
-`tui-trainer runs --export-weights RUN [--out FILE.png]`: a run's first-layer weights as a PNG.
+`tui-trainer runs --export-weights RUN [--out FILE.png] [--scale N]`: a run's first-layer weights
+as a PNG, each weight NxN pixels (default 4), written to RUN/W1.png unless --out names a file.
 
 Each row: the run's name, when it started, how it ended, its best val accuracy,
 learning rate, reg and batch size. A run folder is named DATE-TIME-PRESET-ID;
@@ -7,7 +8,7 @@ when the terminal is too narrow for the whole name next to the date column,
 the name is shown without its date-time prefix (the date column has it), and
 it wraps rather than being cut.
 
-Exit status: 0 listed or written, 2 bad input (no such run, no weights to draw, a bad --out).
+Exit status: 0 listed or written, 2 bad input (no such run, no weights to draw, a bad --out or --scale).
 """
 
 from __future__ import annotations
@@ -80,12 +81,19 @@ def runs_table(runs: list[RunInfo], runs_dir: str, width: int):
 # (metrics.jsonl's run_started), one tile per hidden unit.
 
 
+MAX_SCALE = 16
+
+
 def export_weights(args) -> int:
+    scale = getattr(args, "scale", 4)
+    if not 1 <= scale <= MAX_SCALE:
+        raise UserError(f"--scale {scale}: must be a whole number from 1 to {MAX_SCALE} (pixels per weight)")
     run_dir = resolve_run(args.export_weights, args.runs_dir)
     w1 = load_w1(run_dir)
     shape = image_shape_of(run_dir)
     grid = first_layer_grid(w1, shape)  # WeightsError (a UserError) for data that are not images
-    out = Path(args.out) if args.out else Path(f"{run_dir.name}-W1.png")
+    grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)  # each weight a scale x scale block
+    out = Path(args.out) if args.out else run_dir / "W1.png"
     if out.suffix.lower() != ".png":
         raise UserError(f"--out {out}: the file name must end in .png")
     try:
@@ -95,7 +103,7 @@ def export_weights(args) -> int:
     rows, cols = grid_shape(w1.shape[1])
     print(
         f"wrote {out}: {grid.shape[1]}x{grid.shape[0]} pixels, {w1.shape[1]} units in {rows} rows of "
-        f"{cols} tiles, each {shape[0]}x{shape[1]}"
+        f"{cols} tiles, each {shape[0]}x{shape[1]} weights of {scale}x{scale} pixels"
     )
     return 0
 

@@ -1,4 +1,4 @@
-"""`tui-trainer [ui] [PRESET] [--set KEY=VALUE]... [--runs-dir DIR]`: open the workbench.
+"""`tui-trainer [ui] [PRESET] [--set KEY=VALUE]... [--runs-dir DIR] [--screenshots DIR]`: open the workbench.
 
 Bad presets and keys fail here, before the screen opens.
 
@@ -18,6 +18,6 @@ def command(args) -> int:
     from ..ui.app import WorkbenchApp
 
     preset = load_preset(args.preset, args.overrides)
-    app = WorkbenchApp(preset, runs_dir=args.runs_dir)
+    app = WorkbenchApp(preset, runs_dir=args.runs_dir, screenshots_dir=args.screenshots)
     app.run()
     return app.return_code or 0

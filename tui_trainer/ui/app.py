@@ -35,6 +35,7 @@ from pathlib import Path
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.markup import escape
 from textual.screen import Screen
 
 from ..checks import iter_checks
@@ -44,11 +45,12 @@ from ..engine import RunControl, Trainer
 from ..engine.events import RunEnded
 from ..errors import UserError
 from ..runs import RunStore
+from . import texts
 from .history import LAYER, NOTES, RATIOS, EventQueue, RunHistory
 from .host_events import HostEvent
 from .messages import CheckLanded, ChecksDone, DataLoaded, RefineSearch, RunDone, UseConfig, Wake
 from .screens.help import HelpScreen
-from .screens.workbench import MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS, WorkbenchScreen
+from .screens.workbench import FOCUS_HELP, MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS, WorkbenchScreen
 from .search_screen import SearchJob, SearchScreen
 from .trainer_host import Host, ProcessHost, ThreadHost, default_host
 
@@ -70,7 +72,7 @@ class WorkbenchApp(App[int]):
 
     BINDINGS = [*GLOBAL_KEYS]
     # Every key, in the order the help screen lists them.
-    KEYS = [*RUN_KEYS, *GLOBAL_KEYS, *TAB_KEYS]
+    KEYS = [*RUN_KEYS, *GLOBAL_KEYS, *TAB_KEYS, *FOCUS_HELP]
 
     def __init__(
         self,
@@ -84,9 +86,13 @@ class WorkbenchApp(App[int]):
         drain_interval: float = 0.2,
         plot_interval: float = 0.4,
         table_interval: float = 0.5,
+        screenshots_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
+        # The palette's Screenshot saves here (Textual's default, ~/Downloads, may not exist).
+        self.screenshots_dir = Path(screenshots_dir) if screenshots_dir else Path(runs_dir).parent / "screenshots"
         self.base_preset = preset  # the opened preset
+        self.data_preset = preset  # whose data set is loaded, or loading
         self.next_preset = preset  # what space will run
         self.runs_dir = Path(runs_dir)
         self.clock = clock  # injectable: snapshot tests freeze it
@@ -128,10 +134,15 @@ class WorkbenchApp(App[int]):
     def load_data(self, preset: Preset) -> None:
         """Load the preset's data set in a thread; DataLoaded says when it is there."""
         self.data, self.data_error = None, ""
+        self.data_preset = preset
         self._read_data(preset)
 
     @work(thread=True, exclusive=True, group="data", exit_on_error=False, name="load data")
     def _read_data(self, preset: Preset) -> None:
+        missing = texts.missing_data(preset)
+        if missing is not None:
+            self.post_message(DataLoaded(preset, None, missing))
+            return
         try:
             data = load_dataset(preset.data, source=preset.source)
         except UserError as e:
@@ -142,8 +153,8 @@ class WorkbenchApp(App[int]):
             self.post_message(DataLoaded(preset, data))
 
     def on_data_loaded(self, message: DataLoaded) -> None:
-        if message.preset is not self.base_preset:
-            return  # another preset was opened meanwhile
+        if message.preset is not self.data_preset:
+            return  # another preset (or data setting) was chosen meanwhile
         self.data, self.data_error = message.data, message.error
         if message.error:
             self._start_when_loaded = False
@@ -163,10 +174,15 @@ class WorkbenchApp(App[int]):
 
     def set_next(self, preset: Preset) -> None:
         self.next_preset = preset
+        if preset.data != self.data_preset.data:  # the form changed num_train or preprocess: load again
+            self.load_data(preset)
         self.workbench.next_changed()
 
     def open_preset(self, preset: Preset) -> None:
         self.base_preset = self.next_preset = preset
+        if not self.running:
+            self.current = None  # the header and the panes show the opened preset at once
+            self.workbench.new_run()
         self.load_data(preset)
         self.workbench.refresh_all()
 
@@ -175,8 +191,7 @@ class WorkbenchApp(App[int]):
         preset = message.preset
         if preset.data != self.base_preset.data:
             self.base_preset = preset
-            self.load_data(preset)
-        self.set_next(preset)
+        self.set_next(preset)  # loads its data set when it differs
         self.workbench.flash(f"next run: the configuration of {message.run}")
 
     # --- runs ---------------------------------------------------------------------
@@ -413,7 +428,23 @@ class WorkbenchApp(App[int]):
                 timeout=3,
             )
 
-    # --- help and the command palette ---------------------------------------------------------
+    # --- help, screenshots and the command palette ------------------------------------------------
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Save an SVG of the screen in screenshots_dir (made if missing) and say where."""
+        folder = Path(path) if path else self.screenshots_dir
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            saved = self.save_screenshot(filename, str(folder), time_format)
+        except OSError as e:
+            self.notify(
+                f"{folder}: cannot save the screenshot ({e.strerror or e})", severity="error", timeout=8, markup=False
+            )
+            return None
+        self.notify(f"saved {saved}", title="Screenshot", timeout=8, markup=False)
+        return saved
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.KEYS))
@@ -424,9 +455,9 @@ class WorkbenchApp(App[int]):
         yield from super().get_system_commands(screen)
         keys = self.KEYS if screen is self.workbench else GLOBAL_KEYS
         for b in keys:
-            if b.action in ("quit",):
-                continue  # the base palette has Quit
+            if b.action in ("quit",) or b in FOCUS_HELP:
+                continue  # the base palette has Quit; focus and scrolling need the keys themselves
             title = b.tooltip or b.description
-            title = title[0].upper() + title[1:]
+            title = escape(title[0].upper() + title[1:])  # the palette reads markup: "[search]" is text
             target = self if b in GLOBAL_KEYS else screen
             yield SystemCommand(title, f"key: {b.key_display or b.key}", partial(self.run_action, b.action, target))

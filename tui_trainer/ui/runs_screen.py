@@ -92,7 +92,11 @@ class OverlayPlot(PlotextPlot):
         super().__init__(**kw)
         self.what = what  # "loss" | "accuracy"
         self.runs: list[tuple[str, RunCurves, tuple[int, int, int]]] = []
-        self.border_title = "Loss" if what == "loss" else "Accuracy (val ⠉⠒, train •)"
+        self.border_title = (
+            "Loss"
+            if what == "loss"
+            else f"Accuracy (train {palette.TRAIN_MARK}, val {palette.VAL_MARK}: the workbench's markers)"
+        )
 
     def show(self, runs: list[tuple[str, RunCurves, tuple[int, int, int]]]) -> None:
         self.runs = runs
@@ -111,8 +115,8 @@ class OverlayPlot(PlotextPlot):
                 if xs.size:
                     plt.plot(xs.tolist(), ys.tolist(), marker="braille", color=colour)
             elif c.epochs:
-                plt.plot(c.epochs, c.val_acc, marker="braille", color=colour)
-                plt.plot(c.epochs, c.train_acc, marker="dot", color=colour)
+                plt.plot(c.epochs, c.train_acc, marker=palette.TRAIN_MARKER, color=colour)
+                plt.plot(c.epochs, c.val_acc, marker=palette.VAL_MARKER, color=colour)
         return super().render()
 
 

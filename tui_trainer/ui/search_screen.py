@@ -534,6 +534,18 @@ class SearchScreen(Screen):
         self.dismiss()
         self.app.post_message(RefineSearch(preset))
 
+    def _both_plots_shown(self) -> bool:
+        """Wide and tall screens show both scatters (app.tcss), so `t` has nothing to toggle."""
+        return self.has_class("-wide") and self.has_class("-tall")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_plot" and self._both_plots_shown():
+            return False  # hidden from the footer and the palette
+        return True
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.refresh_bindings)
+
     def action_toggle_plot(self) -> None:
         self.plot_key = "reg" if self.plot_key == "learning_rate" else "learning_rate"
         self.query_one("#scatter-lr").set_class(self.plot_key == "learning_rate", "-current")

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..checks import CheckResult
-from ..config import Preset
+from ..config import FILE_DATASETS, Preset
 from ..datasets import Dataset
+from ..datasets.cache import data_dir
+from ..datasets.loading import data_path
 from ..engine.events import RunEnded
 from .history import RunHistory
-from .widgets.hyperparams import ROWS
+from .widgets.hyperparams import differences
 
 
 def status_fields(
@@ -67,6 +69,29 @@ def ended_note(e: RunEnded) -> str:
     return e.reason
 
 
+def missing_data(preset: Preset) -> str | None:
+    """What to do, inside the workbench, when the preset's data set is not on disk; None when it is
+    (or is bundled). The headless commands' message offers --set, which the workbench has not."""
+    cfg = preset.data
+    if cfg.dataset not in FILE_DATASETS or data_path(cfg).exists():
+        return None
+    if cfg.dataset == "npz":
+        return (
+            f"{preset.name}: data.path {cfg.path or '(not set)'} does not exist; "
+            f"give the path of an .npz file in {preset.source}, then press o and open it again"
+        )
+    if cfg.path:
+        return (
+            f"{preset.name}: data.path {cfg.path} does not exist; fix it in {preset.source}, or run "
+            f"`tui-trainer data fetch {cfg.dataset} --dir {cfg.path}` in a shell, then press o and open it again"
+        )
+    return (
+        f"{preset.name} trains on {cfg.dataset}, which is not downloaded yet: run "
+        f"`tui-trainer data fetch {cfg.dataset}` in a shell (it goes to {data_dir()}), "
+        f"then press o and open {preset.name} again"
+    )
+
+
 def notes(
     run: RunHistory | None,
     *,
@@ -84,7 +109,8 @@ def notes(
     p = next_preset
     if data_error:
         lines.append(("bad", data_error))
-        lines.append(("info", "o opens another preset"))
+        if missing_data(p) is None:  # the missing-data sentence already says what to do
+            lines.append(("info", "o opens another preset"))
     elif data is None:
         lines.append(("info", f"loading {p.data.dataset}…"))
     elif run is None:
@@ -105,7 +131,7 @@ def notes(
     if checks_error:
         lines.append(("bad", f"checks: {checks_error}"))
     base = run.preset if run is not None else base_preset
-    changes = [f"{name} {get(base)} → {get(p)}" for name, _, get in ROWS if get(base) != get(p)]
+    changes = [f"{name} {was} → {will}" for name, was, will in differences(base, p)]
     if changes:
         lines.append(("info", "next run: " + ", ".join(changes)))
     return lines

@@ -14,8 +14,9 @@ from textual.widgets import Static
 PANES = (
     (
         "Loss",
-        "per-iteration loss, faint, with a smoothed line over it; earlier runs of this "
-        "session as grey ghost curves; x in epochs; y toggles log scale",
+        "per-iteration loss (•), faint, with a smoothed line (⠉⠒) over it; earlier runs of this "
+        "session (+) inside this run's range, by epoch or by the fraction of their own run (f), "
+        "hidden with g, cleared with G; x in epochs; y toggles log scale",
     ),
     (
         "Accuracy",
@@ -32,9 +33,9 @@ PANES = (
     ("Ratios (v, 7)", "log10 of norm(update)/norm(weight) per parameter over the run, the band shaded"),
     (
         "Hyperparameters",
-        "this run beside the next; ● marks what the next run changes. reg (L2): the loss adds "
-        "0.5·reg·ΣW² over the weights (CS231n's assignment 1 adds reg·ΣW², so a reg copied from there "
-        "is worth half as much here: double it)",
+        "this run beside the next, and every other key that differs from the preset; ● marks what the next run "
+        "changes. reg (L2): the loss adds 0.5·reg·ΣW² over the weights (CS231n's assignment 1 adds reg·ΣW², so a "
+        "reg copied from there is worth half as much here: double it)",
     ),
     (
         "Advice",
@@ -67,13 +68,14 @@ class HelpScreen(ModalScreen[None]):
         keys = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_header=False)
         keys.add_column(style="bold", no_wrap=True)
         keys.add_column()
+        # Text, not markup: the descriptions name preset sections such as [search].
         for b in self.app_bindings:
-            keys.add_row(b.key_display or b.key, b.tooltip or b.description)
+            keys.add_row(Text(b.key_display or b.key), Text(b.tooltip or b.description))
         panes = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_header=False)
         panes.add_column(style="bold", no_wrap=True)
         panes.add_column()
         for name, what in PANES:
-            panes.add_row(name, what)
+            panes.add_row(Text(name), Text(what))
         with VerticalScroll(id="help-box") as box:
             box.border_title = "tui-trainer · keys"
             box.border_subtitle = "escape closes"

@@ -21,21 +21,23 @@ from typing import TYPE_CHECKING, cast
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, Vertical
+from textual.containers import Container, ScrollableContainer, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Static, Tab, Tabs
 
 from ...config import Preset
 from ...engine.events import Advice, Ratios
 from ...errors import PresetError
-from .. import knobs, texts
+from .. import knobs, layout, texts
 from ..history import EPOCHS, LOSS, NOTES, RATIOS, STATUS, RunHistory
 from ..host_events import HostEvent, LayerSnapshot
 from ..runs_screen import RunsScreen
 from ..widgets.accuracy_plot import AccuracyPlot
 from ..widgets.advice import AdvicePane
 from ..widgets.checks_pane import ChecksPane
+from ..widgets.hyperparams import ROWS as HYPER_ROWS
 from ..widgets.hyperparams import Hyperparams
 from ..widgets.loss_plot import LossPlot
 from ..widgets.param_table import ParamTable
@@ -109,9 +111,36 @@ RUN_KEYS = [
         group=BATCH,
         tooltip="double the next run's batch size (up to the training set)",
     ),
-    Binding("e", "edit", "Edit", tooltip="edit the next run: learning rate, reg, batch, epochs, update, hidden"),
+    Binding(
+        "e",
+        "edit",
+        "Edit",
+        tooltip="edit the next run: data (examples, preprocessing), model (hidden, loss, init), training "
+        "(update, learning rate, momentum, decay, reg, batch, epochs, full batch, explode factor)",
+    ),
     Binding("c", "checks", "Checks", tooltip="run the four sanity checks on the next run's setup"),
     Binding("y", "log_scale", "Log y", show=False, tooltip="loss plot: toggle a log y axis"),
+    Binding(
+        "g",
+        "ghosts",
+        "Earlier runs",
+        show=False,
+        tooltip="loss plot: hide or show this session's earlier runs (+, clipped to this run's range)",
+    ),
+    Binding(
+        "G",
+        "clear_ghosts",
+        "Clear earlier runs",
+        show=False,
+        tooltip="loss plot: clear the earlier runs (records stay)",
+    ),
+    Binding(
+        "f",
+        "ghost_x",
+        "Earlier runs' x",
+        show=False,
+        tooltip="loss plot: earlier runs by epoch, or by the fraction of their own run done",
+    ),
     Binding(
         "v",
         "next_view",
@@ -132,6 +161,33 @@ RUN_KEYS = [
     ),
     Binding("o", "open", "Open", show=False, tooltip="open another preset"),
 ]
+# Scrolling the focused pane: the key, and the Widget method it calls.
+SCROLLS = {
+    "up": "scroll_up",
+    "down": "scroll_down",
+    "left": "scroll_left",
+    "right": "scroll_right",
+    "pageup": "scroll_page_up",
+    "pagedown": "scroll_page_down",
+    "home": "scroll_home",
+    "end": "scroll_end",
+}
+FOCUS_KEYS = [
+    Binding("tab", "app.focus_next", "Next pane", show=False, tooltip="move the focus to the next pane (marked)"),
+    Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, tooltip="move the focus back a pane"),
+    *(Binding(key, f"scroll('{key}')", f"scroll {key}", show=False) for key in SCROLLS),
+]
+# The same keys as the help screen lists them: the scroll keys on one line.
+FOCUS_HELP = [
+    *FOCUS_KEYS[:2],
+    Binding(
+        ",".join(SCROLLS),
+        "scroll('down')",
+        "Scroll",
+        key_display="↑ ↓ ← → PgUp PgDn Home End",
+        tooltip="scroll the focused pane (every table and text pane scrolls)",
+    ),
+]
 TAB_KEYS = [
     Binding(str(i), f"show_tab('{tab}')", f"{tab} pane", show=False, tooltip=f"show the {tab} pane (narrow screens)")
     for i, tab in enumerate(TABS, start=1)
@@ -139,7 +195,7 @@ TAB_KEYS = [
 
 
 class WorkbenchScreen(Screen):
-    BINDINGS = [*RUN_KEYS, *TAB_KEYS]
+    BINDINGS = [*RUN_KEYS, *TAB_KEYS, *FOCUS_KEYS]
 
     tab = reactive("loss")  # the pane (or panes) shown on narrow screens: a key of TABS
     big_view = reactive("loss")  # the pane in the wide layout's big cell: one of BIG_VIEWS
@@ -150,7 +206,8 @@ class WorkbenchScreen(Screen):
         self.table_interval = table_interval  # the weights table (numbers faster than this cannot be read)
         self._loss_dirty = self._accuracy_dirty = self._ratios_dirty = False
         self._last_loss = self._last_accuracy = self._last_table = 0.0
-        self._grid_spec = ""
+        self._layout: layout.Layout | None = None
+        self._ghosts_cleared_at = 0  # G: earlier runs up to this number leave the loss plot
 
     @property
     def bench(self) -> WorkbenchApp:
@@ -162,16 +219,23 @@ class WorkbenchScreen(Screen):
         with Vertical(id="body"):
             yield StatusBar(id="status")
             yield Tabs(*(Tab(TAB_LABELS[t], id=f"tab-{t}") for t in TABS), id="tabs")
+            # In the grid's order (layout.py); Tab moves through the panes in this order too.
             with Container(id="panes"):
                 yield LossPlot(id="loss", classes="pane big-view -big")
                 yield WeightsView(id="layer1", classes="pane big-view")
                 yield RatioHistory(id="ratio-history", classes="pane big-view")
                 yield AccuracyPlot(id="accuracy", classes="pane")
-                yield Hyperparams(id="hyper", classes="pane")
-                yield ParamTable(id="weights", classes="pane")
+                # The tables scroll inside their panes (a pane is a scrolling container).
+                with ScrollableContainer(id="weights", classes="pane") as weights:
+                    weights.border_title = ParamTable.TITLE
+                    weights.border_subtitle = ParamTable.SUBTITLE
+                    yield ParamTable(id="weights-table")
+                with ScrollableContainer(id="hyper", classes="pane") as hyper:
+                    hyper.border_title = Hyperparams.TITLE
+                    yield Hyperparams(id="hyper-table")
                 yield ChecksPane(id="checks", classes="pane")
                 # The advice slot: the advisor's diagnoses, then the run's own notes.
-                with Container(id="advice-slot", classes="pane") as slot:
+                with ScrollableContainer(id="advice-slot", classes="pane") as slot:
                     slot.border_title = "Advice"
                     yield AdvicePane(id="advice")
                     yield RunNotes(id="notes")
@@ -179,6 +243,8 @@ class WorkbenchScreen(Screen):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        for pane in self.query(".pane"):
+            pane.can_focus = True  # Tab and Shift+Tab move between the panes
         self.status_bar = self.query_one(StatusBar)
         self.loss_plot = self.query_one(LossPlot)
         self.accuracy_plot = self.query_one(AccuracyPlot)
@@ -195,6 +261,34 @@ class WorkbenchScreen(Screen):
             f"The terminal is {w}x{h}; the workbench needs at least {MIN_WIDTH}x{MIN_HEIGHT}.\n"
             "Make the window larger (it redraws as you resize), or press q to quit."
         )
+        self._fit_layout()
+
+    def _fit_layout(self) -> None:
+        """The grid when every pane fits at the size it needs, else tabs (layout.choose decides)."""
+        app = self.bench
+        preset = app.current.preset if app.current is not None else app.next_preset
+        hyper_rows = len(HYPER_ROWS) + len(self.query_one(Hyperparams).extra_keys())
+        chosen = layout.choose(self.size.width, self.size.height, 2 * (len(preset.model.hidden) + 1), hyper_rows)
+        if chosen == self._layout:
+            return
+        self._layout = chosen
+        self.set_class(chosen.grid, "-grid")
+        if chosen.grid:
+            panes = self.query_one("#panes")
+            panes.styles.grid_columns = chosen.grid_columns
+            panes.styles.grid_rows = chosen.grid_rows
+        self._keep_focus_visible()
+
+    def _keep_focus_visible(self) -> None:
+        """Tabs hide panes: focus moves to the shown pane when the focused one is hidden."""
+        focused = self.focused
+        if focused is None or (focused.has_class("pane") and not focused.display) or not _shown(focused):
+            panes = self._shown_panes()
+            if panes:
+                panes[0].focus(scroll_visible=False)
+
+    def _shown_panes(self) -> list[Widget]:
+        return [p for p in self.query(".pane") if _shown(p)]
 
     def watch_tab(self, tab: str) -> None:
         for t, panes in TABS.items():
@@ -203,10 +297,28 @@ class WorkbenchScreen(Screen):
         self.query_one("#tabs", Tabs).active = f"tab-{tab}"
         if TABS[tab][0] in BIG_VIEWS:  # keep the wide layout's big cell in step
             self.big_view = TABS[tab][0]
+        if self.is_mounted:
+            self.call_after_refresh(self._keep_focus_visible)
+
+    def _focus_tab(self, tab: str) -> None:
+        """A tab chosen by its key (1-7) takes the focus, so the arrows scroll it at once."""
+        if not self.has_class("-grid"):
+            self.query_one(f"#{TABS[tab][0]}").focus(scroll_visible=False)
 
     def watch_big_view(self, view: str) -> None:
         for v in BIG_VIEWS:
             self.query_one(f"#{v}").set_class(v == view, "-big")
+        if self.is_mounted and self.has_class("-grid"):
+            self.call_after_refresh(self._keep_focus_visible)
+
+    # --- keyboard: focus and scrolling -----------------------------------------------
+
+    def action_scroll(self, how: str) -> None:
+        """Scroll the focused pane (the tables' panes bind these keys themselves; this serves the rest)."""
+        pane = self.focused
+        if pane is None:
+            return
+        getattr(pane, SCROLLS[how])(animate=False)
 
     @on(Tabs.TabActivated, "#tabs")
     def _tab_clicked(self, event: Tabs.TabActivated) -> None:
@@ -214,6 +326,7 @@ class WorkbenchScreen(Screen):
 
     def action_show_tab(self, tab: str) -> None:
         self.tab = tab
+        self.call_after_refresh(self._focus_tab, tab)
 
     def action_next_view(self) -> None:
         view = BIG_VIEWS[(BIG_VIEWS.index(self.big_view) + 1) % len(BIG_VIEWS)]
@@ -260,7 +373,7 @@ class WorkbenchScreen(Screen):
         loss_due = self._loss_dirty and (now - self._last_loss >= self.plot_interval or ended)
         if loss_due:
             self._loss_dirty, self._last_loss = False, now
-            self.loss_plot.show(run, self.bench.ghosts())
+            self.loss_plot.show(run, self.ghosts())
         if (
             self._accuracy_dirty
             and (not loss_due or ended)
@@ -277,7 +390,7 @@ class WorkbenchScreen(Screen):
         self.refresh_status()
         self.refresh_hyper()
         self.refresh_notes()
-        self.loss_plot.show(run, self.bench.ghosts())
+        self.loss_plot.show(run, self.ghosts())
         self.accuracy_plot.show(run)
         self.param_table.show(run.ratios if run else None)
 
@@ -295,12 +408,13 @@ class WorkbenchScreen(Screen):
         )
 
     def refresh_hyper(self) -> None:
-        self._fit_grid()
         app, run = self.bench, self.bench.current
         if run is None:
-            self.query_one(Hyperparams).show(app.base_preset, app.next_preset, label="preset")
+            self.query_one(Hyperparams).show(app.base_preset, app.next_preset, label="preset", base=app.base_preset)
         else:
-            self.query_one(Hyperparams).show(run.preset, app.next_preset, label=f"run {run.number}")
+            label = f"run {run.number}"
+            self.query_one(Hyperparams).show(run.preset, app.next_preset, label=label, base=app.base_preset)
+        self._fit_layout()  # the net's depth and the hyperparameters' rows set the middle row
 
     def refresh_notes(self) -> None:
         app = self.bench
@@ -323,16 +437,6 @@ class WorkbenchScreen(Screen):
         self.refresh_notes()
         if self.bench.current is None:
             self.refresh_status()
-
-    def _fit_grid(self) -> None:
-        """The weights row of the wide grid holds one line per parameter (W1, b1, ...)."""
-        app = self.bench
-        preset = app.current.preset if app.current is not None else app.next_preset
-        rows = min(2 * (len(preset.model.hidden) + 1), 10) + 3  # + header + border
-        spec = f"1fr 9 {rows} 10"
-        if spec != self._grid_spec:
-            self._grid_spec = spec
-            self.query_one("#panes").styles.grid_rows = spec
 
     def flash(self, text: str, warn: bool = False) -> None:
         self.status_bar.flash(text, warn=warn)
@@ -401,10 +505,39 @@ class WorkbenchScreen(Screen):
     def action_search(self) -> None:
         self.bench.start_search()
 
+    def ghosts(self) -> list[RunHistory]:
+        """The earlier runs the loss plot shows: the session's, since the last clear (G)."""
+        return [g for g in self.bench.ghosts() if g.number > self._ghosts_cleared_at]
+
+    def action_ghosts(self) -> None:
+        shown = self.loss_plot.toggle_ghosts()
+        self.flash(f"loss plot: earlier runs {'shown' if shown else 'hidden'} (g)")
+
+    def action_clear_ghosts(self) -> None:
+        self._ghosts_cleared_at = max((r.number for r in self.bench.runs if r is not self.bench.current), default=0)
+        self.loss_plot.show(self.bench.current, self.ghosts())
+        self.flash("loss plot: earlier runs cleared; their records stay in the run directory")
+
+    def action_ghost_x(self) -> None:
+        mode = self.loss_plot.toggle_ghost_x()
+        what = "the fraction of their own run" if mode == "fraction" else "epoch"
+        self.flash(f"loss plot: earlier runs by {what} (f)")
+
     def action_log_scale(self) -> None:
         log = self.loss_plot.toggle_log()
         self.flash(f"loss plot: {'log' if log else 'linear'} y axis")
 
     def action_checks(self) -> None:
         if self.bench.start_checks():
-            self.tab = "checks"  # on narrow screens, bring the checks to the front
+            self.action_show_tab("checks")  # on narrow screens, bring the checks to the front, focused
+
+
+def _shown(widget: Widget) -> bool:
+    """Whether the widget and every container above it are displayed."""
+    node: Widget | None = widget
+    while isinstance(node, Widget):
+        if not node.display:
+            return False
+        parent = node.parent
+        node = parent if isinstance(parent, Widget) else None
+    return True

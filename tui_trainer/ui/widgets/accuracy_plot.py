@@ -12,7 +12,10 @@ class AccuracyPlot(CachedPlot):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.run: RunHistory | None = None
-        self.border_title = f"Accuracy  [{palette.hex(palette.TRAIN)}]⠉⠒ train[/]  [{palette.hex(palette.VAL)}]• val[/]"
+        self.border_title = (
+            f"Accuracy  [{palette.hex(palette.TRAIN)}]{palette.TRAIN_MARK} train[/]"
+            f"  [{palette.hex(palette.VAL)}]{palette.VAL_MARK} val[/]"
+        )
 
     def show(self, run: RunHistory | None) -> None:
         self.run = run
@@ -37,5 +40,5 @@ class AccuracyPlot(CachedPlot):
             plt.xlim(0, max(run.total_epochs, 1))
             if run.epochs:
                 xs = [e.epoch for e in run.epochs]
-                plt.plot(xs, [e.train_acc for e in run.epochs], marker="braille", color=palette.TRAIN)
-                plt.plot(xs, [e.val_acc for e in run.epochs], marker="dot", color=palette.VAL)
+                plt.plot(xs, [e.train_acc for e in run.epochs], marker=palette.TRAIN_MARKER, color=palette.TRAIN)
+                plt.plot(xs, [e.val_acc for e in run.epochs], marker=palette.VAL_MARKER, color=palette.VAL)

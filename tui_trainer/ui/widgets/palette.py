@@ -9,6 +9,9 @@ SMOOTH = (97, 175, 239)  # the smoothed loss over it
 GHOSTS = ((88, 88, 98), (74, 74, 84), (64, 64, 72))  # earlier runs, newest first
 TRAIN = (229, 192, 123)  # train accuracy
 VAL = (152, 195, 121)  # val accuracy
+# The accuracy markers, the same in every pane and view that plots them (legends say them).
+TRAIN_MARKER, TRAIN_MARK = "braille", "⠉⠒"
+VAL_MARKER, VAL_MARK = "dot", "•"
 
 
 def hex(rgb: tuple[int, int, int]) -> str:

@@ -40,16 +40,20 @@ class ParamTable(Widget):
     """
 
     COMPONENT_CLASSES = {"band-ok", "band-warn", "band-alert", "band-none"}
+    # For the pane around it (it scrolls inside one).
+    TITLE = "Weights and updates"
+    SUBTITLE = f"ratio band {RATIO_BAND[0]:g}..{RATIO_BAND[1]:g} · ↑↓ near · ⇈⇊ far"
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.ratios: Ratios | None = None
-        self.border_title = "Weights and updates"
-        self.border_subtitle = f"ratio band {RATIO_BAND[0]:g}..{RATIO_BAND[1]:g} · ↑↓ near · ⇈⇊ far"
 
     def show(self, ratios: Ratios | None) -> None:
+        # Its height follows its rows: a new layout only when their number changes.
+        rows = None if ratios is None else len(ratios.params)
+        relayout = rows != (None if self.ratios is None else len(self.ratios.params))
         self.ratios = ratios
-        self.refresh()
+        self.refresh(layout=relayout)
 
     def render(self) -> Table | Text:
         return self._table()

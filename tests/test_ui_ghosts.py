@@ -69,19 +69,19 @@ async def test_after_an_exploding_run_the_axes_are_the_current_runs_and_g_G_f_ac
         assert plot.ghosts == [first] and "earlier runs" in str(plot.border_title)
         top = float(np.nanmax(app.current.steps_loss))
         assert max(y_tick_labels(plot)) <= top * 1.01  # the ghost did not stretch the axis
-        await pilot.press("f")
+        await pilot.press("a")
         await pilot.pause(0.1)
         assert plot.ghost_x == "fraction" and "earlier runs by fraction" in str(plot.border_subtitle)
         # it exploded within its first epoch; by fraction it spans the axis, clipped to its top
         assert str(plot.render()).count(GHOST_MARKER) > 20
         assert max(y_tick_labels(plot)) <= top * 1.01
-        await pilot.press("g")
+        await pilot.press("z")
         await pilot.pause(0.1)
         assert plot.shown_ghosts == [] and "earlier runs" not in str(plot.border_title)
         assert GHOST_MARKER not in str(plot.render())
-        await pilot.press("g")
+        await pilot.press("z")
         await pilot.pause(0.1)
         assert plot.shown_ghosts == [first]
-        await pilot.press("G")
+        await pilot.press("Z")
         await pilot.pause(0.1)
         assert plot.ghosts == [] and GHOST_MARKER not in str(plot.render())

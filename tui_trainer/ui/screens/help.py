@@ -15,8 +15,8 @@ PANES = (
     (
         "Loss",
         "per-iteration loss (•), faint, with a smoothed line (⠉⠒) over it; earlier runs of this "
-        "session (+) inside this run's range, by epoch or by the fraction of their own run (f), "
-        "hidden with g, cleared with G; x in epochs; y toggles log scale",
+        "session (+) inside this run's range, by epoch or by the fraction of their own run (a), "
+        "hidden with z, cleared with Z; x in epochs; y toggles log scale",
     ),
     (
         "Accuracy",

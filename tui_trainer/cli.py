@@ -28,6 +28,7 @@ COMMANDS = {
     "run": "tui_trainer.commands.run",
     "check": "tui_trainer.commands.check",
     "search": "tui_trainer.commands.search",
+    "lr-find": "tui_trainer.commands.lr_find",
     "presets": "tui_trainer.commands.presets",
     "runs": "tui_trainer.commands.runs",
     "data": "tui_trainer.commands.data",
@@ -92,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_runs_dir(p, "searches")
     p.add_argument("--json", action="store_true", help="write every search event as one JSON line on stdout")
+
+    p = sub.add_parser("lr-find", help="learning-rate range test: suggested rates over 3 seeds, with a plot")
+    p.add_argument("preset", help="preset name or .toml path")
+    _add_overrides(p)
+    p.add_argument("--json", action="store_true", help="write every lr-find event as one JSON line on stdout")
+    _add_runs_dir(p, "lr-find curves")
 
     sub.add_parser("presets", help="list the shipped presets")
 

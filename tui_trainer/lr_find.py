@@ -335,6 +335,40 @@ def write_record(path, sweeps: Sequence[LrSweep], ended: LrFindEnded) -> None:
     atomic_write_text(path / RESULT_FILE, json.dumps(result, indent=1) + "\n")
 
 
+def curve_text(
+    sweeps: Sequence[LrSweep], suggestions: dict[str, float | None], width: int = 100, height: int = 20
+) -> str:
+    """The smoothed loss of each seed against the learning rate on a log axis, the
+    suggestions as vertical lines (plotext), as plain text. The y axis stops a
+    little above the loss at the start: the divergence past the stop would
+    flatten the part that matters."""
+    import plotext as plt  # only when a face asks for the picture
+
+    curves = [s for s in sweeps if s.smoothed]
+    plt.clear_figure()
+    plt.plotsize(width, height)
+    plt.theme("clear")
+    plt.xscale("log")
+    for s in curves:
+        plt.plot(list(s.learning_rates), list(s.smoothed), label=f"seed {s.seed}", marker="braille")
+    low = min(min(s.smoothed) for s in curves)
+    top = max(s.smoothed[0] for s in curves) * 1.5
+    plt.ylim(low * 0.9, top)
+    lo_x = min(s.learning_rates[0] for s in curves)
+    hi_x = max(s.learning_rates[-1] for s in curves)
+    decades = [10.0**e for e in range(math.ceil(math.log10(lo_x)), math.floor(math.log10(hi_x)) + 1)]
+    plt.xticks(decades, [f"1e{round(math.log10(d)):d}" for d in decades])
+    for i, (method, lr) in enumerate(suggestions.items()):
+        if lr is not None:
+            plt.vline(lr)
+            plt.text(method, x=lr, y=top - (top - low) * (0.08 + 0.1 * i))
+    plt.xlabel("learning rate (log axis); | marks the suggestions")
+    plt.ylabel("smoothed loss")
+    text: str = plt.uncolorize(plt.build())
+    plt.clear_figure()
+    return text
+
+
 def read_record(path) -> tuple[list[LrSweep], LrFindEnded]:
     """The sweeps and result of a recorded lr-find (what tune's report and resume read back)."""
     import json

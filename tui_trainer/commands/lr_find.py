@@ -67,7 +67,7 @@ def show(console, preset_name: str, data_name: str, sweeps, ended) -> None:
     from rich.table import Table
 
     from ..formatting import hyperparameter
-    from ..lr_find import METHODS, STOP_FACTOR, SUGGESTED
+    from ..lr_find import METHODS, STOP_FACTOR, SUGGESTED, curve_text
 
     def fmt(v) -> str:
         return "-" if v is None else hyperparameter(v)
@@ -84,7 +84,9 @@ def show(console, preset_name: str, data_name: str, sweeps, ended) -> None:
     for s in sweeps:
         console.print(f"seed {s.seed}: {len(s.learning_rates)} mini-batches; {s.stopped}", highlight=False)
     if sweeps:
-        console.print(plot_text(sweeps, ended, width=min(console.width, 100)), highlight=False, markup=False)
+        console.print(
+            curve_text(sweeps, ended.suggestions, width=min(console.width, 100)), highlight=False, markup=False
+        )
     if ended.suggested_lr is not None and ended.spread is not None:
         lo, hi = ended.spread
         console.print(
@@ -99,37 +101,3 @@ def show(console, preset_name: str, data_name: str, sweeps, ended) -> None:
         )
     if ended.path:
         console.print(f"recorded in {ended.path}", highlight=False)
-
-
-def plot_text(sweeps, ended, width: int = 100, height: int = 20) -> str:
-    """The smoothed loss of each seed against the learning rate on a log axis, the
-    suggestions as vertical lines (plotext), as plain text. The y axis stops a
-    little above the loss at the start: the divergence past the stop would
-    flatten the part that matters."""
-    import math
-
-    import plotext as plt
-
-    curves = [s for s in sweeps if s.smoothed]
-    plt.clear_figure()
-    plt.plotsize(width, height)
-    plt.theme("clear")
-    plt.xscale("log")
-    for s in curves:
-        plt.plot(list(s.learning_rates), list(s.smoothed), label=f"seed {s.seed}", marker="braille")
-    low = min(min(s.smoothed) for s in curves)
-    top = max(s.smoothed[0] for s in curves) * 1.5
-    plt.ylim(low * 0.9, top)
-    lo_x = min(s.learning_rates[0] for s in curves)
-    hi_x = max(s.learning_rates[-1] for s in curves)
-    decades = [10.0**e for e in range(math.ceil(math.log10(lo_x)), math.floor(math.log10(hi_x)) + 1)]
-    plt.xticks(decades, [f"1e{round(math.log10(d)):d}" for d in decades])
-    for i, (method, lr) in enumerate(ended.suggestions.items()):
-        if lr is not None:
-            plt.vline(lr)
-            plt.text(method, x=lr, y=top - (top - low) * (0.08 + 0.1 * i))
-    plt.xlabel("learning rate (log axis); | marks the suggestions")
-    plt.ylabel("smoothed loss")
-    text: str = plt.uncolorize(plt.build())
-    plt.clear_figure()
-    return text

@@ -100,36 +100,14 @@ def _json(event) -> None:
 
 
 class _Plain:
-    """Lines for people (a terminal or a log): stages, trials, epochs, the result."""
+    """Lines for people (a terminal or a log): stages, trials, epochs, the result (tune.describe)."""
 
     def __call__(self, event) -> None:
-        from ..engine.events import Epoch
-        from ..formatting import accuracy, duration
-        from ..search.runner import TrialEnded
-        from ..search.texts import trial_line
-        from ..tune import TuneEnded, TuneStageEnded, TuneStageStarted, TuneStarted
+        from ..tune import TuneEnded, describe
 
-        if isinstance(event, TuneStarted):
-            note = " (resumed: stages already done are not run again)" if event.resumed else ""
-            self._print(f"tune {event.preset}: trials on {event.where}; recording in {event.path}{note}")
-        elif isinstance(event, TuneStageStarted):
-            earlier = " (done earlier)" if event.resumed else ""
-            self._print(f"[{event.number}/{event.stages}] {event.stage}{earlier}: {event.plan}")
-        elif isinstance(event, TuneStageEnded):
-            self._print(f"    {event.verdict.upper()}: {event.summary}  ({duration(event.elapsed_s)})")
-        elif isinstance(event, TrialEnded):
-            self._print(f"    {event.status:<8} {trial_line(event)}  {event.epochs} epoch(s)")
-        elif isinstance(event, Epoch):
-            self._print(
-                f"    epoch {event.epoch}: loss {event.loss:.4f}  train acc {accuracy(event.train_acc)}  "
-                f"val acc {accuracy(event.val_acc)}"
-            )
-        elif isinstance(event, TuneEnded):
-            if event.status == "finished":
-                self._print(f"tuned: best val acc {accuracy(event.best_val_acc)} in {duration(event.elapsed_s)}")
-                self._print(f"the tuned preset: {event.tuned_preset}  (train it: tui-trainer run {event.tuned_preset})")
-            self._print(f"the report: {event.report}")
-
-    @staticmethod
-    def _print(line: str) -> None:
-        print(line, flush=True)
+        if isinstance(event, TuneEnded) and event.status != "finished":
+            line: str | None = f"the report: {event.report}"  # stderr says why it ended
+        else:
+            line = describe(event)
+        if line is not None:
+            print(line, flush=True)

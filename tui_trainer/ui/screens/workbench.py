@@ -130,6 +130,22 @@ RUN_KEYS = [
         tooltip="coarse-to-fine search of the next run's setup over its [search] "
         "ranges: live trials and scatter; u makes the best the next run",
     ),
+    Binding(
+        "f",
+        "lr_find",
+        "LR find",
+        show=False,
+        tooltip="learning-rate range test of the next run's setup: the curve and the suggestions; "
+        "u makes the suggestion the next run's learning rate",
+    ),
+    Binding(
+        "g",
+        "tune",
+        "Tune",
+        show=False,
+        tooltip="tune the next run's setup: checks, lr-find, coarse and fine search, final run; "
+        "u makes the tuned preset the next run",
+    ),
     Binding("o", "open", "Open", show=False, tooltip="open another preset"),
 ]
 TAB_KEYS = [
@@ -400,6 +416,32 @@ class WorkbenchScreen(Screen):
 
     def action_search(self) -> None:
         self.bench.start_search()
+
+    def action_lr_find(self) -> None:
+        from ..tune_screens import LrFindScreen, busy
+
+        app = self.bench
+        why = busy(app)
+        if why or app.data is None:
+            self.notify(why, severity="warning", timeout=3)
+            return
+        self.app.push_screen(LrFindScreen(app.next_preset, app.data, app.runs_dir))
+
+    def action_tune(self) -> None:
+        from ...errors import UserError
+        from ..tune_screens import TuneJob, TuneScreen, busy
+
+        app = self.bench
+        why = busy(app)
+        if why or app.data is None:
+            self.notify(why, severity="warning", timeout=3)
+            return
+        try:
+            job = TuneJob(app.next_preset, app.data, app.runs_dir)
+        except UserError as e:
+            self.notify(str(e), title="cannot start tune", severity="error", timeout=8)
+            return
+        self.app.push_screen(TuneScreen(job))
 
     def action_log_scale(self) -> None:
         log = self.loss_plot.toggle_log()

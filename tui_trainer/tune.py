@@ -727,8 +727,13 @@ def _report_search(record: TuneRecord, entry: dict) -> list[str]:
             f"Suggested next ranges: lr {hyperparameter(nr['learning_rate'][0])}.."
             f"{hyperparameter(nr['learning_rate'][1])}, reg {hyperparameter(nr['reg'][0])}.."
             f"{hyperparameter(nr['reg'][1])}: the log span of the best trials that reached 90% of the best "
-            "val accuracy, widened a little, and a decade further past an edge the search warned about "
-            "(the best value at the edge of its range means the optimum may lie beyond it).",
+            "val accuracy, widened a little"
+            + (
+                ", and a decade further past the edge the search warned about (the best value at the edge of "
+                "its range means the optimum may lie beyond it)."
+                if res.get("warnings")
+                else "."
+            ),
             "",
         ]
     return lines

@@ -169,3 +169,28 @@ def test_ctrl_c_keeps_what_is_done_and_resume_after_a_kill_continues(tmp_path):
     assert not ended["coarse"]["resumed"]  # reopened: its recorded trials are not run again
     assert ended["coarse"]["path"] == begun and list((tmp_path / "k").iterdir()) == [folder]
     assert evs[-1]["status"] == "finished" and Path(evs[-1]["tuned_preset"]).is_file()
+
+
+def test_on_a_dask_cluster_tune_tunes_to_the_same_preset_as_on_local_workers(tmp_path):
+    import distributed  # the cluster extra, also in the test extra
+
+    sets = [w for item in ("tune.coarse_trials=6", "tune.fine_trials=3") for w in ("--set", item)]
+    with distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1"
+    ) as cluster:
+        dask = cli(
+            "tune",
+            "spiral",
+            *sets,
+            "--json",
+            "--scheduler",
+            cluster.scheduler_address,
+            "--runs-dir",
+            str(tmp_path / "dask"),
+        )
+    local = cli("tune", "spiral", *sets, "--json", "--workers", "2", "--runs-dir", str(tmp_path / "local"))
+    assert dask.returncode == 0 and local.returncode == 0, dask.stderr + local.stderr
+    d, lo = events(dask), events(local)
+    assert d[0]["where"].startswith(f"Dask scheduler {cluster.scheduler_address}")
+    tuned = [load_preset(e[-1]["tuned_preset"]) for e in (d, lo)]
+    assert tuned[0].train == tuned[1].train and d[-1]["best_val_acc"] == lo[-1]["best_val_acc"]

@@ -70,6 +70,11 @@ CASES: dict[str, tuple[list, list]] = {
     ),
     "search.keep": ([1, 5], [0]),
     "search.seed": ([0], [-1]),
+    "tune.coarse_trials": ([1, 16], [0, 2.5]),
+    "tune.coarse_epochs": ([1, 2], [0]),
+    "tune.fine_trials": ([1, 8], [0, "8"]),
+    "tune.fine_epochs": ([1, 4], [0]),
+    "tune.final_epochs": ([1, 10], [0, True]),
 }
 
 

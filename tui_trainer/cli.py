@@ -30,6 +30,8 @@ COMMANDS = {
     "run": "tui_trainer.commands.run",
     "check": "tui_trainer.commands.check",
     "search": "tui_trainer.commands.search",
+    "lr-find": "tui_trainer.commands.lr_find",
+    "tune": "tui_trainer.commands.tune",
     "presets": "tui_trainer.commands.presets",
     "runs": "tui_trainer.commands.runs",
     "data": "tui_trainer.commands.data",
@@ -100,6 +102,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_runs_dir(p, "searches")
     p.add_argument("--json", action="store_true", help="write every search event as one JSON line on stdout")
+
+    p = sub.add_parser("lr-find", help="learning-rate range test: suggested rates over 3 seeds, with a plot")
+    p.add_argument("preset", help="preset name or .toml path")
+    _add_overrides(p)
+    p.add_argument("--json", action="store_true", help="write every lr-find event as one JSON line on stdout")
+    _add_runs_dir(p, "lr-find curves")
+
+    p = sub.add_parser("tune", help="the lecture's sequence: checks, lr-find, coarse and fine search, final run")
+    p.add_argument("preset", help="preset name or .toml path")
+    _add_overrides(p)
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: the number of cores)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--resume", action="store_true", help="continue the last tune of this preset where it stopped")
+    p.add_argument("--json", action="store_true", help="write every tune event as one JSON line on stdout")
+    _add_runs_dir(p, "tunes")
 
     sub.add_parser("presets", help="list the shipped presets")
 

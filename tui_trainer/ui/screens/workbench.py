@@ -159,6 +159,22 @@ RUN_KEYS = [
         tooltip="coarse-to-fine search of the next run's setup over its [search] "
         "ranges: live trials and scatter; u makes the best the next run",
     ),
+    Binding(
+        "f",
+        "lr_find",
+        "LR find",
+        show=False,
+        tooltip="learning-rate range test of the next run's setup: the curve and the suggestions; "
+        "u makes the suggestion the next run's learning rate",
+    ),
+    Binding(
+        "g",
+        "tune",
+        "Tune",
+        show=False,
+        tooltip="tune the next run's setup: checks, lr-find, coarse and fine search, final run; "
+        "u makes the tuned preset the next run",
+    ),
     Binding("o", "open", "Open", show=False, tooltip="open another preset"),
 ]
 # Scrolling the focused pane: the key, and the Widget method it calls.
@@ -506,12 +522,12 @@ class WorkbenchScreen(Screen):
         self.bench.start_search()
 
     def ghosts(self) -> list[RunHistory]:
-        """The earlier runs the loss plot shows: the session's, since the last clear (G)."""
+        """The earlier runs the loss plot shows: the session's, since the last clear (Z)."""
         return [g for g in self.bench.ghosts() if g.number > self._ghosts_cleared_at]
 
     def action_ghosts(self) -> None:
         shown = self.loss_plot.toggle_ghosts()
-        self.flash(f"loss plot: earlier runs {'shown' if shown else 'hidden'} (g)")
+        self.flash(f"loss plot: earlier runs {'shown' if shown else 'hidden'} (z)")
 
     def action_clear_ghosts(self) -> None:
         self._ghosts_cleared_at = max((r.number for r in self.bench.runs if r is not self.bench.current), default=0)
@@ -521,7 +537,33 @@ class WorkbenchScreen(Screen):
     def action_ghost_x(self) -> None:
         mode = self.loss_plot.toggle_ghost_x()
         what = "the fraction of their own run" if mode == "fraction" else "epoch"
-        self.flash(f"loss plot: earlier runs by {what} (f)")
+        self.flash(f"loss plot: earlier runs by {what} (a)")
+
+    def action_lr_find(self) -> None:
+        from ..tune_screens import LrFindScreen, busy
+
+        app = self.bench
+        why = busy(app)
+        if why or app.data is None:
+            self.notify(why, severity="warning", timeout=3)
+            return
+        self.app.push_screen(LrFindScreen(app.next_preset, app.data, app.runs_dir))
+
+    def action_tune(self) -> None:
+        from ...errors import UserError
+        from ..tune_screens import TuneJob, TuneScreen, busy
+
+        app = self.bench
+        why = busy(app)
+        if why or app.data is None:
+            self.notify(why, severity="warning", timeout=3)
+            return
+        try:
+            job = TuneJob(app.next_preset, app.data, app.runs_dir)
+        except UserError as e:
+            self.notify(str(e), title="cannot start tune", severity="error", timeout=8)
+            return
+        self.app.push_screen(TuneScreen(job))
 
     def action_log_scale(self) -> None:
         log = self.loss_plot.toggle_log()

@@ -1,0 +1,102 @@
+"""lr-find: the learning-rate range test, its suggestions, and the command's faces."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tui_trainer.config import load_preset
+from tui_trainer.datasets import load_dataset
+from tui_trainer.engine import Trainer
+from tui_trainer.engine.events import Epoch, RunStarted
+from tui_trainer.lr_find import STOP_FACTOR, combine, find_lr, minimum_tenth, smooth, steepest, sweep, valley
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tui_trainer", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_suggestions_read_a_curve_as_the_lecture_does():
+    # a loss flat at 2.3, falling from lr 1e-4 to its minimum at 1e-2, then diverging
+    lrs = list(np.logspace(-7, 1, 81))
+    x = np.log10(lrs)
+    loss = np.where(x < -4, 2.3, np.where(x < -2, 2.3 - 0.9 * (x + 4), 0.5 + 3 * (x + 2) ** 2))
+    losses = [float(v) for v in loss]
+    v, s, m = valley(lrs, losses), steepest(lrs, losses), minimum_tenth(lrs, losses)
+    assert v is not None and 1e-4 <= v < 1e-2  # on the falling stretch
+    assert s is not None and 1e-4 <= s < 1e-2
+    assert m == pytest.approx(1e-3)
+    # an early spike: its recovery is the steepest fall, but the minimum stays where it was
+    spiky = list(losses)
+    spiky[12] += 3.0
+    assert steepest(lrs, spiky) < 1e-5 and minimum_tenth(lrs, spiky) == pytest.approx(1e-3)
+    # the debiased average starts at the first loss, not at zero
+    assert smooth([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])
+
+
+def test_three_seeds_give_a_median_and_a_spread_and_stop_past_four_times_the_best():
+    p = load_preset("digits-fast")
+    d = load_dataset(p.data, source=p.source)
+    s = sweep(p, d, seed=0)
+    assert f"passed {STOP_FACTOR:g}x its best" in s.stopped
+    assert len(s.learning_rates) < 100 and s.smoothed[-1] > STOP_FACTOR * min(s.smoothed[:-1])
+    ended = find_lr(p, d, runs_dir=None)
+    assert ended.status == "finished"
+    lo, hi = ended.spread
+    assert all(lo <= v <= hi for v in ended.suggestions.values())
+    assert ended.suggested_lr == ended.suggestions["minimum/10"]
+    medians, spread = combine([s])
+    assert spread[0] == min(v for v in s.suggestions.values() if v is not None)
+
+
+def test_a_one_epoch_run_at_the_suggested_rate_lowers_the_loss():
+    p = load_preset("default")
+    d = load_dataset(p.data, source=p.source)
+    ended = find_lr(p, d, runs_dir=None)
+    assert ended.suggested_lr is not None
+    seen: list = []
+    run = p.replace(**{"train.learning_rate": ended.suggested_lr, "train.epochs": 1})
+    result = Trainer(run, d, seen.append).run()
+    assert result.status == "finished"
+    initial = next(e for e in seen if isinstance(e, RunStarted)).initial_loss
+    epoch = next(e for e in seen if isinstance(e, Epoch))
+    assert epoch.loss < initial - 0.05  # the loss fell within one epoch
+
+
+def test_json_lines_end_with_lr_find_ended_and_the_curve_is_recorded(tmp_path):
+    out = cli("lr-find", "spiral", "--json", "--runs-dir", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["lr_find_started"] + ["lr_find_sweep"] * 3 + ["lr_find_ended"]
+    end = events[-1]
+    assert isinstance(end["suggested_lr"], float) and math.isfinite(end["suggested_lr"])
+    assert set(end["suggestions"]) == {"valley", "steepest", "minimum/10"}
+    lo, hi = end["spread"]
+    assert lo <= end["suggested_lr"] <= hi
+    folder = Path(end["path"])
+    assert folder.parent == tmp_path and folder.name.startswith("lr-find-spiral-")
+    rows = (folder / "curve.csv").read_text().splitlines()
+    assert rows[0] == "seed,step,learning_rate,loss,smoothed" and len(rows) > 100
+    assert json.loads((folder / "result.json").read_text())["suggested_lr"] == end["suggested_lr"]
+
+
+def test_people_get_a_table_and_a_log_x_plot_with_the_suggestions(tmp_path):
+    out = cli("lr-find", "digits-fast", "--runs-dir", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    for words in ("valley", "steepest", "minimum/10 (suggested)", "seed 0", "seed 2", "1e-7", "smoothed loss"):
+        assert words in text
+    assert "suggested learning rate:" in text and "tui-trainer run digits-fast --set train.learning_rate=" in text
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    out = cli("lr-find", "no-such-preset", "--runs-dir", str(tmp_path))
+    assert out.returncode == 2 and "unknown preset 'no-such-preset'" in out.stderr
+    out = cli("lr-find", "spiral", "--set", "train.batch_size=0", "--runs-dir", str(tmp_path))
+    assert out.returncode == 2 and "train.batch_size" in out.stderr and "Traceback" not in out.stderr

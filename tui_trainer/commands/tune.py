@@ -1,0 +1,113 @@
+"""`tui-trainer tune PRESET [--set KEY=VALUE]... [--workers N] [--scheduler ADDRESS] [--resume]
+[--json] [--runs-dir DIR]`: the lecture's sequence in one command (tune.py): the sanity
+checks, lr-find, a coarse search, a fine search, a final run of the best configuration.
+
+- people: one line per stage as it starts and ends (its plan, its verdict and
+  what it found), a line per search trial and per epoch of the final run, then
+  where the tuned preset and the report are;
+- `--json`: JSON Lines: `tune_started`, `tune_stage_started` / `tune_stage_ended`
+  per stage, the searches' `trial_ended` and the final run's `epoch` events, and
+  `tune_ended` last (status, best_val_acc, tuned_preset, report, path).
+
+Trials run where search trials run: local worker processes (`--workers`) or a
+Dask cluster (`--scheduler`). Ctrl+C or SIGTERM stops the stage running and
+keeps what is done; `--resume` continues the latest tune of the preset.
+
+Exit status: 0 done, 1 a sanity check (or a stage) failed, 2 bad input, 130 stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+from ..config import load_preset
+from ..errors import UserError
+from ..threads import apply_training_blas_threads
+from .console import FAILED, INTERRUPTED, OK, StopOnSignals
+
+_EXIT = {"finished": OK, "failed": FAILED, "stopped": INTERRUPTED}
+
+
+def command(args) -> int:
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers {args.workers}: expected an integer >= 1 (local worker processes)")
+    if args.scheduler and args.workers is not None:
+        raise UserError(
+            "--workers counts local processes; with --scheduler the Dask cluster's workers run "
+            "the trials: give one or the other"
+        )
+    apply_training_blas_threads()  # the checks, lr-find and the final run train here
+    from ..engine.trainer import check_model_fits
+    from ..search.runner import close_executor, connect_dask, default_workers, executor_capacity, local_pool
+    from ..search.texts import local_pool_name
+    from ..search.trial import cached_dataset
+    from ..tune import TuneControl, TuneRecord, run_tune
+
+    preset = load_preset(args.preset, args.overrides)
+    record = None
+    if args.resume:
+        record = TuneRecord.latest(args.runs_dir, preset.name)
+        if args.overrides:
+            raise UserError(
+                f"{record.path}: --resume continues a tune with the preset it started with "
+                f"({record.path / 'preset.toml'}); drop the --set options, or start a new tune without --resume"
+            )
+        preset = record.preset
+    data = cached_dataset(preset.data, preset.source)  # bad data: exit 2 here
+    check_model_fits(preset, data.input_dim, data.num_classes)
+
+    client = None
+    if args.scheduler:
+        client, executor = connect_dask(args.scheduler)
+        capacity = executor_capacity(executor)
+        where = f"Dask scheduler {args.scheduler} ({capacity} worker threads)"
+    else:
+        executor = local_pool(args.workers or default_workers())
+        capacity = executor_capacity(executor)
+        where = local_pool_name(capacity)
+    ended = None
+    try:
+        record = record or TuneRecord.create(args.runs_dir, preset)
+        control = TuneControl()
+        face = _json if args.json else _Plain()
+        with StopOnSignals(lambda name: control.stop(f"interrupted by {name}")):
+            ended = run_tune(preset, data, record, face, control, executor, capacity=capacity, where=where)
+    finally:
+        close_executor(executor, graceful=ended is not None and ended.status == "finished")
+        if client is not None:
+            client.close()
+    if ended.status == "stopped":
+        print(f"tui-trainer: tune stopped: {ended.reason}; continue it with: {resume_command(args)}", file=sys.stderr)
+    elif ended.status == "failed":
+        print(f"tui-trainer: tune failed at {ended.reason}", file=sys.stderr)
+    return _EXIT[ended.status]
+
+
+def resume_command(args) -> str:
+    words = ["tui-trainer", "tune", args.preset, "--resume"]
+    if str(args.runs_dir) != "runs":
+        words += ["--runs-dir", str(args.runs_dir)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _json(event) -> None:
+    from ..engine.events import jsonable
+
+    sys.stdout.write(json.dumps({"event": event.kind, **jsonable(event)}) + "\n")
+    sys.stdout.flush()
+
+
+class _Plain:
+    """Lines for people (a terminal or a log): stages, trials, epochs, the result (tune.describe)."""
+
+    def __call__(self, event) -> None:
+        from ..tune import TuneEnded, describe
+
+        if isinstance(event, TuneEnded) and event.status != "finished":
+            line: str | None = f"the report: {event.report}"  # stderr says why it ended
+        else:
+            line = describe(event)
+        if line is not None:
+            print(line, flush=True)

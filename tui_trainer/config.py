@@ -70,6 +70,13 @@ def _at_least(lo: int) -> Check:
     return lambda v: None if v >= lo else f"an integer >= {lo}"
 
 
+def _between(lo: int, hi: int) -> Check:
+    return lambda v: None if lo <= v <= hi else f"an integer from {lo} to {hi:,}"
+
+
+MAX_CLASSES = 10_000  # datasets/limits.py holds every data set to the same
+
+
 def _in_open_unit(v: float) -> str | None:
     return None if 0 <= v < 1 else "a number in [0, 1)"
 
@@ -122,7 +129,7 @@ class DataConfig:
     num_test: int = _f(500, _at_least(0))
     preprocess: tuple[str, ...] = _f(("mean",), _preprocess)
     seed: int = _f(0, _at_least(0))
-    classes: int = _f(3, _at_least(2))
+    classes: int = _f(3, _between(2, MAX_CLASSES))
     noise: float = _f(0.2, _non_negative)
 
 

@@ -107,7 +107,8 @@ def rich_console(**options: Any) -> Console:
             self.quiet = True
             raise BrokenPipeError
 
-    return PipeConsole(**options)
+    # No :emoji: codes: a path or a name that holds one is shown as written (usertext.py).
+    return PipeConsole(**{"emoji": False, **options})
 
 
 # --- terminal detection -----------------------------------------------------------

@@ -22,6 +22,7 @@ import numpy as np
 from .. import formatting as fmt
 from ..errors import UserError
 from ..runs import RunInfo, list_runs
+from ..usertext import markup
 from ..weights import first_layer_grid, grid_shape, write_png
 from .console import rich_console
 
@@ -36,7 +37,9 @@ def command(args) -> int:
         raise UserError(f"{args.runs_dir}: --runs-dir must be a folder, and this is a file")
     runs = list_runs(args.runs_dir)
     if not runs:
-        console.print(f"no runs in {args.runs_dir}/ yet (start one with: tui-trainer run default)", highlight=False)
+        console.print(
+            f"no runs in {markup(args.runs_dir)}/ yet (start one with: tui-trainer run default)", highlight=False
+        )
         return 0
     console.print(runs_table(runs, args.runs_dir, console.width))
     return 0
@@ -49,7 +52,7 @@ def runs_table(runs: list[RunInfo], runs_dir: str, width: int):
     others = 16 + max(len(r.status) for r in runs) + 7 + 7 + 7 + 5 + 2 * 6  # the other columns and the gaps
     short = width < full + others
     table = Table(
-        title=f"Runs in {runs_dir}/",
+        title=f"Runs in {markup(runs_dir)}/",
         title_justify="left",
         title_style="bold",
         box=None,
@@ -64,9 +67,9 @@ def runs_table(runs: list[RunInfo], runs_dir: str, width: int):
         table.add_column(name, justify="right", no_wrap=True)
     for r in runs:
         table.add_row(
-            fmt.short_run_name(r.name) if short else r.name,
+            markup(fmt.short_run_name(r.name) if short else r.name),
             r.started_at[5:16] if short else r.started_at[:16],
-            f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
+            f"[{STATUS_STYLE.get(r.status, '')}]{markup(r.status)}[/]",
             "" if r.best_val_acc is None else f"{r.best_val_acc:.3f}",
             fmt.short_number(r.learning_rate),
             fmt.short_number(r.reg),

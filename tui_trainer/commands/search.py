@@ -48,7 +48,8 @@ from ..search.space import TrialResult, best_trial
 from ..search.store import SearchStore
 from ..search.texts import describe_end, describe_start, fmt_range, fmt_values, local_pool_name, trial_line
 from ..search.trial import cached_dataset
-from .console import StopOnSignals, exit_status, is_terminal
+from ..usertext import markup, one_line
+from .console import StopOnSignals, exit_status, is_terminal, rich_console
 
 
 def command(args) -> int:
@@ -93,7 +94,7 @@ def command(args) -> int:
             client.close()
     if ended.status != "finished":
         print(
-            f"tui-trainer: search {ended.status}: {ended.reason}"
+            f"tui-trainer: search {ended.status}: {one_line(ended.reason)}"
             + (f"; continue it with: {resume_command(args)}" if ended.trials or ended.status == "failed" else ""),
             file=sys.stderr,
         )
@@ -216,10 +217,9 @@ class _LiveFace:
     """A live rich table: stage progress bars, the current stage's trials, the best so far."""
 
     def __init__(self) -> None:
-        from rich.console import Console
         from rich.live import Live
 
-        self.console = Console()
+        self.console = rich_console()
         self.started: SearchStarted | None = None
         self.stages: dict[int, list[int]] = {}  # stage -> [ended, trials]
         self.stage_info: StageStarted | None = None
@@ -322,7 +322,9 @@ class _LiveFace:
                 cells = [r.trial_id, "[cyan]running[/]", f"{r.learning_rate:.3g}", f"{r.reg:.3g}"]
                 tail = ["", f"/{r.epochs}", ""]
             else:
-                status = f"[{colours.get(r.status, 'white')}]{r.status}[/]" + (" (earlier)" if r.resumed else "")
+                status = f"[{colours.get(r.status, 'white')}]{markup(r.status)}[/]" + (
+                    " (earlier)" if r.resumed else ""
+                )
                 cells = [r.trial_id, status, f"{r.learning_rate:.3g}", f"{r.reg:.3g}"]
                 tail = [accuracy(r.best_val_acc), str(r.epochs), f"{r.elapsed_s:.1f}s"]
             if searched_hidden:
@@ -338,7 +340,7 @@ class _LiveFace:
         from rich.table import Table
 
         for line in describe_end(event):
-            self.console.print(line, highlight=False)
+            self.console.print(markup(line), highlight=False)
         if event.ranking:
             hidden = any(r.hidden is not None for r in event.ranking)
             batch = any(r.batch_size is not None for r in event.ranking)
@@ -353,7 +355,7 @@ class _LiveFace:
                 table.add_row(*cells, accuracy(r.best_val_acc), str(r.epochs))
             self.console.print(table)
         for w in event.warnings:
-            self.console.print(f"[bold yellow]warning:[/] {w.message}", highlight=False)
+            self.console.print(f"[bold yellow]warning:[/] {markup(w.message)}", highlight=False)
 
     def close(self) -> None:
         if self.live.is_started:

@@ -44,6 +44,7 @@ from ..engine import RunControl, Trainer
 from ..engine.events import RunEnded
 from ..errors import UserError
 from ..runs import RunStore
+from ..usertext import textual_markup
 from .history import LAYER, NOTES, RATIOS, EventQueue, RunHistory
 from .host_events import HostEvent
 from .messages import CheckLanded, ChecksDone, DataLoaded, RunDone, UseConfig, Wake
@@ -147,7 +148,7 @@ class WorkbenchApp(App[int]):
         self.data, self.data_error = message.data, message.error
         if message.error:
             self._start_when_loaded = False
-            self.notify(message.error, title="cannot load the data", severity="error", timeout=8)
+            self.notify(textual_markup(message.error), title="cannot load the data", severity="error", timeout=8)
         if not self._showing:
             return  # the screen shows the data when it mounts
         if self._start_when_loaded:
@@ -205,7 +206,7 @@ class WorkbenchApp(App[int]):
         """Start the next run; during a run, stop it and start the next when it has ended."""
         if self.data is None:
             if self.data_error:
-                self.notify(self.data_error, title="no data to train on", severity="error")
+                self.notify(textual_markup(self.data_error), title="no data to train on", severity="error")
             else:
                 self._start_when_loaded = True
                 self.notify("the run starts when the data are loaded", timeout=2)
@@ -336,7 +337,7 @@ class WorkbenchApp(App[int]):
 
     def start_search(self) -> None:
         if self.data is None:
-            self.notify(self.data_error or "the data are still loading", severity="warning", timeout=2)
+            self.notify(textual_markup(self.data_error or "the data are still loading"), severity="warning", timeout=2)
             return
         if self.running:
             self.notify("a run is going and the search needs the cores: x stops the run", timeout=3)
@@ -347,7 +348,7 @@ class WorkbenchApp(App[int]):
         try:
             job = SearchJob(self.next_preset, self.runs_dir)
         except UserError as e:
-            self.notify(str(e), title="cannot start the search", severity="error", timeout=8)
+            self.notify(textual_markup(e), title="cannot start the search", severity="error", timeout=8)
             return
         self.search_job = job
         self._worker_done_event(job.done)  # on_unmount waits for the search thread like the others
@@ -366,7 +367,7 @@ class WorkbenchApp(App[int]):
             self.notify("the checks are running", timeout=2)
             return False
         if self.data is None:
-            self.notify(self.data_error or "the data are still loading", severity="warning", timeout=2)
+            self.notify(textual_markup(self.data_error or "the data are still loading"), severity="warning", timeout=2)
             return False
         self.checks_running = True
         self.checks_control = RunControl()

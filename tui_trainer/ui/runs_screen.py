@@ -34,6 +34,7 @@ from ..config import Preset, load_preset
 from ..engine.events import Advice
 from ..errors import UserError
 from ..runs import RunInfo, list_runs, read_metrics
+from ..usertext import textual_markup
 from .messages import UseConfig
 from .plotdata import mean_per_bucket
 from .widgets import palette
@@ -261,7 +262,7 @@ class RunsScreen(Screen):
         name = self._highlighted()
         pane = self.query_one(AdvicePane)
         pane.show(self.curves(name).advice if name else [])
-        self.query_one("#runs-advice-box").border_title = f"Advice for {name}" if name else ""
+        self.query_one("#runs-advice-box").border_title = f"Advice for {textual_markup(name)}" if name else ""
 
     @on(DataTable.RowHighlighted)
     def _highlight(self) -> None:
@@ -305,7 +306,7 @@ class RunsScreen(Screen):
         try:
             preset = load_preset(path)
         except UserError as e:
-            self.notify(str(e), severity="error", timeout=8)
+            self.notify(textual_markup(e), severity="error", timeout=8)
             return
         self.app.post_message(UseConfig(preset, name))
         self.dismiss()

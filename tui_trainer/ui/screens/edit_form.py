@@ -17,6 +17,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from ...config import UPDATES, Preset
 from ...errors import PresetError
 from ...formatting import hyperparameter
+from ...usertext import textual_markup
 
 
 def parse_form(values: dict[str, str]) -> dict[str, Any]:
@@ -124,7 +125,7 @@ class EditForm(ModalScreen[Preset | None]):
                 )
             new = self.preset.replace(**changes)
         except (ValueError, PresetError) as e:
-            error.update(_without_source(str(e), self.preset.source))
+            error.update(textual_markup(_without_source(str(e), self.preset.source)))
             error.add_class("-shown")
             return
         self.dismiss(new)

@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    console.tolerate_unencodable(sys.stdout, sys.stderr)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         # `tui-trainer`, `tui-trainer PRESET` and `tui-trainer --set K=V` open the workbench
         argv = ["ui", *argv]

@@ -220,37 +220,53 @@ def list_runs(runs_dir: str | Path) -> list[RunInfo]:
         return []
     out = []
     for d in sorted(p for p in runs_dir.iterdir() if p.is_dir() and (p / "config.toml").is_file()):
-        summary: dict[str, Any] = {}
-        try:
-            summary = json.loads((d / "summary.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass
-        cfg: dict[str, Any] = {}
-        try:
-            cfg = tomllib.loads((d / "config.toml").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass
-        train = cfg.get("train", {})
+        summary = _table(_read(d / "summary.json", json.loads))
+        cfg = _table(_read(d / "config.toml", tomllib.loads))
+        train = _table(cfg.get("train"))
         stamp = d.name[:15]
         try:
             started = _dt.datetime.strptime(stamp, "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M:%S")
         except ValueError:
-            started = summary.get("started_at", "")
+            started = _of(str, summary.get("started_at")) or ""
         out.append(
             RunInfo(
                 path=d,
                 name=d.name,
                 started_at=started,
-                status=summary.get("status", "incomplete"),
-                best_val_acc=summary.get("best_val_acc"),
-                learning_rate=train.get("learning_rate"),
-                reg=train.get("reg"),
-                batch_size=train.get("batch_size"),
-                preset=cfg.get("name", ""),
-                elapsed_s=summary.get("elapsed_s"),
+                status=_of(str, summary.get("status")) or "incomplete",
+                best_val_acc=_of(float, summary.get("best_val_acc")),
+                learning_rate=_of(float, train.get("learning_rate")),
+                reg=_of(float, train.get("reg")),
+                batch_size=_of(int, train.get("batch_size")),
+                preset=_of(str, cfg.get("name")) or "",
+                elapsed_s=_of(float, summary.get("elapsed_s")),
             )
         )
     return out
+
+
+# A run's files may have been edited by hand or torn by a crash: what cannot be
+# read, or is not of the type a record holds, reads as missing, never as an error.
+
+
+def _read(path: Path, parse: Any) -> Any:
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):  # UnicodeDecodeError and TOMLDecodeError are ValueErrors
+        return None
+
+
+def _table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _of(kind: type, value: Any) -> Any:
+    """value if it is a `kind` (an int counts as a float, a bool as neither), else None."""
+    if isinstance(value, bool):
+        return None
+    if kind is float and isinstance(value, int):
+        return float(value)
+    return value if isinstance(value, kind) else None
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

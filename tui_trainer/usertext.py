@@ -31,9 +31,22 @@ _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 _BREAKS = re.compile(r"[\t\n]+")
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
 def clean(text: object) -> str:
-    """str(text) without escape sequences and control characters (newlines and tabs stay)."""
+    """str(text) without escape sequences and control characters (newlines and tabs stay).
+
+    A file name the locale could not decode (LC_ALL=C) holds its bytes as lone
+    surrogates, which no terminal encoding can write: they are read as UTF-8,
+    and what still is not text becomes U+FFFD."""
     s = text if isinstance(text, str) else str(text)
+    if _SURROGATES.search(s):
+        try:
+            s = s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:
+            pass
+        s = _SURROGATES.sub("\ufffd", s)
     s = s.replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROLS.sub("", _ESCAPES.sub("", s))
 

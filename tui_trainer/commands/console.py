@@ -15,6 +15,7 @@ a command can use it before its BLAS threads policy is applied (threads.py).
 
 from __future__ import annotations
 
+import codecs
 import os
 import signal
 import threading
@@ -75,6 +76,36 @@ class StopOnSignals:
         if self.count > 1:
             raise KeyboardInterrupt
         self.stop(signal.Signals(signum).name)
+
+
+# --- text the terminal cannot encode ------------------------------------------------
+
+
+def _escape_or_pass_bytes(e: UnicodeError) -> tuple[str | bytes, int]:
+    """A file name's undecodable bytes (surrogateescape) go out as they came in;
+    any other character the encoding lacks as an escape (\\xe9)."""
+    if not isinstance(e, UnicodeEncodeError):
+        raise e
+    bad = e.object[e.start : e.end]
+    if all("\udc80" <= c <= "\udcff" for c in bad):
+        return bytes(ord(c) - 0xDC00 for c in bad), e.end
+    return codecs.backslashreplace_errors(e)
+
+
+codecs.register_error("tui-trainer-escape", _escape_or_pass_bytes)
+
+
+def tolerate_unencodable(*streams: IO[str]) -> None:
+    """Let a stream whose encoding lacks a character (PYTHONIOENCODING=ascii,
+    LC_ALL=C) write it as an escape (\\xe9) instead of failing: a non-ASCII path
+    is no reason to lose a run's report."""
+    for stream in streams:
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", "") in ("strict", "surrogateescape"):
+            try:
+                reconfigure(errors="tui-trainer-escape")
+            except (ValueError, OSError):  # closed, or not a text file
+                pass
 
 
 # --- broken pipes -----------------------------------------------------------------

@@ -60,7 +60,7 @@ def load_npz(path: Path) -> RawData:
                 f"{path}: no array named {' or '.join(missing)} (found {', '.join(archive.files) or 'none'}); "
                 f"an npz data set is {NPZ_EXPECTS}"
             )
-        _check_headers(archive, path)
+        limits.check_npz(archive, path, ("X", "y", "label_names"))
         X, y = _array(archive, "X", path), _array(archive, "y", path)
         names = _array(archive, "label_names", path) if "label_names" in archive.files else None
     if X.ndim == 3:
@@ -95,43 +95,6 @@ def load_npz(path: Path) -> RawData:
         label_names=label_names,
         source=str(path),
     )
-
-
-def _check_headers(archive: np.lib.npyio.NpzFile, path: Path) -> None:
-    """Each member's .npy header against the bytes the member holds, before any array is read."""
-    zf = archive.zip
-    if zf is None:
-        return
-    for key in ("X", "y", "label_names"):
-        if f"{key}.npy" not in zf.namelist():
-            continue
-        info = zf.getinfo(f"{key}.npy")
-        try:
-            with zf.open(info) as f:
-                if f.read(6) != np.lib.format.MAGIC_PREFIX:
-                    continue  # not .npy data: _array says so
-                version = tuple(f.read(2))
-                read_header = (
-                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                )
-                shape, _, dtype = read_header(f)
-                header_size = f.tell()
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-            raise DataError(f"{path}: {key} is truncated or corrupt ({type(e).__name__}: {e})") from None
-        if dtype.hasobject:
-            raise DataError(
-                f"{path}: {key} cannot be read without pickle (it holds Python objects; pickle is never "
-                "allowed here); save numeric arrays (and label_names as strings)"
-            )
-        count = 1
-        for d in shape:
-            count *= int(d)
-        limits.check_bytes(
-            str(path),
-            f"{key} of shape {tuple(shape)} ({dtype})",
-            count * dtype.itemsize,
-            max(info.file_size - header_size, 0),
-        )
 
 
 def _array(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:

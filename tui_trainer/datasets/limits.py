@@ -7,6 +7,7 @@ claim here first:
 
     check_bytes(where, "60000x28x28", claimed, present=bytes_in_the_file)
     check_classes(where, num_classes, num_examples)
+    check_npz(archive, path, ("X", "y"))      # every .npy header of an open np.load() archive
 
 `check_memory` is the same check for a generated data set (spiral), which
 names the preset key that drives its size.
@@ -15,6 +16,10 @@ names the preset key that drives its size.
 from __future__ import annotations
 
 import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
 
 from ..config import MAX_CLASSES  # more classes than this is a corrupt label, not a data set
 from ..errors import DataError
@@ -75,4 +80,41 @@ def check_memory(key: str, value: int, nbytes: int) -> None:
         raise DataError(
             f"{key}: {value:,} needs about {gib(nbytes)} of memory to generate, and {gib(have)} is available; "
             "use a smaller value"
+        )
+
+
+def check_npz(archive: np.lib.npyio.NpzFile, path: Path, keys: tuple[str, ...]) -> None:
+    """Each member's .npy header against the bytes the member holds, before any array is read."""
+    zf = archive.zip
+    if zf is None:
+        return
+    for key in keys:
+        if f"{key}.npy" not in zf.namelist():
+            continue
+        info = zf.getinfo(f"{key}.npy")
+        try:
+            with zf.open(info) as f:
+                if f.read(6) != np.lib.format.MAGIC_PREFIX:
+                    continue  # not .npy data: the caller says so
+                version = tuple(f.read(2))
+                read_header = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = read_header(f)
+                header_size = f.tell()
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+            raise DataError(f"{path}: {key} is truncated or corrupt ({type(e).__name__}: {e})") from None
+        if dtype.hasobject:
+            raise DataError(
+                f"{path}: {key} cannot be read without pickle (it holds Python objects; pickle is never "
+                "allowed here); save numeric arrays (and label_names as strings)"
+            )
+        count = 1
+        for d in shape:
+            count *= int(d)
+        check_bytes(
+            str(path),
+            f"{key} of shape {tuple(shape)} ({dtype})",
+            count * dtype.itemsize,
+            max(info.file_size - header_size, 0),
         )

@@ -6,6 +6,8 @@ stderr and exit status 2. Anything else escaping is an internal failure.
 
 from __future__ import annotations
 
+import errno
+
 from .usertext import one_line
 
 
@@ -29,3 +31,23 @@ class PresetError(UserError):
 
 class DataError(UserError):
     """A data file or data-set setting that cannot be used."""
+
+
+class EnvironmentProblem(UserError):
+    """Not the input but the machine: a full disk, a folder without write
+    permission, a search already running. Reported like bad input (one line,
+    exit 2), saying what to do."""
+
+
+def environment_problem(path: object, doing: str, e: OSError, advice: str) -> EnvironmentProblem:
+    """`PATH: cannot DOING: the disk is full (No space left on device); ADVICE`, the
+    cause in words for the failures a user can fix, strerror for the rest."""
+    why = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "the file system is read-only",
+    }.get(e.errno or 0)
+    detail = e.strerror or type(e).__name__
+    return EnvironmentProblem(f"{path}: cannot {doing}: {why + f' ({detail})' if why else detail}; {advice}")

@@ -35,7 +35,7 @@ import numpy as np
 from .config import Preset, to_toml
 from .datasets.base import Dataset
 from .engine.events import Epoch, Event, RunEnded, RunStarted, Step, jsonable, to_dict
-from .errors import UserError
+from .errors import UserError, environment_problem
 
 
 def event_line(event: Event) -> str:
@@ -67,20 +67,23 @@ def _num(x: float) -> str:
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
-    """Write through `write(file)` into a temporary sibling, fsync, then rename over `path`."""
+    """Write through `write(file)` into a temporary sibling, fsync, then rename over
+    `path`; on any failure (an interrupt included) the temporary file is removed."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = ""
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        if tmp:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         raise
 
 
@@ -109,8 +112,18 @@ def new_record_dir(runs_dir: str | Path, pattern: str, name: str) -> Path:
         raise UserError(f"{runs_dir}: cannot create the runs directory: {e.strerror or e}") from None
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = runs_dir / pattern.format(stamp=stamp, name=safe_name(name), id=uuid.uuid4().hex[:6])
-    path.mkdir()
+    try:
+        path.mkdir()
+    except OSError as e:
+        raise record_problem(runs_dir, "create a record folder there", e) from None
     return path
+
+
+def record_problem(path: Path, doing: str, e: OSError) -> UserError:
+    """A record that cannot be written: the machine's problem, said so with what to do."""
+    return environment_problem(
+        path, doing, e, "free some space, or give --runs-dir a folder on a disk you can write to"
+    )
 
 
 class RunStore:
@@ -130,10 +143,13 @@ class RunStore:
     @classmethod
     def create(cls, runs_dir: str | Path, preset: Preset, dataset: Dataset | None = None) -> RunStore:
         path = new_record_dir(runs_dir, "{stamp}-{name}-{id}", preset.name)
-        atomic_write_text(path / "config.toml", to_toml(preset))
-        if dataset is not None and dataset.preprocess:
-            atomic_save_npz(path / "preprocess.npz", dataset.preprocess)
-        return cls(path, preset, f"{path.name}")
+        try:
+            atomic_write_text(path / "config.toml", to_toml(preset))
+            if dataset is not None and dataset.preprocess:
+                atomic_save_npz(path / "preprocess.npz", dataset.preprocess)
+            return cls(path, preset, f"{path.name}")
+        except OSError as e:
+            raise record_problem(path, "write the run's record", e) from None
 
     def __call__(self, event: Event) -> None:
         if self.ended:
@@ -141,8 +157,13 @@ class RunStore:
         # One run_ended line per run, even when an interrupt repeats the event
         # after the line was written but before the summary was.
         if not self._metrics.closed and not (isinstance(event, RunEnded) and self._logged_end):
-            self._metrics.write(event_line(event) + "\n")
-            self._metrics.flush()
+            try:
+                self._metrics.write(event_line(event) + "\n")
+                self._metrics.flush()
+            except OSError as e:
+                # A full disk: the lines before stay whole; the run fails with one line saying why.
+                self._drop_metrics()
+                raise record_problem(self.path / "metrics.jsonl", "write the run's record", e) from None
             self._logged_end = isinstance(event, RunEnded)
         if isinstance(event, RunStarted):
             self._started = event
@@ -160,7 +181,10 @@ class RunStore:
 
     def save_best(self, params: dict[str, np.ndarray] | None) -> None:
         if params:
-            atomic_save_npz(self.path / "best.npz", params)
+            try:
+                atomic_save_npz(self.path / "best.npz", params)
+            except OSError as e:
+                raise record_problem(self.path / "best.npz", "save the best parameters", e) from None
 
     def _finish(self, ended: RunEnded) -> None:
         t = self.preset.train
@@ -187,9 +211,34 @@ class RunStore:
             "elapsed_s": ended.elapsed_s,
         }
         summary = jsonable(summary)
-        atomic_write_text(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
+        try:
+            atomic_write_text(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
+        except OSError as e:
+            self._drop_metrics()
+            raise record_problem(self.path / "summary.json", "write the run's summary", e) from None
         self.ended = True
         self.close()
+
+    def _drop_metrics(self) -> None:
+        """Close the metrics log after a failed write, and cut the torn line the
+        disk took part of, so every line left is a whole event."""
+        try:
+            self._metrics.close()
+        except OSError:
+            pass
+        path = self.path / "metrics.jsonl"
+        try:
+            with open(path, "rb+") as f:
+                end = f.seek(0, os.SEEK_END)
+                start = max(end - (1 << 16), 0)
+                f.seek(start)
+                tail = f.read()
+                if tail and not tail.endswith(b"\n"):
+                    cut = tail.rfind(b"\n")
+                    if cut >= 0 or start == 0:
+                        f.truncate(start + cut + 1)
+        except OSError:
+            pass  # the lines before are whole either way; read_metrics skips a torn last one
 
     def close(self) -> None:
         if not self._metrics.closed:

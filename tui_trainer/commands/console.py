@@ -19,6 +19,7 @@ import codecs
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
@@ -49,8 +50,9 @@ class StopOnSignals:
     """While active, the first SIGINT or SIGTERM calls `stop(signal_name)`, which
     asks the work to stop at its next step so its record ends properly; a second
     raises KeyboardInterrupt to stop at once. With `hangup`, SIGHUP (the terminal
-    went away: a dropped SSH session) does the same. A signal the caller ignores
-    (`nohup`, a background job) stays ignored. Handlers belong to the main thread;
+    went away: a dropped SSH session) does the same. More signals right after the
+    second do not interrupt the cleanup it started (ABORT_GRACE_S). A signal the
+    caller ignores (`nohup`, a background job) stays ignored. Handlers belong to the main thread;
     entered from any other thread this does nothing."""
 
     def __init__(self, stop: Callable[[str], None], hangup: bool = False):
@@ -58,6 +60,7 @@ class StopOnSignals:
         self.signals = [getattr(signal, name) for name in names if hasattr(signal, name)]  # no SIGHUP on Windows
         self.stop = stop
         self.count = 0
+        self._aborted_at: float | None = None
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopOnSignals:
@@ -71,11 +74,21 @@ class StopOnSignals:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
+    # After the second signal raised, the stop at once is under way: writing the
+    # summary, removing temporary files. Signals within this many seconds are
+    # repeats of the same impatience and must not interrupt that cleanup.
+    ABORT_GRACE_S = 2.0
+
     def _handle(self, signum: int, frame: object) -> None:
         self.count += 1
-        if self.count > 1:
-            raise KeyboardInterrupt
-        self.stop(signal.Signals(signum).name)
+        if self.count == 1:
+            self.stop(signal.Signals(signum).name)
+            return
+        now = time.monotonic()
+        if self._aborted_at is not None and now - self._aborted_at < self.ABORT_GRACE_S:
+            return
+        self._aborted_at = now
+        raise KeyboardInterrupt
 
 
 # --- text the terminal cannot encode ------------------------------------------------

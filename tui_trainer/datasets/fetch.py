@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DataError
+from ..errors import DataError, UserError, environment_problem
 from . import cifar
 from .cache import FOLDERS, data_dir
 
@@ -202,19 +202,14 @@ class _Interrupted(Exception):
 STALL_BYTES = 1024
 
 
-def disk_error(path: Path | str, e: OSError) -> DataError:
+def disk_error(path: Path | str, e: OSError) -> UserError:
     """Our own disk failed, not the connection: say which and what to do."""
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DataError(
-            f"{path}: cannot write the download: the disk is full ({e.strerror}); free some space, "
-            "or fetch into another folder with --dir, then run the command again to resume"
-        )
-    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return DataError(
-            f"{path}: cannot write the download: permission denied ({e.strerror}); "
-            "fetch into a folder you can write with --dir"
-        )
-    return DataError(f"{path}: cannot write the download ({e.strerror or e})")
+    return environment_problem(
+        path,
+        "write the download",
+        e,
+        "free some space or fetch into another folder with --dir; the same command resumes it",
+    )
 
 
 def _download(

@@ -12,7 +12,7 @@ import pytest
 from test_fetch import FileServer, md5, mnist_files, run_fetch
 
 from tui_trainer.datasets import fetch as fetching
-from tui_trainer.errors import DataError
+from tui_trainer.errors import DataError, UserError
 
 
 class Trickle:
@@ -65,7 +65,7 @@ def test_a_full_disk_says_the_disk_is_full_not_that_the_download_broke(tmp_path)
     staging.mkdir()
     (staging / "train-images-idx3-ubyte.gz.part").symlink_to("/dev/full")  # every write: ENOSPC
     with FileServer(files) as server:
-        with pytest.raises(DataError, match="the disk is full") as e:
+        with pytest.raises(UserError, match="the disk is full") as e:
             fetching.fetch("mnist", tmp_path, base_url=server.url, checksums={k: md5(v) for k, v in files.items()})
     assert "broke off" not in str(e.value) and "--dir" in str(e.value)
 
@@ -77,7 +77,7 @@ def test_a_folder_without_write_permission_says_so(tmp_path):
     staging.mkdir()
     staging.chmod(0o500)
     with FileServer(files) as server:
-        with pytest.raises(DataError, match="permission denied"):
+        with pytest.raises(UserError, match="permission denied"):
             fetching.fetch("mnist", tmp_path, base_url=server.url, checksums={k: md5(v) for k, v in files.items()})
 
 

@@ -39,6 +39,16 @@ class EnvironmentProblem(UserError):
     exit 2), saying what to do."""
 
 
+def user_error_names() -> set[str]:
+    """The class names of UserError and its kinds, as a failure's reason starts with one."""
+    names, todo = set(), [UserError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo += cls.__subclasses__()
+    return names
+
+
 def environment_problem(path: object, doing: str, e: OSError, advice: str) -> EnvironmentProblem:
     """`PATH: cannot DOING: the disk is full (No space left on device); ADVICE`, the
     cause in words for the failures a user can fix, strerror for the rest."""

@@ -8,13 +8,15 @@ The command's faces over the search runner (search.runner.run_search):
 
 Trials run on local worker processes (`--workers`, default: the cores this
 process may use) or on a Dask cluster (`--scheduler tcp://HOST:PORT`, with
-the `cluster` extra installed). Ctrl+C or SIGTERM stops the search: queued
+the `cluster` extra installed). Ctrl+C, SIGTERM or a hangup stops the search: queued
 trials are cancelled, running ones stop within one iteration, and the
 finished ones stay recorded for `--resume`. A second Ctrl+C aborts at once;
 a signal the caller ignores (`nohup`, a background job) stays ignored.
 
-Exit status: 0 finished, 130 stopped, 1 the executor failed (a worker died;
-`--resume` continues), 2 bad input.
+Exit status: 0 finished, 130 stopped (Ctrl+C, SIGTERM or a hangup), 1 the
+executor failed (a worker died; `--resume` continues), 2 bad input (also when
+every trial failed on it, with the first trial's message) or the search is
+already running in another process.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from ..config import Preset, load_preset
 from ..config import to_dict as preset_dict
 from ..engine.events import to_dict
-from ..errors import UserError
+from ..errors import UserError, user_error_names
 from ..formatting import accuracy, plural
 from ..search.runner import (
     SearchControl,
@@ -49,7 +51,7 @@ from ..search.store import SearchStore
 from ..search.texts import describe_end, describe_start, fmt_range, fmt_values, local_pool_name, trial_line
 from ..search.trial import cached_dataset
 from ..usertext import markup, one_line
-from .console import StopOnSignals, exit_status, is_terminal, rich_console
+from .console import BAD_INPUT, FAILED, StopOnSignals, exit_status, is_terminal, rich_console
 
 
 def command(args) -> int:
@@ -81,9 +83,11 @@ def command(args) -> int:
         store = store or SearchStore.create(args.runs_dir, preset)
         control = SearchControl.for_executor(executor, store)
         face = _face(args)
+        tally = _Tally(face)
         try:
-            with StopOnSignals(lambda signal_name: control.stop(f"interrupted by {signal_name}")):
-                ended = run_search(preset, executor, store, face, control, capacity=capacity, where=where)
+            # A hangup (the terminal went away) stops the search as it stops a run.
+            with StopOnSignals(lambda signal_name: control.stop(f"interrupted by {signal_name}"), hangup=True):
+                ended = run_search(preset, executor, store, tally, control, capacity=capacity, where=where)
         finally:
             face.close()
             control.close()
@@ -92,6 +96,10 @@ def command(args) -> int:
         close_executor(executor, graceful=ended is not None and ended.status == "finished")
         if client is not None:
             client.close()
+    if ended.status == "finished" and tally.all_failed:
+        # Every trial failed: not a search result but (almost always) bad input every trial hit.
+        print(f"tui-trainer: every trial failed; the first: {one_line(tally.first_failure)}", file=sys.stderr)
+        return BAD_INPUT if tally.bad_input else FAILED
     if ended.status != "finished":
         print(
             f"tui-trainer: search {ended.status}: {one_line(ended.reason)}"
@@ -139,6 +147,34 @@ def _differences(a: Preset, b: Preset) -> list[str]:
         elif da[section] != db[section]:
             keys.append(section)
     return keys
+
+
+class _Tally:
+    """Passes the search's events to the face, remembering whether every trial failed
+    and the first failure's reason."""
+
+    def __init__(self, face):
+        self.face = face
+        self.ended = 0
+        self.failed = 0
+        self.first_failure = ""
+
+    def __call__(self, event) -> None:
+        if isinstance(event, TrialEnded) and event.status != "stopped":
+            self.ended += 1
+            if event.status == "failed":
+                self.failed += 1
+                self.first_failure = self.first_failure or event.reason
+        self.face(event)
+
+    @property
+    def all_failed(self) -> bool:
+        return self.ended > 0 and self.failed == self.ended
+
+    @property
+    def bad_input(self) -> bool:
+        """The first failure is a UserError (the trial reports `TypeName: message`)."""
+        return self.first_failure.split(":", 1)[0] in user_error_names()
 
 
 # --- faces -------------------------------------------------------------------

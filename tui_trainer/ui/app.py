@@ -129,9 +129,11 @@ class WorkbenchApp(App[int]):
     def load_data(self, preset: Preset) -> None:
         """Load the preset's data set in a thread; DataLoaded says when it is there."""
         self.data, self.data_error = None, ""
-        self._read_data(preset)
+        # A daemon thread, not a worker: loading cannot be interrupted, and quitting
+        # must not wait for it (the app's workers are joined when it exits). A load
+        # superseded by another preset's is ignored when it arrives (on_data_loaded).
+        threading.Thread(target=self._read_data, args=(preset,), daemon=True, name="load data").start()
 
-    @work(thread=True, exclusive=True, group="data", exit_on_error=False, name="load data")
     def _read_data(self, preset: Preset) -> None:
         try:
             data = load_dataset(preset.data, source=preset.source)

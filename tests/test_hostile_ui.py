@@ -3,10 +3,16 @@ cannot be opened. It leaves within a second, or shows the message and stays."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+from tui_trainer.engine import Trainer
+from tui_trainer.engine.events import Step
+from tui_trainer.runs import read_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -93,3 +99,40 @@ async def test_the_workbench_survives_opening_a_folder_and_a_preset_nested_too_d
             await pilot.press("escape")
             await pilot.pause()
         assert app.is_running and app.data is not None
+
+
+class SlowStep(Trainer):
+    """After its third step, one that takes half a minute (a net too slow for this
+    machine): the trainer cannot see the stop until it ends."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        inner = self.sink
+
+        def sink(event):
+            inner(event)
+            if isinstance(event, Step) and event.iteration == 3:
+                time.sleep(30)
+
+        self.sink = sink
+
+
+async def test_q_during_a_step_that_will_not_end_leaves_and_the_record_still_ends(tmp_path):
+    from test_ui import BIG, loaded, make_app, wait_for
+
+    app = make_app(tmp_path, trainer_cls=SlowStep, epochs=5)
+    async with app.run_test(size=BIG) as pilot:
+        await loaded(pilot)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.current is not None and app.current.run_dir, what="the run to start")
+        await pilot.pause(0.5)  # the trainer is inside the slow step now
+        t0 = time.monotonic()
+        await pilot.press("q")
+    assert time.monotonic() - t0 < 1.0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "stopped" and summary["reason"] == "the workbench closed during a step"
+    events = read_metrics(run_dir)
+    assert [e["iteration"] for e in events if e["event"] == "step"] == [1, 2, 3]
+    assert [e["event"] for e in events].count("run_ended") == 1 and events[-1]["event"] == "run_ended"
+    assert not list(run_dir.glob(".*.tmp"))

@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from .config import Preset, to_toml
+from .config import Preset, loads_preset, to_toml
 from .datasets.base import Dataset
-from .engine.events import Epoch, Event, RunEnded, RunStarted, Step, jsonable, to_dict
+from .engine.events import Epoch, Event, RunEnded, RunStarted, Step, from_dict, jsonable, to_dict
 from .errors import UserError, environment_problem
 
 
@@ -226,19 +226,7 @@ class RunStore:
             self._metrics.close()
         except OSError:
             pass
-        path = self.path / "metrics.jsonl"
-        try:
-            with open(path, "rb+") as f:
-                end = f.seek(0, os.SEEK_END)
-                start = max(end - (1 << 16), 0)
-                f.seek(start)
-                tail = f.read()
-                if tail and not tail.endswith(b"\n"):
-                    cut = tail.rfind(b"\n")
-                    if cut >= 0 or start == 0:
-                        f.truncate(start + cut + 1)
-        except OSError:
-            pass  # the lines before are whole either way; read_metrics skips a torn last one
+        cut_torn_line(self.path / "metrics.jsonl")
 
     def close(self) -> None:
         if not self._metrics.closed:
@@ -259,6 +247,76 @@ class RunInfo:
     batch_size: int | None
     preset: str
     elapsed_s: float | None
+
+
+def cut_torn_line(path: Path) -> None:
+    """Cut a last line without its newline (a write a full disk or a kill broke off),
+    so every line left is a whole event."""
+    try:
+        with open(path, "rb+") as f:
+            end = f.seek(0, os.SEEK_END)
+            start = max(end - (1 << 20), 0)
+            f.seek(start)
+            tail = f.read()
+            if tail and not tail.endswith(b"\n"):
+                cut = tail.rfind(b"\n")
+                if cut >= 0 or start == 0:
+                    f.truncate(start + cut + 1)
+    except OSError:
+        pass  # the lines before are whole either way; read_metrics skips a torn last one
+
+
+def close_abandoned(path: str | Path, reason: str) -> bool:
+    """End the record of a run whose process was killed mid-step (the workbench closing
+    on a step that would not end): a torn last line cut, run_ended appended (status
+    stopped, `reason`), summary.json written from what metrics.jsonl holds, and the
+    temporary files of an interrupted write removed. False if the run had ended."""
+    path = Path(path)
+    for tmp in path.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    if (path / "summary.json").exists() or not (path / "metrics.jsonl").is_file():
+        return False
+    try:
+        preset = loads_preset((path / "config.toml").read_text(encoding="utf-8"), source=str(path / "config.toml"))
+    except (OSError, UserError):
+        return False
+    cut_torn_line(path / "metrics.jsonl")
+    started, last_epoch, best, iterations, ended = None, None, None, 0, None
+    for d in read_metrics(path):
+        try:
+            event = from_dict(d)
+        except (KeyError, TypeError, ValueError):
+            continue
+        if isinstance(event, RunStarted):
+            started = event
+        elif isinstance(event, Epoch):
+            last_epoch = event
+            best = event if best is None or event.val_acc > best.val_acc else best
+        elif isinstance(event, Step):
+            iterations = event.iteration
+        elif isinstance(event, RunEnded):
+            ended = event
+    store = RunStore(path, preset, path.name)
+    store._started, store._last_epoch = started, last_epoch
+    try:  # when it began: the folder's stamp (the store's own clock says now)
+        store.started_at = _dt.datetime.strptime(path.name[:15], "%Y%m%d-%H%M%S").astimezone()
+    except ValueError:
+        pass
+    if ended is None:
+        elapsed = last_epoch.elapsed_s if last_epoch else 0.0
+        ended = RunEnded(
+            "stopped",
+            reason,
+            best.val_acc if best else None,
+            best.epoch if best else None,
+            iterations,
+            elapsed,
+        )
+        store(ended)  # the run_ended line and the summary
+    else:
+        store._logged_end = True
+        store(ended)  # the line is there: the summary only
+    return True
 
 
 def list_runs(runs_dir: str | Path) -> list[RunInfo]:

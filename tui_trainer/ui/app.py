@@ -43,7 +43,7 @@ from ..datasets import Dataset, load_dataset
 from ..engine import RunControl, Trainer
 from ..engine.events import RunEnded
 from ..errors import UserError
-from ..runs import RunStore
+from ..runs import RunStore, close_abandoned
 from ..usertext import textual_markup
 from .history import LAYER, NOTES, RATIOS, EventQueue, RunHistory
 from .host_events import HostEvent
@@ -296,7 +296,11 @@ class WorkbenchApp(App[int]):
         self._stop_everything("the workbench closed")
         deadline = time.monotonic() + 1.0
         if self.host is not None:
-            self.host.close(0.9)
+            self.host.close(0.6)
+            # A step that would not end in time: its process was killed; its record still ends.
+            for run in self.runs:
+                if run.ended is None and run.run_dir:
+                    close_abandoned(self.runs_dir / run.run_dir, "the workbench closed during a step")
         for done in self.workers_done:
             done.wait(max(deadline - time.monotonic(), 0))
         if self.search_job is not None:  # trials that did not stop in time: end their processes

@@ -129,3 +129,16 @@ async def test_the_workbench_shows_markup_in_a_path_and_a_typed_value_and_stays(
         await pilot.pause()
         assert "[/b]" in str(form.query_one("#edit-error").render())
         assert app.is_running and app.screen is form
+
+
+def test_a_preset_name_with_an_escape_sequence_is_refused_where_it_is_read():
+    import pytest
+
+    from tui_trainer.config import loads_preset
+    from tui_trainer.errors import PresetError
+
+    with pytest.raises(PresetError, match="name: holds control characters, escape sequences or line breaks"):
+        loads_preset('name = "x\\u001b[2Jy"', source="p.toml")
+    with pytest.raises(PresetError, match="--set name"):
+        loads_preset('name = "ok"', source="p.toml", overrides=['name="a\\u0007b"'])
+    assert loads_preset('name = "[/b]ok"\ndescription = "two\\nlines"', source="p.toml").name == "[/b]ok"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import PresetError
+from .usertext import one_line
 
 
 def shipped(folder: str) -> Path:
@@ -324,11 +325,22 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any, source: str, file_sou
 def _check_one(key: str, value: Any) -> None:
     """Validate one overridden value on its own, so its error names --set, not the file."""
     if "." not in key:
-        if not isinstance(value, str):
-            raise PresetError(f"{_where(SET_SOURCE, key)}: expected a string, got {_show(value)}")
+        _check_text(SET_SOURCE, key, value)
         return
     section, name = key.split(".", 1)
     _build(SECTIONS[section], {name: value}, section, SET_SOURCE)
+
+
+def _check_text(source: str, key: str, value: Any) -> None:
+    """name and description are strings; the name, shown in every face and in folder
+    names, is plain text on one line: no escape sequence may ride along (usertext.py)."""
+    if not isinstance(value, str):
+        raise PresetError(f"{_where(source, key)}: expected a string, got {_show(value)}")
+    if key == "name" and one_line(value) != value:
+        raise PresetError(
+            f"{_where(source, key)}: holds control characters, escape sequences or line breaks; "
+            "expected plain text on one line"
+        )
 
 
 def from_dict(raw: Mapping[str, Any], source: str = "<preset>") -> Preset:
@@ -338,8 +350,7 @@ def from_dict(raw: Mapping[str, Any], source: str = "<preset>") -> Preset:
     kwargs: dict[str, Any] = {"source": source}
     for key, value in raw.items():
         if key in TOP_LEVEL:
-            if not isinstance(value, str):
-                raise PresetError(f"{_where(source, key)}: expected a string, got {_show(value)}")
+            _check_text(source, key, value)
             kwargs[key] = value
         elif key in SECTIONS:
             if not isinstance(value, Mapping):

@@ -136,3 +136,32 @@ async def test_q_during_a_step_that_will_not_end_leaves_and_the_record_still_end
     assert [e["iteration"] for e in events if e["event"] == "step"] == [1, 2, 3]
     assert [e["event"] for e in events].count("run_ended") == 1 and events[-1]["event"] == "run_ended"
     assert not list(run_dir.glob(".*.tmp"))
+
+
+async def test_the_runs_view_shows_bracketed_folders_and_edited_records(tmp_path):
+    from test_ui import BIG, loaded, preset_file
+
+    from tui_trainer.config import load_preset, to_toml
+    from tui_trainer.ui.app import WorkbenchApp
+    from tui_trainer.ui.runs_screen import RunsScreen
+
+    preset = load_preset(preset_file(tmp_path))
+    runs_dir = tmp_path / "r[" / "i]"
+    odd = runs_dir / "20261130-120000-odd[b]name-abcdef"
+    odd.mkdir(parents=True)
+    (odd / "config.toml").write_text(to_toml(preset))
+    (odd / "metrics.jsonl").write_text("")
+    (odd / "summary.json").write_text(json.dumps({"status": "[/b]done", "best_val_acc": "high"}))
+    app = WorkbenchApp(preset, runs_dir=runs_dir)
+    async with app.run_test(size=BIG) as pilot:
+        await loaded(pilot)
+        await pilot.press("h")
+        await pilot.pause()
+        assert isinstance(app.screen, RunsScreen)
+        assert f"Runs in {runs_dir}/: 1" in str(app.screen.query_one("#runs-title").render())
+        table = app.screen.query_one("DataTable")
+        from rich.text import Text
+
+        row = [Text.from_markup(c).plain for c in table.get_row_at(0)]  # as DataTable draws a str cell
+        assert "20261130-120000-odd[b]name-abcdef" in row and "[/b]done" in row
+        assert app.is_running

@@ -105,3 +105,23 @@ def test_a_scheduler_address_of_another_protocol_is_one_line_at_once(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert "--scheduler http://x: not a scheduler address (http:// is not a Dask protocol" in line
+
+
+def test_a_hangup_of_the_searchs_terminal_stops_it_and_keeps_its_record(tmp_path):
+    from test_headless import run_in_terminal
+
+    runs = tmp_path / "runs"
+    status, out = run_in_terminal(
+        tmp_path,
+        ["search", str(long_search(tmp_path)), "--workers", "2", "--runs-dir", str(runs)],
+        env={"PYTHONPATH": str(REPO)},
+        columns=120,
+        hang_up_after=b"running",
+    )
+    assert status == 130, out
+    (search_dir,) = runs.iterdir()
+    con = sqlite3.connect(search_dir / "search.sqlite")
+    try:
+        assert con.execute("SELECT value FROM meta WHERE key = 'status'").fetchone()[0] == "stopped"
+    finally:
+        con.close()

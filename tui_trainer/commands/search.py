@@ -89,7 +89,7 @@ def command(args) -> int:
             with StopOnSignals(lambda signal_name: control.stop(f"interrupted by {signal_name}"), hangup=True):
                 ended = run_search(preset, executor, store, tally, control, capacity=capacity, where=where)
         finally:
-            face.close()
+            tally.close()
             control.close()
             store.close()
     finally:
@@ -98,15 +98,21 @@ def command(args) -> int:
             client.close()
     if ended.status == "finished" and tally.all_failed:
         # Every trial failed: not a search result but (almost always) bad input every trial hit.
-        print(f"tui-trainer: every trial failed; the first: {one_line(tally.first_failure)}", file=sys.stderr)
+        _say(f"tui-trainer: every trial failed; the first: {one_line(tally.first_failure)}")
         return BAD_INPUT if tally.bad_input else FAILED
     if ended.status != "finished":
-        print(
+        _say(
             f"tui-trainer: search {ended.status}: {one_line(ended.reason)}"
-            + (f"; continue it with: {resume_command(args)}" if ended.trials or ended.status == "failed" else ""),
-            file=sys.stderr,
+            + (f"; continue it with: {resume_command(args)}" if ended.trials or ended.status == "failed" else "")
         )
     return exit_status(ended.status)
+
+
+def _say(line: str) -> None:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        pass  # the terminal is gone (a hangup): the record says it all
 
 
 def resume_command(args) -> str:
@@ -151,13 +157,14 @@ def _differences(a: Preset, b: Preset) -> list[str]:
 
 class _Tally:
     """Passes the search's events to the face, remembering whether every trial failed
-    and the first failure's reason."""
+    and the first failure's reason; a face whose terminal is gone is left alone."""
 
     def __init__(self, face):
         self.face = face
         self.ended = 0
         self.failed = 0
         self.first_failure = ""
+        self.gone = False
 
     def __call__(self, event) -> None:
         if isinstance(event, TrialEnded) and event.status != "stopped":
@@ -165,7 +172,19 @@ class _Tally:
             if event.status == "failed":
                 self.failed += 1
                 self.first_failure = self.first_failure or event.reason
-        self.face(event)
+        if self.gone:
+            return
+        try:
+            self.face(event)
+        except OSError:  # the terminal went away (a hangup): the search's record is what matters
+            self.gone = True
+
+    def close(self) -> None:
+        if not self.gone:
+            try:
+                self.face.close()
+            except OSError:
+                self.gone = True
 
     @property
     def all_failed(self) -> bool:

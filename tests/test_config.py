@@ -74,6 +74,11 @@ CASES: dict[str, tuple[list, list]] = {
 }
 
 
+def _escape(c: str) -> str:
+    """TOML's escape: \\uXXXX in the basic plane, \\UXXXXXXXX beyond it (four digits would split it)."""
+    return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
+
+
 def toml_value(v) -> str:
     """A TOML literal for a test value (the tests' own writer, not the one under test)."""
     if isinstance(v, bool):
@@ -83,7 +88,7 @@ def toml_value(v) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, str):
-        return '"' + "".join(c if c.isprintable() and c not in '"\\' else f"\\u{ord(c):04x}" for c in v) + '"'
+        return '"' + "".join(c if c.isprintable() and c not in '"\\' else _escape(c) for c in v) + '"'
     if isinstance(v, (dt.datetime, dt.date)):
         return v.isoformat()
     if isinstance(v, list):

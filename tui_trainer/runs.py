@@ -155,7 +155,10 @@ class RunStore:
         if self.ended:
             return
         # One run_ended line per run, even when an interrupt repeats the event
-        # after the line was written but before the summary was.
+        # after the line was written but before the summary was (or before this
+        # store could note that it was: hence the look at the file's last line).
+        if isinstance(event, RunEnded) and not self._logged_end and not self._metrics.closed:
+            self._logged_end = self._ends_with_run_ended()
         if not self._metrics.closed and not (isinstance(event, RunEnded) and self._logged_end):
             try:
                 self._metrics.write(event_line(event) + "\n")
@@ -171,6 +174,17 @@ class RunStore:
             self._last_epoch = event
         elif isinstance(event, RunEnded):
             self._finish(event)
+
+    def _ends_with_run_ended(self) -> bool:
+        try:
+            self._metrics.flush()
+            with open(self.path / "metrics.jsonl", "rb") as f:
+                end = f.seek(0, os.SEEK_END)
+                f.seek(max(end - 4096, 0))
+                last = f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        except OSError:
+            return False
+        return last.startswith(b'{"event": "run_ended"')
 
     def on_epoch(self, trainer) -> None:
         """Trainer hook: keep best.npz current whenever the best epoch is the one just done."""

@@ -72,7 +72,10 @@ class StopOnSignals:
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            # Once a signal has stopped the work, the process is on its way out (130):
+            # a repeat arriving now (three Ctrl+C a millisecond apart) must not kill
+            # it with a KeyboardInterrupt somewhere in its exit.
+            signal.signal(sig, signal.SIG_IGN if self.count else handler)
 
     # After the second signal raised, the stop at once is under way: writing the
     # summary, removing temporary files. Signals within this many seconds are

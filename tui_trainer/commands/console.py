@@ -72,10 +72,7 @@ class StopOnSignals:
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
-            # Once a signal has stopped the work, the process is on its way out (130):
-            # a repeat arriving now (three Ctrl+C a millisecond apart) must not kill
-            # it with a KeyboardInterrupt somewhere in its exit.
-            signal.signal(sig, signal.SIG_IGN if self.count else handler)
+            signal.signal(sig, handler)
 
     # After the second signal raised, the stop at once is under way: writing the
     # summary, removing temporary files. Signals within this many seconds are
@@ -92,6 +89,15 @@ class StopOnSignals:
             return
         self._aborted_at = now
         raise KeyboardInterrupt
+
+
+def ignore_further_signals() -> None:
+    """For a process on its way out after a signal stopped its work (exit 130): a
+    repeat arriving now (three Ctrl+C a millisecond apart) must not kill it with a
+    KeyboardInterrupt in its exit, after the record was kept."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name) and threading.current_thread() is threading.main_thread():
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 # --- text the terminal cannot encode ------------------------------------------------

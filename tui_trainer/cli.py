@@ -170,6 +170,7 @@ def misspelt_command(word: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    console.tolerate_unencodable(sys.stdout, sys.stderr)
     if argv and (meant := misspelt_command(argv[0])):
         print(
             f"tui-trainer: {argv[0]!r} is not a command; did you mean {meant!r}? "
@@ -182,11 +183,15 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["ui", *argv]
     args = build_parser().parse_args(argv)
     try:
-        return importlib.import_module(COMMANDS[args.command]).command(args)
+        status = importlib.import_module(COMMANDS[args.command]).command(args)
+        if status == console.INTERRUPTED:
+            console.ignore_further_signals()  # the record is kept; late repeats must not kill the exit
+        return status
     except UserError as e:
         print(f"tui-trainer: {e}", file=sys.stderr)
         return console.BAD_INPUT
     except KeyboardInterrupt:
+        console.ignore_further_signals()
         print("tui-trainer: interrupted", file=sys.stderr)
         return console.INTERRUPTED
     except BrokenPipeError:

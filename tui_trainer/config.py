@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import PresetError
+from .usertext import one_line
 
 
 def shipped(folder: str) -> Path:
@@ -66,8 +67,21 @@ def _non_negative(v: float) -> str | None:
     return None if v >= 0 else "a number >= 0"
 
 
+def _noise(v: float) -> str | None:
+    # The spread of a spiral arm's angle, in radians: past a few it is uniform noise,
+    # and past float32's range it is infinity.
+    return None if 0 <= v <= 1000 else "a number from 0 to 1000 (the angle's spread in radians; 0.2 is usual)"
+
+
 def _at_least(lo: int) -> Check:
     return lambda v: None if v >= lo else f"an integer >= {lo}"
+
+
+def _between(lo: int, hi: int) -> Check:
+    return lambda v: None if lo <= v <= hi else f"an integer from {lo} to {hi:,}"
+
+
+MAX_CLASSES = 10_000  # datasets/limits.py holds every data set to the same
 
 
 def _in_open_unit(v: float) -> str | None:
@@ -122,8 +136,8 @@ class DataConfig:
     num_test: int = _f(500, _at_least(0))
     preprocess: tuple[str, ...] = _f(("mean",), _preprocess)
     seed: int = _f(0, _at_least(0))
-    classes: int = _f(3, _at_least(2))
-    noise: float = _f(0.2, _non_negative)
+    classes: int = _f(3, _between(2, MAX_CLASSES))
+    noise: float = _f(0.2, _noise)
 
 
 @dataclass(frozen=True)
@@ -224,8 +238,10 @@ def list_presets() -> list[Preset]:
 def resolve_preset_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
     if p.suffix == ".toml" or p.exists() or "/" in str(name_or_path):
+        if p.is_dir():
+            raise PresetError(f"{p}: a folder, not a preset file; give the path of a .toml file or a preset's name")
         if not p.is_file():
-            raise PresetError(f"{p}: no such preset file")
+            raise PresetError(f"{p}: no such preset file" if not p.exists() else f"{p}: not a regular file")
         return p
     shipped = PRESETS_DIR / f"{name_or_path}.toml"
     if shipped.is_file():
@@ -245,9 +261,13 @@ def load_preset(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Pres
     """
     path = resolve_preset_path(name_or_path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise PresetError(f"{path}: cannot read preset: {e}") from None
+        text = path.read_text(encoding="utf-8-sig")  # a byte order mark, as some editors write, is no error
+    except OSError as e:
+        raise PresetError(f"{path}: cannot read preset: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise PresetError(
+            f"{path}: cannot read preset: not UTF-8 text (byte {e.start}); a preset is TOML in UTF-8"
+        ) from None
     return loads_preset(text, source=str(path), overrides=overrides, default_name=path.stem)
 
 
@@ -260,6 +280,8 @@ def loads_preset(
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise PresetError(f"{source}: not valid TOML: {e}") from None
+    except RecursionError:  # arrays or tables nested hundreds deep
+        raise PresetError(f"{source}: not valid TOML for a preset: nested too deep") from None
     if default_name and "name" not in raw:
         raw["name"] = default_name
     for item in overrides:
@@ -282,6 +304,10 @@ def parse_override(item: str) -> tuple[str, Any]:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         value = text
+    except RecursionError:
+        raise PresetError(
+            f"--set {key}: the value is nested too deep; a preset value is a number, a word or a list"
+        ) from None
     return key, value
 
 
@@ -314,11 +340,22 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any, source: str, file_sou
 def _check_one(key: str, value: Any) -> None:
     """Validate one overridden value on its own, so its error names --set, not the file."""
     if "." not in key:
-        if not isinstance(value, str):
-            raise PresetError(f"{_where(SET_SOURCE, key)}: expected a string, got {_show(value)}")
+        _check_text(SET_SOURCE, key, value)
         return
     section, name = key.split(".", 1)
     _build(SECTIONS[section], {name: value}, section, SET_SOURCE)
+
+
+def _check_text(source: str, key: str, value: Any) -> None:
+    """name and description are strings; the name, shown in every face and in folder
+    names, is plain text on one line: no escape sequence may ride along (usertext.py)."""
+    if not isinstance(value, str):
+        raise PresetError(f"{_where(source, key)}: expected a string, got {_show(value)}")
+    if key == "name" and one_line(value) != value:
+        raise PresetError(
+            f"{_where(source, key)}: holds control characters, escape sequences or line breaks; "
+            "expected plain text on one line"
+        )
 
 
 def from_dict(raw: Mapping[str, Any], source: str = "<preset>") -> Preset:
@@ -328,8 +365,7 @@ def from_dict(raw: Mapping[str, Any], source: str = "<preset>") -> Preset:
     kwargs: dict[str, Any] = {"source": source}
     for key, value in raw.items():
         if key in TOP_LEVEL:
-            if not isinstance(value, str):
-                raise PresetError(f"{_where(source, key)}: expected a string, got {_show(value)}")
+            _check_text(source, key, value)
             kwargs[key] = value
         elif key in SECTIONS:
             if not isinstance(value, Mapping):

@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from .config import Preset, to_toml
+from .config import Preset, loads_preset, to_toml
 from .datasets.base import Dataset
-from .engine.events import Epoch, Event, RunEnded, RunStarted, Step, jsonable, to_dict
-from .errors import UserError
+from .engine.events import Epoch, Event, RunEnded, RunStarted, Step, from_dict, jsonable, to_dict
+from .errors import UserError, environment_problem
 
 
 def event_line(event: Event) -> str:
@@ -67,20 +67,23 @@ def _num(x: float) -> str:
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
-    """Write through `write(file)` into a temporary sibling, fsync, then rename over `path`."""
+    """Write through `write(file)` into a temporary sibling, fsync, then rename over
+    `path`; on any failure (an interrupt included) the temporary file is removed."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = ""
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        if tmp:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         raise
 
 
@@ -109,8 +112,18 @@ def new_record_dir(runs_dir: str | Path, pattern: str, name: str) -> Path:
         raise UserError(f"{runs_dir}: cannot create the runs directory: {e.strerror or e}") from None
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = runs_dir / pattern.format(stamp=stamp, name=safe_name(name), id=uuid.uuid4().hex[:6])
-    path.mkdir()
+    try:
+        path.mkdir()
+    except OSError as e:
+        raise record_problem(runs_dir, "create a record folder there", e) from None
     return path
+
+
+def record_problem(path: Path, doing: str, e: OSError) -> UserError:
+    """A record that cannot be written: the machine's problem, said so with what to do."""
+    return environment_problem(
+        path, doing, e, "free some space, or give --runs-dir a folder on a disk you can write to"
+    )
 
 
 class RunStore:
@@ -130,19 +143,30 @@ class RunStore:
     @classmethod
     def create(cls, runs_dir: str | Path, preset: Preset, dataset: Dataset | None = None) -> RunStore:
         path = new_record_dir(runs_dir, "{stamp}-{name}-{id}", preset.name)
-        atomic_write_text(path / "config.toml", to_toml(preset))
-        if dataset is not None and dataset.preprocess:
-            atomic_save_npz(path / "preprocess.npz", dataset.preprocess)
-        return cls(path, preset, f"{path.name}")
+        try:
+            atomic_write_text(path / "config.toml", to_toml(preset))
+            if dataset is not None and dataset.preprocess:
+                atomic_save_npz(path / "preprocess.npz", dataset.preprocess)
+            return cls(path, preset, f"{path.name}")
+        except OSError as e:
+            raise record_problem(path, "write the run's record", e) from None
 
     def __call__(self, event: Event) -> None:
         if self.ended:
             return
         # One run_ended line per run, even when an interrupt repeats the event
-        # after the line was written but before the summary was.
+        # after the line was written but before the summary was (or before this
+        # store could note that it was: hence the look at the file's last line).
+        if isinstance(event, RunEnded) and not self._logged_end and not self._metrics.closed:
+            self._logged_end = self._ends_with_run_ended()
         if not self._metrics.closed and not (isinstance(event, RunEnded) and self._logged_end):
-            self._metrics.write(event_line(event) + "\n")
-            self._metrics.flush()
+            try:
+                self._metrics.write(event_line(event) + "\n")
+                self._metrics.flush()
+            except OSError as e:
+                # A full disk: the lines before stay whole; the run fails with one line saying why.
+                self._drop_metrics()
+                raise record_problem(self.path / "metrics.jsonl", "write the run's record", e) from None
             self._logged_end = isinstance(event, RunEnded)
         if isinstance(event, RunStarted):
             self._started = event
@@ -150,6 +174,17 @@ class RunStore:
             self._last_epoch = event
         elif isinstance(event, RunEnded):
             self._finish(event)
+
+    def _ends_with_run_ended(self) -> bool:
+        try:
+            self._metrics.flush()
+            with open(self.path / "metrics.jsonl", "rb") as f:
+                end = f.seek(0, os.SEEK_END)
+                f.seek(max(end - 4096, 0))
+                last = f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        except OSError:
+            return False
+        return last.startswith(b'{"event": "run_ended"')
 
     def on_epoch(self, trainer) -> None:
         """Trainer hook: keep best.npz current whenever the best epoch is the one just done."""
@@ -160,7 +195,10 @@ class RunStore:
 
     def save_best(self, params: dict[str, np.ndarray] | None) -> None:
         if params:
-            atomic_save_npz(self.path / "best.npz", params)
+            try:
+                atomic_save_npz(self.path / "best.npz", params)
+            except OSError as e:
+                raise record_problem(self.path / "best.npz", "save the best parameters", e) from None
 
     def _finish(self, ended: RunEnded) -> None:
         t = self.preset.train
@@ -187,9 +225,22 @@ class RunStore:
             "elapsed_s": ended.elapsed_s,
         }
         summary = jsonable(summary)
-        atomic_write_text(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
+        try:
+            atomic_write_text(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
+        except OSError as e:
+            self._drop_metrics()
+            raise record_problem(self.path / "summary.json", "write the run's summary", e) from None
         self.ended = True
         self.close()
+
+    def _drop_metrics(self) -> None:
+        """Close the metrics log after a failed write, and cut the torn line the
+        disk took part of, so every line left is a whole event."""
+        try:
+            self._metrics.close()
+        except OSError:
+            pass
+        cut_torn_line(self.path / "metrics.jsonl")
 
     def close(self) -> None:
         if not self._metrics.closed:
@@ -212,6 +263,76 @@ class RunInfo:
     elapsed_s: float | None
 
 
+def cut_torn_line(path: Path) -> None:
+    """Cut a last line without its newline (a write a full disk or a kill broke off),
+    so every line left is a whole event."""
+    try:
+        with open(path, "rb+") as f:
+            end = f.seek(0, os.SEEK_END)
+            start = max(end - (1 << 20), 0)
+            f.seek(start)
+            tail = f.read()
+            if tail and not tail.endswith(b"\n"):
+                cut = tail.rfind(b"\n")
+                if cut >= 0 or start == 0:
+                    f.truncate(start + cut + 1)
+    except OSError:
+        pass  # the lines before are whole either way; read_metrics skips a torn last one
+
+
+def close_abandoned(path: str | Path, reason: str) -> bool:
+    """End the record of a run whose process was killed mid-step (the workbench closing
+    on a step that would not end): a torn last line cut, run_ended appended (status
+    stopped, `reason`), summary.json written from what metrics.jsonl holds, and the
+    temporary files of an interrupted write removed. False if the run had ended."""
+    path = Path(path)
+    for tmp in path.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    if (path / "summary.json").exists() or not (path / "metrics.jsonl").is_file():
+        return False
+    try:
+        preset = loads_preset((path / "config.toml").read_text(encoding="utf-8"), source=str(path / "config.toml"))
+    except (OSError, UserError):
+        return False
+    cut_torn_line(path / "metrics.jsonl")
+    started, last_epoch, best, iterations, ended = None, None, None, 0, None
+    for d in read_metrics(path):
+        try:
+            event = from_dict(d)
+        except (KeyError, TypeError, ValueError):
+            continue
+        if isinstance(event, RunStarted):
+            started = event
+        elif isinstance(event, Epoch):
+            last_epoch = event
+            best = event if best is None or event.val_acc > best.val_acc else best
+        elif isinstance(event, Step):
+            iterations = event.iteration
+        elif isinstance(event, RunEnded):
+            ended = event
+    store = RunStore(path, preset, path.name)
+    store._started, store._last_epoch = started, last_epoch
+    try:  # when it began: the folder's stamp (the store's own clock says now)
+        store.started_at = _dt.datetime.strptime(path.name[:15], "%Y%m%d-%H%M%S").astimezone()
+    except ValueError:
+        pass
+    if ended is None:
+        elapsed = last_epoch.elapsed_s if last_epoch else 0.0
+        ended = RunEnded(
+            "stopped",
+            reason,
+            best.val_acc if best else None,
+            best.epoch if best else None,
+            iterations,
+            elapsed,
+        )
+        store(ended)  # the run_ended line and the summary
+    else:
+        store._logged_end = True
+        store(ended)  # the line is there: the summary only
+    return True
+
+
 def list_runs(runs_dir: str | Path) -> list[RunInfo]:
     """Every run folder under runs_dir, oldest first; a run without summary.json
     (still running, or killed) shows status 'incomplete'."""
@@ -220,37 +341,53 @@ def list_runs(runs_dir: str | Path) -> list[RunInfo]:
         return []
     out = []
     for d in sorted(p for p in runs_dir.iterdir() if p.is_dir() and (p / "config.toml").is_file()):
-        summary: dict[str, Any] = {}
-        try:
-            summary = json.loads((d / "summary.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass
-        cfg: dict[str, Any] = {}
-        try:
-            cfg = tomllib.loads((d / "config.toml").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass
-        train = cfg.get("train", {})
+        summary = _table(_read(d / "summary.json", json.loads))
+        cfg = _table(_read(d / "config.toml", tomllib.loads))
+        train = _table(cfg.get("train"))
         stamp = d.name[:15]
         try:
             started = _dt.datetime.strptime(stamp, "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M:%S")
         except ValueError:
-            started = summary.get("started_at", "")
+            started = _of(str, summary.get("started_at")) or ""
         out.append(
             RunInfo(
                 path=d,
                 name=d.name,
                 started_at=started,
-                status=summary.get("status", "incomplete"),
-                best_val_acc=summary.get("best_val_acc"),
-                learning_rate=train.get("learning_rate"),
-                reg=train.get("reg"),
-                batch_size=train.get("batch_size"),
-                preset=cfg.get("name", ""),
-                elapsed_s=summary.get("elapsed_s"),
+                status=_of(str, summary.get("status")) or "incomplete",
+                best_val_acc=_of(float, summary.get("best_val_acc")),
+                learning_rate=_of(float, train.get("learning_rate")),
+                reg=_of(float, train.get("reg")),
+                batch_size=_of(int, train.get("batch_size")),
+                preset=_of(str, cfg.get("name")) or "",
+                elapsed_s=_of(float, summary.get("elapsed_s")),
             )
         )
     return out
+
+
+# A run's files may have been edited by hand or torn by a crash: what cannot be
+# read, or is not of the type a record holds, reads as missing, never as an error.
+
+
+def _read(path: Path, parse: Any) -> Any:
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):  # UnicodeDecodeError and TOMLDecodeError are ValueErrors
+        return None
+
+
+def _table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _of(kind: type, value: Any) -> Any:
+    """value if it is a `kind` (an int counts as a float, a bool as neither), else None."""
+    if isinstance(value, bool):
+        return None
+    if kind is float and isinstance(value, int):
+        return float(value)
+    return value if isinstance(value, kind) else None
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ import json
 
 from ..config import load_preset
 from ..threads import apply_training_blas_threads
+from ..usertext import markup
 from .console import FAILED, OK, rich_console
 
 
@@ -40,15 +41,16 @@ def command(args) -> int:
         from rich.table import Table
 
         console = rich_console(stderr=False)
-        with console.status(f"checking {preset.name} on {data.name}...") as status:
+        name = markup(preset.name)
+        with console.status(f"checking {name} on {data.name}...") as status:
             for r in iter_checks(preset, data):
                 results.append(r)
-                status.update(f"checking {preset.name}: {len(results)}/{len(CHECKS)} done")
-        table = Table(title=f"Sanity checks: {preset.name} on {data.name} ({data.num_classes} classes)")
+                status.update(f"checking {name}: {len(results)}/{len(CHECKS)} done")
+        table = Table(title=f"Sanity checks: {name} on {data.name} ({data.num_classes} classes)")
         for col in ("check", "value", "expected", "verdict", "advice"):
             table.add_column(col, overflow="fold")
         for r in results:
             verdict = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
-            table.add_row(r.name, r.value, r.expected, verdict, r.advice)
+            table.add_row(r.name, markup(r.value), markup(r.expected), verdict, markup(r.advice))
         console.print(table)
     return OK if all(r.passed for r in results) else FAILED

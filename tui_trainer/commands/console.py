@@ -15,9 +15,11 @@ a command can use it before its BLAS threads policy is applied (threads.py).
 
 from __future__ import annotations
 
+import codecs
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
@@ -48,8 +50,9 @@ class StopOnSignals:
     """While active, the first SIGINT or SIGTERM calls `stop(signal_name)`, which
     asks the work to stop at its next step so its record ends properly; a second
     raises KeyboardInterrupt to stop at once. With `hangup`, SIGHUP (the terminal
-    went away: a dropped SSH session) does the same. A signal the caller ignores
-    (`nohup`, a background job) stays ignored. Handlers belong to the main thread;
+    went away: a dropped SSH session) does the same. More signals right after the
+    second do not interrupt the cleanup it started (ABORT_GRACE_S). A signal the
+    caller ignores (`nohup`, a background job) stays ignored. Handlers belong to the main thread;
     entered from any other thread this does nothing."""
 
     def __init__(self, stop: Callable[[str], None], hangup: bool = False):
@@ -57,6 +60,7 @@ class StopOnSignals:
         self.signals = [getattr(signal, name) for name in names if hasattr(signal, name)]  # no SIGHUP on Windows
         self.stop = stop
         self.count = 0
+        self._aborted_at: float | None = None
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopOnSignals:
@@ -70,11 +74,60 @@ class StopOnSignals:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
+    # After the second signal raised, the stop at once is under way: writing the
+    # summary, removing temporary files. Signals within this many seconds are
+    # repeats of the same impatience and must not interrupt that cleanup.
+    ABORT_GRACE_S = 2.0
+
     def _handle(self, signum: int, frame: object) -> None:
         self.count += 1
-        if self.count > 1:
-            raise KeyboardInterrupt
-        self.stop(signal.Signals(signum).name)
+        if self.count == 1:
+            self.stop(signal.Signals(signum).name)
+            return
+        now = time.monotonic()
+        if self._aborted_at is not None and now - self._aborted_at < self.ABORT_GRACE_S:
+            return
+        self._aborted_at = now
+        raise KeyboardInterrupt
+
+
+def ignore_further_signals() -> None:
+    """For a process on its way out after a signal stopped its work (exit 130): a
+    repeat arriving now (three Ctrl+C a millisecond apart) must not kill it with a
+    KeyboardInterrupt in its exit, after the record was kept."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name) and threading.current_thread() is threading.main_thread():
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
+# --- text the terminal cannot encode ------------------------------------------------
+
+
+def _escape_or_pass_bytes(e: UnicodeError) -> tuple[str | bytes, int]:
+    """A file name's undecodable bytes (surrogateescape) go out as they came in;
+    any other character the encoding lacks as an escape (\\xe9)."""
+    if not isinstance(e, UnicodeEncodeError):
+        raise e
+    bad = e.object[e.start : e.end]
+    if all("\udc80" <= c <= "\udcff" for c in bad):
+        return bytes(ord(c) - 0xDC00 for c in bad), e.end
+    return codecs.backslashreplace_errors(e)
+
+
+codecs.register_error("tui-trainer-escape", _escape_or_pass_bytes)
+
+
+def tolerate_unencodable(*streams: IO[str]) -> None:
+    """Let a stream whose encoding lacks a character (PYTHONIOENCODING=ascii,
+    LC_ALL=C) write it as an escape (\\xe9) instead of failing: a non-ASCII path
+    is no reason to lose a run's report."""
+    for stream in streams:
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", "") in ("strict", "surrogateescape"):
+            try:
+                reconfigure(errors="tui-trainer-escape")
+            except (ValueError, OSError):  # closed, or not a text file
+                pass
 
 
 # --- broken pipes -----------------------------------------------------------------
@@ -107,7 +160,8 @@ def rich_console(**options: Any) -> Console:
             self.quiet = True
             raise BrokenPipeError
 
-    return PipeConsole(**options)
+    # No :emoji: codes: a path or a name that holds one is shown as written (usertext.py).
+    return PipeConsole(**{"emoji": False, **options})
 
 
 # --- terminal detection -----------------------------------------------------------

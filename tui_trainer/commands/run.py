@@ -28,8 +28,9 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from ..config import load_preset
+from ..errors import UserError
 from ..threads import apply_training_blas_threads
-from .console import StopOnSignals, exit_status, is_terminal
+from .console import BAD_INPUT, StopOnSignals, exit_status, is_terminal
 
 if TYPE_CHECKING:
     from ..engine import RunControl, Trainer
@@ -77,6 +78,10 @@ def command(args) -> int:
         else:
             ended = _run(trainer, store, face)
 
+    if ended.status == "failed" and isinstance(trainer.error, UserError):
+        # the machine's problem (a full disk under the record), not a bug: one line, what to do
+        _say(sys.stderr, f"tui-trainer: {trainer.error}")
+        return BAD_INPUT
     if ended.status == "failed" and trainer.traceback:
         _say(sys.stderr, trainer.traceback.rstrip())
         _say(sys.stderr, f"tui-trainer: the run failed; its record is in {store.path}")

@@ -21,6 +21,7 @@ from ..config import Preset
 from ..engine import RunControl
 from ..engine.events import Advice, Epoch, Event, RunEnded, RunStarted, Step
 from ..runs import event_line
+from ..usertext import clean, markup
 from .console import rich_console, silence
 
 REFRESH_PER_SECOND = 4
@@ -202,7 +203,7 @@ def live_view(record: Record, preset: Preset):
 
     r, t = record, preset.train
     head = Text.assemble(
-        (preset.name, "bold"),
+        (clean(preset.name), "bold"),
         f"  {preset.data.dataset}  {net_shape(r, preset)}  {t.update}",
         ("  lr ", "dim"),
         f"{t.learning_rate:g}",
@@ -261,7 +262,7 @@ def summary_table(record: Record, preset: Preset, run_path: Path):
 
     r, e = record, record.ended
     table = Table(
-        title=f"{preset.name}: {e.status if e else 'unknown'}",
+        title=f"{markup(preset.name)}: {e.status if e else 'unknown'}",
         show_header=False,
         title_justify="left",
         box=None,
@@ -271,7 +272,7 @@ def summary_table(record: Record, preset: Preset, run_path: Path):
     table.add_column(overflow="fold")
     style = {"finished": "green", "exploded": "red", "failed": "red", "stopped": "yellow"}.get(e.status if e else "")
     if e:
-        table.add_row("status", f"[{style}]{e.status}[/]: {e.reason}")
+        table.add_row("status", f"[{style}]{e.status}[/]: {markup(e.reason)}")
     best = r.best
     table.add_row("best val acc", f"{best.val_acc:.3f} (epoch {best.epoch})" if best else "-")
     if r.epochs:
@@ -290,8 +291,8 @@ def summary_table(record: Record, preset: Preset, run_path: Path):
         "settings", f"{t.update}, lr {t.learning_rate:g}, reg {t.reg:g}, batch {t.batch_size}, {net_shape(r, preset)}"
     )
     for i, a in enumerate(r.advice):
-        table.add_row("advice" if i == 0 else "", f"[yellow]{a.message}[/] {a.remedy}")
-    table.add_row("run directory", str(run_path))
+        table.add_row("advice" if i == 0 else "", f"[yellow]{markup(a.message)}[/] {markup(a.remedy)}")
+    table.add_row("run directory", markup(run_path))
     return table
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from .. import formatting as fmt
 from ..errors import UserError
 from ..runs import RunInfo, list_runs
+from ..usertext import markup
 from ..weights import first_layer_grid, grid_shape, write_png
 from .console import rich_console
 
@@ -37,7 +38,9 @@ def command(args) -> int:
         raise UserError(f"{args.runs_dir}: --runs-dir must be a folder, and this is a file")
     runs = list_runs(args.runs_dir)
     if not runs:
-        console.print(f"no runs in {args.runs_dir}/ yet (start one with: tui-trainer run default)", highlight=False)
+        console.print(
+            f"no runs in {markup(args.runs_dir)}/ yet (start one with: tui-trainer run default)", highlight=False
+        )
         return 0
     console.print(runs_table(runs, args.runs_dir, console.width))
     return 0
@@ -50,7 +53,7 @@ def runs_table(runs: list[RunInfo], runs_dir: str, width: int):
     others = 16 + max(len(r.status) for r in runs) + 7 + 7 + 7 + 5 + 2 * 6  # the other columns and the gaps
     short = width < full + others
     table = Table(
-        title=f"Runs in {runs_dir}/",
+        title=f"Runs in {markup(runs_dir)}/",
         title_justify="left",
         title_style="bold",
         box=None,
@@ -65,9 +68,9 @@ def runs_table(runs: list[RunInfo], runs_dir: str, width: int):
         table.add_column(name, justify="right", no_wrap=True)
     for r in runs:
         table.add_row(
-            fmt.short_run_name(r.name) if short else r.name,
+            markup(fmt.short_run_name(r.name) if short else r.name),
             r.started_at[5:16] if short else r.started_at[:16],
-            f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
+            f"[{STATUS_STYLE.get(r.status, '')}]{markup(r.status)}[/]",
             "" if r.best_val_acc is None else f"{r.best_val_acc:.3f}",
             fmt.short_number(r.learning_rate),
             fmt.short_number(r.reg),
@@ -125,12 +128,15 @@ def load_w1(run_dir: Path) -> np.ndarray:
     path = run_dir / "best.npz"
     if not path.is_file():
         raise UserError(f"{path}: missing; the run saved no parameters (it ended before its first epoch?)")
+    from ..datasets.limits import check_npz
+
     try:
         with np.load(path, allow_pickle=False) as f:
             if "W1" not in f.files:
                 raise UserError(f"{path}: holds no W1 (found {', '.join(f.files) or 'nothing'})")
+            check_npz(f, path, ("W1",))  # a header that lies is refused before it is read
             w1 = np.asarray(f["W1"])
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise UserError(f"{path}: not a readable .npz file ({e})") from None
     if w1.ndim != 2 or w1.shape[1] == 0 or not np.issubdtype(w1.dtype, np.floating):
         raise UserError(
@@ -152,17 +158,32 @@ def image_shape_of(run_dir: Path) -> tuple[int, ...]:
                     event = json.loads(line)
                 except ValueError:
                     break
-                if event.get("event") == "run_started" and "image_shape" in event:
-                    return tuple(int(s) for s in event["image_shape"])
+                if isinstance(event, dict) and event.get("event") == "run_started" and "image_shape" in event:
+                    return _valid_shape(run_dir, event["image_shape"])
     except OSError:
         pass
     try:
         cfg = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         cfg = {}
     from ..datasets.bundled import BUNDLED
 
-    dataset = cfg.get("data", {}).get("dataset", "")
+    data = cfg.get("data")
+    dataset = data.get("dataset", "") if isinstance(data, dict) else ""
     if dataset in BUNDLED:
         return tuple(BUNDLED[dataset][1])
     raise UserError(f"{run_dir}: cannot tell the input image shape (no run_started in metrics.jsonl)")
+
+
+def _valid_shape(run_dir: Path, shape: object) -> tuple[int, ...]:
+    """run_started's image_shape: () for data that are not images, else (H, W, C) of sizes >= 1."""
+    if (
+        isinstance(shape, list)
+        and len(shape) in (0, 3)
+        and all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 65535 for s in shape)
+    ):
+        return tuple(shape)
+    raise UserError(
+        f"{run_dir / 'metrics.jsonl'}: run_started's image_shape is {str(shape)[:60]}; "
+        "expected [height, width, channels] of sizes from 1 to 65535 (or [] for data that are not images)"
+    )

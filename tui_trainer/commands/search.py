@@ -9,13 +9,15 @@ The command's faces over the search runner (search.runner.run_search):
 
 Trials run on local worker processes (`--workers`, default: the cores this
 process may use) or on a Dask cluster (`--scheduler tcp://HOST:PORT`, with
-the `cluster` extra installed). Ctrl+C or SIGTERM stops the search: queued
+the `cluster` extra installed). Ctrl+C, SIGTERM or a hangup stops the search: queued
 trials are cancelled, running ones stop within one iteration, and the
 finished ones stay recorded for `--resume`. A second Ctrl+C aborts at once;
 a signal the caller ignores (`nohup`, a background job) stays ignored.
 
-Exit status: 0 finished, 130 stopped, 1 the executor failed (a worker died;
-`--resume` continues), 2 bad input.
+Exit status: 0 finished, 130 stopped (Ctrl+C, SIGTERM or a hangup), 1 the
+executor failed (a worker died; `--resume` continues), 2 bad input (also when
+every trial failed on it, with the first trial's message) or the search is
+already running in another process.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from ..config import Preset, load_preset
 from ..config import to_dict as preset_dict
 from ..engine.events import to_dict
-from ..errors import UserError
+from ..errors import UserError, user_error_names
 from ..formatting import accuracy, plural
 from ..search.runner import (
     SearchControl,
@@ -58,7 +60,8 @@ from ..search.texts import (
     trial_line,
 )
 from ..search.trial import cached_dataset
-from .console import StopOnSignals, exit_status, is_terminal
+from ..usertext import markup, one_line
+from .console import BAD_INPUT, FAILED, StopOnSignals, exit_status, is_terminal, rich_console
 
 
 def command(args) -> int:
@@ -90,22 +93,27 @@ def command(args) -> int:
         store = store or SearchStore.create(args.runs_dir, preset)
         control = SearchControl.for_executor(executor, store)
         face = _face(args)
+        tally = _Tally(face)
         try:
-            with StopOnSignals(lambda signal_name: control.stop(f"interrupted by {signal_name}")):
-                ended = run_search(preset, executor, store, face, control, capacity=capacity, where=where)
+            # A hangup (the terminal went away) stops the search as it stops a run.
+            with StopOnSignals(lambda signal_name: control.stop(f"interrupted by {signal_name}"), hangup=True):
+                ended = run_search(preset, executor, store, tally, control, capacity=capacity, where=where)
         finally:
-            face.close()
+            tally.close()
             control.close()
             store.close()
     finally:
         close_executor(executor, graceful=ended is not None and ended.status == "finished")
         if client is not None:
             client.close()
+    if ended.status == "finished" and tally.all_failed:
+        # Every trial failed: not a search result but (almost always) bad input every trial hit.
+        _say(f"tui-trainer: every trial failed; the first: {one_line(tally.first_failure)}")
+        return BAD_INPUT if tally.bad_input else FAILED
     if ended.status != "finished":
-        print(
-            f"tui-trainer: search {ended.status}: {ended.reason}"
-            + (f"; continue it with: {resume_command(args)}" if ended.trials or ended.status == "failed" else ""),
-            file=sys.stderr,
+        _say(
+            f"tui-trainer: search {ended.status}: {one_line(ended.reason)}"
+            + (f"; continue it with: {resume_command(args)}" if ended.trials or ended.status == "failed" else "")
         )
     return exit_status(ended.status)
 
@@ -122,6 +130,13 @@ def _preset_source(args) -> str:
             "give no PRESET and no --resume with it"
         )
     return str(refine_path(args.refine))
+
+
+def _say(line: str) -> None:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        pass  # the terminal is gone (a hangup): the record says it all
 
 
 def resume_command(args) -> str:
@@ -163,6 +178,47 @@ def _differences(a: Preset, b: Preset) -> list[str]:
         elif da[section] != db[section]:
             keys.append(section)
     return keys
+
+
+class _Tally:
+    """Passes the search's events to the face, remembering whether every trial failed
+    and the first failure's reason; a face whose terminal is gone is left alone."""
+
+    def __init__(self, face):
+        self.face = face
+        self.ended = 0
+        self.failed = 0
+        self.first_failure = ""
+        self.gone = False
+
+    def __call__(self, event) -> None:
+        if isinstance(event, TrialEnded) and event.status != "stopped":
+            self.ended += 1
+            if event.status == "failed":
+                self.failed += 1
+                self.first_failure = self.first_failure or event.reason
+        if self.gone:
+            return
+        try:
+            self.face(event)
+        except OSError:  # the terminal went away (a hangup): the search's record is what matters
+            self.gone = True
+
+    def close(self) -> None:
+        if not self.gone:
+            try:
+                self.face.close()
+            except OSError:
+                self.gone = True
+
+    @property
+    def all_failed(self) -> bool:
+        return self.ended > 0 and self.failed == self.ended
+
+    @property
+    def bad_input(self) -> bool:
+        """The first failure is a UserError (the trial reports `TypeName: message`)."""
+        return self.first_failure.split(":", 1)[0] in user_error_names()
 
 
 # --- faces -------------------------------------------------------------------
@@ -243,10 +299,9 @@ class _LiveFace:
     """A live rich table: stage progress bars, the current stage's trials, the best so far."""
 
     def __init__(self) -> None:
-        from rich.console import Console
         from rich.live import Live
 
-        self.console = Console()
+        self.console = rich_console()
         self.started: SearchStarted | None = None
         self.stages: dict[int, list[int]] = {}  # stage -> [ended, trials]
         self.stage_info: StageStarted | None = None
@@ -349,7 +404,9 @@ class _LiveFace:
                 cells = [r.trial_id, "[cyan]running[/]", f"{r.learning_rate:.3g}", f"{r.reg:.3g}"]
                 tail = ["", f"/{r.epochs}", ""]
             else:
-                status = f"[{colours.get(r.status, 'white')}]{r.status}[/]" + (" (earlier)" if r.resumed else "")
+                status = f"[{colours.get(r.status, 'white')}]{markup(r.status)}[/]" + (
+                    " (earlier)" if r.resumed else ""
+                )
                 cells = [r.trial_id, status, f"{r.learning_rate:.3g}", f"{r.reg:.3g}"]
                 tail = [accuracy(r.best_val_acc), str(r.epochs), f"{r.elapsed_s:.1f}s"]
             if searched_hidden:
@@ -365,7 +422,7 @@ class _LiveFace:
         from rich.table import Table
 
         for line in describe_end(event):
-            self.console.print(line, highlight=False)
+            self.console.print(markup(line), highlight=False)
         if event.ranking:
             hidden = any(r.hidden is not None for r in event.ranking)
             batch = any(r.batch_size is not None for r in event.ranking)
@@ -380,9 +437,9 @@ class _LiveFace:
                 table.add_row(*cells, accuracy(r.best_val_acc), str(r.epochs))
             self.console.print(table)
         for w in event.warnings:
-            self.console.print(f"[bold yellow]warning:[/] {w.message}", highlight=False)
+            self.console.print(f"[bold yellow]warning:[/] {markup(w.message)}", highlight=False)
         for line in describe_next(event):
-            self.console.print(line, highlight=False)
+            self.console.print(markup(line), highlight=False)
 
     def close(self) -> None:
         if self.live.is_started:

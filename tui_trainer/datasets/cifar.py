@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import codecs
 import mmap
+import os
 import pickle
+import stat
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,13 +94,18 @@ def _read_all(path: Path) -> Iterator[tuple[str, Batch | tuple[str, ...]]]:
         for name in (*TRAIN_FILES, TEST_FILE, META_FILE):
             file = path / name
             if not file.is_file():
-                if name == META_FILE:
+                if name == META_FILE and not file.exists() and not file.is_symlink():
                     continue  # only the label names are in it, and they are fixed
                 raise DataError(
-                    f"{file}: missing; a CIFAR-10 folder holds data_batch_1..5, test_batch and batches.meta"
+                    f"{file}: {_not_a_file(file)}; a CIFAR-10 folder holds the files data_batch_1..5, "
+                    "test_batch and batches.meta"
                 )
-            with open(file, "rb") as f:
-                yield name, _parse(name, str(file), f)
+            try:
+                f = open(file, "rb")
+            except OSError as e:
+                raise DataError(f"{file}: cannot read it ({e.strerror or type(e).__name__})") from None
+            with f:
+                yield name, _parse(name, str(file), f, file.stat().st_size)
         return
     yield from _read_archive(path)
 
@@ -113,7 +120,8 @@ def _read_archive(path: Path) -> Iterator[tuple[str, Batch | tuple[str, ...]]]:
                 name = member.name.rsplit("/", 1)[-1]
                 if member.isfile() and name in wanted and name not in seen:
                     seen.add(name)
-                    yield name, _parse(name, f"{path}:{member.name}", open_member(tar, member))
+                    where = f"{path}:{member.name}"
+                    yield name, _parse(name, where, open_member(tar, member), member.size)
     except (tarfile.TarError, EOFError, OSError) as e:
         raise DataError(
             f"{path}: truncated or not a CIFAR-10 archive ({_reason(e)}); data.path must name {EXPECTS}"
@@ -131,8 +139,30 @@ def open_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
     return f
 
 
-def _parse(name: str, where: str, f: IO[bytes]) -> Batch | tuple[str, ...]:
-    content = _unpickle(where, f)
+def _not_a_file(file: Path) -> str:
+    """Why a path that should be a batch file is not one: missing, or what it is instead."""
+    if file.is_symlink() and not file.exists():
+        return f"a broken link (to {os.readlink(file)})"
+    if not file.exists():
+        return "missing"
+    mode = file.stat().st_mode
+    what = (
+        "a folder"
+        if stat.S_ISDIR(mode)
+        else "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a regular file"
+    )
+    link = f" (a link to {os.readlink(file)})" if file.is_symlink() else ""
+    return f"not a regular file: {what}{link}" if what != "not a regular file" else what + link
+
+
+def _parse(name: str, where: str, f: IO[bytes], size: int) -> Batch | tuple[str, ...]:
+    content = _unpickle(where, f, size)
     if name == META_FILE:
         return _label_names(where, content)
     return _batch(where, content)
@@ -147,13 +177,18 @@ def _batch(where: str, content: object) -> Batch:
         )
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(f"{where}: data must be uint8 rows of 3072 values (32x32x3), found {_describe(data)}")
-    if not isinstance(labels, (list, np.ndarray)) or not all(isinstance(v, (int, np.integer)) for v in labels):
+    if not isinstance(labels, (list, np.ndarray)) or isinstance(labels, np.ndarray) and labels.ndim != 1:
         raise DataError(f"{where}: labels must be a list of integers, found {_describe(labels)}")
-    y = np.asarray(labels, dtype=np.int64)
-    if len(y) != len(data):
-        raise DataError(f"{where}: {len(data)} images but {len(y)} labels; they must match one to one")
-    if y.size and (y.min() < 0 or y.max() >= len(LABEL_NAMES)):
-        raise DataError(f"{where}: labels must lie in 0..9 (CIFAR-10 has 10 classes), found {y.min()}..{y.max()}")
+    if len(labels) != len(data):
+        raise DataError(f"{where}: {len(data)} images but {len(labels)} labels; they must match one to one")
+    if not all(isinstance(v, (int, np.integer)) for v in labels):
+        raise DataError(f"{where}: labels must be a list of integers, found {_describe(labels)}")
+    values = [int(v) for v in labels]  # Python ints: a label of 2**70 is out of range, not an overflow
+    if values and (min(values) < 0 or max(values) >= len(LABEL_NAMES)):
+        raise DataError(
+            f"{where}: labels must lie in 0..9 (CIFAR-10 has 10 classes), found {min(values)}..{max(values)}"
+        )
+    y = np.asarray(values, dtype=np.int64)
     # Channel-first rows -> height, width, channel; one contiguous copy per batch.
     X = _own_mapping((len(data), *IMAGE_SHAPE))
     X[...] = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
@@ -205,7 +240,6 @@ def _encode_latin1(text: str, encoding: str = "latin1") -> bytes:
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,  # NumPy 1.x
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,  # NumPy 2.x
-    ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): _encode_latin1,  # bytes, when re-pickled by Python 3 with protocol 2
 }
@@ -217,8 +251,44 @@ class _Refused(pickle.UnpicklingError):
         self.qualname = f"{module}.{name}"
 
 
+class _TooBig(pickle.UnpicklingError):
+    def __init__(self, claim: str, nbytes: int):
+        super().__init__(claim)
+        self.claim, self.nbytes = claim, nbytes
+
+
+def _bounded_ndarray(budget: int) -> type[np.ndarray]:
+    """np.ndarray for one file: an array it asks for, directly or by _reconstruct, may
+    not claim more bytes than the file holds. Refused before the array is built, so
+    neither a lying shape nor zero strides over a tiny buffer can make it huge."""
+
+    class BoundedArray(np.ndarray):
+        def __new__(cls, shape: Any = (), dtype: Any = float, *args: Any, **kwargs: Any) -> Any:
+            dims = (shape,) if isinstance(shape, int) else tuple(shape)
+            count = 1
+            for d in dims:
+                count *= int(d)
+            nbytes = count * np.dtype(dtype).itemsize
+            if nbytes > budget:
+                raise _TooBig(f"an array of {'x'.join(map(str, dims))} {np.dtype(dtype)}", nbytes)
+            return super().__new__(cls, shape, dtype, *args, **kwargs)
+
+        def __setstate__(self, state: Any) -> None:
+            if isinstance(state, tuple) and len(state) == 5:
+                BoundedArray.__new__(BoundedArray, state[1], state[2])  # the same check, on the real shape
+            super().__setstate__(state)
+
+    return BoundedArray
+
+
 class _BatchUnpickler(pickle.Unpickler):
+    def __init__(self, f: IO[bytes], budget: int):
+        super().__init__(f, encoding="bytes")
+        self._ndarray = _bounded_ndarray(budget)
+
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("numpy", "ndarray"):
+            return self._ndarray
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
@@ -228,9 +298,13 @@ class _BatchUnpickler(pickle.Unpickler):
         raise _Refused("persistent id", repr(pid)[:40])
 
 
-def _unpickle(where: str, f: IO[bytes]) -> object:
+def _unpickle(where: str, f: IO[bytes], size: int) -> object:
     try:
-        return _BatchUnpickler(f, encoding="bytes").load()
+        return _plain(_BatchUnpickler(f, size).load())
+    except _TooBig as e:
+        raise DataError(
+            f"{where}: corrupt CIFAR-10 batch: it claims {e.claim} = {e.nbytes} bytes, but the file holds only {size}"
+        ) from None
     except _Refused as e:
         raise DataError(
             f"{where}: refused: the pickle asks for {e.qualname}, which a CIFAR-10 batch never holds "
@@ -243,6 +317,15 @@ def _unpickle(where: str, f: IO[bytes]) -> object:
             f"{where}: truncated or corrupt CIFAR-10 batch ({_reason(e)}); "
             "fetch it again (tui-trainer data fetch cifar10)"
         ) from None
+
+
+def _plain(content: object) -> object:
+    """The batch dict with its arrays as plain np.ndarray (views of the checked ones)."""
+    if isinstance(content, np.ndarray):
+        return content.view(np.ndarray)
+    if isinstance(content, dict):
+        return {k: _plain(v) for k, v in content.items()}
+    return content
 
 
 def _reason(e: BaseException) -> str:

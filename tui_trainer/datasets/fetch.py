@@ -17,6 +17,7 @@ stdlib only: the progress bar is the caller's (commands/data.py), through `progr
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -30,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DataError
+from ..errors import DataError, UserError, environment_problem
 from . import cifar
 from .cache import FOLDERS, data_dir
 
@@ -169,7 +170,12 @@ def read_checksum_file(path: str | Path) -> dict[str, str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
-        raise DataError(f"{path}: cannot read the checksum file ({e.strerror})") from None
+        raise DataError(f"{path}: cannot read the checksum file ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{path}: not a checksum file: not UTF-8 text (byte {e.start}); expected 'MD5  FILENAME' lines "
+            "(as md5sum writes)"
+        ) from None
     sums = {}
     for number, line in enumerate(lines, 1):
         fields = line.split()
@@ -185,9 +191,25 @@ def read_checksum_file(path: str | Path) -> dict[str, str]:
 
 
 class _Interrupted(Exception):
-    def __init__(self, done: int, total: int | None):
-        super().__init__(f"{done} of {total if total is not None else '?'} bytes")
+    def __init__(self, done: int, total: int | None, why: str = ""):
+        super().__init__(f"{done} of {total if total is not None else '?'} bytes" + (f" ({why})" if why else ""))
         self.done, self.total = done, total
+
+
+# A server that trickles (a byte every few seconds) never trips the socket's
+# timeout, which counts from the last byte: under this many bytes in `timeout`
+# seconds is a read timeout too.
+STALL_BYTES = 1024
+
+
+def disk_error(path: Path | str, e: OSError) -> UserError:
+    """Our own disk failed, not the connection: say which and what to do."""
+    return environment_problem(
+        path,
+        "write the download",
+        e,
+        "free some space or fetch into another folder with --dir; the same command resumes it",
+    )
 
 
 def _download(
@@ -240,15 +262,34 @@ def _get(url: str, filename: str, part: Path, progress: Progress, timeout: float
         done = have
         progress(filename, done, total)
         try:
-            with open(part, "ab" if have else "wb") as f:
-                while chunk := response.read(CHUNK):
+            f = open(part, "ab" if have else "wb")
+        except OSError as e:
+            raise disk_error(part, e) from None
+        with f:
+            window_start, window_bytes = time.monotonic(), 0
+            while True:
+                try:
+                    chunk = response.read1(CHUNK)
+                except TimeoutError:
+                    raise _Interrupted(done, total, f"read timed out: nothing for {timeout:g}s") from None
+                except (OSError, http.client.HTTPException):
+                    raise _Interrupted(done, total) from None
+                if not chunk:
+                    break
+                try:
                     f.write(chunk)
-                    done += len(chunk)
-                    progress(filename, done, total)
-        except (TimeoutError, OSError, http.client.HTTPException) as e:
-            if isinstance(e, OSError) and e.filename:  # our own disk, not the connection
-                raise DataError(f"{e.filename}: cannot write the download ({e.strerror})") from None
-            raise _Interrupted(done, total) from None
+                    f.flush()
+                except OSError as e:
+                    raise disk_error(part, e) from None
+                done += len(chunk)
+                progress(filename, done, total)
+                window_bytes += len(chunk)
+                if window_bytes >= STALL_BYTES:
+                    window_start, window_bytes = time.monotonic(), 0
+                elif time.monotonic() - window_start > timeout:
+                    raise _Interrupted(
+                        done, total, f"read timed out: under {STALL_BYTES} bytes in {timeout:g}s"
+                    ) from None
     if total is not None and done < total:
         raise _Interrupted(done, total)
 
@@ -287,7 +328,15 @@ def _extract_cifar(archive: Path, root: Path, target: Path) -> None:
             raise DataError(f"{archive}: the archive lacks {cifar.FOLDER}/{', '.join(missing)}; nothing was extracted")
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp made it private
         os.rename(tmp, target)
-    except (tarfile.TarError, EOFError, OSError) as e:
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DataError(
+                f"{root}: cannot extract {archive.name}: the disk is full ({e.strerror}); free some space and "
+                "run the command again (the verified download is kept)"
+            ) from None
+        raise DataError(f"{archive}: cannot extract it ({type(e).__name__}: {e}); nothing was extracted") from None
+    except (tarfile.TarError, EOFError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise DataError(f"{archive}: cannot extract it ({type(e).__name__}: {e}); nothing was extracted") from None
     except BaseException:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from . import cifar, idx
+from . import cifar, idx, limits
 from .base import RawData
 
 NPZ_EXPECTS = (
@@ -60,6 +60,7 @@ def load_npz(path: Path) -> RawData:
                 f"{path}: no array named {' or '.join(missing)} (found {', '.join(archive.files) or 'none'}); "
                 f"an npz data set is {NPZ_EXPECTS}"
             )
+        limits.check_npz(archive, path, ("X", "y", "label_names"))
         X, y = _array(archive, "X", path), _array(archive, "y", path)
         names = _array(archive, "label_names", path) if "label_names" in archive.files else None
     if X.ndim == 3:
@@ -84,6 +85,7 @@ def load_npz(path: Path) -> RawData:
             raise DataError(f"{path}: y must hold integer labels from 0, found {y.dtype} {y.shape}")
         top = np.nanmax(y) if y.dtype.kind == "f" else y.max()
         num_classes = int(top) + 1 if np.isfinite(top) else 1
+        limits.check_classes(f"{path}: y", num_classes, len(y))
         label_names = tuple(str(k) for k in range(max(num_classes, 0)))
     return RawData(
         X=X,
@@ -98,11 +100,7 @@ def load_npz(path: Path) -> RawData:
 def _array(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
     try:
         value = archive[key]
-    except ValueError as e:  # object arrays need pickle, which is never allowed here
-        raise DataError(
-            f"{path}: {key} cannot be read without pickle ({e}); save numeric arrays (and label_names as strings)"
-        ) from None
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"{path}: {key} is truncated or corrupt ({type(e).__name__}: {e})") from None
     if not isinstance(value, np.ndarray):  # a member that is not .npy data comes back as raw bytes
         raise DataError(f"{path}: {key} is not a NumPy array (save it with np.savez); an npz data set is {NPZ_EXPECTS}")

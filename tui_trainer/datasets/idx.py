@@ -17,11 +17,13 @@ from __future__ import annotations
 import gzip
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
+from . import limits
 from .base import RawData
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -118,12 +120,19 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
             if len(header) < 4 + 4 * ndim:
                 raise DataError(f"{path}: truncated: the file ends inside its header")
             dims = struct.unpack(f">{ndim}I", header[4:])
-            size = int(np.prod(dims, dtype=np.int64))
-            data = f.read(size)
+            size = 1
+            for d in dims:
+                size *= d  # Python ints: a product of uint32s never wraps
+            shape = "x".join(map(str, dims))
+            # A plain file's length is known: the claim is checked before reading.
+            # A gzip's is not: its claim is checked against memory, and read a chunk
+            # at a time, so a small file that lies allocates no more than it holds.
+            present = None if gz else max(path.stat().st_size - len(header), 0)
+            limits.check_bytes(str(path), shape, size, present)
+            data = _read_at_most(f.read, size)
             extra = f.read(1)
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read it, truncated or corrupt ({type(e).__name__}: {e})") from None
-    shape = "x".join(map(str, dims))
     if len(data) < size:
         raise DataError(
             f"{path}: truncated: its header promises {shape} = {size} bytes of data, the file holds {len(data)}"
@@ -131,3 +140,16 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     if extra:
         raise DataError(f"{path}: longer than its header says ({shape} = {size} bytes of data); not a clean idx file")
     return np.frombuffer(data, np.uint8).reshape(dims)
+
+
+def _read_at_most(read: Callable[[int], bytes], size: int, chunk: int = 1 << 20) -> bytes:
+    """Up to `size` bytes, read a chunk at a time (one read of `size` would allocate all of it first)."""
+    parts = []
+    left = size
+    while left > 0:
+        part = read(min(left, chunk))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)

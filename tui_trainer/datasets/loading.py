@@ -17,6 +17,7 @@ import numpy as np
 
 from ..config import FILE_DATASETS, DataConfig
 from ..errors import DataError
+from . import limits
 from .base import Dataset, RawData, RowBlocks
 from .bundled import BUNDLED, load_bundled
 from .cache import data_dir, fetched_path
@@ -24,11 +25,12 @@ from .spiral import make_spiral
 from .splitting import split_and_preprocess
 
 
-def load_raw(cfg: DataConfig) -> RawData:
+def load_raw(cfg: DataConfig, source: str = "<preset>") -> RawData:
     """Read the data set the config names, validated, before splitting."""
     if cfg.dataset in BUNDLED:
         raw = load_bundled(cfg.dataset)
     elif cfg.dataset == "spiral":
+        check_spiral(cfg, source)
         raw = make_spiral(cfg.num_train + cfg.num_val + cfg.num_test, cfg.classes, cfg.noise, cfg.seed)
     else:
         from . import formats  # the standard file formats
@@ -38,10 +40,29 @@ def load_raw(cfg: DataConfig) -> RawData:
     return raw
 
 
+# A spiral row: X (2 float32) and y (int64) generated, then the same in its split,
+# and the generator's temporaries, with room to spare.
+_SPIRAL_ROW_BYTES = 64
+
+
+def check_spiral(cfg: DataConfig, source: str = "<preset>") -> None:
+    """A DataError naming the key that drives a generated spiral's size, before it is generated."""
+    if cfg.classes > cfg.num_train:
+        raise DataError(
+            f"{source}: data.classes: {cfg.classes:,} classes for data.num_train = {cfg.num_train:,} "
+            "training examples; a class needs examples: at most one class per training example"
+        )
+    sizes = {"data.num_train": cfg.num_train, "data.num_val": cfg.num_val, "data.num_test": cfg.num_test}
+    key = max(sizes, key=lambda k: sizes[k])
+    limits.check_memory(
+        f"{source}: {key}", sizes[key], (cfg.num_train + cfg.num_val + cfg.num_test) * _SPIRAL_ROW_BYTES
+    )
+
+
 def load_dataset(cfg: DataConfig, source: str = "<preset>") -> Dataset:
     check_data_path(cfg, source)
     # Nobody else holds the raw data: let the split free it as it copies it out.
-    return split_and_preprocess(load_raw(cfg), cfg, name=cfg.dataset, source=source, consume=True)
+    return split_and_preprocess(load_raw(cfg, source), cfg, name=cfg.dataset, source=source, consume=True)
 
 
 def data_path(cfg: DataConfig) -> Path:
@@ -96,18 +117,27 @@ def validate_raw(raw: RawData) -> None:
             _check_finite(X, f"{raw.source}{part}")
         elif not np.issubdtype(X.dtype, np.integer):
             raise DataError(f"{raw.source}{part}: X must be numeric, found dtype {X.dtype}")
+    limits.check_classes(raw.source, raw.num_classes, len(raw.y))
     if raw.num_classes < 2:
         raise DataError(f"{raw.source}: holds {raw.num_classes} class; a classifier needs labels of at least 2 classes")
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _check_finite(X: np.ndarray | RowBlocks, where: str, chunk: int = 4096) -> None:
-    """No NaN or infinity in a float X, checked a chunk at a time."""
+    """No NaN or infinity in a float X, checked a chunk at a time; nor a value
+    beyond float32's range, which the float32 splits would turn into infinity."""
     blocks = X.present() if isinstance(X, RowBlocks) else [X]
     bad_total, first = 0, None
     offset = 0
+    wide = X.dtype.itemsize > 4
     for block in blocks:
         for start in range(0, len(block), chunk):
-            bad = ~np.isfinite(block[start : start + chunk])
+            rows = block[start : start + chunk]
+            bad = ~np.isfinite(rows)
+            if wide:
+                bad |= np.abs(rows) > _FLOAT32_MAX
             count = int(bad.sum())
             if count and first is None:
                 first = offset + start + int(np.argwhere(bad)[0][0])
@@ -115,6 +145,6 @@ def _check_finite(X: np.ndarray | RowBlocks, where: str, chunk: int = 4096) -> N
         offset += len(block)
     if bad_total:
         raise DataError(
-            f"{where}: X holds {bad_total} NaN or infinite values (first in example {first}); "
-            "clean or drop those examples"
+            f"{where}: X holds {bad_total} NaN or infinite values (first in example {first}) as float32, "
+            f"whose largest value is {_FLOAT32_MAX:.3g}; clean, rescale or drop those examples"
         )

@@ -13,7 +13,7 @@ def make_spiral(n_total: int, classes: int = 3, noise: float = 0.2, seed: int = 
     per = int(np.ceil(n_total / classes))
     X = np.empty((per * classes, 2), np.float32)
     y = np.empty(per * classes, np.int64)
-    for k in range(classes):
+    for k in range(classes):  # (config.py bounds noise, so the angles stay finite)
         r = np.linspace(0.0, 1.0, per)
         t = np.linspace(k * 4.0, (k + 1) * 4.0, per) + rng.standard_normal(per) * noise
         rows = slice(per * k, per * (k + 1))

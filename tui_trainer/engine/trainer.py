@@ -77,7 +77,9 @@ def estimate_bytes(preset: Preset, input_dim: int, num_classes: int) -> int:
     dims = [input_dim, *preset.model.hidden, num_classes]
     itemsize = np.dtype(preset.model.dtype).itemsize
     params = sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
-    activations = preset.train.batch_size * sum(dims[1:]) * (2 * itemsize + 1)
+    tc, n = preset.train, preset.data.num_train
+    batch = min(tc.batch_size, n) if tc.sample_batches else n  # as the trainer takes it: never more than n
+    activations = batch * sum(dims[1:]) * (2 * itemsize + 1)
     return params * itemsize * _PARAM_COPIES + activations
 
 

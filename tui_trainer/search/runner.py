@@ -320,9 +320,13 @@ def connect_dask(address: str, timeout: float = 10.0):
             "(tui-trainer must be installed on every Dask worker too)"
         ) from None
     from distributed.comm.addressing import get_address_host_port, parse_address
+    from distributed.comm.registry import backends
 
     try:  # a malformed address fails inside Client() and then hangs its cleanup: check it first
-        if parse_address(address)[0] in ("tcp", "tls"):
+        scheme = parse_address(address)[0]
+        if scheme not in backends:
+            raise ValueError(f"{scheme}:// is not a Dask protocol; one of {', '.join(sorted(backends))}")
+        if scheme in ("tcp", "tls"):
             get_address_host_port(address)
     except (ValueError, TypeError) as e:
         raise UserError(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Preset, loads_preset, to_toml
-from ..errors import UserError
+from ..errors import EnvironmentProblem, UserError
 from ..runs import atomic_write_text, new_record_dir, safe_name
 from .space import Ranges, TrialResult
 
@@ -108,17 +109,24 @@ class SearchStore:
         self.path = Path(path)
         self.preset = preset
         self._lock = threading.Lock()
-        # Written from the thread that runs the search; check_same_thread off so
-        # a face may create the store in one thread and search in another.
-        self._db = sqlite3.connect(self.path / DB_NAME, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            raise UserError(f"{self.path / DB_NAME}: written by a newer tui-trainer (schema {version})")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._folder_lock = _lock_folder(self.path)
+        try:
+            # Written from the thread that runs the search; check_same_thread off so
+            # a face may create the store in one thread and search in another.
+            self._db = sqlite3.connect(self.path / DB_NAME, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise UserError(f"{self.path / DB_NAME}: written by a newer tui-trainer (schema {version})")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            if self._folder_lock is not None:
+                os.close(self._folder_lock)
+            raise
+        self.set_meta("pid", str(os.getpid()))  # who holds the folder: named if a --resume finds it held
 
     @property
     def search_id(self) -> str:
@@ -196,3 +204,40 @@ class SearchStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        if self._folder_lock is not None:
+            os.close(self._folder_lock)  # releases the lock
+            self._folder_lock = None
+
+
+def _lock_folder(path: Path) -> int | None:
+    """An exclusive lock on the search folder for as long as this store is open, so a
+    second process cannot resume a search that is still running (two writers would
+    record the same trials). The kernel drops it when the process dies, kill -9
+    included, so a killed search can be resumed at once."""
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no lock, as before
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        pid = _holder(path)
+        raise EnvironmentProblem(
+            f"{path}: this search is still running{f' (process {pid})' if pid else ''}; "
+            "wait for it to end, or stop it (Ctrl+C in its terminal) and then --resume it"
+        ) from None
+    return fd
+
+
+def _holder(path: Path) -> str:
+    try:
+        con = sqlite3.connect((path / DB_NAME).resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            row = con.execute("SELECT value FROM meta WHERE key = 'pid'").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return ""
+    return row[0] if row else ""

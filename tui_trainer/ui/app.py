@@ -44,7 +44,8 @@ from ..datasets import Dataset, load_dataset
 from ..engine import RunControl, Trainer
 from ..engine.events import RunEnded
 from ..errors import UserError
-from ..runs import RunStore
+from ..runs import RunStore, close_abandoned
+from ..usertext import textual_markup
 from . import texts
 from .history import LAYER, NOTES, RATIOS, EventQueue, RunHistory
 from .host_events import HostEvent
@@ -135,9 +136,11 @@ class WorkbenchApp(App[int]):
         """Load the preset's data set in a thread; DataLoaded says when it is there."""
         self.data, self.data_error = None, ""
         self.data_preset = preset
-        self._read_data(preset)
+        # A daemon thread, not a worker: loading cannot be interrupted, and quitting
+        # must not wait for it (the app's workers are joined when it exits). A load
+        # superseded by another preset's is ignored when it arrives (on_data_loaded).
+        threading.Thread(target=self._read_data, args=(preset,), daemon=True, name="load data").start()
 
-    @work(thread=True, exclusive=True, group="data", exit_on_error=False, name="load data")
     def _read_data(self, preset: Preset) -> None:
         missing = texts.missing_data(preset)
         if missing is not None:
@@ -158,7 +161,7 @@ class WorkbenchApp(App[int]):
         self.data, self.data_error = message.data, message.error
         if message.error:
             self._start_when_loaded = False
-            self.notify(message.error, title="cannot load the data", severity="error", timeout=8)
+            self.notify(textual_markup(message.error), title="cannot load the data", severity="error", timeout=8)
         if not self._showing:
             return  # the screen shows the data when it mounts
         if self._start_when_loaded:
@@ -220,7 +223,7 @@ class WorkbenchApp(App[int]):
         """Start the next run; during a run, stop it and start the next when it has ended."""
         if self.data is None:
             if self.data_error:
-                self.notify(self.data_error, title="no data to train on", severity="error")
+                self.notify(textual_markup(self.data_error), title="no data to train on", severity="error")
             else:
                 self._start_when_loaded = True
                 self.notify("the run starts when the data are loaded", timeout=2)
@@ -308,7 +311,11 @@ class WorkbenchApp(App[int]):
         self._stop_everything("the workbench closed")
         deadline = time.monotonic() + 1.0
         if self.host is not None:
-            self.host.close(0.9)
+            self.host.close(0.6)
+            # A step that would not end in time: its process was killed; its record still ends.
+            for run in self.runs:
+                if run.ended is None and run.run_dir:
+                    close_abandoned(self.runs_dir / run.run_dir, "the workbench closed during a step")
         for done in self.workers_done:
             done.wait(max(deadline - time.monotonic(), 0))
         if self.search_job is not None:  # trials that did not stop in time: end their processes
@@ -355,7 +362,7 @@ class WorkbenchApp(App[int]):
     def start_search(self, preset: Preset | None = None) -> None:
         """Search the next run's preset (or `preset`: a refined search's) in the search view."""
         if self.data is None:
-            self.notify(self.data_error or "the data are still loading", severity="warning", timeout=2)
+            self.notify(textual_markup(self.data_error or "the data are still loading"), severity="warning", timeout=2)
             return
         if self.running:
             self.notify("a run is going and the search needs the cores: x stops the run", timeout=3)
@@ -366,7 +373,7 @@ class WorkbenchApp(App[int]):
         try:
             job = SearchJob(preset or self.next_preset, self.runs_dir)
         except UserError as e:
-            self.notify(str(e), title="cannot start the search", severity="error", timeout=8)
+            self.notify(textual_markup(e), title="cannot start the search", severity="error", timeout=8)
             return
         self.search_job = job
         self._worker_done_event(job.done)  # on_unmount waits for the search thread like the others
@@ -385,7 +392,7 @@ class WorkbenchApp(App[int]):
             self.notify("the checks are running", timeout=2)
             return False
         if self.data is None:
-            self.notify(self.data_error or "the data are still loading", severity="warning", timeout=2)
+            self.notify(textual_markup(self.data_error or "the data are still loading"), severity="warning", timeout=2)
             return False
         self.checks_running = True
         self.checks_control = RunControl()

@@ -34,6 +34,7 @@ from ..config import Preset, load_preset
 from ..engine.events import Advice
 from ..errors import UserError
 from ..runs import RunInfo, list_runs, read_metrics
+from ..usertext import markup, textual_markup
 from .messages import UseConfig
 from .plotdata import mean_per_bucket
 from .widgets import palette
@@ -215,8 +216,8 @@ class RunsScreen(Screen):
         mark = ("●" if info.name in self.session else " ") + ("✓" if info.name in self.selected else " ")
         return [
             mark,
-            info.name,
-            self.status_of(info),
+            markup(info.name),  # DataTable reads a str cell as Rich markup
+            markup(self.status_of(info)),
             "" if info.best_val_acc is None else f"{info.best_val_acc:.3f}",
             "" if info.learning_rate is None else f"{info.learning_rate:.2e}",
             "" if info.reg is None else f"{info.reg:.2e}",
@@ -237,9 +238,10 @@ class RunsScreen(Screen):
             table.move_cursor(row=table.get_row_index(keep))
         n, here = len(self.runs), len(self.session & set(self.runs))
         order = "val accuracy, best first" if self.sort_by == "val_acc" else "date, newest first"
-        title = f"Runs in {self.runs_dir}/: {n}" + (f" ({here} this session, ●)" if here else "") + f" · by {order}"
+        where = textual_markup(self.runs_dir)
+        title = f"Runs in {where}/: {n}" + (f" ({here} this session, ●)" if here else "") + f" · by {order}"
         if not n:
-            title = f"No runs in {self.runs_dir}/ yet: start one with space in the workbench"
+            title = f"No runs in {where}/ yet: start one with space in the workbench"
         self.query_one("#runs-title", Static).update(title)
 
     def _highlighted(self) -> str | None:
@@ -265,7 +267,7 @@ class RunsScreen(Screen):
         name = self._highlighted()
         pane = self.query_one(AdvicePane)
         pane.show(self.curves(name).advice if name else [])
-        self.query_one("#runs-advice-box").border_title = f"Advice for {name}" if name else ""
+        self.query_one("#runs-advice-box").border_title = f"Advice for {textual_markup(name)}" if name else ""
 
     @on(DataTable.RowHighlighted)
     def _highlight(self) -> None:
@@ -309,7 +311,7 @@ class RunsScreen(Screen):
         try:
             preset = load_preset(path)
         except UserError as e:
-            self.notify(str(e), severity="error", timeout=8)
+            self.notify(textual_markup(e), severity="error", timeout=8)
             return
         self.app.post_message(UseConfig(preset, name))
         self.dismiss()

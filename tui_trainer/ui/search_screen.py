@@ -65,6 +65,7 @@ from ..search.space import Ranges, Trial, TrialResult, best_trial
 from ..search.store import SearchStore
 from ..search.texts import describe_start, fmt_next, fmt_range, local_pool_name, trial_line
 from ..search.trial import trial_preset
+from ..usertext import textual_markup
 from .messages import RefineSearch, UseConfig
 from .widgets import palette
 from .widgets.cached_plot import CachedPlot
@@ -303,7 +304,7 @@ class SearchScreen(Screen):
         while events:
             self._apply(events.popleft())
         if self.job.done.is_set() and self.ended is None and self.job.error:
-            self.notify(f"the search failed: {self.job.error}", severity="error", timeout=10)
+            self.notify(f"the search failed: {textual_markup(self.job.error)}", severity="error", timeout=10)
             self.ended = SearchEnded(
                 "failed", self.job.error, self.best, (), (), len(self.results), 0.0, str(self.job.path)
             )
@@ -558,7 +559,8 @@ class SearchScreen(Screen):
         if self.job.running:
             self.job.stop("the search view was closed")
             self.notify(
-                f"search stopped; {fmt.plural(len(self.results), 'trial')} recorded in {self.job.path}", timeout=6
+                f"search stopped; {fmt.plural(len(self.results), 'trial')} recorded in {textual_markup(self.job.path)}",
+                timeout=6,
             )
         self.dismiss()
 

@@ -18,6 +18,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from ...config import INITS, LOSSES, UPDATES, Preset
 from ...errors import PresetError
+from ...usertext import textual_markup
 from ..widgets.hyperparams import flat, shown
 
 
@@ -186,7 +187,7 @@ class EditForm(ModalScreen[Preset | None]):
         """Under the field it names, which takes the focus and is scrolled to; else under the form."""
         field = next((f for f in FIELDS if f.key == key), None)
         at = self.query_one("#edit-error" if field is None else f"#{field.id}-error", Static)
-        at.update(message)
+        at.update(textual_markup(message))
         at.add_class("-shown")
         if field is not None:
             self.query_one(f"#{field.id}").focus()

@@ -11,6 +11,7 @@ from textual.widgets.option_list import Option
 
 from ...config import Preset, list_presets, load_preset
 from ...errors import UserError
+from ...usertext import textual_markup
 
 
 class OpenPreset(ModalScreen[Preset | None]):
@@ -23,12 +24,14 @@ class OpenPreset(ModalScreen[Preset | None]):
         except UserError as e:  # a broken shipped file should not hide the others' picker
             shipped, problems = [], [str(e)]
         for p in shipped:
-            options.append(Option(f"{p.name}  [dim]{p.description}[/]", id=p.name))
+            options.append(Option(f"{textual_markup(p.name)}  [dim]{textual_markup(p.description)}[/]", id=p.name))
         with Vertical(id="open-box") as box:
             box.border_title = "Open a preset"
             yield OptionList(*options, id="open-list")
             yield Input(placeholder="or a path to a .toml file, then enter", id="open-path")
-            yield Static("\n".join(problems), id="open-error", classes="-shown" if problems else "")
+            yield Static(
+                "\n".join(map(textual_markup, problems)), id="open-error", classes="-shown" if problems else ""
+            )
             yield Static("enter opens · tab moves · escape cancels", id="open-hint")
 
     def _open(self, name_or_path: str) -> None:
@@ -36,7 +39,7 @@ class OpenPreset(ModalScreen[Preset | None]):
             preset = load_preset(name_or_path)
         except UserError as e:
             error = self.query_one("#open-error", Static)
-            error.update(str(e))
+            error.update(textual_markup(e))
             error.add_class("-shown")
             return
         self.dismiss(preset)

@@ -30,6 +30,7 @@ from textual.widgets import Footer, Static, Tab, Tabs
 from ...config import Preset
 from ...engine.events import Advice, Ratios
 from ...errors import PresetError
+from ...usertext import textual_markup
 from .. import knobs, layout, texts
 from ..history import EPOCHS, LOSS, NOTES, RATIOS, STATUS, RunHistory
 from ..host_events import HostEvent, LayerSnapshot
@@ -486,7 +487,7 @@ class WorkbenchScreen(Screen):
             self.flash(str(e), warn=True)
             return
         except PresetError as e:
-            self.notify(str(e), severity="error")
+            self.notify(textual_markup(e), severity="error")
             return
         self.bench.set_next(new)
         self.flash(f"next run: {said}")

@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from ...checks import CHECKS, CheckResult
+from ...usertext import markup, textual_markup
 
 
 class ChecksPane(Vertical):
@@ -54,12 +55,12 @@ class ChecksPane(Vertical):
     def _draw(self) -> None:
         self.query_one("#checks-progress", ProgressBar).update(progress=len(self.results))
         if self.running:
-            sub = f"{self.preset_name}: {len(self.results)}/{len(CHECKS)} done"
+            sub = f"{textual_markup(self.preset_name)}: {len(self.results)}/{len(CHECKS)} done"
         elif self.error:
-            sub = f"{self.preset_name}: {self.error}"
+            sub = f"{textual_markup(self.preset_name)}: {textual_markup(self.error)}"
         elif self.results:
             n = sum(r.passed for r in self.results)
-            sub = f"{self.preset_name}: {n}/{len(self.results)} passed"
+            sub = f"{textual_markup(self.preset_name)}: {n}/{len(self.results)} passed"
         else:
             sub = "c to run"
         self.border_subtitle = sub
@@ -81,7 +82,7 @@ class ChecksPane(Vertical):
             r = done.get(name)
             if r is not None:
                 verdict = Text("pass ✓", style=style["pass"]) if r.passed else Text("FAIL ✗", style=style["fail"])
-                t.add_row(name, r.value, r.expected, verdict)
+                t.add_row(name, markup(r.value), markup(r.expected), verdict)
             elif self.running and i == len(self.results):
                 t.add_row(name, Text("running…", style=style["pending"]), "", Text("…", style=style["pending"]))
             else:

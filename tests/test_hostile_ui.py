@@ -1,0 +1,167 @@
+"""The workbench under hostile conditions: `q` while the data load, presets that
+cannot be opened. It leaves within a second, or shows the message and stays."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tui_trainer.engine import Trainer
+from tui_trainer.engine.events import Step
+from tui_trainer.runs import read_metrics
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+SLOW_LOAD = """
+import time
+import tui_trainer.datasets as datasets
+
+_real = datasets.load_dataset
+
+
+def load_dataset(*args, **kwargs):  # a 2M-row set takes half a minute to load
+    time.sleep(60)
+    return _real(*args, **kwargs)
+
+
+datasets.load_dataset = load_dataset
+"""
+
+
+def test_q_leaves_at_once_while_the_data_are_still_loading(tmp_path):
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    (tmp_path / "sitecustomize.py").write_text(SLOW_LOAD)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui_trainer", "ui", "spiral", "--runs-dir", str(tmp_path / "runs")],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": f"{tmp_path}:{REPO}", "TERM": "xterm-256color"},
+        start_new_session=True,
+    )
+    os.close(slave)
+    out = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"loading" not in out.lower() and time.monotonic() < deadline:  # the screen is up, the data not
+            if select.select([master], [], [], 0.1)[0]:
+                out += os.read(master, 65536)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        os.write(master, b"q")
+        while proc.poll() is None and time.monotonic() - t0 < 10:
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    os.read(master, 65536)
+                except OSError:
+                    break
+        proc.wait(timeout=10)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert took < 1.5, took
+    assert proc.returncode == 0
+
+
+async def test_the_workbench_survives_opening_a_folder_and_a_preset_nested_too_deep(tmp_path):
+    from test_ui import BIG, loaded, make_app
+
+    (tmp_path / "deep.toml").write_text("a = " + "[" * 1000 + "]" * 1000)
+    (tmp_path / "folder.toml").mkdir()
+    app = make_app(tmp_path)
+    async with app.run_test(size=BIG) as pilot:
+        await loaded(pilot)
+        for path, says in (("deep.toml", "nested too deep"), ("folder.toml", "a folder, not a preset file")):
+            await pilot.press("o")
+            await pilot.pause()
+            box = app.screen.query_one("#open-path")
+            box.focus()
+            box.value = str(tmp_path / path)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert says in str(app.screen.query_one("#open-error").render())
+            await pilot.press("escape")
+            await pilot.pause()
+        assert app.is_running and app.data is not None
+
+
+class SlowStep(Trainer):
+    """After its third step, one that takes half a minute (a net too slow for this
+    machine): the trainer cannot see the stop until it ends."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        inner = self.sink
+
+        def sink(event):
+            inner(event)
+            if isinstance(event, Step) and event.iteration == 3:
+                time.sleep(30)
+
+        self.sink = sink
+
+
+async def test_q_during_a_step_that_will_not_end_leaves_and_the_record_still_ends(tmp_path):
+    from test_ui import BIG, loaded, make_app, wait_for
+
+    app = make_app(tmp_path, trainer_cls=SlowStep, epochs=5)
+    async with app.run_test(size=BIG) as pilot:
+        await loaded(pilot)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.current is not None and app.current.run_dir, what="the run to start")
+        await pilot.pause(0.5)  # the trainer is inside the slow step now
+        t0 = time.monotonic()
+        await pilot.press("q")
+    assert time.monotonic() - t0 < 1.0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "stopped" and summary["reason"] == "the workbench closed during a step"
+    events = read_metrics(run_dir)
+    assert [e["iteration"] for e in events if e["event"] == "step"] == [1, 2, 3]
+    assert [e["event"] for e in events].count("run_ended") == 1 and events[-1]["event"] == "run_ended"
+    assert not list(run_dir.glob(".*.tmp"))
+
+
+async def test_the_runs_view_shows_bracketed_folders_and_edited_records(tmp_path):
+    from test_ui import BIG, loaded, preset_file
+
+    from tui_trainer.config import load_preset, to_toml
+    from tui_trainer.ui.app import WorkbenchApp
+    from tui_trainer.ui.runs_screen import RunsScreen
+
+    preset = load_preset(preset_file(tmp_path))
+    runs_dir = tmp_path / "r[" / "i]"
+    odd = runs_dir / "20261130-120000-odd[b]name-abcdef"
+    odd.mkdir(parents=True)
+    (odd / "config.toml").write_text(to_toml(preset))
+    (odd / "metrics.jsonl").write_text("")
+    (odd / "summary.json").write_text(json.dumps({"status": "[/b]done", "best_val_acc": "high"}))
+    app = WorkbenchApp(preset, runs_dir=runs_dir)
+    async with app.run_test(size=BIG) as pilot:
+        await loaded(pilot)
+        await pilot.press("h")
+        await pilot.pause()
+        assert isinstance(app.screen, RunsScreen)
+        assert f"Runs in {runs_dir}/: 1" in str(app.screen.query_one("#runs-title").render())
+        table = app.screen.query_one("DataTable")
+        from rich.text import Text
+
+        row = [Text.from_markup(c).plain for c in table.get_row_at(0)]  # as DataTable draws a str cell
+        assert "20261130-120000-odd[b]name-abcdef" in row and "[/b]done" in row
+        assert app.is_running

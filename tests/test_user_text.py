@@ -127,7 +127,8 @@ async def test_the_workbench_shows_markup_in_a_path_and_a_typed_value_and_stays(
         form.query_one("#f-model-hidden").value = "[/b]"
         await pilot.press("enter")
         await pilot.pause()
-        assert "[/b]" in str(form.query_one("#edit-error").render())
+        # The message shows under the field it names (the editor of issue 12), markup and all.
+        assert "[/b]" in str(form.query_one("#f-model-hidden-error").render())
         assert app.is_running and app.screen is form
 
 

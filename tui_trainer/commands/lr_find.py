@@ -22,9 +22,7 @@ import sys
 
 from ..config import load_preset
 from ..threads import apply_training_blas_threads
-from .console import FAILED, INTERRUPTED, OK, StopOnSignals, rich_console
-
-_EXIT = {"finished": OK, "failed": FAILED, "stopped": INTERRUPTED}
+from .console import StopOnSignals, exit_status, rich_console
 
 
 def command(args) -> int:
@@ -59,7 +57,7 @@ def command(args) -> int:
     if ended.status != "finished":
         print(f"tui-trainer: lr-find {ended.status}: {ended.reason}", file=sys.stderr)
     assert isinstance(ended, LrFindEnded)
-    return _EXIT[ended.status]
+    return exit_status(ended.status)
 
 
 def show(console, preset_name: str, data_name: str, sweeps, ended) -> None:

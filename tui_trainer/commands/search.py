@@ -32,6 +32,7 @@ from ..config import to_dict as preset_dict
 from ..engine.events import to_dict
 from ..errors import UserError, user_error_names
 from ..formatting import accuracy, plural
+from ..search.pool import TrialPool
 from ..search.runner import (
     SearchControl,
     SearchEnded,
@@ -40,11 +41,6 @@ from ..search.runner import (
     StageStarted,
     TrialEnded,
     TrialStarted,
-    close_executor,
-    connect_dask,
-    default_workers,
-    executor_capacity,
-    local_pool,
     refine_path,
     run_search,
 )
@@ -56,7 +52,6 @@ from ..search.texts import (
     describe_start,
     fmt_range,
     fmt_values,
-    local_pool_name,
     trial_line,
 )
 from ..search.trial import cached_dataset
@@ -65,13 +60,6 @@ from .console import BAD_INPUT, FAILED, StopOnSignals, exit_status, is_terminal,
 
 
 def command(args) -> int:
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers {args.workers}: expected an integer >= 1 (local worker processes)")
-    if args.scheduler and args.workers is not None:
-        raise UserError(
-            "--workers counts local processes; with --scheduler the Dask cluster's workers run "
-            "the trials: give one or the other"
-        )
     preset = load_preset(_preset_source(args), args.overrides)
     store = None
     if args.resume:
@@ -79,33 +67,25 @@ def command(args) -> int:
         preset = _resumed_preset(preset, store, bool(args.overrides))
     cached_dataset(preset.data, preset.source)  # bad data: exit 2 here, not once per trial
 
-    client = None
-    if args.scheduler:
-        client, executor = connect_dask(args.scheduler)
-        capacity = executor_capacity(executor)
-        where = f"Dask scheduler {args.scheduler} ({capacity} worker threads)"
-    else:
-        executor = local_pool(args.workers or default_workers())
-        capacity = executor_capacity(executor)
-        where = local_pool_name(capacity)
+    pool = TrialPool.open(args.scheduler, args.workers)
     ended: SearchEnded | None = None
     try:
         store = store or SearchStore.create(args.runs_dir, preset)
-        control = SearchControl.for_executor(executor, store)
+        control = SearchControl.for_executor(pool.executor, store)
         face = _face(args)
         tally = _Tally(face)
         try:
             # A hangup (the terminal went away) stops the search as it stops a run.
             with StopOnSignals(lambda signal_name: control.stop(f"interrupted by {signal_name}"), hangup=True):
-                ended = run_search(preset, executor, store, tally, control, capacity=capacity, where=where)
+                ended = run_search(
+                    preset, pool.executor, store, tally, control, capacity=pool.capacity, where=pool.where
+                )
         finally:
             tally.close()
             control.close()
             store.close()
     finally:
-        close_executor(executor, graceful=ended is not None and ended.status == "finished")
-        if client is not None:
-            client.close()
+        pool.close(graceful=ended is not None and ended.status == "finished")
     if ended.status == "finished" and tally.all_failed:
         # Every trial failed: not a search result but (almost always) bad input every trial hit.
         _say(f"tui-trainer: every trial failed; the first: {one_line(tally.first_failure)}")

@@ -25,23 +25,13 @@ import sys
 from ..config import load_preset
 from ..errors import UserError
 from ..threads import apply_training_blas_threads
-from .console import FAILED, INTERRUPTED, OK, StopOnSignals
-
-_EXIT = {"finished": OK, "failed": FAILED, "stopped": INTERRUPTED}
+from .console import StopOnSignals, exit_status
 
 
 def command(args) -> int:
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers {args.workers}: expected an integer >= 1 (local worker processes)")
-    if args.scheduler and args.workers is not None:
-        raise UserError(
-            "--workers counts local processes; with --scheduler the Dask cluster's workers run "
-            "the trials: give one or the other"
-        )
     apply_training_blas_threads()  # the checks, lr-find and the final run train here
     from ..engine.trainer import check_model_fits
-    from ..search.runner import close_executor, connect_dask, default_workers, executor_capacity, local_pool
-    from ..search.texts import local_pool_name
+    from ..search.pool import TrialPool
     from ..search.trial import cached_dataset
     from ..tune import TuneControl, TuneRecord, run_tune
 
@@ -58,31 +48,23 @@ def command(args) -> int:
     data = cached_dataset(preset.data, preset.source)  # bad data: exit 2 here
     check_model_fits(preset, data.input_dim, data.num_classes)
 
-    client = None
-    if args.scheduler:
-        client, executor = connect_dask(args.scheduler)
-        capacity = executor_capacity(executor)
-        where = f"Dask scheduler {args.scheduler} ({capacity} worker threads)"
-    else:
-        executor = local_pool(args.workers or default_workers())
-        capacity = executor_capacity(executor)
-        where = local_pool_name(capacity)
+    pool = TrialPool.open(args.scheduler, args.workers)
     ended = None
     try:
         record = record or TuneRecord.create(args.runs_dir, preset)
         control = TuneControl()
         face = _json if args.json else _Plain()
         with StopOnSignals(lambda name: control.stop(f"interrupted by {name}")):
-            ended = run_tune(preset, data, record, face, control, executor, capacity=capacity, where=where)
+            ended = run_tune(
+                preset, data, record, face, control, pool.executor, capacity=pool.capacity, where=pool.where
+            )
     finally:
-        close_executor(executor, graceful=ended is not None and ended.status == "finished")
-        if client is not None:
-            client.close()
+        pool.close(graceful=ended is not None and ended.status == "finished")
     if ended.status == "stopped":
         print(f"tui-trainer: tune stopped: {ended.reason}; continue it with: {resume_command(args)}", file=sys.stderr)
     elif ended.status == "failed":
         print(f"tui-trainer: tune failed at {ended.reason}", file=sys.stderr)
-    return _EXIT[ended.status]
+    return exit_status(ended.status)
 
 
 def resume_command(args) -> str:

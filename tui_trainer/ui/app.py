@@ -147,7 +147,7 @@ class WorkbenchApp(App[int]):
             self.post_message(DataLoaded(preset, None, missing))
             return
         try:
-            data = load_dataset(preset.data, source=preset.source)
+            data = load_dataset(preset.data, source=preset.where)
         except UserError as e:
             self.post_message(DataLoaded(preset, None, str(e)))
         except Exception as e:  # noqa: BLE001 - shown in the app, which keeps working

@@ -390,7 +390,7 @@ def serve(conn) -> None:
         def data(preset=preset) -> Dataset:
             nonlocal cached
             if cached is None or cached[0] != preset.data:
-                cached = (preset.data, load_dataset(preset.data, source=preset.source))
+                cached = (preset.data, load_dataset(preset.data, source=preset.where))
             return cached[1]
 
         sink = _PipeSink(conn, number, send_lock)

@@ -216,7 +216,8 @@ def test_a_misspelled_key_exits_2_naming_file_and_key(tmp_path):
         (["nope"], "unknown preset 'nope'"),
         (
             ["digits-fast", "--set", 'data.preprocess=["pca:100"]'],
-            "digits-fast.toml: data.preprocess: 'pca:100' asks for more components than the 64 input features",
+            # the value came from --set: the message names --set, not the preset file
+            "tui-trainer: --set data.preprocess: 'pca:100' asks for more components than the 64 input features",
         ),
         (["digits-fast", "--set", "data.num_train=5000"], "digits-fast.toml: data.num_train + num_val + num_test"),
         (["cifar10-2layer"], "cifar10-2layer.toml: data.path: not set, and cifar10 is not in "),
@@ -228,6 +229,17 @@ def test_bad_input_exits_2_with_one_clear_line(tmp_path, args, expected):
     assert r.stderr.startswith("tui-trainer: ") and r.stderr.count("\n") == 1, r.stderr
     assert expected in r.stderr and "Traceback" not in r.stderr
     assert r.stdout == ""
+
+
+def test_a_data_error_about_a_key_from_the_file_names_the_file(tmp_path):
+    preset = tmp_path / "mine.toml"
+    preset.write_text(
+        'name = "mine"\n[data]\ndataset = "digits"\nnum_train = 1297\nnum_val = 250\nnum_test = 250\n'
+        'preprocess = ["pca:100"]\n'
+    )
+    r = run(tmp_path, "run", str(preset), "--set", "train.epochs=1", "--json", "--runs-dir", "runs")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith(f"tui-trainer: {preset}: data.preprocess: 'pca:100' asks for more components"), r.stderr
 
 
 def test_cifar10_without_its_data_says_how_to_fetch_it(tmp_path):

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tui_trainer.engine import Trainer
 from tui_trainer.engine.events import Step
 from tui_trainer.runs import read_metrics
@@ -117,10 +119,12 @@ class SlowStep(Trainer):
         self.sink = sink
 
 
-async def test_q_during_a_step_that_will_not_end_leaves_and_the_record_still_ends(tmp_path):
+@pytest.mark.parametrize("engine", ["process", "thread"])
+async def test_q_during_a_step_that_will_not_end_leaves_and_the_record_still_ends(tmp_path, engine):
+    """The thread engine's trainer too: a daemon thread the app does not wait for."""
     from test_ui import BIG, loaded, make_app, wait_for
 
-    app = make_app(tmp_path, trainer_cls=SlowStep, epochs=5)
+    app = make_app(tmp_path, trainer_cls=SlowStep, epochs=5, engine=engine)
     async with app.run_test(size=BIG) as pilot:
         await loaded(pilot)
         await pilot.press("space")
@@ -128,7 +132,97 @@ async def test_q_during_a_step_that_will_not_end_leaves_and_the_record_still_end
         await pilot.pause(0.5)  # the trainer is inside the slow step now
         t0 = time.monotonic()
         await pilot.press("q")
-    assert time.monotonic() - t0 < 1.0
+        assert time.monotonic() - t0 < 1.0
+    # and the app is gone: nothing waits for the trainer (its process, or its thread)
+    assert time.monotonic() - t0 < 1.5
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "stopped" and summary["reason"] == "the workbench closed during a step"
+    events = read_metrics(run_dir)
+    assert [e["iteration"] for e in events if e["event"] == "step"] == [1, 2, 3]
+    assert [e["event"] for e in events].count("run_ended") == 1 and events[-1]["event"] == "run_ended"
+    assert not list(run_dir.glob(".*.tmp"))
+
+
+SLOW_STEP = """
+import os
+import time
+from pathlib import Path
+
+import tui_trainer.ui.trainer_host as host
+from tui_trainer.engine.events import Step
+
+_real = host.train_one
+
+
+def train_one(number, preset, data, runs_dir, sink, *rest):  # its third step takes a minute
+    def slow(event):
+        sink(event)
+        if isinstance(event, Step) and event.iteration == 3:
+            Path(os.environ["IN_STEP"]).touch()
+            time.sleep(60)
+
+    return _real(number, preset, data, runs_dir, slow, *rest)
+
+
+host.train_one = train_one
+"""
+
+
+def test_q_during_a_step_that_will_not_end_leaves_at_once_with_the_thread_engine(tmp_path):
+    """The whole process, as a user runs it: Textual joins its workers on exit, so the
+    thread engine's trainer is a daemon thread of its own, and the record still ends."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    (tmp_path / "sitecustomize.py").write_text(SLOW_STEP)
+    in_step = tmp_path / "in-step"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{REPO}", "TERM": "xterm-256color"}
+    env.update(TUI_TRAINER_ENGINE="thread", IN_STEP=str(in_step))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui_trainer", "ui", "spiral", "--runs-dir", str(tmp_path / "runs")],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+
+    def read_for(seconds: float, until=lambda: False) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and proc.poll() is None and not until():
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    os.read(master, 65536)
+                except OSError:
+                    return
+
+    try:
+        read_for(3)  # the screen is up
+        deadline = time.monotonic() + 30
+        while not in_step.exists() and time.monotonic() < deadline:
+            os.write(master, b" ")  # space starts a run (once the data are loaded)
+            read_for(1, until=in_step.exists)
+        assert in_step.exists(), "the run did not reach its slow step"
+        t0 = time.monotonic()
+        os.write(master, b"q")
+        read_for(10)
+        proc.wait(timeout=10)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        os.close(master)
+    assert took < 1.5, took
+    assert proc.returncode == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "stopped" and summary["reason"] == "the workbench closed during a step"

@@ -135,3 +135,50 @@ def test_a_malformed_scheduler_address_is_bad_input(tmp_path):
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "--scheduler tcp://localhost: not a scheduler address" in done.stderr and "tcp://HOST:PORT" in done.stderr
+
+
+def test_a_scheduler_that_dies_mid_search_ends_it_with_one_line_exit_1_and_the_trials_kept(tmp_path):
+    import queue
+    import threading
+
+    from tui_trainer.search.store import SearchStore
+
+    preset = tmp_path / "digits-dask-dies.toml"
+    preset.write_text(
+        PRESET.replace('name = "digits-dask"', 'name = "digits-dask-dies"').replace(
+            "stages = [{ trials = 6, epochs = 3 }", "stages = [{ trials = 6, epochs = 200 }"
+        )
+    )
+    cluster = distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui_trainer", "search", str(preset), "--runs-dir", str(tmp_path / "runs")]
+        + ["--json", "--scheduler", cluster.scheduler_address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    try:
+        seen: list[dict] = []
+        deadline = time.monotonic() + 60
+        while not any(e["event"] == "trial_ended" for e in seen):  # one trial finished and recorded
+            seen.append(json.loads(lines.get(timeout=max(deadline - time.monotonic(), 0.1))))
+        cluster.close(timeout=30)  # the scheduler and its workers go away mid-search
+        proc.wait(timeout=60)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        cluster.close(timeout=30)
+    assert proc.returncode == 1, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("tui-trainer: search failed: trial ") and "went away" in err, err
+    assert "--resume" in err, err
+    finished = [e["trial_id"] for e in seen if e["event"] == "trial_ended" and e["status"] != "stopped"]
+    recorded = SearchStore.latest(tmp_path / "runs", "digits-dask-dies").results()
+    assert finished and set(finished) <= {r.trial_id for r in recorded}  # kept for --resume

@@ -233,7 +233,7 @@ def iter_checks(preset: Preset, data: Dataset, control: RunControl | None = None
 
 def run_checks(preset: Preset, data: Dataset | None = None) -> list[CheckResult]:
     if data is None:
-        data = load_dataset(preset.data, source=preset.source)
+        data = load_dataset(preset.data, source=preset.where)
     return list(iter_checks(preset, data))
 
 

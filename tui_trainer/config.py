@@ -205,13 +205,20 @@ class Preset:
     tune: TuneConfig = field(default_factory=TuneConfig)
     # Where the preset came from, for messages; not part of the contract.
     source: str = field(default="<preset>", compare=False)
+    # The dotted keys whose values came from `--set`, for messages; not part of the contract.
+    set_keys: frozenset[str] = field(default=frozenset(), compare=False)
+
+    def where(self, dotted: str) -> str:
+        """Where a key's value came from, for a message: `--set data.preprocess`
+        for one given on the command line, `FILE: data.preprocess` for one from the file."""
+        return _where(SET_SOURCE if dotted in self.set_keys else self.source, dotted)
 
     def replace(self, **dotted: Any) -> Preset:
         """A validated copy with dotted keys changed: `p.replace(**{"train.reg": 0.0})`."""
         raw = to_dict(self)
         for key, value in dotted.items():
             _set_dotted(raw, key, value, self.source)
-        return from_dict(raw, self.source)
+        return dataclasses.replace(from_dict(raw, self.source), set_keys=self.set_keys - dotted.keys())
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
@@ -284,11 +291,14 @@ def loads_preset(
         raise PresetError(f"{source}: not valid TOML for a preset: nested too deep") from None
     if default_name and "name" not in raw:
         raw["name"] = default_name
+    set_keys: set[str] = set()
     for item in overrides:
         key, value = parse_override(item)
         _set_dotted(raw, key, value, SET_SOURCE, file_source=source)
         _check_one(key, value)
-    return from_dict(raw, source)
+        set_keys.add(key)
+    preset = from_dict(raw, source)
+    return dataclasses.replace(preset, set_keys=frozenset(set_keys)) if set_keys else preset
 
 
 def parse_override(item: str) -> tuple[str, Any]:

@@ -139,6 +139,7 @@ class RunStore:
         self._last_epoch: Epoch | None = None
         self.ended = False  # summary.json written; the record is complete
         self._logged_end = False
+        self._abandoned = False  # abandon(): nothing more is written
 
     @classmethod
     def create(cls, runs_dir: str | Path, preset: Preset, dataset: Dataset | None = None) -> RunStore:
@@ -152,7 +153,7 @@ class RunStore:
             raise record_problem(path, "write the run's record", e) from None
 
     def __call__(self, event: Event) -> None:
-        if self.ended:
+        if self.ended or self._abandoned:
             return
         # One run_ended line per run, even when an interrupt repeats the event
         # after the line was written but before the summary was (or before this
@@ -194,7 +195,7 @@ class RunStore:
             self.save_best(trainer.best_params)
 
     def save_best(self, params: dict[str, np.ndarray] | None) -> None:
-        if params:
+        if params and not self._abandoned:
             try:
                 atomic_save_npz(self.path / "best.npz", params)
             except OSError as e:
@@ -245,6 +246,13 @@ class RunStore:
     def close(self) -> None:
         if not self._metrics.closed:
             self._metrics.close()
+
+    def abandon(self) -> None:
+        """Write nothing more: the workbench left a trainer thread stuck in a step,
+        and close_abandoned ends the record in its place (a step that ends later
+        must not add a second run_ended or overwrite the summary)."""
+        self._abandoned = True
+        self.close()
 
 
 @dataclass(frozen=True)

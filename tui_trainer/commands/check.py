@@ -23,7 +23,7 @@ def command(args) -> int:
     from ..engine.trainer import check_model_fits
 
     preset = load_preset(args.preset, args.overrides)
-    data = load_dataset(preset.data, source=preset.source)
+    data = load_dataset(preset.data, source=preset.where)
     check_model_fits(preset, data.input_dim, data.num_classes)  # bad input, before anything is recorded
     results = []
     if args.json:

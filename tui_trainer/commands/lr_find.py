@@ -34,7 +34,7 @@ def command(args) -> int:
     from ..lr_find import LrFindEnded, LrSweep, find_lr
 
     preset = load_preset(args.preset, args.overrides)
-    data = load_dataset(preset.data, source=preset.source)
+    data = load_dataset(preset.data, source=preset.where)
     check_model_fits(preset, data.input_dim, data.num_classes)
     control = RunControl()
     sweeps: list[LrSweep] = []

@@ -52,7 +52,7 @@ def command(args) -> int:
     from .run_faces import JsonLines, LiveDisplay, PlainLines, Record
 
     preset = load_preset(args.preset, args.overrides)
-    data = load_dataset(preset.data, source=preset.source)
+    data = load_dataset(preset.data, source=preset.where)
     check_model_fits(preset, data.input_dim, data.num_classes)  # bad input, before anything is recorded
 
     control = RunControl()

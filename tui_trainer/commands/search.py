@@ -65,7 +65,7 @@ def command(args) -> int:
     if args.resume:
         store = SearchStore.latest(args.runs_dir, preset.name)
         preset = _resumed_preset(preset, store, bool(args.overrides))
-    cached_dataset(preset.data, preset.source)  # bad data: exit 2 here, not once per trial
+    cached_dataset(preset.data, preset.where)  # bad data: exit 2 here, not once per trial
 
     pool = TrialPool.open(args.scheduler, args.workers)
     ended: SearchEnded | None = None

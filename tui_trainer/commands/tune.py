@@ -45,7 +45,7 @@ def command(args) -> int:
                 f"({record.path / 'preset.toml'}); drop the --set options, or start a new tune without --resume"
             )
         preset = record.preset
-    data = cached_dataset(preset.data, preset.source)  # bad data: exit 2 here
+    data = cached_dataset(preset.data, preset.where)  # bad data: exit 2 here
     check_model_fits(preset, data.input_dim, data.num_classes)
 
     pool = TrialPool.open(args.scheduler, args.workers)

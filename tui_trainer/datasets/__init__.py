@@ -1,6 +1,6 @@
 """Data sets: load what a preset's [data] section names, split it, preprocess it.
 
-    data = load_dataset(preset.data, source=preset.source)
+    data = load_dataset(preset.data, source=preset.where)
     data.X_train  # (num_train, D) float32, preprocessed
 
 loading.py reads and checks the data, splitting.py splits and preprocesses

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+
+# Where a preset's values came from, for messages: the preset file's name, or a
+# function of a dotted key saying where that key was set (`Preset.where`: the
+# file, or `--set KEY` for a value from the command line).
+Source = str | Callable[[str], str]
+
+
+def at(source: Source, dotted: str) -> str:
+    """`FILE: data.preprocess`, or `--set data.preprocess` where source says so."""
+    return source(dotted) if callable(source) else f"{source}: {dotted}"
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Loading: read what a preset's [data] section names, check it, hand it to the split.
 
-    data = load_dataset(preset.data, source=preset.source)   # split and preprocessed
+    data = load_dataset(preset.data, source=preset.where)    # split and preprocessed
     raw = load_raw(preset.data)                               # validated, not split
 
 Bundled sets come from the package, spiral is generated, and the file formats
@@ -18,14 +18,14 @@ import numpy as np
 from ..config import FILE_DATASETS, DataConfig
 from ..errors import DataError
 from . import limits
-from .base import Dataset, RawData, RowBlocks
+from .base import Dataset, RawData, RowBlocks, Source, at
 from .bundled import BUNDLED, load_bundled
 from .cache import data_dir, fetched_path
 from .spiral import make_spiral
 from .splitting import split_and_preprocess
 
 
-def load_raw(cfg: DataConfig, source: str = "<preset>") -> RawData:
+def load_raw(cfg: DataConfig, source: Source = "<preset>") -> RawData:
     """Read the data set the config names, validated, before splitting."""
     if cfg.dataset in BUNDLED:
         raw = load_bundled(cfg.dataset)
@@ -45,21 +45,19 @@ def load_raw(cfg: DataConfig, source: str = "<preset>") -> RawData:
 _SPIRAL_ROW_BYTES = 64
 
 
-def check_spiral(cfg: DataConfig, source: str = "<preset>") -> None:
+def check_spiral(cfg: DataConfig, source: Source = "<preset>") -> None:
     """A DataError naming the key that drives a generated spiral's size, before it is generated."""
     if cfg.classes > cfg.num_train:
         raise DataError(
-            f"{source}: data.classes: {cfg.classes:,} classes for data.num_train = {cfg.num_train:,} "
+            f"{at(source, 'data.classes')}: {cfg.classes:,} classes for data.num_train = {cfg.num_train:,} "
             "training examples; a class needs examples: at most one class per training example"
         )
     sizes = {"data.num_train": cfg.num_train, "data.num_val": cfg.num_val, "data.num_test": cfg.num_test}
     key = max(sizes, key=lambda k: sizes[k])
-    limits.check_memory(
-        f"{source}: {key}", sizes[key], (cfg.num_train + cfg.num_val + cfg.num_test) * _SPIRAL_ROW_BYTES
-    )
+    limits.check_memory(at(source, key), sizes[key], (cfg.num_train + cfg.num_val + cfg.num_test) * _SPIRAL_ROW_BYTES)
 
 
-def load_dataset(cfg: DataConfig, source: str = "<preset>") -> Dataset:
+def load_dataset(cfg: DataConfig, source: Source = "<preset>") -> Dataset:
     check_data_path(cfg, source)
     # Nobody else holds the raw data: let the split free it as it copies it out.
     return split_and_preprocess(load_raw(cfg, source), cfg, name=cfg.dataset, source=source, consume=True)
@@ -70,7 +68,7 @@ def data_path(cfg: DataConfig) -> Path:
     return Path(cfg.path).expanduser() if cfg.path else fetched_path(cfg.dataset)
 
 
-def check_data_path(cfg: DataConfig, source: str = "<preset>") -> None:
+def check_data_path(cfg: DataConfig, source: Source = "<preset>") -> None:
     """A data set read from files needs its files; say how to get them. Every
     face that loads a preset's data (run, check, search, the workbench) says so."""
     if cfg.dataset not in FILE_DATASETS:
@@ -80,7 +78,7 @@ def check_data_path(cfg: DataConfig, source: str = "<preset>") -> None:
         return
     if not cfg.path:
         raise DataError(
-            f"{source}: data.path: not set, and {cfg.dataset} is not in {data_dir()}, where "
+            f"{at(source, 'data.path')}: not set, and {cfg.dataset} is not in {data_dir()}, where "
             f"`tui-trainer data fetch` puts it; fetch it with: tui-trainer data fetch {cfg.dataset}, "
             "or point to it with --set data.path=PATH"
         )
@@ -90,7 +88,7 @@ def check_data_path(cfg: DataConfig, source: str = "<preset>") -> None:
         if cfg.dataset != "npz"
         else "give the path of an .npz file holding X and y"
     )
-    raise DataError(f"{source}: data.path: {path}: no such file or folder{where}; {how}")
+    raise DataError(f"{at(source, 'data.path')}: {path}: no such file or folder{where}; {how}")
 
 
 def validate_raw(raw: RawData) -> None:

@@ -12,12 +12,12 @@ import numpy as np
 
 from ..config import DataConfig
 from ..errors import DataError
-from .base import Dataset, RawData, RowBlocks
+from .base import Dataset, RawData, RowBlocks, Source, at
 from .preprocess import Preprocessor
 
 
 def split_and_preprocess(
-    raw: RawData, cfg: DataConfig, name: str = "", source: str = "<preset>", consume: bool = False
+    raw: RawData, cfg: DataConfig, name: str = "", source: Source = "<preset>", consume: bool = False
 ) -> Dataset:
     """Seeded splits (the same for the same seed), then preprocessing fit on train only.
 
@@ -33,12 +33,14 @@ def split_and_preprocess(
     want = cfg.num_train + cfg.num_val + (0 if raw.X_test is not None else cfg.num_test)
     if want > n:
         parts = "num_train + num_val" + ("" if raw.X_test is not None else " + num_test")
-        raise DataError(f"{source}: data.{parts} = {want} examples, but {raw.source} has {n}; ask for at most {n}")
+        raise DataError(
+            f"{at(source, f'data.{parts}')} = {want} examples, but {raw.source} has {n}; ask for at most {n}"
+        )
     d = int(np.prod(raw.X.shape[1:]))
     for step in cfg.preprocess:
         if step.startswith("pca:") and int(step[4:]) > d:
             raise DataError(
-                f"{source}: data.preprocess: {step!r} asks for more components than the "
+                f"{at(source, 'data.preprocess')}: {step!r} asks for more components than the "
                 f"{d} input features; K must be at most {d}"
             )
     perm = rng.permutation(n)
@@ -48,7 +50,7 @@ def split_and_preprocess(
         n_test = raw.X_test.shape[0]
         if cfg.num_test > n_test:
             raise DataError(
-                f"{source}: data.num_test = {cfg.num_test}, but the test files of {raw.source} hold {n_test}"
+                f"{at(source, 'data.num_test')} = {cfg.num_test}, but the test files of {raw.source} hold {n_test}"
             )
         i_test = rng.permutation(n_test)[: cfg.num_test]
         X_test = _gather(raw.X_test, i_test)

@@ -92,7 +92,7 @@ def check_model_fits(preset: Preset, input_dim: int, num_classes: int) -> None:
         return
     if need > 0.8 * have:
         raise PresetError(
-            f"{preset.source}: model.hidden: {list(preset.model.hidden)} with {input_dim} inputs and "
+            f"{preset.where('model.hidden')}: {list(preset.model.hidden)} with {input_dim} inputs and "
             f"{num_classes} classes needs about {need / 2**30:,.1f} GiB, and this machine has "
             f"{have / 2**30:,.1f} GiB; use smaller hidden layers"
         )

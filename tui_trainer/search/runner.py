@@ -23,6 +23,7 @@ of its own (the workbench); it never touches a UI.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -335,6 +336,10 @@ def connect_dask(address: str, timeout: float = 10.0):
         ) from None
     try:
         client = distributed.Client(address, timeout=timeout, set_as_default=False)
+        # A scheduler lost mid-search is reported as the search's one line (exit 1),
+        # not as Dask's log lines on stderr.
+        for handler in logging.getLogger("distributed").handlers:
+            handler.setLevel(logging.CRITICAL + 1)
     except Exception as e:  # OSError, TimeoutError, ValueError for a malformed address
         raise UserError(
             f"--scheduler {address}: cannot reach a Dask scheduler there ({type(e).__name__}: {e}); "
@@ -539,6 +544,12 @@ class _StageRunner:
 
     def _outcome(self, fut: Future, trial: Trial) -> TrialResult:
         if fut.cancelled():
+            if self._stopping_since is None:  # not by this search: the executor gave up on it
+                self._stop(
+                    "failed",
+                    f"trial {trial.trial_id} could not run: the executor cancelled it "
+                    "(its scheduler or its workers went away)",
+                )
             return _stopped(trial, self.reason or STOP_REASON)
         try:
             return fut.result()

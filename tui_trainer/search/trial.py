@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from ..config import DataConfig, Preset
 from ..datasets import Dataset, load_dataset
+from ..datasets.base import Source
 from ..engine import RunControl, Trainer
 from ..engine.events import Epoch
 from .space import Trial, TrialResult
@@ -91,7 +92,7 @@ def run_trial(spec: TrialSpec) -> TrialResult:
         ).start()
         try:
             preset = trial_preset(spec.preset, trial)
-            data = cached_dataset(preset.data, preset.source)
+            data = cached_dataset(preset.data, preset.where)
             epochs = _EpochCounter()
             ended = Trainer(preset, data, epochs, control=control, run_id=trial.trial_id).run()
         finally:
@@ -133,7 +134,7 @@ class _EpochCounter:
 _DATASETS: dict[DataConfig, Dataset] = {}
 
 
-def cached_dataset(cfg: DataConfig, source: str = "<preset>") -> Dataset:
+def cached_dataset(cfg: DataConfig, source: Source = "<preset>") -> Dataset:
     """The data set for cfg, loaded once per process (a worker runs many trials)."""
     data = _DATASETS.get(cfg)
     if data is None:

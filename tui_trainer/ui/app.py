@@ -147,7 +147,7 @@ class WorkbenchApp(App[int]):
             self.post_message(DataLoaded(preset, None, missing))
             return
         try:
-            data = load_dataset(preset.data, source=preset.source)
+            data = load_dataset(preset.data, source=preset.where)
         except UserError as e:
             self.post_message(DataLoaded(preset, None, str(e)))
         except Exception as e:  # noqa: BLE001 - shown in the app, which keeps working
@@ -210,14 +210,11 @@ class WorkbenchApp(App[int]):
     def _ensure_host(self) -> Host:
         if self.host is None:
             if self.engine == "thread":
-                self.host = ThreadHost(self._host_events, self._host_done, spawn=self._train_in_thread)
+                # its own daemon thread, not a Textual worker: quitting must not wait for a step
+                self.host = ThreadHost(self._host_events, self._host_done)
             else:
                 self.host = ProcessHost(self._host_events, self._host_done)
         return self.host
-
-    @work(thread=True, group="train", exit_on_error=False, name="trainer")
-    def _train_in_thread(self, train: Callable[[], None]) -> None:
-        train()
 
     def start(self) -> None:
         """Start the next run; during a run, stop it and start the next when it has ended."""

@@ -161,14 +161,22 @@ def last_frame(tb: str) -> str:
 
 
 class ThreadHost:
-    """The trainer in a thread of this process; `spawn(fn)` runs fn in a Textual thread worker."""
+    """The trainer in a daemon thread of this process, which nothing joins: quitting
+    during a step that will not end does not wait for it (`close` abandons the run's
+    record after its timeout; the app ends the record with runs.close_abandoned, as
+    for a process that had to be killed). `spawn(fn)` runs fn in another thread."""
 
     kind = "thread"
 
-    def __init__(self, on_events: OnEvents, on_done: OnDone, spawn: Callable[[Callable[[], None]], object]):
-        self.on_events, self.on_done, self.spawn = on_events, on_done, spawn
+    def __init__(
+        self, on_events: OnEvents, on_done: OnDone, spawn: Callable[[Callable[[], None]], object] | None = None
+    ):
+        self.on_events, self.on_done = on_events, on_done
+        self.spawn = spawn or _daemon_thread
         self.control: RunControl | None = None
         self.busy = threading.Event()
+        self._store: RunStore | None = None  # the record of the run going, if it has one yet
+        self._closed = False
 
     def run(
         self,
@@ -184,14 +192,20 @@ class ThreadHost:
         on_events = self.on_events
 
         def sink(event: HostEvent) -> None:
-            on_events(number, [event])
+            if not self._closed:
+                on_events(number, [event])
+
+        def store(runs_dir: Path, preset: Preset, data: Dataset) -> RunStore:
+            made = self._store = store_factory(runs_dir, preset, data)
+            return made
 
         def work() -> None:
             try:
-                where = train_one(number, preset, data, runs_dir, sink, control, trainer_cls, store_factory)
+                where = train_one(number, preset, data, runs_dir, sink, control, trainer_cls, store)
             finally:
                 self.busy.clear()
-            self.on_done(number, where)
+            if not self._closed:
+                self.on_done(number, where)
 
         self.spawn(work)
 
@@ -208,14 +222,26 @@ class ThreadHost:
             self.control.resume()
 
     def close(self, timeout: float) -> None:
+        """Stop the run and wait up to `timeout` seconds; a run still in a step then is
+        left to its thread, which records nothing more (the app ends its record)."""
         self.stop("the workbench closed")
         deadline = time.monotonic() + timeout
         while self.busy.is_set() and time.monotonic() < deadline:
             time.sleep(0.005)
+        if self.busy.is_set():
+            self._closed = True
+            if self._store is not None:
+                self._store.abandon()
 
     @property
     def idle(self) -> bool:
         return not self.busy.is_set()
+
+
+def _daemon_thread(fn: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=fn, daemon=True, name="tui-trainer trainer")
+    thread.start()
+    return thread
 
 
 # --- the process host ----------------------------------------------------------------------
@@ -390,7 +416,7 @@ def serve(conn) -> None:
         def data(preset=preset) -> Dataset:
             nonlocal cached
             if cached is None or cached[0] != preset.data:
-                cached = (preset.data, load_dataset(preset.data, source=preset.source))
+                cached = (preset.data, load_dataset(preset.data, source=preset.where))
             return cached[1]
 
         sink = _PipeSink(conn, number, send_lock)

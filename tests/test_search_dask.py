@@ -26,7 +26,7 @@ PRESET = (
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1"
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0", host="127.0.0.1"
     ) as c:
         yield c
 
@@ -150,7 +150,7 @@ def test_a_scheduler_that_dies_mid_search_ends_it_with_one_line_exit_1_and_the_t
         )
     )
     cluster = distributed.LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1"
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0", host="127.0.0.1"
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui_trainer", "search", str(preset), "--runs-dir", str(tmp_path / "runs")]

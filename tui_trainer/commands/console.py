@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
 # --- exit statuses ----------------------------------------------------------------
 
@@ -162,6 +163,22 @@ def rich_console(**options: Any) -> Console:
 
     # No :emoji: codes: a path or a name that holds one is shown as written (usertext.py).
     return PipeConsole(**{"emoji": False, **options})
+
+
+def listing_table(title: str) -> Table:
+    """A borderless rich table with a bold title on the left: how `presets` and
+    `runs` list things, so the two read alike. `title` is rich markup."""
+    from rich.table import Table
+
+    return Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+        padding=(0, 1),
+    )
 
 
 # --- terminal detection -----------------------------------------------------------

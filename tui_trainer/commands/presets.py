@@ -8,7 +8,7 @@ Exit status: 0.
 from __future__ import annotations
 
 from ..config import PRESETS_DIR, Preset, list_presets
-from .console import rich_console
+from .console import listing_table, rich_console
 
 LESSON_ORDER = (
     "default",
@@ -36,18 +36,8 @@ def ordered(presets: list[Preset]) -> list[Preset]:
 
 
 def command(args) -> int:
-    from rich.table import Table
-
     console = rich_console()
-    table = Table(
-        title="Presets: tui-trainer run NAME, tui-trainer ui NAME",
-        title_justify="left",
-        title_style="bold",
-        box=None,
-        header_style="bold",
-        pad_edge=False,
-        padding=(0, 1),
-    )
+    table = listing_table("Presets: tui-trainer run NAME, tui-trainer ui NAME")
     table.add_column("name", style="bold", no_wrap=True)
     table.add_column("data", no_wrap=True)
     table.add_column("what it teaches", overflow="fold")

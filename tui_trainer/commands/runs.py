@@ -25,7 +25,7 @@ from ..errors import UserError
 from ..runs import RunInfo, list_runs
 from ..usertext import markup
 from ..weights import first_layer_grid, grid_shape, write_png
-from .console import rich_console
+from .console import listing_table, rich_console
 
 STATUS_STYLE = {"finished": "green", "exploded": "red", "failed": "red", "stopped": "yellow", "incomplete": "dim"}
 
@@ -47,20 +47,10 @@ def command(args) -> int:
 
 
 def runs_table(runs: list[RunInfo], runs_dir: str, width: int):
-    from rich.table import Table
-
     full = max(len(r.name) for r in runs)
     others = 16 + max(len(r.status) for r in runs) + 7 + 7 + 7 + 5 + 2 * 6  # the other columns and the gaps
     short = width < full + others
-    table = Table(
-        title=f"Runs in {markup(runs_dir)}/",
-        title_justify="left",
-        title_style="bold",
-        box=None,
-        header_style="bold",
-        pad_edge=False,
-        padding=(0, 1),
-    )
+    table = listing_table(f"Runs in {markup(runs_dir)}/")
     table.add_column("run", overflow="fold", min_width=min(full, 14))
     table.add_column("date", no_wrap=True)
     table.add_column("status", no_wrap=True)

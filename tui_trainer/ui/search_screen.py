@@ -25,11 +25,9 @@ The scatters' y axis fits the scores shown (score_range), so a fine stage's
 from __future__ import annotations
 
 import math
-import sys
 import threading
 import time
 from collections import deque
-from multiprocessing import resource_tracker
 from pathlib import Path
 
 from rich.console import Group
@@ -67,6 +65,7 @@ from ..search.texts import describe_start, fmt_next, fmt_range, local_pool_name,
 from ..search.trial import trial_preset
 from ..usertext import textual_markup
 from .messages import RefineSearch, UseConfig
+from .trainer_host import start_resource_tracker
 from .widgets import palette
 from .widgets.cached_plot import CachedPlot
 
@@ -94,7 +93,7 @@ class SearchJob:
 
     def __init__(self, preset: Preset, runs_dir: str | Path, workers: int | None = None) -> None:
         self.preset = preset
-        _start_resource_tracker()
+        start_resource_tracker()
         self.pool = local_pool(workers or default_workers())
         self.capacity = executor_capacity(self.pool)
         self.where = local_pool_name(self.capacity)
@@ -146,17 +145,6 @@ class SearchJob:
         self.stop("the workbench closed")
         if not self.done.wait(timeout):
             close_executor(self.pool, graceful=False)
-
-
-def _start_resource_tracker() -> None:
-    """multiprocessing starts its resource tracker with stderr's fd, and Textual's
-    sys.stderr is a capture whose fileno() is -1: start it with the real one (once)."""
-    saved = sys.stderr
-    sys.stderr = sys.__stderr__ or saved
-    try:
-        resource_tracker.ensure_running()
-    finally:
-        sys.stderr = saved
 
 
 # --- the scatter --------------------------------------------------------------------

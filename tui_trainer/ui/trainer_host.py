@@ -27,7 +27,9 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -247,6 +249,26 @@ def _daemon_thread(fn: Callable[[], None]) -> threading.Thread:
 # --- the process host ----------------------------------------------------------------------
 
 
+@contextmanager
+def real_stderr() -> Iterator[None]:
+    """Starting processes from inside the app: Textual replaces sys.stderr with a
+    capture whose fileno() is -1, and multiprocessing hands stderr's fd to the
+    processes it starts (its resource tracker too); give them the real one."""
+    saved = sys.stderr
+    sys.stderr = sys.__stderr__ or saved
+    try:
+        yield
+    finally:
+        sys.stderr = saved
+
+
+def start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (once) with the real stderr, before
+    a worker pool inside the app needs it (the search and tune views)."""
+    with real_stderr():
+        resource_tracker.ensure_running()
+
+
 class ProcessHost:
     """The trainer in a child process, started once; orders go down a pipe, events come up."""
 
@@ -262,17 +284,14 @@ class ProcessHost:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self.process = ctx.Process(target=serve, args=(child,), daemon=True, name="tui-trainer engine")
-        # Textual replaces sys.stderr with a capture whose fileno() is -1, and
-        # multiprocessing hands stderr's fd to its resource tracker: give it the real one.
-        saved, saved_env = sys.stderr, dict(os.environ)
-        sys.stderr = sys.__stderr__ or saved
+        saved_env = dict(os.environ)
         # BLAS threads for the child: one core fewer than the machine has, so the
         # trainer's threads and the app never fight over a core (threads.py).
         os.environ.update(training_blas_env())
         try:
-            self.process.start()
+            with real_stderr():
+                self.process.start()
         finally:
-            sys.stderr = saved
             os.environ.clear()
             os.environ.update(saved_env)
         child.close()

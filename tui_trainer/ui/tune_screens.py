@@ -44,7 +44,7 @@ from ..search.runner import close_executor, default_workers, executor_capacity, 
 from ..search.texts import local_pool_name
 from ..tune import TuneControl, TuneEnded, TuneRecord, describe, run_tune
 from .messages import UseConfig
-from .search_screen import _start_resource_tracker
+from .trainer_host import start_resource_tracker
 
 DRAIN_S = 0.25
 CURVE_COLOURS = [(97, 175, 239), (152, 195, 121), (198, 120, 221)]
@@ -212,7 +212,7 @@ class TuneJob:
 
     def __init__(self, preset: Preset, data: Dataset, runs_dir: str | Path, workers: int | None = None) -> None:
         self.preset, self.data = preset, data
-        _start_resource_tracker()
+        start_resource_tracker()
         self.pool = local_pool(workers or default_workers())
         self.capacity = executor_capacity(self.pool)
         try:

@@ -44,6 +44,7 @@ from textual.widgets import DataTable, Footer, Static
 from .. import formatting as fmt
 from ..config import Preset, load_preset
 from ..errors import UserError
+from ..search.pool import TrialPool
 from ..search.runner import (
     SearchControl,
     SearchEnded,
@@ -52,16 +53,12 @@ from ..search.runner import (
     StageStarted,
     TrialEnded,
     TrialStarted,
-    close_executor,
-    default_workers,
-    executor_capacity,
-    local_pool,
     refine_path,
     run_search,
 )
 from ..search.space import Ranges, Trial, TrialResult, best_trial
 from ..search.store import SearchStore
-from ..search.texts import describe_start, fmt_next, fmt_range, local_pool_name, trial_line
+from ..search.texts import describe_start, fmt_next, fmt_range, trial_line
 from ..search.trial import trial_preset
 from ..usertext import textual_markup
 from .messages import RefineSearch, UseConfig
@@ -94,15 +91,14 @@ class SearchJob:
     def __init__(self, preset: Preset, runs_dir: str | Path, workers: int | None = None) -> None:
         self.preset = preset
         start_resource_tracker()
-        self.pool = local_pool(workers or default_workers())
-        self.capacity = executor_capacity(self.pool)
-        self.where = local_pool_name(self.capacity)
+        self.pool = TrialPool.open(scheduler=None, workers=workers)
+        self.where = self.pool.where
         try:
             self.store = SearchStore.create(runs_dir, preset)
         except BaseException:
-            close_executor(self.pool, graceful=False)
+            self.pool.close(graceful=False)
             raise
-        self.control = SearchControl.for_executor(self.pool, self.store)
+        self.control = SearchControl.for_executor(self.pool.executor, self.store)
         self.events: deque = deque()  # appended by the search thread, drained by the screen
         self.ended: SearchEnded | None = None
         self.error = ""  # an exception run_search did not turn into an event
@@ -120,11 +116,11 @@ class SearchJob:
         try:
             self.ended = run_search(
                 self.preset,
-                self.pool,
+                self.pool.executor,
                 self.store,
                 self.events.append,
                 self.control,
-                capacity=self.capacity,
+                capacity=self.pool.capacity,
                 where=self.where,
             )
         except Exception as e:  # noqa: BLE001 - shown on the screen
@@ -134,7 +130,7 @@ class SearchJob:
                 self.control.close()
                 self.store.close()
             finally:
-                close_executor(self.pool, graceful=self.ended is not None and self.ended.status == "finished")
+                self.pool.close(graceful=self.ended is not None and self.ended.status == "finished")
                 self.done.set()
 
     def stop(self, reason: str = "stopped with x") -> None:
@@ -144,7 +140,7 @@ class SearchJob:
         """Stop, wait up to timeout for the thread, then end the worker processes regardless."""
         self.stop("the workbench closed")
         if not self.done.wait(timeout):
-            close_executor(self.pool, graceful=False)
+            self.pool.close(graceful=False)
 
 
 # --- the scatter --------------------------------------------------------------------

@@ -40,8 +40,7 @@ from ..datasets import Dataset
 from ..engine import RunControl
 from ..errors import UserError
 from ..lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep, find_lr
-from ..search.runner import close_executor, default_workers, executor_capacity, local_pool
-from ..search.texts import local_pool_name
+from ..search.pool import TrialPool
 from ..tune import TuneControl, TuneEnded, TuneRecord, describe, run_tune
 from .messages import UseConfig
 from .trainer_host import start_resource_tracker
@@ -213,12 +212,11 @@ class TuneJob:
     def __init__(self, preset: Preset, data: Dataset, runs_dir: str | Path, workers: int | None = None) -> None:
         self.preset, self.data = preset, data
         start_resource_tracker()
-        self.pool = local_pool(workers or default_workers())
-        self.capacity = executor_capacity(self.pool)
+        self.pool = TrialPool.open(scheduler=None, workers=workers)
         try:
             self.record = TuneRecord.create(runs_dir, preset)
         except BaseException:
-            close_executor(self.pool, graceful=False)
+            self.pool.close(graceful=False)
             raise
         self.control = TuneControl()
         self.events: deque = deque()
@@ -234,14 +232,14 @@ class TuneJob:
                 self.record,
                 self.events.append,
                 self.control,
-                self.pool,
-                capacity=self.capacity,
-                where=local_pool_name(self.capacity),
+                self.pool.executor,
+                capacity=self.pool.capacity,
+                where=self.pool.where,
             )
         except Exception as e:  # noqa: BLE001 - shown on the screen
             self.error = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
         finally:
-            close_executor(self.pool, graceful=self.ended is not None and self.ended.status == "finished")
+            self.pool.close(graceful=self.ended is not None and self.ended.status == "finished")
             self.done.set()
 
     @property

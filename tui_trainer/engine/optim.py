@@ -7,6 +7,9 @@
 epochs. State (velocity, caches) is allocated on the first step, one buffer
 per parameter, and reused. Gradients are treated as scratch: a rule may
 overwrite them (they are recomputed every iteration).
+
+The rules use the array module of the parameters they update
+(`array_namespace`): NumPy on the CPU, CuPy on a GPU.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
+from .backend import array_namespace
 
 
 class Optimizer:
@@ -26,7 +31,8 @@ class Optimizer:
     def _buffers(self, key: str, like: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         s = self.state.get(key)
         if s is None:
-            s = self.state[key] = {n: np.zeros_like(like) for n in names}
+            zeros_like = array_namespace(like).zeros_like
+            s = self.state[key] = {n: zeros_like(like) for n in names}
         return s
 
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
@@ -43,7 +49,8 @@ class SGD(Optimizer):
     name = "sgd"
 
     def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
-        np.multiply(dw, -self.learning_rate, out=dw)
+        xp = array_namespace(w)
+        xp.multiply(dw, -self.learning_rate, out=dw)
         w += dw
 
 
@@ -57,9 +64,10 @@ class Momentum(Optimizer):
         self.momentum = momentum
 
     def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
+        xp = array_namespace(w)
         v = self._buffers(key, w, ("v",))["v"]
         v *= self.momentum
-        np.multiply(dw, self.learning_rate, out=dw)
+        xp.multiply(dw, self.learning_rate, out=dw)
         v -= dw
         w += v
 
@@ -76,15 +84,16 @@ class Nesterov(Optimizer):
         self.momentum = momentum
 
     def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
+        xp = array_namespace(w)
         s = self._buffers(key, w, ("v", "tmp"))
         v, tmp = s["v"], s["tmp"]
         mu = self.momentum
-        np.multiply(v, -mu, out=tmp)  # -mu * v_prev
+        xp.multiply(v, -mu, out=tmp)  # -mu * v_prev
         v *= mu
-        np.multiply(dw, self.learning_rate, out=dw)
+        xp.multiply(dw, self.learning_rate, out=dw)
         v -= dw  # v = mu * v_prev - lr * dw
         w += tmp
-        np.multiply(v, 1 + mu, out=tmp)
+        xp.multiply(v, 1 + mu, out=tmp)
         w += tmp
 
 
@@ -98,15 +107,16 @@ class RMSProp(Optimizer):
         self.decay_rate, self.eps = decay_rate, eps
 
     def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
+        xp = array_namespace(w)
         s = self._buffers(key, w, ("cache", "tmp"))
         cache, tmp = s["cache"], s["tmp"]
         cache *= self.decay_rate
-        np.multiply(dw, dw, out=tmp)
+        xp.multiply(dw, dw, out=tmp)
         tmp *= 1 - self.decay_rate
         cache += tmp
-        np.sqrt(cache, out=tmp)
+        xp.sqrt(cache, out=tmp)
         tmp += self.eps
-        np.divide(dw, tmp, out=dw)
+        xp.divide(dw, tmp, out=dw)
         dw *= self.learning_rate
         w -= dw
 
@@ -129,21 +139,22 @@ class Adam(Optimizer):
         super().step(params, grads)
 
     def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
+        xp = array_namespace(w)
         s = self._buffers(key, w, ("m", "v", "tmp"))
         m, v, tmp = s["m"], s["v"], s["tmp"]
         b1, b2 = self.beta1, self.beta2
         m *= b1
-        np.multiply(dw, 1 - b1, out=tmp)
+        xp.multiply(dw, 1 - b1, out=tmp)
         m += tmp
         v *= b2
-        np.multiply(dw, dw, out=tmp)
+        xp.multiply(dw, dw, out=tmp)
         tmp *= 1 - b2
         v += tmp
         # denominator: sqrt(v_hat) + eps, in tmp
-        np.multiply(v, 1.0 / (1 - b2**self.t), out=tmp)
-        np.sqrt(tmp, out=tmp)
+        xp.multiply(v, 1.0 / (1 - b2**self.t), out=tmp)
+        xp.sqrt(tmp, out=tmp)
         tmp += self.eps
-        np.divide(m, tmp, out=dw)
+        xp.divide(m, tmp, out=dw)
         dw *= self.learning_rate / (1 - b1**self.t)
         w -= dw
 

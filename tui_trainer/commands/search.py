@@ -56,7 +56,7 @@ from ..search.texts import (
 )
 from ..search.trial import cached_dataset
 from ..usertext import markup, one_line
-from .console import BAD_INPUT, FAILED, StopOnSignals, exit_status, is_terminal, rich_console
+from .console import BAD_INPUT, FAILED, StopOnSignals, exit_status, is_terminal, preflight, rich_console
 
 
 def command(args) -> int:
@@ -65,7 +65,9 @@ def command(args) -> int:
     if args.resume:
         store = SearchStore.latest(args.runs_dir, preset.name)
         preset = _resumed_preset(preset, store, bool(args.overrides))
-    cached_dataset(preset.data, preset.where)  # bad data: exit 2 here, not once per trial
+    data = cached_dataset(preset.data, preset.where)  # bad data: exit 2 here, not once per trial
+    if not args.scheduler:  # a Dask cluster's workers have their own devices: their trials say what they lack
+        preflight(preset, data)  # train.device and the net's size, likewise
 
     pool = TrialPool.open(args.scheduler, args.workers)
     ended: SearchEnded | None = None

@@ -164,6 +164,13 @@ def share_device(workers: int) -> None:
     _worker_share = max(1, int(workers))
 
 
+def pool_limit(_: object = None) -> int:
+    """This process's cap on its CuPy memory pool in bytes (0: none, or no GPU);
+    what `share_device` set, for the tests and the benchmark to read in a worker."""
+    gpu, _missing = _gpu()
+    return 0 if gpu is None else int(gpu.xp.get_default_memory_pool().get_limit())
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else "no message"

@@ -30,9 +30,9 @@ INSTALL = "pip install 'tui-trainer[gpu]'"
 @pytest.fixture(autouse=True)
 def fresh_detection():
     """Each test looks for the GPU anew (resolve caches what it found per process)."""
-    backend._gpu.cache_clear()
+    backend.find_gpu.cache_clear()
     yield
-    backend._gpu.cache_clear()
+    backend.find_gpu.cache_clear()
     backend.share_device(1)
 
 
@@ -122,7 +122,7 @@ def test_auto_takes_the_gpu_when_there_is_one_else_the_cpu_with_a_notice(monkeyp
     monkeypatch.setitem(sys.modules, "cupy", None)
     cpu = resolve("auto")
     assert cpu.name == "cpu" and cpu.xp is np and "training on the CPU; CuPy is not installed" in cpu.notice
-    backend._gpu.cache_clear()
+    backend.find_gpu.cache_clear()
     cupy = FakeCupy()
     monkeypatch.setitem(sys.modules, "cupy", cupy)
     gpu = resolve("auto")
@@ -151,6 +151,16 @@ def test_run_with_auto_and_no_gpu_trains_on_the_cpu_and_says_so_once(no_cupy, tm
     assert err.count("training on the CPU") == 1 and err.startswith('tui-trainer: train.device = "auto"')
     started = json.loads(out.splitlines()[0])
     assert started["event"] == "run_started" and started["device"] == "cpu"
+
+
+def test_a_trainer_asked_for_a_missing_gpu_fails_its_run_with_the_same_line(no_cupy, short):
+    # The workbench's trainer has no command in front of it: its run ends failed, saying why.
+    preset, data = short
+    events = []
+    ended = Trainer(preset.replace(**{"train.device": "gpu"}), data, events.append).run()
+    assert ended.status == "failed" and events == [ended]
+    assert 'default.toml: train.device: "gpu" cannot be used: CuPy is not installed' in ended.reason
+    assert not ended.reason.startswith("PresetError")  # the user's line, not an exception's name
 
 
 # --- what crosses to the host --------------------------------------------------

@@ -120,7 +120,7 @@ def resolve(device: str, where: str = "train.device") -> Backend:
         return CPU
     if device not in DEVICES:
         raise PresetError(f"{where}: {device!r} is not allowed; expected one of {', '.join(DEVICES)}")
-    gpu, missing = _gpu()
+    gpu, missing = find_gpu()
     if gpu is not None:
         return gpu
     if device == "auto":
@@ -129,8 +129,9 @@ def resolve(device: str, where: str = "train.device") -> Backend:
 
 
 @functools.cache
-def _gpu() -> tuple[Backend | None, str]:
-    """The GPU backend, or None and what is missing; looked for once per process."""
+def find_gpu() -> tuple[Backend | None, str]:
+    """The GPU backend (CuPy on its current device: the first one CUDA_VISIBLE_DEVICES
+    shows), or None and what is missing; looked for once per process."""
     try:
         import cupy  # type: ignore[import-not-found, unused-ignore]
     except Exception as e:  # ImportError, or a broken install raising something else
@@ -167,7 +168,7 @@ def share_device(workers: int) -> None:
 def pool_limit(_: object = None) -> int:
     """This process's cap on its CuPy memory pool in bytes (0: none, or no GPU);
     what `share_device` set, for the tests and the benchmark to read in a worker."""
-    gpu, _missing = _gpu()
+    gpu, _missing = find_gpu()
     return 0 if gpu is None else int(gpu.xp.get_default_memory_pool().get_limit())
 
 

@@ -99,6 +99,31 @@ def test_softmax_loss_is_ln_c_for_zero_scores_and_finite_for_huge_ones():
     assert loss == pytest.approx((0.0 + 2000.0) / 2)  # the second example's correct class is 2000 behind
 
 
+def test_a_saturated_softmax_hands_no_subnormal_gradient_upstream():
+    # He-initialised scores on raw pixels saturate the softmax: unlikely classes' probabilities
+    # underflow, and products with subnormal floats run many times slower in every matmul
+    # upstream. The gradient drops what a float32 weight could never register, and nothing else.
+    from tui_trainer.engine.model import FullyConnectedNet
+
+    rng = np.random.default_rng(0)
+    X = (rng.integers(0, 256, (64, 3072)) - 127.5).astype(np.float32)
+    y = rng.integers(0, 10, 64)
+    net = FullyConnectedNet(3072, (100,), 10, init="he", seed=0)
+    scores = net.scores(X)
+    exact = np.exp(scores.astype(np.float64) - scores.max(axis=1, keepdims=True))
+    assert (exact / exact.sum(axis=1, keepdims=True)).min() < 1e-38  # saturated: float32 would go subnormal
+    _, dscores = softmax_loss(scores.copy(), y)
+    tiny = np.finfo(np.float32).tiny
+    assert not np.any((dscores != 0) & (np.abs(dscores) < tiny))
+    net.loss(X, y, reg=0.0)
+    dh = net._buffers_for(64)["grad"][0]  # d loss / d first hidden layer: what dW1's matmul reads
+    assert not np.any((dh != 0) & (np.abs(dh) < tiny))
+    # What is kept is the gradient: the same as float64 wherever float64's exceeds eps**2.
+    _, d64 = softmax_loss(scores.astype(np.float64), y)
+    big = np.abs(d64) > np.finfo(np.float32).eps ** 2
+    np.testing.assert_allclose(dscores[big], d64[big], rtol=1e-4, atol=1e-9)
+
+
 def test_svm_loss_on_the_lecture_example():
     # CS231n's three images (cat, car, frog) and their scores: losses 2.9, 0, 12.9; mean 5.27.
     scores = np.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])

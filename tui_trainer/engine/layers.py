@@ -101,7 +101,24 @@ def softmax_loss(scores: Array, y: Array, dscores: Array | None = None) -> tuple
     probs /= sums
     probs[rows, y] -= 1
     probs /= n
+    flush_negligible(probs)
     return loss, probs
+
+
+def flush_negligible(dscores: Array) -> Array:
+    """Set the entries of a score gradient below eps**2 of its dtype (1.4e-14 in float32) to 0, in place.
+
+    A saturated softmax leaves the unlikely classes' gradients far below
+    anything a float32 weight can register, and their products with the
+    weights upstream go subnormal, which every matmul then reads on the CPU's
+    slow path: measured, a 3072-500-10 step's dW1 = x.T @ dout took 48 ms instead of 9.
+    """
+    xp = array_namespace(dscores)
+    small = np.finfo(dscores.dtype).eps ** 2
+    # On a GPU too, so both devices compute the same step; copyto's where= needs
+    # no count of the entries, so CuPy does it without waiting on the device.
+    xp.copyto(dscores, 0.0, where=xp.less(xp.abs(dscores), small))
+    return dscores
 
 
 def svm_loss(scores: Array, y: Array, dscores: Array | None = None) -> tuple[Array, Array]:

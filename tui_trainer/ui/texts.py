@@ -154,6 +154,8 @@ def _run_lines(run: RunHistory, runs_dir_name: str) -> list[tuple[str, str]]:
                 f"{s.iterations_per_epoch} iterations per epoch",
             )
         )
+        if s.device == "cpu" and run.preset.train.device == "auto":
+            lines.append(("info", 'train.device "auto" found no usable GPU: this run trains on the CPU'))
     if run.ended is not None:
         e = run.ended
         kind = {"finished": "good", "stopped": "warn"}.get(e.status, "bad")

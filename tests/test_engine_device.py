@@ -153,14 +153,23 @@ def test_run_with_auto_and_no_gpu_trains_on_the_cpu_and_says_so_once(no_cupy, tm
     assert started["event"] == "run_started" and started["device"] == "cpu"
 
 
+def test_a_search_on_a_missing_gpu_exits_2_before_starting_a_worker(no_cupy, tmp_path, capsys):
+    preset = Path(__file__).with_name("digits-search.toml")
+    runs = tmp_path / "runs"
+    status = main(["search", str(preset), "--set", "train.device=gpu", "--runs-dir", str(runs)])
+    assert status == 2
+    assert capsys.readouterr().err.startswith('tui-trainer: --set train.device: "gpu" cannot be used: CuPy is')
+    assert not runs.exists()
+
+
 def test_a_trainer_asked_for_a_missing_gpu_fails_its_run_with_the_same_line(no_cupy, short):
     # The workbench's trainer has no command in front of it: its run ends failed, saying why.
     preset, data = short
     events = []
     ended = Trainer(preset.replace(**{"train.device": "gpu"}), data, events.append).run()
     assert ended.status == "failed" and events == [ended]
+    assert ended.reason.startswith("PresetError: ")  # the type first: a search's tally reads it as bad input
     assert 'default.toml: train.device: "gpu" cannot be used: CuPy is not installed' in ended.reason
-    assert not ended.reason.startswith("PresetError")  # the user's line, not an exception's name
 
 
 # --- what crosses to the host --------------------------------------------------

@@ -92,15 +92,18 @@ class StopOnSignals:
         raise KeyboardInterrupt
 
 
-def preflight(preset, data) -> None:
-    """Before anything is recorded: train.device can be had and the net fits
-    there (else a PresetError: exit 2 with its line). When "auto" fell back to
-    the CPU, one line on stderr says so: the command's only notice of it."""
+def preflight(preset, data, check_size: bool = True) -> None:
+    """Before anything is recorded: train.device can be had and (check_size)
+    the net fits there, else a PresetError: exit 2 with its line. When "auto"
+    fell back to the CPU, one line on stderr says so: the command's only notice of it."""
     import sys
 
-    from ..engine.trainer import check_model_fits
+    from ..engine.trainer import check_model_fits, resolve_device
 
-    backend = check_model_fits(preset, data.input_dim, data.num_classes)
+    if check_size:
+        backend = check_model_fits(preset, data.input_dim, data.num_classes)
+    else:
+        backend = resolve_device(preset)
     if backend.notice:
         print(f"tui-trainer: {backend.notice}", file=sys.stderr, flush=True)
 

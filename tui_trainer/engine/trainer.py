@@ -29,7 +29,7 @@ import numpy as np
 
 from ..config import Preset, to_dict
 from ..datasets.base import Dataset
-from ..errors import PresetError, UserError
+from ..errors import PresetError
 from .backend import CPU, Backend, resolve
 from .events import Epoch, Ratios, RunEnded, RunStarted, Sink, Step
 from .model import FullyConnectedNet
@@ -189,8 +189,7 @@ class Trainer:
         except Exception as e:  # the run fails; the face decides what to show
             self.error = e
             self.traceback = traceback.format_exc()
-            # A UserError (train.device's GPU missing, a full disk) says what to do in its own words.
-            status, reason = "failed", str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+            status, reason = "failed", f"{type(e).__name__}: {e}"
         ended = RunEnded(
             status=status,
             reason=reason,

@@ -109,3 +109,15 @@ def test_learning_rate_is_read_at_each_step():
 def test_unknown_rule_is_refused():
     with pytest.raises(ValueError, match="adagrad"):
         make_optimizer("adagrad", 1e-3)
+
+
+@pytest.mark.parametrize("rule", ["sgd", "momentum", "nesterov", "rmsprop", "adam"])
+def test_each_rule_keeps_the_update_it_applied_for_the_ratio(rule):
+    # The update/weight ratio reads opt.applied instead of a copy of the weights
+    # taken before the step: it must be exactly what the step added (float64 here).
+    opt = make_optimizer(rule, LR)
+    w = np.array(W0, np.float64)
+    for g in (G1, G2):
+        before = w.copy()
+        opt.step({"W1": w}, {"W1": np.array(g, np.float64)})
+        np.testing.assert_allclose(opt.applied["W1"], w - before, rtol=1e-12, atol=1e-15)

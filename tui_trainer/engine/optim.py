@@ -7,6 +7,11 @@
 epochs. State (velocity, caches) is allocated on the first step, one buffer
 per parameter, and reused. Gradients are treated as scratch: a rule may
 overwrite them (they are recomputed every iteration).
+
+Each rule applies its update as one `w += update` and keeps that array in
+`opt.applied[key]` until the next step, so the update/weight ratio reads the
+update itself instead of a copy of the weights taken before the step (two
+passes over every weight saved).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ class Optimizer:
     def __init__(self, learning_rate: float):
         self.learning_rate = float(learning_rate)
         self.state: dict[str, dict[str, np.ndarray]] = {}
+        self.applied: dict[str, np.ndarray] = {}  # key -> the update the last step added to it
 
     def _buffers(self, key: str, like: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         s = self.state.get(key)
@@ -31,9 +37,10 @@ class Optimizer:
 
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         for key, w in params.items():
-            self.update(key, w, grads[key])
+            self.applied[key] = self.update(key, w, grads[key])
 
-    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
+        """Apply the rule to w in place; return the array it added to w (a buffer of the rule's or dw)."""
         raise NotImplementedError
 
 
@@ -42,9 +49,10 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
         np.multiply(dw, -self.learning_rate, out=dw)
         w += dw
+        return dw
 
 
 class Momentum(Optimizer):
@@ -56,12 +64,13 @@ class Momentum(Optimizer):
         super().__init__(learning_rate)
         self.momentum = momentum
 
-    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
         v = self._buffers(key, w, ("v",))["v"]
         v *= self.momentum
         np.multiply(dw, self.learning_rate, out=dw)
         v -= dw
         w += v
+        return v
 
 
 class Nesterov(Optimizer):
@@ -75,7 +84,7 @@ class Nesterov(Optimizer):
         super().__init__(learning_rate)
         self.momentum = momentum
 
-    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
         s = self._buffers(key, w, ("v", "tmp"))
         v, tmp = s["v"], s["tmp"]
         mu = self.momentum
@@ -83,9 +92,10 @@ class Nesterov(Optimizer):
         v *= mu
         np.multiply(dw, self.learning_rate, out=dw)
         v -= dw  # v = mu * v_prev - lr * dw
+        np.multiply(v, 1 + mu, out=dw)
+        tmp += dw  # the whole update, added in one pass
         w += tmp
-        np.multiply(v, 1 + mu, out=tmp)
-        w += tmp
+        return tmp
 
 
 class RMSProp(Optimizer):
@@ -97,7 +107,7 @@ class RMSProp(Optimizer):
         super().__init__(learning_rate)
         self.decay_rate, self.eps = decay_rate, eps
 
-    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
         s = self._buffers(key, w, ("cache", "tmp"))
         cache, tmp = s["cache"], s["tmp"]
         cache *= self.decay_rate
@@ -107,8 +117,9 @@ class RMSProp(Optimizer):
         np.sqrt(cache, out=tmp)
         tmp += self.eps
         np.divide(dw, tmp, out=dw)
-        dw *= self.learning_rate
-        w -= dw
+        dw *= -self.learning_rate
+        w += dw
+        return dw
 
 
 class Adam(Optimizer):
@@ -128,7 +139,7 @@ class Adam(Optimizer):
         self.t += 1
         super().step(params, grads)
 
-    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> None:
+    def update(self, key: str, w: np.ndarray, dw: np.ndarray) -> np.ndarray:
         s = self._buffers(key, w, ("m", "v", "tmp"))
         m, v, tmp = s["m"], s["v"], s["tmp"]
         b1, b2 = self.beta1, self.beta2
@@ -144,8 +155,9 @@ class Adam(Optimizer):
         np.sqrt(tmp, out=tmp)
         tmp += self.eps
         np.divide(m, tmp, out=dw)
-        dw *= self.learning_rate / (1 - b1**self.t)
-        w -= dw
+        dw *= -self.learning_rate / (1 - b1**self.t)
+        w += dw
+        return dw
 
 
 # Each rule's constructor from the preset's learning rate and momentum; the

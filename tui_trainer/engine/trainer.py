@@ -280,13 +280,13 @@ class Trainer:
                 control.wait_if_paused()
             if control.stopped:
                 return "stopped", control.stop_reason
-            loss = net.loss(xb, yb, tc.reg)
+            loss = net.loss(xb, yb, tc.reg, reg_grads=False)  # the update adds reg * W, block by block
             self.iteration += 1
             lr = opt.learning_rate
             if explosion.update(loss):
                 sink(Step(self.iteration, self.iteration / per_epoch, loss, lr))
                 return "exploded", f"{explosion.why()}; the learning rate is probably too high"
-            opt.step(net.params, net.grads)
+            opt.step(net.params, net.grads, reg=tc.reg, decayed=net.weight_names)
             self._loss_sum += loss
             sink(Step(self.iteration, self.iteration / per_epoch, loss, lr))
             if self.iteration % tc.stats_every == 0:

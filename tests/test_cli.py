@@ -81,16 +81,16 @@ def test_importing_a_command_that_trains_loads_no_numpy(name):
 
 
 @pytest.mark.parametrize(
-    "args",
+    "args, threads",
     [
-        ["run", "digits-fast", "--set", "train.epochs=1", "--json", "--runs-dir", "runs"],
-        ["check", "spiral", "--json"],
-        ["ui", "spiral"],
+        (["run", "digits-fast", "--set", "train.epochs=1", "--json", "--runs-dir", "runs"], cores()),
+        (["check", "spiral", "--json"], cores()),
+        (["lr-find", "spiral", "--json", "--runs-dir", "runs"], cores()),
+        (["ui", "spiral"], max(1, cores() - 1)),  # the app keeps a core for keys and redraws
     ],
 )
-def test_commands_that_train_set_the_blas_threads_before_numpy_loads(tmp_path, args):
-    n = str(max(1, cores() - 1))
-    assert blas_at_numpy_import(tmp_path, *args) == f"numpy: {n} {n}"
+def test_commands_that_train_set_the_blas_threads_before_numpy_loads(tmp_path, args, threads):
+    assert blas_at_numpy_import(tmp_path, *args) == f"numpy: {threads} {threads}"
 
 
 def test_the_users_own_blas_setting_is_left_alone(tmp_path):

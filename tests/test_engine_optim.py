@@ -109,3 +109,38 @@ def test_learning_rate_is_read_at_each_step():
 def test_unknown_rule_is_refused():
     with pytest.raises(ValueError, match="adagrad"):
         make_optimizer("adagrad", 1e-3)
+
+
+@pytest.mark.parametrize("rule", ["sgd", "momentum", "nesterov", "rmsprop", "adam"])
+def test_each_rule_keeps_the_update_it_applied_for_the_ratio(rule):
+    # The update/weight ratio reads opt.applied instead of a copy of the weights
+    # taken before the step: it must be exactly what the step added (float64 here).
+    opt = make_optimizer(rule, LR)
+    w = np.array(W0, np.float64)
+    for g in (G1, G2):
+        before = w.copy()
+        opt.step({"W1": w}, {"W1": np.array(g, np.float64)})
+        np.testing.assert_allclose(opt.applied["W1"], w - before, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("rule", ["sgd", "momentum", "nesterov", "rmsprop", "adam"])
+def test_reg_added_by_the_update_gives_the_same_steps_as_reg_in_the_gradient(rule):
+    # The trainer leaves reg * W out of the model's gradients and lets the rule add
+    # it block by block (one pass over memory instead of two); the weights must come
+    # out the same to the bit, over blocks (W1 has more elements than one block).
+    from tui_trainer.engine.model import FullyConnectedNet
+    from tui_trainer.engine.optim import BLOCK
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((32, 800)).astype(np.float32)
+    y = rng.integers(0, 10, 32)
+    nets = [FullyConnectedNet(800, (100,), 10, init="he", seed=1) for _ in range(2)]
+    assert nets[0].params["W1"].size > BLOCK
+    opts = [make_optimizer(rule, 1e-2) for _ in range(2)]
+    for _ in range(3):
+        nets[0].loss(X, y, reg=0.1)
+        opts[0].step(nets[0].params, nets[0].grads)
+        nets[1].loss(X, y, reg=0.1, reg_grads=False)
+        opts[1].step(nets[1].params, nets[1].grads, reg=0.1, decayed=nets[1].weight_names)
+    for k in nets[0].params:
+        np.testing.assert_array_equal(nets[0].params[k], nets[1].params[k])

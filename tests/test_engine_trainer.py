@@ -326,3 +326,29 @@ def test_the_training_set_is_never_copied_whole():
     # The fixed 1,000-example train-accuracy subset, one batch and the net's
     # buffers; a float copy of X_train alone would be X.nbytes (18.8 MB).
     assert peak < X.nbytes / 2, f"peak {peak / 1e6:.1f} MB vs X_train {X.nbytes / 1e6:.1f} MB"
+
+
+def test_gathering_the_next_batch_ahead_changes_nothing_in_the_run(monkeypatch):
+    # A CIFAR-sized batch is gathered on a second thread while the step before it
+    # computes; the run must be the same, step for step, as one gathered in line.
+    import tui_trainer.engine.trainer as trainer_module
+
+    preset = loads_preset(
+        '[data]\ndataset = "mnist-5k"\nnum_train = 2000\nnum_val = 200\nnum_test = 0\n'
+        "[train]\nepochs = 2\nbatch_size = 200\nstats_every = 5\n"
+    )
+    data = load_dataset(preset.data)
+    runs = {}
+    for prefetch in (False, True):
+        monkeypatch.setattr(trainer_module, "PREFETCH_BYTES", 0 if prefetch else 1 << 62)
+        threads = set()
+        trainer, rec, ended = run(
+            preset, data, on_epoch=lambda t, seen=threads: seen.update(x.name for x in threading.enumerate())
+        )
+        assert ended.status == "finished"
+        assert any(name.startswith("tui-trainer batches") for name in threads) == prefetch
+        runs[prefetch] = ([e.loss for e in rec.of(Step)], [e.val_acc for e in rec.of(Epoch)], trainer.net.params)
+    assert runs[True][0] == runs[False][0] and runs[True][1] == runs[False][1]
+    for k, v in runs[True][2].items():
+        np.testing.assert_array_equal(v, runs[False][2][k])
+    assert not any(t.name.startswith("tui-trainer batches") for t in threading.enumerate())  # closed with the run

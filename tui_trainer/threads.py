@@ -1,15 +1,22 @@
-"""How many BLAS threads a process gets: one policy for every face, one for search workers.
+"""How many BLAS threads a process gets: one policy per face, one for search workers.
 
-On a 2-core box shared with a UI, an editor or another job, OpenBLAS threads
-that outnumber the free cores spin and a step slows down many times over
-(measured: a 3072-500-10 step went from 10 ms to as much as 144 ms with one
-busy competing process). So a training process gets one core fewer than the
-machine has, at least one; a user's own OPENBLAS_NUM_THREADS, OMP_NUM_THREADS
-or MKL_NUM_THREADS wins. A search worker gets one thread in every library,
-whatever the user set: the pool runs one worker per core already, and a
-one-thread trial gives the same result to the bit wherever it runs. Either
-must be in the environment before NumPy is first imported, which is why this
-module imports nothing heavy.
+- A headless face (`run`, `check`, `lr-find`, `tune`'s own training) gets
+  every core: on a quiet 2-core machine a 3072-500-10 step takes 9.5 ms with
+  two OpenBLAS threads against 15 ms with one.
+- The workbench's trainer gets one core fewer than the machine has (at least
+  one): the app needs a core to answer keys and redraw, and two BLAS threads
+  that share a core with a busy process spin; measured, with one busy process
+  on a 2-core machine, a step's p95 went from 22-44 ms with one thread to
+  100-143 ms with two (median about equal). A headless run is judged by its
+  throughput, so it takes that risk; the workbench is judged by its keys too.
+- A search worker gets one thread in every library, whatever the user set:
+  the pool runs one worker per core already, and a one-thread trial gives the
+  same result to the bit wherever it runs.
+
+A user's own OPENBLAS_NUM_THREADS, OMP_NUM_THREADS or MKL_NUM_THREADS wins
+over the first two. Either must be in the environment before NumPy is first
+imported, which is why this module imports nothing heavy.
+(Measured with bench/e2e_vs_torch.py and the step timings in the README.)
 """
 
 from __future__ import annotations
@@ -29,11 +36,15 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def training_blas_env() -> dict[str, str]:
-    """The variables to set for a training process; {} when the user set their own."""
+# How many cores each face that trains leaves its BLAS, from the machine's count.
+FACES = {"headless": lambda n: n, "workbench": lambda n: max(1, n - 1)}
+
+
+def training_blas_env(face: str = "headless") -> dict[str, str]:
+    """The variables to set for a process that trains for `face`; {} when the user set their own."""
     if any(k in os.environ for k in BLAS_ENV):
         return {}
-    n = str(max(1, cores() - 1))
+    n = str(FACES[face](cores()))
     return {k: n for k in BLAS_ENV}
 
 
@@ -42,6 +53,6 @@ def one_thread_env() -> dict[str, str]:
     return {k: "1" for k in WORKER_ENV}
 
 
-def apply_training_blas_threads() -> None:
-    """Set the policy in this process's environment (before NumPy loads)."""
-    os.environ.update(training_blas_env())
+def apply_training_blas_threads(face: str = "headless") -> None:
+    """Set the policy for `face` in this process's environment (before NumPy loads)."""
+    os.environ.update(training_blas_env(face))

@@ -12,9 +12,9 @@ from ..threads import apply_training_blas_threads
 
 
 def command(args) -> int:
-    # The workbench trains: the same BLAS threads policy as a headless run, so the
-    # two are like for like; it must come before NumPy loads, hence the import here.
-    apply_training_blas_threads()
+    # The workbench's policy: its trainer leaves the app a core (threads.py); it
+    # must come before NumPy loads, hence the import here.
+    apply_training_blas_threads("workbench")
     from ..ui.app import WorkbenchApp
 
     preset = load_preset(args.preset, args.overrides)

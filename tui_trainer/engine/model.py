@@ -154,10 +154,12 @@ class FullyConnectedNet:
         total: Array = sum(vdot(w, w).astype(np.float64) for w in (self.params[k] for k in self.weight_names))
         return 0.5 * reg * total
 
-    def loss(self, X: np.ndarray, y: np.ndarray, reg: float = 0.0, grads: bool = True) -> float:
+    def loss(self, X: np.ndarray, y: np.ndarray, reg: float = 0.0, grads: bool = True, reg_grads: bool = True) -> float:
         """Loss on a batch; with grads=True, fills self.grads in place.
 
-        X: (N, D) in the net's dtype, y: (N,) integer labels.
+        X: (N, D) in the net's dtype, y: (N,) integer labels. With
+        reg_grads=False the weights' gradients leave out reg * W, for an update
+        rule that adds it in its own pass (`opt.step(..., reg=, decayed=)`).
         """
         n = X.shape[0]
         if grads:
@@ -174,7 +176,7 @@ class FullyConnectedNet:
             dW, db = self.grads[f"W{i + 1}"], self.grads[f"b{i + 1}"]
             dx_buf = grad[i - 1] if i > 0 else None
             dx, _, _ = affine_backward(dh, affine_caches[i], dx=dx_buf, dw=dW, db=db, need_dx=i > 0)
-            if reg:
+            if reg and reg_grads:
                 scratch = self._scratch[f"W{i + 1}"]
                 self.xp.multiply(self.params[f"W{i + 1}"], reg, out=scratch)
                 dW += scratch

@@ -287,7 +287,7 @@ class ProcessHost:
         saved_env = dict(os.environ)
         # BLAS threads for the child: one core fewer than the machine has, so the
         # trainer's threads and the app never fight over a core (threads.py).
-        os.environ.update(training_blas_env())
+        os.environ.update(training_blas_env("workbench"))
         try:
             with real_stderr():
                 self.process.start()

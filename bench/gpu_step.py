@@ -60,7 +60,9 @@ NETS = {
 }
 TARGET_NET = "3072-1000-1000-10"
 TARGET_VS_TORCH, TARGET_VS_CPU = 1.5, 10.0
-LR, MU, REG = 1e-3, 0.9, 1e-3
+# A small rate: unit-variance CIFAR-sized inputs with momentum 0.9 diverge at
+# 1e-3 (lr * |x|^2 / (1 - mu) is about 30); a step's cost does not depend on it.
+LR, MU, REG = 1e-5, 0.9, 1e-3
 CLASSES = 10
 
 
@@ -89,8 +91,10 @@ def make_ours(dims, X, y, backend: Backend):
     Xd, yd = backend.to_device(X), backend.to_device(y)
 
     def step() -> float:
-        loss = net.loss(Xd, yd, reg=REG)  # its float() is the step's transfer and synchronisation
-        opt.step(net.params, net.grads)
+        # As the trainer steps: the update rule adds reg * W; the loss's float() is
+        # the step's one transfer and synchronisation.
+        loss = net.loss(Xd, yd, reg=REG, reg_grads=False)
+        opt.step(net.params, net.grads, reg=REG, decayed=net.weight_names)
         return loss
 
     return net, step
@@ -216,8 +220,9 @@ def ours_epoch_s(dims, batch: int, data: Dataset, device: str) -> float:
         epoch_preset(dims, batch, data, device), data, lambda e: isinstance(e, Epoch) and ends.append(e.elapsed_s)
     )
     ended = trainer.run()
-    if ended.status != "finished":
-        raise SystemExit(f"the {device} run of {dims} ended {ended.status}: {ended.reason}\n{trainer.traceback}")
+    if ended.status != "finished" or len(ends) < 2:  # say so, and let the other sides be measured
+        print(f"  ours {device}: the run ended {ended.status}: {ended.reason}\n{trainer.traceback}".rstrip())
+        return float("nan")
     return ends[1] - ends[0]
 
 

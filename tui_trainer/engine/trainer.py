@@ -39,6 +39,15 @@ TRAIN_ACC_SUBSET = 1000
 PREFETCH_BYTES = 1 << 20
 
 
+def blas_threads() -> int:
+    """The BLAS's thread count as the environment sets it (the faces' policy, threads.py), else 1."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
+
+
 class RunControl:
     """Cooperative stop and pause, shared between the trainer and any face."""
 
@@ -223,6 +232,7 @@ class Trainer:
 
         net = self.net = build_net(p, d.input_dim, d.num_classes)
         opt = make_optimizer(tc.update, tc.learning_rate, tc.momentum)
+        opt.threads = blas_threads()
         rng = np.random.default_rng(tc.seed)
         # A fixed subset for train accuracy, so epochs are comparable and cheap.
         sub = np.sort(rng.choice(n, size=min(n, TRAIN_ACC_SUBSET), replace=False))
@@ -260,6 +270,7 @@ class Trainer:
                     return ended
                 self._end_epoch(net, opt, epoch, per_epoch, X_sub, y_sub, X_val, t0)
         finally:
+            opt.close()
             if batches is not None:
                 batches.close()
         return "finished", f"{tc.epochs} epochs done"

@@ -144,3 +144,29 @@ def test_reg_added_by_the_update_gives_the_same_steps_as_reg_in_the_gradient(rul
         opts[1].step(nets[1].params, nets[1].grads, reg=0.1, decayed=nets[1].weight_names)
     for k in nets[0].params:
         np.testing.assert_array_equal(nets[0].params[k], nets[1].params[k])
+
+
+@pytest.mark.parametrize("rule", ["momentum", "adam"])
+def test_a_step_shared_between_threads_gives_the_same_weights(rule):
+    # Past PARALLEL_MIN elements a step's blocks are shared out between threads
+    # (the trainer gives the rule as many as the BLAS has); blocks are independent,
+    # so the weights must be the same to the bit as one thread's.
+    from tui_trainer.engine.optim import PARALLEL_MIN
+
+    rng = np.random.default_rng(5)
+    shapes = {"W1": (1200, 1000), "b1": (1000,), "W2": (1000, 10), "b2": (10,)}
+    assert sum(int(np.prod(s)) for s in shapes.values()) >= PARALLEL_MIN
+    start = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+    results = []
+    for threads in (1, 3):
+        opt = make_optimizer(rule, 1e-2)
+        opt.threads = threads
+        params = {k: v.copy() for k, v in start.items()}
+        for i in range(3):
+            grads = {k: np.random.default_rng(i).standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+            opt.step(params, grads, reg=1e-3, decayed=("W1", "W2"))
+        assert (opt._pool is not None) == (threads > 1)
+        opt.close()
+        results.append(params)
+    for k in shapes:
+        np.testing.assert_array_equal(results[0][k], results[1][k])

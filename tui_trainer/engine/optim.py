@@ -22,18 +22,24 @@ for whole-array passes.
 
 The rules use the array module of the parameters they update
 (`array_namespace`): NumPy on the CPU, CuPy on a GPU. On a GPU a step works
-on whole arrays: blocks there would only multiply the kernel launches.
+on whole arrays, on one thread: blocks and threads there would only multiply
+the kernel launches.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .backend import array_namespace
 
 BLOCK = 1 << 16  # elements: 256 KiB of float32 per array, four or five arrays in a core's L2
+# With threads > 1, a step whose parameters have this many elements in all is
+# shared out by blocks (numpy releases the GIL); below it, handing work to a
+# thread (about 0.1 ms) costs more than it saves.
+PARALLEL_MIN = 1 << 20
 
 
 class Optimizer:
@@ -45,7 +51,11 @@ class Optimizer:
         self.learning_rate = float(learning_rate)
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self.applied: dict[str, np.ndarray] = {}  # key -> the update the last step added to it
-        self._scratch: dict[tuple[int, np.dtype], np.ndarray] = {}  # (size, dtype) -> reg * w's buffer
+        self._scratch: dict[tuple[np.dtype, int], np.ndarray] = {}  # (dtype, thread slot) -> a block
+        # Threads that share a step's blocks: the trainer gives it the BLAS's count.
+        self.threads = 1
+        self._pool: ThreadPoolExecutor | None = None
+        self._whole: dict[tuple[int, np.dtype], np.ndarray] = {}  # on a GPU: (size, dtype) -> reg * w's buffer
 
     def _buffers(self, key: str, like: np.ndarray) -> dict[str, np.ndarray]:
         s = self.state.get(key)
@@ -62,6 +72,7 @@ class Optimizer:
         decayed: tuple[str, ...] | list[str] = (),
     ) -> None:
         """Update every parameter; those named in `decayed` get reg * w added to their gradient first."""
+        jobs: list[tuple[list[np.ndarray], float]] = []
         for key, w in params.items():
             dw = grads[key]
             state = self._buffers(key, w)
@@ -69,33 +80,49 @@ class Optimizer:
             r = reg if key in decayed else 0.0
             if array_namespace(w) is np and all(a.flags.c_contiguous for a in arrays):
                 flat = [a.reshape(-1) for a in arrays]  # views: the blocks write through
-                for start in range(0, w.size, BLOCK):
-                    self._block([a[start : start + BLOCK] for a in flat], r)
+                jobs += [([a[start : start + BLOCK] for a in flat], r) for start in range(0, w.size, BLOCK)]
             else:
-                self._block(list(arrays), r)
+                jobs.append((list(arrays), r))
             self.applied[key] = dw if self.APPLIED == "dw" else state[self.APPLIED]
+        threads = min(self.threads, len(jobs))
+        if threads < 2 or sum(job[0][0].size for job in jobs) < PARALLEL_MIN:
+            self._run(jobs, 0)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="tui-trainer update")
+        share = -(-len(jobs) // threads)
+        pending = [self._pool.submit(self._run, jobs[i * share : (i + 1) * share], i) for i in range(1, threads)]
+        self._run(jobs[:share], 0)
+        for f in pending:
+            f.result()
 
-    def _block(self, arrays: list[np.ndarray], reg: float) -> None:
-        w, dw = arrays[0], arrays[1]
-        if reg:
-            scratch = self._scratch_for(w)
-            array_namespace(w).multiply(w, reg, out=scratch)
-            dw += scratch
-        self.update(*arrays)
+    def close(self) -> None:
+        """Stop the update's worker threads, if any (a later step starts them again)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
-    def _scratch_for(self, w: np.ndarray) -> np.ndarray:
-        """A buffer for reg * w: a block's, or a whole parameter's (on a GPU, or not contiguous)."""
+    def _run(self, jobs: list[tuple[list[np.ndarray], float]], slot: int) -> None:
+        for arrays, reg in jobs:
+            w, dw = arrays[0], arrays[1]
+            if reg:
+                scratch = self._scratch_for(w, slot)
+                array_namespace(w).multiply(w, reg, out=scratch)
+                dw += scratch
+            self.update(*arrays)
+
+    def _scratch_for(self, w: np.ndarray, slot: int) -> np.ndarray:
         xp = array_namespace(w)
         if xp is not np:  # a GPU's whole parameter: one buffer per size, kept
-            buf = self._scratch.get((w.size, w.dtype))
+            buf = self._whole.get((w.size, w.dtype))
             if buf is None:
-                buf = self._scratch[(w.size, w.dtype)] = xp.empty(w.size, w.dtype)
+                buf = self._whole[(w.size, w.dtype)] = xp.empty(w.size, w.dtype)
             return buf.reshape(w.shape)
         if w.ndim != 1 or w.size > BLOCK:  # a parameter that is not contiguous, whole
             return np.empty_like(w)
-        buf = self._scratch.get((BLOCK, w.dtype))
+        buf = self._scratch.get((w.dtype, slot))
         if buf is None:
-            buf = self._scratch[(BLOCK, w.dtype)] = np.empty(BLOCK, w.dtype)
+            buf = self._scratch[w.dtype, slot] = np.empty(BLOCK, w.dtype)
         return buf[: w.size]
 
     def update(self, w: np.ndarray, dw: np.ndarray, *state: np.ndarray) -> None:

@@ -46,6 +46,15 @@ TRAIN_ACC_SUBSET = 1000
 PREFETCH_BYTES = 1 << 20
 
 
+def blas_threads() -> int:
+    """The BLAS's thread count as the environment sets it (the faces' policy, threads.py), else 1."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
+
+
 class RunControl:
     """Cooperative stop and pause, shared between the trainer and any face."""
 
@@ -270,6 +279,8 @@ class Trainer:
         backend = self.backend = self.backend or resolve_device(p)
         net = self.net = build_net(p, d.input_dim, d.num_classes, backend)
         opt = make_optimizer(tc.update, tc.learning_rate, tc.momentum)
+        # The update's blocks shared among the BLAS's threads on the host; a GPU takes whole arrays.
+        opt.threads = blas_threads() if backend.on_host else 1
         # Shuffles come from NumPy's generator on the host, whatever the device,
         # so a GPU run sees the same batches as a CPU run with the same seed.
         rng = np.random.default_rng(tc.seed)
@@ -315,6 +326,7 @@ class Trainer:
                     return ended
                 self._end_epoch(net, opt, epoch, per_epoch, (X_sub, y_sub), (X_val, y_val), t0)
         finally:
+            opt.close()
             if batches is not None:
                 batches.close()
         return "finished", f"{tc.epochs} epochs done"

@@ -21,13 +21,13 @@ at batch 1024 (CIFAR-10-sized inputs), float32:
   second epoch is timed, so start-up costs (CUDA context, kernels compiled on
   first use, cuBLAS handles) are not counted.
 
-Sides: "ours cpu" (NumPy, this machine's cores, its BLAS threads as they
-are), "ours gpu" (train.device = "gpu": CuPy), "torch cuda" (where PyTorch
+Sides: "ours cpu" (NumPy on this machine's cores, threads as `tui-trainer
+run` sets them), "ours gpu" (train.device = "gpu": CuPy), "torch cuda" (where PyTorch
 with CUDA is installed; TF32 is off, as in CuPy, so both do float32 math).
 A side this machine lacks is left out and the reason printed.
 
 Before timing, ours on the GPU and ours on the CPU must agree on 5 steps'
-losses from the same weights, and torch on the GPU with ours on the GPU.
+losses from the same weights, and torch on the GPU with ours on the CPU.
 
 Targets (issue 14): the GPU step of 3072-1000-1000-10 @256 within 1.5x of
 PyTorch CUDA's, and at least 10x faster than our CPU engine.
@@ -42,9 +42,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tui_trainer.threads import apply_training_blas_threads  # noqa: E402
+
+# Our CPU side trains as `tui-trainer run` does: every core for the BLAS and
+# the update's blocks (threads.py's headless policy), set before NumPy loads.
+apply_training_blas_threads("headless")
+
+import numpy as np  # noqa: E402
 
 from tui_trainer.config import Preset  # noqa: E402
 from tui_trainer.datasets.base import Dataset  # noqa: E402
@@ -53,6 +59,7 @@ from tui_trainer.engine.backend import CPU, Backend, find_gpu  # noqa: E402
 from tui_trainer.engine.events import Epoch  # noqa: E402
 from tui_trainer.engine.model import FullyConnectedNet  # noqa: E402
 from tui_trainer.engine.optim import Momentum  # noqa: E402
+from tui_trainer.engine.trainer import blas_threads  # noqa: E402
 
 NETS = {
     "3072-1000-1000-10": ((3072, 1000, 1000, 10), 256),
@@ -88,6 +95,7 @@ def torch_cuda():
 def make_ours(dims, X, y, backend: Backend):
     net = FullyConnectedNet(dims[0], dims[1:-1], dims[-1], init="he", seed=0, backend=backend)
     opt = Momentum(LR, MU)
+    opt.threads = blas_threads() if backend.on_host else 1  # as the trainer sets it
     Xd, yd = backend.to_device(X), backend.to_device(y)
 
     def step() -> float:
@@ -286,7 +294,7 @@ def main(argv=None) -> int:
 
     gpu, gpu_missing = find_gpu()
     torch, torch_missing = torch_cuda()
-    print(f"numpy {np.__version__}, {os.cpu_count()} cores (ours cpu: NumPy's BLAS threads as they are)")
+    print(f"numpy {np.__version__}, {os.cpu_count()} cores (ours cpu: {blas_threads()} BLAS and update threads)")
     if gpu is not None:
         import cupy
 

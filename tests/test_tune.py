@@ -35,6 +35,10 @@ def events(out) -> list[dict]:
     return [json.loads(line) for line in out.stdout.splitlines()]
 
 
+def evs_plan(evs: list[dict], stage: str) -> str:
+    return next(e["plan"] for e in evs if e["event"] == "tune_stage_started" and e["stage"] == stage)
+
+
 def tune_events(evs: list[dict]) -> list[tuple[str, str]]:
     return [(e["event"], e.get("stage", "")) for e in evs if e["event"].startswith("tune_")]
 
@@ -65,7 +69,11 @@ def test_tune_on_spiral_runs_every_stage_and_leaves_a_tuned_preset_and_a_report(
     assert last["best_val_acc"] > 0.9  # spiral is learnable: 3 arms, far above chance (0.33)
     tuned = load_preset(last["tuned_preset"])
     assert tuned.train.epochs == 100 and tuned.name == "spiral-tuned"
-    assert tuned.train.learning_rate == float(f"{ended['final']['result']['learning_rate']:.3g}")
+    # the final run is the best fine trial continued (its exact values and seed), so it never reads below it
+    fine_best = ended["fine"]["result"]["best"]
+    assert (tuned.train.learning_rate, tuned.train.reg) == (fine_best["learning_rate"], fine_best["reg"])
+    assert last["best_val_acc"] >= fine_best["best_val_acc"]
+    assert f"repeats that trial's {fine_best['epochs']} epoch(s)" in evs_plan(evs, "final")
     folder = Path(last["path"])
     assert folder.parent == tmp_path and (folder / "state.json").is_file()
     report = Path(last["report"]).read_text()

@@ -22,7 +22,9 @@ The stages, in order (STAGES):
    the span of its good trials, a decade past an edge it warned about).
 5. final: a run of the best fine trial's configuration (the coarse one's when
    no fine trial finished) for final_epochs, recorded as any run is; its
-   preset, with the fine ranges as its [search], is `tuned.toml`.
+   preset, with the fine ranges as its [search], is `tuned.toml`. It takes the
+   trial's exact values and seed, so it repeats the trial and continues it: its
+   best val accuracy is at least the trial's.
 
 The tune folder `RUNS_DIR/tune-PRESET-STAMP-ID/` holds `preset.toml` (what it
 started from), `state.json` (each stage's result, written as it ends: what
@@ -490,10 +492,15 @@ def best_configuration(state: dict) -> TrialResult:
 
 
 def final_preset(preset: Preset, best: TrialResult, state: dict) -> Preset:
-    """The tuned preset: the best trial's values, final_epochs, the fine ranges as [search]."""
+    """The tuned preset: the best trial's values, final_epochs, the fine ranges as [search].
+
+    The values are the trial's own, unrounded: with the same seed the final run then
+    repeats that trial's epochs before it goes on, so its best val accuracy is at
+    least the trial's (a rate rounded to 3 digits takes another path and may land
+    below it)."""
     changes: dict[str, Any] = {
-        "train.learning_rate": float(f"{best.learning_rate:.3g}"),
-        "train.reg": float(f"{best.reg:.3g}"),
+        "train.learning_rate": best.learning_rate,
+        "train.reg": best.reg,
         "train.epochs": preset.tune.final_epochs,
     }
     if best.hidden is not None:
@@ -517,7 +524,8 @@ def final_preset(preset: Preset, best: TrialResult, state: dict) -> Preset:
 def _plan_final(t: _Tune) -> str:
     best = best_configuration(t.state)
     return (
-        f"a {t.preset.tune.final_epochs}-epoch run of the best trial {best.trial_id}: "
+        f"a {t.preset.tune.final_epochs}-epoch run of the best trial {best.trial_id} (its values and seed: "
+        f"it repeats that trial's {best.epochs} epoch(s), then goes on): "
         f"lr {hyperparameter(best.learning_rate)}, reg {hyperparameter(best.reg)}"
     )
 

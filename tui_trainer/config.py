@@ -192,6 +192,8 @@ class TuneConfig:
     fine_trials: int = _f(10, _at_least(1))
     fine_epochs: int = _f(10, _at_least(1))
     final_epochs: int = _f(20, _at_least(1))
+    # The best fine configurations continued to final_epochs; the best of them is the final run.
+    final_candidates: int = _f(3, _at_least(1))
 
 
 @dataclass(frozen=True)

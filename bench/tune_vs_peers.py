@@ -132,7 +132,10 @@ def run_tune(preset: Preset, data: Dataset, workers: int, seed: int) -> Outcome:
         close_executor(pool)
     readings = [state["final"]["result"]["best_val_acc"]]
     readings += [state[s]["result"]["best"]["best_val_acc"] for s in ("coarse", "fine") if state[s]["result"]["best"]]
-    trials = sum(state[s]["result"]["trials"] for s in ("coarse", "fine")) + 1  # and the final run
+    final = state["final"]["result"]
+    candidates = final.get("candidates", [])
+    again = bool(candidates) and final["trial"] != candidates[0]["trial"]  # a candidate of the workers won
+    trials = sum(state[s]["result"]["trials"] for s in ("coarse", "fine")) + max(len(candidates), 1) + again
     test, val_again = test_accuracy(tuned, data)
     same_run(TUNE, val_again, state["final"]["result"]["best_val_acc"])
     picked = f"lr {tuned.train.learning_rate:.3g}, reg {tuned.train.reg:.3g}, {tuned.train.epochs} epochs"

@@ -185,7 +185,7 @@ class SearchConfig:
 class TuneConfig:
     """`tui-trainer tune`'s budget: trials and epochs per stage. The defaults
     finish on mnist-5k well within a minute on 2 cores
-    (about 3 s on a quiet machine, 8 s on a busy one)."""
+    (5-7 s on a busy shared machine)."""
 
     coarse_trials: int = _f(30, _at_least(1))
     coarse_epochs: int = _f(2, _at_least(1))

@@ -77,6 +77,7 @@ CASES: dict[str, tuple[list, list]] = {
     "tune.fine_trials": ([1, 8], [0, "8"]),
     "tune.fine_epochs": ([1, 4], [0]),
     "tune.final_epochs": ([1, 10], [0, True]),
+    "tune.final_candidates": ([1, 5], [0, -1, 1.5]),
 }
 
 

@@ -341,12 +341,14 @@ def test_gathering_the_next_batch_ahead_changes_nothing_in_the_run(monkeypatch):
     runs = {}
     for prefetch in (False, True):
         monkeypatch.setattr(trainer_module, "PREFETCH_BYTES", 0 if prefetch else 1 << 62)
-        threads = set()
-        trainer, rec, ended = run(
-            preset, data, on_epoch=lambda t, seen=threads: seen.update(x.name for x in threading.enumerate())
-        )
+        seen: set[str] = set()
+
+        def look(_trainer, seen=seen):
+            seen.update(t.name for t in threading.enumerate())
+
+        trainer, rec, ended = run(preset, data, on_epoch=look)
         assert ended.status == "finished"
-        assert any(name.startswith("tui-trainer batches") for name in threads) == prefetch
+        assert any(name.startswith("tui-trainer batches") for name in seen) == prefetch
         runs[prefetch] = ([e.loss for e in rec.of(Step)], [e.val_acc for e in rec.of(Epoch)], trainer.net.params)
     assert runs[True][0] == runs[False][0] and runs[True][1] == runs[False][1]
     for k, v in runs[True][2].items():

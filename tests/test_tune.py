@@ -35,6 +35,10 @@ def events(out) -> list[dict]:
     return [json.loads(line) for line in out.stdout.splitlines()]
 
 
+def evs_plan(evs: list[dict], stage: str) -> str:
+    return next(e["plan"] for e in evs if e["event"] == "tune_stage_started" and e["stage"] == stage)
+
+
 def tune_events(evs: list[dict]) -> list[tuple[str, str]]:
     return [(e["event"], e.get("stage", "")) for e in evs if e["event"].startswith("tune_")]
 
@@ -65,7 +69,16 @@ def test_tune_on_spiral_runs_every_stage_and_leaves_a_tuned_preset_and_a_report(
     assert last["best_val_acc"] > 0.9  # spiral is learnable: 3 arms, far above chance (0.33)
     tuned = load_preset(last["tuned_preset"])
     assert tuned.train.epochs == 100 and tuned.name == "spiral-tuned"
-    assert tuned.train.learning_rate == float(f"{ended['final']['result']['learning_rate']:.3g}")
+    # the final stage continues the best 3 fine trials (their exact values and seed) and keeps the best,
+    # so tune never reports less than its best fine trial
+    fine = ended["fine"]["result"]
+    final = ended["final"]["result"]
+    assert [c["trial"] for c in final["candidates"]] == [r["trial_id"] for r in fine["ranking"][:3]]
+    assert "the best 3 fine trials continued to 100 epochs" in evs_plan(evs, "final")
+    chosen = next(r for r in fine["ranking"] if r["trial_id"] == final["trial"])
+    assert (tuned.train.learning_rate, tuned.train.reg) == (chosen["learning_rate"], chosen["reg"])
+    assert last["best_val_acc"] == max(c["best_val_acc"] for c in final["candidates"])
+    assert last["best_val_acc"] >= fine["best"]["best_val_acc"]
     folder = Path(last["path"])
     assert folder.parent == tmp_path and (folder / "state.json").is_file()
     report = Path(last["report"]).read_text()
@@ -122,6 +135,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path):
         (["tune", "no-such"], "unknown preset 'no-such'"),
         (["tune", "spiral", "--workers", "0"], "--workers 0"),
         (["tune", "spiral", "--set", "tune.fine_trials=0"], "tune.fine_trials"),
+        (["tune", "spiral", "--set", "tune.final_candidates=0"], "tune.final_candidates"),
         (["tune", "spiral", "--resume"], "no tune of preset 'spiral' to resume"),
     ]:
         out = cli(*args, "--runs-dir", str(tmp_path))
@@ -169,6 +183,31 @@ def test_ctrl_c_keeps_what_is_done_and_resume_after_a_kill_continues(tmp_path):
     assert not ended["coarse"]["resumed"]  # reopened: its recorded trials are not run again
     assert ended["coarse"]["path"] == begun and list((tmp_path / "k").iterdir()) == [folder]
     assert evs[-1]["status"] == "finished" and Path(evs[-1]["tuned_preset"]).is_file()
+
+
+def test_ctrl_c_in_the_final_stage_stops_its_candidates_on_the_workers_too(tmp_path):
+    slow = [*SMALL, "--set", "tune.final_epochs=100000"]  # the final candidates would train for minutes
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui_trainer", "tune", "spiral", *slow, "--workers", "2", "--json"]
+        + ["--runs-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        e = json.loads(line)
+        if e["event"] == "epoch":  # the first candidate trains here, the others on the workers
+            os.kill(proc.pid, signal.SIGINT)
+            break
+    rest, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    evs = [json.loads(x) for x in rest.splitlines()]
+    final = next(e for e in evs if e["event"] == "tune_stage_ended")
+    assert final["stage"] == "final" and final["verdict"] == "stopped"
+    assert [c["status"] for c in final["result"]["candidates"]] == ["stopped"] * 3
+    (folder,) = tmp_path.iterdir()
+    assert not list(folder.glob(".stop-*"))  # the workers' stop flag does not outlive the stage
 
 
 def test_on_a_dask_cluster_tune_tunes_to_the_same_preset_as_on_local_workers(tmp_path):

@@ -189,13 +189,15 @@ class SearchConfig:
 class TuneConfig:
     """`tui-trainer tune`'s budget: trials and epochs per stage. The defaults
     finish on mnist-5k well within a minute on 2 cores
-    (about 3 s on a quiet machine, 8 s on a busy one)."""
+    (5-7 s on a busy shared machine)."""
 
     coarse_trials: int = _f(30, _at_least(1))
     coarse_epochs: int = _f(2, _at_least(1))
     fine_trials: int = _f(10, _at_least(1))
     fine_epochs: int = _f(10, _at_least(1))
     final_epochs: int = _f(20, _at_least(1))
+    # The best fine configurations continued to final_epochs; the best of them is the final run.
+    final_candidates: int = _f(3, _at_least(1))
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,15 @@ The stages, in order (STAGES):
 4. fine: a search of fine_trials x fine_epochs (longer trials) over the ranges
    the coarse search suggests for its next search (search.space.suggest_next:
    the span of its good trials, a decade past an edge it warned about).
-5. final: a run of the best fine trial's configuration (the coarse one's when
-   no fine trial finished) for final_epochs, recorded as any run is; its
-   preset, with the fine ranges as its [search], is `tuned.toml`.
+5. final: the best [tune] final_candidates fine trials (the best coarse one
+   when no fine trial finished) continued to final_epochs, each with its
+   trial's exact values and seed, so it repeats that trial and goes on; the
+   fine search ranked them after fine_epochs, and the best then is not always
+   the best at the end. The first trains here, recorded as any run is, while
+   the others train on the workers; the best of them (space.best_trial) is the
+   final run (trained again here when it was one on the workers). Its best val
+   accuracy is at least the best fine trial's; its preset, with the fine
+   ranges as its [search], is `tuned.toml`.
 
 The tune folder `RUNS_DIR/tune-PRESET-STAMP-ID/` holds `preset.toml` (what it
 started from), `state.json` (each stage's result, written as it ends: what
@@ -39,7 +45,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -53,9 +59,10 @@ from .errors import UserError
 from .formatting import accuracy, hyperparameter
 from .lr_find import METHODS, SUGGESTED, find_lr, read_record
 from .runs import RunStore, atomic_write_text, new_record_dir, read_metrics, safe_name
-from .search.runner import SearchControl, SearchEnded, TrialEnded, run_search
-from .search.space import TrialResult
+from .search.runner import SearchControl, SearchEnded, TrialEnded, run_search, stop_flag
+from .search.space import Trial, TrialResult, best_trial
 from .search.store import SearchStore
+from .search.trial import FileFlag, TrialSpec, run_trial
 
 STAGES = ("checks", "lr-find", "coarse", "fine", "final")
 LR_MARGIN = 3.0
@@ -470,7 +477,7 @@ def _search(t: _Tune, name: str, preset: Preset) -> _Outcome:
 def _search_result(ended: SearchEnded) -> dict:
     return {
         "best": None if ended.best is None else dataclasses.asdict(ended.best),
-        "ranking": [dataclasses.asdict(r) for r in ended.ranking[:5]],
+        "ranking": [dataclasses.asdict(r) for r in ended.ranking],  # the final stage's candidates come from it
         "warnings": [w.message for w in ended.warnings],
         "next_ranges": ended.next_ranges,
         "trials": ended.trials,
@@ -480,20 +487,36 @@ def _search_result(ended: SearchEnded) -> dict:
 # final ---------------------------------------------------------------------------------
 
 
-def best_configuration(state: dict) -> TrialResult:
-    """The best fine trial; the best coarse one when no fine trial finished."""
-    for stage in ("fine", "coarse"):
-        best = state.get(stage, {}).get("result", {}).get("best")
+def final_candidates(state: dict, count: int) -> list[TrialResult]:
+    """The configurations the final stage continues, best first: the best `count` finished
+    fine trials (the fine search's ranking); else its best trial, or the coarse one's when
+    no fine trial got as far as an epoch."""
+    fine = state.get("fine", {}).get("result", {})
+    ranked = [TrialResult(**r) for r in fine.get("ranking", [])]
+    finished = [r for r in ranked if r.status == "finished" and r.best_val_acc is not None]
+    if finished:
+        return finished[:count]
+    for best in (fine.get("best"), state.get("coarse", {}).get("result", {}).get("best")):
         if best is not None:
-            return TrialResult(**best)
+            return [TrialResult(**best)]
     raise AssertionError("the final stage runs only after a search found a best trial")
 
 
+def best_configuration(state: dict) -> TrialResult:
+    """The best fine trial; the best coarse one when no fine trial finished."""
+    return final_candidates(state, 1)[0]
+
+
 def final_preset(preset: Preset, best: TrialResult, state: dict) -> Preset:
-    """The tuned preset: the best trial's values, final_epochs, the fine ranges as [search]."""
+    """The tuned preset: the best trial's values, final_epochs, the fine ranges as [search].
+
+    The values are the trial's own, unrounded: with the same seed the final run then
+    repeats that trial's epochs before it goes on, so its best val accuracy is at
+    least the trial's (a rate rounded to 3 digits takes another path and may land
+    below it)."""
     changes: dict[str, Any] = {
-        "train.learning_rate": float(f"{best.learning_rate:.3g}"),
-        "train.reg": float(f"{best.reg:.3g}"),
+        "train.learning_rate": best.learning_rate,
+        "train.reg": best.reg,
         "train.epochs": preset.tune.final_epochs,
     }
     if best.hidden is not None:
@@ -515,38 +538,74 @@ def final_preset(preset: Preset, best: TrialResult, state: dict) -> Preset:
 
 
 def _plan_final(t: _Tune) -> str:
-    best = best_configuration(t.state)
+    tc = t.preset.tune
+    cands = final_candidates(t.state, tc.final_candidates)
+    values = "; ".join(
+        f"{c.trial_id}: lr {hyperparameter(c.learning_rate)}, reg {hyperparameter(c.reg)}" for c in cands
+    )
+    if len(cands) == 1:
+        return (
+            f"a {tc.final_epochs}-epoch run of the best trial {cands[0].trial_id} (its values and seed: "
+            f"it repeats that trial's {cands[0].epochs} epoch(s), then goes on): {values}"
+        )
     return (
-        f"a {t.preset.tune.final_epochs}-epoch run of the best trial {best.trial_id}: "
-        f"lr {hyperparameter(best.learning_rate)}, reg {hyperparameter(best.reg)}"
+        f"the best {len(cands)} fine trials continued to {tc.final_epochs} epochs (each with its values and seed "
+        f"repeats its {cands[0].epochs} epoch(s), then goes on); the best is the final run: {values}"
     )
 
 
 def _final(t: _Tune) -> _Outcome:
-    best = best_configuration(t.state)
-    preset = final_preset(t.preset, best, t.state)
-    store = RunStore.create(t.record.path, preset, t.data)
-
-    def forward(event) -> None:
-        if isinstance(event, Epoch):
-            t.sink(event)
-
-    ended: RunEnded = Trainer(
-        preset, t.data, Fanout(store, forward), control=t.control.run, run_id=store.run_id, on_epoch=store.on_epoch
-    ).run()
-    store.close()
+    """Continue the best fine trials to final_epochs and keep the best (space.best_trial): the
+    fine search ranked them after fine_epochs, and the best then is not always the best at the end.
+    The first trains here, recorded as a run, while the others train as trials on the workers;
+    when one of those wins, it is trained again here to be recorded (same values and seed)."""
+    tc = t.preset.tune
+    cands = final_candidates(t.state, tc.final_candidates)
+    trials = [
+        # ties in space.rank go to the lower index: the better fine trial
+        Trial(f"final-{n}", 1, n - 1, c.learning_rate, c.reg, c.hidden, c.batch_size, tc.final_epochs)
+        for n, c in enumerate(cands, 1)
+    ]
+    flag = stop_flag(t.executor, t.record.path, t.record.path.name) if len(trials) > 1 else None
+    futures = [t.executor.submit(run_trial, TrialSpec(t.preset, trial, flag)) for trial in trials[1:]]
+    try:
+        run = _final_run(t, cands[0])
+        if flag is not None and run.ended.status != "finished":
+            flag.set()
+        results = [_run_result(trials[0], run), *_collect(t, futures, trials[1:], flag)]
+    finally:
+        if isinstance(flag, FileFlag):
+            flag.clear()
+    candidates = [
+        {
+            "trial": c.trial_id,
+            "learning_rate": c.learning_rate,
+            "reg": c.reg,
+            "status": r.status,
+            "best_val_acc": r.best_val_acc,
+            "best_epoch": r.best_epoch,
+        }
+        for c, r in zip(cands, results)
+    ]
+    best = best_trial(results)
+    if best is not None and best.index > 0 and not t.control.stopped:
+        run = _final_run(t, cands[best.index])
+    chosen = cands[best.index] if best is not None else cands[0]
+    preset, ended, path = run.preset, run.ended, run.path
     result = {
         "best_val_acc": ended.best_val_acc,
         "best_epoch": ended.best_epoch,
         "learning_rate": preset.train.learning_rate,
         "reg": preset.train.reg,
         "status": ended.status,
-        "run": str(store.path),
+        "run": path,
+        "trial": chosen.trial_id,
+        "candidates": candidates,
     }
-    if ended.status == "stopped":
-        return _Outcome("stopped", "stopped during the final run", result, str(store.path))
+    if ended.status == "stopped" or t.control.stopped:
+        return _Outcome("stopped", "stopped during the final run", result, path)
     if ended.status != "finished":
-        return _Outcome("failed", f"the final run {ended.status}: {ended.reason}", result, str(store.path))
+        return _Outcome("failed", f"the final run {ended.status}: {ended.reason}", result, path)
     text = to_toml(preset)
     atomic_write_text(
         t.record.path / TUNED,
@@ -554,14 +613,83 @@ def _final(t: _Tune) -> _Outcome:
         f"{t.record.path / TUNED}\n{text}",
     )
     result["tuned_preset"] = str(t.record.path / TUNED)
+    of = f"; the best of {len(cands)} fine trials continued, {chosen.trial_id}" if len(cands) > 1 else ""
     return _Outcome(
         "done",
         f"best val acc {accuracy(ended.best_val_acc)} (epoch {ended.best_epoch}) after "
         f"{preset.train.epochs} epochs at lr {hyperparameter(preset.train.learning_rate)}, "
-        f"reg {hyperparameter(preset.train.reg)}",
+        f"reg {hyperparameter(preset.train.reg)}{of}",
         result,
-        str(store.path),
+        path,
     )
+
+
+@dataclass
+class _FinalRun:
+    preset: Preset
+    ended: RunEnded
+    path: str
+    epochs: int
+
+
+def _final_run(t: _Tune, best: TrialResult) -> _FinalRun:
+    """A recorded run (a run folder in the tune folder) of the tuned preset from `best`."""
+    preset = final_preset(t.preset, best, t.state)
+    store = RunStore.create(t.record.path, preset, t.data)
+    epochs = [0]
+
+    def forward(event) -> None:
+        if isinstance(event, Epoch):
+            epochs[0] = event.epoch
+            t.sink(event)
+
+    ended: RunEnded = Trainer(
+        preset, t.data, Fanout(store, forward), control=t.control.run, run_id=store.run_id, on_epoch=store.on_epoch
+    ).run()
+    store.close()
+    return _FinalRun(preset, ended, str(store.path), epochs[0])
+
+
+def _run_result(trial: Trial, run: _FinalRun) -> TrialResult:
+    e = run.ended
+    return TrialResult.of(
+        trial,
+        status=e.status,
+        reason=e.reason,
+        best_val_acc=e.best_val_acc,
+        best_epoch=e.best_epoch,
+        epochs=run.epochs,
+        iterations=e.iterations,
+        elapsed_s=e.elapsed_s,
+    )
+
+
+def _collect(t: _Tune, futures: list[Future], trials: list[Trial], flag) -> list[TrialResult]:
+    """The candidates' results as their trials end (each sent to the sink); a stop sets their flag."""
+    pending = set(futures)
+    while pending:
+        if t.control.stopped and flag is not None:
+            flag.set()
+        done, pending = wait(pending, timeout=0.1)
+        for f in done:
+            t.sink(TrialEnded.from_result(_trial_result(f, trials[futures.index(f)])))
+    return [_trial_result(f, trial) for f, trial in zip(futures, trials)]
+
+
+def _trial_result(future: Future, trial: Trial) -> TrialResult:
+    try:
+        return future.result()
+    except Exception as e:  # the worker died, or the cluster went away: this candidate is out
+        return TrialResult.of(
+            trial,
+            status="failed",
+            reason=f"{type(e).__name__}: {e}",
+            best_val_acc=None,
+            best_epoch=None,
+            epochs=0,
+            iterations=0,
+            elapsed_s=0.0,
+        )
 
 
 _STAGE_FUNCTIONS: tuple[tuple[Callable[[_Tune], str], Callable[[_Tune], _Outcome]], ...] = (
@@ -713,7 +841,7 @@ def _report_lr_find(record: TuneRecord, entry: dict) -> list[str]:
 def _report_search(record: TuneRecord, entry: dict) -> list[str]:
     res = entry["result"]
     lines = ["| trial | val acc | learning rate | reg | epochs |", "| --- | --- | --- | --- | --- |"]
-    for r in res.get("ranking", []):
+    for r in res.get("ranking", [])[:5]:
         lines.append(
             f"| {r['trial_id']} | {accuracy(r['best_val_acc'])} | {hyperparameter(r['learning_rate'])} | "
             f"{hyperparameter(r['reg'])} | {r['epochs']} |"
@@ -767,6 +895,7 @@ def _report_final(record: TuneRecord, entry: dict) -> list[str]:
         else "train and val accuracy stay close: no strong overfitting; a bigger model could use more capacity"
     )
     return [
+        *_report_candidates(record, entry),
         "```",
         text,
         "```",
@@ -774,6 +903,27 @@ def _report_final(record: TuneRecord, entry: dict) -> list[str]:
         f"Last epoch: train {accuracy(epochs[-1]['train_acc'])}, val {accuracy(epochs[-1]['val_acc'])}: {words}.",
         "",
     ]
+
+
+def _report_candidates(record: TuneRecord, entry: dict) -> list[str]:
+    cands = entry["result"].get("candidates", [])
+    if len(cands) < 2:
+        return []
+    lines = [
+        f"The fine search ranked its trials after {record.preset.tune.fine_epochs} epochs; the best then is not "
+        f"always the best after {record.preset.tune.final_epochs}, so its best {len(cands)} went on (each "
+        "with its values and seed, so it repeats its trial first) and the best of them is the final run:",
+        "",
+        f"| fine trial | val acc after {record.preset.tune.final_epochs} epochs | best epoch | learning rate | reg |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for c in cands:
+        chosen = " (final)" if c["trial"] == entry["result"].get("trial") else ""
+        lines.append(
+            f"| {c['trial']}{chosen} | {accuracy(c['best_val_acc'])} | {c['best_epoch'] or '-'} | "
+            f"{hyperparameter(c['learning_rate'])} | {hyperparameter(c['reg'])} |"
+        )
+    return [*lines, ""]
 
 
 _REPORT_PARTS: dict[str, Callable[[TuneRecord, dict], list[str]]] = {

@@ -212,6 +212,18 @@ SearchSink = Callable[[SearchEvent], None]
 # --- stopping ----------------------------------------------------------------
 
 
+def stop_flag(executor: Executor, folder: Path, name: str):
+    """The stop flag trials on `executor` watch: a file in `folder` for local processes,
+    a Dask event (named after `name`) for a cluster, an in-memory flag for threads."""
+    session = uuid.uuid4().hex[:8]
+    client = getattr(executor, "_client", None)
+    if client is not None:
+        return DaskFlag(f"tui-trainer-stop-{name}-{session}", client=client)
+    if isinstance(executor, ThreadPoolExecutor):
+        return MemoryFlag()
+    return FileFlag(Path(folder) / f".stop-{session}")
+
+
 class SearchControl:
     """Stop a search from any thread (a signal handler, a UI key).
 
@@ -225,15 +237,7 @@ class SearchControl:
 
     @classmethod
     def for_executor(cls, executor: Executor, store: SearchStore) -> SearchControl:
-        """A file flag in the search folder for local processes, a Dask event for a
-        cluster, an in-memory flag for threads."""
-        session = uuid.uuid4().hex[:8]
-        client = getattr(executor, "_client", None)
-        if client is not None:
-            return cls(DaskFlag(f"tui-trainer-stop-{store.search_id}-{session}", client=client))
-        if isinstance(executor, ThreadPoolExecutor):
-            return cls(MemoryFlag())
-        return cls(FileFlag(store.path / f".stop-{session}"))
+        return cls(stop_flag(executor, store.path, store.search_id))
 
     def stop(self, reason: str = "stopped by request") -> None:
         if not self._stopped.is_set():

@@ -61,6 +61,7 @@ CASES: dict[str, tuple[list, list]] = {
     "train.explode_factor": ([1.5, 3], [1, 0.5]),
     "train.stats_every": ([1, 10], [0]),
     "train.seed": ([0, 123], [-1]),
+    "train.device": (["cpu", "gpu", "auto"], ["cuda", "GPU", "", 1]),
     "search.learning_rate": ([[1e-6, 1e-1]], [[1e-1, 1e-6], [0, 1], [1e-3], [1e-3, 1e-2, 1e-1], "x", [1e-3, INF]]),
     "search.reg": ([[1e-5, 10]], [[-1, 1], [1, 1]]),
     "search.hidden": ([[], [50, 100]], [[0], [50.5]]),

@@ -57,6 +57,32 @@ def test_a_run_shows_its_progress_times_on_the_apps_clock_and_how_it_ended():
     assert (f["status"], f["note"], f["elapsed"], f["eta"]) == ("finished", "best val acc 0.912 (epoch 3)", 6.0, None)
 
 
+def test_the_status_shows_the_device_the_run_trains_on_once_it_has_started():
+    wanting_gpu = PRESET.replace(**{"train.device": "auto"})
+    assert status_fields(None, wanting_gpu, loaded=True, data_error="", restarting=False, now=0.0)["device"] == ""
+    run = RunHistory(1, wanting_gpu)
+    run.t_start = 0.0
+    assert status_fields(run, wanting_gpu, loaded=True, data_error="", restarting=False, now=0.0)["device"] == ""
+    run.add(RunStarted("r", {}, 10, 300, 100, 10, 30, 2.3026, device="cpu"))  # "auto" found no GPU
+    assert status_fields(run, wanting_gpu, loaded=True, data_error="", restarting=False, now=1.0)["device"] == "cpu"
+    on_gpu = RunHistory(2, wanting_gpu)
+    on_gpu.add(RunStarted("r", {}, 10, 300, 100, 10, 30, 2.3026, device="gpu"))
+    assert status_fields(on_gpu, wanting_gpu, loaded=True, data_error="", restarting=False, now=1.0)["device"] == "gpu"
+
+
+def test_the_notes_say_when_auto_found_no_gpu():
+    auto = PRESET.replace(**{"train.device": "auto"})
+
+    def said(device: str, preset: Preset) -> bool:
+        run = RunHistory(1, preset)
+        run.add(RunStarted("r", {}, 10, 300, 100, 10, 30, 2.3026, device=device))
+        lines = notes(run, base_preset=preset, next_preset=preset, data=data(), data_error="", runs_dir_name="runs")
+        return ("info", 'train.device "auto" found no usable GPU: this run trains on the CPU') in lines
+
+    assert said("cpu", auto)
+    assert not said("gpu", auto) and not said("cpu", PRESET)  # found one; or the CPU was asked for
+
+
 def test_an_ended_run_is_summed_up_by_its_accuracy_or_its_reason():
     assert ended_note(RunEnded("finished", "done", 0.5, 2, 10, 1.0)) == "best val acc 0.500 (epoch 2)"
     assert (

@@ -44,6 +44,7 @@ LOSSES = ("softmax", "svm")
 INITS = ("gaussian", "xavier", "he")
 DTYPES = ("float32", "float64")
 UPDATES = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
+DEVICES = ("cpu", "gpu", "auto")  # where a run trains: engine/backend.py
 _PREPROCESS_RE = re.compile(r"^(mean|std|whiten|pca:(\d+))$")
 T = TypeVar("T")
 
@@ -162,6 +163,9 @@ class TrainConfig:
     explode_factor: float = _f(3.0, _explode)
     stats_every: int = _f(10, _at_least(1))
     seed: int = _f(0, _at_least(0))
+    # "gpu" trains with CuPy on an NVIDIA GPU (pip install 'tui-trainer[gpu]');
+    # "auto" takes the GPU when there is one, else the CPU.
+    device: str = _f("cpu", _choice(DEVICES))
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ from .config import Preset, to_toml
 from .datasets.base import Dataset
 from .engine import RunControl, build_net
 from .engine.optim import make_optimizer
+from .engine.trainer import resolve_device
 from .runs import atomic_write_text, new_record_dir
 
 START_LR = 1e-7
@@ -223,10 +224,11 @@ def sweep(
     p = sweep_preset(preset)
     tc = p.train
     dtype = np.dtype(p.model.dtype)
-    net = build_net(p, data.input_dim, data.num_classes)
+    backend = resolve_device(p)
+    net = build_net(p, data.input_dim, data.num_classes, backend)
     opt = make_optimizer(tc.update, start_lr, tc.momentum)
-    rng = np.random.default_rng(seed)
-    X, y = data.X_train, data.y_train
+    rng = np.random.default_rng(seed)  # the batches' order, on the host whatever the device
+    X, y = backend.to_device(data.X_train), backend.to_device(data.y_train)
     n = X.shape[0]
     batch = min(tc.batch_size, n)
     factor = (end_lr / start_lr) ** (1 / max(steps - 1, 1))
@@ -235,14 +237,14 @@ def sweep(
     smoothed: list[float] = []
     avg, best = 0.0, math.inf
     stopped = f"reached the end of the sweep ({end_lr:g})"
-    order = rng.permutation(n)
+    order = backend.to_device(rng.permutation(n))
     at = 0
     for t in range(1, steps + 1):
         if control is not None and control.stopped:
             stopped = control.stop_reason
             break
         if at + batch > n:
-            order, at = rng.permutation(n), 0
+            order, at = backend.to_device(rng.permutation(n)), 0
         idx = order[at : at + batch]
         at += batch
         lr = start_lr * factor ** (t - 1)

@@ -11,7 +11,7 @@ import json
 from ..config import load_preset
 from ..threads import apply_training_blas_threads
 from ..usertext import markup
-from .console import FAILED, OK, rich_console
+from .console import FAILED, OK, preflight, rich_console
 
 
 def command(args) -> int:
@@ -20,11 +20,10 @@ def command(args) -> int:
     apply_training_blas_threads()
     from ..checks import CHECKS, iter_checks, run_checks
     from ..datasets import load_dataset
-    from ..engine.trainer import check_model_fits
 
     preset = load_preset(args.preset, args.overrides)
     data = load_dataset(preset.data, source=preset.where)
-    check_model_fits(preset, data.input_dim, data.num_classes)  # bad input, before anything is recorded
+    preflight(preset, data)  # bad input, before anything is recorded
     results = []
     if args.json:
         results = run_checks(preset, data)

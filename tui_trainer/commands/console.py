@@ -92,6 +92,22 @@ class StopOnSignals:
         raise KeyboardInterrupt
 
 
+def preflight(preset, data, check_size: bool = True) -> None:
+    """Before anything is recorded: train.device can be had and (check_size)
+    the net fits there, else a PresetError: exit 2 with its line. When "auto"
+    fell back to the CPU, one line on stderr says so: the command's only notice of it."""
+    import sys
+
+    from ..engine.trainer import check_model_fits, resolve_device
+
+    if check_size:
+        backend = check_model_fits(preset, data.input_dim, data.num_classes)
+    else:
+        backend = resolve_device(preset)
+    if backend.notice:
+        print(f"tui-trainer: {backend.notice}", file=sys.stderr, flush=True)
+
+
 def ignore_further_signals() -> None:
     """For a process on its way out after a signal stopped its work (exit 130): a
     repeat arriving now (three Ctrl+C a millisecond apart) must not kill it with a

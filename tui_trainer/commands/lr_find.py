@@ -22,7 +22,7 @@ import sys
 
 from ..config import load_preset
 from ..threads import apply_training_blas_threads
-from .console import StopOnSignals, exit_status, rich_console
+from .console import StopOnSignals, exit_status, preflight, rich_console
 
 
 def command(args) -> int:
@@ -30,12 +30,11 @@ def command(args) -> int:
     from ..datasets import load_dataset
     from ..engine import RunControl
     from ..engine.events import to_dict
-    from ..engine.trainer import check_model_fits
     from ..lr_find import LrFindEnded, LrSweep, find_lr
 
     preset = load_preset(args.preset, args.overrides)
     data = load_dataset(preset.data, source=preset.where)
-    check_model_fits(preset, data.input_dim, data.num_classes)
+    preflight(preset, data)
     control = RunControl()
     sweeps: list[LrSweep] = []
 

@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING
 from ..config import load_preset
 from ..errors import UserError
 from ..threads import apply_training_blas_threads
-from .console import BAD_INPUT, StopOnSignals, exit_status, is_terminal
+from .console import BAD_INPUT, StopOnSignals, exit_status, is_terminal, preflight
 
 if TYPE_CHECKING:
     from ..engine import RunControl, Trainer
@@ -47,13 +47,12 @@ def command(args) -> int:
     from ..datasets import load_dataset
     from ..engine import RunControl, Trainer
     from ..engine.events import Fanout
-    from ..engine.trainer import check_model_fits
     from ..runs import RunStore
     from .run_faces import JsonLines, LiveDisplay, PlainLines, Record
 
     preset = load_preset(args.preset, args.overrides)
     data = load_dataset(preset.data, source=preset.where)
-    check_model_fits(preset, data.input_dim, data.num_classes)  # bad input, before anything is recorded
+    preflight(preset, data)  # bad input, before anything is recorded
 
     control = RunControl()
     record = Record(input_dim=data.input_dim, classes=data.num_classes)

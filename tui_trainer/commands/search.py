@@ -56,7 +56,7 @@ from ..search.texts import (
 )
 from ..search.trial import cached_dataset
 from ..usertext import markup, one_line
-from .console import BAD_INPUT, FAILED, StopOnSignals, exit_status, is_terminal, rich_console
+from .console import BAD_INPUT, FAILED, StopOnSignals, exit_status, is_terminal, preflight, rich_console
 
 
 def command(args) -> int:
@@ -65,7 +65,11 @@ def command(args) -> int:
     if args.resume:
         store = SearchStore.latest(args.runs_dir, preset.name)
         preset = _resumed_preset(preset, store, bool(args.overrides))
-    cached_dataset(preset.data, preset.where)  # bad data: exit 2 here, not once per trial
+    data = cached_dataset(preset.data, preset.where)  # bad data: exit 2 here, not once per trial
+    if not args.scheduler:  # a Dask cluster's workers have their own devices: their trials say what they lack
+        # train.device, likewise; not the net's size: the searched hidden sizes decide
+        # each trial's, and a trial too big fails with the line that says so.
+        preflight(preset, data, check_size=False)
 
     pool = TrialPool.open(args.scheduler, args.workers)
     ended: SearchEnded | None = None

@@ -25,12 +25,11 @@ import sys
 from ..config import load_preset
 from ..errors import UserError
 from ..threads import apply_training_blas_threads
-from .console import StopOnSignals, exit_status
+from .console import StopOnSignals, exit_status, preflight
 
 
 def command(args) -> int:
     apply_training_blas_threads()  # the checks, lr-find and the final run train here
-    from ..engine.trainer import check_model_fits
     from ..search.pool import TrialPool
     from ..search.trial import cached_dataset
     from ..tune import TuneControl, TuneRecord, run_tune
@@ -46,7 +45,7 @@ def command(args) -> int:
             )
         preset = record.preset
     data = cached_dataset(preset.data, preset.where)  # bad data: exit 2 here
-    check_model_fits(preset, data.input_dim, data.num_classes)
+    preflight(preset, data)
 
     pool = TrialPool.open(args.scheduler, args.workers)
     ended = None

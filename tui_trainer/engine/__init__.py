@@ -1,6 +1,7 @@
-"""The NumPy training engine: layers, model, update rules, trainer, statistics.
+"""The training engine: layers, model, update rules, trainer, statistics.
 
-NumPy only: nothing in this package imports textual, rich or plotext.
+NumPy, or CuPy on a GPU (backend.py: train.device); nothing in this package
+imports textual, rich or plotext.
 """
 
 from .events import Advice, Epoch, Event, ParamStats, Ratios, RunEnded, RunStarted, Sink, Step, from_dict, to_dict

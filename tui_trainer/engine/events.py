@@ -28,6 +28,7 @@ class RunStarted:
     initial_loss: float  # loss at init (reg included) on the train-accuracy subset
     label_names: tuple[str, ...] = ()
     image_shape: tuple[int, ...] = ()  # (H, W, C) when the inputs are images, else ()
+    device: str = "cpu"  # where the run trains: "cpu" or "gpu" (records from before it: the CPU)
 
 
 @dataclass(frozen=True)

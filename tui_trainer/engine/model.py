@@ -7,6 +7,11 @@
 Loss = data loss + 0.5 * reg * sum of squared weights (W1, W2, ..., not biases).
 Activations and gradients live in buffers allocated once per batch size and
 reused; the first layer computes no gradient with respect to its input.
+
+On a GPU backend the parameters, buffers and gradients live on the device;
+the initial weights still come from NumPy's generator (and are copied over),
+so a GPU net and a CPU net with the same seed start from the same weights.
+`loss` and `accuracy` return Python floats: one transfer each.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .backend import CPU, Backend
 from .layers import (
     AffineCache,
     Array,
@@ -52,12 +58,15 @@ class FullyConnectedNet:
         init_std: float = 1e-4,
         dtype: str | np.dtype = "float32",
         seed: int = 0,
+        backend: Backend = CPU,
     ):
         self.dims = [int(input_dim), *map(int, hidden), int(num_classes)]
         self.num_layers = len(self.dims) - 1
         self.loss_name = loss
         self.data_loss_fn = LOSSES[loss]
         self.dtype = np.dtype(dtype)
+        self.backend = backend
+        xp = self.xp = backend.xp
         rng = np.random.default_rng(seed)
         # Ordered W1, b1, W2, b2, ...: the order every table and file shows.
         self.params: dict[str, np.ndarray] = {}
@@ -65,10 +74,11 @@ class FullyConnectedNet:
             raise ValueError(f"unknown init {init!r}")
         for i, (fan_in, fan_out) in enumerate(zip(self.dims[:-1], self.dims[1:]), start=1):
             std = INITS[init](fan_in, init_std)
-            self.params[f"W{i}"] = (rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype)
-            self.params[f"b{i}"] = np.zeros(fan_out, dtype=self.dtype)
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self._scratch = {k: np.empty_like(self.params[k]) for k in self.weight_names}
+            weights = (rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype)
+            self.params[f"W{i}"] = backend.to_device(weights)
+            self.params[f"b{i}"] = xp.zeros(fan_out, dtype=self.dtype)
+        self.grads = {k: xp.zeros_like(v) for k, v in self.params.items()}
+        self._scratch = {k: xp.empty_like(self.params[k]) for k in self.weight_names}
         self._buffers: dict[int, dict[str, list[np.ndarray]]] = {}
         self._train_n: int | None = None  # the batch size of the last gradient pass
 
@@ -79,11 +89,11 @@ class FullyConnectedNet:
     def _buffers_for(self, n: int) -> dict[str, list[np.ndarray]]:
         buf = self._buffers.get(n)
         if buf is None:
-            widths = self.dims[1:]
+            widths, xp = self.dims[1:], self.xp
             buf = {
-                "act": [np.empty((n, m), self.dtype) for m in widths],  # layer outputs (ReLU'd but the last)
-                "grad": [np.empty((n, m), self.dtype) for m in widths],  # d loss / d layer output
-                "mask": [np.empty((n, m), bool) for m in widths[:-1]],  # ReLU gates: hidden output > 0
+                "act": [xp.empty((n, m), self.dtype) for m in widths],  # layer outputs (ReLU'd but the last)
+                "grad": [xp.empty((n, m), self.dtype) for m in widths],  # d loss / d layer output
+                "mask": [xp.empty((n, m), bool) for m in widths[:-1]],  # ReLU gates: hidden output > 0
             }
             # The training batch's buffers stay for the whole run; beside them,
             # at most two evaluation sizes (the train-accuracy subset and the
@@ -116,9 +126,9 @@ class FullyConnectedNet:
         return h, affine_caches, relu_caches
 
     def scores(self, X: np.ndarray, chunk: int = 1000) -> np.ndarray:
-        """Class scores (N, C) for inputs X (N, D), computed in chunks."""
+        """Class scores (N, C) for inputs X (N, D), computed in chunks (on X's device)."""
         n = X.shape[0]
-        out = np.empty((n, self.dims[-1]), self.dtype)
+        out: Array = self.xp.empty((n, self.dims[-1]), self.dtype)
         for start in range(0, n, chunk):
             xb = X[start : start + chunk]
             buf = self._buffers_for(xb.shape[0])
@@ -133,12 +143,16 @@ class FullyConnectedNet:
     def accuracy(self, X: np.ndarray, y: np.ndarray) -> float:
         if X.shape[0] == 0:
             return float("nan")
-        return float(np.mean(self.predict(X) == y))
+        return float(self.xp.mean(self.predict(X) == y))
 
-    def reg_loss(self, reg: float) -> float:
+    def reg_loss(self, reg: float) -> Array | float:
+        """0.5 * reg * sum of squared weights: a 0-d float64 array on the net's
+        device (0.0 when reg is 0); float() reads it."""
         if reg == 0:
             return 0.0
-        return 0.5 * reg * sum(float(np.vdot(w, w)) for w in (self.params[k] for k in self.weight_names))
+        vdot = self.xp.vdot
+        total: Array = sum(vdot(w, w).astype(np.float64) for w in (self.params[k] for k in self.weight_names))
+        return 0.5 * reg * total
 
     def loss(self, X: np.ndarray, y: np.ndarray, reg: float = 0.0, grads: bool = True, reg_grads: bool = True) -> float:
         """Loss on a batch; with grads=True, fills self.grads in place.
@@ -154,7 +168,7 @@ class FullyConnectedNet:
         grad = buf["grad"]
         scores, affine_caches, relu_caches = self._forward(X, buf)
         data_loss, dscores = self.data_loss_fn(scores, y, dscores=grad[-1])
-        loss = data_loss + self.reg_loss(reg)
+        loss = float(data_loss + self.reg_loss(reg))  # the step's one transfer from the device
         if not grads:
             return loss
         dh = dscores
@@ -164,15 +178,17 @@ class FullyConnectedNet:
             dx, _, _ = affine_backward(dh, affine_caches[i], dx=dx_buf, dw=dW, db=db, need_dx=i > 0)
             if reg and reg_grads:
                 scratch = self._scratch[f"W{i + 1}"]
-                np.multiply(self.params[f"W{i + 1}"], reg, out=scratch)
+                self.xp.multiply(self.params[f"W{i + 1}"], reg, out=scratch)
                 dW += scratch
             if dx is not None:  # every layer but the first: back through the ReLU below it
                 dh = relu_backward(dx, relu_caches[i - 1], out=dx)
         return loss
 
     def copy_params(self) -> dict[str, np.ndarray]:
-        return {k: v.copy() for k, v in self.params.items()}
+        """Copies of the parameters on the host (one transfer from a device)."""
+        return self.backend.params_to_host(self.params)
 
     def set_params(self, params: dict[str, np.ndarray]) -> None:
+        """Overwrite the parameters with these (host or device) arrays."""
         for k, v in params.items():
-            np.copyto(self.params[k], v)
+            self.xp.copyto(self.params[k], self.backend.to_device(v))

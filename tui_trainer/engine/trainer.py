@@ -8,6 +8,11 @@ Any thread may call control.stop(), control.pause(), control.resume(); the
 trainer checks them every iteration. `run_ended` is always sent, also when the
 run fails (status "failed", the error in `reason`, the exception in
 `trainer.error`).
+
+The run trains on the device `train.device` names (engine/backend.py): the data
+set is copied there once, and per step only the loss comes back. The ratio
+rows come back in one transfer per stats event, the accuracies in one each per
+epoch, and the best parameters only when a face asks for them (`best_params`).
 """
 
 from __future__ import annotations
@@ -19,17 +24,19 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
 from ..config import Preset, to_dict
 from ..datasets.base import Dataset
 from ..errors import PresetError
+from .backend import CPU, Backend, array_namespace, resolve
 from .events import Epoch, Ratios, RunEnded, RunStarted, Sink, Step
 from .model import FullyConnectedNet
 from .optim import Optimizer, make_optimizer
 from .rules import ExplosionWatch
-from .stats import param_stats
+from .stats import ratio_rows
 
 TRAIN_ACC_SUBSET = 1000
 # A batch at least this big is gathered on a second thread while the step
@@ -86,35 +93,52 @@ class RunControl:
 _PARAM_COPIES = 8
 
 
-def estimate_bytes(preset: Preset, input_dim: int, num_classes: int) -> int:
+def estimate_bytes(preset: Preset, input_dim: int, num_classes: int, with_data: bool = False) -> int:
     """About how much memory a run of this net takes (parameters and their
-    copies, one batch's activations, gradients and ReLU masks)."""
+    copies, one batch's activations, gradients and ReLU masks; with_data: the
+    training and validation splits too, which a GPU run copies to the device)."""
     dims = [input_dim, *preset.model.hidden, num_classes]
     itemsize = np.dtype(preset.model.dtype).itemsize
     params = sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
     tc, n = preset.train, preset.data.num_train
     batch = min(tc.batch_size, n) if tc.sample_batches else n  # as the trainer takes it: never more than n
     activations = batch * sum(dims[1:]) * (2 * itemsize + 1)
-    return params * itemsize * _PARAM_COPIES + activations
+    data = (n + preset.data.num_val) * (input_dim * itemsize + 8) if with_data else 0
+    return params * itemsize * _PARAM_COPIES + activations + data
 
 
-def check_model_fits(preset: Preset, input_dim: int, num_classes: int) -> None:
-    """A PresetError naming model.hidden when the net cannot fit in this machine's memory."""
-    need = estimate_bytes(preset, input_dim, num_classes)
-    try:
-        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # not on Linux: no limit known
-        return
+def check_model_fits(preset: Preset, input_dim: int, num_classes: int, backend: Backend | None = None) -> Backend:
+    """The backend the preset's train.device gives (a PresetError naming
+    train.device when it cannot be had), after checking that the net fits in
+    its memory (the machine's, or the GPU's): a PresetError naming
+    model.hidden when it does not. Commands call it before anything is recorded."""
+    backend = backend or resolve_device(preset)
+    gpu_bytes = backend.memory_bytes()
+    need = estimate_bytes(preset, input_dim, num_classes, with_data=gpu_bytes is not None)
+    if gpu_bytes is not None:
+        have, what = gpu_bytes, "this GPU has"
+    else:
+        try:
+            have, what = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "this machine has"
+        except (ValueError, OSError, AttributeError):  # not on Linux: no limit known
+            return backend
     if need > 0.8 * have:
         raise PresetError(
             f"{preset.where('model.hidden')}: {list(preset.model.hidden)} with {input_dim} inputs and "
-            f"{num_classes} classes needs about {need / 2**30:,.1f} GiB, and this machine has "
+            f"{num_classes} classes needs about {need / 2**30:,.1f} GiB, and {what} "
             f"{have / 2**30:,.1f} GiB; use smaller hidden layers"
         )
+    return backend
 
 
-def build_net(preset: Preset, input_dim: int, num_classes: int) -> FullyConnectedNet:
-    check_model_fits(preset, input_dim, num_classes)
+def resolve_device(preset: Preset) -> Backend:
+    """The backend of the preset's train.device (see engine/backend.py's resolve)."""
+    return resolve(preset.train.device, preset.where("train.device"))
+
+
+def build_net(preset: Preset, input_dim: int, num_classes: int, backend: Backend = CPU) -> FullyConnectedNet:
+    """The preset's net with its initial weights, on `backend`'s device (the CPU unless given)."""
+    check_model_fits(preset, input_dim, num_classes, backend)
     m = preset.model
     return FullyConnectedNet(
         input_dim,
@@ -125,6 +149,7 @@ def build_net(preset: Preset, input_dim: int, num_classes: int) -> FullyConnecte
         init_std=m.init_std,
         dtype=m.dtype,
         seed=preset.train.seed,
+        backend=backend,
     )
 
 
@@ -134,18 +159,22 @@ class Batches:
     With prefetch, batch b + 1 is gathered on a worker thread while the caller
     computes on batch b; the caller must be done with a batch when it asks
     for the next one (the buffer it holds is refilled with the batch after).
+    X, y and the permutation are on the run's device (a GPU gathers with a
+    kernel, asynchronously: no prefetch there).
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, batch: int, prefetch: bool):
+    def __init__(self, X: Any, y: Any, batch: int, prefetch: bool):
         self.X, self.y, self.batch = X, y, batch
-        self._x = [np.empty((batch, X.shape[1]), X.dtype) for _ in range(2 if prefetch else 1)]
-        self._y = [np.empty(batch, y.dtype) for _ in range(2 if prefetch else 1)]
+        self.xp = xp = array_namespace(X)
+        self._x = [xp.empty((batch, X.shape[1]), X.dtype) for _ in range(2 if prefetch else 1)]
+        self._y = [xp.empty(batch, y.dtype) for _ in range(2 if prefetch else 1)]
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="tui-trainer batches") if prefetch else None
 
     def _gather(self, perm: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray]:
         i = b % len(self._x)
         idx = perm[b * self.batch : (b + 1) * self.batch]
-        return np.take(self.X, idx, axis=0, out=self._x[i]), np.take(self.y, idx, out=self._y[i])
+        xp = self.xp
+        return xp.take(self.X, idx, axis=0, out=self._x[i]), xp.take(self.y, idx, out=self._y[i])
 
     def epoch(self, perm: np.ndarray, count: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if self._pool is None:
@@ -173,6 +202,7 @@ class Trainer:
         control: RunControl | None = None,
         run_id: str | None = None,
         on_epoch: Callable[[Trainer], None] | None = None,
+        backend: Backend | None = None,
     ):
         self.preset = preset
         self.data = data
@@ -182,14 +212,30 @@ class Trainer:
         # Called after each epoch event with the trainer, for faces that look
         # at the weights (the first-layer view) at most once per epoch.
         self.on_epoch = on_epoch
+        # Where the run trains: train.device's, unless given (tests, benchmarks).
+        self.backend = backend
         self.net: FullyConnectedNet | None = None
-        self.best_params: dict[str, np.ndarray] | None = None
+        self._best: dict[str, Any] | None = None  # on the run's device
         self.best_val_acc: float | None = None
         self.best_epoch: int | None = None
         self.iteration = 0
         self._loss_sum = 0.0  # the epoch's losses so far
         self.error: BaseException | None = None
         self.traceback: str = ""
+
+    @property
+    def best_params(self) -> dict[str, np.ndarray] | None:
+        """The parameters of the best epoch so far, on the host (from a GPU: one
+        transfer per call, so a face asks only when it saves or shows them)."""
+        if self._best is None:
+            return None
+        backend = self.backend or CPU
+        return self._best if backend.on_host else backend.params_to_host(self._best)
+
+    def param_on_host(self, name: str) -> np.ndarray:
+        """A host copy of one of the net's parameters ("W1" for the first-layer view)."""
+        assert self.net is not None
+        return (self.backend or CPU).params_to_host({name: self.net.params[name]})[name]
 
     def run(self) -> RunEnded:
         t0 = time.perf_counter()
@@ -219,24 +265,31 @@ class Trainer:
     def _train(self, t0: float) -> tuple[str, str]:
         p, tc, d = self.preset, self.preset.train, self.data
         dtype = np.dtype(p.model.dtype)
-        X, y = d.X_train, d.y_train
-        if X.dtype != dtype:
-            X = X.astype(dtype)
-        X_val = d.X_val if d.X_val.dtype == dtype else d.X_val.astype(dtype)
-        n = X.shape[0]
+        X_host, y_host = d.X_train, d.y_train
+        if X_host.dtype != dtype:
+            X_host = X_host.astype(dtype)
+        X_val_host = d.X_val if d.X_val.dtype == dtype else d.X_val.astype(dtype)
+        n = X_host.shape[0]
         if n == 0:
             raise ValueError("the training split is empty")
         batch = min(tc.batch_size, n) if tc.sample_batches else n
         per_epoch = max(n // batch, 1) if tc.sample_batches else 1
         total = per_epoch * tc.epochs
 
-        net = self.net = build_net(p, d.input_dim, d.num_classes)
+        backend = self.backend = self.backend or resolve_device(p)
+        net = self.net = build_net(p, d.input_dim, d.num_classes, backend)
         opt = make_optimizer(tc.update, tc.learning_rate, tc.momentum)
-        opt.threads = blas_threads()
+        # The update's blocks shared among the BLAS's threads on the host; a GPU takes whole arrays.
+        opt.threads = blas_threads() if backend.on_host else 1
+        # Shuffles come from NumPy's generator on the host, whatever the device,
+        # so a GPU run sees the same batches as a CPU run with the same seed.
         rng = np.random.default_rng(tc.seed)
         # A fixed subset for train accuracy, so epochs are comparable and cheap.
         sub = np.sort(rng.choice(n, size=min(n, TRAIN_ACC_SUBSET), replace=False))
-        X_sub, y_sub = X[sub], y[sub]
+        # The data set moves to the device once (on the CPU: no copy).
+        X, y = backend.to_device(X_host), backend.to_device(y_host)
+        X_val, y_val = backend.to_device(X_val_host), backend.to_device(d.y_val)
+        X_sub, y_sub = backend.to_device(X_host[sub]), backend.to_device(y_host[sub])
 
         initial_loss = net.loss(X_sub, y_sub, tc.reg, grads=False)
         self.sink(
@@ -251,24 +304,27 @@ class Trainer:
                 initial_loss=initial_loss,
                 label_names=tuple(d.label_names),
                 image_shape=tuple(d.image_shape),
+                device=backend.name,
             )
         )
 
         batches = None
         if tc.sample_batches:
-            batches = Batches(X, y, batch, prefetch=batch * X.shape[1] * dtype.itemsize >= PREFETCH_BYTES)
-        self.best_params = {k: v.copy() for k, v in net.params.items()}
+            prefetch = backend.on_host and batch * X.shape[1] * dtype.itemsize >= PREFETCH_BYTES
+            batches = Batches(X, y, batch, prefetch=prefetch)
+        self._best = {k: v.copy() for k, v in net.params.items()}
         explosion = ExplosionWatch(initial_loss, tc.explode_factor)
         try:
             for epoch in range(1, tc.epochs + 1):
                 if batches is not None:
-                    feed = batches.epoch(rng.permutation(n), per_epoch)
+                    # The shuffle comes from NumPy's generator, whatever the device.
+                    feed = batches.epoch(backend.to_device(rng.permutation(n)), per_epoch)
                 else:
                     feed = iter([(X, y)])
                 ended = self._epoch(net, opt, feed, explosion, per_epoch)
                 if ended is not None:
                     return ended
-                self._end_epoch(net, opt, epoch, per_epoch, X_sub, y_sub, X_val, t0)
+                self._end_epoch(net, opt, epoch, per_epoch, (X_sub, y_sub), (X_val, y_val), t0)
         finally:
             opt.close()
             if batches is not None:
@@ -279,7 +335,7 @@ class Trainer:
         self,
         net: FullyConnectedNet,
         opt: Optimizer,
-        feed: Iterator[tuple[np.ndarray, np.ndarray]],
+        feed: Iterator[tuple[Any, Any]],
         explosion: ExplosionWatch,
         per_epoch: int,
     ) -> tuple[str, str] | None:
@@ -301,8 +357,7 @@ class Trainer:
             self._loss_sum += loss
             sink(Step(self.iteration, self.iteration / per_epoch, loss, lr))
             if self.iteration % tc.stats_every == 0:
-                rows = tuple(param_stats(k, v, opt.applied[k]) for k, v in net.params.items())
-                sink(Ratios(self.iteration, rows))
+                sink(Ratios(self.iteration, ratio_rows(net.params, opt.applied, net.backend)))
         return None
 
     def _end_epoch(
@@ -311,20 +366,21 @@ class Trainer:
         opt: Optimizer,
         epoch: int,
         per_epoch: int,
-        X_sub: np.ndarray,
-        y_sub: np.ndarray,
-        X_val: np.ndarray,
+        train: tuple[Any, Any],
+        val: tuple[Any, Any],
         t0: float,
     ) -> None:
-        tc, d = self.preset.train, self.data
-        train_acc = net.accuracy(X_sub, y_sub)
-        val_acc = net.accuracy(X_val, d.y_val)
+        """The epoch's accuracies (train: the fixed subset; both on the run's device), the best
+        parameters kept there, the learning rate decayed, the epoch event sent."""
+        tc = self.preset.train
+        train_acc = net.accuracy(*train)
+        val_acc = net.accuracy(*val)
         lr_used = opt.learning_rate
         if self.best_val_acc is None or val_acc > self.best_val_acc:
             self.best_val_acc, self.best_epoch = val_acc, epoch
-            assert self.best_params is not None
+            assert self._best is not None
             for k, v in net.params.items():
-                np.copyto(self.best_params[k], v)
+                net.xp.copyto(self._best[k], v)
         opt.learning_rate *= tc.learning_rate_decay
         self.sink(
             Epoch(

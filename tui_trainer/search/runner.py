@@ -283,12 +283,17 @@ class _OneBlasThreadContext(SpawnContext):
     Process = _OneBlasThreadProcess
 
 
-def _init_worker() -> None:
+def _init_worker(workers: int = 1) -> None:
     # Ctrl+C reaches the whole foreground process group; the search stops its
     # trials through their stop flag, so the workers themselves ignore it.
     import signal
 
+    from ..engine.backend import share_device
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Trials on a GPU: the pool's workers share one device, each with its
+    # share of its memory (engine/backend.py; nothing is imported for it on the CPU).
+    share_device(workers)
     # A pool's workers outlive a search killed with SIGKILL (they wait on a queue
     # nobody will write to again); a worker whose parent is gone ends itself.
     parent = os.getppid()
@@ -307,9 +312,11 @@ def default_workers() -> int:
 
 
 def local_pool(workers: int | None = None) -> ProcessPoolExecutor:
-    """Worker processes (spawn), one BLAS thread each, ignoring SIGINT."""
+    """Worker processes (spawn), one BLAS thread each, ignoring SIGINT; on a GPU,
+    each caps its memory pool at its share of the device."""
+    workers = workers or default_workers()
     return ProcessPoolExecutor(
-        max_workers=workers or default_workers(), mp_context=_OneBlasThreadContext(), initializer=_init_worker
+        max_workers=workers, mp_context=_OneBlasThreadContext(), initializer=_init_worker, initargs=(workers,)
     )
 
 

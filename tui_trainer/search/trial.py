@@ -94,7 +94,12 @@ def run_trial(spec: TrialSpec) -> TrialResult:
             preset = trial_preset(spec.preset, trial)
             data = cached_dataset(preset.data, preset.where)
             epochs = _EpochCounter()
-            ended = Trainer(preset, data, epochs, control=control, run_id=trial.trial_id).run()
+            trainer = Trainer(preset, data, epochs, control=control, run_id=trial.trial_id)
+            ended = trainer.run()
+            backend = trainer.backend
+            del trainer  # its arrays go back to the memory pool...
+            if backend is not None:
+                backend.free_memory()  # ...and the pool's blocks back to a GPU the other workers share
         finally:
             done.set()
         return result(

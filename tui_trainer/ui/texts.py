@@ -25,7 +25,10 @@ def status_fields(
     """The status bar's fields (StatusBar.show's keywords) for the current run, or for the
     next one before any run; `now` is on the app's clock, in seconds."""
     preset = next_preset if run is None else run.preset
-    fields: dict[str, object] = dict(preset=preset.name, dataset=preset.data.dataset)
+    # The device the run actually trains on, from its run_started (train.device
+    # "auto" may have fallen back to the CPU); nothing before it has started.
+    device = run.started.device if run is not None and run.started is not None else ""
+    fields: dict[str, object] = dict(preset=preset.name, dataset=preset.data.dataset, device=device)
     if run is None:
         status = "failed" if data_error else ("idle" if loaded else "loading")
         note = "cannot load the data" if data_error else "space starts a run" if loaded else "loading the data…"
@@ -151,6 +154,8 @@ def _run_lines(run: RunHistory, runs_dir_name: str) -> list[tuple[str, str]]:
                 f"{s.iterations_per_epoch} iterations per epoch",
             )
         )
+        if s.device == "cpu" and run.preset.train.device == "auto":
+            lines.append(("info", 'train.device "auto" found no usable GPU: this run trains on the CPU'))
     if run.ended is not None:
         e = run.ended
         kind = {"finished": "good", "stopped": "warn"}.get(e.status, "bad")

@@ -143,7 +143,7 @@ def epoch_hook(store: RunStore, sink: HostSink, epochs: int) -> Callable[[Traine
             return
         if now - sent >= SNAPSHOT_S or epoch == epochs:
             sent = now
-            sink(LayerSnapshot(net.params["W1"].copy(), tuple(trainer.data.image_shape), epoch))
+            sink(LayerSnapshot(trainer.param_on_host("W1"), tuple(trainer.data.image_shape), epoch))
 
     return hook
 

@@ -1,4 +1,4 @@
-"""The status bar: preset, run number, status, epoch and iteration with a
+"""The status bar: preset, data set, the device the run trains on, run number, status, epoch and iteration with a
 progress bar, elapsed time and ETA. Two lines; it drops detail before it wraps."""
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class StatusBar(Widget):
         super().__init__(**kw)
         self.preset = ""
         self.dataset = ""
+        self.device = ""  # "cpu" or "gpu" once a run has started
         self.run_number: int | None = None
         self.status = "idle"
         self.epoch = 0.0
@@ -70,6 +71,7 @@ class StatusBar(Widget):
             self._flash[0],
             self.preset,
             self.dataset,
+            self.device,
             self.run_number,
             self.status,
             int(self.epoch),
@@ -94,6 +96,7 @@ class StatusBar(Widget):
         line1 = Text.assemble(
             (self.preset, "bold"),
             (f" · {self.dataset}" if self.dataset else "", dim),
+            (f" · {self.device}" if self.device else "", dim),
             ("  run ", dim),
             (str(self.run_number) if self.run_number else "-", "bold"),
             "  ",

@@ -174,7 +174,11 @@ class Batches:
         i = b % len(self._x)
         idx = perm[b * self.batch : (b + 1) * self.batch]
         xp = self.xp
-        return xp.take(self.X, idx, axis=0, out=self._x[i]), xp.take(self.y, idx, out=self._y[i])
+        # mode="clip": with the default "raise", NumPy gathers into a temporary and copies it
+        # into out (0.65 ms for 256 CIFAR rows, against 0.24); a permutation's indices are all valid.
+        # CuPy's take has no mode (it wraps).
+        kw = {"mode": "clip"} if xp is np else {}
+        return xp.take(self.X, idx, axis=0, out=self._x[i], **kw), xp.take(self.y, idx, out=self._y[i], **kw)
 
     def epoch(self, perm: np.ndarray, count: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if self._pool is None:

@@ -339,6 +339,8 @@ def test_gathering_the_next_batch_ahead_changes_nothing_in_the_run(monkeypatch):
     )
     data = load_dataset(preset.data)
     runs = {}
+    monkeypatch.setattr(trainer_module, "cores", lambda: 2)
+    monkeypatch.setattr(trainer_module, "blas_threads", lambda: 1)  # a core left free: the gather takes it
     for prefetch in (False, True):
         monkeypatch.setattr(trainer_module, "PREFETCH_BYTES", 0 if prefetch else 1 << 62)
         seen: set[str] = set()
@@ -354,3 +356,21 @@ def test_gathering_the_next_batch_ahead_changes_nothing_in_the_run(monkeypatch):
     for k, v in runs[True][2].items():
         np.testing.assert_array_equal(v, runs[False][2][k])
     assert not any(t.name.startswith("tui-trainer batches") for t in threading.enumerate())  # closed with the run
+
+
+def test_no_gathering_thread_when_the_blas_takes_every_core(monkeypatch):
+    # With BLAS threads on every core a gathering thread only takes a core from the matmuls.
+    import tui_trainer.engine.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "PREFETCH_BYTES", 0)
+    monkeypatch.setattr(trainer_module, "cores", lambda: 2)
+    monkeypatch.setattr(trainer_module, "blas_threads", lambda: 2)
+    preset, data = spiral()
+    seen: set[str] = set()
+
+    def look(_trainer):
+        seen.update(t.name for t in threading.enumerate())
+
+    _, _, ended = run(preset, data, on_epoch=look)
+    assert ended.status == "finished"
+    assert not any(name.startswith("tui-trainer batches") for name in seen)

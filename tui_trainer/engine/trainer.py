@@ -40,10 +40,20 @@ from .stats import ratio_rows
 
 TRAIN_ACC_SUBSET = 1000
 # A batch at least this big is gathered on a second thread while the step
-# before it computes: np.take releases the GIL, and 200 CIFAR rows (2.4 MB)
-# take 0.6 ms to gather, a tenth of a 3072-500-10 step; handing work to a
-# thread costs about 0.1 ms, more than a small batch's gather (784 x 200: 0.07 ms).
+# before it computes, when the BLAS leaves a core free (the workbench's trainer,
+# or a user's OPENBLAS_NUM_THREADS=1 on two cores): np.take releases the GIL, and
+# handing work to a thread costs about 0.1 ms, more than a small batch's gather
+# (784 x 200: 0.07 ms). With BLAS on every core the gathering thread only takes
+# a core from the matmuls: measured, 3072-500-10 @256 ran 0.61 s an epoch with it
+# against 0.51 s without.
 PREFETCH_BYTES = 1 << 20
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def blas_threads() -> int:
@@ -314,7 +324,9 @@ class Trainer:
 
         batches = None
         if tc.sample_batches:
-            prefetch = backend.on_host and batch * X.shape[1] * dtype.itemsize >= PREFETCH_BYTES
+            prefetch = (
+                backend.on_host and batch * X.shape[1] * dtype.itemsize >= PREFETCH_BYTES and blas_threads() < cores()
+            )
             batches = Batches(X, y, batch, prefetch=prefetch)
         self._best = {k: v.copy() for k, v in net.params.items()}
         explosion = ExplosionWatch(initial_loss, tc.explode_factor)

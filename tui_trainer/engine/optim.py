@@ -103,13 +103,19 @@ class Optimizer:
             self._pool = None
 
     def _run(self, jobs: list[tuple[list[np.ndarray], float]], slot: int) -> None:
+        # The rule works on g = dw + reg * w in a cached scratch block, so the
+        # gradient is only read: a rule that adds one of its own buffers (momentum's
+        # v) never writes dw back to memory, one stream of six saved.
         for arrays, reg in jobs:
             w, dw = arrays[0], arrays[1]
+            xp = array_namespace(w)
+            g = self._scratch_for(w, slot)
             if reg:
-                scratch = self._scratch_for(w, slot)
-                array_namespace(w).multiply(w, reg, out=scratch)
-                dw += scratch
-            self.update(*arrays)
+                xp.multiply(w, reg, out=g)
+                g += dw
+            else:
+                xp.copyto(g, dw)
+            self.update(w, dw, g, *arrays[2:])
 
     def _scratch_for(self, w: np.ndarray, slot: int) -> np.ndarray:
         xp = array_namespace(w)
@@ -125,8 +131,12 @@ class Optimizer:
             buf = self._scratch[w.dtype, slot] = np.empty(BLOCK, w.dtype)
         return buf[: w.size]
 
-    def update(self, w: np.ndarray, dw: np.ndarray, *state: np.ndarray) -> None:
-        """Apply the rule to w in place (a block of it), adding the array named APPLIED."""
+    def update(self, w: np.ndarray, dw: np.ndarray, g: np.ndarray, *state: np.ndarray) -> None:
+        """Apply the rule to w in place (a block of it), adding the array named APPLIED.
+
+        g: the gradient, reg included, in scratch the rule may overwrite; dw: the
+        gradient's own buffer, where a rule whose APPLIED is "dw" writes its update.
+        """
         raise NotImplementedError
 
 
@@ -135,9 +145,9 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def update(self, w: np.ndarray, dw: np.ndarray, *state: np.ndarray) -> None:
+    def update(self, w: np.ndarray, dw: np.ndarray, g: np.ndarray, *state: np.ndarray) -> None:
         xp = array_namespace(w)
-        xp.multiply(dw, -self.learning_rate, out=dw)
+        xp.multiply(g, -self.learning_rate, out=dw)
         w += dw
 
 
@@ -152,12 +162,11 @@ class Momentum(Optimizer):
         super().__init__(learning_rate)
         self.momentum = momentum
 
-    def update(self, w: np.ndarray, dw: np.ndarray, *state: np.ndarray) -> None:
-        xp = array_namespace(w)
+    def update(self, w: np.ndarray, dw: np.ndarray, g: np.ndarray, *state: np.ndarray) -> None:
         (v,) = state
         v *= self.momentum
-        xp.multiply(dw, self.learning_rate, out=dw)
-        v -= dw
+        g *= self.learning_rate
+        v -= g
         w += v
 
 
@@ -174,16 +183,16 @@ class Nesterov(Optimizer):
         super().__init__(learning_rate)
         self.momentum = momentum
 
-    def update(self, w: np.ndarray, dw: np.ndarray, *state: np.ndarray) -> None:
+    def update(self, w: np.ndarray, dw: np.ndarray, g: np.ndarray, *state: np.ndarray) -> None:
         xp = array_namespace(w)
         v, tmp = state
         mu = self.momentum
         xp.multiply(v, -mu, out=tmp)  # -mu * v_prev
         v *= mu
-        xp.multiply(dw, self.learning_rate, out=dw)
-        v -= dw  # v = mu * v_prev - lr * dw
-        xp.multiply(v, 1 + mu, out=dw)
-        tmp += dw  # the whole update, added in one pass
+        g *= self.learning_rate
+        v -= g  # v = mu * v_prev - lr * dw
+        xp.multiply(v, 1 + mu, out=g)
+        tmp += g  # the whole update, added in one pass
         w += tmp
 
 
@@ -197,16 +206,16 @@ class RMSProp(Optimizer):
         super().__init__(learning_rate)
         self.decay_rate, self.eps = decay_rate, eps
 
-    def update(self, w: np.ndarray, dw: np.ndarray, *state: np.ndarray) -> None:
+    def update(self, w: np.ndarray, dw: np.ndarray, g: np.ndarray, *state: np.ndarray) -> None:
         xp = array_namespace(w)
         cache, tmp = state
         cache *= self.decay_rate
-        xp.multiply(dw, dw, out=tmp)
+        xp.multiply(g, g, out=tmp)
         tmp *= 1 - self.decay_rate
         cache += tmp
         xp.sqrt(cache, out=tmp)
         tmp += self.eps
-        xp.divide(dw, tmp, out=dw)
+        xp.divide(g, tmp, out=dw)
         dw *= -self.learning_rate
         w += dw
 
@@ -235,15 +244,15 @@ class Adam(Optimizer):
         self.t += 1
         super().step(params, grads, reg, decayed)
 
-    def update(self, w: np.ndarray, dw: np.ndarray, *state: np.ndarray) -> None:
+    def update(self, w: np.ndarray, dw: np.ndarray, g: np.ndarray, *state: np.ndarray) -> None:
         xp = array_namespace(w)
         m, v, tmp = state
         b1, b2 = self.beta1, self.beta2
         m *= b1
-        xp.multiply(dw, 1 - b1, out=tmp)
+        xp.multiply(g, 1 - b1, out=tmp)
         m += tmp
         v *= b2
-        xp.multiply(dw, dw, out=tmp)
+        xp.multiply(g, g, out=tmp)
         tmp *= 1 - b2
         v += tmp
         # denominator: sqrt(v_hat) + eps, in tmp

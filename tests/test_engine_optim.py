@@ -170,3 +170,29 @@ def test_a_step_shared_between_threads_gives_the_same_weights(rule):
         results.append(params)
     for k in shapes:
         np.testing.assert_array_equal(results[0][k], results[1][k])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_ratio_rows_reduced_in_the_update_pass_match_rows_from_the_arrays(threads):
+    # The trainer's ratio rows come from reductions made block by block while the
+    # update runs (measure=True); they must read as rows computed from the arrays.
+    from tui_trainer.engine.optim import BLOCK, PARALLEL_MIN
+    from tui_trainer.engine.stats import ratio_rows
+
+    rng = np.random.default_rng(8)
+    shapes = {"W1": (1100, 1000), "b1": (1000,), "W2": (1000, 10), "b2": (10,)}
+    assert shapes["W1"][0] * shapes["W1"][1] > max(BLOCK, PARALLEL_MIN)
+    params = {k: (rng.standard_normal(s) * 0.05).astype(np.float32) for k, s in shapes.items()}
+    opt = make_optimizer("momentum", 1e-2)
+    opt.threads = threads
+    for measure in (False, True):
+        grads = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+        opt.step(params, grads, reg=1e-3, decayed=("W1", "W2"), measure=measure)
+    opt.close()
+    fused = ratio_rows(params, opt.applied, reduced=opt.reductions)
+    direct = ratio_rows(params, opt.applied)
+    for a, b in zip(fused, direct):
+        assert a.name == b.name
+        for field in ("weight_mean", "weight_std", "weight_min", "weight_max", "update_mean", "update_std", "ratio"):
+            assert getattr(a, field) == pytest.approx(getattr(b, field), rel=1e-4, abs=1e-9), (a.name, field)
+        assert a.update_min == b.update_min and a.update_max == b.update_max

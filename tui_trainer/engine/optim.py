@@ -30,10 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
 from .backend import array_namespace
+from .stats import combine, reductions
 
 BLOCK = 1 << 16  # elements: 256 KiB of float32 per array, four or five arrays in a core's L2
 # With threads > 1, a step whose parameters have this many elements in all is
@@ -51,6 +53,8 @@ class Optimizer:
         self.learning_rate = float(learning_rate)
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self.applied: dict[str, np.ndarray] = {}  # key -> the update the last step added to it
+        # key -> (the weight's, the update's) [sum, sum of squares, min, max], from a step with measure
+        self.reductions: dict[str, tuple[list[Any], list[Any]]] = {}
         self._scratch: dict[tuple[np.dtype, int], np.ndarray] = {}  # (dtype, thread slot) -> a block
         # Threads that share a step's blocks: the trainer gives it the BLAS's count.
         self.threads = 1
@@ -70,9 +74,16 @@ class Optimizer:
         grads: dict[str, np.ndarray],
         reg: float = 0.0,
         decayed: tuple[str, ...] | list[str] = (),
+        measure: bool = False,
     ) -> None:
-        """Update every parameter; those named in `decayed` get reg * w added to their gradient first."""
-        jobs: list[tuple[list[np.ndarray], float]] = []
+        """Update every parameter; those named in `decayed` get reg * w added to their gradient first.
+
+        With measure, each block's weight and applied update are also reduced
+        (sum, sum of squares, min, max) while they are in cache, into
+        `opt.reductions[key]` = (weight's, update's): the ratio row's numbers
+        without reading every weight and update from memory once more.
+        """
+        jobs: list[tuple[str, list[np.ndarray], float]] = []
         for key, w in params.items():
             dw = grads[key]
             state = self._buffers(key, w)
@@ -80,21 +91,29 @@ class Optimizer:
             r = reg if key in decayed else 0.0
             if array_namespace(w) is np and all(a.flags.c_contiguous for a in arrays):
                 flat = [a.reshape(-1) for a in arrays]  # views: the blocks write through
-                jobs += [([a[start : start + BLOCK] for a in flat], r) for start in range(0, w.size, BLOCK)]
+                jobs += [(key, [a[start : start + BLOCK] for a in flat], r) for start in range(0, w.size, BLOCK)]
             else:
-                jobs.append((list(arrays), r))
+                jobs.append((key, list(arrays), r))
             self.applied[key] = dw if self.APPLIED == "dw" else state[self.APPLIED]
         threads = min(self.threads, len(jobs))
-        if threads < 2 or sum(job[0][0].size for job in jobs) < PARALLEL_MIN:
-            self._run(jobs, 0)
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="tui-trainer update")
-        share = -(-len(jobs) // threads)
-        pending = [self._pool.submit(self._run, jobs[i * share : (i + 1) * share], i) for i in range(1, threads)]
-        self._run(jobs[:share], 0)
-        for f in pending:
-            f.result()
+        if threads < 2 or sum(job[1][0].size for job in jobs) < PARALLEL_MIN:
+            parts = [self._run(jobs, 0, measure)]
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="tui-trainer update")
+            share = -(-len(jobs) // threads)
+            pending = [
+                self._pool.submit(self._run, jobs[i * share : (i + 1) * share], i, measure) for i in range(1, threads)
+            ]
+            parts = [self._run(jobs[:share], 0, measure)] + [f.result() for f in pending]
+        if measure:
+            self.reductions = {}
+            for part in parts:  # in job order: each thread took a contiguous share
+                for key, (w_red, u_red) in part.items():
+                    had = self.reductions.get(key)
+                    self.reductions[key] = (
+                        (w_red, u_red) if had is None else (combine(had[0], w_red), combine(had[1], u_red))
+                    )
 
     def close(self) -> None:
         """Stop the update's worker threads, if any (a later step starts them again)."""
@@ -102,11 +121,15 @@ class Optimizer:
             self._pool.shutdown()
             self._pool = None
 
-    def _run(self, jobs: list[tuple[list[np.ndarray], float]], slot: int) -> None:
+    def _run(
+        self, jobs: list[tuple[str, list[np.ndarray], float]], slot: int, measure: bool
+    ) -> dict[str, tuple[list[Any], list[Any]]]:
         # The rule works on g = dw + reg * w in a cached scratch block, so the
         # gradient is only read: a rule that adds one of its own buffers (momentum's
         # v) never writes dw back to memory, one stream of six saved.
-        for arrays, reg in jobs:
+        applied = 1 if self.APPLIED == "dw" else 2 + self.STATE.index(self.APPLIED)
+        found: dict[str, tuple[list[Any], list[Any]]] = {}
+        for key, arrays, reg in jobs:
             w, dw = arrays[0], arrays[1]
             xp = array_namespace(w)
             g = self._scratch_for(w, slot)
@@ -116,6 +139,11 @@ class Optimizer:
             else:
                 xp.copyto(g, dw)
             self.update(w, dw, g, *arrays[2:])
+            if measure:
+                w_red, u_red = reductions(w, xp), reductions(arrays[applied], xp)
+                had = found.get(key)
+                found[key] = (w_red, u_red) if had is None else (combine(had[0], w_red), combine(had[1], u_red))
+        return found
 
     def _scratch_for(self, w: np.ndarray, slot: int) -> np.ndarray:
         xp = array_namespace(w)
@@ -240,9 +268,10 @@ class Adam(Optimizer):
         grads: dict[str, np.ndarray],
         reg: float = 0.0,
         decayed: tuple[str, ...] | list[str] = (),
+        measure: bool = False,
     ) -> None:
         self.t += 1
-        super().step(params, grads, reg, decayed)
+        super().step(params, grads, reg, decayed, measure)
 
     def update(self, w: np.ndarray, dw: np.ndarray, g: np.ndarray, *state: np.ndarray) -> None:
         xp = array_namespace(w)

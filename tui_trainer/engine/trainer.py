@@ -369,11 +369,12 @@ class Trainer:
             if explosion.update(loss):
                 sink(Step(self.iteration, self.iteration / per_epoch, loss, lr))
                 return "exploded", f"{explosion.why()}; the learning rate is probably too high"
-            opt.step(net.params, net.grads, reg=tc.reg, decayed=net.weight_names)
+            measure = self.iteration % tc.stats_every == 0  # the ratio rows, reduced in the update's pass
+            opt.step(net.params, net.grads, reg=tc.reg, decayed=net.weight_names, measure=measure)
             self._loss_sum += loss
             sink(Step(self.iteration, self.iteration / per_epoch, loss, lr))
-            if self.iteration % tc.stats_every == 0:
-                sink(Ratios(self.iteration, ratio_rows(net.params, opt.applied, net.backend)))
+            if measure:
+                sink(Ratios(self.iteration, ratio_rows(net.params, opt.applied, net.backend, opt.reductions)))
         return None
 
     def _end_epoch(

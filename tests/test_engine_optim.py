@@ -196,3 +196,23 @@ def test_ratio_rows_reduced_in_the_update_pass_match_rows_from_the_arrays(thread
         for field in ("weight_mean", "weight_std", "weight_min", "weight_max", "update_mean", "update_std", "ratio"):
             assert getattr(a, field) == pytest.approx(getattr(b, field), rel=1e-4, abs=1e-9), (a.name, field)
         assert a.update_min == b.update_min and a.update_max == b.update_max
+
+
+@pytest.mark.parametrize("measure", [False, True])
+def test_the_weights_sums_of_squares_left_by_the_update_give_the_loss_its_reg_term(measure):
+    # The trainer's next loss takes its reg term from the sums of squares the update
+    # took block by block; it must read as the loss computed from the weights.
+    from tui_trainer.engine.model import FullyConnectedNet
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((16, 900)).astype(np.float32)
+    y = rng.integers(0, 10, 16)
+    net = FullyConnectedNet(900, (100,), 10, init="he", seed=2)
+    opt = make_optimizer("momentum", 1e-2)
+    for _ in range(2):
+        net.loss(X, y, reg=0.5, reg_grads=False, squares=opt.squares)
+        opt.step(net.params, net.grads, reg=0.5, decayed=net.weight_names, measure=measure)
+        assert set(opt.squares) == {"W1", "W2"}
+        fused = net.loss(X, y, reg=0.5, grads=False, squares=opt.squares)
+        assert fused == pytest.approx(net.loss(X, y, reg=0.5, grads=False), rel=1e-6)
+        assert fused > net.loss(X, y, reg=0.0, grads=False) + 1.0  # the reg term is really in it

@@ -55,6 +55,9 @@ class Optimizer:
         self.applied: dict[str, np.ndarray] = {}  # key -> the update the last step added to it
         # key -> (the weight's, the update's) [sum, sum of squares, min, max], from a step with measure
         self.reductions: dict[str, tuple[list[Any], list[Any]]] = {}
+        # key -> the sum of squares of each decayed weight after the last step with reg, taken
+        # block by block in cache: the next loss's reg term without another pass over the weights.
+        self.squares: dict[str, Any] = {}
         self._scratch: dict[tuple[np.dtype, int], np.ndarray] = {}  # (dtype, thread slot) -> a block
         # Threads that share a step's blocks: the trainer gives it the BLAS's count.
         self.threads = 1
@@ -106,14 +109,17 @@ class Optimizer:
                 self._pool.submit(self._run, jobs[i * share : (i + 1) * share], i, measure) for i in range(1, threads)
             ]
             parts = [self._run(jobs[:share], 0, measure)] + [f.result() for f in pending]
+        self.squares = {}
         if measure:
             self.reductions = {}
-            for part in parts:  # in job order: each thread took a contiguous share
-                for key, (w_red, u_red) in part.items():
-                    had = self.reductions.get(key)
-                    self.reductions[key] = (
-                        (w_red, u_red) if had is None else (combine(had[0], w_red), combine(had[1], u_red))
-                    )
+        for found, squares in parts:  # in job order: each thread took a contiguous share
+            for key, sq in squares.items():
+                self.squares[key] = sq if key not in self.squares else float(self.squares[key]) + float(sq)
+            for key, (w_red, u_red) in found.items():
+                had = self.reductions.get(key) if key in self.reductions else None
+                self.reductions[key] = (
+                    (w_red, u_red) if had is None else (combine(had[0], w_red), combine(had[1], u_red))
+                )
 
     def close(self) -> None:
         """Stop the update's worker threads, if any (a later step starts them again)."""
@@ -123,12 +129,13 @@ class Optimizer:
 
     def _run(
         self, jobs: list[tuple[str, list[np.ndarray], float]], slot: int, measure: bool
-    ) -> dict[str, tuple[list[Any], list[Any]]]:
+    ) -> tuple[dict[str, tuple[list[Any], list[Any]]], dict[str, Any]]:
         # The rule works on g = dw + reg * w in a cached scratch block, so the
         # gradient is only read: a rule that adds one of its own buffers (momentum's
         # v) never writes dw back to memory, one stream of six saved.
         applied = 1 if self.APPLIED == "dw" else 2 + self.STATE.index(self.APPLIED)
         found: dict[str, tuple[list[Any], list[Any]]] = {}
+        squares: dict[str, Any] = {}
         for key, arrays, reg in jobs:
             w, dw = arrays[0], arrays[1]
             xp = array_namespace(w)
@@ -139,11 +146,16 @@ class Optimizer:
             else:
                 xp.copyto(g, dw)
             self.update(w, dw, g, *arrays[2:])
+            sq = None
             if measure:
                 w_red, u_red = reductions(w, xp), reductions(arrays[applied], xp)
+                sq = w_red[1]
                 had = found.get(key)
                 found[key] = (w_red, u_red) if had is None else (combine(had[0], w_red), combine(had[1], u_red))
-        return found
+            if reg:
+                sq = xp.vdot(w.reshape(-1), w.reshape(-1)) if sq is None else sq
+                squares[key] = sq if key not in squares else float(squares[key]) + float(sq)
+        return found, squares
 
     def _scratch_for(self, w: np.ndarray, slot: int) -> np.ndarray:
         xp = array_namespace(w)

@@ -363,7 +363,8 @@ class Trainer:
                 control.wait_if_paused()
             if control.stopped:
                 return "stopped", control.stop_reason
-            loss = net.loss(xb, yb, tc.reg, reg_grads=False)  # the update adds reg * W, block by block
+            # The update adds reg * W block by block, and leaves the weights' sums of squares for the reg term.
+            loss = net.loss(xb, yb, tc.reg, reg_grads=False, squares=opt.squares)
             self.iteration += 1
             lr = opt.learning_rate
             if explosion.update(loss):

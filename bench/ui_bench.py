@@ -18,10 +18,11 @@
 
 Everything runs as a user would run it: separate processes, a real pty.
 
-Reading the ratios: every face that trains gets the same BLAS threads
-(tui_trainer/threads.py: one core fewer than the machine has, unless the user
-set OPENBLAS_NUM_THREADS and friends), so headless and the workbench's trainer
-process are like for like; `--blas-threads N` pins every process to N.
+Reading the ratios: each face gets its own BLAS threads (tui_trainer/threads.py):
+a headless run every core, the workbench's trainer process one core fewer
+(the app keeps one for keys and redraws), unless the user set
+OPENBLAS_NUM_THREADS and friends; the ratio is what a user gets from each
+face as shipped. `--blas-threads N` pins every process to N.
 Alternating rounds and medians keep a busy moment from deciding.
 """
 

@@ -86,6 +86,7 @@ class Optimizer:
         `opt.reductions[key]` = (weight's, update's): the ratio row's numbers
         without reading every weight and update from memory once more.
         """
+        self.begin_step()
         jobs: list[tuple[str, list[np.ndarray], float]] = []
         for key, w in params.items():
             dw = grads[key]
@@ -112,14 +113,18 @@ class Optimizer:
         self.squares = {}
         if measure:
             self.reductions = {}
-        for found, squares in parts:  # in job order: each thread took a contiguous share
-            for key, sq in squares.items():
-                self.squares[key] = sq if key not in self.squares else float(self.squares[key]) + float(sq)
-            for key, (w_red, u_red) in found.items():
-                had = self.reductions.get(key) if key in self.reductions else None
-                self.reductions[key] = (
-                    (w_red, u_red) if had is None else (combine(had[0], w_red), combine(had[1], u_red))
-                )
+        for part in parts:  # in job order: each thread took a contiguous share
+            for key, found, sq in part:
+                if sq is not None:
+                    self.squares[key] = sq if key not in self.squares else float(self.squares[key]) + float(sq)
+                if found is not None:
+                    had = self.reductions.get(key)
+                    self.reductions[key] = (
+                        found if had is None else (combine(had[0], found[0]), combine(had[1], found[1]))
+                    )
+
+    def begin_step(self) -> None:
+        """Called once at the start of each step, before any block (Adam counts its steps here)."""
 
     def close(self) -> None:
         """Stop the update's worker threads, if any (a later step starts them again)."""
@@ -129,13 +134,14 @@ class Optimizer:
 
     def _run(
         self, jobs: list[tuple[str, list[np.ndarray], float]], slot: int, measure: bool
-    ) -> tuple[dict[str, tuple[list[Any], list[Any]]], dict[str, Any]]:
+    ) -> list[tuple[str, tuple[list[Any], list[Any]] | None, Any]]:
+        """Apply the rule to each job's block; for each, (key, its weight's and update's
+        reductions with measure, else None, the weight's sum of squares when it has reg, else None)."""
         # The rule works on g = dw + reg * w in a cached scratch block, so the
         # gradient is only read: a rule that adds one of its own buffers (momentum's
         # v) never writes dw back to memory, one stream of six saved.
         applied = 1 if self.APPLIED == "dw" else 2 + self.STATE.index(self.APPLIED)
-        found: dict[str, tuple[list[Any], list[Any]]] = {}
-        squares: dict[str, Any] = {}
+        done = []
         for key, arrays, reg in jobs:
             w, dw = arrays[0], arrays[1]
             xp = array_namespace(w)
@@ -146,16 +152,12 @@ class Optimizer:
             else:
                 xp.copyto(g, dw)
             self.update(w, dw, g, *arrays[2:])
+            found = (reductions(w, xp), reductions(arrays[applied], xp)) if measure else None
             sq = None
-            if measure:
-                w_red, u_red = reductions(w, xp), reductions(arrays[applied], xp)
-                sq = w_red[1]
-                had = found.get(key)
-                found[key] = (w_red, u_red) if had is None else (combine(had[0], w_red), combine(had[1], u_red))
             if reg:
-                sq = xp.vdot(w.reshape(-1), w.reshape(-1)) if sq is None else sq
-                squares[key] = sq if key not in squares else float(squares[key]) + float(sq)
-        return found, squares
+                sq = found[0][1] if found is not None else xp.vdot(w.reshape(-1), w.reshape(-1))
+            done.append((key, found, sq))
+        return done
 
     def _scratch_for(self, w: np.ndarray, slot: int) -> np.ndarray:
         xp = array_namespace(w)
@@ -274,16 +276,8 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.t = 0
 
-    def step(
-        self,
-        params: dict[str, np.ndarray],
-        grads: dict[str, np.ndarray],
-        reg: float = 0.0,
-        decayed: tuple[str, ...] | list[str] = (),
-        measure: bool = False,
-    ) -> None:
+    def begin_step(self) -> None:
         self.t += 1
-        super().step(params, grads, reg, decayed, measure)
 
     def update(self, w: np.ndarray, dw: np.ndarray, g: np.ndarray, *state: np.ndarray) -> None:
         xp = array_namespace(w)

@@ -59,7 +59,7 @@ from tui_trainer.engine.backend import CPU, Backend, find_gpu  # noqa: E402
 from tui_trainer.engine.events import Epoch  # noqa: E402
 from tui_trainer.engine.model import FullyConnectedNet  # noqa: E402
 from tui_trainer.engine.optim import Momentum  # noqa: E402
-from tui_trainer.engine.trainer import blas_threads  # noqa: E402
+from tui_trainer.threads import blas_threads  # noqa: E402
 
 NETS = {
     "3072-1000-1000-10": ((3072, 1000, 1000, 10), 256),

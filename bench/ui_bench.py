@@ -47,6 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tui_trainer.formatting import hyperparameter
+from tui_trainer.threads import BLAS_ENV  # noqa: E402
 from tui_trainer.ui.knobs import half_decade  # noqa: E402
 
 PY = sys.executable
@@ -272,9 +273,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     if args.blas_threads:
-        EXTRA_ENV.update(
-            {k: str(args.blas_threads) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-        )
+        EXTRA_ENV.update({k: str(args.blas_threads) for k in BLAS_ENV})
     cols, rows = (int(v) for v in args.size.split("x"))
     overrides = [f"train.epochs={args.epochs}"]
     work = Path(tempfile.mkdtemp(prefix="ui-bench-"))

@@ -40,6 +40,15 @@ def cores() -> int:
 FACES = {"headless": lambda n: n, "workbench": lambda n: max(1, n - 1)}
 
 
+def blas_threads() -> int:
+    """The BLAS's thread count as this process's environment sets it (the policy or the user), else 1."""
+    for name in BLAS_ENV:
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
+
+
 def training_blas_env(face: str = "headless") -> dict[str, str]:
     """The variables to set for a process that trains for `face`; {} when the user set their own."""
     if any(k in os.environ for k in BLAS_ENV):

@@ -31,6 +31,7 @@ import numpy as np
 from ..config import Preset, to_dict
 from ..datasets.base import Dataset
 from ..errors import PresetError
+from ..threads import blas_threads, cores
 from .backend import CPU, Backend, array_namespace, resolve
 from .events import Epoch, Ratios, RunEnded, RunStarted, Sink, Step
 from .model import FullyConnectedNet
@@ -47,22 +48,6 @@ TRAIN_ACC_SUBSET = 1000
 # a core from the matmuls: measured, 3072-500-10 @256 ran 0.61 s an epoch with it
 # against 0.51 s without.
 PREFETCH_BYTES = 1 << 20
-
-
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def blas_threads() -> int:
-    """The BLAS's thread count as the environment sets it (the faces' policy, threads.py), else 1."""
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        value = os.environ.get(name, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return 1
 
 
 class RunControl:
@@ -293,8 +278,9 @@ class Trainer:
         backend = self.backend = self.backend or resolve_device(p)
         net = self.net = build_net(p, d.input_dim, d.num_classes, backend)
         opt = make_optimizer(tc.update, tc.learning_rate, tc.momentum)
+        threads = blas_threads()
         # The update's blocks shared among the BLAS's threads on the host; a GPU takes whole arrays.
-        opt.threads = blas_threads() if backend.on_host else 1
+        opt.threads = threads if backend.on_host else 1
         # Shuffles come from NumPy's generator on the host, whatever the device,
         # so a GPU run sees the same batches as a CPU run with the same seed.
         rng = np.random.default_rng(tc.seed)
@@ -324,9 +310,7 @@ class Trainer:
 
         batches = None
         if tc.sample_batches:
-            prefetch = (
-                backend.on_host and batch * X.shape[1] * dtype.itemsize >= PREFETCH_BYTES and blas_threads() < cores()
-            )
+            prefetch = backend.on_host and batch * X.shape[1] * dtype.itemsize >= PREFETCH_BYTES and threads < cores()
             batches = Batches(X, y, batch, prefetch=prefetch)
         self._best = {k: v.copy() for k, v in net.params.items()}
         explosion = ExplosionWatch(initial_loss, tc.explode_factor)

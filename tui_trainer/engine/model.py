@@ -17,8 +17,7 @@ so a GPU net and a CPU net with the same seed start from the same weights.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -146,21 +145,13 @@ class FullyConnectedNet:
             return float("nan")
         return float(self.xp.mean(self.predict(X) == y))
 
-    def reg_loss(self, reg: float, squares: Mapping[str, Any] | None = None) -> Array | float:
+    def reg_loss(self, reg: float) -> Array | float:
         """0.5 * reg * sum of squared weights: a 0-d float64 array on the net's
-        device (0.0 when reg is 0); float() reads it.
-
-        squares: each weight's sum of squares where already known (the update
-        rule's `opt.squares`, taken while the weights were in cache), instead
-        of reading every weight from memory once more.
-        """
+        device (0.0 when reg is 0); float() reads it."""
         if reg == 0:
             return 0.0
-        xp = self.xp
-        if squares is not None and all(k in squares for k in self.weight_names):
-            known: Array = sum(xp.asarray(squares[k], dtype=np.float64) for k in self.weight_names)
-            return 0.5 * reg * known
-        total: Array = sum(xp.vdot(w, w).astype(np.float64) for w in (self.params[k] for k in self.weight_names))
+        vdot = self.xp.vdot
+        total: Array = sum(vdot(w, w).astype(np.float64) for w in (self.params[k] for k in self.weight_names))
         return 0.5 * reg * total
 
     def loss(
@@ -170,14 +161,12 @@ class FullyConnectedNet:
         reg: float = 0.0,
         grads: bool = True,
         reg_grads: bool = True,
-        squares: Mapping[str, Any] | None = None,
     ) -> float:
         """Loss on a batch; with grads=True, fills self.grads in place.
 
         X: (N, D) in the net's dtype, y: (N,) integer labels. With
         reg_grads=False the weights' gradients leave out reg * W, for an update
-        rule that adds it in its own pass (`opt.step(..., reg=, decayed=)`);
-        squares: the weights' sums of squares, if known (see reg_loss).
+        rule that adds it in its own pass (`opt.step(..., reg=, decayed=)`).
         """
         n = X.shape[0]
         if grads:
@@ -186,7 +175,7 @@ class FullyConnectedNet:
         grad = buf["grad"]
         scores, affine_caches, relu_caches = self._forward(X, buf)
         data_loss, dscores = self.data_loss_fn(scores, y, dscores=grad[-1])
-        loss = float(data_loss + self.reg_loss(reg, squares))  # the step's one transfer from the device
+        loss = float(data_loss + self.reg_loss(reg))  # the step's one transfer from the device
         if not grads:
             return loss
         dh = dscores

@@ -30,12 +30,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 
 from .backend import array_namespace
-from .stats import combine, reductions
 
 BLOCK = 1 << 16  # elements: 256 KiB of float32 per array, four or five arrays in a core's L2
 # With threads > 1, a step whose parameters have this many elements in all is
@@ -53,11 +51,6 @@ class Optimizer:
         self.learning_rate = float(learning_rate)
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self.applied: dict[str, np.ndarray] = {}  # key -> the update the last step added to it
-        # key -> (the weight's, the update's) [sum, sum of squares, min, max], from a step with measure
-        self.reductions: dict[str, tuple[list[Any], list[Any]]] = {}
-        # key -> the sum of squares of each decayed weight after the last step with reg, taken
-        # block by block in cache: the next loss's reg term without another pass over the weights.
-        self.squares: dict[str, Any] = {}
         self._scratch: dict[tuple[np.dtype, int], np.ndarray] = {}  # (dtype, thread slot) -> a block
         # Threads that share a step's blocks: the trainer gives it the BLAS's count.
         self.threads = 1
@@ -77,17 +70,10 @@ class Optimizer:
         grads: dict[str, np.ndarray],
         reg: float = 0.0,
         decayed: tuple[str, ...] | list[str] = (),
-        measure: bool = False,
     ) -> None:
-        """Update every parameter; those named in `decayed` get reg * w added to their gradient first.
-
-        With measure, each block's weight and applied update are also reduced
-        (sum, sum of squares, min, max) while they are in cache, into
-        `opt.reductions[key]` = (weight's, update's): the ratio row's numbers
-        without reading every weight and update from memory once more.
-        """
+        """Update every parameter; those named in `decayed` get reg * w added to their gradient first."""
         self.begin_step()
-        jobs: list[tuple[str, list[np.ndarray], float]] = []
+        jobs: list[tuple[list[np.ndarray], float]] = []
         for key, w in params.items():
             dw = grads[key]
             state = self._buffers(key, w)
@@ -95,33 +81,21 @@ class Optimizer:
             r = reg if key in decayed else 0.0
             if array_namespace(w) is np and all(a.flags.c_contiguous for a in arrays):
                 flat = [a.reshape(-1) for a in arrays]  # views: the blocks write through
-                jobs += [(key, [a[start : start + BLOCK] for a in flat], r) for start in range(0, w.size, BLOCK)]
+                jobs += [([a[start : start + BLOCK] for a in flat], r) for start in range(0, w.size, BLOCK)]
             else:
-                jobs.append((key, list(arrays), r))
+                jobs.append((list(arrays), r))
             self.applied[key] = dw if self.APPLIED == "dw" else state[self.APPLIED]
         threads = min(self.threads, len(jobs))
-        if threads < 2 or sum(job[1][0].size for job in jobs) < PARALLEL_MIN:
-            parts = [self._run(jobs, 0, measure)]
-        else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="tui-trainer update")
-            share = -(-len(jobs) // threads)
-            pending = [
-                self._pool.submit(self._run, jobs[i * share : (i + 1) * share], i, measure) for i in range(1, threads)
-            ]
-            parts = [self._run(jobs[:share], 0, measure)] + [f.result() for f in pending]
-        self.squares = {}
-        if measure:
-            self.reductions = {}
-        for part in parts:  # in job order: each thread took a contiguous share
-            for key, found, sq in part:
-                if sq is not None:
-                    self.squares[key] = sq if key not in self.squares else float(self.squares[key]) + float(sq)
-                if found is not None:
-                    had = self.reductions.get(key)
-                    self.reductions[key] = (
-                        found if had is None else (combine(had[0], found[0]), combine(had[1], found[1]))
-                    )
+        if threads < 2 or sum(job[0][0].size for job in jobs) < PARALLEL_MIN:
+            self._run(jobs, 0)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="tui-trainer update")
+        share = -(-len(jobs) // threads)
+        pending = [self._pool.submit(self._run, jobs[i * share : (i + 1) * share], i) for i in range(1, threads)]
+        self._run(jobs[:share], 0)
+        for f in pending:
+            f.result()
 
     def begin_step(self) -> None:
         """Called once at the start of each step, before any block (Adam counts its steps here)."""
@@ -132,17 +106,11 @@ class Optimizer:
             self._pool.shutdown()
             self._pool = None
 
-    def _run(
-        self, jobs: list[tuple[str, list[np.ndarray], float]], slot: int, measure: bool
-    ) -> list[tuple[str, tuple[list[Any], list[Any]] | None, Any]]:
-        """Apply the rule to each job's block; for each, (key, its weight's and update's
-        reductions with measure, else None, the weight's sum of squares when it has reg, else None)."""
+    def _run(self, jobs: list[tuple[list[np.ndarray], float]], slot: int) -> None:
         # The rule works on g = dw + reg * w in a cached scratch block, so the
         # gradient is only read: a rule that adds one of its own buffers (momentum's
         # v) never writes dw back to memory, one stream of six saved.
-        applied = 1 if self.APPLIED == "dw" else 2 + self.STATE.index(self.APPLIED)
-        done = []
-        for key, arrays, reg in jobs:
+        for arrays, reg in jobs:
             w, dw = arrays[0], arrays[1]
             xp = array_namespace(w)
             g = self._scratch_for(w, slot)
@@ -152,12 +120,6 @@ class Optimizer:
             else:
                 xp.copyto(g, dw)
             self.update(w, dw, g, *arrays[2:])
-            found = (reductions(w, xp), reductions(arrays[applied], xp)) if measure else None
-            sq = None
-            if reg:
-                sq = found[0][1] if found is not None else xp.vdot(w.reshape(-1), w.reshape(-1))
-            done.append((key, found, sq))
-        return done
 
     def _scratch_for(self, w: np.ndarray, slot: int) -> np.ndarray:
         xp = array_namespace(w)

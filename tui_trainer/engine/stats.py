@@ -15,6 +15,10 @@ import numpy as np
 from .backend import CPU, Backend
 from .events import ParamStats
 
+# Arrays up to this size (biases) are reduced in float64; bigger ones (weights) in
+# float32, whose pairwise sum is exact enough, without a float64 copy.
+EXACT_BELOW = 4096
+
 # The band the lecture gives: about 1e-3, within a factor of ~3 either way.
 RATIO_BAND = (1e-3, 1e-2)
 
@@ -24,27 +28,17 @@ def param_stats(name: str, weight: np.ndarray, update: np.ndarray) -> ParamStats
     return ratio_rows({name: weight}, {name: update})[0]
 
 
-def ratio_rows(
-    params: Mapping[str, Any],
-    updates: Mapping[str, Any],
-    backend: Backend = CPU,
-    reduced: Mapping[str, tuple[list[Any], list[Any]]] | None = None,
-) -> tuple[ParamStats, ...]:
+def ratio_rows(params: Mapping[str, Any], updates: Mapping[str, Any], backend: Backend = CPU) -> tuple[ParamStats, ...]:
     """A summary row for each parameter and the update just applied to it.
 
-    The reductions run where the arrays live (`reductions`), or come ready
-    from the update rule's pass (`reduced`: name -> (weight's, update's),
-    opt.reductions after a step with measure=True); their results are stacked
-    into one small float64 array that comes to the host in one transfer per
-    call, and the host turns them into means, stds and norms.
+    The reductions run where the arrays live (`_reductions`); their results
+    are stacked into one small float64 array that comes to the host in one
+    transfer per call, and the host turns them into means, stds and norms.
     """
     xp = backend.xp
     values = []
     for name, w in params.items():
-        if reduced is not None:
-            values += list(reduced[name][0]) + list(reduced[name][1])
-        else:
-            values += reductions(w, xp) + reductions(updates[name], xp)
+        values += _reductions(w, xp) + _reductions(updates[name], xp)
     host = backend.to_host(xp.stack([xp.asarray(v, dtype=np.float64) for v in values]))
     rows = []
     for i, (name, w) in enumerate(params.items()):
@@ -69,7 +63,7 @@ def ratio_rows(
     return tuple(rows)
 
 
-def reductions(a: Any, xp: Any) -> list[Any]:
+def _reductions(a: Any, xp: Any) -> list[Any]:
     """[sum, sum of squares, min, max] of a, as 0-d arrays (or scalars) where a lives.
 
     Two passes for the moments, its sum and its dot with itself: numpy's std
@@ -81,20 +75,10 @@ def reductions(a: Any, xp: Any) -> list[Any]:
     flat = a.reshape(-1)
     if flat.size == 0:
         return [0.0, 0.0, 0.0, 0.0]
-    if flat.size <= 65536:
+    if flat.size <= EXACT_BELOW:
         flat = flat.astype(np.float64)
-    total = flat.sum(dtype=np.float64) if flat.size <= 65536 else flat.sum()
+    total = flat.sum(dtype=np.float64) if flat.size <= EXACT_BELOW else flat.sum()
     return [total, xp.vdot(flat, flat), a.min(), a.max()]
-
-
-def combine(a: list[Any], b: list[Any]) -> list[Any]:
-    """The reductions of two parts of one array combined into the whole's (on the host)."""
-    return [
-        float(a[0]) + float(b[0]),
-        float(a[1]) + float(b[1]),
-        min(float(a[2]), float(b[2])),
-        max(float(a[3]), float(b[3])),
-    ]
 
 
 def _moments(total: float, squares: float, n: int) -> tuple[float, float, float]:

@@ -341,25 +341,24 @@ class Trainer:
     ) -> tuple[str, str] | None:
         """One epoch's steps; (status, reason) when the run ends inside it."""
         tc, control, sink = self.preset.train, self.control, self.sink
+        decayed = net.weight_names  # built once, not every step
         self._loss_sum = 0.0
         for xb, yb in feed:
             if control.paused:
                 control.wait_if_paused()
             if control.stopped:
                 return "stopped", control.stop_reason
-            # The update adds reg * W block by block, and leaves the weights' sums of squares for the reg term.
-            loss = net.loss(xb, yb, tc.reg, reg_grads=False, squares=opt.squares)
+            loss = net.loss(xb, yb, tc.reg, reg_grads=False)  # the update adds reg * W, block by block
             self.iteration += 1
             lr = opt.learning_rate
             if explosion.update(loss):
                 sink(Step(self.iteration, self.iteration / per_epoch, loss, lr))
                 return "exploded", f"{explosion.why()}; the learning rate is probably too high"
-            measure = self.iteration % tc.stats_every == 0  # the ratio rows, reduced in the update's pass
-            opt.step(net.params, net.grads, reg=tc.reg, decayed=net.weight_names, measure=measure)
+            opt.step(net.params, net.grads, reg=tc.reg, decayed=decayed)
             self._loss_sum += loss
             sink(Step(self.iteration, self.iteration / per_epoch, loss, lr))
-            if measure:
-                sink(Ratios(self.iteration, ratio_rows(net.params, opt.applied, net.backend, opt.reductions)))
+            if self.iteration % tc.stats_every == 0:
+                sink(Ratios(self.iteration, ratio_rows(net.params, opt.applied, net.backend)))
         return None
 
     def _end_epoch(

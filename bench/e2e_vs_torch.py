@@ -26,7 +26,9 @@ epochs and then over the repeats.
   NumPy engine can do less. Beside it, "floor, fresh": the same products
   timed alone while each step gathers its own batch and rewrites the
   weights, untimed, as a run does; what the products cost once the data
-  they read has left the cache.
+  they read has left the cache. And "torch's floor": the same products
+  (hot) in PyTorch, on the same memory, at torch's default threads; the
+  ratio floor / torch's floor is how far NumPy's BLAS starts behind.
 
 The sides alternate (ours, torch, floor, floor fresh, ours, ...), so background load hits
 them alike, and each run waits for a quiet machine and is run again (up to
@@ -146,6 +148,7 @@ import numpy as np
 hidden = json.loads(sys.argv[1])
 batch, n, epochs, evaln = (int(a) for a in sys.argv[2:6])
 fresh = sys.argv[6] == "fresh"
+lib = sys.argv[7]  # "numpy" (its OpenBLAS), or "torch" (the same products in PyTorch's BLAS, its default threads)
 dims = [3072, *hidden, 10]
 rng = np.random.default_rng(0)
 X = rng.standard_normal((n, 3072), dtype=np.float32)
@@ -155,6 +158,15 @@ grads = [np.full((batch, m), 1e-3, np.float32) for m in dims[1:]]
 dWs = [np.empty_like(W) for W in Ws]
 eval_acts = [np.empty((evaln, m), np.float32) for m in dims[1:]]
 xb = X[:batch].copy()
+matmul = np.matmul
+if lib == "torch":
+    import torch
+    t = torch.from_numpy  # the same memory: the same data, shapes and layouts
+    X, Ws, acts, grads, dWs, eval_acts, xb = (
+        t(X), [t(W) for W in Ws], [t(a) for a in acts], [t(g) for g in grads], [t(d) for d in dWs],
+        [t(a) for a in eval_acts], t(xb),
+    )
+    matmul = torch.matmul
 per_epoch = n // batch
 times = []
 clock = 0.0  # seconds spent in the matmuls alone
@@ -168,17 +180,17 @@ for epoch in range(epochs):
         t0 = time.perf_counter()
         h = xb
         for W, a in zip(Ws, acts):
-            h = np.matmul(h, W, out=a)
+            h = matmul(h, W, out=a)
         for i in range(len(Ws) - 1, -1, -1):
-            np.matmul((acts[i - 1] if i > 0 else xb).T, grads[i], out=dWs[i])
+            matmul((acts[i - 1] if i > 0 else xb).T, grads[i], out=dWs[i])
             if i > 0:
-                np.matmul(grads[i], Ws[i].T, out=grads[i - 1])
+                matmul(grads[i], Ws[i].T, out=grads[i - 1])
         clock += time.perf_counter() - t0
     t0 = time.perf_counter()
     for part in (X[:evaln], X[evaln:2 * evaln]):
         h = part
         for W, a in zip(Ws, eval_acts):
-            h = np.matmul(h, W, out=a)
+            h = matmul(h, W, out=a)
     clock += time.perf_counter() - t0
     times.append(clock)
 print(json.dumps({"elapsed": times}))
@@ -334,7 +346,7 @@ def main() -> int:
                     epochs=args.epochs,
                 )
             )
-            ours, torch_s, floor, fresh = [], [], [], []
+            ours, torch_s, floor, fresh, torch_floor = [], [], [], [], []
             for _ in range(args.repeats):
                 ours.append(per_epoch(quiet(run_ours, preset, Path(tmp) / "runs")))
                 if have_torch:
@@ -346,38 +358,52 @@ def main() -> int:
                     )
                     torch_threads = t["threads"]
                     torch_s.append(per_epoch(t["elapsed"]))
-                for mode, into in (("hot", floor), ("fresh", fresh)):
+                sides = [("hot", "numpy", floor), ("fresh", "numpy", fresh)]
+                if have_torch:  # the same products in PyTorch's BLAS: what NumPy's products cost beside them
+                    sides.append(("hot", "torch", torch_floor))
+                for mode, lib, into in sides:
                     f = quiet(
                         run_child,
                         FLOOR,
-                        [json.dumps(list(hidden)), str(batch), str(args.examples), str(args.epochs), str(EVAL), mode],
-                        {"OPENBLAS_NUM_THREADS": threads} if threads.isdigit() else None,
+                        [json.dumps(list(hidden)), str(batch), str(args.examples), str(args.epochs), str(EVAL)]
+                        + [mode, lib],
+                        {"OPENBLAS_NUM_THREADS": threads} if threads.isdigit() and lib == "numpy" else None,
                     )
                     into.append(per_epoch(f["elapsed"]))
             o = statistics.median(ours)
             t = statistics.median(torch_s) if torch_s else None
             fl = statistics.median(floor)
-            rows.append((f"{name} @{batch}", o, t, fl, statistics.median(fresh)))
+            tf = statistics.median(torch_floor) if torch_floor else None
+            rows.append((f"{name} @{batch}", o, t, fl, statistics.median(fresh), tf))
             print(
                 f"  {name} @{batch}: ours {', '.join(f'{x:.3f}' for x in ours)} s"
                 + (f"; torch {', '.join(f'{x:.3f}' for x in torch_s)} s" if torch_s else "")
                 + f"; floor {', '.join(f'{x:.3f}' for x in floor)} s"
-                + f"; floor, fresh {', '.join(f'{x:.3f}' for x in fresh)} s",
+                + f"; floor, fresh {', '.join(f'{x:.3f}' for x in fresh)} s"
+                + (f"; torch's floor {', '.join(f'{x:.3f}' for x in torch_floor)} s" if torch_floor else ""),
                 flush=True,
             )
     print()
     print(
         f"{'net @ batch':<24} {'ours s/epoch':>12} {'torch s/epoch':>13} {'floor s/epoch':>13} "
-        f"{'floor, fresh':>12} {'ours/torch':>10} {'ours/floor':>10} {'ours/fresh':>10}"
+        f"{'floor, fresh':>12} {'ours/torch':>10} {'ours/floor':>10} {'ours/fresh':>10} "
+        f"{'torch/floor':>11} {'floor/torch floor':>17}"
     )
     met = True
-    for label, o, t, fl, fr in rows:
+    for label, o, t, fl, fr, tf in rows:
         rt = o / t if t else None
         rf = o / fl
         met &= (rt is None or rt <= TARGET_TORCH) and rf <= TARGET_FLOOR
         print(
             f"{label:<24} {o:>12.3f} {(f'{t:.3f}' if t else '-'):>13} {fl:>13.3f} {fr:>12.3f} "
-            f"{(f'{rt:.2f}x' if rt else '-'):>10} {rf:>9.2f}x {o / fr:>9.2f}x"
+            f"{(f'{rt:.2f}x' if rt else '-'):>10} {rf:>9.2f}x {o / fr:>9.2f}x "
+            f"{(f'{t / fl:.2f}x' if t else '-'):>11} {(f'{fl / tf:.2f}x' if tf else '-'):>17}"
+        )
+    if any(t for _, _, t, _, _, _ in rows):
+        print(
+            "\ntorch/floor: PyTorch's own loop against the NumPy floor (the floor target asks ours for <= "
+            f"{TARGET_FLOOR}x);\nfloor/torch floor: the same products in NumPy's BLAS against PyTorch's (above 1.0x, "
+            "ours starts behind on the products alone)"
         )
     if torch_threads is not None:
         print(f"\ntorch ran with {torch_threads} threads (torch.get_num_threads())")

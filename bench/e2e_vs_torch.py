@@ -30,7 +30,7 @@ epochs and then over the repeats.
   (hot) in PyTorch, on the same memory, at torch's default threads; the
   ratio floor / torch's floor is how far NumPy's BLAS starts behind.
 
-The sides alternate (ours, torch, floor, floor fresh, ours, ...), so background load hits
+The sides alternate (ours, torch, floor, floor fresh, torch's floor, ours, ...), so background load hits
 them alike, and each run waits for a quiet machine and is run again (up to
 --tries times) when other processes took more than 5% of a core while it ran
 (from /proc/stat, less the run's own CPU time): a two-thread BLAS slows down

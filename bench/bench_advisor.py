@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from tui_trainer.advisor import Advisor
 from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
+from tui_trainer.lab.advisor import Advisor
 
 
 def main() -> None:

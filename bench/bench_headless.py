@@ -29,7 +29,7 @@ from tui_trainer.config import load_preset  # noqa: E402
 from tui_trainer.datasets import load_dataset  # noqa: E402
 from tui_trainer.engine import RunControl, Trainer  # noqa: E402
 from tui_trainer.engine.events import Fanout, Step  # noqa: E402
-from tui_trainer.runs import RunStore  # noqa: E402
+from tui_trainer.records.run_folder import RunStore  # noqa: E402
 
 EVENTS = 20_000
 

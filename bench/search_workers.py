@@ -30,10 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tui_trainer.config import loads_preset  # noqa: E402
-from tui_trainer.search.runner import SearchControl, close_executor, local_pool, run_search  # noqa: E402
-from tui_trainer.search.space import Ranges, sample_trial  # noqa: E402
-from tui_trainer.search.store import SearchStore  # noqa: E402
-from tui_trainer.search.trial import MemoryFlag, TrialSpec, run_trial  # noqa: E402
+from tui_trainer.lab.search.runner import SearchControl, close_executor, local_pool, run_search  # noqa: E402
+from tui_trainer.lab.search.space import Ranges, sample_trial  # noqa: E402
+from tui_trainer.lab.search.trial import MemoryFlag, TrialSpec, run_trial  # noqa: E402
+from tui_trainer.records.search_store import SearchStore  # noqa: E402
 
 THROUGHPUT = """
 name = "bench-throughput"

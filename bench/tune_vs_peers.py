@@ -114,8 +114,8 @@ def seeded(preset: Preset, seed: int) -> Preset:
 
 
 def run_tune(preset: Preset, data: Dataset, workers: int, seed: int) -> Outcome:
-    from tui_trainer.search.runner import close_executor, local_pool
-    from tui_trainer.tune import TUNED, TuneControl, TuneRecord, run_tune
+    from tui_trainer.lab.search.runner import close_executor, local_pool
+    from tui_trainer.lab.tune import TUNED, TuneControl, TuneRecord, run_tune
 
     preset = seeded(preset, seed)
     pool = local_pool(workers)

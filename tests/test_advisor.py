@@ -8,13 +8,13 @@ import sys
 
 import numpy as np
 
-from tui_trainer import advisor as adv
-from tui_trainer.advisor import Advisor, History, diagnose
 from tui_trainer.config import Preset, load_preset, to_dict
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
 from tui_trainer.engine.events import Advice, Epoch, ParamStats, Ratios, RunEnded, RunStarted, Step
 from tui_trainer.engine.events import to_dict as ev_dict
+from tui_trainer.lab import advisor as adv
+from tui_trainer.lab.advisor import Advisor, History, diagnose
 
 LN10 = math.log(10)
 

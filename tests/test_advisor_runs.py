@@ -7,12 +7,12 @@ import functools
 
 import pytest
 
-from tui_trainer import advisor as adv
-from tui_trainer.advisor import Advisor
 from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
 from tui_trainer.engine.events import Advice
+from tui_trainer.lab import advisor as adv
+from tui_trainer.lab.advisor import Advisor
 
 
 @functools.cache

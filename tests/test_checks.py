@@ -8,7 +8,9 @@ import sys
 import pytest
 
 import tui_trainer.engine.model as model_module
-from tui_trainer.checks import (
+from tui_trainer.config import load_preset, loads_preset
+from tui_trainer.datasets import load_dataset
+from tui_trainer.lab.checks import (
     CHECKS,
     check_gradient,
     check_initial_loss,
@@ -16,8 +18,6 @@ from tui_trainer.checks import (
     check_regularization,
     run_checks,
 )
-from tui_trainer.config import load_preset, loads_preset
-from tui_trainer.datasets import load_dataset
 
 # A 2-D spiral: plain sgd on 20 points needs a large step to fit them in 200 epochs.
 SPIRAL = """

@@ -30,7 +30,7 @@ def test_engine_datasets_and_config_import_no_ui_library():
 def test_the_check_suite_loads_rich_only_for_its_table():
     code = (
         "import json, sys\n"
-        "import tui_trainer.checks\n"
+        "import tui_trainer.lab.checks\n"
         f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {UI_LIBRARIES!r})))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -23,7 +23,7 @@ from tui_trainer.datasets import load_dataset  # noqa: E402
 from tui_trainer.engine import Trainer  # noqa: E402
 from tui_trainer.engine.backend import POOL_FRACTION, find_gpu, pool_limit  # noqa: E402
 from tui_trainer.engine.events import Epoch, RunStarted, Step  # noqa: E402
-from tui_trainer.search.runner import local_pool  # noqa: E402
+from tui_trainer.lab.search.runner import local_pool  # noqa: E402
 
 gpu, missing = find_gpu()
 pytestmark = pytest.mark.skipif(gpu is None, reason=f"no usable CUDA device: {missing}")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from tui_trainer.config import loads_preset
-from tui_trainer.runs import read_metrics
+from tui_trainer.records.run_folder import read_metrics
 
 TIMEOUT = 120
 RUN_FILES = {"config.toml", "metrics.jsonl", "summary.json", "best.npz", "preprocess.npz"}
@@ -512,7 +512,7 @@ def test_the_second_interrupt_stops_at_once_and_the_record_still_ends_once(tmp_p
     from tui_trainer.datasets import load_dataset
     from tui_trainer.engine import RunControl, Trainer
     from tui_trainer.engine.events import Fanout, Step
-    from tui_trainer.runs import RunStore
+    from tui_trainer.records.run_folder import RunStore
 
     preset = load_preset("digits-fast", ["train.epochs=50"])
     data = load_dataset(preset.data)

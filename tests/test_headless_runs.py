@@ -11,7 +11,7 @@ import pytest
 from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
-from tui_trainer.runs import RunStore, list_runs
+from tui_trainer.records.run_folder import RunStore, list_runs
 
 
 def record(runs_dir, name: str, *overrides: str, train: bool = True) -> str:

@@ -17,7 +17,7 @@ import pytest
 
 from tui_trainer.config import load_preset
 from tui_trainer.errors import EnvironmentProblem
-from tui_trainer.runs import RunStore, read_metrics
+from tui_trainer.records.run_folder import RunStore, read_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 

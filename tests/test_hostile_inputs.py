@@ -19,7 +19,7 @@ from test_cli_errors import one_clean_line
 
 from tui_trainer.config import loads_preset, parse_override
 from tui_trainer.errors import PresetError
-from tui_trainer.runs import list_runs
+from tui_trainer.records.run_folder import list_runs
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -76,7 +76,7 @@ def test_resuming_a_search_that_is_still_running_says_so(tmp_path):
     (line,) = second.stderr.strip().splitlines()
     assert f"this search is still running (process {proc.pid})" in line and "--resume" in line
     # killed (kill -9), the lock went with it (test_search resumes a killed search in full)
-    from tui_trainer.search.store import SearchStore
+    from tui_trainer.records.search_store import SearchStore
 
     SearchStore.latest(runs, "digits-slow").close()
 

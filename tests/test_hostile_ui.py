@@ -14,7 +14,7 @@ import pytest
 
 from tui_trainer.engine import Trainer
 from tui_trainer.engine.events import Step
-from tui_trainer.runs import read_metrics
+from tui_trainer.records.run_folder import read_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -237,7 +237,7 @@ async def test_the_runs_view_shows_bracketed_folders_and_edited_records(tmp_path
 
     from tui_trainer.config import load_preset, to_toml
     from tui_trainer.ui.app import WorkbenchApp
-    from tui_trainer.ui.runs_screen import RunsScreen
+    from tui_trainer.ui.screens.runs import RunsScreen
 
     preset = load_preset(preset_file(tmp_path))
     runs_dir = tmp_path / "r[" / "i]"

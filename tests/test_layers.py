@@ -16,7 +16,7 @@ LOWER = {"engine", "datasets"}
 
 
 def part(module: str) -> str:
-    """tui_trainer.search.runner -> search; tui_trainer.cli -> cli."""
+    """tui_trainer.lab.search.runner -> lab; tui_trainer.cli -> cli."""
     names = module.split(".")
     return names[1] if len(names) > 1 else ""
 
@@ -82,3 +82,30 @@ def test_faces_do_not_import_each_other():
         or (part(a) == "commands" and part(b) == "ui" and a != "tui_trainer.commands.ui")
     ]
     assert bad == []
+
+
+# The layers of docs/ARCHITECTURE.md, bottom up. A module imports its own part
+# or parts lower in this list, never a higher one.
+FOUNDATION = {"config", "errors", "usertext", "formatting", "threads", "__init__", "__version__"}
+ORDER = [FOUNDATION, LOWER, {"records"}, {"lab"}, FACES]
+
+
+def rank(module: str) -> int:
+    name = part(module) or "__init__"
+    return next(i for i, names in enumerate(ORDER) if name in names)
+
+
+def test_every_import_points_down_the_layers():
+    bad = [
+        (a, b)
+        for a, b in imports()
+        if b.startswith("tui_trainer.") and b != "tui_trainer.__init__" and rank(b) > rank(a)
+    ]
+    assert bad == []
+
+
+def test_the_package_top_holds_the_foundation_only():
+    # The procedures live in lab/, their records in records/: the top is what
+    # every layer may use (and cli, the entry point).
+    top = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in {"__init__", "__main__"})
+    assert top == sorted(FOUNDATION - {"__init__", "__version__"} | {"cli"})

@@ -15,7 +15,7 @@ from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
 from tui_trainer.engine.events import Epoch, RunStarted
-from tui_trainer.lr_find import STOP_FACTOR, combine, find_lr, minimum_tenth, smooth, steepest, sweep, valley
+from tui_trainer.lab.lr_find import STOP_FACTOR, combine, find_lr, minimum_tenth, smooth, steepest, sweep, valley
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -4,14 +4,14 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Static
 
-from tui_trainer.advisor import Advisor
 from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
 from tui_trainer.formatting import duration, short_run_name
-from tui_trainer.runs import RunStore
+from tui_trainer.lab.advisor import Advisor
+from tui_trainer.records.run_folder import RunStore
 from tui_trainer.ui.messages import UseConfig
-from tui_trainer.ui.runs_screen import OverlayPlot, RunsScreen
+from tui_trainer.ui.screens.runs import OverlayPlot, RunsScreen
 from tui_trainer.ui.widgets.advice import AdvicePane
 
 RUNS = {  # learning rate -> what the run does

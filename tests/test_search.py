@@ -19,8 +19,8 @@ import pytest
 
 from tui_trainer.config import loads_preset
 from tui_trainer.errors import UserError
-from tui_trainer.search.runner import SearchControl, local_pool, run_search
-from tui_trainer.search.space import (
+from tui_trainer.lab.search.runner import SearchControl, local_pool, run_search
+from tui_trainer.lab.search.space import (
     Ranges,
     TrialResult,
     best_trial,
@@ -31,8 +31,8 @@ from tui_trainer.search.space import (
     stage_trials,
     union,
 )
-from tui_trainer.search.store import SearchStore
-from tui_trainer.search.trial import TrialSpec
+from tui_trainer.lab.search.trial import TrialSpec
+from tui_trainer.records.search_store import SearchStore
 
 # A small real search: UCI digits, 2 stages, a searched hidden size (seed 7).
 SMALL = (Path(__file__).parent / "digits-search.toml").read_text()

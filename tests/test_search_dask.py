@@ -141,7 +141,7 @@ def test_a_scheduler_that_dies_mid_search_ends_it_with_one_line_exit_1_and_the_t
     import queue
     import threading
 
-    from tui_trainer.search.store import SearchStore
+    from tui_trainer.records.search_store import SearchStore
 
     preset = tmp_path / "digits-dask-dies.toml"
     preset.write_text(

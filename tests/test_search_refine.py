@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tui_trainer.config import load_preset
-from tui_trainer.search.space import Ranges, TrialResult, edge_warnings, spearman, suggest_next
+from tui_trainer.lab.search.space import Ranges, TrialResult, edge_warnings, spearman, suggest_next
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -18,7 +18,7 @@ import pytest
 
 from tui_trainer.engine import Trainer
 from tui_trainer.engine.events import Advice, RunEnded
-from tui_trainer.runs import read_metrics
+from tui_trainer.records.run_folder import read_metrics
 from tui_trainer.ui.app import WorkbenchApp
 from tui_trainer.ui.screens.edit_form import EditForm
 from tui_trainer.ui.screens.workbench import FOCUS_KEYS
@@ -666,7 +666,7 @@ async def test_v_shows_the_first_layer_and_the_ratio_history_filled_by_the_run(t
 
 
 async def test_h_lists_the_runs_and_a_past_configuration_becomes_the_next_run(tmp_path):
-    from tui_trainer.ui.runs_screen import RunsScreen
+    from tui_trainer.ui.screens.runs import RunsScreen
 
     app = make_app(tmp_path, epochs=2, learning_rate=1e-2)
     async with app.run_test(size=BIG) as pilot:

@@ -182,7 +182,7 @@ async def test_t_in_the_search_view_only_where_it_toggles_something(tmp_path):
 
 
 def test_the_runs_view_marks_train_and_val_as_the_workbench_does():
-    from tui_trainer.ui.runs_screen import OverlayPlot
+    from tui_trainer.ui.screens.runs import OverlayPlot
     from tui_trainer.ui.widgets import palette
 
     main = AccuracyPlot().border_title

@@ -15,11 +15,11 @@ from textual.widgets import DataTable
 
 from tui_trainer.commands.search import _LiveFace
 from tui_trainer.config import load_preset
-from tui_trainer.search.runner import SearchControl, SearchEnded, StageEnded, TrialEnded, run_search
-from tui_trainer.search.space import TrialResult, best_trial, rank
-from tui_trainer.search.store import SearchStore, list_searches
+from tui_trainer.lab.search.runner import SearchControl, SearchEnded, StageEnded, TrialEnded, run_search
+from tui_trainer.lab.search.space import TrialResult, best_trial, rank
+from tui_trainer.records.search_store import SearchStore, list_searches
 from tui_trainer.ui.app import WorkbenchApp
-from tui_trainer.ui.search_screen import SearchScreen, TrialScatter, score_range
+from tui_trainer.ui.screens.search import SearchScreen, TrialScatter, score_range
 from tui_trainer.ui.widgets.hyperparams import Hyperparams
 
 TINY = """

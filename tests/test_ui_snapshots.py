@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tui_trainer.config import load_preset, to_toml
-from tui_trainer.runs import RunStore, atomic_write_text
+from tui_trainer.records.atomic import atomic_write_text
+from tui_trainer.records.run_folder import RunStore
 from tui_trainer.ui.app import WorkbenchApp
 
 PRESET = """

@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from tui_trainer.checks import CheckResult
 from tui_trainer.config import Preset
 from tui_trainer.engine.events import RunEnded, RunStarted, Step
+from tui_trainer.lab.checks import CheckResult
 from tui_trainer.ui.history import RunHistory
 from tui_trainer.ui.texts import ended_note, notes, status_fields
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from test_ui import BIG, loaded, make_app, plain, run_to_end, wait_for
 
 from tui_trainer.config import load_preset
-from tui_trainer.runs import read_metrics
-from tui_trainer.ui.tune_screens import LrFindScreen, TuneScreen
+from tui_trainer.records.run_folder import read_metrics
+from tui_trainer.ui.screens.tune import LrFindScreen, TuneScreen
 
 SMALL_TUNE = """
 [tune]

@@ -65,7 +65,7 @@ def test_the_run_summary_and_the_runs_table_show_bracketed_paths(tmp_path):
     from tui_trainer.commands.run_faces import Record, summary_table
     from tui_trainer.commands.runs import runs_table
     from tui_trainer.config import load_preset
-    from tui_trainer.runs import list_runs
+    from tui_trainer.records.run_folder import list_runs
 
     preset = load_preset("spiral", ["name=[/b]odd[red]"])
     console = Console(file=io.StringIO(), width=200, record=True)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from realformats import cifar_batch_bytes, cifar_meta_bytes
 
-from tui_trainer.weights import (
+from tui_trainer.lab.weights import (
     WeightsError,
     fit_layout,
     grid_shape,

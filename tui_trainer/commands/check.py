@@ -18,8 +18,8 @@ def command(args) -> int:
     # The checks train: the same BLAS threads policy as a run, before NumPy loads
     # (hence the imports here).
     apply_training_blas_threads()
-    from ..checks import CHECKS, iter_checks, run_checks
     from ..datasets import load_dataset
+    from ..lab.checks import CHECKS, iter_checks, run_checks
 
     preset = load_preset(args.preset, args.overrides)
     data = load_dataset(preset.data, source=preset.where)

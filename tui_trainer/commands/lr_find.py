@@ -30,7 +30,7 @@ def command(args) -> int:
     from ..datasets import load_dataset
     from ..engine import RunControl
     from ..engine.events import to_dict
-    from ..lr_find import LrFindEnded, LrSweep, find_lr
+    from ..lab.lr_find import LrFindEnded, LrSweep, find_lr
 
     preset = load_preset(args.preset, args.overrides)
     data = load_dataset(preset.data, source=preset.where)
@@ -64,7 +64,7 @@ def show(console, preset_name: str, data_name: str, sweeps, ended) -> None:
     from rich.table import Table
 
     from ..formatting import hyperparameter
-    from ..lr_find import METHODS, STOP_FACTOR, SUGGESTED, curve_text
+    from ..lab.lr_find import METHODS, STOP_FACTOR, SUGGESTED, curve_text
 
     def fmt(v) -> str:
         return "-" if v is None else hyperparameter(v)

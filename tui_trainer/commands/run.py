@@ -35,7 +35,7 @@ from .console import BAD_INPUT, StopOnSignals, exit_status, is_terminal, preflig
 if TYPE_CHECKING:
     from ..engine import RunControl, Trainer
     from ..engine.events import Event, RunEnded
-    from ..runs import RunStore
+    from ..records.run_folder import RunStore
     from .run_faces import Record
 
 
@@ -43,11 +43,11 @@ def command(args) -> int:
     # The workbench's BLAS threads policy, so a headless run and the workbench are
     # like for like; it must come before NumPy loads, hence the imports below.
     apply_training_blas_threads()
-    from ..advisor import Advisor
     from ..datasets import load_dataset
     from ..engine import RunControl, Trainer
     from ..engine.events import Fanout
-    from ..runs import RunStore
+    from ..lab.advisor import Advisor
+    from ..records.run_folder import RunStore
     from .run_faces import JsonLines, LiveDisplay, PlainLines, Record
 
     preset = load_preset(args.preset, args.overrides)

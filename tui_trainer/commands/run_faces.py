@@ -19,8 +19,7 @@ from typing import IO
 from .. import formatting as fmt
 from ..config import Preset
 from ..engine import RunControl
-from ..engine.events import Advice, Epoch, Event, RunEnded, RunStarted, Step
-from ..runs import event_line
+from ..engine.events import Advice, Epoch, Event, RunEnded, RunStarted, Step, event_line
 from ..usertext import clean, markup
 from .console import rich_console, silence
 

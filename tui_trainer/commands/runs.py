@@ -22,9 +22,9 @@ import numpy as np
 
 from .. import formatting as fmt
 from ..errors import UserError
-from ..runs import RunInfo, list_runs
+from ..lab.weights import first_layer_grid, grid_shape, write_png
+from ..records.run_folder import RunInfo, list_runs
 from ..usertext import markup
-from ..weights import first_layer_grid, grid_shape, write_png
 from .console import listing_table, rich_console
 
 STATUS_STYLE = {"finished": "green", "exploded": "red", "failed": "red", "stopped": "yellow", "incomplete": "dim"}

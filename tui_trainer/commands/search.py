@@ -32,8 +32,8 @@ from ..config import to_dict as preset_dict
 from ..engine.events import to_dict
 from ..errors import UserError, user_error_names
 from ..formatting import accuracy, plural
-from ..search.pool import TrialPool
-from ..search.runner import (
+from ..lab.search.pool import TrialPool
+from ..lab.search.runner import (
     SearchControl,
     SearchEnded,
     SearchStarted,
@@ -44,9 +44,8 @@ from ..search.runner import (
     refine_path,
     run_search,
 )
-from ..search.space import TrialResult, best_trial
-from ..search.store import SearchStore
-from ..search.texts import (
+from ..lab.search.space import TrialResult, best_trial
+from ..lab.search.texts import (
     describe_end,
     describe_next,
     describe_start,
@@ -54,7 +53,8 @@ from ..search.texts import (
     fmt_values,
     trial_line,
 )
-from ..search.trial import cached_dataset
+from ..lab.search.trial import cached_dataset
+from ..records.search_store import SearchStore
 from ..usertext import markup, one_line
 from .console import BAD_INPUT, FAILED, StopOnSignals, exit_status, is_terminal, preflight, rich_console
 

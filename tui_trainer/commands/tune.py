@@ -30,9 +30,9 @@ from .console import StopOnSignals, exit_status, preflight
 
 def command(args) -> int:
     apply_training_blas_threads()  # the checks, lr-find and the final run train here
-    from ..search.pool import TrialPool
-    from ..search.trial import cached_dataset
-    from ..tune import TuneControl, TuneRecord, run_tune
+    from ..lab.search.pool import TrialPool
+    from ..lab.search.trial import cached_dataset
+    from ..lab.tune import TuneControl, TuneRecord, run_tune
 
     preset = load_preset(args.preset, args.overrides)
     record = None
@@ -84,7 +84,7 @@ class _Plain:
     """Lines for people (a terminal or a log): stages, trials, epochs, the result (tune.describe)."""
 
     def __call__(self, event) -> None:
-        from ..tune import TuneEnded, describe
+        from ..lab.tune import TuneEnded, describe
 
         if isinstance(event, TuneEnded) and event.status != "finished":
             line: str | None = f"the report: {event.report}"  # stderr says why it ended

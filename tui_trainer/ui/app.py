@@ -38,21 +38,21 @@ from textual.binding import Binding
 from textual.markup import escape
 from textual.screen import Screen
 
-from ..checks import iter_checks
 from ..config import Preset
 from ..datasets import Dataset, load_dataset
 from ..engine import RunControl, Trainer
 from ..engine.events import RunEnded
 from ..errors import UserError
-from ..runs import RunStore, close_abandoned
+from ..lab.checks import iter_checks
+from ..records.run_folder import RunStore, close_abandoned
 from ..usertext import textual_markup
 from . import texts
 from .history import LAYER, NOTES, RATIOS, EventQueue, RunHistory
 from .host_events import HostEvent
 from .messages import CheckLanded, ChecksDone, DataLoaded, RefineSearch, RunDone, UseConfig, Wake
 from .screens.help import HelpScreen
+from .screens.search import SearchJob, SearchScreen
 from .screens.workbench import FOCUS_HELP, MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS, WorkbenchScreen
-from .search_screen import SearchJob, SearchScreen
 from .trainer_host import Host, ProcessHost, ThreadHost, default_host
 
 # Keys that work over every screen (the screens' own keys come first).

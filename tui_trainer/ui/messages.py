@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from ..checks import CheckResult
 from ..config import Preset
 from ..datasets import Dataset
+from ..lab.checks import CheckResult
 from .history import RunHistory
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..checks import CheckResult
 from ..config import FILE_DATASETS, Preset
 from ..datasets import Dataset
 from ..datasets.cache import data_dir
 from ..datasets.loading import data_path
 from ..engine.events import RunEnded
+from ..lab.checks import CheckResult
 from .history import RunHistory
 from .widgets.hyperparams import differences
 

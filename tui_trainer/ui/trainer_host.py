@@ -35,13 +35,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..advisor import Advisor
 from ..config import DataConfig, Preset
 from ..datasets import Dataset, load_dataset
 from ..engine import RunControl, Trainer
 from ..engine.events import Fanout, RunEnded
 from ..errors import UserError
-from ..runs import RunStore
+from ..lab.advisor import Advisor
+from ..records.run_folder import RunStore
 from ..threads import training_blas_env
 from .host_events import URGENT, HostEvent, HostSink, LayerSnapshot, StoreOpened
 

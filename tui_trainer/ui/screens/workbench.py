@@ -34,7 +34,6 @@ from ...usertext import textual_markup
 from .. import knobs, layout, texts
 from ..history import EPOCHS, LOSS, NOTES, RATIOS, STATUS, RunHistory
 from ..host_events import HostEvent, LayerSnapshot
-from ..runs_screen import RunsScreen
 from ..widgets.accuracy_plot import AccuracyPlot
 from ..widgets.advice import AdvicePane
 from ..widgets.checks_pane import ChecksPane
@@ -48,6 +47,7 @@ from ..widgets.status_bar import StatusBar
 from ..widgets.weights_view import WAITING, WeightsView
 from .edit_form import EditForm
 from .open_preset import OpenPreset
+from .runs import RunsScreen
 
 if TYPE_CHECKING:
     from ..app import WorkbenchApp
@@ -541,7 +541,7 @@ class WorkbenchScreen(Screen):
         self.flash(f"loss plot: earlier runs by {what} (a)")
 
     def action_lr_find(self) -> None:
-        from ..tune_screens import LrFindScreen, busy
+        from .tune import LrFindScreen, busy
 
         app = self.bench
         why = busy(app)
@@ -552,7 +552,7 @@ class WorkbenchScreen(Screen):
 
     def action_tune(self) -> None:
         from ...errors import UserError
-        from ..tune_screens import TuneJob, TuneScreen, busy
+        from .tune import TuneJob, TuneScreen, busy
 
         app = self.bench
         why = busy(app)

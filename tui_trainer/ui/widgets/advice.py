@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from rich.text import Text
 from textual.widgets import Static
 
-from ...advisor import SEVERITY
 from ...engine.events import Advice
+from ...lab.advisor import SEVERITY
 
 MARKS = {"error": "✗", "warning": "!", "info": "i"}
 EMPTY = "No advice yet: the advisor speaks up when the curves show something worth knowing."

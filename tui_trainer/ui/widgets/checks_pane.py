@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-from ...checks import CHECKS, CheckResult
+from ...lab.checks import CHECKS, CheckResult
 from ...usertext import markup, textual_markup
 
 

@@ -25,7 +25,7 @@ from rich.text import Text
 from textual.strip import Strip
 from textual.widget import Widget
 
-from ...weights import PADDING, WeightsError, fit_layout, resize_tiles, tile_grid, unit_tiles, why_not_images
+from ...lab.weights import PADDING, WeightsError, fit_layout, resize_tiles, tile_grid, unit_tiles, why_not_images
 
 WAITING = "The first layer's weights appear here after the first epoch."
 HALF = "▀"

@@ -36,10 +36,11 @@ from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path
 from typing import ClassVar
 
-from ..config import Preset, Stage, to_toml
-from ..errors import UserError
-from ..runs import atomic_write_text
-from ..threads import cores, one_thread_env
+from ...config import Preset, Stage, to_toml
+from ...errors import UserError
+from ...records.atomic import atomic_write_text
+from ...records.search_store import SearchStore
+from ...threads import cores, one_thread_env
 from .space import (
     EdgeWarning,
     Ranges,
@@ -53,7 +54,6 @@ from .space import (
     suggest_next,
     union,
 )
-from .store import SearchStore
 from .trial import STOP_REASON, DaskFlag, FileFlag, MemoryFlag, TrialSpec, run_trial
 
 # After a stop, how long to wait for running trials to notice it before giving up on them.
@@ -288,7 +288,7 @@ def _init_worker(workers: int = 1) -> None:
     # trials through their stop flag, so the workers themselves ignore it.
     import signal
 
-    from ..engine.backend import share_device
+    from ...engine.backend import share_device
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Trials on a GPU: the pool's workers share one device, each with its

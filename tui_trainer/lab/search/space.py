@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import SearchConfig
+from ...config import SearchConfig
 
 # Next-stage ranges span the kept trials in log10 space, padded on each side by
 # this fraction of that span, and by at least MIN_PAD decades (so that one kept

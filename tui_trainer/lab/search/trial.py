@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..config import DataConfig, Preset
-from ..datasets import Dataset, load_dataset
-from ..datasets.base import Source
-from ..engine import RunControl, Trainer
-from ..engine.events import Epoch
+from ...config import DataConfig, Preset
+from ...datasets import Dataset, load_dataset
+from ...datasets.base import Source
+from ...engine import RunControl, Trainer
+from ...engine.events import Epoch
 from .space import Trial, TrialResult
 
 STOP_REASON = "the search was stopped"

@@ -55,12 +55,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from .config import Preset, to_toml
-from .datasets.base import Dataset
-from .engine import RunControl, build_net
-from .engine.optim import make_optimizer
-from .engine.trainer import resolve_device
-from .runs import atomic_write_text, new_record_dir
+from ..config import Preset, to_toml
+from ..datasets.base import Dataset
+from ..engine import RunControl, build_net
+from ..engine.optim import make_optimizer
+from ..engine.trainer import resolve_device
+from ..records.atomic import atomic_write_text, new_record_dir
 
 START_LR = 1e-7
 END_LR = 10.0
@@ -326,7 +326,7 @@ def find_lr(
 def write_record(path, sweeps: Sequence[LrSweep], ended: LrFindEnded) -> None:
     import json
 
-    from .engine.events import jsonable
+    from ..engine.events import jsonable
 
     rows = ["seed,step,learning_rate,loss,smoothed"]
     for s in sweeps:

@@ -16,7 +16,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UserError
+from ...errors import UserError
 from .runner import close_executor, connect_dask, default_workers, executor_capacity, local_pool
 from .texts import local_pool_name
 

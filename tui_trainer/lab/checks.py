@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .config import Preset
-from .datasets import Dataset, load_dataset
-from .engine import RunControl, Trainer, build_net
-from .engine.events import Epoch
-from .engine.gradcheck import gradient_check
+from ..config import Preset
+from ..datasets import Dataset, load_dataset
+from ..engine import RunControl, Trainer, build_net
+from ..engine.events import Epoch
+from ..engine.gradcheck import gradient_check
 
 CHECKS = ("initial-loss", "regularization", "gradient", "overfit-small")
 INITIAL_LOSS_TOL = 0.1

@@ -50,18 +50,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..config import Preset, load_preset, to_toml
+from ..datasets.base import Dataset
+from ..engine import RunControl, Trainer
+from ..engine.events import Epoch, Fanout, RunEnded
+from ..errors import UserError
+from ..formatting import accuracy, hyperparameter
+from ..records.atomic import atomic_write_text, new_record_dir, safe_name
+from ..records.run_folder import RunStore, read_metrics
+from ..records.search_store import SearchStore
 from .checks import CheckResult, iter_checks
-from .config import Preset, load_preset, to_toml
-from .datasets.base import Dataset
-from .engine import RunControl, Trainer
-from .engine.events import Epoch, Fanout, RunEnded
-from .errors import UserError
-from .formatting import accuracy, hyperparameter
 from .lr_find import METHODS, SUGGESTED, find_lr, read_record
-from .runs import RunStore, atomic_write_text, new_record_dir, read_metrics, safe_name
 from .search.runner import SearchControl, SearchEnded, TrialEnded, run_search, stop_flag
 from .search.space import Trial, TrialResult, best_trial
-from .search.store import SearchStore
 from .search.trial import FileFlag, TrialSpec, run_trial
 
 STAGES = ("checks", "lr-find", "coarse", "fine", "final")
@@ -707,7 +708,7 @@ _STAGE_FUNCTIONS: tuple[tuple[Callable[[_Tune], str], Callable[[_Tune], _Outcome
 def describe(event) -> str | None:
     """One line for people about a tune event (None: nothing to say), as the command
     prints it and the workbench's tune view logs it."""
-    from .formatting import duration
+    from ..formatting import duration
     from .search.texts import trial_line
 
     if isinstance(event, TuneStarted):

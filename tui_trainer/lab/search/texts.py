@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..formatting import accuracy, plural
+from ...formatting import accuracy, plural
 from .runner import NEXT_PRESET, SearchEnded, SearchStarted
 from .space import Ranges, TrialResult
 

@@ -34,16 +34,16 @@ from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 from textual_plotext import PlotextPlot
 
-from .. import formatting as fmt
-from ..config import Preset, load_preset
-from ..datasets import Dataset
-from ..engine import RunControl
-from ..errors import UserError
-from ..lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep, find_lr
-from ..search.pool import TrialPool
-from ..tune import TuneControl, TuneEnded, TuneRecord, describe, run_tune
-from .messages import UseConfig
-from .trainer_host import start_resource_tracker
+from ... import formatting as fmt
+from ...config import Preset, load_preset
+from ...datasets import Dataset
+from ...engine import RunControl
+from ...errors import UserError
+from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep, find_lr
+from ...lab.search.pool import TrialPool
+from ...lab.tune import TuneControl, TuneEnded, TuneRecord, describe, run_tune
+from ..messages import UseConfig
+from ..trainer_host import start_resource_tracker
 
 DRAIN_S = 0.25
 CURVE_COLOURS = [(97, 175, 239), (152, 195, 121), (198, 120, 221)]

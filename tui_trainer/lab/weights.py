@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 
 PADDING = 1  # pixels between tiles
 PAD_VALUE = 0  # padding colour (black), as visualize_grid leaves it
@@ -175,7 +175,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 def write_png(path: str | Path, rgb: np.ndarray) -> Path:
     """Write rgb (H, W, 3) uint8 as a PNG, atomically (a temporary file renamed over path)."""
-    from .runs import atomic_write
+    from ..records.atomic import atomic_write
 
     path = Path(path)
     data = png_bytes(rgb)

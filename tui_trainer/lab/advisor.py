@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from .engine.events import Advice, Epoch, Event, Ratios, RunEnded, RunStarted, Sink, Step, from_dict
-from .engine.rules import ExplosionWatch
-from .engine.stats import RATIO_BAND
+from ..engine.events import Advice, Epoch, Event, Ratios, RunEnded, RunStarted, Sink, Step, from_dict
+from ..engine.rules import ExplosionWatch
+from ..engine.stats import RATIO_BAND
 
 # --- triggers ------------------------------------------------------------------
 # Thresholds measured on the bundled mnist-5k with the default preset (seeded):

@@ -41,11 +41,11 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from .. import formatting as fmt
-from ..config import Preset, load_preset
-from ..errors import UserError
-from ..search.pool import TrialPool
-from ..search.runner import (
+from ... import formatting as fmt
+from ...config import Preset, load_preset
+from ...errors import UserError
+from ...lab.search.pool import TrialPool
+from ...lab.search.runner import (
     SearchControl,
     SearchEnded,
     SearchStarted,
@@ -56,15 +56,15 @@ from ..search.runner import (
     refine_path,
     run_search,
 )
-from ..search.space import Ranges, Trial, TrialResult, best_trial
-from ..search.store import SearchStore
-from ..search.texts import describe_start, fmt_next, fmt_range, trial_line
-from ..search.trial import trial_preset
-from ..usertext import textual_markup
-from .messages import RefineSearch, UseConfig
-from .trainer_host import start_resource_tracker
-from .widgets import palette
-from .widgets.cached_plot import CachedPlot
+from ...lab.search.space import Ranges, Trial, TrialResult, best_trial
+from ...lab.search.texts import describe_start, fmt_next, fmt_range, trial_line
+from ...lab.search.trial import trial_preset
+from ...records.search_store import SearchStore
+from ...usertext import textual_markup
+from ..messages import RefineSearch, UseConfig
+from ..trainer_host import start_resource_tracker
+from ..widgets import palette
+from ..widgets.cached_plot import CachedPlot
 
 DRAIN_S = 0.25
 # Scatter colours per stage (later stages brighter), exploded trials red, the best one accent.

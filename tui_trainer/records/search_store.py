@@ -26,8 +26,8 @@ from pathlib import Path
 
 from ..config import Preset, loads_preset, to_toml
 from ..errors import EnvironmentProblem, UserError
-from ..runs import atomic_write_text, new_record_dir, safe_name
-from .space import Ranges, TrialResult
+from ..lab.search.space import Ranges, TrialResult
+from .atomic import atomic_write_text, new_record_dir, safe_name
 
 DB_NAME = "search.sqlite"
 PRESET_NAME = "preset.toml"

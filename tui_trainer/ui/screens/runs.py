@@ -28,17 +28,17 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
-from .. import formatting as fmt
-from ..advisor import diagnose
-from ..config import Preset, load_preset
-from ..engine.events import Advice
-from ..errors import UserError
-from ..runs import RunInfo, list_runs, read_metrics
-from ..usertext import markup, textual_markup
-from .messages import UseConfig
-from .plotdata import mean_per_bucket
-from .widgets import palette
-from .widgets.advice import AdvicePane
+from ... import formatting as fmt
+from ...config import Preset, load_preset
+from ...engine.events import Advice
+from ...errors import UserError
+from ...lab.advisor import diagnose
+from ...records.run_folder import RunInfo, list_runs, read_metrics
+from ...usertext import markup, textual_markup
+from ..messages import UseConfig
+from ..plotdata import mean_per_bucket
+from ..widgets import palette
+from ..widgets.advice import AdvicePane
 
 # One colour per selected run (the order they were selected), up to MAX_OVERLAY runs.
 RUN_COLOURS = ((97, 175, 239), (229, 192, 123), (152, 195, 121), (198, 120, 221), (224, 108, 117), (86, 182, 194))

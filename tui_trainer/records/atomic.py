@@ -1,0 +1,78 @@
+"""Writing records so a crash loses nothing earlier: whole files go to a
+temporary sibling and are renamed over the target (a killed process leaves
+the old file or the new one, never half of one); each record gets a new,
+unique folder under the runs folder."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import UserError, environment_problem
+
+
+def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
+    """Write through `write(file)` into a temporary sibling, fsync, then rename over
+    `path`; on any failure (an interrupt included) the temporary file is removed."""
+    path = Path(path)
+    tmp = ""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda f: f.write(text))
+
+
+def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    # allow_pickle is numpy's default, named so that no key of `arrays` can be taken for it (and mypy can tell)
+    atomic_write(path, lambda f: np.savez(f, allow_pickle=True, **arrays), mode="wb")
+
+
+def safe_name(name: str) -> str:
+    """A preset name as it can stand in a folder name."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)[:40] or "run"
+
+
+def new_record_dir(runs_dir: str | Path, pattern: str, name: str) -> Path:
+    """Create a new, unique folder under runs_dir (created too) named by
+    `pattern` with {stamp} (local date-time), {name} (safe_name) and {id}
+    (6 hex digits); a runs_dir that cannot be made is bad input."""
+    runs_dir = Path(runs_dir)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{runs_dir}: cannot create the runs directory: {e.strerror or e}") from None
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = runs_dir / pattern.format(stamp=stamp, name=safe_name(name), id=uuid.uuid4().hex[:6])
+    try:
+        path.mkdir()
+    except OSError as e:
+        raise record_problem(runs_dir, "create a record folder there", e) from None
+    return path
+
+
+def record_problem(path: Path, doing: str, e: OSError) -> UserError:
+    """A record that cannot be written: the machine's problem, said so with what to do."""
+    return environment_problem(
+        path, doing, e, "free some space, or give --runs-dir a folder on a disk you can write to"
+    )

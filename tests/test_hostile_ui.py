@@ -100,7 +100,7 @@ async def test_the_workbench_survives_opening_a_folder_and_a_preset_nested_too_d
             assert says in str(app.screen.query_one("#open-error").render())
             await pilot.press("escape")
             await pilot.pause()
-        assert app.is_running and app.data is not None
+        assert app.is_running and app.session.data is not None
 
 
 class SlowStep(Trainer):
@@ -128,7 +128,9 @@ async def test_q_during_a_step_that_will_not_end_leaves_and_the_record_still_end
     async with app.run_test(size=BIG) as pilot:
         await loaded(pilot)
         await pilot.press("space")
-        await wait_for(pilot, lambda: app.current is not None and app.current.run_dir, what="the run to start")
+        await wait_for(
+            pilot, lambda: app.session.current is not None and app.session.current.run_dir, what="the run to start"
+        )
         await pilot.pause(0.5)  # the trainer is inside the slow step now
         t0 = time.monotonic()
         await pilot.press("q")

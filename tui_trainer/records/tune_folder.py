@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from ..config import Preset, load_preset, to_toml
 from ..errors import UserError
@@ -67,8 +68,8 @@ class TuneRecord:
     def state_path(self) -> Path:
         return self.path / STATE_FILE
 
-    def read_state(self) -> dict:
-        """state.json as JSON (lab/tune/results.py reads it as types)."""
+    def read_state(self) -> Any:
+        """state.json as JSON, whatever it holds (lab/tune/results.py checks it and reads it as types)."""
         try:
             return json.loads(self.state_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:

@@ -32,8 +32,11 @@ from ..lab.checks import CHECKS, CheckResult, iter_checks
 from ..lab.lr_find import LrFindEnded, LrSweep, find_lr
 from ..lab.search.pool import TrialPool
 from ..lab.search.runner import SearchControl, SearchEnded, run_search
-from ..lab.tune import TuneControl, TuneEnded, TuneRecord, run_tune
+from ..lab.tune.control import TuneControl
+from ..lab.tune.events import TuneEnded
+from ..lab.tune.runner import run_tune
 from ..records.search_store import SearchStore
+from ..records.tune_folder import TuneRecord
 from .trainer_host import start_resource_tracker
 
 Emit = Callable[[Any], None]
@@ -220,7 +223,7 @@ class SearchJob(PoolJob[SearchEnded]):
 
 
 class TuneJob(PoolJob[TuneEnded]):
-    """A tune (lab.tune.run_tune), recorded in its tune folder, resumable with
+    """A tune (lab.tune.runner.run_tune), recorded in its tune folder, resumable with
     `tui-trainer tune PRESET --resume` when stopped."""
 
     kind = "tune"

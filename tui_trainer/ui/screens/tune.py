@@ -15,10 +15,11 @@ suggested rate the next run's learning rate and goes back; nothing else of
 the next run changes: the sweeps train a net of their own, so the next run
 starts exactly as it would have without lr-find.
 
-TuneScreen logs each event of tune.run_tune in tune.describe's words; `x`
-stops it (what is done stays in its folder, for `tui-trainer tune PRESET
---resume`), `u` makes the tuned preset the next run once it has finished,
-escape goes back (stopping a tune still going).
+TuneScreen logs each event of lab.tune.runner.run_tune in
+lab.tune.texts.describe's words; `x` stops it (what is done stays in its
+folder, for `tui-trainer tune PRESET --resume`), `u` makes the tuned preset
+the next run once it has finished, escape goes back (stopping a tune still
+going).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ... import formatting as fmt
 from ...config import load_preset
 from ...errors import UserError
 from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep
-from ...lab.tune import describe
+from ...lab.tune.texts import describe
 from ...usertext import textual_markup
 from ..jobs import LrFindJob, TuneJob
 from ..messages import JobUpdated, StopJob, UseConfig

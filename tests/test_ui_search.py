@@ -249,11 +249,12 @@ class ScreenHost(App):
         self.push_screen(self.search_screen)
 
 
-async def shown(pilot, screen, job, event) -> None:
-    """As the app does with an event the search sent: fold it into the job, tell the view."""
+def shown(screen, job, event) -> None:
+    """As the app does with an event the search sent: fold it into the job, tell the view;
+    then the timer's redraw, now."""
     job.fold(event)
-    screen.post_message(JobUpdated(job))
-    await pilot.pause()
+    screen.on_job_updated(JobUpdated(job))
+    screen.redraw()
 
 
 def rendered(renderable) -> str:
@@ -286,7 +287,7 @@ async def test_every_face_shows_the_same_best_trial(tmp_path):
                 if isinstance(event, SearchEnded):
                     break
                 live(event)
-                await shown(pilot, screen, job, event)
+                shown(screen, job, event)
                 if isinstance(event, TrialEnded):
                     results.append(event)
                     expected = best_trial(results)
@@ -294,7 +295,7 @@ async def test_every_face_shows_the_same_best_trial(tmp_path):
                     assert f"best so far: {expected.trial_id}  " in rendered(live._render())
                     assert f"best so far: {expected.trial_id}  " in text_of(screen.query_one("#search-best"))
             assert screen.best.trial_id == "s1-003"
-            await shown(pilot, screen, job, ended)
+            shown(screen, job, ended)
             assert screen.best.trial_id == "s1-003"
             assert "best: s1-003  " in text_of(screen.query_one("#search-best"))
     finally:

@@ -7,10 +7,10 @@ a local process pool, one BLAS thread per worker, recorded in the run
 directory by search.store.SearchStore), run by the app in a thread worker.
 The app folds each event the search sends into the job and posts this view
 messages.JobUpdated; the view applies the events it has not seen to the
-trials table and redraws the stage progress, the best so far and two
-scatters of val accuracy over log10 learning rate and log10 reg (exploded
-trials as x), once for a burst of them; a timer moves the running trials'
-clocks a few times a second.
+trials table at once, and redraws the stage progress, the best so far and
+two scatters of val accuracy over log10 learning rate and log10 reg
+(exploded trials as x) at most a few times a second (at once for a stop and
+the end); a timer draws what waits and moves the running trials' clocks.
 
 `x` stops the search (queued trials cancelled, running ones stopped within an
 iteration); escape leaves, stopping a search still going: both post the app
@@ -188,7 +188,8 @@ class SearchScreen(Screen):
         self.plot_key = "learning_rate"
         self._seen = 0  # the job's events applied so far
         self._changed = False  # something to redraw
-        self._redraw_due = False  # a redraw is queued behind the messages waiting
+        self._last_redraw = -math.inf  # time.monotonic() of the last redraw
+        self._drawn: tuple[SearchEnded | None, bool] = (None, False)  # (ended, stopping) as last drawn
         self._plots_dirty = False
 
     def compose(self) -> ComposeResult:
@@ -215,7 +216,13 @@ class SearchScreen(Screen):
     # --- events ---------------------------------------------------------------------
 
     def on_job_updated(self, _: JobUpdated) -> None:
+        """At once for the odd event (a stop, the end); at most every redraw_interval in a
+        burst of trials (the scatters are costly: the trials need the cores), the timer's
+        tick drawing the rest."""
         self._catch_up()
+        due = time.monotonic() - self._last_redraw >= self.redraw_interval
+        if due or (self.ended, self.job.stopped) != self._drawn:
+            self.redraw()
 
     def _catch_up(self) -> None:
         """Apply the events the search sent since the last time (the app folded them into the job)."""
@@ -229,18 +236,15 @@ class SearchScreen(Screen):
                 "failed", self.job.error, self.best, (), (), len(self.results), 0.0, str(self.job.path)
             )
         self._changed = True  # a stop shows as "stopping" too
-        if not self._redraw_due:  # once for a burst of messages: after the last one queued now
-            self._redraw_due = True
-            self.call_later(self.redraw)
 
     def redraw(self) -> None:
         """What changed since the last redraw; the timer's, a few times a second, also moves
         the running trials' clocks."""
-        self._redraw_due = False
         if not self.is_mounted or not (self._changed or self.running):
             return
         self._changed = False
-        now = time.monotonic()
+        now = self._last_redraw = time.monotonic()
+        self._drawn = (self.ended, self.job.stopped)
         table = self.query_one(DataTable)
         for tid, (_trial, t0) in self.running.items():
             table.update_cell(tid, "time", f"{now - t0:.0f}s…")

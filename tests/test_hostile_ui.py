@@ -100,9 +100,14 @@ class Workbench:
 
     def quit(self) -> bool:
         """q, then up to LEAVE_S for the process to end: whether it did."""
+        deadline = time.monotonic() + LEAVE_S
         self.press(b"q")
-        self.read_for(LEAVE_S)
-        return self.proc.poll() is not None
+        self.read_for(LEAVE_S)  # returns early when the app closes the terminal, before it exits
+        try:
+            self.proc.wait(timeout=max(deadline - time.monotonic(), 0))
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
 
 def test_q_leaves_at_once_while_the_data_are_still_loading(tmp_path):

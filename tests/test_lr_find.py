@@ -15,7 +15,9 @@ from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
 from tui_trainer.engine.events import Epoch, RunStarted
+from tui_trainer.errors import UserError
 from tui_trainer.lab.lr_find import STOP_FACTOR, combine, find_lr, minimum_tenth, smooth, steepest, sweep, valley
+from tui_trainer.records.lr_find_folder import read_record
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -100,3 +102,72 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert out.returncode == 2 and "unknown preset 'no-such-preset'" in out.stderr
     out = cli("lr-find", "spiral", "--set", "train.batch_size=0", "--runs-dir", str(tmp_path))
     assert out.returncode == 2 and "train.batch_size" in out.stderr and "Traceback" not in out.stderr
+
+
+# --- the lr-find folder: result.json read back --------------------------------------
+
+
+def recorded(tmp_path) -> Path:
+    p = load_preset("spiral")
+    ended = find_lr(p, load_dataset(p.data, source=p.source), runs_dir=str(tmp_path))
+    return Path(ended.path)
+
+
+def test_the_record_reads_back_what_lr_find_found(tmp_path):
+    folder = recorded(tmp_path)
+    sweeps, ended = read_record(folder)
+    result = json.loads((folder / "result.json").read_text())
+    assert ended.suggested_lr == result["suggested_lr"] and list(ended.spread) == result["spread"]
+    assert [s.seed for s in sweeps] == [0, 1, 2] and sweeps[0].stopped == result["sweeps"][0]["stopped"]
+    assert list(sweeps[1].smoothed) == result["sweeps"][1]["smoothed"]
+
+
+def edited(d: dict) -> list:
+    """Hand edits of a good result.json, each with the words its message must hold."""
+    sweep0 = d["sweeps"][0]
+    return [
+        ("[]", "expected a JSON object, found a list of 0"),
+        ("null", "expected a JSON object, found null"),
+        ("{not json", "not JSON"),
+        (json.dumps({k: v for k, v in d.items() if k != "spread"}), "spread is missing"),
+        (json.dumps({**d, "suggested_lr": "0.01"}), "suggested_lr: expected a number or null, found a string"),
+        (json.dumps({**d, "spread": [1e-3]}), "spread: expected [lowest, highest] or null, found a list of 1"),
+        (json.dumps({**d, "sweeps": {}}), "sweeps: expected a list, found an object"),
+        (json.dumps({**d, "sweeps": [{**sweep0, "losses": [*sweep0["losses"][:-1], "x"]}]}), "sweeps[0].losses["),
+        (json.dumps({**d, "sweeps": [{**sweep0, "smoothed": sweep0["smoothed"][:-1]}]}), "differ in length"),
+        (json.dumps({**d, "sweeps": [{k: v for k, v in sweep0.items() if k != "seed"}]}), "sweeps[0].seed is missing"),
+    ]
+
+
+def test_a_hand_edited_result_is_one_line_naming_the_file_and_what_is_wrong(tmp_path):
+    folder = recorded(tmp_path)
+    file = folder / "result.json"
+    for text, words in edited(json.loads(file.read_text())):
+        file.write_text(text)
+        with pytest.raises(UserError) as e:
+            read_record(folder)
+        message = str(e.value)
+        assert message.startswith(f"{file}: ") and words in message and "\n" not in message, (text[:40], message)
+    file.unlink()
+    with pytest.raises(UserError, match="cannot read the lr-find result"):
+        read_record(folder)
+
+
+def test_a_resumed_tune_whose_lr_find_record_was_edited_exits_2_before_any_stage(tmp_path, capsys):
+    # a tune stopped after lr-find: checks and lr-find done, the coarse search still to come
+    from tui_trainer.cli import main
+    from tui_trainer.lab.tune import TuneRecord
+
+    p = load_preset("spiral")
+    record = TuneRecord.create(tmp_path, p)
+    ended = find_lr(p, load_dataset(p.data, source=p.source), runs_dir=str(record.path))
+    entry = {"plan": "p", "summary": "s", "elapsed_s": 1.0}
+    record.state["checks"] = {**entry, "verdict": "passed", "result": {"checks": []}, "path": ""}
+    result = {"suggested_lr": ended.suggested_lr, "suggestions": ended.suggestions, "spread": list(ended.spread)}
+    record.state["lr-find"] = {**entry, "verdict": "done", "result": result, "path": ended.path}
+    record.save()
+    (Path(ended.path) / "result.json").write_text("[]")
+    assert main(["tune", "spiral", "--resume", "--workers", "1", "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{ended.path}/result.json: not an lr-find result" in err
+    assert "coarse" not in json.loads((record.path / "state.json").read_text())  # no stage ran

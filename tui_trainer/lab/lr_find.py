@@ -55,12 +55,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..config import Preset, to_toml
+from ..config import Preset
 from ..datasets.base import Dataset
 from ..engine import RunControl, build_net
 from ..engine.optim import make_optimizer
 from ..engine.trainer import resolve_device
-from ..records.atomic import atomic_write_text, new_record_dir
+from ..records.lr_find_folder import LrFindEnded, LrSweep, create, write_record
 
 START_LR = 1e-7
 END_LR = 10.0
@@ -73,8 +73,6 @@ SEEDS = 3
 SKIP_START = 10
 METHODS = ("valley", "steepest", "minimum/10")
 SUGGESTED = "minimum/10"
-CURVE_FILE = "curve.csv"
-RESULT_FILE = "result.json"
 
 
 @dataclass(frozen=True)
@@ -91,31 +89,8 @@ class LrFindStarted:
     update: str
 
 
-@dataclass(frozen=True)
-class LrSweep:
-    """One seed's sweep: the rates tried, the raw and smoothed losses, and its suggestions."""
-
-    kind: ClassVar[str] = "lr_find_sweep"
-    seed: int
-    learning_rates: tuple[float, ...]
-    losses: tuple[float, ...]
-    smoothed: tuple[float, ...]
-    stopped: str  # why the sweep ended
-    suggestions: dict[str, float | None]  # method -> lr (None: the curve gave none)
-
-
-@dataclass(frozen=True)
-class LrFindEnded:
-    kind: ClassVar[str] = "lr_find_ended"
-    status: str  # finished | stopped | failed
-    reason: str
-    suggested_lr: float | None  # the median minimum/10 over the seeds
-    suggestions: dict[str, float | None]  # method -> the median over the seeds
-    spread: tuple[float, float] | None  # [lowest, highest] suggestion of every method and seed
-    path: str
-    elapsed_s: float
-
-
+# The sweep (LrSweep) and the result (LrFindEnded) are the lr-find folder's record too:
+# records/lr_find_folder.py holds them.
 LrFindEvent = LrFindStarted | LrSweep | LrFindEnded
 
 
@@ -279,9 +254,7 @@ def find_lr(
     `lr-find-PRESET-STAMP-ID/` under runs_dir (none when runs_dir is None):
     preset.toml, curve.csv (seed, step, lr, loss, smoothed) and result.json."""
     t0 = time.perf_counter()
-    path = new_record_dir(runs_dir, "lr-find-{name}-{stamp}-{id}", preset.name) if runs_dir is not None else None
-    if path is not None:
-        atomic_write_text(path / "preset.toml", to_toml(preset))
+    path = create(runs_dir, preset) if runs_dir is not None else None
     seed_list = tuple(preset.train.seed + i for i in range(seeds))
     sink(
         LrFindStarted(
@@ -323,20 +296,6 @@ def find_lr(
     return ended
 
 
-def write_record(path, sweeps: Sequence[LrSweep], ended: LrFindEnded) -> None:
-    import json
-
-    from ..engine.events import jsonable
-
-    rows = ["seed,step,learning_rate,loss,smoothed"]
-    for s in sweeps:
-        for i, (lr, loss, sm) in enumerate(zip(s.learning_rates, s.losses, s.smoothed), 1):
-            rows.append(f"{s.seed},{i},{lr:.6g},{loss:.6g},{sm:.6g}")
-    atomic_write_text(path / CURVE_FILE, "\n".join(rows) + "\n")
-    result = {"event": ended.kind, **jsonable(ended), "sweeps": [jsonable(s) for s in sweeps]}
-    atomic_write_text(path / RESULT_FILE, json.dumps(result, indent=1) + "\n")
-
-
 def curve_text(
     sweeps: Sequence[LrSweep], suggestions: dict[str, float | None], width: int = 100, height: int = 20
 ) -> str:
@@ -347,6 +306,8 @@ def curve_text(
     import plotext as plt  # only when a face asks for the picture
 
     curves = [s for s in sweeps if s.smoothed]
+    if not curves:  # every sweep stopped at its first mini-batch
+        return ""
     plt.clear_figure()
     plt.plotsize(width, height)
     plt.theme("clear")
@@ -369,27 +330,3 @@ def curve_text(
     text: str = plt.uncolorize(plt.build())
     plt.clear_figure()
     return text
-
-
-def read_record(path) -> tuple[list[LrSweep], LrFindEnded]:
-    """The sweeps and result of a recorded lr-find (what tune's report and resume read back)."""
-    import json
-    from pathlib import Path
-
-    d = json.loads((Path(path) / RESULT_FILE).read_text(encoding="utf-8"))
-    sweeps = [
-        LrSweep(
-            s["seed"],
-            tuple(s["learning_rates"]),
-            tuple(s["losses"]),
-            tuple(s["smoothed"]),
-            s["stopped"],
-            s["suggestions"],
-        )
-        for s in d["sweeps"]
-    ]
-    spread = tuple(d["spread"]) if d["spread"] is not None else None
-    ended = LrFindEnded(
-        d["status"], d["reason"], d["suggested_lr"], d["suggestions"], spread, d["path"], d["elapsed_s"]
-    )
-    return sweeps, ended

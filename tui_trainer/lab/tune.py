@@ -57,10 +57,11 @@ from ..engine.events import Epoch, Fanout, RunEnded
 from ..errors import UserError
 from ..formatting import accuracy, hyperparameter
 from ..records.atomic import atomic_write_text, new_record_dir, safe_name
+from ..records.lr_find_folder import read_record
 from ..records.run_folder import RunStore, read_metrics
 from ..records.search_store import SearchStore
 from .checks import CheckResult, iter_checks
-from .lr_find import METHODS, SUGGESTED, find_lr, read_record
+from .lr_find import METHODS, SUGGESTED, curve_text, find_lr
 from .search.runner import SearchControl, SearchEnded, TrialEnded, run_search, stop_flag
 from .search.space import Trial, TrialResult, best_trial
 from .search.trial import FileFlag, TrialSpec, run_trial
@@ -240,6 +241,8 @@ def run_tune(
     t0 = time.perf_counter()
     tune = _Tune(preset, data, record, sink, control, executor, capacity, where)
     resumed = any(s in record.state for s in STAGES)
+    if resumed:  # the records it reads back are checked before any stage runs: one edited by hand is bad input
+        write_report(record)
     sink(
         TuneStarted(
             preset.name, str(record.path), STAGES, dataclasses.asdict(preset.tune), where or "local", resumed=resumed
@@ -818,13 +821,9 @@ def _report_lr_find(record: TuneRecord, entry: dict) -> list[str]:
         v = res.get("suggestions", {}).get(m)
         lines.append(f"| {m}{' (suggested)' if m == SUGGESTED else ''} | {'-' if v is None else hyperparameter(v)} |")
     lines.append("")
-    try:
-        sweeps, _ = read_record(entry["path"])
-        from .lr_find import curve_text
-
-        lines += ["```", curve_text(sweeps, res.get("suggestions", {}), width=90, height=18), "```", ""]
-    except (OSError, ValueError, KeyError):
-        pass
+    sweeps, _ = read_record(entry["path"])  # edited by hand into something else: bad input, exit 2
+    curve = curve_text(sweeps, res.get("suggestions", {}), width=90, height=18)
+    lines += ["```", curve, "```", ""] if curve else []
     if res.get("spread"):
         lo, hi = res["spread"]
         r = coarse_ranges(record.preset, res["spread"])

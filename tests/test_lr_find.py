@@ -13,7 +13,7 @@ import pytest
 
 from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
-from tui_trainer.engine import Trainer
+from tui_trainer.engine import RunControl, Trainer
 from tui_trainer.engine.events import Epoch, RunStarted
 from tui_trainer.errors import UserError
 from tui_trainer.lab.lr_find import STOP_FACTOR, combine, find_lr, minimum_tenth, smooth, steepest, sweep, valley
@@ -55,6 +55,18 @@ def test_three_seeds_give_a_median_and_a_spread_and_stop_past_four_times_the_bes
     assert ended.suggested_lr == ended.suggestions["minimum/10"]
     medians, spread = combine([s])
     assert spread[0] == min(v for v in s.suggestions.values() if v is not None)
+
+
+def test_a_sweep_also_ends_on_a_loss_that_is_not_finite_and_on_stop():
+    p = load_preset("spiral")
+    d = load_dataset(p.data, source=p.source)
+    with np.errstate(over="ignore", invalid="ignore"):  # a rate of 1e30 overflows the weights, as it should
+        s = sweep(p, d, seed=0, start_lr=1e30, end_lr=1e31)
+    assert s.stopped == "the loss was not finite at lr 1.02e+30" and len(s.losses) == 1  # the finite one
+    control = RunControl()
+    control.stop("closed")
+    s = sweep(p, d, seed=0, control=control)
+    assert s.stopped == "closed" and s.losses == ()
 
 
 def test_a_one_epoch_run_at_the_suggested_rate_lowers_the_loss():

@@ -10,6 +10,12 @@ debiased moving average (beta SMOOTH_BETA, as fastai and Lightning do) and the
 sweep stops once the smoothed loss passes STOP_FACTOR x its best so far (or a
 loss is not finite): past that point the rate only makes it diverge.
 
+The sweep is a run of the trainer's one loop (engine/trainer.py), as fastai's
+finder is a callback on its loop: the trainer sets each mini-batch's rate
+(`learning_rate_at`), the sweep's sink reads each Step's loss and ends the run
+(`trainer.finish`) at the stop; batching, the device and the update are the
+trainer's. The suggestions stay pure functions of the rates and losses.
+
 Why reg 0: the test asks how fast the data loss can fall; the reg term is the
 search's to choose later, and a rate chosen with one reg would carry that reg's
 pull into every trial. At the small init the reg term is near zero anyway.
@@ -48,6 +54,7 @@ to both, and a tenth of it keeps clear of the divergence.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -57,9 +64,8 @@ import numpy as np
 
 from ..config import Preset
 from ..datasets.base import Dataset
-from ..engine import RunControl, build_net
-from ..engine.optim import make_optimizer
-from ..engine.trainer import resolve_device
+from ..engine import RunControl, Trainer
+from ..engine.events import Event, Step
 from ..records.lr_find_folder import LrFindEnded, LrSweep, create, write_record
 
 START_LR = 1e-7
@@ -181,9 +187,22 @@ def _log_median(values: Sequence[float]) -> float | None:
 # --- the sweep -------------------------------------------------------------------
 
 
-def sweep_preset(preset: Preset) -> Preset:
-    """The preset a sweep trains: the same model and update rule, reg 0."""
-    return preset.replace(**{"train.reg": 0.0})
+def sweep_preset(preset: Preset, n_train: int, steps: int = STEPS) -> Preset:
+    """The preset a sweep trains: the same model, update rule and batch size, reg 0,
+    mini-batches whatever train.sample_batches says, epochs enough for `steps`
+    mini-batches, and no explosion short of a loss that is not finite (the sweep's
+    own stop compares with its best loss instead: see the docstring above)."""
+    batch = min(preset.train.batch_size, n_train)
+    per_epoch = max(n_train // batch, 1)
+    return preset.replace(
+        **{
+            "train.reg": 0.0,
+            "train.sample_batches": True,
+            "train.epochs": -(-steps // per_epoch),
+            # the largest a preset takes (it holds finite numbers): only a loss that is not finite explodes
+            "train.explode_factor": sys.float_info.max,
+        }
+    )
 
 
 def sweep(
@@ -195,51 +214,60 @@ def sweep(
     start_lr: float = START_LR,
     end_lr: float = END_LR,
 ) -> LrSweep:
-    """One range test with mini-batch order `seed`, from the preset's initial weights."""
-    p = sweep_preset(preset)
-    tc = p.train
-    dtype = np.dtype(p.model.dtype)
-    backend = resolve_device(p)
-    net = build_net(p, data.input_dim, data.num_classes, backend)
-    opt = make_optimizer(tc.update, start_lr, tc.momentum)
-    rng = np.random.default_rng(seed)  # the batches' order, on the host whatever the device
-    X, y = backend.to_device(data.X_train), backend.to_device(data.y_train)
-    n = X.shape[0]
-    batch = min(tc.batch_size, n)
+    """One range test with mini-batch order `seed`, from the preset's initial weights:
+    the trainer's loop, its rate set each mini-batch, read and stopped by `_Curve`."""
     factor = (end_lr / start_lr) ** (1 / max(steps - 1, 1))
-    lrs: list[float] = []
-    losses: list[float] = []
-    smoothed: list[float] = []
-    avg, best = 0.0, math.inf
-    stopped = f"reached the end of the sweep ({end_lr:g})"
-    order = backend.to_device(rng.permutation(n))
-    at = 0
-    for t in range(1, steps + 1):
-        if control is not None and control.stopped:
-            stopped = control.stop_reason
-            break
-        if at + batch > n:
-            order, at = backend.to_device(rng.permutation(n)), 0
-        idx = order[at : at + batch]
-        at += batch
-        lr = start_lr * factor ** (t - 1)
-        xb = X[idx] if X.dtype == dtype else X[idx].astype(dtype)
-        loss = net.loss(xb, y[idx], 0.0)
-        if not math.isfinite(loss):
-            stopped = f"the loss was not finite at lr {lr:.3g}"
-            break
-        avg = SMOOTH_BETA * avg + (1 - SMOOTH_BETA) * loss
-        s = avg / (1 - SMOOTH_BETA**t)
-        lrs.append(lr)
-        losses.append(loss)
-        smoothed.append(s)
-        best = min(best, s)
-        if s > STOP_FACTOR * best:
-            stopped = f"the smoothed loss passed {STOP_FACTOR:g}x its best at lr {lr:.3g}"
-            break
-        opt.learning_rate = lr
-        opt.step(net.params, net.grads)
-    return LrSweep(seed, tuple(lrs), tuple(losses), tuple(smoothed), stopped, suggest(lrs, smoothed))
+    curve = _Curve(steps, end_lr)
+    trainer = Trainer(
+        sweep_preset(preset, len(data.X_train), steps),
+        data,
+        curve,
+        control=control,
+        learning_rate_at=lambda t: start_lr * factor ** (t - 1),
+        shuffle_seed=seed,
+    )
+    curve.trainer = trainer
+    ended = trainer.run()
+    if ended.status == "failed" and trainer.error is not None:
+        raise trainer.error  # a bug or bad input, as before the sweep drove the trainer
+    stopped = curve.stopped if ended.status == "exploded" else ended.reason
+    return LrSweep(
+        seed, tuple(curve.lrs), tuple(curve.losses), tuple(curve.smoothed), stopped, suggest(curve.lrs, curve.smoothed)
+    )
+
+
+class _Curve:
+    """The sweep's sink: each mini-batch's rate and loss, the loss smoothed, and the
+    stop once it passes STOP_FACTOR x its best (or after `steps` mini-batches)."""
+
+    def __init__(self, steps: int, end_lr: float):
+        self.steps, self.end_lr = steps, end_lr
+        self.trainer: Trainer | None = None
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.smoothed: list[float] = []
+        self.avg, self.best = 0.0, math.inf
+        self.stopped = ""  # why the loss stopped the sweep: a loss that is not finite
+
+    def __call__(self, event: Event) -> None:
+        if not isinstance(event, Step):
+            return
+        lr, loss = event.learning_rate, event.loss
+        if not math.isfinite(loss):  # the trainer ends the run as exploded
+            self.stopped = f"the loss was not finite at lr {lr:.3g}"
+            return
+        t = len(self.losses) + 1
+        self.avg = SMOOTH_BETA * self.avg + (1 - SMOOTH_BETA) * loss
+        s = self.avg / (1 - SMOOTH_BETA**t)
+        self.lrs.append(lr)
+        self.losses.append(loss)
+        self.smoothed.append(s)
+        self.best = min(self.best, s)
+        assert self.trainer is not None
+        if s > STOP_FACTOR * self.best:
+            self.trainer.finish(f"the smoothed loss passed {STOP_FACTOR:g}x its best at lr {lr:.3g}")
+        elif t == self.steps:
+            self.trainer.finish(f"reached the end of the sweep ({self.end_lr:g})")
 
 
 def find_lr(

@@ -168,7 +168,7 @@ def test_a_hand_edited_result_is_one_line_naming_the_file_and_what_is_wrong(tmp_
 def test_a_resumed_tune_whose_lr_find_record_was_edited_exits_2_before_any_stage(tmp_path, capsys):
     # a tune stopped after lr-find: checks and lr-find done, the coarse search still to come
     from tui_trainer.cli import main
-    from tui_trainer.lab.tune import TuneRecord
+    from tui_trainer.records.tune_folder import TuneRecord
 
     p = load_preset("spiral")
     record = TuneRecord.create(tmp_path, p)

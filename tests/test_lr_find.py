@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -165,21 +166,29 @@ def test_a_hand_edited_result_is_one_line_naming_the_file_and_what_is_wrong(tmp_
         read_record(folder)
 
 
-def test_a_resumed_tune_whose_lr_find_record_was_edited_exits_2_before_any_stage(tmp_path, capsys):
-    # a tune stopped after lr-find: checks and lr-find done, the coarse search still to come
+def test_an_old_record_reads_back_and_a_resumed_tune_whose_record_was_edited_exits_2_before_any_stage(tmp_path, capsys):
     from tui_trainer.cli import main
+    from tui_trainer.lab.tune.report import report_text
+    from tui_trainer.lab.tune.runner import STAGES, read_state
     from tui_trainer.records.tune_folder import TuneRecord
 
-    p = load_preset("spiral")
-    record = TuneRecord.create(tmp_path, p)
-    ended = find_lr(p, load_dataset(p.data, source=p.source), runs_dir=str(record.path))
-    entry = {"plan": "p", "summary": "s", "elapsed_s": 1.0}
-    record.state["checks"] = {**entry, "verdict": "passed", "result": {"checks": []}, "path": ""}
-    result = {"suggested_lr": ended.suggested_lr, "suggestions": ended.suggestions, "spread": list(ended.spread)}
-    record.state["lr-find"] = {**entry, "verdict": "done", "result": result, "path": ended.path}
-    record.save()
-    (Path(ended.path) / "result.json").write_text("[]")
+    # a tune recorded by an earlier tui-trainer, cut back to its first two stages (coarse still to come)
+    old = Path(__file__).parent / "old_records" / "tune-spiral-20261206-215722-50df3f"
+    folder = tmp_path / old.name
+    shutil.copytree(old, folder)
+    state = json.loads((folder / "state.json").read_text().replace("/tmp/fixrun", str(tmp_path)))  # recorded there
+    state = {k: v for k, v in state.items() if k in ("checks", "lr-find")}
+    (folder / "state.json").write_text(json.dumps(state))
+    lr_find = Path(state["lr-find"]["path"])
+    sweeps, ended = read_record(lr_find)
+    assert len(sweeps) == 3 and ended.suggested_lr == state["lr-find"]["result"]["suggested_lr"]
+    (lr_find / "result.json").write_text("[]")
     assert main(["tune", "spiral", "--resume", "--workers", "1", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"{ended.path}/result.json: not an lr-find result" in err
-    assert "coarse" not in json.loads((record.path / "state.json").read_text())  # no stage ran
+    assert err.count("\n") == 1 and f"{lr_find}/result.json: " in err and "expected a JSON object" in err
+    assert "coarse" not in json.loads((folder / "state.json").read_text())  # no stage ran
+    # a tune folder moved away from its lr-find folder: the report goes without the curve
+    shutil.rmtree(lr_find)
+    record = TuneRecord(folder, load_preset(folder / "preset.toml"))
+    text = report_text(record, read_state(record), STAGES)
+    assert "## 2. Learning-rate range test: done" in text and "```" not in text  # the curve is the one fence

@@ -139,16 +139,20 @@ def edited(d: dict) -> list:
     """Hand edits of a good result.json, each with the words its message must hold."""
     sweep0 = d["sweeps"][0]
     return [
-        ("[]", "expected a JSON object, found a list of 0"),
-        ("null", "expected a JSON object, found null"),
-        ("{not json", "not JSON"),
-        (json.dumps({k: v for k, v in d.items() if k != "spread"}), "spread is missing"),
-        (json.dumps({**d, "suggested_lr": "0.01"}), "suggested_lr: expected a number or null, found a string"),
-        (json.dumps({**d, "spread": [1e-3]}), "spread: expected [lowest, highest] or null, found a list of 1"),
-        (json.dumps({**d, "sweeps": {}}), "sweeps: expected a list, found an object"),
-        (json.dumps({**d, "sweeps": [{**sweep0, "losses": [*sweep0["losses"][:-1], "x"]}]}), "sweeps[0].losses["),
+        ("[]", "(the whole file): expected a JSON object, got []"),
+        ("null", "(the whole file): expected a JSON object, got null"),
+        ("{not json", "not an lr-find result: not JSON"),
+        (json.dumps({k: v for k, v in d.items() if k != "spread"}), "spread: missing"),
+        (json.dumps({**d, "suggested_lr": "0.01"}), 'suggested_lr: expected a number, got "0.01"'),
+        (json.dumps({**d, "spread": [1e-3]}), "spread: expected a list of 2, got 1 item(s)"),
+        (json.dumps({**d, "sweeps": {}}), "sweeps: expected a list, got {}"),
+        (
+            json.dumps({**d, "sweeps": [{**sweep0, "losses": [*sweep0["losses"][:-1], "x"]}]}),
+            f'sweeps[0].losses[{len(sweep0["losses"]) - 1}]: expected a number, got "x"',
+        ),
         (json.dumps({**d, "sweeps": [{**sweep0, "smoothed": sweep0["smoothed"][:-1]}]}), "differ in length"),
-        (json.dumps({**d, "sweeps": [{k: v for k, v in sweep0.items() if k != "seed"}]}), "sweeps[0].seed is missing"),
+        (json.dumps({**d, "sweeps": [{k: v for k, v in sweep0.items() if k != "seed"}]}), "sweeps[0].seed: missing"),
+        (json.dumps({**d, "sweeps": [{**sweep0, "learning_rates": [0.0] * len(sweep0["losses"])}]}), "above 0"),
     ]
 
 

@@ -20,12 +20,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ..config import Preset, to_toml
 from ..engine.events import jsonable
 from ..errors import UserError
 from .atomic import atomic_write_text, new_record_dir
+from .typed_json import BadField, read_as, show
 
 CURVE_FILE = "curve.csv"
 RESULT_FILE = "result.json"
@@ -87,111 +88,30 @@ def read_record(path: str | Path) -> tuple[list[LrSweep], LrFindEnded]:
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
         raise UserError(f"{file}: not an lr-find result: not JSON ({e})") from None
     try:
-        result = _object(d, "the file")
-        sweeps = [_sweep(s, f"sweeps[{i}]") for i, s in enumerate(_list(_get(result, "sweeps", ""), "sweeps"))]
-        spread = _get(result, "spread", "")
-        ended = LrFindEnded(
-            _str(_get(result, "status", ""), "status"),
-            _str(_get(result, "reason", ""), "reason"),
-            _number(_get(result, "suggested_lr", ""), "suggested_lr", null=True),
-            _suggestions(_get(result, "suggestions", ""), "suggestions"),
-            None if spread is None else _pair(spread, "spread"),
-            _str(_get(result, "path", ""), "path"),
-            _number(_get(result, "elapsed_s", ""), "elapsed_s"),
-        )
-    except _Wrong as e:
-        raise UserError(f"{file}: not an lr-find result: {e}") from None
+        if not isinstance(d, dict):
+            raise BadField("(the whole file)", f"expected a JSON object, got {show(d)}")
+        if "sweeps" not in d:
+            raise BadField("sweeps", "missing")
+        ended = read_as(LrFindEnded, {k: v for k, v in d.items() if k not in ("event", "sweeps")}, "")
+        sweeps = read_as(list[LrSweep], d["sweeps"], "sweeps")
+        for i, s in enumerate(sweeps):
+            _check_curve(s, f"sweeps[{i}]")
+    except BadField as e:
+        raise UserError(f"{file}: {e.field}: {e.what}") from None
     return sweeps, ended
 
 
-# --- reading back a file that may have been edited by hand ---------------------------
-
-
-class _Wrong(Exception):
-    """What is wrong with one field, in words."""
-
-
-def _sweep(value: Any, where: str) -> LrSweep:
-    s = _object(value, where)
-    lrs = _numbers(_get(s, "learning_rates", where), f"{where}.learning_rates")
-    losses = _numbers(_get(s, "losses", where), f"{where}.losses")
-    smoothed = _numbers(_get(s, "smoothed", where), f"{where}.smoothed")
-    if not len(lrs) == len(losses) == len(smoothed):
-        lengths = f"{len(lrs)}, {len(losses)}, {len(smoothed)}"
-        raise _Wrong(f"{where}: learning_rates, losses and smoothed differ in length ({lengths})")
-    if any(lr <= 0 for lr in lrs):
-        raise _Wrong(f"{where}.learning_rates: expected rates above 0 (the curve's axis is logarithmic)")
-    seed = _get(s, "seed", where)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise _Wrong(f"{where}.seed: expected a whole number, found {_what(seed)}")
-    return LrSweep(
-        seed,
-        lrs,
-        losses,
-        smoothed,
-        _str(_get(s, "stopped", where), f"{where}.stopped"),
-        _suggestions(_get(s, "suggestions", where), f"{where}.suggestions"),
-    )
-
-
-def _get(d: dict[str, Any], key: str, where: str) -> Any:
-    if key not in d:
-        raise _Wrong(f"{where + '.' if where else ''}{key} is missing")
-    return d[key]
-
-
-def _object(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Wrong(f"{where}: expected a JSON object, found {_what(value)}")
-    return value
-
-
-def _list(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise _Wrong(f"{where}: expected a list, found {_what(value)}")
-    return value
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise _Wrong(f"{where}: expected a string, found {_what(value)}")
-    return value
-
-
-def _number(value: Any, where: str, null: bool = False) -> Any:
-    """A finite number as a float (None where null allows it)."""
-    if value is None and null:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _Wrong(f"{where}: expected a number{' or null' if null else ''}, found {_what(value)}")
-    return float(value)
-
-
-def _numbers(value: Any, where: str) -> tuple[float, ...]:
-    return tuple(_number(v, f"{where}[{i}]") for i, v in enumerate(_list(value, where)))
-
-
-def _pair(value: Any, where: str) -> tuple[float, float]:
-    if not isinstance(value, list) or len(value) != 2:
-        raise _Wrong(f"{where}: expected [lowest, highest] or null, found {_what(value)}")
-    low, high = _numbers(value, where)
-    return low, high
-
-
-def _suggestions(value: Any, where: str) -> dict[str, float | None]:
-    return {str(k): _number(v, f"{where}.{k}", null=True) for k, v in _object(value, where).items()}
-
-
-def _what(value: Any) -> str:
-    """A JSON value's kind, as a message names it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return f"a list of {len(value)}"
-    return "an object"
+def _check_curve(s: LrSweep, at: str) -> None:
+    """What the curve's plot needs beyond the types: a point per mini-batch, on a log axis."""
+    lengths = (len(s.learning_rates), len(s.losses), len(s.smoothed))
+    if len(set(lengths)) > 1:
+        raise BadField(at, f"learning_rates, losses and smoothed differ in length ({', '.join(map(str, lengths))})")
+    for name in ("learning_rates", "losses", "smoothed"):
+        for i, v in enumerate(getattr(s, name)):
+            if not math.isfinite(v) or (name == "learning_rates" and v <= 0):
+                what = (
+                    "a rate above 0 (the curve's axis is logarithmic)"
+                    if name == "learning_rates"
+                    else "a finite number"
+                )
+                raise BadField(f"{at}.{name}[{i}]", f"expected {what}, got {show(v)}")

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.events import Advice, Epoch, Event, Ratios, RunEnded, RunStarted, Sink, Step, from_dict
-from ..engine.rules import ExplosionWatch
+from ..engine.rules import ExplosionWatch, expected_initial_loss, initial_loss_is_off
 from ..engine.stats import RATIO_BAND
 
 # --- triggers ------------------------------------------------------------------
@@ -126,9 +126,9 @@ RATIO_HIGH = RATIO_BAND[1] * 10
 CONVERGED_ACC = 0.99
 DECAYED = 0.5
 
-# initial_loss: the loss at init is more than INIT_LOSS_TOL (relative) away
-# from ln(C) (softmax) or C - 1 (SVM), what small random weights give.
-INIT_LOSS_TOL = 0.25
+# initial_loss: the loss at init is further from ln(C) (softmax) or C - 1 (SVM),
+# what small random weights give, than the sanity check allows (engine/rules.py
+# INITIAL_LOSS_TOL, a fraction of it): the same rule as lab/checks.py's check.
 
 SEVERITY = {
     "loss_exploding": "error",
@@ -199,14 +199,16 @@ class History:
 # --- the checks: each reads the history as it stands ----------------------------------
 
 
-def check_initial_loss(h: History) -> Advice | None:
+def advise_initial_loss(h: History) -> Advice | None:
+    """The run's loss at init (reg included, as the trainer measures it) against the
+    sanity check's expectation; a loss that is not finite is the explosion rule's."""
     if h.started is None or not math.isfinite(h.started.initial_loss):
         return None
     c = h.started.classes
     svm = h.setting("model", "loss", "softmax") == "svm"
-    expected, what = (float(c - 1), f"C - 1 = {c - 1}") if svm else (math.log(c), f"ln({c}) = {math.log(c):.3f}")
+    expected, what = expected_initial_loss("svm" if svm else "softmax", c)
     loss = h.started.initial_loss
-    if expected <= 0 or abs(loss - expected) <= INIT_LOSS_TOL * expected:
+    if not initial_loss_is_off(loss, expected):
         return None
     init = h.setting("model", "init", "gaussian")
     std = float(h.setting("model", "init_std", 0.0))
@@ -586,7 +588,7 @@ class Advisor:
             self._ratios = RatioWatch()
             factor = float(h.setting("train", "explode_factor", DEFAULT_EXPLODE_FACTOR))
             self._explosion = ExplosionWatch(event.initial_loss, factor)
-            self._emit(check_initial_loss(h))
+            self._emit(advise_initial_loss(h))
         elif isinstance(event, RunEnded):
             h.ended = event
 

@@ -59,6 +59,7 @@ from ..config import Preset, to_toml
 from ..datasets.base import Dataset
 from ..engine import RunControl, build_net
 from ..engine.optim import make_optimizer
+from ..engine.rules import MovingAverage
 from ..engine.trainer import resolve_device
 from ..records.atomic import atomic_write_text, new_record_dir
 
@@ -123,12 +124,9 @@ LrFindEvent = LrFindStarted | LrSweep | LrFindEnded
 
 
 def smooth(losses: Sequence[float], beta: float = SMOOTH_BETA) -> list[float]:
-    """The debiased exponential moving average of the losses (Adam's bias correction)."""
-    out, avg = [], 0.0
-    for t, loss in enumerate(losses, 1):
-        avg = beta * avg + (1 - beta) * loss
-        out.append(avg / (1 - beta**t))
-    return out
+    """The losses as a sweep smooths them: the debiased moving average (engine/rules.py)."""
+    average = MovingAverage(beta)
+    return [average.update(loss) for loss in losses]
 
 
 def valley(lrs: Sequence[float], losses: Sequence[float]) -> float | None:
@@ -235,7 +233,7 @@ def sweep(
     lrs: list[float] = []
     losses: list[float] = []
     smoothed: list[float] = []
-    avg, best = 0.0, math.inf
+    average, best = MovingAverage(SMOOTH_BETA), math.inf
     stopped = f"reached the end of the sweep ({end_lr:g})"
     order = backend.to_device(rng.permutation(n))
     at = 0
@@ -253,8 +251,7 @@ def sweep(
         if not math.isfinite(loss):
             stopped = f"the loss was not finite at lr {lr:.3g}"
             break
-        avg = SMOOTH_BETA * avg + (1 - SMOOTH_BETA) * loss
-        s = avg / (1 - SMOOTH_BETA**t)
+        s = average.update(loss)
         lrs.append(lr)
         losses.append(loss)
         smoothed.append(s)

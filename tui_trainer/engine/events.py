@@ -136,10 +136,10 @@ def jsonable(v: Any) -> Any:
 
 
 class Fanout:
-    """One sink that calls several: `Fanout(store.write, printer)`."""
+    """One sink that calls several, in order: `Fanout(store, printer)` (None: no sink there)."""
 
-    def __init__(self, *sinks: Sink):
-        self.sinks = [s for s in sinks if s is not None]
+    def __init__(self, *sinks: Sink | None):
+        self.sinks: list[Sink] = [s for s in sinks if s is not None]
 
     def __call__(self, event: Event) -> None:
         for sink in self.sinks:

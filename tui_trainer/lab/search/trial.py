@@ -4,9 +4,10 @@
 
 `run_trial` is a pure function of (preset, trial values, preset seeds) that
 returns a `TrialResult` and never raises: a trial whose training fails is
-recorded as `failed` with the error in `reason`. It trains with the engine's
-Trainer, so the engine's explosion rule ends a diverging trial early
-(`exploded`). The data set is loaded once per worker process and reused.
+recorded as `failed` with the error in `reason`. It trains as a run does
+(lab/session.py's record_run, with no run folder and no advice), so the
+engine's explosion rule ends a diverging trial early (`exploded`). The data
+set is loaded once per worker process and reused.
 
 Stopping is cooperative through a stop flag the trial watches from a small
 thread: when the flag is set, the trial's RunControl is stopped and the
@@ -29,8 +30,9 @@ from typing import Any, Protocol
 from ...config import DataConfig, Preset
 from ...datasets import Dataset, load_dataset
 from ...datasets.base import Source
-from ...engine import RunControl, Trainer
+from ...engine import RunControl
 from ...engine.events import Epoch
+from ..session import record_run
 from .space import Trial, TrialResult
 
 STOP_REASON = "the search was stopped"
@@ -94,10 +96,12 @@ def run_trial(spec: TrialSpec) -> TrialResult:
             preset = trial_preset(spec.preset, trial)
             data = cached_dataset(preset.data, preset.where)
             epochs = _EpochCounter()
-            trainer = Trainer(preset, data, epochs, control=control, run_id=trial.trial_id)
-            ended = trainer.run()
-            backend = trainer.backend
-            del trainer  # its arrays go back to the memory pool...
+            # A run as every other (lab/session.py), without a run folder (the search's
+            # store keeps the trial's result) and without advice (nothing would read it).
+            run = record_run(preset, data, None, control, epochs, advise=False, run_id=trial.trial_id)
+            ended = run.run()
+            backend = run.trainer.backend
+            del run  # the trainer's arrays go back to the memory pool...
             if backend is not None:
                 backend.free_memory()  # ...and the pool's blocks back to a GPU the other workers share
         finally:

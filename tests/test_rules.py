@@ -1,9 +1,12 @@
-"""The rules more than one part reads (engine/rules.py), each with one home: the
-moving average (the explosion rule, lr-find, the loss curves) and the expected loss
-at init with its tolerance (the sanity check and the advisor)."""
+"""The rules more than one part reads, each with one home: the moving average (the
+explosion rule, lr-find, the loss curves) and the expected loss at init with its
+tolerance (the sanity check and the advisor), in engine/rules.py; the batch a run
+takes (the trainer, its memory estimate, the workbench's batch key), in
+engine/trainer.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -19,6 +22,7 @@ from tui_trainer.engine.rules import (
     expected_initial_loss,
     initial_loss_is_off,
 )
+from tui_trainer.engine.trainer import effective_batch_size
 from tui_trainer.lab.advisor import Advisor
 from tui_trainer.lab.checks import check_initial_loss
 from tui_trainer.lab.lr_find import smooth
@@ -58,3 +62,10 @@ def test_the_check_and_the_advisor_agree_on_a_he_init():
     seen: list = []
     Trainer(preset, data, Advisor(seen.append)).run()
     assert not [e for e in seen if isinstance(e, Advice) and e.code == "initial_loss"]
+
+
+def test_the_batch_a_run_takes():
+    train = load_preset("digits-fast").train
+    assert effective_batch_size(dataclasses.replace(train, batch_size=50), 1000) == 50
+    assert effective_batch_size(dataclasses.replace(train, batch_size=5000), 1000) == 1000
+    assert effective_batch_size(dataclasses.replace(train, batch_size=50, sample_batches=False), 1000) == 1000

@@ -69,3 +69,14 @@ def test_the_batch_a_run_takes():
     assert effective_batch_size(dataclasses.replace(train, batch_size=50), 1000) == 50
     assert effective_batch_size(dataclasses.replace(train, batch_size=5000), 1000) == 1000
     assert effective_batch_size(dataclasses.replace(train, batch_size=50, sample_batches=False), 1000) == 1000
+
+
+def test_a_searched_hidden_size_fills_every_hidden_layer_and_gives_a_linear_classifier_one():
+    from tui_trainer.lab.search.space import Trial
+    from tui_trainer.lab.search.trial import trial_preset
+
+    two_layers = load_preset("digits-fast", ["model.hidden=[50, 20]"])
+    linear = load_preset("digits-fast", ["model.hidden=[]"])
+    trial = Trial("t1", 1, 0, 1e-3, 1e-4, 64, None, 1)
+    assert trial_preset(two_layers, trial).model.hidden == (64, 64)
+    assert trial_preset(linear, trial).model.hidden == (64,)

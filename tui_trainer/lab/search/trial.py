@@ -52,11 +52,15 @@ class TrialSpec:
     stop: Any  # a StopFlag that pickles to wherever the trial runs
 
 
-def trial_preset(preset: Preset, trial: Trial) -> Preset:
-    """The preset a trial trains: the sampled values set, everything else as given.
+def hidden_layers(preset: Preset, units: int) -> list[int]:
+    """model.hidden for a searched hidden size: `units` in every hidden layer of the
+    preset (one layer when the preset has none: a linear classifier gains one)."""
+    return [units] * max(1, len(preset.model.hidden))
 
-    A searched hidden size applies to every hidden layer (one layer when the
-    preset has none)."""
+
+def trial_preset(preset: Preset, trial: Trial) -> Preset:
+    """The preset a trial trains: the sampled values set (the hidden size as
+    hidden_layers says), everything else as given."""
     changes: dict[str, Any] = {
         "train.learning_rate": trial.learning_rate,
         "train.reg": trial.reg,
@@ -65,7 +69,7 @@ def trial_preset(preset: Preset, trial: Trial) -> Preset:
     if trial.batch_size is not None:
         changes["train.batch_size"] = trial.batch_size
     if trial.hidden is not None:
-        changes["model.hidden"] = [trial.hidden] * max(1, len(preset.model.hidden))
+        changes["model.hidden"] = hidden_layers(preset, trial.hidden)
     return preset.replace(**changes)
 
 

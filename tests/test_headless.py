@@ -571,3 +571,25 @@ def test_a_signal_the_caller_ignores_stays_ignored(tmp_path):
         proc.kill()
     assert proc.returncode == 130
     assert events[-1]["reason"] == "interrupted by SIGTERM"
+
+
+def test_every_commands_events_take_the_one_path_to_json():
+    """run, search, lr-find and tune write their --json lines with engine/events.py's event_line."""
+    import math
+
+    from tui_trainer.engine.events import Step, event_line, to_dict
+    from tui_trainer.lab.lr_find import LrFindEnded
+
+    ended = LrFindEnded("finished", "", 1e-3, {"valley": 2e-3, "steepest": None}, (1e-4, 1e-2), "p", 1.5)
+    assert json.loads(event_line(ended)) == {
+        "event": "lr_find_ended",
+        "status": "finished",
+        "reason": "",
+        "suggested_lr": 1e-3,
+        "suggestions": {"valley": 2e-3, "steepest": None},
+        "spread": [1e-4, 1e-2],
+        "path": "p",
+        "elapsed_s": 1.5,
+    }
+    step = Step(3, 0.5, math.inf, 1e-3)
+    assert event_line(step) == json.dumps(to_dict(step))

@@ -138,7 +138,7 @@ async def test_drawn_once_per_snapshot_and_size(mnist_w1):
         assert calls == [tuple(view.size)]  # a new size: drawn once more
 
 
-async def test_the_hosts_epoch_hook_sends_a_copy_the_view_shows():
+async def test_the_hosts_snapshot_hook_sends_a_copy_the_view_shows():
     preset = load_preset(
         "default",
         [

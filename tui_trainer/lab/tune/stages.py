@@ -10,6 +10,7 @@ from typing import Any
 from ...config import Preset
 from ...formatting import accuracy, hyperparameter
 from ..search.space import TrialResult
+from ..search.trial import hidden_layers
 
 STAGES = ("checks", "lr-find", "coarse", "fine", "final")
 LR_MARGIN = 3.0
@@ -82,7 +83,7 @@ def final_preset(preset: Preset, best: TrialResult, state: dict) -> Preset:
         "train.epochs": preset.tune.final_epochs,
     }
     if best.hidden is not None:
-        changes["model.hidden"] = [best.hidden] * max(1, len(preset.model.hidden))
+        changes["model.hidden"] = hidden_layers(preset, best.hidden)
     if best.batch_size is not None:
         changes["train.batch_size"] = best.batch_size
     ranges = state.get("coarse", {}).get("result", {}).get("next_ranges")

@@ -14,9 +14,10 @@ subclassing (the workbench's run number and clock, the console's signal) and
 fold events of their own in `fold_other`.
 
 Cost: a step comes every iteration, on the trainer's thread for the advisor and
-the console, on the app's thread in the workbench, so a step is three list
-appends and a moving-average update; the NumPy arrays the plots and checks read
-are built from the lists when read, only the part added since the last read.
+the console, on the app's thread in the workbench, so folding a step is two
+list appends. The NumPy arrays the plots and checks read, and the smoothed
+loss only the workbench's curve reads, are built from the lists when read,
+only the part added since the last read.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class History:
         self.learning_rate = math.nan  # the last step's (after the schedule's decay)
         self._x = _Series()  # epochs (iteration / iterations_per_epoch)
         self._losses = _Series()  # as they came: inf and NaN included
-        self._smoothed = _Series()  # the moving average of the finite ones
+        self._smoothed = _Series()  # the moving average of the finite ones, filled when read
         self._average = MovingAverage.over(DEFAULT_SMOOTH_WINDOW)
 
     @classmethod
@@ -108,12 +109,6 @@ class History:
             self.iteration, self.loss, self.learning_rate = event.iteration, loss, event.learning_rate
             self._x.items.append(event.epoch)
             self._losses.items.append(loss)
-            average = self._average
-            if math.isfinite(loss):
-                smoothed = average.update(loss)
-            else:  # an exploded loss stays out of the line; it shows in the raw losses
-                smoothed = average.value if average.count else loss
-            self._smoothed.items.append(smoothed)
             return LOSS
         if isinstance(event, Ratios):
             self.ratios = event
@@ -156,7 +151,15 @@ class History:
 
     @property
     def steps_smooth(self) -> np.ndarray:
-        """The moving average (debiased, over smoothing_window) of the finite step losses."""
+        """The moving average (debiased, over smoothing_window) of the finite step losses;
+        a loss that is not finite stays out of it (it shows in steps_loss). Averaged here,
+        for the steps since the last read: only the workbench's curve reads it."""
+        losses, smoothed, average = self._losses.items, self._smoothed.items, self._average
+        for loss in losses[len(smoothed) :]:
+            if math.isfinite(loss):
+                smoothed.append(average.update(loss))
+            else:
+                smoothed.append(average.value if average.count else loss)
         return self._smoothed.view
 
     @property

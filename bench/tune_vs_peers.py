@@ -128,7 +128,7 @@ def run_tune(preset: Preset, data: Dataset, workers: int, seed: int) -> Outcome:
             ended = run_tune(preset, data, record, lambda e: None, TuneControl(), pool, capacity=workers)
             wall = time.perf_counter() - t0
             assert ended.status == "finished", ended.reason
-            state = record.state
+            state = record.read_state()  # state.json as JSON: each stage's result as its event carries it
             tuned = load_preset(record.path / TUNED)
     finally:
         close_executor(pool)

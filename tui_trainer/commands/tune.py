@@ -32,7 +32,7 @@ def command(args) -> int:
     from ..lab.search.pool import TrialPool
     from ..lab.search.trial import cached_dataset
     from ..lab.tune.control import TuneControl
-    from ..lab.tune.runner import run_tune
+    from ..lab.tune.runner import read_state, run_tune
     from ..records.tune_folder import TuneRecord
 
     preset = load_preset(args.preset, args.overrides)
@@ -45,6 +45,7 @@ def command(args) -> int:
                 f"({record.path / 'preset.toml'}); drop the --set options, or start a new tune without --resume"
             )
         preset = record.preset
+        read_state(record)  # a state.json tune cannot read: exit 2 now, before the workers start
     data = cached_dataset(preset.data, preset.where)  # bad data: exit 2 here
     preflight(preset, data)
 

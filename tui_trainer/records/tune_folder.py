@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from ..config import Preset, load_preset, to_toml
 from ..errors import UserError
@@ -20,19 +21,18 @@ REPORT = "report.md"
 
 
 class TuneRecord:
-    """The tune folder and its state.json."""
+    """The tune folder: where each file goes, and state.json as JSON."""
 
-    def __init__(self, path: Path, preset: Preset, state: dict):
+    def __init__(self, path: Path, preset: Preset):
         self.path = path
         self.preset = preset
-        self.state = state
 
     @classmethod
     def create(cls, runs_dir: str | Path, preset: Preset) -> TuneRecord:
         path = new_record_dir(runs_dir, "tune-{name}-{stamp}-{id}", preset.name)
         atomic_write_text(path / "preset.toml", to_toml(preset))
-        record = cls(path, preset, {})
-        record.save()
+        record = cls(path, preset)
+        record.write_state({})
         return record
 
     @classmethod
@@ -54,11 +54,7 @@ class TuneRecord:
                 f"{prefix}*); start one without --resume"
             )
         path = found[-1][2]
-        try:
-            state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise UserError(f"{path / STATE_FILE}: cannot read the tune's state ({e})") from None
-        return cls(path, load_preset(path / "preset.toml"), state)
+        return cls(path, load_preset(path / "preset.toml"))
 
     @property
     def tuned_path(self) -> Path:
@@ -68,8 +64,19 @@ class TuneRecord:
     def report_path(self) -> Path:
         return self.path / REPORT
 
-    def save(self) -> None:
-        atomic_write_text(self.path / STATE_FILE, json.dumps(self.state, indent=1) + "\n")
+    @property
+    def state_path(self) -> Path:
+        return self.path / STATE_FILE
+
+    def read_state(self) -> Any:
+        """state.json as JSON, whatever it holds (lab/tune/results.py checks it and reads it as types)."""
+        try:
+            return json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise UserError(f"{self.state_path}: cannot read the tune's state ({e})") from None
+
+    def write_state(self, state: dict) -> None:
+        atomic_write_text(self.state_path, json.dumps(state, indent=1) + "\n")
 
     def write_checks(self, checks: list[dict]) -> Path:
         path = self.path / CHECKS

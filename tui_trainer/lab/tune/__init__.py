@@ -4,7 +4,7 @@
     with local_pool(2) as pool:
         ended = run_tune(preset, data, record, sink, TuneControl(), pool)
 
-The stages, in order (STAGES):
+The stages, in order (runner.STAGES):
 
 1. checks: the four sanity checks (lab/checks.py), stopping at the first failure
    with its remedy. An overfit-small that fails only because the preset's rate
@@ -39,8 +39,13 @@ TuneEnded last; the searches' TrialEnded and the final run's Epoch events go
 to the same sink, for faces that show progress.
 
 The modules, by idea: events (what the faces receive), control (stopping from
-any thread), stages (the pure decisions: each search's ranges and preset, the
-final candidates, the tuned preset), runner (run_tune: the sequence, resume),
-texts (the sentences both faces show) and report (report.md). The tune
-folder's files are records/tune_folder.py.
+any thread), results (what each stage found, typed, and state.json read back
+as those types), stages (the pure decisions: each search's ranges and preset,
+the final candidates, the tuned preset, each stage's plan in words), work
+(what each stage does: trains, searches), runner (STAGES, the table of stages,
+and run_tune: the sequence, resume), texts (the sentences both faces show)
+and report (report.md). The tune folder's files are records/tune_folder.py.
+
+A new stage is one entry in runner.STAGES: its name, title, result type,
+plan, work and report part.
 """

@@ -51,6 +51,3 @@ class TuneEnded:
     report: str  # report.md
     path: str  # the tune folder
     elapsed_s: float
-
-
-TuneEvent = TuneStarted | TuneStageStarted | TuneStageEnded | TuneEnded

@@ -3,23 +3,25 @@ curves as text. Rewritten after each stage, so a stopped tune has one too."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...formatting import accuracy, hyperparameter
+from ...records.lr_find_folder import RESULT_FILE, read_record
 from ...records.run_folder import read_metrics
 from ...records.tune_folder import TuneRecord
-from ..lr_find import METHODS, SUGGESTED, read_record
-from .stages import LR_MARGIN, STAGES, coarse_ranges
+from ..lr_find import METHODS, SUGGESTED, curve_text
+from .results import ChecksResult, FinalResult, LrFindResult, SearchStageResult, StageEntry, TuneState
+from .stages import LR_MARGIN, coarse_ranges
+
+if TYPE_CHECKING:  # the table of stages imports this module for each stage's part
+    from .runner import Stage
 
 
-def write_report(record: TuneRecord) -> Path:
-    """report.md: what each stage found and why the next took its ranges, with the curves."""
-    return record.write_report(report_text(record))
-
-
-def report_text(record: TuneRecord) -> str:
-    p, state = record.preset, record.state
+def report_text(record: TuneRecord, state: TuneState, stages: Sequence[Stage]) -> str:
+    """report.md: each stage in order (`stages`: runner.STAGES), what it planned and found."""
+    p = record.preset
     tc = p.tune
     lines = [
         f"# Tuning {p.name}",
@@ -30,25 +32,18 @@ def report_text(record: TuneRecord) -> str:
         f"{tc.fine_trials} trials x {tc.fine_epochs} epochs, final run {tc.final_epochs} epochs.",
         "",
     ]
-    titles = {
-        "checks": "Sanity checks",
-        "lr-find": "Learning-rate range test",
-        "coarse": "Coarse search",
-        "fine": "Fine search",
-        "final": "Final run",
-    }
-    for number, name in enumerate(STAGES, 1):
-        entry = state.get(name)
+    for number, stage in enumerate(stages, 1):
+        entry = state.entry(stage.name)
         if entry is None:
-            lines += [f"## {number}. {titles[name]}: not run", ""]
+            lines += [f"## {number}. {stage.title}: not run", ""]
             continue
-        lines += [f"## {number}. {titles[name]}: {entry['verdict']}", "", f"Plan: {entry['plan']}.", ""]
-        lines += _REPORT_PARTS[name](record, entry)
-        lines += [f"Found: {entry['summary']}.", ""]
-        if entry["path"]:
-            lines += [f"Record: `{entry['path']}`.", ""]
-    final = state.get("final")
-    if final is not None and final["verdict"] == "done":
+        lines += [f"## {number}. {stage.title}: {entry.verdict}", "", f"Plan: {entry.plan}.", ""]
+        lines += stage.report(record, entry)
+        lines += [f"Found: {entry.summary}.", ""]
+        if entry.path:
+            lines += [f"Record: `{entry.path}`.", ""]
+    final = state.entry("final")
+    if final is not None and final.verdict == "done":
         lines += [
             "## Result",
             "",
@@ -59,7 +54,7 @@ def report_text(record: TuneRecord) -> str:
     return "\n".join(lines)
 
 
-def _report_checks(record: TuneRecord, entry: dict) -> list[str]:
+def checks_part(record: TuneRecord, entry: StageEntry[ChecksResult]) -> list[str]:
     lines = [
         "Before spending time on a search, the lecture checks that the loss at init is what chance gives "
         "(ln C for softmax with small weights), that raising reg raises it, that the analytic gradient "
@@ -68,15 +63,15 @@ def _report_checks(record: TuneRecord, entry: dict) -> list[str]:
         "| check | value | expected | verdict |",
         "| --- | --- | --- | --- |",
     ]
-    for c in entry["result"].get("checks", []):
-        lines.append(f"| {c['name']} | {c['value']} | {c['expected']} | {'pass' if c['passed'] else 'FAIL'} |")
-    remedy = entry["result"].get("remedy")
+    for c in entry.result.checks:
+        lines.append(f"| {c.name} | {c.value} | {c.expected} | {'pass' if c.passed else 'FAIL'} |")
+    remedy = entry.result.remedy
     lines += [""] + ([f"Remedy: {remedy}", ""] if remedy else [])
     return lines
 
 
-def _report_lr_find(record: TuneRecord, entry: dict) -> list[str]:
-    res = entry["result"]
+def lr_find_part(record: TuneRecord, entry: StageEntry[LrFindResult]) -> list[str]:
+    res = entry.result
     lines = [
         "The learning rate grows exponentially from 1e-7 over 100 mini-batches (reg 0, the preset's "
         "initial weights) until the smoothed loss passes 4x its best; the usual suggestions are read off "
@@ -86,19 +81,18 @@ def _report_lr_find(record: TuneRecord, entry: dict) -> list[str]:
         "| --- | --- |",
     ]
     for m in METHODS:
-        v = res.get("suggestions", {}).get(m)
+        v = res.suggestions.get(m)
         lines.append(f"| {m}{' (suggested)' if m == SUGGESTED else ''} | {'-' if v is None else hyperparameter(v)} |")
     lines.append("")
-    try:
-        sweeps, _ = read_record(entry["path"])
-        from ..lr_find import curve_text
-
-        lines += ["```", curve_text(sweeps, res.get("suggestions", {}), width=90, height=18), "```", ""]
-    except (OSError, ValueError, KeyError):
-        pass
-    if res.get("spread"):
-        lo, hi = res["spread"]
-        r = coarse_ranges(record.preset, res["spread"])
+    # A tune folder moved elsewhere names an lr-find folder that is not there: no curve, as
+    # for a missing run; a result.json that is there and was edited by hand is bad input (exit 2).
+    if (Path(entry.path) / RESULT_FILE).is_file():
+        sweeps, _ = read_record(entry.path)
+        curve = curve_text(sweeps, res.suggestions, width=90, height=18)
+        lines += ["```", curve, "```", ""] if curve else []
+    if res.spread:
+        lo, hi = res.spread
+        r = coarse_ranges(record.preset, res.spread)
         lines += [
             f"Why the coarse search takes lr {hyperparameter(r['learning_rate'][0])}.."
             f"{hyperparameter(r['learning_rate'][1])}: every suggestion lies in [{hyperparameter(lo)}, "
@@ -110,18 +104,18 @@ def _report_lr_find(record: TuneRecord, entry: dict) -> list[str]:
     return lines
 
 
-def _report_search(record: TuneRecord, entry: dict) -> list[str]:
-    res = entry["result"]
+def search_part(record: TuneRecord, entry: StageEntry[SearchStageResult]) -> list[str]:
+    res = entry.result
     lines = ["| trial | val acc | learning rate | reg | epochs |", "| --- | --- | --- | --- | --- |"]
-    for r in res.get("ranking", [])[:5]:
+    for r in res.ranking[:5]:
         lines.append(
-            f"| {r['trial_id']} | {accuracy(r['best_val_acc'])} | {hyperparameter(r['learning_rate'])} | "
-            f"{hyperparameter(r['reg'])} | {r['epochs']} |"
+            f"| {r.trial_id} | {accuracy(r.best_val_acc)} | {hyperparameter(r.learning_rate)} | "
+            f"{hyperparameter(r.reg)} | {r.epochs} |"
         )
     lines.append("")
-    for w in res.get("warnings", []):
+    for w in res.warnings:
         lines += [f"Warning: {w}", ""]
-    nr = res.get("next_ranges")
+    nr = res.next_ranges
     if nr:
         lines += [
             f"Suggested next ranges: lr {hyperparameter(nr['learning_rate'][0])}.."
@@ -131,7 +125,7 @@ def _report_search(record: TuneRecord, entry: dict) -> list[str]:
             + (
                 ", and a decade further past the edge the search warned about (the best value at the edge of "
                 "its range means the optimum may lie beyond it)."
-                if res.get("warnings")
+                if res.warnings
                 else "."
             ),
             "",
@@ -139,8 +133,8 @@ def _report_search(record: TuneRecord, entry: dict) -> list[str]:
     return lines
 
 
-def _report_final(record: TuneRecord, entry: dict) -> list[str]:
-    run = entry["result"].get("run")
+def final_part(record: TuneRecord, entry: StageEntry[FinalResult]) -> list[str]:
+    run = entry.result.run
     if not run:
         return []
     try:
@@ -149,17 +143,7 @@ def _report_final(record: TuneRecord, entry: dict) -> list[str]:
         return []
     if not epochs:
         return []
-    import plotext as plt  # the curve as text, only for the report
-
-    plt.clear_figure()
-    plt.plotsize(90, 16)
-    plt.theme("clear")
-    x = [e["epoch"] for e in epochs]
-    plt.plot(x, [e["train_acc"] for e in epochs], label="train acc", marker="braille")
-    plt.plot(x, [e["val_acc"] for e in epochs], label="val acc", marker="braille")
-    plt.xlabel("epoch")
-    text = plt.uncolorize(plt.build())
-    plt.clear_figure()
+    text = _accuracy_curves(epochs)
     gap = epochs[-1]["train_acc"] - epochs[-1]["val_acc"]
     words = (
         "a large gap between train and val accuracy: overfitting; more reg would help"
@@ -167,7 +151,7 @@ def _report_final(record: TuneRecord, entry: dict) -> list[str]:
         else "train and val accuracy stay close: no strong overfitting; a bigger model could use more capacity"
     )
     return [
-        *_report_candidates(record, entry),
+        *_candidates(record, entry.result),
         "```",
         text,
         "```",
@@ -177,8 +161,8 @@ def _report_final(record: TuneRecord, entry: dict) -> list[str]:
     ]
 
 
-def _report_candidates(record: TuneRecord, entry: dict) -> list[str]:
-    cands = entry["result"].get("candidates", [])
+def _candidates(record: TuneRecord, result: FinalResult) -> list[str]:
+    cands = result.candidates
     if len(cands) < 2:
         return []
     lines = [
@@ -190,18 +174,26 @@ def _report_candidates(record: TuneRecord, entry: dict) -> list[str]:
         "| --- | --- | --- | --- | --- |",
     ]
     for c in cands:
-        chosen = " (final)" if c["trial"] == entry["result"].get("trial") else ""
+        chosen = " (final)" if c.trial == result.trial else ""
         lines.append(
-            f"| {c['trial']}{chosen} | {accuracy(c['best_val_acc'])} | {c['best_epoch'] or '-'} | "
-            f"{hyperparameter(c['learning_rate'])} | {hyperparameter(c['reg'])} |"
+            f"| {c.trial}{chosen} | {accuracy(c.best_val_acc)} | {c.best_epoch or '-'} | "
+            f"{hyperparameter(c.learning_rate)} | {hyperparameter(c.reg)} |"
         )
     return [*lines, ""]
 
 
-_REPORT_PARTS: dict[str, Callable[[TuneRecord, dict], list[str]]] = {
-    "checks": _report_checks,
-    "lr-find": _report_lr_find,
-    "coarse": _report_search,
-    "fine": _report_search,
-    "final": _report_final,
-}
+def _accuracy_curves(epochs: list[dict]) -> str:
+    """Train and val accuracy per epoch, drawn as text. plotext is imported here, when a
+    report is written, and nowhere else in the middle layer's tune."""
+    import plotext as plt
+
+    plt.clear_figure()
+    plt.plotsize(90, 16)
+    plt.theme("clear")
+    x = [e["epoch"] for e in epochs]
+    plt.plot(x, [e["train_acc"] for e in epochs], label="train acc", marker="braille")
+    plt.plot(x, [e["val_acc"] for e in epochs], label="val acc", marker="braille")
+    plt.xlabel("epoch")
+    text = plt.uncolorize(plt.build())
+    plt.clear_figure()
+    return text

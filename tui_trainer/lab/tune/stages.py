@@ -1,6 +1,7 @@
-"""The stages' decisions, pure functions of the preset and the stages' results
-(no training here): each search's ranges and preset, the final stage's
-candidates and the tuned preset. runner.py carries them out."""
+"""The stages' decisions, pure functions of the preset and the earlier stages'
+results (no training here): each search's ranges and preset, the final stage's
+candidates, the tuned preset, and each stage's plan in words. work.py carries
+them out; runner.py's table says which stage uses which."""
 
 from __future__ import annotations
 
@@ -9,11 +10,42 @@ from typing import Any
 
 from ...config import Preset
 from ...formatting import accuracy, hyperparameter
+from ..checks import CheckResult
 from ..search.space import TrialResult
 from ..search.trial import hidden_layers
+from .results import ChecksResult, LrFindResult, SearchStageResult, TuneState
 
-STAGES = ("checks", "lr-find", "coarse", "fine", "final")
 LR_MARGIN = 3.0
+
+
+def _rate_too_low(r: CheckResult) -> bool:
+    """An overfit-small that fails at the preset's rate but passes higher up its ladder: the net
+    can learn, the rate is too low, and lr-find finds one next. No bug, so no reason to stop."""
+    return not r.passed and r.name == "overfit-small" and r.passing_lr is not None
+
+
+def check_fails(r: CheckResult) -> bool:
+    """Whether this check stops the tune (the checks after it are not run)."""
+    return not r.passed and not _rate_too_low(r)
+
+
+def checks_outcome(results: list[CheckResult], learning_rate: float) -> tuple[str, str, ChecksResult]:
+    """The checks stage's verdict, summary and result from the checks run (up to the first that
+    fails); `learning_rate`: the preset's."""
+    failed = next((r for r in results if check_fails(r)), None)
+    if failed is not None:
+        return (
+            "failed",
+            f"{failed.name} failed: {failed.value}, expected {failed.expected}. Remedy: {failed.advice}",
+            ChecksResult(tuple(results), failed=failed.name, remedy=failed.advice),
+        )
+    note = "".join(
+        f"; overfit-small passes at lr {r.passing_lr:g} but not at the preset's {learning_rate:g}: "
+        "the rate is too low, not a bug, and lr-find finds it next"
+        for r in results
+        if _rate_too_low(r)
+    )
+    return "passed", f"all {len(results)} checks passed{note}", ChecksResult(tuple(results))
 
 
 def coarse_ranges(preset: Preset, spread: tuple[float, float] | list[float]) -> dict:
@@ -22,7 +54,7 @@ def coarse_ranges(preset: Preset, spread: tuple[float, float] | list[float]) -> 
     return {"learning_rate": [lo / LR_MARGIN, hi * LR_MARGIN], "reg": list(preset.search.reg)}
 
 
-def coarse_preset(preset: Preset, spread) -> Preset:
+def coarse_preset(preset: Preset, spread: tuple[float, float] | list[float]) -> Preset:
     r = coarse_ranges(preset, spread)
     tc = preset.tune
     p = preset.replace(
@@ -50,28 +82,23 @@ def fine_preset(preset: Preset, next_ranges: dict) -> Preset:
     return dataclasses.replace(p, name=f"{preset.name}-fine")
 
 
-def final_candidates(state: dict, count: int) -> list[TrialResult]:
+def final_candidates(fine: SearchStageResult | None, coarse: SearchStageResult, count: int) -> list[TrialResult]:
     """The configurations the final stage continues, best first: the best `count` finished
     fine trials (the fine search's ranking); else its best trial, or the coarse one's when
     no fine trial got as far as an epoch."""
-    fine = state.get("fine", {}).get("result", {})
-    ranked = [TrialResult(**r) for r in fine.get("ranking", [])]
+    ranked = list(fine.ranking) if fine is not None else []
     finished = [r for r in ranked if r.status == "finished" and r.best_val_acc is not None]
     if finished:
         return finished[:count]
-    for best in (fine.get("best"), state.get("coarse", {}).get("result", {}).get("best")):
+    for best in (fine.best if fine is not None else None, coarse.best):
         if best is not None:
-            return [TrialResult(**best)]
+            return [best]
     raise AssertionError("the final stage runs only after a search found a best trial")
 
 
-def best_configuration(state: dict) -> TrialResult:
-    """The best fine trial; the best coarse one when no fine trial finished."""
-    return final_candidates(state, 1)[0]
-
-
-def final_preset(preset: Preset, best: TrialResult, state: dict) -> Preset:
-    """The tuned preset: the best trial's values, final_epochs, the fine ranges as [search].
+def final_preset(preset: Preset, best: TrialResult, ranges: dict | None) -> Preset:
+    """The tuned preset: the best trial's values, final_epochs, the fine search's ranges
+    (the coarse search's suggestion) as [search].
 
     The values are the trial's own, unrounded: with the same seed the final run then
     repeats that trial's epochs before it goes on, so its best val accuracy is at
@@ -86,7 +113,6 @@ def final_preset(preset: Preset, best: TrialResult, state: dict) -> Preset:
         changes["model.hidden"] = hidden_layers(preset, best.hidden)
     if best.batch_size is not None:
         changes["train.batch_size"] = best.batch_size
-    ranges = state.get("coarse", {}).get("result", {}).get("next_ranges")
     if ranges:
         changes |= {"search.learning_rate": ranges["learning_rate"], "search.reg": ranges["reg"]}
     p = preset.replace(**changes)
@@ -97,4 +123,83 @@ def final_preset(preset: Preset, best: TrialResult, state: dict) -> Preset:
             f"Tuned from {preset.name} by tui-trainer tune: lr {hyperparameter(best.learning_rate)}, "
             f"reg {hyperparameter(best.reg)} (trial {best.trial_id}, val acc {accuracy(best.best_val_acc)})"
         ),
+    )
+
+
+# --- what the inputs of each stage are, from the earlier stages' results ---------------------
+
+
+# A stage runs only after the ones before it are done, and a done stage's result
+# has what the next needs (results.py checks that of a state.json read back).
+
+
+def coarse_input(preset: Preset, state: TuneState) -> Preset:
+    spread = state.result("lr-find", LrFindResult).spread
+    assert spread is not None
+    return coarse_preset(preset, spread)
+
+
+def fine_input(preset: Preset, state: TuneState) -> Preset:
+    ranges = state.result("coarse", SearchStageResult).next_ranges
+    assert ranges is not None
+    return fine_preset(preset, ranges)
+
+
+def final_inputs(preset: Preset, state: TuneState) -> list[TrialResult]:
+    fine = state.entry("fine")
+    return final_candidates(
+        fine.result if fine is not None and isinstance(fine.result, SearchStageResult) else None,
+        state.result("coarse", SearchStageResult),
+        preset.tune.final_candidates,
+    )
+
+
+def tuned_ranges(state: TuneState) -> dict | None:
+    """The [search] ranges of the tuned preset: the fine search's, which the coarse one suggested."""
+    return state.result("coarse", SearchStageResult).next_ranges
+
+
+# --- the plans: what each stage is about to do, in words -------------------------------------
+
+
+def plan_checks(preset: Preset, state: TuneState) -> str:
+    return "the four sanity checks: loss at init, reg raises it, gradient, overfit 20 examples"
+
+
+def plan_lr_find(preset: Preset, state: TuneState) -> str:
+    return "the learning-rate range test, 3 seeds, reg 0, from the initial weights"
+
+
+def plan_coarse(preset: Preset, state: TuneState) -> str:
+    s = coarse_input(preset, state).search
+    return (
+        f"{s.stages[0].trials} trials x {s.stages[0].epochs} epoch(s), log-uniform lr "
+        f"{hyperparameter(s.learning_rate[0])}..{hyperparameter(s.learning_rate[1])} (lr-find's spread, "
+        f"{LR_MARGIN:g}x wider each side), reg {hyperparameter(s.reg[0])}..{hyperparameter(s.reg[1])} ([search] reg)"
+    )
+
+
+def plan_fine(preset: Preset, state: TuneState) -> str:
+    s = fine_input(preset, state).search
+    return (
+        f"{s.stages[0].trials} trials x {s.stages[0].epochs} epochs over the coarse search's suggested ranges: "
+        f"lr {hyperparameter(s.learning_rate[0])}..{hyperparameter(s.learning_rate[1])}, "
+        f"reg {hyperparameter(s.reg[0])}..{hyperparameter(s.reg[1])}"
+    )
+
+
+def plan_final(preset: Preset, state: TuneState) -> str:
+    tc = preset.tune
+    cands = final_inputs(preset, state)
+    values = "; ".join(
+        f"{c.trial_id}: lr {hyperparameter(c.learning_rate)}, reg {hyperparameter(c.reg)}" for c in cands
+    )
+    if len(cands) == 1:
+        return (
+            f"a {tc.final_epochs}-epoch run of the best trial {cands[0].trial_id} (its values and seed: "
+            f"it repeats that trial's {cands[0].epochs} epoch(s), then goes on): {values}"
+        )
+    return (
+        f"the best {len(cands)} fine trials continued to {tc.final_epochs} epochs (each with its values and seed "
+        f"repeats its {cands[0].epochs} epoch(s), then goes on); the best is the final run: {values}"
     )

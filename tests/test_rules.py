@@ -22,7 +22,7 @@ from tui_trainer.engine.rules import (
     expected_initial_loss,
     initial_loss_is_off,
 )
-from tui_trainer.engine.trainer import effective_batch_size
+from tui_trainer.engine.trainer import effective_batch_size, iterations_per_epoch
 from tui_trainer.lab.advisor import Advisor
 from tui_trainer.lab.checks import check_initial_loss
 from tui_trainer.lab.lr_find import smooth
@@ -69,6 +69,10 @@ def test_the_batch_a_run_takes():
     assert effective_batch_size(dataclasses.replace(train, batch_size=50), 1000) == 50
     assert effective_batch_size(dataclasses.replace(train, batch_size=5000), 1000) == 1000
     assert effective_batch_size(dataclasses.replace(train, batch_size=50, sample_batches=False), 1000) == 1000
+    # as many whole mini-batches as fit (lr-find's sweep counts its epochs by this too)
+    assert iterations_per_epoch(dataclasses.replace(train, batch_size=300), 1000) == 3
+    assert iterations_per_epoch(dataclasses.replace(train, batch_size=5000), 1000) == 1
+    assert iterations_per_epoch(dataclasses.replace(train, batch_size=50, sample_batches=False), 1000) == 1
 
 
 def test_a_searched_hidden_size_fills_every_hidden_layer_and_gives_a_linear_classifier_one():

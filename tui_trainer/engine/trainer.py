@@ -113,6 +113,12 @@ def effective_batch_size(train: TrainConfig, n: int) -> int:
     return min(train.batch_size, n) if train.sample_batches else n
 
 
+def iterations_per_epoch(train: TrainConfig, n: int) -> int:
+    """Updates per epoch from n training examples: as many whole mini-batches as fit
+    (at least one), or one full-batch step."""
+    return max(n // effective_batch_size(train, n), 1) if train.sample_batches else 1
+
+
 def check_model_fits(preset: Preset, input_dim: int, num_classes: int, backend: Backend | None = None) -> Backend:
     """The backend the preset's train.device gives (a PresetError naming
     train.device when it cannot be had), after checking that the net fits in
@@ -299,7 +305,7 @@ class Trainer:
         if n == 0:
             raise ValueError("the training split is empty")
         batch = effective_batch_size(tc, n)
-        per_epoch = max(n // batch, 1) if tc.sample_batches else 1
+        per_epoch = iterations_per_epoch(tc, n)
         total = per_epoch * tc.epochs
 
         backend = self.backend = self.backend or resolve_device(p)

@@ -67,6 +67,7 @@ from ..datasets.base import Dataset
 from ..engine import RunControl, Trainer
 from ..engine.events import Event, Step
 from ..engine.rules import MovingAverage
+from ..engine.trainer import iterations_per_epoch
 from ..records.lr_find_folder import LrFindEnded, LrSweep, create, write_record
 
 START_LR = 1e-7
@@ -190,12 +191,10 @@ def sweep_preset(preset: Preset, n_train: int, steps: int = STEPS) -> Preset:
     mini-batches whatever train.sample_batches says, epochs enough for `steps`
     mini-batches, and no explosion short of a loss that is not finite (the sweep's
     own stop compares with its best loss instead: see the docstring above)."""
-    batch = min(preset.train.batch_size, n_train)
-    per_epoch = max(n_train // batch, 1)
-    return preset.replace(
+    p = preset.replace(**{"train.reg": 0.0, "train.sample_batches": True})
+    per_epoch = iterations_per_epoch(p.train, n_train)
+    return p.replace(
         **{
-            "train.reg": 0.0,
-            "train.sample_batches": True,
             "train.epochs": -(-steps // per_epoch),
             # the largest a preset takes (it holds finite numbers): only a loss that is not finite explodes
             "train.explode_factor": sys.float_info.max,

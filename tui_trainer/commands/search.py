@@ -22,14 +22,13 @@ already running in another process.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from typing import Any
 
 from ..config import Preset, load_preset
 from ..config import to_dict as preset_dict
-from ..engine.events import to_dict
+from ..engine.events import event_line
 from ..errors import UserError, user_error_names
 from ..formatting import accuracy, plural
 from ..lab.search.pool import TrialPool
@@ -218,7 +217,7 @@ def _face(args):
 
 class _JsonFace:
     def __call__(self, event) -> None:
-        sys.stdout.write(json.dumps(to_dict(event)) + "\n")
+        sys.stdout.write(event_line(event) + "\n")
         sys.stdout.flush()
 
     def close(self) -> None:

@@ -18,7 +18,6 @@ Exit status: 0 done, 1 a sanity check (or a stage) failed, 2 bad input, 130 stop
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 
@@ -77,9 +76,9 @@ def resume_command(args) -> str:
 
 
 def _json(event) -> None:
-    from ..engine.events import jsonable
+    from ..engine.events import event_line
 
-    sys.stdout.write(json.dumps({"event": event.kind, **jsonable(event)}) + "\n")
+    sys.stdout.write(event_line(event) + "\n")
     sys.stdout.flush()
 
 

@@ -4,9 +4,10 @@
 
 `run_trial` is a pure function of (preset, trial values, preset seeds) that
 returns a `TrialResult` and never raises: a trial whose training fails is
-recorded as `failed` with the error in `reason`. It trains with the engine's
-Trainer, so the engine's explosion rule ends a diverging trial early
-(`exploded`). The data set is loaded once per worker process and reused.
+recorded as `failed` with the error in `reason`. It trains as a run does
+(lab/session.py's record_run, with no run folder and no advice), so the
+engine's explosion rule ends a diverging trial early (`exploded`). The data
+set is loaded once per worker process and reused.
 
 Stopping is cooperative through a stop flag the trial watches from a small
 thread: when the flag is set, the trial's RunControl is stopped and the
@@ -29,8 +30,9 @@ from typing import Any, Protocol
 from ...config import DataConfig, Preset
 from ...datasets import Dataset, load_dataset
 from ...datasets.base import Source
-from ...engine import RunControl, Trainer
+from ...engine import RunControl
 from ...engine.events import Epoch
+from ..session import record_run
 from .space import Trial, TrialResult
 
 STOP_REASON = "the search was stopped"
@@ -50,11 +52,15 @@ class TrialSpec:
     stop: Any  # a StopFlag that pickles to wherever the trial runs
 
 
-def trial_preset(preset: Preset, trial: Trial) -> Preset:
-    """The preset a trial trains: the sampled values set, everything else as given.
+def hidden_layers(preset: Preset, units: int) -> list[int]:
+    """model.hidden for a searched hidden size: `units` in every hidden layer of the
+    preset (one layer when the preset has none: a linear classifier gains one)."""
+    return [units] * max(1, len(preset.model.hidden))
 
-    A searched hidden size applies to every hidden layer (one layer when the
-    preset has none)."""
+
+def trial_preset(preset: Preset, trial: Trial) -> Preset:
+    """The preset a trial trains: the sampled values set (the hidden size as
+    hidden_layers says), everything else as given."""
     changes: dict[str, Any] = {
         "train.learning_rate": trial.learning_rate,
         "train.reg": trial.reg,
@@ -63,7 +69,7 @@ def trial_preset(preset: Preset, trial: Trial) -> Preset:
     if trial.batch_size is not None:
         changes["train.batch_size"] = trial.batch_size
     if trial.hidden is not None:
-        changes["model.hidden"] = [trial.hidden] * max(1, len(preset.model.hidden))
+        changes["model.hidden"] = hidden_layers(preset, trial.hidden)
     return preset.replace(**changes)
 
 
@@ -94,10 +100,12 @@ def run_trial(spec: TrialSpec) -> TrialResult:
             preset = trial_preset(spec.preset, trial)
             data = cached_dataset(preset.data, preset.where)
             epochs = _EpochCounter()
-            trainer = Trainer(preset, data, epochs, control=control, run_id=trial.trial_id)
-            ended = trainer.run()
-            backend = trainer.backend
-            del trainer  # its arrays go back to the memory pool...
+            # A run as every other (lab/session.py), without a run folder (the search's
+            # store keeps the trial's result) and without advice (nothing would read it).
+            run = record_run(preset, data, None, control, epochs, advise=False, run_id=trial.trial_id)
+            ended = run.run()
+            backend = run.trainer.backend
+            del run  # the trainer's arrays go back to the memory pool...
             if backend is not None:
                 backend.free_memory()  # ...and the pool's blocks back to a GPU the other workers share
         finally:

@@ -12,6 +12,7 @@ from ...config import Preset
 from ...formatting import accuracy, hyperparameter
 from ..checks import CheckResult
 from ..search.space import TrialResult
+from ..search.trial import hidden_layers
 from .results import ChecksResult, LrFindResult, SearchStageResult, TuneState
 
 LR_MARGIN = 3.0
@@ -109,7 +110,7 @@ def final_preset(preset: Preset, best: TrialResult, ranges: dict | None) -> Pres
         "train.epochs": preset.tune.final_epochs,
     }
     if best.hidden is not None:
-        changes["model.hidden"] = [best.hidden] * max(1, len(preset.model.hidden))
+        changes["model.hidden"] = hidden_layers(preset, best.hidden)
     if best.batch_size is not None:
         changes["train.batch_size"] = best.batch_size
     if ranges:

@@ -12,10 +12,8 @@ from typing import Any, Generic
 
 from ...config import Preset
 from ...datasets.base import Dataset
-from ...engine import Trainer
-from ...engine.events import Epoch, Fanout, RunEnded
+from ...engine.events import Epoch, RunEnded
 from ...formatting import accuracy, hyperparameter
-from ...records.run_folder import RunStore
 from ...records.search_store import SearchStore
 from ...records.tune_folder import TuneRecord
 from ..checks import CheckResult, iter_checks
@@ -23,6 +21,7 @@ from ..lr_find import SUGGESTED, find_lr
 from ..search.runner import SearchControl, TrialEnded, run_search, stop_flag
 from ..search.space import Trial, TrialResult, best_trial
 from ..search.trial import FileFlag, TrialSpec, run_trial
+from ..session import record_run
 from .control import TuneControl
 from .results import Candidate, ChecksResult, FinalResult, LrFindResult, R, SearchStageResult, TuneState
 from .stages import check_fails, checks_outcome, coarse_input, final_inputs, final_preset, fine_input, tuned_ranges
@@ -219,9 +218,9 @@ class _FinalRun:
 
 
 def _final_run(t: Tune, best: TrialResult) -> _FinalRun:
-    """A recorded run (a run folder in the tune folder) of the tuned preset from `best`."""
+    """A recorded run (a run folder in the tune folder, advised as every run is:
+    lab/session.py) of the tuned preset from `best`; its epochs go to tune's sink."""
     preset = final_preset(t.preset, best, tuned_ranges(t.state))
-    store = RunStore.create(t.record.path, preset, t.data)
     epochs = [0]
 
     def forward(event) -> None:
@@ -229,11 +228,9 @@ def _final_run(t: Tune, best: TrialResult) -> _FinalRun:
             epochs[0] = event.epoch
             t.sink(event)
 
-    ended: RunEnded = Trainer(
-        preset, t.data, Fanout(store, forward), control=t.control.run, run_id=store.run_id, on_epoch=store.on_epoch
-    ).run()
-    store.close()
-    return _FinalRun(preset, ended, str(store.path), epochs[0])
+    run = record_run(preset, t.data, t.record.path, t.control.run, forward)
+    ended = run.run()
+    return _FinalRun(preset, ended, str(run.path), epochs[0])
 
 
 def _run_result(trial: Trial, run: _FinalRun) -> TrialResult:

@@ -4,7 +4,6 @@ or fails with PresetError, never another exception)."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 
@@ -114,7 +113,9 @@ def doc_with(key: str, value) -> str:
 
 
 def schema_keys() -> list[str]:
-    return list(TOP_LEVEL) + [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+    """Every key a preset file may hold (a searched key's range is a key of [search])."""
+    sections = to_dict(Preset())
+    return list(TOP_LEVEL) + [f"{s}.{name}" for s in SECTIONS for name in sections[s]]
 
 
 def get(p: Preset, key: str):

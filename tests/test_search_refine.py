@@ -74,23 +74,23 @@ def test_the_issues_low_learning_rate_search_warns_on_the_trend_and_suggests_pas
 
 def test_coarse_search_suggests_the_shipped_fine_search_and_refine_runs_it(tmp_path):
     coarse = ended_event(cli("search", "coarse-search", "--json", "--workers", "2", "--runs-dir", str(tmp_path)))
-    fine = load_preset("fine-search").search
+    fine = load_preset("fine-search").search.ranges
     # the shipped fine stage follows from what coarse-search finds (its best trials: lr 4.5e-3..7.5e-3)
-    assert coarse["next_ranges"] == {"learning_rate": list(fine.learning_rate), "reg": list(fine.reg)}
-    assert fine.learning_rate[0] < coarse["best"]["learning_rate"] < fine.learning_rate[1]
+    assert coarse["next_ranges"] == {"learning_rate": list(fine["learning_rate"]), "reg": list(fine["reg"])}
+    assert fine["learning_rate"][0] < coarse["best"]["learning_rate"] < fine["learning_rate"][1]
     folder = Path(coarse["path"])
     nxt = load_preset(folder / "next.toml")
     assert nxt.name == "coarse-search-refined"
-    assert (nxt.search.learning_rate, nxt.search.reg) == (fine.learning_rate, fine.reg)
+    assert (nxt.search.ranges["learning_rate"], nxt.search.ranges["reg"]) == (fine["learning_rate"], fine["reg"])
     assert [(s.trials, s.epochs) for s in nxt.search.stages] == [(10, 5)]
 
     out = cli("search", "--refine", str(folder), "--json", "--workers", "2", "--runs-dir", str(tmp_path))
     refined = ended_event(out)
     started = json.loads(out.stdout.splitlines()[0])
     assert started["preset"] == "coarse-search-refined"
-    assert started["ranges"]["learning_rate"] == list(fine.learning_rate)
+    assert started["ranges"]["learning_rate"] == list(fine["learning_rate"])
     assert refined["best"]["best_val_acc"] > coarse["best"]["best_val_acc"]  # five epochs beat one
-    assert refined["next_ranges"]["learning_rate"][1] < fine.learning_rate[1]  # finer again
+    assert refined["next_ranges"]["learning_rate"][1] < fine["learning_rate"][1]  # finer again
 
 
 def test_the_plain_face_prints_the_next_search(tmp_path):

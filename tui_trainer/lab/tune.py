@@ -370,7 +370,7 @@ def _lr_find(t: _Tune) -> _Outcome:
 def coarse_ranges(preset: Preset, spread: tuple[float, float] | list[float]) -> dict:
     """The coarse search's ranges: lr-find's spread widened LR_MARGIN x each side; reg from [search]."""
     lo, hi = spread
-    return {"learning_rate": [lo / LR_MARGIN, hi * LR_MARGIN], "reg": list(preset.search.reg)}
+    return {"learning_rate": [lo / LR_MARGIN, hi * LR_MARGIN], "reg": list(preset.search.ranges["reg"])}
 
 
 def coarse_preset(preset: Preset, spread) -> Preset:
@@ -403,11 +403,11 @@ def fine_preset(preset: Preset, next_ranges: dict) -> Preset:
 
 def _plan_coarse(t: _Tune) -> str:
     p = coarse_preset(t.preset, t.state["lr-find"]["result"]["spread"])
-    s = p.search
+    s, lr, reg = p.search, p.search.ranges["learning_rate"], p.search.ranges["reg"]
     return (
         f"{s.stages[0].trials} trials x {s.stages[0].epochs} epoch(s), log-uniform lr "
-        f"{hyperparameter(s.learning_rate[0])}..{hyperparameter(s.learning_rate[1])} (lr-find's spread, "
-        f"{LR_MARGIN:g}x wider each side), reg {hyperparameter(s.reg[0])}..{hyperparameter(s.reg[1])} ([search] reg)"
+        f"{hyperparameter(lr[0])}..{hyperparameter(lr[1])} (lr-find's spread, "
+        f"{LR_MARGIN:g}x wider each side), reg {hyperparameter(reg[0])}..{hyperparameter(reg[1])} ([search] reg)"
     )
 
 
@@ -417,11 +417,11 @@ def _coarse(t: _Tune) -> _Outcome:
 
 def _plan_fine(t: _Tune) -> str:
     p = fine_preset(t.preset, t.state["coarse"]["result"]["next_ranges"])
-    s = p.search
+    s, lr, reg = p.search, p.search.ranges["learning_rate"], p.search.ranges["reg"]
     return (
         f"{s.stages[0].trials} trials x {s.stages[0].epochs} epochs over the coarse search's suggested ranges: "
-        f"lr {hyperparameter(s.learning_rate[0])}..{hyperparameter(s.learning_rate[1])}, "
-        f"reg {hyperparameter(s.reg[0])}..{hyperparameter(s.reg[1])}"
+        f"lr {hyperparameter(lr[0])}..{hyperparameter(lr[1])}, "
+        f"reg {hyperparameter(reg[0])}..{hyperparameter(reg[1])}"
     )
 
 

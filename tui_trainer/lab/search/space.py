@@ -70,11 +70,12 @@ class Ranges:
 
     @classmethod
     def from_config(cls, search: SearchConfig) -> Ranges:
+        r = search.ranges
         return cls(
-            learning_rate=(search.learning_rate[0], search.learning_rate[1]),
-            reg=(search.reg[0], search.reg[1]),
-            hidden=tuple(search.hidden),
-            batch_size=tuple(search.batch_size),
+            learning_rate=(r["learning_rate"][0], r["learning_rate"][1]),
+            reg=(r["reg"][0], r["reg"][1]),
+            hidden=tuple(int(h) for h in r["hidden"]),
+            batch_size=tuple(int(b) for b in r["batch_size"]),
         )
 
     def to_dict(self) -> dict:

@@ -21,8 +21,9 @@ from tui_trainer.engine import Trainer, backend
 from tui_trainer.engine.backend import CPU, Backend, resolve
 from tui_trainer.engine.events import Epoch, Ratios, RunStarted, Step
 from tui_trainer.errors import PresetError
+from tui_trainer.lab.search.pool import MemoryFlag
 from tui_trainer.lab.search.space import Trial
-from tui_trainer.lab.search.trial import MemoryFlag, TrialSpec, run_trial
+from tui_trainer.lab.search.trial import TrialSpec, run_trial
 
 INSTALL = "pip install 'tui-trainer[gpu]'"
 

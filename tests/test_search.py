@@ -12,14 +12,15 @@ import sqlite3
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from tui_trainer.config import loads_preset
 from tui_trainer.errors import UserError
-from tui_trainer.lab.search.runner import SearchControl, local_pool, run_search
+from tui_trainer.lab.search.pool import TrialPool
+from tui_trainer.lab.search.runner import SearchControl, run_search
 from tui_trainer.lab.search.space import (
     Ranges,
     TrialResult,
@@ -201,7 +202,7 @@ def synthetic_search(tmp_path, lr_range: str, seed: int = 0):
     )
     store = SearchStore.create(tmp_path, preset)
     seen = []
-    with ThreadPoolExecutor(2) as pool:
+    with TrialPool.threads(2) as pool:
         ended = run_search(preset, pool, store, seen.append, SearchControl(), trial_fn=synthetic_trial)
     store.close()
     return ended, seen
@@ -266,7 +267,7 @@ def blas_probe() -> tuple[str | None, int]:
 def test_each_local_worker_runs_one_blas_thread(monkeypatch):
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
-    with local_pool(1) as pool:
+    with TrialPool.local(1) as pool:
         assert pool.submit(blas_probe).result(timeout=60) == ("1", 0)
     assert "OPENBLAS_NUM_THREADS" not in os.environ  # set for the children only
     if len(os.sched_getaffinity(0)) > 1:  # the control: a plain spawned worker runs more BLAS threads

@@ -7,7 +7,6 @@ import multiprocessing
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 
 from rich.console import Console
 from textual.app import App
@@ -15,6 +14,7 @@ from textual.widgets import DataTable
 
 from tui_trainer.commands.search import _LiveFace
 from tui_trainer.config import load_preset
+from tui_trainer.lab.search.pool import TrialPool
 from tui_trainer.lab.search.runner import SearchControl, SearchEnded, StageEnded, TrialEnded, run_search
 from tui_trainer.lab.search.space import TrialResult, best_trial, rank
 from tui_trainer.records.search_store import SearchStore, list_searches
@@ -256,7 +256,7 @@ async def test_every_face_shows_the_same_best_trial(tmp_path):
     preset = preset_file(tmp_path, TINY)
     store = SearchStore.create(tmp_path / "runs", preset)
     events = []
-    with ThreadPoolExecutor(1) as pool:  # one trial at a time: s1-000 ends first
+    with TrialPool.threads(1) as pool:  # one trial at a time: s1-000 ends first
         ended = run_search(preset, pool, store, events.append, SearchControl(), trial_fn=exploding_favourite)
     store.close()
     assert ended.best.trial_id == "s1-003" and ended.best == rank(ended.ranking)[0]

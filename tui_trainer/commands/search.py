@@ -33,6 +33,7 @@ from ..engine.events import to_dict
 from ..errors import UserError, user_error_names
 from ..formatting import accuracy, plural
 from ..lab.search.pool import TrialPool
+from ..lab.search.refine import refine_path
 from ..lab.search.runner import (
     SearchControl,
     SearchEnded,
@@ -41,7 +42,6 @@ from ..lab.search.runner import (
     StageStarted,
     TrialEnded,
     TrialStarted,
-    refine_path,
     run_search,
 )
 from ..lab.search.space import TrialResult, best_trial
@@ -75,15 +75,13 @@ def command(args) -> int:
     ended: SearchEnded | None = None
     try:
         store = store or SearchStore.create(args.runs_dir, preset)
-        control = SearchControl.for_executor(pool.executor, store)
+        control = SearchControl.for_pool(pool, store)
         face = _face(args)
         tally = _Tally(face)
         try:
             # A hangup (the terminal went away) stops the search as it stops a run.
             with StopOnSignals(lambda signal_name: control.stop(f"interrupted by {signal_name}"), hangup=True):
-                ended = run_search(
-                    preset, pool.executor, store, tally, control, capacity=pool.capacity, where=pool.where
-                )
+                ended = run_search(preset, pool, store, tally, control)
         finally:
             tally.close()
             control.close()

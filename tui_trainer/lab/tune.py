@@ -1,7 +1,7 @@
 """tune: the lecture's whole sequence as stages, each with a verdict (no UI here).
 
     record = TuneRecord.create("runs", preset)            # or TuneRecord.latest(...) to resume
-    with local_pool(2) as pool:
+    with TrialPool.local(2) as pool:
         ended = run_tune(preset, data, record, sink, TuneControl(), pool)
 
 The stages, in order (STAGES):
@@ -45,7 +45,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -61,9 +61,10 @@ from ..records.run_folder import RunStore, read_metrics
 from ..records.search_store import SearchStore
 from .checks import CheckResult, iter_checks
 from .lr_find import METHODS, SUGGESTED, find_lr, read_record
-from .search.runner import SearchControl, SearchEnded, TrialEnded, run_search, stop_flag
+from .search.pool import FileFlag, TrialPool
+from .search.runner import SearchControl, SearchEnded, TrialEnded, run_search
 from .search.space import Trial, TrialResult, best_trial
-from .search.trial import FileFlag, TrialSpec, run_trial
+from .search.trial import TrialSpec, run_trial
 
 STAGES = ("checks", "lr-find", "coarse", "fine", "final")
 LR_MARGIN = 3.0
@@ -215,9 +216,7 @@ class _Tune:
     record: TuneRecord
     sink: Callable[[Any], None]
     control: TuneControl
-    executor: Executor
-    capacity: int | None
-    where: str
+    pool: TrialPool
 
     @property
     def state(self) -> dict:
@@ -230,20 +229,15 @@ def run_tune(
     record: TuneRecord,
     sink: Callable[[Any], None],
     control: TuneControl,
-    executor: Executor,
-    *,
-    capacity: int | None = None,
-    where: str = "",
+    pool: TrialPool,
 ) -> TuneEnded:
     """Run (or resume: stages recorded as done are replayed, not run) the stages;
     every event to sink, the last (TuneEnded) returned."""
     t0 = time.perf_counter()
-    tune = _Tune(preset, data, record, sink, control, executor, capacity, where)
+    tune = _Tune(preset, data, record, sink, control, pool)
     resumed = any(s in record.state for s in STAGES)
     sink(
-        TuneStarted(
-            preset.name, str(record.path), STAGES, dataclasses.asdict(preset.tune), where or "local", resumed=resumed
-        )
+        TuneStarted(preset.name, str(record.path), STAGES, dataclasses.asdict(preset.tune), pool.where, resumed=resumed)
     )
     status, reason = "finished", "every stage done"
     for number, (name, (plan, stage)) in enumerate(zip(STAGES, _STAGE_FUNCTIONS), 1):
@@ -436,7 +430,7 @@ def _search(t: _Tune, name: str, preset: Preset) -> _Outcome:
     if not folder:
         t.state[key] = str(store.path)
         t.record.save()
-    control = SearchControl.for_executor(t.executor, store)
+    control = SearchControl.for_pool(t.pool, store)
     t.control.search = control
     if t.control.stopped:
         control.stop(t.control.reason)
@@ -446,7 +440,7 @@ def _search(t: _Tune, name: str, preset: Preset) -> _Outcome:
             t.sink(event)
 
     try:
-        ended = run_search(store.preset, t.executor, store, forward, control, capacity=t.capacity, where=t.where)
+        ended = run_search(store.preset, t.pool, store, forward, control)
     finally:
         t.control.search = None
         control.close()
@@ -567,8 +561,8 @@ def _final(t: _Tune) -> _Outcome:
         Trial(f"final-{n}", 1, n - 1, c.learning_rate, c.reg, c.hidden, c.batch_size, tc.final_epochs)
         for n, c in enumerate(cands, 1)
     ]
-    flag = stop_flag(t.executor, t.record.path, t.record.path.name) if len(trials) > 1 else None
-    futures = [t.executor.submit(run_trial, TrialSpec(t.preset, trial, flag)) for trial in trials[1:]]
+    flag = t.pool.stop_flag(t.record.path, t.record.path.name) if len(trials) > 1 else None
+    futures = [t.pool.submit(run_trial, TrialSpec(t.preset, trial, flag)) for trial in trials[1:]]
     try:
         run = _final_run(t, cands[0])
         if flag is not None and run.ended.status != "finished":

@@ -5,13 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...formatting import accuracy, plural
-from .runner import NEXT_PRESET, SearchEnded, SearchStarted
+from .refine import NEXT_PRESET
+from .runner import SearchEnded, SearchStarted
 from .space import Ranges, TrialResult
-
-
-def local_pool_name(capacity: int) -> str:
-    """Where a local pool runs trials: "1 local worker process", "4 local worker processes"."""
-    return f"{capacity} local worker process{'es' if capacity != 1 else ''}"
 
 
 def fmt_range(r: Ranges) -> str:

@@ -45,6 +45,7 @@ from ... import formatting as fmt
 from ...config import Preset, load_preset
 from ...errors import UserError
 from ...lab.search.pool import TrialPool
+from ...lab.search.refine import refine_path
 from ...lab.search.runner import (
     SearchControl,
     SearchEnded,
@@ -53,7 +54,6 @@ from ...lab.search.runner import (
     StageStarted,
     TrialEnded,
     TrialStarted,
-    refine_path,
     run_search,
 )
 from ...lab.search.space import Ranges, Trial, TrialResult, best_trial
@@ -98,7 +98,7 @@ class SearchJob:
         except BaseException:
             self.pool.close(graceful=False)
             raise
-        self.control = SearchControl.for_executor(self.pool.executor, self.store)
+        self.control = SearchControl.for_pool(self.pool, self.store)
         self.events: deque = deque()  # appended by the search thread, drained by the screen
         self.ended: SearchEnded | None = None
         self.error = ""  # an exception run_search did not turn into an event
@@ -114,15 +114,7 @@ class SearchJob:
 
     def run(self) -> None:
         try:
-            self.ended = run_search(
-                self.preset,
-                self.pool.executor,
-                self.store,
-                self.events.append,
-                self.control,
-                capacity=self.pool.capacity,
-                where=self.where,
-            )
+            self.ended = run_search(self.preset, self.pool, self.store, self.events.append, self.control)
         except Exception as e:  # noqa: BLE001 - shown on the screen
             self.error = f"{type(e).__name__}: {e}"
         finally:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tui_trainer.config import loads_preset  # noqa: E402
 from tui_trainer.lab.search.pool import MemoryFlag, TrialPool  # noqa: E402
 from tui_trainer.lab.search.runner import SearchControl, run_search  # noqa: E402
-from tui_trainer.lab.search.space import Ranges, sample_trial  # noqa: E402
+from tui_trainer.lab.search.space import ranges_of, sample_trial  # noqa: E402
 from tui_trainer.lab.search.trial import TrialSpec, run_trial  # noqa: E402
 from tui_trainer.records.search_store import SearchStore  # noqa: E402
 
@@ -117,7 +117,7 @@ def overhead(args, runs_dir: Path) -> None:
     print(f"per-trial overhead: {n} trials of one iteration each (spiral, 30 examples), best of {args.repeat}")
 
     # The bare trial function, in this process (the data set cached after the first call).
-    trial = sample_trial(0, 1, 0, Ranges.from_config(preset.search), 1)
+    trial = sample_trial(0, 1, 0, ranges_of(preset.search), 1)
     run_trial(TrialSpec(preset, trial, MemoryFlag()))
     t0 = time.perf_counter()
     for _ in range(n):

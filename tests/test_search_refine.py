@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tui_trainer.config import load_preset
-from tui_trainer.lab.search.space import Ranges, TrialResult, edge_warnings, spearman, suggest_next
+from tui_trainer.lab.search.space import TrialResult, edge_warnings, spearman, suggest_next
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -27,10 +27,11 @@ def ended_event(out: subprocess.CompletedProcess) -> dict:
 
 
 def trial(i, lr, acc, reg=1e-3, status="finished"):
-    return TrialResult(f"s1-{i:03d}", 1, i, lr, reg, None, None, status, "", acc, 1, 1, 20, 0.1)
+    return TrialResult(f"s1-{i:03d}", 1, i, {"learning_rate": lr, "reg": reg}, status, "", acc, 1, 1, 20, 0.1)
 
 
-EXPLORED = Ranges((1e-6, 1e-5), (1e-5, 1e1))
+# The low learning-rate search: 1e-6..1e-5 is far too low for mnist-5k.
+EXPLORED = {"learning_rate": (1e-6, 1e-5), "reg": (1e-5, 1e1), "hidden": (), "batch_size": ()}
 
 
 def test_a_trend_toward_the_end_warns_though_the_best_is_not_in_the_outer_tenth():
@@ -42,7 +43,12 @@ def test_a_trend_toward_the_end_warns_though_the_best_is_not_in_the_outer_tenth(
     assert "keeps rising toward the high end of search.learning_rate" in w.message
     # the suggested next range extends a decade past that edge
     nxt = suggest_next(results, EXPLORED, keep=5)
-    assert nxt is not None and nxt.learning_rate[1] == pytest.approx(1e-4)
+    assert nxt is not None and nxt["learning_rate"][1] == pytest.approx(1e-4)
+    assert nxt["learning_rate"][0] < lrs[-1]
+    # rising toward the low end instead: the same rule, the other edge
+    lows = [1e-5 / 10 ** (0.89 * k / 11) for k in range(12)]  # the best, 1.3e-6, is 11% up
+    (w,) = edge_warnings([trial(i, lr, 0.14 + 0.004 * i) for i, lr in enumerate(lows)], EXPLORED)
+    assert (w.key, w.edge, w.rule) == ("learning_rate", "low", "trend")
 
 
 def test_no_trend_when_beyond_the_best_it_gets_worse_or_the_scores_are_flat():

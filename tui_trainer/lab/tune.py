@@ -63,7 +63,7 @@ from .checks import CheckResult, iter_checks
 from .lr_find import METHODS, SUGGESTED, find_lr, read_record
 from .search.pool import FileFlag, TrialPool
 from .search.runner import SearchControl, SearchEnded, TrialEnded, run_search
-from .search.space import Trial, TrialResult, best_trial
+from .search.space import Trial, TrialResult, apply_params, best_trial, range_changes
 from .search.trial import TrialSpec, run_trial
 
 STAGES = ("checks", "lr-find", "coarse", "fine", "final")
@@ -383,14 +383,11 @@ def coarse_preset(preset: Preset, spread) -> Preset:
 def fine_preset(preset: Preset, next_ranges: dict) -> Preset:
     tc = preset.tune
     p = preset.replace(
+        **range_changes(next_ranges),
         **{
-            "search.learning_rate": next_ranges["learning_rate"],
-            "search.reg": next_ranges["reg"],
-            "search.hidden": next_ranges.get("hidden", []),
-            "search.batch_size": next_ranges.get("batch_size", []),
             "search.stages": [{"trials": tc.fine_trials, "epochs": tc.fine_epochs}],
             "search.seed": preset.search.seed + 1,  # other samples than the coarse stage's
-        }
+        },
     )
     return dataclasses.replace(p, name=f"{preset.name}-fine")
 
@@ -462,8 +459,8 @@ def _search(t: _Tune, name: str, preset: Preset) -> _Outcome:
     warn = f"; {len(ended.warnings)} edge warning(s)" if ended.warnings else ""
     return _Outcome(
         "done",
-        f"best val acc {accuracy(best.best_val_acc)} at lr {hyperparameter(best.learning_rate)}, "
-        f"reg {hyperparameter(best.reg)} ({ended.trials} trials){warn}",
+        f"best val acc {accuracy(best.best_val_acc)} at lr {hyperparameter(best.params['learning_rate'])}, "
+        f"reg {hyperparameter(best.params['reg'])} ({ended.trials} trials){warn}",
         result,
         ended.path,
     )
@@ -471,8 +468,8 @@ def _search(t: _Tune, name: str, preset: Preset) -> _Outcome:
 
 def _search_result(ended: SearchEnded) -> dict:
     return {
-        "best": None if ended.best is None else dataclasses.asdict(ended.best),
-        "ranking": [dataclasses.asdict(r) for r in ended.ranking],  # the final stage's candidates come from it
+        "best": None if ended.best is None else ended.best.json_fields(),
+        "ranking": [r.json_fields() for r in ended.ranking],  # the final stage's candidates come from it
         "warnings": [w.message for w in ended.warnings],
         "next_ranges": ended.next_ranges,
         "trials": ended.trials,
@@ -487,13 +484,13 @@ def final_candidates(state: dict, count: int) -> list[TrialResult]:
     fine trials (the fine search's ranking); else its best trial, or the coarse one's when
     no fine trial got as far as an epoch."""
     fine = state.get("fine", {}).get("result", {})
-    ranked = [TrialResult(**r) for r in fine.get("ranking", [])]
+    ranked = [TrialResult.from_dict(r) for r in fine.get("ranking", [])]
     finished = [r for r in ranked if r.status == "finished" and r.best_val_acc is not None]
     if finished:
         return finished[:count]
     for best in (fine.get("best"), state.get("coarse", {}).get("result", {}).get("best")):
         if best is not None:
-            return [TrialResult(**best)]
+            return [TrialResult.from_dict(best)]
     raise AssertionError("the final stage runs only after a search found a best trial")
 
 
@@ -509,25 +506,17 @@ def final_preset(preset: Preset, best: TrialResult, state: dict) -> Preset:
     repeats that trial's epochs before it goes on, so its best val accuracy is at
     least the trial's (a rate rounded to 3 digits takes another path and may land
     below it)."""
-    changes: dict[str, Any] = {
-        "train.learning_rate": best.learning_rate,
-        "train.reg": best.reg,
-        "train.epochs": preset.tune.final_epochs,
-    }
-    if best.hidden is not None:
-        changes["model.hidden"] = [best.hidden] * max(1, len(preset.model.hidden))
-    if best.batch_size is not None:
-        changes["train.batch_size"] = best.batch_size
+    changes: dict[str, Any] = {"train.epochs": preset.tune.final_epochs}
     ranges = state.get("coarse", {}).get("result", {}).get("next_ranges")
     if ranges:
-        changes |= {"search.learning_rate": ranges["learning_rate"], "search.reg": ranges["reg"]}
-    p = preset.replace(**changes)
+        changes |= range_changes(ranges)
+    p = apply_params(preset, best.params, **changes)
     return dataclasses.replace(
         p,
         name=f"{preset.name}-tuned",
         description=(
-            f"Tuned from {preset.name} by tui-trainer tune: lr {hyperparameter(best.learning_rate)}, "
-            f"reg {hyperparameter(best.reg)} (trial {best.trial_id}, val acc {accuracy(best.best_val_acc)})"
+            f"Tuned from {preset.name} by tui-trainer tune: lr {hyperparameter(best.params['learning_rate'])}, "
+            f"reg {hyperparameter(best.params['reg'])} (trial {best.trial_id}, val acc {accuracy(best.best_val_acc)})"
         ),
     )
 
@@ -536,7 +525,8 @@ def _plan_final(t: _Tune) -> str:
     tc = t.preset.tune
     cands = final_candidates(t.state, tc.final_candidates)
     values = "; ".join(
-        f"{c.trial_id}: lr {hyperparameter(c.learning_rate)}, reg {hyperparameter(c.reg)}" for c in cands
+        f"{c.trial_id}: lr {hyperparameter(c.params['learning_rate'])}, reg {hyperparameter(c.params['reg'])}"
+        for c in cands
     )
     if len(cands) == 1:
         return (
@@ -558,7 +548,7 @@ def _final(t: _Tune) -> _Outcome:
     cands = final_candidates(t.state, tc.final_candidates)
     trials = [
         # ties in space.rank go to the lower index: the better fine trial
-        Trial(f"final-{n}", 1, n - 1, c.learning_rate, c.reg, c.hidden, c.batch_size, tc.final_epochs)
+        Trial(f"final-{n}", 1, n - 1, c.params, tc.final_epochs)
         for n, c in enumerate(cands, 1)
     ]
     flag = t.pool.stop_flag(t.record.path, t.record.path.name) if len(trials) > 1 else None
@@ -574,8 +564,7 @@ def _final(t: _Tune) -> _Outcome:
     candidates = [
         {
             "trial": c.trial_id,
-            "learning_rate": c.learning_rate,
-            "reg": c.reg,
+            **c.params,
             "status": r.status,
             "best_val_acc": r.best_val_acc,
             "best_epoch": r.best_epoch,

@@ -9,12 +9,13 @@ ready preset, `next.toml` in the search folder (`next_preset`), which
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ...config import Preset, to_toml
+from ...config import LOG, SEARCHED, Preset, to_toml
 from ...errors import UserError
 from ...records.atomic import atomic_write_text
-from .space import Ranges, TrialResult
+from .space import TrialResult, apply_params, range_changes
 
 # The ready preset of the suggested next search, in the search folder.
 NEXT_PRESET = "next.toml"
@@ -25,14 +26,9 @@ NEXT_EPOCHS_FACTOR = 5
 REFINED = "-refined"
 
 
-def next_ranges_dict(r: Ranges) -> dict:
-    """The JSON form of suggested ranges: the log ranges, and the choices only where searched."""
-    out: dict = {"learning_rate": list(r.learning_rate), "reg": list(r.reg)}
-    if r.hidden:
-        out["hidden"] = list(r.hidden)
-    if r.batch_size:
-        out["batch_size"] = list(r.batch_size)
-    return out
+def next_ranges_dict(ranges: Mapping[str, Sequence[float]]) -> dict[str, list[float]]:
+    """The JSON form of suggested ranges (SearchEnded.next_ranges): the keys searched only."""
+    return {name: list(r) for name, r in ranges.items() if r}
 
 
 def refine_path(folder: str | Path) -> Path:
@@ -49,30 +45,28 @@ def refine_path(folder: str | Path) -> Path:
     return path / NEXT_PRESET
 
 
-def next_preset(preset: Preset, ranges: Ranges, best: TrialResult | None, search_id: str) -> Preset:
+def next_preset(
+    preset: Preset, ranges: Mapping[str, Sequence[float]], best: TrialResult | None, search_id: str
+) -> Preset:
     """The preset of the next, finer search: `ranges` to sample, one stage of half as
     many trials as the last (at least NEXT_MIN_TRIALS) trained NEXT_EPOCHS_FACTOR x as
-    long, and the best trial's learning rate and reg as its [train] values (so
-    `tui-trainer run next.toml` trains the best so far)."""
+    long, and the best trial's values as its own (a log value to 3 significant digits,
+    for people to read), so `tui-trainer run next.toml` trains the best so far."""
     last = preset.search.stages[-1]
     stage = {"trials": max(NEXT_MIN_TRIALS, last.trials // 2), "epochs": last.epochs * NEXT_EPOCHS_FACTOR}
     base = preset.name[: -len(REFINED)] if preset.name.endswith(REFINED) else preset.name
     acc = "" if best is None or best.best_val_acc is None else f" (val acc {best.best_val_acc:.3f})"
-    changes: dict = {
-        "search.learning_rate": list(ranges.learning_rate),
-        "search.reg": list(ranges.reg),
-        "search.hidden": list(ranges.hidden),
-        "search.batch_size": list(ranges.batch_size),
-        "search.stages": [stage],
-    }
-    if best is not None:
-        changes |= {"train.learning_rate": float(f"{best.learning_rate:.3g}"), "train.reg": float(f"{best.reg:.3g}")}
-    out = preset.replace(**changes)
+    params = {} if best is None else {k: _readable(k, v) for k, v in best.params.items()}
+    out = apply_params(preset, params, **range_changes(ranges), **{"search.stages": [stage]})
     description = (
         f"Refines search {search_id}: around its best trials, best {best.trial_id if best else '-'}"
         f"{acc}; {stage['trials']} trials x {stage['epochs']} epochs"
     )
     return dataclasses.replace(out, name=base + REFINED, description=description)
+
+
+def _readable(name: str, value: float) -> float:
+    return float(f"{value:.3g}") if SEARCHED[name].sample == LOG else value
 
 
 def save_next(folder: Path, preset: Preset) -> None:

@@ -11,11 +11,11 @@ records each one in the store as it ends, and narrows the ranges for the next
 stage to the best `keep` trials. A finished search ends with the ranges it
 suggests for a next, finer search, and leaves its preset in the search folder
 (refine.py). It reports through `sink(event)` with the frozen dataclasses
-below (`engine.events.to_dict` gives their JSON form) and returns the
-`SearchEnded` it sent last. Any thread may call `control.stop()`: queued
-trials are cancelled, running ones stop within one iteration, and the search
-ends with status "stopped". It may run in a thread of its own (the
-workbench); it never touches a UI.
+below (`engine.events.to_dict` gives their JSON form, a trial's values spelled
+out among its fields) and returns the `SearchEnded` it sent last. Any thread
+may call `control.stop()`: queued trials are cancelled, running ones stop
+within one iteration, and the search ends with status "stopped". It may run
+in a thread of its own (the workbench); it never touches a UI.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from .space import (
     best_trial,
     edge_warnings,
     narrow,
+    ranges_of,
     rank,
     stage_trials,
     suggest_next,
@@ -87,14 +88,14 @@ class StageStarted:
 
 @dataclass(frozen=True)
 class TrialStarted(Trial):
-    """A trial handed to a worker: its id, stage, index and sampled values
-    (hidden / batch_size None when not searched), and the stage's epochs."""
+    """A trial handed to a worker: its id, stage, index and sampled values (in JSON
+    one key each, null where not searched), and the stage's epochs."""
 
     kind: ClassVar[str] = "trial_started"
 
     @classmethod
     def of(cls, t: Trial) -> TrialStarted:
-        return cls(**dataclasses.asdict(t))
+        return cls(**_fields(t))
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,12 @@ class TrialEnded(TrialResult):
     # Not `of`: TrialResult.of makes a result from a Trial and its outcome; this wraps a result.
     @classmethod
     def from_result(cls, r: TrialResult, resumed: bool = False) -> TrialEnded:
-        return cls(**dataclasses.asdict(r), resumed=resumed)
+        return cls(**_fields(r), resumed=resumed)
+
+
+def _fields(obj) -> dict:
+    """A dataclass's fields by name, not copied (dataclasses.asdict would copy `params`)."""
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
 @dataclass(frozen=True)
@@ -132,9 +138,10 @@ class SearchEnded:
     trials: int  # trials recorded
     elapsed_s: float
     path: str
-    # The ranges suggested for a next, finer search ({"learning_rate": [lo, hi], "reg": [lo, hi]},
-    # plus "hidden" / "batch_size" choices where searched), saved as refine.NEXT_PRESET in
-    # the search folder; None when the search did not finish or no trial finished.
+    # The ranges suggested for a next, finer search, the keys searched only
+    # ({"learning_rate": [lo, hi], "reg": [lo, hi]}, "hidden": [choices] where searched),
+    # saved as refine.NEXT_PRESET in the search folder; None when the search did not
+    # finish or no trial finished.
     next_ranges: dict | None = None
 
 
@@ -196,8 +203,8 @@ def run_search(
     t0 = time.perf_counter()
     control = control or SearchControl.for_pool(pool, store)
     search = preset.search
-    done = {r.trial_id: r for r in store.results()}
-    ranges = Ranges.from_config(search)
+    done = {r.trial_id: r for r in recorded_results(store)}
+    ranges = ranges_of(search)
     sink(
         SearchStarted(
             search_id=store.search_id,
@@ -266,21 +273,24 @@ def run_search(
     return ended
 
 
+def recorded_results(store: SearchStore) -> list[TrialResult]:
+    """The trials the store holds, by stage then index."""
+    return [TrialResult.from_dict(row) for row in store.results()]
+
+
 def _check_recorded(trial: Trial, result: TrialResult, store: SearchStore) -> TrialResult:
     """A resumed trial must be the one this preset and seed sample; else the search changed."""
-    same = (result.learning_rate, result.reg, result.hidden, result.batch_size) == (
-        trial.learning_rate,
-        trial.reg,
-        trial.hidden,
-        trial.batch_size,
-    )
-    if not same:
+    if result.params != trial.params:
         raise UserError(
-            f"{store.path}: trial {trial.trial_id} was recorded with learning_rate {result.learning_rate:.6g}, "
-            f"reg {result.reg:.6g}, but the search's preset now samples learning_rate {trial.learning_rate:.6g}, "
-            f"reg {trial.reg:.6g}; the preset or its search.seed changed since, so start a new search"
+            f"{store.path}: trial {trial.trial_id} was recorded with {_values(result.params)}, but the search's "
+            f"preset now samples {_values(trial.params)}; the preset or its search.seed changed since, "
+            "so start a new search"
         )
     return result
+
+
+def _values(params: dict) -> str:
+    return ", ".join(f"{name} {value:.6g}" for name, value in params.items()) or "no searched values"
 
 
 class _StageRunner:
@@ -328,7 +338,7 @@ class _StageRunner:
                 trial = running.pop(fut)
                 result = self._outcome(fut, trial)
                 if result.status != "stopped":
-                    self.store.record(result)
+                    self.store.record(result.json_fields())
                     ended[trial.trial_id] = result
                 self.sink(TrialEnded.from_result(result))
             if self._stopping_since is not None and time.perf_counter() - self._stopping_since > STOP_GRACE_S:

@@ -29,7 +29,7 @@ from ...datasets.base import Source
 from ...engine import RunControl, Trainer
 from ...engine.events import Epoch
 from .pool import StopFlag
-from .space import Trial, TrialResult
+from .space import Trial, TrialResult, apply_params
 
 STOP_REASON = "the search was stopped"
 WATCH_INTERVAL_S = 0.25
@@ -43,20 +43,9 @@ class TrialSpec:
 
 
 def trial_preset(preset: Preset, trial: Trial) -> Preset:
-    """The preset a trial trains: the sampled values set, everything else as given.
-
-    A searched hidden size applies to every hidden layer (one layer when the
-    preset has none)."""
-    changes: dict[str, Any] = {
-        "train.learning_rate": trial.learning_rate,
-        "train.reg": trial.reg,
-        "train.epochs": trial.epochs,
-    }
-    if trial.batch_size is not None:
-        changes["train.batch_size"] = trial.batch_size
-    if trial.hidden is not None:
-        changes["model.hidden"] = [trial.hidden] * max(1, len(preset.model.hidden))
-    return preset.replace(**changes)
+    """The preset a trial trains: its values set (space.apply_params) and its stage's
+    epochs, everything else as given."""
+    return apply_params(preset, trial.params, **{"train.epochs": trial.epochs})
 
 
 def run_trial(spec: TrialSpec) -> TrialResult:

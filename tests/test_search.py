@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tui_trainer.cli import main
 from tui_trainer.config import loads_preset
 from tui_trainer.errors import UserError
 from tui_trainer.lab.search.pool import TrialPool
@@ -32,7 +33,7 @@ SMALL = (Path(__file__).parent / "digits-search.toml").read_text()
 # Trials long enough (hundreds of milliseconds each) to kill or stop a search mid-stage.
 SLOW = SMALL.replace('name = "digits-search"', 'name = "digits-slow"').replace(
     "stages = [{ trials = 6, epochs = 3 }, { trials = 3, epochs = 6 }]",
-    "stages = [{ trials = 8, epochs = 120 }, { trials = 2, epochs = 120 }]",
+    "stages = [{ trials = 8, epochs = 30 }, { trials = 2, epochs = 30 }]",
 )
 
 
@@ -226,6 +227,10 @@ def test_the_plain_face_prints_lines_and_the_ranking(small, tmp_path):
     assert out.startswith("search digits-search: 1 stage (3 trials x 2 epochs)")
     assert "s1-002" in out and "ranking:" in out and "best: s1-" in out
     assert out.count("\n  [") == 3  # one line per trial
+    assert "  hidden " in out.split("ranking:")[1]  # each trial's values, the searched hidden size too
+    # the next, finer search it suggests, and how to run it
+    assert "next, finer search: learning_rate [" in out and ", hidden [" in out
+    assert "run it with: tui-trainer search --refine " in out
 
 
 def start_search(preset: Path, runs: Path) -> subprocess.Popen:
@@ -329,7 +334,7 @@ def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
 
 def test_stopping_a_search_stops_its_running_trials_within_moments(tmp_path):
     preset = tmp_path / "digits-slow.toml"
-    preset.write_text(SLOW.replace("epochs = 120 }, { trials = 2", "epochs = 5000 }, { trials = 2"))
+    preset.write_text(SLOW.replace("epochs = 30 }, { trials = 2", "epochs = 5000 }, { trials = 2"))
     runs = tmp_path / "runs"
     proc = start_search(preset, runs)
     try:
@@ -359,15 +364,31 @@ def test_stopping_a_search_stops_its_running_trials_within_moments(tmp_path):
 # --- bad input ---------------------------------------------------------------------
 
 
-def test_bad_search_options_exit_2_with_one_clear_line(small, tmp_path):
+def one_line_exit_2(capsys, *args: str) -> str:
+    """`tui-trainer ARGS` in this process: exit status 2 and one line on stderr, which it returns."""
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_bad_search_options_exit_2_with_one_clear_line(small, tmp_path, capsys):
     runs = tmp_path / "runs"
-    done = cli("search", str(small), "--workers", "0", "--runs-dir", str(runs))
-    assert done.returncode == 2 and "--workers 0" in done.stderr and "Traceback" not in done.stderr
-    done = cli("search", str(small), "--resume", "--runs-dir", str(runs))
-    assert done.returncode == 2 and "no search of preset 'digits-search' to resume" in done.stderr
-    done = cli("search", str(small), "--set", "search.learning_rate=[1e-1, 1e-3]", "--runs-dir", str(runs))
-    assert done.returncode == 2 and "search.learning_rate" in done.stderr
+    assert "--workers 0" in one_line_exit_2(capsys, "search", str(small), "--workers", "0", "--runs-dir", str(runs))
+    err = one_line_exit_2(capsys, "search", str(small), "--resume", "--runs-dir", str(runs))
+    assert "no search of preset 'digits-search' to resume" in err
+    err = one_line_exit_2(
+        capsys, "search", str(small), "--set", "search.learning_rate=[1e-1, 1e-3]", "--runs-dir", str(runs)
+    )
+    assert "search.learning_rate" in err
     assert not runs.exists()  # nothing was started
+
+
+def test_refine_bad_input_is_one_line_exit_2(tmp_path, capsys):
+    assert "no such search folder" in one_line_exit_2(capsys, "search", "--refine", str(tmp_path / "nope"))
+    assert "no next.toml" in one_line_exit_2(capsys, "search", "--refine", str(tmp_path))
+    assert "give no PRESET" in one_line_exit_2(capsys, "search", "coarse-search", "--refine", str(tmp_path))
+    assert "--refine SEARCH_FOLDER" in one_line_exit_2(capsys, "search")
 
 
 def test_scheduler_without_dask_installed_says_how_to_install_it(small, tmp_path):
@@ -418,8 +439,6 @@ def test_resume_refuses_a_set_that_changes_the_search(small, tmp_path):
 
 
 def test_search_without_the_data_says_how_to_fetch_it(tmp_path, monkeypatch, capsys):
-    from tui_trainer.cli import main
-
     monkeypatch.chdir(tmp_path)
     assert main(["search", "cifar10-2layer", "--workers", "1", "--runs-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err

@@ -1,6 +1,7 @@
 """The search's judgments for a student: the edge warning on a trend, the next, finer
 search it suggests (next_ranges, next.toml, --refine), and the shipped fine-search
-following from what coarse-search finds."""
+following from what coarse-search finds. (The plain face's next-search lines and
+--refine's bad input: test_search.py; the next preset's making: test_search_space.py.)"""
 
 from __future__ import annotations
 
@@ -64,20 +65,6 @@ def test_no_trend_when_beyond_the_best_it_gets_worse_or_the_scores_are_flat():
     assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0) and spearman([1, 2], [5, 5]) == 0.0
 
 
-def test_the_issues_low_learning_rate_search_warns_on_the_trend_and_suggests_past_the_edge(tmp_path):
-    out = cli(
-        "search", "coarse-search", "--json", "--workers", "2", "--runs-dir", str(tmp_path),
-        "--set", "search.learning_rate=[1e-6,1e-5]", "--set", "search.stages=[{trials=20,epochs=1}]",
-    )  # fmt: skip
-    end = ended_event(out)
-    assert end["best"]["learning_rate"] < 1e-5 * 10**-0.1  # not in the outer tenth
-    (w,) = [w for w in end["warnings"] if w["key"] == "learning_rate"]
-    assert (w["edge"], w["rule"]) == ("high", "trend")
-    lo, hi = end["next_ranges"]["learning_rate"]
-    assert lo < end["best"]["learning_rate"] and hi >= 1e-4  # past the edge searched
-    assert set(end["next_ranges"]) == {"learning_rate", "reg"}  # hidden, batch_size: not searched
-
-
 def test_coarse_search_suggests_the_shipped_fine_search_and_refine_runs_it(tmp_path):
     coarse = ended_event(cli("search", "coarse-search", "--json", "--workers", "2", "--runs-dir", str(tmp_path)))
     fine = load_preset("fine-search").search.ranges
@@ -97,24 +84,6 @@ def test_coarse_search_suggests_the_shipped_fine_search_and_refine_runs_it(tmp_p
     assert started["ranges"]["learning_rate"] == list(fine["learning_rate"])
     assert refined["best"]["best_val_acc"] > coarse["best"]["best_val_acc"]  # five epochs beat one
     assert refined["next_ranges"]["learning_rate"][1] < fine["learning_rate"][1]  # finer again
-
-
-def test_the_plain_face_prints_the_next_search(tmp_path):
-    out = cli("search", "spiral", "--workers", "2", "--runs-dir", str(tmp_path))
-    assert out.returncode == 0, out.stderr
-    assert "next, finer search: learning_rate [" in out.stdout
-    assert "run it with: tui-trainer search --refine " in out.stdout
-
-
-def test_refine_bad_input_is_one_line_exit_2(tmp_path):
-    out = cli("search", "--refine", str(tmp_path / "nope"))
-    assert out.returncode == 2 and "no such search folder" in out.stderr and "Traceback" not in out.stderr
-    out = cli("search", "--refine", str(tmp_path))
-    assert out.returncode == 2 and "no next.toml" in out.stderr
-    out = cli("search", "coarse-search", "--refine", str(tmp_path))
-    assert out.returncode == 2 and "give no PRESET" in out.stderr
-    out = cli("search")
-    assert out.returncode == 2 and "--refine SEARCH_FOLDER" in out.stderr
 
 
 def test_presets_and_their_comments_state_the_l2_convention():

@@ -7,7 +7,7 @@ For each preset (mnist-5k: `default`; digits: `digits-fast`), --repeats times,
 the methods taking turns (tune, then the two peers, their order swapped every
 repetition), each repetition with its own seed s = 0, 1, ... for every method:
 
-1. `tune` (tune.run_tune, its [tune] defaults, `--workers` local processes,
+1. `tune` (lab.tune.runner.run_tune, its [tune] defaults, `--workers` local processes,
    train.seed and search.seed = s): its wall time T is the budget both peers get
    in that repetition.
 2. scikit-learn: RandomizedSearchCV over MLPClassifier (the preset's hidden
@@ -115,7 +115,9 @@ def seeded(preset: Preset, seed: int) -> Preset:
 
 def run_tune(preset: Preset, data: Dataset, workers: int, seed: int) -> Outcome:
     from tui_trainer.lab.search.pool import TrialPool
-    from tui_trainer.lab.tune import TUNED, TuneControl, TuneRecord, run_tune
+    from tui_trainer.lab.tune.control import TuneControl
+    from tui_trainer.lab.tune.runner import run_tune
+    from tui_trainer.records.tune_folder import TUNED, TuneRecord
 
     preset = seeded(preset, seed)
     pool = TrialPool.local(workers)
@@ -126,7 +128,7 @@ def run_tune(preset: Preset, data: Dataset, workers: int, seed: int) -> Outcome:
             ended = run_tune(preset, data, record, lambda e: None, TuneControl(), pool)
             wall = time.perf_counter() - t0
             assert ended.status == "finished", ended.reason
-            state = record.state
+            state = record.read_state()  # state.json as JSON: each stage's result as its event carries it
             tuned = load_preset(record.path / TUNED)
     finally:
         pool.close(graceful=True)

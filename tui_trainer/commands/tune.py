@@ -1,5 +1,5 @@
 """`tui-trainer tune PRESET [--set KEY=VALUE]... [--workers N] [--scheduler ADDRESS] [--resume]
-[--json] [--runs-dir DIR]`: the lecture's sequence in one command (tune.py): the sanity
+[--json] [--runs-dir DIR]`: the lecture's sequence in one command (lab/tune): the sanity
 checks, lr-find, a coarse search, a fine search, a final run of the best configuration.
 
 - people: one line per stage as it starts and ends (its plan, its verdict and
@@ -32,7 +32,9 @@ def command(args) -> int:
     apply_training_blas_threads()  # the checks, lr-find and the final run train here
     from ..lab.search.pool import TrialPool
     from ..lab.search.trial import cached_dataset
-    from ..lab.tune import TuneControl, TuneRecord, run_tune
+    from ..lab.tune.control import TuneControl
+    from ..lab.tune.runner import read_state, run_tune
+    from ..records.tune_folder import TuneRecord
 
     preset = load_preset(args.preset, args.overrides)
     record = None
@@ -44,6 +46,7 @@ def command(args) -> int:
                 f"({record.path / 'preset.toml'}); drop the --set options, or start a new tune without --resume"
             )
         preset = record.preset
+        read_state(record)  # a state.json tune cannot read: exit 2 now, before the workers start
     data = cached_dataset(preset.data, preset.where)  # bad data: exit 2 here
     preflight(preset, data)
 
@@ -79,10 +82,11 @@ def _json(event) -> None:
 
 
 class _Plain:
-    """Lines for people (a terminal or a log): stages, trials, epochs, the result (tune.describe)."""
+    """Lines for people (a terminal or a log): stages, trials, epochs, the result (lab.tune.texts.describe)."""
 
     def __call__(self, event) -> None:
-        from ..lab.tune import TuneEnded, describe
+        from ..lab.tune.events import TuneEnded
+        from ..lab.tune.texts import describe
 
         if isinstance(event, TuneEnded) and event.status != "finished":
             line: str | None = f"the report: {event.report}"  # stderr says why it ended

@@ -11,8 +11,8 @@ screen posts `messages.UseConfig`, as the runs and search views do) and goes
 back; nothing else of the next run changes: the sweeps train a net of their
 own, so the next run starts exactly as it would have without lr-find.
 
-TuneScreen runs tune.run_tune over a local process pool (as the search view
-does) and logs each event in tune.describe's words; `x` stops it (what is
+TuneScreen runs lab.tune.runner.run_tune over a local process pool (as the search view
+does) and logs each event in lab.tune.texts.describe's words; `x` stops it (what is
 done stays in its folder, for `tui-trainer tune PRESET --resume`), `u` makes
 the tuned preset the next run once it has finished, escape goes back
 (stopping a tune still going).
@@ -41,7 +41,11 @@ from ...engine import RunControl
 from ...errors import UserError
 from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep, find_lr
 from ...lab.search.pool import TrialPool
-from ...lab.tune import TuneControl, TuneEnded, TuneRecord, describe, run_tune
+from ...lab.tune.control import TuneControl
+from ...lab.tune.events import TuneEnded
+from ...lab.tune.runner import run_tune
+from ...lab.tune.texts import describe
+from ...records.tune_folder import TuneRecord
 from ..messages import UseConfig
 from ..trainer_host import start_resource_tracker
 

@@ -1,0 +1,196 @@
+"""report.md: what each stage found and why the next took its ranges, with the
+curves as text. Rewritten after each stage, so a stopped tune has one too."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ...formatting import accuracy, hyperparameter
+from ...records.run_folder import read_metrics
+from ...records.tune_folder import TuneRecord
+from ..lr_find import METHODS, SUGGESTED, curve_text, read_record
+from .results import ChecksResult, FinalResult, LrFindResult, SearchStageResult, StageEntry, TuneState
+from .stages import LR_MARGIN, coarse_ranges
+
+if TYPE_CHECKING:  # the table of stages imports this module for each stage's part
+    from .runner import Stage
+
+
+def report_text(record: TuneRecord, state: TuneState, stages: Sequence[Stage]) -> str:
+    """report.md: each stage in order (`stages`: runner.STAGES), what it planned and found."""
+    p = record.preset
+    tc = p.tune
+    lines = [
+        f"# Tuning {p.name}",
+        "",
+        f"The lecture's sequence on `{p.name}` ({p.data.dataset}), from `{record.path / 'preset.toml'}`: "
+        "check the setup, find a learning rate, search coarse then fine in log space, then train the best. "
+        f"Budget ([tune]): coarse {tc.coarse_trials} trials x {tc.coarse_epochs} epoch(s), fine "
+        f"{tc.fine_trials} trials x {tc.fine_epochs} epochs, final run {tc.final_epochs} epochs.",
+        "",
+    ]
+    for number, stage in enumerate(stages, 1):
+        entry = state.entry(stage.name)
+        if entry is None:
+            lines += [f"## {number}. {stage.title}: not run", ""]
+            continue
+        lines += [f"## {number}. {stage.title}: {entry.verdict}", "", f"Plan: {entry.plan}.", ""]
+        lines += stage.report(record, entry)
+        lines += [f"Found: {entry.summary}.", ""]
+        if entry.path:
+            lines += [f"Record: `{entry.path}`.", ""]
+    final = state.entry("final")
+    if final is not None and final.verdict == "done":
+        lines += [
+            "## Result",
+            "",
+            f"`{record.tuned_path}` is ready: `tui-trainer run {record.tuned_path}` trains it; "
+            f"`tui-trainer search {record.tuned_path}` searches its fine ranges again.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def checks_part(record: TuneRecord, entry: StageEntry[ChecksResult]) -> list[str]:
+    lines = [
+        "Before spending time on a search, the lecture checks that the loss at init is what chance gives "
+        "(ln C for softmax with small weights), that raising reg raises it, that the analytic gradient "
+        "matches a numerical one, and that the net can overfit a tiny subset with reg 0.",
+        "",
+        "| check | value | expected | verdict |",
+        "| --- | --- | --- | --- |",
+    ]
+    for c in entry.result.checks:
+        lines.append(f"| {c.name} | {c.value} | {c.expected} | {'pass' if c.passed else 'FAIL'} |")
+    remedy = entry.result.remedy
+    lines += [""] + ([f"Remedy: {remedy}", ""] if remedy else [])
+    return lines
+
+
+def lr_find_part(record: TuneRecord, entry: StageEntry[LrFindResult]) -> list[str]:
+    res = entry.result
+    lines = [
+        "The learning rate grows exponentially from 1e-7 over 100 mini-batches (reg 0, the preset's "
+        "initial weights) until the smoothed loss passes 4x its best; the usual suggestions are read off "
+        "the curve of each of 3 seeds and their median taken.",
+        "",
+        "| method | median lr |",
+        "| --- | --- |",
+    ]
+    for m in METHODS:
+        v = res.suggestions.get(m)
+        lines.append(f"| {m}{' (suggested)' if m == SUGGESTED else ''} | {'-' if v is None else hyperparameter(v)} |")
+    lines.append("")
+    try:
+        sweeps, _ = read_record(entry.path)
+        lines += ["```", curve_text(sweeps, res.suggestions, width=90, height=18), "```", ""]
+    except (OSError, ValueError, KeyError):
+        pass
+    if res.spread:
+        lo, hi = res.spread
+        r = coarse_ranges(record.preset, res.spread)
+        lines += [
+            f"Why the coarse search takes lr {hyperparameter(r['learning_rate'][0])}.."
+            f"{hyperparameter(r['learning_rate'][1])}: every suggestion lies in [{hyperparameter(lo)}, "
+            f"{hyperparameter(hi)}], and the range test sees only the first hundred mini-batches from init "
+            f"at reg 0, so the search looks {LR_MARGIN:g}x further each side; reg "
+            f"{hyperparameter(r['reg'][0])}..{hyperparameter(r['reg'][1])} comes from the preset's [search].",
+            "",
+        ]
+    return lines
+
+
+def search_part(record: TuneRecord, entry: StageEntry[SearchStageResult]) -> list[str]:
+    res = entry.result
+    lines = ["| trial | val acc | learning rate | reg | epochs |", "| --- | --- | --- | --- | --- |"]
+    for r in res.ranking[:5]:
+        lines.append(
+            f"| {r.trial_id} | {accuracy(r.best_val_acc)} | {hyperparameter(r.params['learning_rate'])} | "
+            f"{hyperparameter(r.params['reg'])} | {r.epochs} |"
+        )
+    lines.append("")
+    for w in res.warnings:
+        lines += [f"Warning: {w}", ""]
+    nr = res.next_ranges
+    if nr:
+        lines += [
+            f"Suggested next ranges: lr {hyperparameter(nr['learning_rate'][0])}.."
+            f"{hyperparameter(nr['learning_rate'][1])}, reg {hyperparameter(nr['reg'][0])}.."
+            f"{hyperparameter(nr['reg'][1])}: the log span of the best trials that reached 90% of the best "
+            "val accuracy, widened a little"
+            + (
+                ", and a decade further past the edge the search warned about (the best value at the edge of "
+                "its range means the optimum may lie beyond it)."
+                if res.warnings
+                else "."
+            ),
+            "",
+        ]
+    return lines
+
+
+def final_part(record: TuneRecord, entry: StageEntry[FinalResult]) -> list[str]:
+    run = entry.result.run
+    if not run:
+        return []
+    try:
+        epochs = [e for e in read_metrics(run) if e.get("event") == "epoch"]
+    except OSError:
+        return []
+    if not epochs:
+        return []
+    text = _accuracy_curves(epochs)
+    gap = epochs[-1]["train_acc"] - epochs[-1]["val_acc"]
+    words = (
+        "a large gap between train and val accuracy: overfitting; more reg would help"
+        if gap > 0.1
+        else "train and val accuracy stay close: no strong overfitting; a bigger model could use more capacity"
+    )
+    return [
+        *_candidates(record, entry.result),
+        "```",
+        text,
+        "```",
+        "",
+        f"Last epoch: train {accuracy(epochs[-1]['train_acc'])}, val {accuracy(epochs[-1]['val_acc'])}: {words}.",
+        "",
+    ]
+
+
+def _candidates(record: TuneRecord, result: FinalResult) -> list[str]:
+    cands = result.candidates
+    if len(cands) < 2:
+        return []
+    lines = [
+        f"The fine search ranked its trials after {record.preset.tune.fine_epochs} epochs; the best then is not "
+        f"always the best after {record.preset.tune.final_epochs}, so its best {len(cands)} went on (each "
+        "with its values and seed, so it repeats its trial first) and the best of them is the final run:",
+        "",
+        f"| fine trial | val acc after {record.preset.tune.final_epochs} epochs | best epoch | learning rate | reg |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for c in cands:
+        chosen = " (final)" if c.trial == result.trial else ""
+        lines.append(
+            f"| {c.trial}{chosen} | {accuracy(c.best_val_acc)} | {c.best_epoch or '-'} | "
+            f"{hyperparameter(c.learning_rate)} | {hyperparameter(c.reg)} |"
+        )
+    return [*lines, ""]
+
+
+def _accuracy_curves(epochs: list[dict]) -> str:
+    """Train and val accuracy per epoch, drawn as text. plotext is imported here, when a
+    report is written, and nowhere else in the middle layer's tune."""
+    import plotext as plt
+
+    plt.clear_figure()
+    plt.plotsize(90, 16)
+    plt.theme("clear")
+    x = [e["epoch"] for e in epochs]
+    plt.plot(x, [e["train_acc"] for e in epochs], label="train acc", marker="braille")
+    plt.plot(x, [e["val_acc"] for e in epochs], label="val acc", marker="braille")
+    plt.xlabel("epoch")
+    text = plt.uncolorize(plt.build())
+    plt.clear_figure()
+    return text

@@ -1,0 +1,39 @@
+"""The sentences both faces show about a tune's events: the command prints
+them, the workbench's tune view logs them."""
+
+from __future__ import annotations
+
+from ...engine.events import Epoch
+from ...formatting import accuracy, duration
+from ..search.runner import TrialEnded
+from ..search.texts import trial_line
+from .events import TuneEnded, TuneStageEnded, TuneStageStarted, TuneStarted
+
+
+def describe(event) -> str | None:
+    """One line for people about a tune event (None: nothing to say), as the command
+    prints it and the workbench's tune view logs it."""
+    if isinstance(event, TuneStarted):
+        note = " (resumed: stages already done are not run again)" if event.resumed else ""
+        return f"tune {event.preset}: trials on {event.where}; recording in {event.path}{note}"
+    if isinstance(event, TuneStageStarted):
+        earlier = " (done earlier)" if event.resumed else ""
+        return f"[{event.number}/{event.stages}] {event.stage}{earlier}: {event.plan}"
+    if isinstance(event, TuneStageEnded):
+        return f"    {event.verdict.upper()}: {event.summary}  ({duration(event.elapsed_s)})"
+    if isinstance(event, TrialEnded):
+        return f"    {event.status:<8} {trial_line(event)}  {event.epochs} epoch(s)"
+    if isinstance(event, Epoch):
+        return (
+            f"    epoch {event.epoch}: loss {event.loss:.4f}  train acc {accuracy(event.train_acc)}  "
+            f"val acc {accuracy(event.val_acc)}"
+        )
+    if isinstance(event, TuneEnded):
+        if event.status == "finished":
+            return (
+                f"tuned: best val acc {accuracy(event.best_val_acc)} in {duration(event.elapsed_s)}\n"
+                f"the tuned preset: {event.tuned_preset}  (train it: tui-trainer run {event.tuned_preset})\n"
+                f"the report: {event.report}"
+            )
+        return f"tune {event.status}: {event.reason}\nthe report: {event.report}"
+    return None

@@ -32,7 +32,7 @@ def popen_search(preset: Path, runs: Path) -> subprocess.Popen:
 
 def long_search(tmp_path: Path) -> Path:
     preset = tmp_path / "digits-slow.toml"
-    preset.write_text(SLOW.replace("epochs = 30 }, { trials = 2", "epochs = 5000 }, { trials = 2"))
+    preset.write_text(SLOW.replace("epochs = 120 }, { trials = 2", "epochs = 5000 }, { trials = 2"))
     return preset
 
 

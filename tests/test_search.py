@@ -33,7 +33,7 @@ SMALL = (Path(__file__).parent / "digits-search.toml").read_text()
 # Trials long enough (hundreds of milliseconds each) to kill or stop a search mid-stage.
 SLOW = SMALL.replace('name = "digits-search"', 'name = "digits-slow"').replace(
     "stages = [{ trials = 6, epochs = 3 }, { trials = 3, epochs = 6 }]",
-    "stages = [{ trials = 8, epochs = 30 }, { trials = 2, epochs = 30 }]",
+    "stages = [{ trials = 8, epochs = 120 }, { trials = 2, epochs = 12 }]",
 )
 
 
@@ -334,7 +334,7 @@ def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
 
 def test_stopping_a_search_stops_its_running_trials_within_moments(tmp_path):
     preset = tmp_path / "digits-slow.toml"
-    preset.write_text(SLOW.replace("epochs = 30 }, { trials = 2", "epochs = 5000 }, { trials = 2"))
+    preset.write_text(SLOW.replace("epochs = 120 }, { trials = 2", "epochs = 5000 }, { trials = 2"))
     runs = tmp_path / "runs"
     proc = start_search(preset, runs)
     try:

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ from tui_trainer.config import load_preset, loads_preset
 from tui_trainer.datasets import load_dataset
 from tui_trainer.lab.checks import (
     CHECKS,
+    OVERFIT_EPOCHS,
     check_gradient,
     check_initial_loss,
     check_overfit_small,
@@ -133,12 +135,17 @@ def test_overfit_with_a_broken_update_fails_at_every_rate(monkeypatch):
     r = check_overfit_small(preset, data)
     assert not r.passed and r.passing_lr is None and r.to_dict()["passing_lr"] is None
     assert r.advice.startswith("fails at every rate tried (0.001, 0.01, 0.1, 1): look for a bug")
+    assert r.value.startswith(f"train acc {r.measured:.2f} after {OVERFIT_EPOCHS} epochs")  # it never fit: all epochs
 
 
-def test_overfit_at_the_presets_rate_tries_no_ladder():
+def test_overfit_at_the_presets_rate_tries_no_ladder_and_stops_once_it_fits():
     preset = load_preset("overfit-small")
-    r = check_overfit_small(preset, load_dataset(preset.data, source=preset.source))
+    epochs = []
+    r = check_overfit_small(preset, load_dataset(preset.data, source=preset.source), progress=epochs.append)
     assert r.passed and r.passing_lr is None and r.advice == ""
+    # train accuracy 1.00 ends the run: the epochs it took are in the value, and the last one reached 1.00
+    took = int(re.fullmatch(r"train acc 1\.00 after (\d+) epochs?, loss .*", r.value).group(1))
+    assert took < OVERFIT_EPOCHS and epochs[-1] == took / OVERFIT_EPOCHS and len(epochs) == took
 
 
 def test_overfit_reports_an_explosion():

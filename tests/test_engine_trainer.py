@@ -198,6 +198,43 @@ def test_stop_while_paused_wakes_the_trainer():
     assert result["ended"].status == "stopped" and result["ended"].iterations == 0
 
 
+def test_a_procedure_ends_the_run_as_finished_once_its_goal_is_reached():
+    # from on_epoch (overfit-small at train accuracy 1.00): the epoch's event is sent, no step follows
+    preset, data = spiral()
+    trainer, rec, ended = run(
+        preset, data, on_epoch=lambda t: t.finish("goal at epoch 2") if t.iteration == 20 else None
+    )
+    assert ended.status == "finished" and ended.reason == "goal at epoch 2"
+    assert [e.epoch for e in rec.of(Epoch)] == [1, 2] and ended.iterations == 20 and len(rec.of(Step)) == 20
+    assert ended.best_epoch in (1, 2) and rec.events[-1] is ended
+    # from a sink mid-epoch (lr-find's stop): the step whose event asked is the last, the epoch sends no event
+    rec = Recorder()
+
+    def sink(event):
+        rec(event)
+        if isinstance(event, Step) and event.iteration == 13:
+            trainer.finish("stop at 13")
+
+    trainer = Trainer(preset, data, sink)
+    ended = trainer.run()
+    assert ended.status == "finished" and ended.reason == "stop at 13" and ended.iterations == 13
+    assert [s.iteration for s in rec.of(Step)] == list(range(1, 14)) and [e.epoch for e in rec.of(Epoch)] == [1]
+
+
+def test_a_rate_per_iteration_replaces_the_decay_and_a_shuffle_seed_only_the_order():
+    preset, data = spiral()
+    _, rec, ended = run(preset, data, learning_rate_at=lambda t: 0.01 * t)
+    assert ended.status == "finished"
+    assert [s.learning_rate for s in rec.of(Step)] == pytest.approx([0.01 * t for t in range(1, 41)])
+    _, plain, _ = run(preset, data)
+    _, shuffled, _ = run(preset, data, shuffle_seed=7)
+    _, again, _ = run(preset, data, shuffle_seed=7)
+    # the same initial weights and train-accuracy subset (the loss at init), other mini-batches
+    assert shuffled.events[0].initial_loss == plain.events[0].initial_loss
+    assert [s.loss for s in shuffled.of(Step)] != [s.loss for s in plain.of(Step)]
+    assert [s.loss for s in shuffled.of(Step)] == [s.loss for s in again.of(Step)]
+
+
 def test_a_sink_that_raises_fails_the_run_and_run_ended_is_still_sent():
     preset, data = spiral()
     rec = Recorder()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,11 @@ import pytest
 
 from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
-from tui_trainer.engine import Trainer
+from tui_trainer.engine import RunControl, Trainer
 from tui_trainer.engine.events import Epoch, RunStarted
+from tui_trainer.errors import UserError
 from tui_trainer.lab.lr_find import STOP_FACTOR, combine, find_lr, minimum_tenth, smooth, steepest, sweep, valley
+from tui_trainer.records.lr_find_folder import read_record
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -53,6 +56,18 @@ def test_three_seeds_give_a_median_and_a_spread_and_stop_past_four_times_the_bes
     assert ended.suggested_lr == ended.suggestions["minimum/10"]
     medians, spread = combine([s])
     assert spread[0] == min(v for v in s.suggestions.values() if v is not None)
+
+
+def test_a_sweep_also_ends_on_a_loss_that_is_not_finite_and_on_stop():
+    p = load_preset("spiral")
+    d = load_dataset(p.data, source=p.source)
+    with np.errstate(over="ignore", invalid="ignore"):  # a rate of 1e30 overflows the weights, as it should
+        s = sweep(p, d, seed=0, start_lr=1e30, end_lr=1e31)
+    assert s.stopped == "the loss was not finite at lr 1.02e+30" and len(s.losses) == 1  # the finite one
+    control = RunControl()
+    control.stop("closed")
+    s = sweep(p, d, seed=0, control=control)
+    assert s.stopped == "closed" and s.losses == ()
 
 
 def test_a_one_epoch_run_at_the_suggested_rate_lowers_the_loss():
@@ -100,3 +115,84 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert out.returncode == 2 and "unknown preset 'no-such-preset'" in out.stderr
     out = cli("lr-find", "spiral", "--set", "train.batch_size=0", "--runs-dir", str(tmp_path))
     assert out.returncode == 2 and "train.batch_size" in out.stderr and "Traceback" not in out.stderr
+
+
+# --- the lr-find folder: result.json read back --------------------------------------
+
+
+def recorded(tmp_path) -> Path:
+    p = load_preset("spiral")
+    ended = find_lr(p, load_dataset(p.data, source=p.source), runs_dir=str(tmp_path))
+    return Path(ended.path)
+
+
+def test_the_record_reads_back_what_lr_find_found(tmp_path):
+    folder = recorded(tmp_path)
+    sweeps, ended = read_record(folder)
+    result = json.loads((folder / "result.json").read_text())
+    assert ended.suggested_lr == result["suggested_lr"] and list(ended.spread) == result["spread"]
+    assert [s.seed for s in sweeps] == [0, 1, 2] and sweeps[0].stopped == result["sweeps"][0]["stopped"]
+    assert list(sweeps[1].smoothed) == result["sweeps"][1]["smoothed"]
+
+
+def edited(d: dict) -> list:
+    """Hand edits of a good result.json, each with the words its message must hold."""
+    sweep0 = d["sweeps"][0]
+    return [
+        ("[]", "(the whole file): expected a JSON object, got []"),
+        ("null", "(the whole file): expected a JSON object, got null"),
+        ("{not json", "not an lr-find result: not JSON"),
+        (json.dumps({k: v for k, v in d.items() if k != "spread"}), "spread: missing"),
+        (json.dumps({**d, "suggested_lr": "0.01"}), 'suggested_lr: expected a number, got "0.01"'),
+        (json.dumps({**d, "spread": [1e-3]}), "spread: expected a list of 2, got 1 item(s)"),
+        (json.dumps({**d, "sweeps": {}}), "sweeps: expected a list, got {}"),
+        (
+            json.dumps({**d, "sweeps": [{**sweep0, "losses": [*sweep0["losses"][:-1], "x"]}]}),
+            f'sweeps[0].losses[{len(sweep0["losses"]) - 1}]: expected a number, got "x"',
+        ),
+        (json.dumps({**d, "sweeps": [{**sweep0, "smoothed": sweep0["smoothed"][:-1]}]}), "differ in length"),
+        (json.dumps({**d, "sweeps": [{k: v for k, v in sweep0.items() if k != "seed"}]}), "sweeps[0].seed: missing"),
+        (json.dumps({**d, "sweeps": [{**sweep0, "learning_rates": [0.0] * len(sweep0["losses"])}]}), "above 0"),
+    ]
+
+
+def test_a_hand_edited_result_is_one_line_naming_the_file_and_what_is_wrong(tmp_path):
+    folder = recorded(tmp_path)
+    file = folder / "result.json"
+    for text, words in edited(json.loads(file.read_text())):
+        file.write_text(text)
+        with pytest.raises(UserError) as e:
+            read_record(folder)
+        message = str(e.value)
+        assert message.startswith(f"{file}: ") and words in message and "\n" not in message, (text[:40], message)
+    file.unlink()
+    with pytest.raises(UserError, match="cannot read the lr-find result"):
+        read_record(folder)
+
+
+def test_an_old_record_reads_back_and_a_resumed_tune_whose_record_was_edited_exits_2_before_any_stage(tmp_path, capsys):
+    from tui_trainer.cli import main
+    from tui_trainer.lab.tune.report import report_text
+    from tui_trainer.lab.tune.runner import STAGES, read_state
+    from tui_trainer.records.tune_folder import TuneRecord
+
+    # a tune recorded by an earlier tui-trainer, cut back to its first two stages (coarse still to come)
+    old = Path(__file__).parent / "old_records" / "tune-spiral-20261206-215722-50df3f"
+    folder = tmp_path / old.name
+    shutil.copytree(old, folder)
+    state = json.loads((folder / "state.json").read_text().replace("/tmp/fixrun", str(tmp_path)))  # recorded there
+    state = {k: v for k, v in state.items() if k in ("checks", "lr-find")}
+    (folder / "state.json").write_text(json.dumps(state))
+    lr_find = Path(state["lr-find"]["path"])
+    sweeps, ended = read_record(lr_find)
+    assert len(sweeps) == 3 and ended.suggested_lr == state["lr-find"]["result"]["suggested_lr"]
+    (lr_find / "result.json").write_text("[]")
+    assert main(["tune", "spiral", "--resume", "--workers", "1", "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{lr_find}/result.json: " in err and "expected a JSON object" in err
+    assert "coarse" not in json.loads((folder / "state.json").read_text())  # no stage ran
+    # a tune folder moved away from its lr-find folder: the report goes without the curve
+    shutil.rmtree(lr_find)
+    record = TuneRecord(folder, load_preset(folder / "preset.toml"))
+    text = report_text(record, read_state(record), STAGES)
+    assert "## 2. Learning-rate range test: done" in text and "```" not in text  # the curve is the one fence

@@ -44,14 +44,15 @@ class Dataset:
     def input_dim(self) -> int:
         return int(self.X_train.shape[1])
 
-    def subset(self, n_train: int) -> Dataset:
-        """The same data set with only the first n_train training examples (views, no copy)."""
+    def subset(self, n_train: int, n_val: int | None = None) -> Dataset:
+        """The same data set with only the first n_train training examples and, when
+        n_val is given, the first n_val validation examples (views, no copy)."""
         return Dataset(
             self.name,
             self.X_train[:n_train],
             self.y_train[:n_train],
-            self.X_val,
-            self.y_val,
+            self.X_val[:n_val],
+            self.y_val[:n_val],
             self.X_test,
             self.y_test,
             self.num_classes,

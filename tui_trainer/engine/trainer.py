@@ -9,6 +9,11 @@ trainer checks them every iteration. `run_ended` is always sent, also when the
 run fails (status "failed", the error in `reason`, the exception in
 `trainer.error`).
 
+A procedure that drives the loop (overfit-small, lr-find: fastai's finder is a
+callback on its one loop) plugs in with `on_epoch`, a sink that reads the Step
+events, `learning_rate_at` (the rate of each iteration) and `trainer.finish`
+(the goal is reached: the run ends "finished" before its last epoch).
+
 The run trains on the device `train.device` names (engine/backend.py): the data
 set is copied there once, and per step only the loss comes back. The ratio
 rows come back in one transfer per stats event, the accuracies in one each per
@@ -202,6 +207,8 @@ class Trainer:
         run_id: str | None = None,
         on_epoch: Callable[[Trainer], None] | None = None,
         backend: Backend | None = None,
+        learning_rate_at: Callable[[int], float] | None = None,
+        shuffle_seed: int | None = None,
     ):
         self.preset = preset
         self.data = data
@@ -213,6 +220,13 @@ class Trainer:
         self.on_epoch = on_epoch
         # Where the run trains: train.device's, unless given (tests, benchmarks).
         self.backend = backend
+        # The learning rate of iteration t (from 1), set before its update, in place of
+        # train.learning_rate and its decay: lr-find's exponential sweep.
+        self.learning_rate_at = learning_rate_at
+        # The mini-batch order's seed when not train.seed: lr-find repeats its sweep in
+        # other orders from the same initial weights (train.seed draws those).
+        self.shuffle_seed = shuffle_seed
+        self.finish_reason: str | None = None  # set by finish()
         self.net: FullyConnectedNet | None = None
         self._best: dict[str, Any] | None = None  # on the run's device
         self.best_val_acc: float | None = None
@@ -230,6 +244,13 @@ class Trainer:
             return None
         backend = self.backend or CPU
         return self._best if backend.on_host else backend.params_to_host(self._best)
+
+    def finish(self, reason: str) -> None:
+        """End the run as "finished" with `reason` before its last epoch: a procedure's
+        goal is reached (overfit-small's train accuracy 1.00, lr-find's stop). Called
+        from the trainer's thread (a sink, on_epoch); no step runs after the one
+        whose events are being handled, and the epoch in progress sends no Epoch event."""
+        self.finish_reason = reason
 
     def param_on_host(self, name: str) -> np.ndarray:
         """A host copy of one of the net's parameters ("W1" for the first-layer view)."""
@@ -286,6 +307,8 @@ class Trainer:
         rng = np.random.default_rng(tc.seed)
         # A fixed subset for train accuracy, so epochs are comparable and cheap.
         sub = np.sort(rng.choice(n, size=min(n, TRAIN_ACC_SUBSET), replace=False))
+        if self.shuffle_seed is not None:  # the order alone: its first permutation is the seed's first
+            rng = np.random.default_rng(self.shuffle_seed)
         # The data set moves to the device once (on the CPU: no copy).
         X, y = backend.to_device(X_host), backend.to_device(y_host)
         X_val, y_val = backend.to_device(X_val_host), backend.to_device(d.y_val)
@@ -325,6 +348,8 @@ class Trainer:
                 if ended is not None:
                     return ended
                 self._end_epoch(net, opt, epoch, per_epoch, (X_sub, y_sub), (X_val, y_val), t0)
+                if self.finish_reason is not None:
+                    return "finished", self.finish_reason
         finally:
             opt.close()
             if batches is not None:
@@ -340,7 +365,7 @@ class Trainer:
         per_epoch: int,
     ) -> tuple[str, str] | None:
         """One epoch's steps; (status, reason) when the run ends inside it."""
-        tc, control, sink = self.preset.train, self.control, self.sink
+        tc, control, sink, rate_at = self.preset.train, self.control, self.sink, self.learning_rate_at
         decayed = net.weight_names  # built once, not every step
         self._loss_sum = 0.0
         for xb, yb in feed:
@@ -348,6 +373,10 @@ class Trainer:
                 control.wait_if_paused()
             if control.stopped:
                 return "stopped", control.stop_reason
+            if self.finish_reason is not None:
+                return "finished", self.finish_reason
+            if rate_at is not None:
+                opt.learning_rate = rate_at(self.iteration + 1)
             loss = net.loss(xb, yb, tc.reg, reg_grads=False)  # the update adds reg * W, block by block
             self.iteration += 1
             lr = opt.learning_rate

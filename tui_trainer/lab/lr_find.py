@@ -10,6 +10,12 @@ debiased moving average (beta SMOOTH_BETA, as fastai and Lightning do) and the
 sweep stops once the smoothed loss passes STOP_FACTOR x its best so far (or a
 loss is not finite): past that point the rate only makes it diverge.
 
+The sweep is a run of the trainer's one loop (engine/trainer.py), as fastai's
+finder is a callback on its loop: the trainer sets each mini-batch's rate
+(`learning_rate_at`), the sweep's sink reads each Step's loss and ends the run
+(`trainer.finish`) at the stop; batching, the device and the update are the
+trainer's. The suggestions stay pure functions of the rates and losses.
+
 Why reg 0: the test asks how fast the data loss can fall; the reg term is the
 search's to choose later, and a rate chosen with one reg would carry that reg's
 pull into every trial. At the small init the reg term is near zero anyway.
@@ -48,6 +54,7 @@ to both, and a tenth of it keeps clear of the divergence.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,12 +62,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..config import Preset, to_toml
+from ..config import Preset
 from ..datasets.base import Dataset
-from ..engine import RunControl, build_net
-from ..engine.optim import make_optimizer
-from ..engine.trainer import resolve_device
-from ..records.atomic import atomic_write_text, new_record_dir
+from ..engine import RunControl, Trainer
+from ..engine.events import Event, Step
+from ..records.lr_find_folder import LrFindEnded, LrSweep, create, write_record
 
 START_LR = 1e-7
 END_LR = 10.0
@@ -73,8 +79,6 @@ SEEDS = 3
 SKIP_START = 10
 METHODS = ("valley", "steepest", "minimum/10")
 SUGGESTED = "minimum/10"
-CURVE_FILE = "curve.csv"
-RESULT_FILE = "result.json"
 
 
 @dataclass(frozen=True)
@@ -91,31 +95,8 @@ class LrFindStarted:
     update: str
 
 
-@dataclass(frozen=True)
-class LrSweep:
-    """One seed's sweep: the rates tried, the raw and smoothed losses, and its suggestions."""
-
-    kind: ClassVar[str] = "lr_find_sweep"
-    seed: int
-    learning_rates: tuple[float, ...]
-    losses: tuple[float, ...]
-    smoothed: tuple[float, ...]
-    stopped: str  # why the sweep ended
-    suggestions: dict[str, float | None]  # method -> lr (None: the curve gave none)
-
-
-@dataclass(frozen=True)
-class LrFindEnded:
-    kind: ClassVar[str] = "lr_find_ended"
-    status: str  # finished | stopped | failed
-    reason: str
-    suggested_lr: float | None  # the median minimum/10 over the seeds
-    suggestions: dict[str, float | None]  # method -> the median over the seeds
-    spread: tuple[float, float] | None  # [lowest, highest] suggestion of every method and seed
-    path: str
-    elapsed_s: float
-
-
+# The sweep (LrSweep) and the result (LrFindEnded) are the lr-find folder's record too:
+# records/lr_find_folder.py holds them.
 LrFindEvent = LrFindStarted | LrSweep | LrFindEnded
 
 
@@ -206,9 +187,22 @@ def _log_median(values: Sequence[float]) -> float | None:
 # --- the sweep -------------------------------------------------------------------
 
 
-def sweep_preset(preset: Preset) -> Preset:
-    """The preset a sweep trains: the same model and update rule, reg 0."""
-    return preset.replace(**{"train.reg": 0.0})
+def sweep_preset(preset: Preset, n_train: int, steps: int = STEPS) -> Preset:
+    """The preset a sweep trains: the same model, update rule and batch size, reg 0,
+    mini-batches whatever train.sample_batches says, epochs enough for `steps`
+    mini-batches, and no explosion short of a loss that is not finite (the sweep's
+    own stop compares with its best loss instead: see the docstring above)."""
+    batch = min(preset.train.batch_size, n_train)
+    per_epoch = max(n_train // batch, 1)
+    return preset.replace(
+        **{
+            "train.reg": 0.0,
+            "train.sample_batches": True,
+            "train.epochs": -(-steps // per_epoch),
+            # the largest a preset takes (it holds finite numbers): only a loss that is not finite explodes
+            "train.explode_factor": sys.float_info.max,
+        }
+    )
 
 
 def sweep(
@@ -220,51 +214,60 @@ def sweep(
     start_lr: float = START_LR,
     end_lr: float = END_LR,
 ) -> LrSweep:
-    """One range test with mini-batch order `seed`, from the preset's initial weights."""
-    p = sweep_preset(preset)
-    tc = p.train
-    dtype = np.dtype(p.model.dtype)
-    backend = resolve_device(p)
-    net = build_net(p, data.input_dim, data.num_classes, backend)
-    opt = make_optimizer(tc.update, start_lr, tc.momentum)
-    rng = np.random.default_rng(seed)  # the batches' order, on the host whatever the device
-    X, y = backend.to_device(data.X_train), backend.to_device(data.y_train)
-    n = X.shape[0]
-    batch = min(tc.batch_size, n)
+    """One range test with mini-batch order `seed`, from the preset's initial weights:
+    the trainer's loop, its rate set each mini-batch, read and stopped by `_Curve`."""
     factor = (end_lr / start_lr) ** (1 / max(steps - 1, 1))
-    lrs: list[float] = []
-    losses: list[float] = []
-    smoothed: list[float] = []
-    avg, best = 0.0, math.inf
-    stopped = f"reached the end of the sweep ({end_lr:g})"
-    order = backend.to_device(rng.permutation(n))
-    at = 0
-    for t in range(1, steps + 1):
-        if control is not None and control.stopped:
-            stopped = control.stop_reason
-            break
-        if at + batch > n:
-            order, at = backend.to_device(rng.permutation(n)), 0
-        idx = order[at : at + batch]
-        at += batch
-        lr = start_lr * factor ** (t - 1)
-        xb = X[idx] if X.dtype == dtype else X[idx].astype(dtype)
-        loss = net.loss(xb, y[idx], 0.0)
-        if not math.isfinite(loss):
-            stopped = f"the loss was not finite at lr {lr:.3g}"
-            break
-        avg = SMOOTH_BETA * avg + (1 - SMOOTH_BETA) * loss
-        s = avg / (1 - SMOOTH_BETA**t)
-        lrs.append(lr)
-        losses.append(loss)
-        smoothed.append(s)
-        best = min(best, s)
-        if s > STOP_FACTOR * best:
-            stopped = f"the smoothed loss passed {STOP_FACTOR:g}x its best at lr {lr:.3g}"
-            break
-        opt.learning_rate = lr
-        opt.step(net.params, net.grads)
-    return LrSweep(seed, tuple(lrs), tuple(losses), tuple(smoothed), stopped, suggest(lrs, smoothed))
+    curve = _Curve(steps, end_lr)
+    trainer = Trainer(
+        sweep_preset(preset, len(data.X_train), steps),
+        data,
+        curve,
+        control=control,
+        learning_rate_at=lambda t: start_lr * factor ** (t - 1),
+        shuffle_seed=seed,
+    )
+    curve.trainer = trainer
+    ended = trainer.run()
+    if ended.status == "failed" and trainer.error is not None:
+        raise trainer.error  # a bug or bad input, as before the sweep drove the trainer
+    stopped = curve.stopped if ended.status == "exploded" else ended.reason
+    return LrSweep(
+        seed, tuple(curve.lrs), tuple(curve.losses), tuple(curve.smoothed), stopped, suggest(curve.lrs, curve.smoothed)
+    )
+
+
+class _Curve:
+    """The sweep's sink: each mini-batch's rate and loss, the loss smoothed, and the
+    stop once it passes STOP_FACTOR x its best (or after `steps` mini-batches)."""
+
+    def __init__(self, steps: int, end_lr: float):
+        self.steps, self.end_lr = steps, end_lr
+        self.trainer: Trainer | None = None
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.smoothed: list[float] = []
+        self.avg, self.best = 0.0, math.inf
+        self.stopped = ""  # why the loss stopped the sweep: a loss that is not finite
+
+    def __call__(self, event: Event) -> None:
+        if not isinstance(event, Step):
+            return
+        lr, loss = event.learning_rate, event.loss
+        if not math.isfinite(loss):  # the trainer ends the run as exploded
+            self.stopped = f"the loss was not finite at lr {lr:.3g}"
+            return
+        t = len(self.losses) + 1
+        self.avg = SMOOTH_BETA * self.avg + (1 - SMOOTH_BETA) * loss
+        s = self.avg / (1 - SMOOTH_BETA**t)
+        self.lrs.append(lr)
+        self.losses.append(loss)
+        self.smoothed.append(s)
+        self.best = min(self.best, s)
+        assert self.trainer is not None
+        if s > STOP_FACTOR * self.best:
+            self.trainer.finish(f"the smoothed loss passed {STOP_FACTOR:g}x its best at lr {lr:.3g}")
+        elif t == self.steps:
+            self.trainer.finish(f"reached the end of the sweep ({self.end_lr:g})")
 
 
 def find_lr(
@@ -279,9 +282,7 @@ def find_lr(
     `lr-find-PRESET-STAMP-ID/` under runs_dir (none when runs_dir is None):
     preset.toml, curve.csv (seed, step, lr, loss, smoothed) and result.json."""
     t0 = time.perf_counter()
-    path = new_record_dir(runs_dir, "lr-find-{name}-{stamp}-{id}", preset.name) if runs_dir is not None else None
-    if path is not None:
-        atomic_write_text(path / "preset.toml", to_toml(preset))
+    path = create(runs_dir, preset) if runs_dir is not None else None
     seed_list = tuple(preset.train.seed + i for i in range(seeds))
     sink(
         LrFindStarted(
@@ -323,20 +324,6 @@ def find_lr(
     return ended
 
 
-def write_record(path, sweeps: Sequence[LrSweep], ended: LrFindEnded) -> None:
-    import json
-
-    from ..engine.events import jsonable
-
-    rows = ["seed,step,learning_rate,loss,smoothed"]
-    for s in sweeps:
-        for i, (lr, loss, sm) in enumerate(zip(s.learning_rates, s.losses, s.smoothed), 1):
-            rows.append(f"{s.seed},{i},{lr:.6g},{loss:.6g},{sm:.6g}")
-    atomic_write_text(path / CURVE_FILE, "\n".join(rows) + "\n")
-    result = {"event": ended.kind, **jsonable(ended), "sweeps": [jsonable(s) for s in sweeps]}
-    atomic_write_text(path / RESULT_FILE, json.dumps(result, indent=1) + "\n")
-
-
 def curve_text(
     sweeps: Sequence[LrSweep], suggestions: dict[str, float | None], width: int = 100, height: int = 20
 ) -> str:
@@ -347,6 +334,8 @@ def curve_text(
     import plotext as plt  # only when a face asks for the picture
 
     curves = [s for s in sweeps if s.smoothed]
+    if not curves:  # every sweep stopped at its first mini-batch
+        return ""
     plt.clear_figure()
     plt.plotsize(width, height)
     plt.theme("clear")
@@ -369,27 +358,3 @@ def curve_text(
     text: str = plt.uncolorize(plt.build())
     plt.clear_figure()
     return text
-
-
-def read_record(path) -> tuple[list[LrSweep], LrFindEnded]:
-    """The sweeps and result of a recorded lr-find (what tune's report and resume read back)."""
-    import json
-    from pathlib import Path
-
-    d = json.loads((Path(path) / RESULT_FILE).read_text(encoding="utf-8"))
-    sweeps = [
-        LrSweep(
-            s["seed"],
-            tuple(s["learning_rates"]),
-            tuple(s["losses"]),
-            tuple(s["smoothed"]),
-            s["stopped"],
-            s["suggestions"],
-        )
-        for s in d["sweeps"]
-    ]
-    spread = tuple(d["spread"]) if d["spread"] is not None else None
-    ended = LrFindEnded(
-        d["status"], d["reason"], d["suggested_lr"], d["suggestions"], spread, d["path"], d["elapsed_s"]
-    )
-    return sweeps, ended

@@ -29,7 +29,7 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -142,6 +142,9 @@ class TrialResult:
     iterations: int
     elapsed_s: float  # seconds training (the worker's one-off data loading aside)
     worker: str = ""  # host:pid that ran it
+    # Its JSON spells params out among its fields, a key per searched key (_flat); the
+    # typed reader of tune's state.json (records/typed_json.py) reads it back so.
+    SPELLED_OUT: ClassVar[tuple[str, Mapping[str, Any]]] = ("params", SEARCHED)
 
     @classmethod
     def of(cls, trial: Trial, **outcome: Any) -> TrialResult:

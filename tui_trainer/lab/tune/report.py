@@ -4,12 +4,14 @@ curves as text. Rewritten after each stage, so a stopped tune has one too."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...formatting import accuracy, hyperparameter
+from ...records.lr_find_folder import RESULT_FILE, read_record
 from ...records.run_folder import read_metrics
 from ...records.tune_folder import TuneRecord
-from ..lr_find import METHODS, SUGGESTED, curve_text, read_record
+from ..lr_find import METHODS, SUGGESTED, curve_text
 from .results import ChecksResult, FinalResult, LrFindResult, SearchStageResult, StageEntry, TuneState
 from .stages import LR_MARGIN, coarse_ranges
 
@@ -82,11 +84,12 @@ def lr_find_part(record: TuneRecord, entry: StageEntry[LrFindResult]) -> list[st
         v = res.suggestions.get(m)
         lines.append(f"| {m}{' (suggested)' if m == SUGGESTED else ''} | {'-' if v is None else hyperparameter(v)} |")
     lines.append("")
-    try:
+    # A tune folder moved elsewhere names an lr-find folder that is not there: no curve, as
+    # for a missing run; a result.json that is there and was edited by hand is bad input (exit 2).
+    if (Path(entry.path) / RESULT_FILE).is_file():
         sweeps, _ = read_record(entry.path)
-        lines += ["```", curve_text(sweeps, res.suggestions, width=90, height=18), "```", ""]
-    except (OSError, ValueError, KeyError):
-        pass
+        curve = curve_text(sweeps, res.suggestions, width=90, height=18)
+        lines += ["```", curve, "```", ""] if curve else []
     if res.spread:
         lo, hi = res.spread
         r = coarse_ranges(record.preset, res.spread)

@@ -10,29 +10,18 @@ file and the field, read through `from_json`, never a traceback later.
 from __future__ import annotations
 
 import dataclasses
-import json
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, Union
+from typing import Any, Generic, TypeVar
 
-from ...config import SEARCHED
 from ...errors import UserError
 from ...records.tune_folder import TuneRecord
+from ...records.typed_json import BadField, read_as, show
 from ..checks import CheckResult
 from ..search.space import TrialResult
 
 VERDICTS = ("passed", "failed", "done", "stopped")
 DONE = ("passed", "done")  # the verdicts of a stage that --resume skips
-
-
-class BadState(ValueError):
-    """A field of state.json that is not what tune wrote: `field` is its dotted path."""
-
-    def __init__(self, field: str, what: str):
-        super().__init__(f"{field}: {what}")
-        self.field, self.what = field, what
 
 
 # --- the results -----------------------------------------------------------------
@@ -196,17 +185,17 @@ class TuneState:
     def from_json(cls, data: Any, results: Mapping[str, type]) -> TuneState:
         """The state in `data`; `results`: each stage's name -> its result type, in order."""
         if not isinstance(data, dict):
-            raise BadState("(the whole file)", f"expected a JSON object, got {_show(data)}")
+            raise BadField("(the whole file)", f"expected a JSON object, got {show(data)}")
         folders = {_folder_key(s): s for s in results}
         items: dict[str, StageEntry | str] = {}
         for key, value in data.items():
             if key in results:
                 items[key] = _entry(value, results[key], key)
             elif key in folders:
-                items[key] = _read(str, value, key)
+                items[key] = read_as(str, value, key)
             else:
                 allowed = ", ".join(k for s in results for k in (s, _folder_key(s)))
-                raise BadState(key, f"not a key tune writes (it writes {allowed})")
+                raise BadField(key, f"not a key tune writes (it writes {allowed})")
         return cls(items)
 
     @classmethod
@@ -215,7 +204,7 @@ class TuneState:
         path = record.state_path
         try:
             return cls.from_json(record.read_state(), results)
-        except BadState as e:
+        except BadField as e:
             raise UserError(f"{path}: {e.field}: {e.what}; mend it, or start a new tune without --resume") from None
 
 
@@ -225,28 +214,28 @@ def _folder_key(stage: str) -> str:
 
 def _entry(value: Any, result: type, at: str) -> StageEntry:
     if not isinstance(value, dict):
-        raise BadState(at, f"expected a stage's entry (a JSON object), got {_show(value)}")
+        raise BadField(at, f"expected a stage's entry (a JSON object), got {show(value)}")
     missing = [f.name for f in dataclasses.fields(StageEntry) if f.name not in value]
     if missing:
-        raise BadState(f"{at}.{missing[0]}", "missing")
-    verdict = _read(str, value["verdict"], f"{at}.verdict")
+        raise BadField(f"{at}.{missing[0]}", "missing")
+    verdict = read_as(str, value["verdict"], f"{at}.verdict")
     if verdict not in VERDICTS:
-        raise BadState(f"{at}.verdict", f"{verdict!r} is not one of {', '.join(VERDICTS)}")
-    read = _read(result, value["result"], f"{at}.result")
+        raise BadField(f"{at}.verdict", f"{verdict!r} is not one of {', '.join(VERDICTS)}")
+    read = read_as(result, value["result"], f"{at}.result")
     lacks = read.lacks() if verdict in DONE else None
     if lacks:
-        raise BadState(f"{at}.result.{lacks}", f"missing, but the stage is {verdict}: what comes next needs it")
+        raise BadField(f"{at}.result.{lacks}", f"missing, but the stage is {verdict}: what comes next needs it")
     return StageEntry(
-        plan=_read(str, value["plan"], f"{at}.plan"),
+        plan=read_as(str, value["plan"], f"{at}.plan"),
         verdict=verdict,
-        summary=_read(str, value["summary"], f"{at}.summary"),
+        summary=read_as(str, value["summary"], f"{at}.summary"),
         result=read,
-        path=_read(str, value["path"], f"{at}.path"),
-        elapsed_s=_read(float, value["elapsed_s"], f"{at}.elapsed_s"),
+        path=read_as(str, value["path"], f"{at}.path"),
+        elapsed_s=read_as(float, value["elapsed_s"], f"{at}.elapsed_s"),
     )
 
 
-# --- JSON <-> the types, by their annotations ---------------------------------------------
+# --- the types as JSON (read back by their annotations: records/typed_json.py) ----------------
 
 
 def _plain(obj: Any) -> Any:
@@ -261,84 +250,3 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: _plain(v) for k, v in obj.items()}
     return obj
-
-
-def _read(hint: Any, value: Any, at: str) -> Any:
-    """`value` (read from JSON) as the type `hint`, or BadState naming the field `at`.
-    Numbers stay as JSON gave them (an int where a float is declared), so a file
-    read and written again is the same file."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        problems = []
-        for option in (a for a in args if a is not type(None)):
-            try:
-                return _read(option, value, at)
-            except BadState as e:
-                problems.append(e)
-        raise problems[0] if len(problems) == 1 else BadState(at, f"{_show(value)} is not {_name(hint)}")
-    if hint is Any:
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BadState(at, f"expected a number, got {_show(value)}")
-        return value
-    if hint in (int, str, bool):
-        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-            raise BadState(at, f"expected {_name(hint)}, got {_show(value)}")
-        return value
-    if origin in (tuple, list):
-        if not isinstance(value, list):
-            raise BadState(at, f"expected a list, got {_show(value)}")
-        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis) and len(value) != len(args):
-            raise BadState(at, f"expected a list of {len(args)}, got {len(value)} item(s)")
-        each = [args[0] if args[-1] is Ellipsis or origin is list else args[i] for i in range(len(value))]
-        items = [_read(h, v, f"{at}[{i}]") for i, (h, v) in enumerate(zip(each, value))]
-        return tuple(items) if origin is tuple else items
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise BadState(at, f"expected a JSON object, got {_show(value)}")
-        return {k: _read(args[1], v, f"{at}.{k}") for k, v in value.items()}
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return _read_dataclass(hint, value, at)
-    raise AssertionError(f"no reading of {hint} from JSON")  # a type above tune does not write
-
-
-def _read_dataclass(cls: type, value: Any, at: str) -> Any:
-    if not isinstance(value, dict):
-        raise BadState(at, f"expected a JSON object, got {_show(value)}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    params: dict[str, Any] | None = None
-    if cls is TrialResult:  # its flat form: each searched value a key of its own, null where not searched
-        fields.pop("params")
-        params = {k: _read(float | None, v, f"{at}.{k}") for k, v in value.items() if k in SEARCHED}
-        value = {k: v for k, v in value.items() if k not in SEARCHED}
-    for key in value:
-        if key not in fields:
-            raise BadState(f"{at}.{key}", f"not a field of {cls.__name__} (its fields: {', '.join(fields)})")
-    read = {}
-    for name, f in fields.items():
-        if name in value:
-            read[name] = _read(hints[name], value[name], f"{at}.{name}")
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise BadState(f"{at}.{name}", "missing")
-    if params is not None:
-        read["params"] = {k: v for k, v in params.items() if v is not None}
-    return cls(**read)
-
-
-def _name(hint: Any) -> str:
-    names = {float: "a number", int: "an integer", str: "a string", bool: "true or false", type(None): "null"}
-    if hint in names:
-        return names[hint]
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (Union, types.UnionType):
-        return " or ".join(_name(a) for a in args)
-    return getattr(hint, "__name__", str(hint))
-
-
-def _show(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -74,6 +74,10 @@ def run_tune(
     state = read_state(record)
     tune = work.Tune(preset, data, record, state, sink, control, pool)
     names = tuple(s.name for s in STAGES)
+    if (
+        state.any_entry()
+    ):  # the records it reads back are checked before any stage runs: one edited by hand is bad input
+        write_report(record, state)
     sink(
         TuneStarted(
             preset.name,

@@ -97,9 +97,9 @@ def test_a_search_whose_trials_all_fail_on_bad_input_exits_2_with_the_first_mess
 def test_a_scheduler_address_of_another_protocol_is_one_line_at_once(tmp_path):
     preset = tmp_path / "digits-search.toml"
     preset.write_text(SMALL)
-    t0 = time.monotonic()
+    # Not timed: the line below comes from reading the address, before any attempt to
+    # connect; one that tried to reach http://x would end with a connection error instead.
     done = cli("search", str(preset), "--scheduler", "http://x", "--runs-dir", str(tmp_path / "runs"))
-    assert time.monotonic() - t0 < 15
     if "distributed package" in done.stderr:  # no Dask here: that line is the answer
         return
     assert done.returncode == 2 and "Traceback" not in done.stderr

@@ -70,9 +70,14 @@ def test_a_dask_cluster_gives_the_same_trials_and_results_as_local_workers(clust
     assert on_dask[-1]["best"]["best_val_acc"] == local[-1]["best"]["best_val_acc"]
 
 
-def test_stopping_a_search_frees_the_dask_workers_within_moments(cluster, tmp_path):
+def test_stopping_a_search_frees_the_dask_workers(cluster, tmp_path):
+    """Not timed: a trial of 100,000 epochs holds its worker for most of an hour
+    (500 take about 3 s), so a worker that answers within the minute given below
+    is one whose trial stopped."""
     preset = tmp_path / "digits-dask-slow.toml"
-    preset.write_text(PRESET.replace("stages = [{ trials = 6, epochs = 3 }", "stages = [{ trials = 6, epochs = 5000 }"))
+    preset.write_text(
+        PRESET.replace("stages = [{ trials = 6, epochs = 3 }", "stages = [{ trials = 6, epochs = 100000 }")
+    )
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -108,10 +113,8 @@ def test_stopping_a_search_frees_the_dask_workers_within_moments(cluster, tmp_pa
     # The trials must have stopped on the workers themselves, not only been abandoned by the search:
     # each worker has one thread, so new tasks run only once the trial in it has returned.
     with distributed.Client(cluster) as client:
-        t0 = time.perf_counter()
         futures = [client.submit(os.getpid, workers=[w], pure=False) for w in client.nthreads()]
-        distributed.wait(futures, timeout=20)  # raises TimeoutError when a worker is still busy
-        assert time.perf_counter() - t0 < 5
+        distributed.wait(futures, timeout=60)  # raises TimeoutError when a worker is still busy
 
 
 def test_a_malformed_scheduler_address_is_bad_input(tmp_path):

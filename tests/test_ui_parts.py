@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tui_trainer.config import Preset
 from tui_trainer.engine.events import Epoch, RunEnded, RunStarted, Step
-from tui_trainer.formatting import clock, compact, hyperparameter
+from tui_trainer.formatting import clock, compact, compact_mean, hyperparameter
 from tui_trainer.ui import knobs
 from tui_trainer.ui.history import EventQueue, RunHistory
 from tui_trainer.ui.plotdata import mean_per_bucket, minmax_per_column
@@ -137,6 +137,36 @@ def test_the_event_queue_wakes_the_app_only_for_rare_events():
 )
 def test_compact_numbers_fit_their_column(value, digits, width, text):
     assert compact(value, digits, width) == text
+
+
+@pytest.mark.parametrize(
+    "mean, std, digits, width, text",
+    [
+        # b2 after the snapshot run: zero in exact arithmetic, float32's rounding in fact.
+        (1.09e-8, 0.0976, 3, None, "~0"),
+        (-7.71e-11, 2.19e-4, 2, 7, "~0"),
+        # W2's update: real (the reg term), 1.2e-4 of its spread: one digit stands above the floor.
+        (4.99e-8, 4.30e-4, 3, None, "5e-8"),
+        # Far above the floor: every digit asked for.
+        (4.22e-4, 0.0537, 3, None, "4.22e-4"),
+        (0.0133, 9.22e-3, 2, 7, "0.013"),
+        (-2.0, 0.0, 3, None, "-2.00"),
+        (0.0, 1.0, 3, None, "0"),
+        (math.nan, 1.0, 3, None, "nan"),
+    ],
+)
+def test_a_mean_shows_only_the_digits_float32_carries(mean, std, digits, width, text):
+    assert compact_mean(mean, std, digits, width) == text
+
+
+def test_the_means_blas_kernels_disagree_on_read_the_same():
+    # b2's mean and its update's mean after the snapshot run under OpenBLAS's
+    # SkylakeX, Haswell, Sandybridge and Katmai kernels (issue 27).
+    for means, std in (
+        ((1.09e-8, 9.17e-9, 5.91e-9, 5.96e-9), 0.0976),
+        ((-7.71e-11, -7.86e-11, -8.15e-11, -9.24e-11), 2.19e-4),
+    ):
+        assert {compact_mean(m, std, digits, width) for m in means for digits, width in ((3, None), (2, 7))} == {"~0"}
 
 
 def test_band_labels_read_without_colour():

@@ -82,6 +82,32 @@ def compact(v: float, digits: int = 2, width: int | None = None) -> str:
         digits -= 1
 
 
+# A mean is the small difference of values about their root mean square in
+# size, and float32 keeps about 7 digits of each (eps 1.2e-7), rounding at
+# every step of a run. So the digits of a mean below 1e-5 of that rms are
+# rounding, not training: they change with the CPU's BLAS kernel. Measured on
+# tests/test_ui_snapshots.py's run (80 steps) under five OpenBLAS kernels and
+# three NumPy SIMD levels: means differ by at most 1.4e-7 of their rms, and
+# b2's mean (zero in exact arithmetic: softmax's gradient sums to zero over the
+# classes) reads up to 4e-7 of it. The floor is 25x that and far below any mean
+# that tells a user something (a drift of the weights, a biased update).
+MEAN_FLOOR = 1e-5
+
+
+def compact_mean(mean: float, std: float, digits: int = 2, width: int | None = None) -> str:
+    """A mean at the precision it carries: '~0' below MEAN_FLOOR of the values'
+    rms, otherwise `compact` with only the digits that stand above that floor
+    (at least one): 4.99e-8 with std 4.3e-4 reads 5e-8."""
+    floor = MEAN_FLOOR * math.hypot(mean, std)
+    if mean == 0 or not math.isfinite(mean) or not math.isfinite(floor):
+        return compact(mean, digits, width)
+    if abs(mean) < floor:
+        return "~0"
+    # Significant digits whose last place is at least the floor.
+    above = math.floor(math.floor(math.log10(abs(mean))) + 1 - math.log10(floor))
+    return compact(mean, max(1, min(digits, above)), width)
+
+
 def plural(n: int, word: str) -> str:
     """1 trial, 3 trials."""
     return f"{n} {word}{'' if n == 1 else 's'}"

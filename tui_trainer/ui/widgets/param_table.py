@@ -12,7 +12,7 @@ from textual.widget import Widget
 
 from ...engine.events import ParamStats, Ratios
 from ...engine.stats import RATIO_BAND, ratio_band
-from ...formatting import compact
+from ...formatting import compact, compact_mean
 
 STATS = ("mean", "std", "min", "max")
 WIDE = 104  # content columns needed for the full table (shape column, 3 digits)
@@ -81,26 +81,19 @@ class ParamTable(Widget):
 
     def _row(self, p: ParamStats, wide: bool) -> list:
         """Wide: 3 digits, shape and the band in words. Narrow (80 columns): every
-        number in 7 characters, the band as an arrow after the ratio."""
+        number in 7 characters, the band as an arrow after the ratio. A mean
+        shows only the digits float32 carries (formatting.compact_mean)."""
         words, arrow, cls = band_label(p.ratio)
         style = self._style(cls)
         digits, width = (3, None) if wide else (2, 7)
         cells: list = [p.name]
         if wide:
             cells.append("x".join(str(s) for s in p.shape))
-        cells += [
-            compact(v, digits, width)
-            for v in (
-                p.weight_mean,
-                p.weight_std,
-                p.weight_min,
-                p.weight_max,
-                p.update_mean,
-                p.update_std,
-                p.update_min,
-                p.update_max,
-            )
-        ]
+        for mean, std, low, high in (
+            (p.weight_mean, p.weight_std, p.weight_min, p.weight_max),
+            (p.update_mean, p.update_std, p.update_min, p.update_max),
+        ):
+            cells += [compact_mean(mean, std, digits, width)] + [compact(v, digits, width) for v in (std, low, high)]
         ratio = "n/a" if p.ratio is None else compact(p.ratio, digits, width)
         if wide:
             cells += [Text(ratio, style=style), Text(f"{words} {arrow}".strip(), style=style)]

@@ -56,9 +56,7 @@ def command(args) -> int:
         control = TuneControl()
         face = _json if args.json else _Plain()
         with StopOnSignals(lambda name: control.stop(f"interrupted by {name}")):
-            ended = run_tune(
-                preset, data, record, face, control, pool.executor, capacity=pool.capacity, where=pool.where
-            )
+            ended = run_tune(preset, data, record, face, control, pool)
     finally:
         pool.close(graceful=ended is not None and ended.status == "finished")
     if ended.status == "stopped":

@@ -45,6 +45,7 @@ from ... import formatting as fmt
 from ...config import Preset, load_preset
 from ...errors import UserError
 from ...lab.search.pool import TrialPool
+from ...lab.search.refine import refine_path
 from ...lab.search.runner import (
     SearchControl,
     SearchEnded,
@@ -53,12 +54,10 @@ from ...lab.search.runner import (
     StageStarted,
     TrialEnded,
     TrialStarted,
-    refine_path,
     run_search,
 )
-from ...lab.search.space import Ranges, Trial, TrialResult, best_trial
-from ...lab.search.texts import describe_start, fmt_next, fmt_range, trial_line
-from ...lab.search.trial import trial_preset
+from ...lab.search.space import Trial, TrialResult, apply_params, best_trial, ranges_of, searched
+from ...lab.search.texts import describe_start, fmt_next, fmt_range, fmt_value, heading, trial_line
 from ...records.search_store import SearchStore
 from ...usertext import textual_markup
 from ..messages import RefineSearch, UseConfig
@@ -98,7 +97,7 @@ class SearchJob:
         except BaseException:
             self.pool.close(graceful=False)
             raise
-        self.control = SearchControl.for_executor(self.pool.executor, self.store)
+        self.control = SearchControl.for_pool(self.pool, self.store)
         self.events: deque = deque()  # appended by the search thread, drained by the screen
         self.ended: SearchEnded | None = None
         self.error = ""  # an exception run_search did not turn into an event
@@ -114,15 +113,7 @@ class SearchJob:
 
     def run(self) -> None:
         try:
-            self.ended = run_search(
-                self.preset,
-                self.pool.executor,
-                self.store,
-                self.events.append,
-                self.control,
-                capacity=self.pool.capacity,
-                where=self.where,
-            )
+            self.ended = run_search(self.preset, self.pool, self.store, self.events.append, self.control)
         except Exception as e:  # noqa: BLE001 - shown on the screen
             self.error = f"{type(e).__name__}: {e}"
         finally:
@@ -178,8 +169,8 @@ class TrialScatter(CachedPlot):
         for r in results:
             if r.status not in ("finished", "exploded"):
                 continue  # failed and stopped trials have nothing to plot
-            v = getattr(r, self.key)
-            if v <= 0:
+            v = r.params.get(self.key)
+            if v is None or v <= 0:
                 continue  # no log of 0
             acc = r.best_val_acc if r.best_val_acc is not None and math.isfinite(r.best_val_acc) else math.nan
             points.append((math.log10(v), acc, r.status, r.stage, r.trial_id))
@@ -244,8 +235,7 @@ class SearchScreen(Screen):
         super().__init__(**kw)
         self.job = job
         self.drain_interval = drain_interval
-        ranges = Ranges.from_config(job.preset.search)
-        self.extra = [k for k in ("hidden", "batch_size") if getattr(ranges, k)]  # searched choices
+        self.keys = searched(ranges_of(job.preset.search))  # a column each
         self.started: SearchStarted | None = None
         self.stage_info: dict[int, StageStarted] = {}
         self.stage_done: dict[int, int] = {}
@@ -271,7 +261,7 @@ class SearchScreen(Screen):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         for key in self._columns():
-            table.add_column("" if key == "mark" else key, key=key)
+            table.add_column("" if key == "mark" else heading(key), key=key)
         table.focus()
         self._show_title()
         self._show_best()
@@ -314,7 +304,7 @@ class SearchScreen(Screen):
         elif isinstance(e, StageStarted):
             self.stage_info[e.stage] = e
             for key in ("learning_rate", "reg"):
-                lo, hi = (math.log10(v) for v in getattr(e.ranges, key))
+                lo, hi = (math.log10(v) for v in e.ranges[key])
                 old = self.bounds.get(key, (lo, hi))
                 self.bounds[key] = (min(lo, old[0]), max(hi, old[1]))
             self._plots_dirty = True
@@ -360,24 +350,13 @@ class SearchScreen(Screen):
     # --- the panes ---------------------------------------------------------------------
 
     def _columns(self) -> list[str]:
-        return [
-            "mark",
-            "trial",
-            "stage",
-            "status",
-            "learning rate",
-            "reg",
-            *(("hidden",) if "hidden" in self.extra else ()),
-            *(("batch",) if "batch_size" in self.extra else ()),
-            "val acc",
-            "epochs",
-            "time",
-        ]
+        """The columns' keys: a searched key's is its name (its heading reads "learning rate")."""
+        return ["mark", "trial", "stage", "status", *self.keys, "val acc", "epochs", "time"]
 
     def _cells(self, t: Trial | TrialResult, status: str) -> list[str]:
         best = self.best is not None and self.best.trial_id == t.trial_id
-        cells = [BEST_MARK if best else "", t.trial_id, str(t.stage), status, f"{t.learning_rate:.3g}", f"{t.reg:.3g}"]
-        cells += [str(getattr(t, k)) for k in self.extra]
+        cells = [BEST_MARK if best else "", t.trial_id, str(t.stage), status]
+        cells += [fmt_value(k, t.params.get(k)) for k in self.keys]
         if isinstance(t, TrialResult):
             epochs = self.stage_info[t.stage].epochs if t.stage in self.stage_info else None
             cells += [
@@ -497,11 +476,7 @@ class SearchScreen(Screen):
 
     def _use(self, r: TrialResult) -> None:
         """The trial's sampled values on the next run's preset (its epochs kept)."""
-        base = self.job.preset
-        trial = Trial(
-            r.trial_id, r.stage, r.index, r.learning_rate, r.reg, r.hidden, r.batch_size, epochs=base.train.epochs
-        )
-        preset = trial_preset(base, trial)
+        preset = apply_params(self.job.preset, r.params)
         self.app.post_message(UseConfig(preset, f"search trial {r.trial_id} (val acc {fmt.accuracy(r.best_val_acc)})"))
         self._leave()
 

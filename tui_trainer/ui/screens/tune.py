@@ -236,9 +236,7 @@ class TuneJob:
                 self.record,
                 self.events.append,
                 self.control,
-                self.pool.executor,
-                capacity=self.pool.capacity,
-                where=self.pool.where,
+                self.pool,
             )
         except Exception as e:  # noqa: BLE001 - shown on the screen
             self.error = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"

@@ -21,8 +21,9 @@ from tui_trainer.engine import Trainer, backend
 from tui_trainer.engine.backend import CPU, Backend, resolve
 from tui_trainer.engine.events import Epoch, Ratios, RunStarted, Step
 from tui_trainer.errors import PresetError
+from tui_trainer.lab.search.pool import MemoryFlag
 from tui_trainer.lab.search.space import Trial
-from tui_trainer.lab.search.trial import MemoryFlag, TrialSpec, run_trial
+from tui_trainer.lab.search.trial import TrialSpec, run_trial
 
 INSTALL = "pip install 'tui-trainer[gpu]'"
 
@@ -272,7 +273,7 @@ def test_search_workers_on_one_gpu_cap_their_memory_pool_at_their_share(fake):
 
 def test_a_trial_on_the_gpu_gives_its_memory_back_when_it_ends(fake):
     preset = loads_preset(Path(__file__).with_name("digits-search.toml").read_text()).replace(**{"train.device": "gpu"})
-    trial = Trial("s1-001", 1, 1, 1e-1, 1e-4, 40, None, 3)
+    trial = Trial("s1-001", 1, 1, {"learning_rate": 1e-1, "reg": 1e-4, "hidden": 40}, 3)
     result = run_trial(TrialSpec(preset, trial, MemoryFlag()))
     assert result.status == "finished", result.reason
     assert fake.pool.freed == 1 and fake.transfers > 0  # it trained on the stand-in device, then freed it

@@ -23,7 +23,7 @@ from tui_trainer.datasets import load_dataset  # noqa: E402
 from tui_trainer.engine import Trainer  # noqa: E402
 from tui_trainer.engine.backend import POOL_FRACTION, find_gpu, pool_limit  # noqa: E402
 from tui_trainer.engine.events import Epoch, RunStarted, Step  # noqa: E402
-from tui_trainer.lab.search.runner import local_pool  # noqa: E402
+from tui_trainer.lab.search.pool import TrialPool  # noqa: E402
 
 gpu, missing = find_gpu()
 pytestmark = pytest.mark.skipif(gpu is None, reason=f"no usable CUDA device: {missing}")
@@ -59,7 +59,7 @@ def test_a_gpu_run_and_a_cpu_run_with_the_same_seed_agree_over_50_steps():
 def test_a_search_with_two_workers_shares_one_gpu(tmp_path):
     # Each of the pool's workers caps its memory pool at its share of the device.
     total = gpu.memory_bytes()
-    with local_pool(2) as pool:
+    with TrialPool.local(2) as pool:
         limits = list(pool.map(pool_limit, range(2)))
     assert limits == [int(total * POOL_FRACTION / 2)] * 2
 

@@ -53,6 +53,9 @@ def test_batch_size_limits_name_the_limit():
         knobs.batch_size(Preset().replace(**{"train.batch_size": 500}), up=True, n_train=100)
     p, said = knobs.batch_size(Preset().replace(**{"train.batch_size": 500}), up=False, n_train=100)
     assert p.train.batch_size == 50 and said == "batch size 50"  # from the effective 100
+    full_batch = Preset().replace(**{"train.batch_size": 20, "train.sample_batches": False})
+    with pytest.raises(knobs.AtLimit, match="whole training set"):  # a full-batch run takes all 100 already
+        knobs.batch_size(full_batch, up=True, n_train=100)
 
 
 def test_hyperparameter_reads_like_a_hyperparameter():

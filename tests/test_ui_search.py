@@ -5,7 +5,6 @@ import io
 import math
 import multiprocessing
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from rich.console import Console
 from textual.app import App
@@ -13,7 +12,15 @@ from textual.widgets import DataTable
 
 from tui_trainer.commands.search import _LiveFace
 from tui_trainer.config import load_preset
-from tui_trainer.lab.search.runner import SearchControl, SearchEnded, StageEnded, TrialEnded, run_search
+from tui_trainer.lab.search.pool import TrialPool
+from tui_trainer.lab.search.runner import (
+    SearchControl,
+    SearchEnded,
+    StageEnded,
+    TrialEnded,
+    recorded_results,
+    run_search,
+)
 from tui_trainer.lab.search.space import TrialResult, best_trial, rank
 from tui_trainer.records.search_store import SearchStore, list_searches
 from tui_trainer.ui.app import WorkbenchApp
@@ -97,7 +104,7 @@ async def test_search_view_shows_every_trial_and_u_makes_the_best_the_next_run(t
         # Recorded as `tui-trainer search` records it: one folder, one row per trial.
         (info,) = list_searches(tmp_path / "runs")
         store = SearchStore.open(info.path)
-        results = store.results()
+        results = recorded_results(store)
         assert store.meta("status") == "finished"
         store.close()
         assert len(results) == 7
@@ -107,7 +114,7 @@ async def test_search_view_shows_every_trial_and_u_makes_the_best_the_next_run(t
         for r in results:
             row = rows[r.trial_id]
             assert row["status"] == r.status
-            assert row["learning rate"] == f"{r.learning_rate:.3g}" and row["reg"] == f"{r.reg:.3g}"
+            assert row["learning rate"] == f"{r.params['learning_rate']:.3g}" and row["reg"] == f"{r.params['reg']:.3g}"
             assert row["val acc"] == ("-" if r.best_val_acc is None else f"{r.best_val_acc:.3f}")
         assert "stage 2/2" in text_of(screen.query_one("#search-progress"))
 
@@ -119,14 +126,14 @@ async def test_search_view_shows_every_trial_and_u_makes_the_best_the_next_run(t
             assert sorted(p[4] for p in plot.points) == sorted(r.trial_id for r in plotted)
             by_id = {p[4]: p for p in plot.points}
             for r in plotted:
-                assert by_id[r.trial_id][0] == math.log10(getattr(r, plot.key))
+                assert by_id[r.trial_id][0] == math.log10(r.params[plot.key])
             assert plot.best == best.trial_id
 
         await pilot.press("u")
         await wait_for(pilot, lambda: not isinstance(app.screen, SearchScreen))
         await pilot.pause()
         nxt = app.session.next_preset
-        assert nxt.train.learning_rate == best.learning_rate and nxt.train.reg == best.reg
+        assert nxt.train.learning_rate == best.params["learning_rate"] and nxt.train.reg == best.params["reg"]
         assert nxt.train.epochs == preset.train.epochs  # the trial's stage epochs are not carried over
         assert {"learning rate", "reg"} <= set(app.query_one(Hyperparams).changed())
 
@@ -266,7 +273,7 @@ async def test_every_face_shows_the_same_best_trial(tmp_path):
     preset = preset_file(tmp_path, TINY)
     store = SearchStore.create(tmp_path / "runs", preset)
     events = []
-    with ThreadPoolExecutor(1) as pool:  # one trial at a time: s1-000 ends first
+    with TrialPool.threads(1) as pool:  # one trial at a time: s1-000 ends first
         ended = run_search(preset, pool, store, events.append, SearchControl(), trial_fn=exploding_favourite)
     store.close()
     assert ended.best.trial_id == "s1-003" and ended.best == rank(ended.ranking)[0]

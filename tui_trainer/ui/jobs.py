@@ -195,7 +195,7 @@ class SearchJob(PoolJob[SearchEnded]):
         super().__init__(preset)
         self.store = self._open(workers, lambda: SearchStore.create(runs_dir, preset))
         self.where = self.pool.where
-        self.control = SearchControl.for_executor(self.pool.executor, self.store)
+        self.control = SearchControl.for_pool(self.pool, self.store)
 
     @property
     def path(self) -> Path:
@@ -204,15 +204,7 @@ class SearchJob(PoolJob[SearchEnded]):
     def run(self, emit: Emit) -> SearchEnded | None:
         ended = None
         try:
-            ended = run_search(
-                self.preset,
-                self.pool.executor,
-                self.store,
-                emit,
-                self.control,
-                capacity=self.pool.capacity,
-                where=self.where,
-            )
+            ended = run_search(self.preset, self.pool, self.store, emit, self.control)
             return ended
         finally:
             try:
@@ -240,16 +232,7 @@ class TuneJob(PoolJob[TuneEnded]):
     def run(self, emit: Emit) -> TuneEnded | None:
         ended = None
         try:
-            ended = run_tune(
-                self.preset,
-                self.data,
-                self.record,
-                emit,
-                self.control,
-                self.pool.executor,
-                capacity=self.pool.capacity,
-                where=self.pool.where,
-            )
+            ended = run_tune(self.preset, self.data, self.record, emit, self.control, self.pool)
             return ended
         finally:
             self._shut(ended)

@@ -2,9 +2,9 @@
 
     SearchScreen(job)       # job: jobs.SearchJob, which the app runs
 
-The search is the one `tui-trainer search` runs (search.runner.run_search over
-a local process pool, one BLAS thread per worker, recorded in the run
-directory by search.store.SearchStore), run by the app in a thread worker.
+The search is the one `tui-trainer search` runs (lab.search.runner.run_search on
+a local pool.TrialPool, one BLAS thread per worker, recorded in the run
+directory by records.search_store.SearchStore), run by the app in a thread worker.
 The app folds each event the search sends into the job and posts this view
 messages.JobUpdated; the view applies the events it has not seen to the
 trials table at once, and redraws the stage progress, the best so far and
@@ -44,6 +44,7 @@ from textual.widgets import DataTable, Footer, Static
 from ... import formatting as fmt
 from ...config import load_preset
 from ...errors import UserError
+from ...lab.search.refine import refine_path
 from ...lab.search.runner import (
     SearchEnded,
     SearchStarted,
@@ -51,11 +52,9 @@ from ...lab.search.runner import (
     StageStarted,
     TrialEnded,
     TrialStarted,
-    refine_path,
 )
-from ...lab.search.space import Ranges, Trial, TrialResult, best_trial
-from ...lab.search.texts import describe_start, fmt_next, fmt_range, trial_line
-from ...lab.search.trial import trial_preset
+from ...lab.search.space import Trial, TrialResult, apply_params, best_trial, ranges_of, searched
+from ...lab.search.texts import describe_start, fmt_next, fmt_range, fmt_value, heading, trial_line
 from ...usertext import textual_markup
 from ..jobs import SearchJob
 from ..messages import JobUpdated, StartJob, StopJob, UseConfig
@@ -109,8 +108,8 @@ class TrialScatter(CachedPlot):
         for r in results:
             if r.status not in ("finished", "exploded"):
                 continue  # failed and stopped trials have nothing to plot
-            v = getattr(r, self.key)
-            if v <= 0:
+            v = r.params.get(self.key)
+            if v is None or v <= 0:
                 continue  # no log of 0
             acc = r.best_val_acc if r.best_val_acc is not None and math.isfinite(r.best_val_acc) else math.nan
             points.append((math.log10(v), acc, r.status, r.stage, r.trial_id))
@@ -175,8 +174,7 @@ class SearchScreen(Screen):
         super().__init__(**kw)
         self.job = job
         self.redraw_interval = redraw_interval
-        ranges = Ranges.from_config(job.preset.search)
-        self.extra = [k for k in ("hidden", "batch_size") if getattr(ranges, k)]  # searched choices
+        self.keys = searched(ranges_of(job.preset.search))  # a column each
         self.started: SearchStarted | None = None
         self.stage_info: dict[int, StageStarted] = {}
         self.stage_done: dict[int, int] = {}
@@ -206,7 +204,7 @@ class SearchScreen(Screen):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         for key in self._columns():
-            table.add_column("" if key == "mark" else key, key=key)
+            table.add_column("" if key == "mark" else heading(key), key=key)
         table.focus()
         self._show_title()
         self._show_best()
@@ -263,7 +261,7 @@ class SearchScreen(Screen):
         elif isinstance(e, StageStarted):
             self.stage_info[e.stage] = e
             for key in ("learning_rate", "reg"):
-                lo, hi = (math.log10(v) for v in getattr(e.ranges, key))
+                lo, hi = (math.log10(v) for v in e.ranges[key])
                 old = self.bounds.get(key, (lo, hi))
                 self.bounds[key] = (min(lo, old[0]), max(hi, old[1]))
             self._plots_dirty = True
@@ -309,24 +307,13 @@ class SearchScreen(Screen):
     # --- the panes ---------------------------------------------------------------------
 
     def _columns(self) -> list[str]:
-        return [
-            "mark",
-            "trial",
-            "stage",
-            "status",
-            "learning rate",
-            "reg",
-            *(("hidden",) if "hidden" in self.extra else ()),
-            *(("batch",) if "batch_size" in self.extra else ()),
-            "val acc",
-            "epochs",
-            "time",
-        ]
+        """The columns' keys: a searched key's is its name (its heading reads "learning rate")."""
+        return ["mark", "trial", "stage", "status", *self.keys, "val acc", "epochs", "time"]
 
     def _cells(self, t: Trial | TrialResult, status: str) -> list[str]:
         best = self.best is not None and self.best.trial_id == t.trial_id
-        cells = [BEST_MARK if best else "", t.trial_id, str(t.stage), status, f"{t.learning_rate:.3g}", f"{t.reg:.3g}"]
-        cells += [str(getattr(t, k)) for k in self.extra]
+        cells = [BEST_MARK if best else "", t.trial_id, str(t.stage), status]
+        cells += [fmt_value(k, t.params.get(k)) for k in self.keys]
         if isinstance(t, TrialResult):
             epochs = self.stage_info[t.stage].epochs if t.stage in self.stage_info else None
             cells += [
@@ -445,11 +432,7 @@ class SearchScreen(Screen):
 
     def _use(self, r: TrialResult) -> None:
         """The trial's sampled values on the next run's preset (its epochs kept)."""
-        base = self.job.preset
-        trial = Trial(
-            r.trial_id, r.stage, r.index, r.learning_rate, r.reg, r.hidden, r.batch_size, epochs=base.train.epochs
-        )
-        preset = trial_preset(base, trial)
+        preset = apply_params(self.job.preset, r.params)
         self.app.post_message(UseConfig(preset, f"search trial {r.trial_id} (val acc {fmt.accuracy(r.best_val_acc)})"))
         self._leave()
 

@@ -42,12 +42,13 @@ def test_linear_ticks_are_round_inside_the_axis_and_far_enough_apart(lo, hi, cel
     assert axis.lo <= min(ticks) and max(ticks) <= axis.hi and axis.lo <= lo and hi <= axis.hi
     assert len(set(axis.labels)) == len(ticks)  # every label reads differently
     per_cell = (axis.hi - axis.lo) / (cells - 1)
-    need = gap if gap is not None else max(map(len, axis.labels)) + 2
+    need = gap if gap is not None else max(max(map(len, axis.labels)) + 2, 6)
     assert (ticks[1] - ticks[0]) / per_cell >= need - 1e-9
 
 
 def test_tick_labels_have_the_decimals_their_step_needs():
     assert linear_axis(0, 10, 40, gap=None).labels == ("0", "2", "4", "6", "8", "10")
+    assert linear_axis(0, 8, 30, gap=None).labels == ("0", "2", "4", "6", "8")
     assert linear_axis(-6.0, -3.5, 60, gap=None).labels[:2] == ("-6.0", "-5.5")
     assert linear_axis(0.8896, 1.0, 8).labels == ("0.90", "0.95", "1.00")
     assert linear_axis(1, 595, 60, gap=None, integer=True).labels == ("100", "200", "300", "400", "500")
@@ -67,10 +68,12 @@ def test_a_log_axis_is_in_log10_space_and_spans_its_data():
 def test_accuracy_zooms_to_the_values_shown_with_room_for_the_gap():
     lo, hi = zoom([0.998, 0.906, 0.95])
     assert 0.88 < lo < 0.906 and hi == 1.0
+    assert zoom([0.88, 0.91, 0.9]) == pytest.approx((0.87, 0.92))  # at least 0.01 of room each side
     assert zoom([]) == (0.0, 1.0) and zoom([math.nan]) == (0.0, 1.0)
+    assert zoom([0.0, 1.0]) == (0.0, 1.0)
     lo, hi = zoom([1.0, 1.0])  # one value: a little room, still inside 0..1
-    assert hi == 1.0 and hi - lo == pytest.approx(0.02)
-    assert zoom_note(*zoom([0.1, 0.95])) == ""  # (nearly) the whole range: nothing to say
+    assert hi == 1.0 and lo == pytest.approx(0.99)
+    assert zoom_note(0.0, 1.0) == ""  # the whole range: nothing to say
     assert zoom_note(0.89, 1.0) == "y zoomed to 0.89..1.00"
 
 

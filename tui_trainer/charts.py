@@ -36,15 +36,23 @@ from typing import Any
 # read apart in any terminal (plotext draws "dot" as •).
 MARKERS = ("braille", "dot", "+", "x", "*", "o", "=", "%")
 LINEAR_STEPS = (1.0, 2.0, 2.5, 5.0)
-LOG_STEPS = ((1.0, 2.0, 5.0), (1.0, 3.0), (1.0,))  # mantissas per decade, densest first
+LOG_STEPS = ((1.0, 2.0, 5.0), (1.0,))  # mantissas per decade, densest first
 Y_GAP = 2  # rows between two y ticks at least (one row apart they read as a column of numbers)
+X_GAP = 6  # columns between two x ticks at least (and a label's width and two)
 LABEL_MIN_COLS = 30  # narrower plots leave the end labels out (the legend in the title still says)
 PAD = 0.04  # an axis fitted to data leaves this fraction of the span on each side
+ZOOM_MIN_PAD = 0.01  # an accuracy axis leaves at least this much above and below the values
+TRAIN_MARKER, VAL_MARKER = MARKERS[0], MARKERS[1]  # train and val accuracy, in every plot of them
 
 
 def marker(i: int) -> str:
     """The marker of the i-th series of a plot."""
     return MARKERS[i % len(MARKERS)]
+
+
+def glyph(marker: str) -> str:
+    """How a marker looks, for a legend: a braille line as ⠉⠒, "dot" as •."""
+    return {"braille": "⠉⠒", "dot": "•"}.get(marker, marker)
 
 
 # --- ticks --------------------------------------------------------------------------------
@@ -99,7 +107,7 @@ def _fits(ticks: list[float], labels: list[str], lo: float, hi: float, cells: in
     the widest label and a space (x, gap None)."""
     if len(ticks) < 2:
         return True
-    need = gap if gap is not None else max(len(t) for t in labels) + 2
+    need = gap if gap is not None else max(max(len(t) for t in labels) + 2, X_GAP)
     span = (hi - lo) or 1.0
     closest = min(b - a for a, b in zip(ticks, ticks[1:]))
     return closest / span * max(cells - 1, 1) >= need
@@ -181,21 +189,16 @@ def padded(lo: float, hi: float, log: bool = False, pad: float = PAD) -> tuple[f
     return lo - p, hi + p
 
 
-def zoom(values: Iterable[float], lo: float = 0.0, hi: float = 1.0, min_span: float = 0.02) -> tuple[float, float]:
+def zoom(values: Iterable[float], lo: float = 0.0, hi: float = 1.0) -> tuple[float, float]:
     """The y range of an accuracy plot: the values shown, padded by a tenth of their spread
-    (at least min_span in all, so a gap between curves stays readable), within lo..hi;
-    lo..hi itself when there are none."""
+    and at least ZOOM_MIN_PAD (so two curves a little apart still read apart), within
+    lo..hi; lo..hi itself when there are none."""
     shown = [v for v in values if v is not None and math.isfinite(v)]
     if not shown:
         return lo, hi
     a, b = min(shown), max(shown)
-    pad = max((b - a) * 0.1, (min_span - (b - a)) / 2, 0.0)
-    a, b = a - pad, b + pad
-    if a < lo:
-        a, b = lo, min(hi, b + (lo - a))
-    if b > hi:
-        a, b = max(lo, a - (b - hi)), hi
-    return a, b
+    pad = max((b - a) * 0.1, ZOOM_MIN_PAD)
+    return max(lo, a - pad), min(hi, b + pad)
 
 
 def zoom_note(lo: float, hi: float, full: tuple[float, float] = (0.0, 1.0)) -> str:
@@ -289,7 +292,7 @@ class Chart:
         ya = self.y_axis(y, ylog)
         cols = max(self.width - ya.label_width() - 2, 4)
         labelled = [s for s in self.series if s.label and not s.scatter]
-        room = max((len(s.label) for s in labelled), default=0) + 1 if labelled and cols >= LABEL_MIN_COLS else 0
+        room = max((len(s.label) for s in labelled), default=0) + 2 if labelled and cols >= LABEL_MIN_COLS else 0
         if x is None:
             found = self._data_range("x", xlog, everything=False)
             x = found if found else ((1.0, 10.0) if xlog else (0.0, 1.0))
@@ -301,8 +304,8 @@ class Chart:
             x_hi = xa.lo + (xa.hi - xa.lo) * (cols - 1) / max(cols - 1 - room, 1)
         for lo, hi, color in self.bands:
             a, b = max(ya.place(lo), ya.lo), min(ya.place(hi), ya.hi)
-            if b > a:
-                plt.plot([xa.lo, x_hi], [b, b], color=color, fillx=a, marker="hd")
+            if b > a:  # across the data, not the labels' margin
+                plt.plot([xa.lo, xa.hi], [b, b], color=color, fillx=a, marker="hd")
         for s in self.series:
             for xs, ys in _segments(s, xa, ya):
                 if s.scatter:
@@ -343,7 +346,7 @@ class Chart:
             last = min(max(last, ya.lo), ya.hi)
             ends.append((self._row(ya, last), s))
         taken: set[int] = set()
-        x_text = xa.hi + (x_hi - xa.hi) / max(cols, 1) * 2  # a cell right of the data's end
+        x_text = xa.hi + (x_hi - xa.lo) / max(cols - 1, 1) * 1.5  # a blank cell right of the data's end
         for row, s in sorted(ends, key=lambda e: e[0]):
             free = next(
                 (r for d in range(self.rows) for r in (row + d, row - d) if 0 <= r < self.rows and r not in taken), None
@@ -388,3 +391,18 @@ def _segments(s: Series, xa: Axis, ya: Axis) -> list[tuple[list[float], list[flo
     if xs:
         out.append((xs, ys))
     return out
+
+
+def accuracy_lines(chart: Chart, epochs, train, val, colors: tuple[Any, Any] = (None, None), name: str = "") -> None:
+    """Train and val accuracy per epoch as two lines, marked as in every plot of them."""
+    chart.line(epochs, train, marker=TRAIN_MARKER, color=colors[0], label=f"{name}train")
+    chart.line(epochs, val, marker=VAL_MARKER, color=colors[1], label=f"{name}val")
+
+
+def draw_accuracy(chart: Chart, plt: Any, x: tuple[float, float]) -> tuple[Axis, Axis]:
+    """Draw an accuracy chart zoomed to its values, its x label saying so."""
+    lo, hi = zoom(v for s in chart.series for v in s.ys)
+    note = zoom_note(lo, hi)
+    if note:
+        chart.xlabel = f"{chart.xlabel} · {note}" if chart.xlabel else note
+    return chart.draw(plt, x=x, y=(lo, hi))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...charts import Chart, accuracy_lines, draw_accuracy
 from ...formatting import accuracy, hyperparameter
 from ...records.lr_find_folder import RESULT_FILE, read_record
 from ...records.run_folder import read_metrics
@@ -187,13 +188,13 @@ def _accuracy_curves(epochs: list[dict]) -> str:
     report is written, and nowhere else in the middle layer's tune."""
     import plotext as plt
 
-    plt.clear_figure()
-    plt.plotsize(90, 16)
-    plt.theme("clear")
+    chart = Chart(90, 16, xlabel="epoch")
     x = [e["epoch"] for e in epochs]
-    plt.plot(x, [e["train_acc"] for e in epochs], label="train acc", marker="braille")
-    plt.plot(x, [e["val_acc"] for e in epochs], label="val acc", marker="braille")
-    plt.xlabel("epoch")
+    accuracy_lines(chart, x, [e["train_acc"] for e in epochs], [e["val_acc"] for e in epochs])
+    plt.clear_figure()
+    plt.plotsize(chart.width, chart.height)
+    plt.theme("clear")
+    draw_accuracy(chart, plt, x=(0.0, float(max(x[-1], 1))))
     text = plt.uncolorize(plt.build())
     plt.clear_figure()
     return text

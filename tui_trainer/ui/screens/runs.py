@@ -29,6 +29,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
 from ... import formatting as fmt
+from ...charts import Chart, accuracy_lines, draw_accuracy, glyph, marker
 from ...config import Preset, load_preset
 from ...engine.events import Advice
 from ...errors import UserError
@@ -87,7 +88,9 @@ def load_curves(run_dir: Path) -> RunCurves:
 
 
 class OverlayPlot(PlotextPlot):
-    """Loss or accuracy curves of the selected runs, one colour each."""
+    """Loss or accuracy curves of the selected runs: a colour and a marker each (the
+    loss), train and val marked as in the workbench (the accuracy), every line named
+    where it ends by the run's number in the legend."""
 
     def __init__(self, what: str, **kw) -> None:
         super().__init__(**kw)
@@ -106,19 +109,34 @@ class OverlayPlot(PlotextPlot):
     def render(self) -> RenderResult:
         plt = self.plt
         plt.clear_data()
-        plt.xlabel("epoch")
+        chart = Chart(self.size.width, self.size.height, xlabel="epoch")
         cols = max(self.size.width - 8, 10)
-        if self.what == "accuracy":
-            plt.ylim(0, 1)
-        for _, c, colour in self.runs:
+        several = len(self.runs) > 1
+        x_max = 1.0
+        for i, (_, c, colour) in enumerate(self.runs):
+            name = f"{i + 1} " if several else ""
+            if c.epoch_x.size:
+                x_max = max(x_max, float(np.nanmax(c.epoch_x)))
             if self.what == "loss":
                 xs, ys = mean_per_bucket(c.epoch_x, c.loss, 2 * cols)
                 if xs.size:
-                    plt.plot(xs.tolist(), ys.tolist(), marker="braille", color=colour)
+                    chart.line(xs, ys, marker=marker(i), color=colour, label=name.strip() or "loss")
             elif c.epochs:
-                plt.plot(c.epochs, c.train_acc, marker=palette.TRAIN_MARKER, color=colour)
-                plt.plot(c.epochs, c.val_acc, marker=palette.VAL_MARKER, color=colour)
+                accuracy_lines(chart, c.epochs, c.train_acc, c.val_acc, colors=(colour, colour), name=name)
+        if self.what == "loss":
+            chart.draw(plt, x=(0.0, x_max))
+        else:
+            draw_accuracy(chart, plt, x=(0.0, x_max))
         return super().render()
+
+
+def overlay_legend(names: list[str], colours: list[tuple[int, int, int]]) -> str:
+    """The overlays' legend: each run's number (its lines' names), marker and short name."""
+    several = len(names) > 1
+    return "  ".join(
+        f"[{palette.hex(colour)}]{f'{i + 1} ' if several else ''}{glyph(marker(i))} {fmt.short_run_name(name)}[/]"
+        for i, (name, colour) in enumerate(zip(names, colours))
+    )
 
 
 class RunsScreen(Screen):
@@ -258,7 +276,7 @@ class RunsScreen(Screen):
     def _update_overlays(self) -> None:
         shown = self.selected or ([h] if (h := self._highlighted()) else [])
         runs = [(name, self.curves(name), RUN_COLOURS[i % MAX_OVERLAY]) for i, name in enumerate(shown)]
-        legend = "  ".join(f"[{palette.hex(colour)}]━ {fmt.short_run_name(name)}[/]" for name, _, colour in runs)
+        legend = overlay_legend([name for name, _, _ in runs], [colour for _, _, colour in runs])
         for plot in self.query(OverlayPlot):
             plot.border_subtitle = legend
             plot.show(runs)

@@ -24,8 +24,6 @@ going).
 
 from __future__ import annotations
 
-import math
-
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -36,7 +34,7 @@ from textual_plotext import PlotextPlot
 from ... import formatting as fmt
 from ...config import load_preset
 from ...errors import UserError
-from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep
+from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep, draw_curves
 from ...lab.tune.texts import describe
 from ...usertext import textual_markup
 from ..jobs import LrFindJob, TuneJob
@@ -113,31 +111,14 @@ class LrFindScreen(Screen):
         self.query_one("#lr-title", Static).update(text)
 
     def _plot(self) -> None:
-        """The smoothed curves over log10 lr (drawn on a linear axis with decade ticks:
-        plotext's own log axis fails inside the widget), the suggestions as lines."""
+        """The smoothed curves and the suggestions: lr_find.draw_curves, as `tui-trainer lr-find` draws them."""
         widget = self.query_one("#lr-plot", PlotextPlot)
         plt = widget.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("smoothed loss against the learning rate (log axis)")
-        curves = [s for s in self.sweeps if s.smoothed]
-        if not curves:
-            widget.refresh()
-            return
-        for i, s in enumerate(curves):
-            x = [math.log10(v) for v in s.learning_rates]
-            plt.plot(x, list(s.smoothed), label=f"seed {s.seed}", color=CURVE_COLOURS[i % 3], marker="braille")
-        low = min(min(s.smoothed) for s in curves)
-        top = max(s.smoothed[0] for s in curves) * 1.5
-        plt.ylim(low * 0.9, top)
-        first = math.floor(math.log10(min(s.learning_rates[0] for s in curves)))
-        last = math.ceil(math.log10(max(s.learning_rates[-1] for s in curves)))
-        plt.xticks(list(range(first, last + 1)), [f"1e{e}" for e in range(first, last + 1)])
-        if self.ended is not None:
-            for i, (method, lr) in enumerate(self.ended.suggestions.items()):
-                if lr is not None:
-                    plt.vline(math.log10(lr), color=MARK_COLOUR)
-                    plt.text(method, x=math.log10(lr), y=top - (top - low) * (0.08 + 0.1 * i), color=MARK_COLOUR)
+        suggestions = self.ended.suggestions if self.ended is not None else {}
+        title = "smoothed loss against the learning rate"
+        draw_curves(plt, self.sweeps, suggestions, *widget.size, CURVE_COLOURS, MARK_COLOUR, title=title)
         widget.refresh()
 
     def _table(self) -> None:

@@ -147,7 +147,7 @@ def edited(d: dict) -> list:
         ("{not json", "not an lr-find result: not JSON"),
         (json.dumps({k: v for k, v in d.items() if k != "spread"}), "spread: missing"),
         (json.dumps({**d, "suggested_lr": "0.01"}), 'suggested_lr: expected a number, got "0.01"'),
-        (json.dumps({**d, "spread": [1e-3]}), "spread: expected a list of 2, got 1 item(s)"),
+        (json.dumps({**d, "spread": [1e-3]}), "spread: expected a list of 2, got 1 item"),
         (json.dumps({**d, "sweeps": {}}), "sweeps: expected a list, got {}"),
         (
             json.dumps({**d, "sweeps": [{**sweep0, "losses": [*sweep0["losses"][:-1], "x"]}]}),

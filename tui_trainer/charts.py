@@ -233,6 +233,7 @@ class Chart:
     height: int
     xlabel: str = ""
     title: str = ""
+    ylabel: str = ""  # plotext writes it at the left of the x label's row
     series: list[Series] = field(default_factory=list)
     bands: list[tuple[float, float, Any]] = field(default_factory=list)
     marks: list[tuple[float, str, Any]] = field(default_factory=list)
@@ -325,6 +326,8 @@ class Chart:
         plt.yticks(list(ya.ticks), list(ya.labels))
         if self.xlabel:
             plt.xlabel(self.xlabel)
+        if self.ylabel:
+            plt.ylabel(self.ylabel)
         if self.title:
             plt.title(self.title)
         return xa, ya

@@ -17,8 +17,12 @@ The trainer runs in the main thread and calls the sinks once per event.
 Ctrl+C, SIGTERM or a hangup stops the run at the next iteration (status
 `stopped`, exit 130, summary written); a second one stops at once.
 
-Exit status: 0 finished, 3 exploded, 130 stopped, 1 failed (the traceback goes
-to stderr), 2 bad input.
+A reader that goes away (`run ... | head -2`) stops the run too: its record
+ends `stopped`, and the exit status is 141, as for a writer killed by SIGPIPE
+(quietly: no "stopped" on stderr; the reader had all it wanted).
+
+Exit status: 0 finished, 3 exploded, 130 stopped, 141 stdout closed, 1 failed
+(the traceback goes to stderr), 2 bad input.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import IO, TYPE_CHECKING
 from ..config import load_preset
 from ..errors import UserError
 from ..threads import apply_training_blas_threads
-from .console import BAD_INPUT, StopOnSignals, exit_status, is_terminal, preflight
+from .console import BAD_INPUT, PIPE_CLOSED, StopOnSignals, exit_status, is_terminal, preflight
 
 if TYPE_CHECKING:
     from ..engine import RunControl
@@ -56,12 +60,16 @@ def command(args) -> int:
     with stop_on_signals(control, record):
         run = record_run(preset, data, args.runs_dir, control)
         assert run.store is not None
+        if run.notice:
+            _say(sys.stderr, f"tui-trainer: {run.notice}")
+        face: JsonLines | PlainLines | None = None
         if args.json:
-            run.watch(JsonLines(sys.stdout, control))
+            run.watch(face := JsonLines(sys.stdout, control))
         elif interactive:
             run.watch(record)
         else:
-            run.watch(Fanout(record, PlainLines(sys.stdout, control, run.store.path)))
+            face = PlainLines(sys.stdout, control, run.store.path)
+            run.watch(Fanout(record, face))
         if interactive:
             with LiveDisplay(record, preset, sys.stdout) as live:
                 ended = run.run()
@@ -77,6 +85,8 @@ def command(args) -> int:
     if ended.status == "failed" and trainer.traceback:
         _say(sys.stderr, trainer.traceback.rstrip())
         _say(sys.stderr, f"tui-trainer: the run failed; its record is in {run.store.path}")
+    if ended.status == "stopped" and face is not None and face.closed:
+        return PIPE_CLOSED
     return exit_status(ended.status)
 
 

@@ -76,7 +76,8 @@ class PlainLines:
             self._line(
                 f"run {self.run_dir or event.run_id}: {cfg['data']['dataset']}, "
                 f"{event.n_train} train / {event.n_val} val, "
-                f"{event.classes} classes; {self.epochs} epochs x {event.iterations_per_epoch} iterations; "
+                f"{event.classes} classes; {fmt.plural(self.epochs, 'epoch')} x "
+                f"{fmt.plural(event.iterations_per_epoch, 'iteration')}; "
                 f"initial loss {event.initial_loss:.4f}"
             )
         elif isinstance(event, Epoch):

@@ -83,13 +83,16 @@ def _json(event) -> None:
 class _Plain:
     """Lines for people (a terminal or a log): stages, trials, epochs, the result (lab.tune.texts.describe)."""
 
+    def __init__(self) -> None:
+        from ..lab.tune.texts import narrator
+
+        self.describe = narrator()
+
     def __call__(self, event) -> None:
         from ..lab.tune.events import TuneEnded
-        from ..lab.tune.texts import describe
 
+        line = self.describe(event)
         if isinstance(event, TuneEnded) and event.status != "finished":
-            line: str | None = f"the report: {event.report}"  # stderr says why it ended
-        else:
-            line = describe(event)
+            line = f"the report: {event.report}"  # stderr says why it ended
         if line is not None:
             print(line, flush=True)

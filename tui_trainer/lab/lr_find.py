@@ -338,7 +338,9 @@ def draw_curves(
     curves = [s for s in sweeps if s.smoothed]
     if not curves:  # every sweep stopped at its first mini-batch
         return False
-    chart = Chart(width, height, xlabel="learning rate (log axis); | marks the suggestions", title=title)
+    chart = Chart(
+        width, height, xlabel="learning rate (log axis); | marks the suggestions", title=title, ylabel="smoothed loss"
+    )
     for i, s in enumerate(curves):
         colour = colours[i % len(colours)] if colours else None
         chart.line(s.learning_rates, s.smoothed, marker=marker(i), color=colour, label=f"seed {s.seed}")

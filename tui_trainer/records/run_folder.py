@@ -32,6 +32,7 @@ from ..config import Preset, loads_preset, to_toml
 from ..datasets.base import Dataset
 from ..engine.events import Epoch, Event, RunEnded, RunStarted, Step, event_line, from_dict, jsonable
 from ..errors import UserError
+from ..formatting import short_run_name
 from .atomic import atomic_save_npz, atomic_write_text, new_record_dir, record_problem
 
 
@@ -54,7 +55,7 @@ class RunStore:
     def create(cls, runs_dir: str | Path, preset: Preset, dataset: Dataset | None = None) -> RunStore:
         path = new_record_dir(runs_dir, "{stamp}-{name}-{id}", preset.name)
         try:
-            atomic_write_text(path / "config.toml", to_toml(preset))
+            atomic_write_text(path / "config.toml", to_toml(preset, applying_only=True))  # what the run used
             if dataset is not None and dataset.preprocess:
                 atomic_save_npz(path / "preprocess.npz", dataset.preprocess)
             return cls(path, preset, f"{path.name}")
@@ -285,6 +286,19 @@ def list_runs(runs_dir: str | Path) -> list[RunInfo]:
 
 # A run's files may have been edited by hand or torn by a crash: what cannot be
 # read, or is not of the type a record holds, reads as missing, never as an error.
+
+
+def find_run(run: str, runs_dir: str | Path) -> Path | None:
+    """The run folder `run` names: a path to one, a folder name in runs_dir, or that name
+    without its date and time (default-3f2a), as `tui-trainer runs` lists it on a narrow
+    terminal, when one run has it (else None: none, or several)."""
+    for candidate in (Path(run), Path(runs_dir) / run):
+        if candidate.is_dir() and (candidate / "config.toml").is_file():
+            return candidate
+    if "/" in run or os.sep in run:
+        return None
+    found = [p.parent for p in Path(runs_dir).glob("*/config.toml") if short_run_name(p.parent.name) == run]
+    return found[0] if len(found) == 1 else None
 
 
 def _read(path: Path, parse: Any) -> Any:

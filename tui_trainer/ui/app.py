@@ -45,6 +45,7 @@ from ..datasets import Dataset, load_dataset
 from ..engine import Trainer
 from ..engine.events import RunEnded
 from ..errors import PresetError, UserError, in_words
+from ..lab.session import as_trained
 from ..records.run_folder import RunStore, close_abandoned
 from ..usertext import textual_markup
 from . import texts
@@ -283,6 +284,9 @@ class WorkbenchApp(App[int]):
             store_factory=self.store_factory,
         )
         self._changed(NEW_RUN, ALL)
+        _, notice = as_trained(s.next_preset, data)  # the host records the run as trained: say what changed
+        if notice:
+            self._flash(notice, warn=True)
 
     def _host_events(self, number: int, events: list[HostEvent]) -> None:
         """On the host's thread: queue the events for the next drain."""
@@ -330,7 +334,7 @@ class WorkbenchApp(App[int]):
             self.notify("no run to stop", timeout=2)
             return
         self.session.restarting = False
-        self._ensure_host().stop("stopped with x")
+        self._ensure_host().stop("x pressed")
 
     async def action_quit(self) -> None:
         self._stop_everything("the workbench closed")

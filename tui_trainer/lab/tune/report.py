@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...charts import Chart, accuracy_lines, draw_accuracy
-from ...formatting import accuracy, hyperparameter
+from ...formatting import accuracy, hyperparameter, plural
 from ...records.lr_find_folder import RESULT_FILE, read_record
 from ...records.run_folder import read_metrics
 from ...records.tune_folder import TuneRecord
@@ -29,8 +29,9 @@ def report_text(record: TuneRecord, state: TuneState, stages: Sequence[Stage]) -
         "",
         f"The lecture's sequence on `{p.name}` ({p.data.dataset}), from `{record.path / 'preset.toml'}`: "
         "check the setup, find a learning rate, search coarse then fine in log space, then train the best. "
-        f"Budget ([tune]): coarse {tc.coarse_trials} trials x {tc.coarse_epochs} epoch(s), fine "
-        f"{tc.fine_trials} trials x {tc.fine_epochs} epochs, final run {tc.final_epochs} epochs.",
+        f"Budget ([tune]): coarse {plural(tc.coarse_trials, 'trial')} x {plural(tc.coarse_epochs, 'epoch')}, "
+        f"fine {plural(tc.fine_trials, 'trial')} x {plural(tc.fine_epochs, 'epoch')}, "
+        f"final run {plural(tc.final_epochs, 'epoch')}.",
         "",
     ]
     for number, stage in enumerate(stages, 1):

@@ -407,7 +407,7 @@ class SearchScreen(Screen):
         if not self.job.running:
             self.notify("the search has ended", timeout=2)
             return
-        self.app.post_message(StopJob(self.job, "stopped with x"))
+        self.app.post_message(StopJob(self.job, "x pressed"))
 
     def action_use_best(self) -> None:
         if self.best is None:

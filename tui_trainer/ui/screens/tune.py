@@ -35,7 +35,7 @@ from ... import formatting as fmt
 from ...config import load_preset
 from ...errors import UserError
 from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep, draw_curves
-from ...lab.tune.texts import describe
+from ...lab.tune.texts import narrator
 from ...usertext import textual_markup
 from ..jobs import LrFindJob, TuneJob
 from ..messages import JobUpdated, StopJob, UseConfig
@@ -177,6 +177,7 @@ class TuneScreen(Screen):
         super().__init__(**kw)
         self.job = job
         self._logged = 0  # the job's events written to the log so far
+        self.describe = narrator()
         self._said_error = False
 
     @property
@@ -199,7 +200,7 @@ class TuneScreen(Screen):
         log = self.query_one(Log)
         events = self.job.events
         for event in events[self._logged :]:
-            line = describe(event)
+            line = self.describe(event)
             if line is not None:
                 log.write_lines(line.splitlines())
         self._logged = len(events)
@@ -225,7 +226,7 @@ class TuneScreen(Screen):
         if not self.job.running:
             self.notify("tune has ended", timeout=2)
             return
-        self.app.post_message(StopJob(self.job, "stopped with x"))
+        self.app.post_message(StopJob(self.job, "x pressed"))
 
     def action_use(self) -> None:
         e = self.job.ended

@@ -3,6 +3,7 @@
     python bench/gpu_step.py                    # both nets, every side that this machine has
     python bench/gpu_step.py --quick            # a smoke run: few steps, small epochs
     python bench/gpu_step.py --nets 3072-1000-1000-10
+    python bench/gpu_step.py --launches         # no GPU needed: CuPy calls per step, counted
 
 Two measures for 3072-1000-1000-10 at batch 256 and a wide 3072-4096-4096-10
 at batch 1024 (CIFAR-10-sized inputs), float32:
@@ -28,6 +29,12 @@ A side this machine lacks is left out and the reason printed.
 
 Before timing, ours on the GPU and ours on the CPU must agree on 5 steps'
 losses from the same weights, and torch on the GPU with ours on the CPU.
+
+--launches counts, instead of timing, what one of our GPU steps asks of CuPy:
+kernels, uploads, downloads and syncs, through the stand-in tests/fake_cupy.py
+(NumPy underneath, CuPy's costs counted as CuPy incurs them), on any machine.
+At 10-15 us of host time per launch, the kernel count bounds the step of the
+small net from below.
 
 Targets (issue 14): the GPU step of 3072-1000-1000-10 @256 within 1.5x of
 PyTorch CUDA's, and at least 10x faster than our CPU engine.
@@ -189,6 +196,23 @@ def time_steps(step, sync, reps: int, block_s: float) -> float:
     return statistics.median(times)
 
 
+def count_launches(dims, batch: int, steps: int = 3) -> dict[str, int]:
+    """What one step in the steady state asks of CuPy, counted by the stand-in."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from fake_cupy import FakeCupy
+
+    fake = FakeCupy(memory=64 * 2**30)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((batch, dims[0]), dtype=np.float32)
+    y = rng.integers(0, dims[-1], size=batch).astype(np.int64)
+    _, step = make_ours(dims, X, y, Backend("gpu", fake))
+    for _ in range(steps - 1):  # buffers and state allocated, the pipeline full
+        step()
+    before = fake.counts()
+    step()
+    return {k: v - before[k] for k, v in fake.counts().items()}
+
+
 # --- one epoch ------------------------------------------------------------------
 
 
@@ -288,7 +312,14 @@ def main(argv=None) -> int:
     ap.add_argument("--examples", type=int, default=20480, help="training examples of the timed epoch (default 20480)")
     ap.add_argument("--no-cpu", action="store_true", help="leave our CPU engine out (it is the slow side)")
     ap.add_argument("--quick", action="store_true", help="a smoke run: 2 blocks of 0.05 s, 2048 examples")
+    ap.add_argument("--launches", action="store_true", help="count our GPU step's CuPy calls (no GPU needed)")
     args = ap.parse_args(argv)
+    if args.launches:
+        for name in args.nets:
+            dims, batch = NETS[name]
+            counts = count_launches(dims, batch)
+            print(f"{name} @{batch}, one step: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        return 0
     if args.quick:
         args.reps, args.block, args.examples = 2, 0.05, 2048
 

@@ -57,7 +57,7 @@ def short():
 def record(trainer: Trainer, counter: FakeCupy | None = None) -> list[tuple[object, int]]:
     """Run the trainer; each event with the host transfers made before it."""
     events: list[tuple[object, int]] = []
-    trainer.sink = lambda e: events.append((e, counter.transfers if counter else 0))
+    trainer.sink = lambda e: events.append((e, counter.downloads if counter else 0))
     assert trainer.run().status == "finished", trainer.traceback
     return events
 
@@ -199,7 +199,7 @@ def test_on_a_device_each_step_brings_back_only_its_loss(short):
             assert events[i][1] - events[i - 1][1] == 1
         if kinds[i] is Epoch:
             assert events[i][1] - events[i - 1][1] == 2
-    assert cupy.transfers == 1 + 40 + 5 + 2 * 2
+    assert cupy.downloads == 1 + 40 + 5 + 2 * 2
     # Everything the run keeps lives on the device.
     assert all(type(v) is cupy.array_class for v in trainer.net.params.values())
     assert all(type(v) is cupy.array_class for v in trainer.net.grads.values())
@@ -222,23 +222,79 @@ def test_the_best_parameters_and_the_first_layer_come_back_in_one_transfer_each(
     cpu = Trainer(preset, data, sink=print)
     record(cpu)
 
-    before = cupy.transfers
+    before = cupy.downloads
     best = trainer.best_params
-    assert cupy.transfers == before + 1
+    assert cupy.downloads == before + 1
     assert set(best) == {"W1", "b1", "W2", "b2"}
     for k, v in best.items():
         assert type(v) is np.ndarray and v.dtype == np.float32
         np.testing.assert_array_equal(v, cpu.best_params[k])
     w1 = trainer.param_on_host("W1")
-    assert cupy.transfers == before + 2 and type(w1) is np.ndarray
+    assert cupy.downloads == before + 2 and type(w1) is np.ndarray
     np.testing.assert_array_equal(w1, cpu.net.params["W1"])
 
 
+# --- the stand-in refuses what CuPy refuses, or the tests above prove nothing ------
+
+
 def test_host_data_in_a_device_step_fails_as_it_would_on_cupy():
-    # The stand-in must refuse what CuPy refuses, or the tests above prove nothing.
     cupy = FakeCupy()
+    a = cupy.asarray(np.ones((2, 2), np.float32))
     with pytest.raises(TypeError, match="host array"):
-        cupy.asarray(np.ones((2, 2))) @ np.ones((2, 2))
+        a @ np.ones((2, 2))
+    with pytest.raises(TypeError, match="host array"):
+        np.ones((2, 2)) + a
+    with pytest.raises(TypeError, match="host array"):  # 0-d too: CuPy takes NumPy scalars, not arrays
+        cupy.multiply(a, np.array(2.0), out=a)
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        np.asarray(a)
+    assert (a * np.float32(2.0)).dtype == np.float32 and (a * 2.0).dtype == np.float32  # scalars are fine
+
+
+def test_the_stand_in_has_cupys_functions_and_signatures_only():
+    cupy = FakeCupy()
+    X = cupy.asarray(np.arange(12, dtype=np.float32).reshape(4, 3))
+    idx = cupy.asarray(np.array([0, 5, -1]))
+    with pytest.raises(TypeError, match="mode"):
+        cupy.take(X, idx, axis=0, mode="clip")
+    with pytest.raises(AttributeError, match="errstate"):
+        cupy.errstate  # noqa: B018
+    # Out-of-range indices wrap, as in CuPy (NumPy would raise).
+    np.testing.assert_array_equal(cupy.take(X, idx, axis=0).get(), X.get()[[0, 1, 3]])
+    rows = cupy.asarray(np.array([0, 1, 2, 3]))
+    labels = cupy.asarray(np.array([0, 4, 2, -1]))
+    np.testing.assert_array_equal(X[rows, labels].get(), [0, 4, 8, 11])
+
+
+def test_the_stand_in_counts_kernels_transfers_and_syncs_as_cupy_incurs_them():
+    cupy = FakeCupy()
+    X = cupy.asarray(np.ones((4, 3), np.float32))
+    assert cupy.counts() == {"kernels": 0, "uploads": 1, "downloads": 0, "syncs": 0}
+    rows, y = cupy.arange(4), cupy.asarray(np.array([0, 1, 2, 0]))
+    before = cupy.kernels
+    X[rows, y] -= 1  # gather (4), subtract, scatter (4): CuPy's advanced indexing by two arrays
+    assert cupy.kernels - before == 9
+    before = cupy.kernels
+    cupy.vdot(X, X)  # with CUB: a product and a sum
+    assert cupy.kernels - before == 2
+    float(X.sum())
+    host = np.empty(1, np.float64)
+    cupy.ones(1, np.float64).get(out=host, blocking=False)  # an asynchronous copy: no wait
+    assert (cupy.downloads, cupy.syncs) == (2, 1)
+
+
+def test_the_stand_in_pool_tracks_live_bytes_and_enforces_its_limit():
+    cupy = FakeCupy(memory=2**20)
+    pool = cupy.get_default_memory_pool()
+    pool.set_limit(size=64 * 1024)
+    a = cupy.empty(1000, np.float32)  # 4,000 bytes: 4,096 in the pool's 512-byte blocks
+    assert pool.used_bytes() == 4096
+    with pytest.raises(cupy.cuda.memory.OutOfMemoryError):
+        cupy.empty(20_000, np.float32)
+    del a
+    assert pool.used_bytes() == 0 and pool.total_bytes() == 4096  # cached until freed
+    pool.free_all_blocks()
+    assert pool.total_bytes() == 0 and cupy.cuda.runtime.memGetInfo() == (2**20, 2**20)
 
 
 def test_a_gpu_run_through_the_command_records_what_a_cpu_run_records(fake, tmp_path, capsys):
@@ -275,7 +331,7 @@ def test_a_trial_on_the_gpu_gives_its_memory_back_when_it_ends(fake):
     trial = Trial("s1-001", 1, 1, 1e-1, 1e-4, 40, None, 3)
     result = run_trial(TrialSpec(preset, trial, MemoryFlag()))
     assert result.status == "finished", result.reason
-    assert fake.pool.freed == 1 and fake.transfers > 0  # it trained on the stand-in device, then freed it
+    assert fake.pool.freed == 1 and fake.downloads > 0  # it trained on the stand-in device, then freed it
     on_cpu = run_trial(TrialSpec(preset.replace(**{"train.device": "cpu"}), trial, MemoryFlag()))
     assert (result.best_val_acc, result.iterations) == (on_cpu.best_val_acc, on_cpu.iterations)
     assert result.best_val_acc > 0.5

@@ -118,6 +118,9 @@ class DeviceArray:
         fn = getattr(self.xp, ufunc.__name__, None) if method == "__call__" else None
         if fn is None:
             raise TypeError(f"CuPy does not support numpy.{ufunc.__name__}.{method}")
+        out = kwargs.get("out")
+        if isinstance(out, tuple):  # NumPy hands out= over as a tuple
+            kwargs["out"] = out[0] if len(out) == 1 else out
         return fn(*inputs, **kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:

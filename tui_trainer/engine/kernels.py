@@ -61,7 +61,7 @@ extern "C" __global__ void tt_softmax_xent_{suffix}(
     const long long label = y[r];
     const double correct = (double)((s[label] + b[label]) - m);
     T sum = (T)0;
-    for (int k = 0; k < c; ++k) {{ T e = exp((s[k] + b[k]) - m); s[k] = e; sum = sum + e; }}
+    for (int k = 0; k < c; ++k) {{ T e = {exp}((s[k] + b[k]) - m); s[k] = e; sum = sum + e; }}
     acc += log((double)sum) - correct;  // log-sum-exp less the correct score: finite where its p underflows
     for (int k = 0; k < c; ++k) {{
       T p = s[k] / sum;
@@ -78,7 +78,8 @@ extern "C" __global__ void tt_softmax_xent_{suffix}(
   if (threadIdx.x == 0) loss[0] = part[0] / n + (half_reg != 0.0 ? half_reg * reg_sq[0] : 0.0);
 }}
 """
-_CTYPES = {np.dtype(np.float32): ("float", "f32"), np.dtype(np.float64): ("double", "f64")}
+# (C type, name suffix, exp of that type: a raw kernel gets no C++ overloads it does not include)
+_CTYPES = {np.dtype(np.float32): ("float", "f32", "expf"), np.dtype(np.float64): ("double", "f64", "exp")}
 
 
 def update_params(rule: type[Optimizer]) -> tuple[str, str, str]:
@@ -105,11 +106,11 @@ class Kernels:
         self._sumsq = xp.ReductionKernel(*SUMSQ, name="tt_sumsq", reduce_type="T")
         self._softmax = {
             dtype: xp.RawKernel(
-                SOFTMAX_XENT.format(ctype=ctype, suffix=suffix, block=SOFTMAX_BLOCK),
+                SOFTMAX_XENT.format(ctype=ctype, suffix=suffix, exp=exp, block=SOFTMAX_BLOCK),
                 f"tt_softmax_xent_{suffix}",
                 options=NO_FMA,
             )
-            for dtype, (ctype, suffix) in _CTYPES.items()
+            for dtype, (ctype, suffix, exp) in _CTYPES.items()
         }
         self._updates = {
             rule.name: xp.ElementwiseKernel(*update_params(rule), name=f"tt_update_{rule.name}", options=NO_FMA)

@@ -75,12 +75,12 @@ def main() -> None:
     }
     costs = {name: sink_cost_us(make) for name, make in faces.items()}
 
-    record = Record(64, 10)
-    for e in [Step(i, i / 20, 2.3 / (1 + i * 1e-3), 1e-3) for i in range(1, 100_001)]:
-        record(e)  # a long run's history: the sparkline samples 100,000 losses
     from tui_trainer.engine.events import RunStarted
 
-    record(RunStarted("bench", {}, 10, 1000, 100, 20, 100_000, 2.3))
+    record = Record(64, 10)
+    record(RunStarted("bench", {}, 10, 1000, 100, 20, 100_000, 2.3))  # first: a run_started starts a history over
+    for e in [Step(i, i / 20, 2.3 / (1 + i * 1e-3), 1e-3) for i in range(1, 100_001)]:
+        record(e)  # a long run's history: the sparkline samples 100,000 losses
     from rich.console import Console
 
     console = Console(file=devnull, force_terminal=True, width=100)

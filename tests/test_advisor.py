@@ -14,7 +14,8 @@ from tui_trainer.engine import Trainer
 from tui_trainer.engine.events import Advice, Epoch, ParamStats, Ratios, RunEnded, RunStarted, Step
 from tui_trainer.engine.events import to_dict as ev_dict
 from tui_trainer.lab import advisor as adv
-from tui_trainer.lab.advisor import Advisor, History, diagnose
+from tui_trainer.lab.advisor import Advisor, diagnose
+from tui_trainer.lab.history import History
 
 LN10 = math.log(10)
 

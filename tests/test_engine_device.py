@@ -22,8 +22,9 @@ from tui_trainer.engine.backend import CPU, Backend, resolve
 from tui_trainer.engine.events import Epoch, Ratios, RunStarted, Step
 from tui_trainer.engine.kernels import load
 from tui_trainer.errors import PresetError
+from tui_trainer.lab.search.pool import MemoryFlag
 from tui_trainer.lab.search.space import Trial
-from tui_trainer.lab.search.trial import MemoryFlag, TrialSpec, run_trial
+from tui_trainer.lab.search.trial import TrialSpec, run_trial
 
 INSTALL = "pip install 'tui-trainer[gpu]'"
 
@@ -340,11 +341,11 @@ def test_search_workers_on_one_gpu_cap_their_memory_pool_at_their_share(fake):
 
 def test_a_trial_on_the_gpu_gives_its_memory_back_when_it_ends(fake):
     preset = loads_preset(Path(__file__).with_name("digits-search.toml").read_text()).replace(**{"train.device": "gpu"})
-    trial = Trial("s1-001", 1, 1, 1e-1, 1e-4, 40, None, 3)
+    trial = Trial("s1-001", 1, 1, {"learning_rate": 1e-1, "reg": 1e-4, "hidden": 40}, 3)
     result = run_trial(TrialSpec(preset, trial, MemoryFlag()))
     assert result.status == "finished", result.reason
     assert fake.downloads > 0  # it trained on the stand-in device, then freed its memory, none of it alive
-    assert fake.pool.freed >= 1 and fake.pool.used_at_free[0] == 0 and fake.pool.total_bytes() == 0
+    assert fake.pool.freed == 1 and fake.pool.used_at_free == [0] and fake.pool.total_bytes() == 0
     on_cpu = run_trial(TrialSpec(preset.replace(**{"train.device": "cpu"}), trial, MemoryFlag()))
     assert (result.best_val_acc, result.iterations) == (on_cpu.best_val_acc, on_cpu.iterations)
     assert result.best_val_acc > 0.5

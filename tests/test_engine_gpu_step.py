@@ -37,8 +37,10 @@ from tui_trainer.engine.optim import Momentum
 from tui_trainer.engine.steps import Steps
 from tui_trainer.engine.trainer import check_model_fits, estimate_bytes
 from tui_trainer.errors import PresetError, UserError
+from tui_trainer.lab.search.pool import MemoryFlag, TrialPool
 from tui_trainer.lab.search.space import Trial
-from tui_trainer.lab.search.trial import MemoryFlag, TrialSpec, run_trial
+from tui_trainer.lab.search.trial import TrialSpec, run_trial
+from tui_trainer.threads import cores
 
 BUDGET = 20  # kernels per trainer step of 3072-1000-1000-10; 8 of them the matmuls
 
@@ -203,7 +205,7 @@ def test_a_trial_too_big_for_its_workers_share_fails_with_the_model_hidden_line(
     preset = preset.replace(**{"train.device": "gpu", "model.hidden": [3000, 3000]})
     need = estimate_bytes(preset, 64, 10, with_data=True)
     assert 0.8 * backend.worker_pool_limit(cupy.memory, 4) < need < 0.8 * cupy.memory  # fits the GPU, not the share
-    result = run_trial(TrialSpec(preset, Trial("s1-001", 1, 1, 1e-2, 1e-4, None, None, 2), MemoryFlag()))
+    result = run_trial(TrialSpec(preset, Trial("s1-001", 1, 1, {"learning_rate": 1e-2, "reg": 1e-4}, 2), MemoryFlag()))
     assert result.status == "failed"
     assert "model.hidden: [3000, 3000]" in result.reason and "a search worker's share" in result.reason
     assert cupy.pool.peak < cupy.pool.limit  # refused before it allocated the net, not out of memory mid-run
@@ -215,7 +217,7 @@ def test_a_failed_trials_arrays_are_gone_before_its_memory_is_handed_back(monkey
 
     monkeypatch.setattr(Trainer, "_end_epoch", fail)
     preset = loads_preset(Path(__file__).with_name("digits-search.toml").read_text()).replace(**{"train.device": "gpu"})
-    result = run_trial(TrialSpec(preset, Trial("s1-001", 1, 1, 1e-2, 1e-4, None, None, 2), MemoryFlag()))
+    result = run_trial(TrialSpec(preset, Trial("s1-001", 1, 1, {"learning_rate": 1e-2, "reg": 1e-4}, 2), MemoryFlag()))
     assert result.status == "failed" and "a bug in the middle of a run" in result.reason
     # The error's traceback held the data on the device and the net: none of it is alive when the pool frees.
     assert fake_gpu.pool.used_at_free and fake_gpu.pool.used_at_free[0] == 0 and fake_gpu.pool.total_bytes() == 0
@@ -233,3 +235,13 @@ def test_too_many_workers_for_one_gpus_contexts_are_refused_naming_the_option():
     check_workers_fit(small, backend.GPU_WORKERS)  # the default fits
     with pytest.raises(UserError, match=r"^--workers 16: 16 processes on one GPU need about 8\.0 GiB for their CUDA"):
         check_workers_fit(small, 16)
+
+
+def test_a_gpu_search_defaults_to_a_few_workers_and_refuses_too_many(fake_gpu):
+    with TrialPool.open(None, None, device="gpu") as pool:  # processes start with the first trial: none here
+        assert pool.capacity == backend.GPU_WORKERS == 2
+    fake_gpu.memory = 8 * 2**30
+    with pytest.raises(UserError, match=r"^--workers 16: "):
+        TrialPool.open(None, 16, device="gpu")
+    with TrialPool.open(None, None) as pool:  # on the CPU: one per core
+        assert pool.capacity == cores()

@@ -27,7 +27,7 @@ from tui_trainer.engine import Trainer  # noqa: E402
 from tui_trainer.engine.backend import find_gpu, pool_limit, worker_pool_limit  # noqa: E402
 from tui_trainer.engine.events import Epoch, RunStarted, Step  # noqa: E402
 from tui_trainer.engine.kernels import REFERENCES, RULES  # noqa: E402
-from tui_trainer.lab.search.runner import local_pool  # noqa: E402
+from tui_trainer.lab.search.pool import TrialPool  # noqa: E402
 
 gpu, missing = find_gpu()
 pytestmark = pytest.mark.skipif(gpu is None, reason=f"no usable CUDA device: {missing}")
@@ -120,7 +120,7 @@ def test_a_gpu_run_and_a_cpu_run_with_the_same_seed_agree_over_50_steps():
 def test_a_search_with_two_workers_shares_one_gpu(tmp_path):
     # Each of the pool's workers caps its memory pool at its share of the device.
     total = gpu.memory_bytes()
-    with local_pool(2) as pool:
+    with TrialPool.local(2) as pool:
         limits = list(pool.map(pool_limit, range(2)))
     assert limits == [worker_pool_limit(total, 2)] * 2
 

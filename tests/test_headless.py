@@ -510,13 +510,12 @@ def test_the_second_interrupt_stops_at_once_and_the_record_still_ends_once(tmp_p
     from tui_trainer.commands.run_faces import JsonLines, Record
     from tui_trainer.config import load_preset
     from tui_trainer.datasets import load_dataset
-    from tui_trainer.engine import RunControl, Trainer
-    from tui_trainer.engine.events import Fanout, Step
-    from tui_trainer.records.run_folder import RunStore
+    from tui_trainer.engine import RunControl
+    from tui_trainer.engine.events import Step
+    from tui_trainer.lab.session import record_run
 
     preset = load_preset("digits-fast", ["train.epochs=50"])
     data = load_dataset(preset.data)
-    store = RunStore.create(tmp_path, preset, data)
     control = RunControl()
     out = io.StringIO()
     face = JsonLines(out, control)
@@ -528,15 +527,15 @@ def test_the_second_interrupt_stops_at_once_and_the_record_still_ends_once(tmp_p
             assert control.stopped
             signals._handle(signal.SIGINT, None)  # raises KeyboardInterrupt
 
-    trainer = Trainer(preset, data, Fanout(store, face, ctrl_c_twice), control=control, on_epoch=store.on_epoch)
-    ended = run_command._run(trainer, store, face)
+    run = record_run(preset, data, tmp_path, control, face, ctrl_c_twice)
+    ended = run.run()
     assert ended.status == "stopped" and ended.reason == "interrupted twice; stopped at once"
     assert ended.iterations == 20
     events = [json.loads(line) for line in out.getvalue().splitlines()]
     check_stream(events)
     assert events[-1]["reason"] == ended.reason
-    assert read_metrics(store.path) == events
-    summary = json.loads((store.path / "summary.json").read_text())
+    assert read_metrics(run.path) == events
+    summary = json.loads((run.path / "summary.json").read_text())
     assert summary["status"] == "stopped" and summary["iterations"] == 20
 
 
@@ -572,3 +571,25 @@ def test_a_signal_the_caller_ignores_stays_ignored(tmp_path):
         proc.kill()
     assert proc.returncode == 130
     assert events[-1]["reason"] == "interrupted by SIGTERM"
+
+
+def test_every_commands_events_take_the_one_path_to_json():
+    """run, search, lr-find and tune write their --json lines with engine/events.py's event_line."""
+    import math
+
+    from tui_trainer.engine.events import Step, event_line, to_dict
+    from tui_trainer.lab.lr_find import LrFindEnded
+
+    ended = LrFindEnded("finished", "", 1e-3, {"valley": 2e-3, "steepest": None}, (1e-4, 1e-2), "p", 1.5)
+    assert json.loads(event_line(ended)) == {
+        "event": "lr_find_ended",
+        "status": "finished",
+        "reason": "",
+        "suggested_lr": 1e-3,
+        "suggestions": {"valley": 2e-3, "steepest": None},
+        "spread": [1e-4, 1e-2],
+        "path": "p",
+        "elapsed_s": 1.5,
+    }
+    step = Step(3, 0.5, math.inf, 1e-3)
+    assert event_line(step) == json.dumps(to_dict(step))

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from tui_trainer.config import load_preset
 from tui_trainer.formatting import hyperparameter
+from tui_trainer.lab.advisor import diagnose
+from tui_trainer.records.run_folder import read_metrics
 
 SMALL = [
     "--set",
@@ -80,6 +82,10 @@ def test_tune_on_spiral_runs_every_stage_and_leaves_a_tuned_preset_and_a_report(
     assert (tuned.train.learning_rate, tuned.train.reg) == (chosen["learning_rate"], chosen["reg"])
     assert last["best_val_acc"] == max(c["best_val_acc"] for c in final["candidates"])
     assert last["best_val_acc"] >= fine["best"]["best_val_acc"]
+    # the final run is advised as every run is (lab/session.py): its record holds the advice it got
+    metrics = read_metrics(final["run"])
+    advice = [e["code"] for e in metrics if e["event"] == "advice"]
+    assert advice and advice == [d.code for d in diagnose(metrics)]
     folder = Path(last["path"])
     assert folder.parent == tmp_path and (folder / "state.json").is_file()
     report = Path(last["report"]).read_text()

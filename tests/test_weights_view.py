@@ -11,7 +11,7 @@ from tui_trainer.config import load_preset
 from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import Trainer
 from tui_trainer.ui.host_events import LayerSnapshot
-from tui_trainer.ui.trainer_host import epoch_hook
+from tui_trainer.ui.trainer_host import snapshot_hook
 from tui_trainer.ui.widgets.weights_view import HALF, WAITING, WeightsView
 
 SIZE = (80, 28)
@@ -138,7 +138,7 @@ async def test_drawn_once_per_snapshot_and_size(mnist_w1):
         assert calls == [tuple(view.size)]  # a new size: drawn once more
 
 
-async def test_the_hosts_epoch_hook_sends_a_copy_the_view_shows():
+async def test_the_hosts_snapshot_hook_sends_a_copy_the_view_shows():
     preset = load_preset(
         "default",
         [
@@ -152,15 +152,11 @@ async def test_the_hosts_epoch_hook_sends_a_copy_the_view_shows():
     )
     data = load_dataset(preset.data)
 
-    class NoStore:
-        def on_epoch(self, trainer):
-            pass
-
     app = ViewApp()
     async with app.run_test(size=SIZE) as pilot:
         view = app.query_one(WeightsView)
         seen, sent = [], []
-        hook = epoch_hook(NoStore(), sent.append, preset.train.epochs)
+        hook = snapshot_hook(sent.append, preset.train.epochs)
         trainer = Trainer(
             preset, data, lambda e: None, on_epoch=lambda t: (hook(t), seen.append(t.net.params["W1"].copy()))
         )

@@ -17,7 +17,6 @@ Exit status: 0 done, 1 no rate lowered the loss, 2 bad input, 130 stopped.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ..config import load_preset
@@ -29,7 +28,7 @@ def command(args) -> int:
     apply_training_blas_threads()  # before NumPy loads (hence the imports here)
     from ..datasets import load_dataset
     from ..engine import RunControl
-    from ..engine.events import to_dict
+    from ..engine.events import event_line
     from ..lab.lr_find import LrFindEnded, LrSweep, find_lr
 
     preset = load_preset(args.preset, args.overrides)
@@ -40,7 +39,7 @@ def command(args) -> int:
 
     def sink(event) -> None:
         if args.json:
-            sys.stdout.write(json.dumps(to_dict(event)) + "\n")
+            sys.stdout.write(event_line(event) + "\n")
             sys.stdout.flush()
         elif isinstance(event, LrSweep):
             sweeps.append(event)

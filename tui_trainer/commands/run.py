@@ -1,6 +1,7 @@
 """`tui-trainer run PRESET [--set KEY=VALUE]... [--json] [--runs-dir DIR]`: one headless run.
 
-One trainer, one run directory, and one of three faces on it (run_faces.py):
+One recorded run (lab/session.py: the run directory, the advisor, the trainer)
+and one of three faces on it (run_faces.py):
 
     --json              every event as one JSON line on stdout, nothing else there;
                         stderr stays quiet unless something goes wrong
@@ -23,8 +24,6 @@ to stderr), 2 bad input.
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from ..config import load_preset
@@ -33,9 +32,7 @@ from ..threads import apply_training_blas_threads
 from .console import BAD_INPUT, StopOnSignals, exit_status, is_terminal, preflight
 
 if TYPE_CHECKING:
-    from ..engine import RunControl, Trainer
-    from ..engine.events import Event, RunEnded
-    from ..records.run_folder import RunStore
+    from ..engine import RunControl
     from .run_faces import Record
 
 
@@ -44,10 +41,9 @@ def command(args) -> int:
     # like for like; it must come before NumPy loads, hence the imports below.
     apply_training_blas_threads()
     from ..datasets import load_dataset
-    from ..engine import RunControl, Trainer
+    from ..engine import RunControl
     from ..engine.events import Fanout
-    from ..lab.advisor import Advisor
-    from ..records.run_folder import RunStore
+    from ..lab.session import record_run
     from .run_faces import JsonLines, LiveDisplay, PlainLines, Record
 
     preset = load_preset(args.preset, args.overrides)
@@ -58,76 +54,41 @@ def command(args) -> int:
     record = Record(input_dim=data.input_dim, classes=data.num_classes)
     interactive = not args.json and is_terminal(sys.stdout)
     with stop_on_signals(control, record):
-        store = RunStore.create(args.runs_dir, preset, data)
+        run = record_run(preset, data, args.runs_dir, control)
+        assert run.store is not None
         if args.json:
-            face: Callable[[Event], None] = JsonLines(sys.stdout, control)
+            run.watch(JsonLines(sys.stdout, control))
         elif interactive:
-            face = record
+            run.watch(record)
         else:
-            face = Fanout(record, PlainLines(sys.stdout, control, store.path))
-        # The advisor sits in front of every sink, so its advice events reach
-        # metrics.jsonl, --json and the people's view alike.
-        trainer = Trainer(
-            preset, data, Advisor(Fanout(store, face)), control=control, run_id=store.run_id, on_epoch=store.on_epoch
-        )
+            run.watch(Fanout(record, PlainLines(sys.stdout, control, run.store.path)))
         if interactive:
             with LiveDisplay(record, preset, sys.stdout) as live:
-                ended = _run(trainer, store, face)
-            live.report(store.path)
+                ended = run.run()
+            live.report(run.store.path)
         else:
-            ended = _run(trainer, store, face)
+            ended = run.run()
 
+    trainer = run.trainer
     if ended.status == "failed" and isinstance(trainer.error, UserError):
         # the machine's problem (a full disk under the record), not a bug: one line, what to do
         _say(sys.stderr, f"tui-trainer: {trainer.error}")
         return BAD_INPUT
     if ended.status == "failed" and trainer.traceback:
         _say(sys.stderr, trainer.traceback.rstrip())
-        _say(sys.stderr, f"tui-trainer: the run failed; its record is in {store.path}")
+        _say(sys.stderr, f"tui-trainer: the run failed; its record is in {run.store.path}")
     return exit_status(ended.status)
 
 
 def stop_on_signals(control: RunControl, record: Record) -> StopOnSignals:
     """Ctrl+C, SIGTERM or a hangup ask the trainer to stop at the next iteration,
-    and the live view says so; a second signal stops at once (see _run)."""
+    and the live view says so; a second signal stops at once (lab/session.py)."""
 
     def stop(signal_name: str) -> None:
         control.stop(f"interrupted by {signal_name}")
         record.stopping = signal_name
 
     return StopOnSignals(stop, hangup=True)
-
-
-def _run(trainer: Trainer, store: RunStore, face: Callable[[Event], None]) -> RunEnded:
-    """trainer.run(), except that a second Ctrl+C (KeyboardInterrupt) ends it at
-    once; the run still gets its one run_ended event and its summary."""
-    import numpy as np
-
-    from ..engine.events import RunEnded
-
-    t0 = time.perf_counter()
-    try:
-        # An exploding loss overflows on its way to inf/nan; the trainer reports
-        # that as status "exploded", so numpy's warnings would only be noise on
-        # stderr (and garble the live display).
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return trainer.run()
-    except KeyboardInterrupt:
-        ended = RunEnded(
-            status="stopped",
-            reason="interrupted twice; stopped at once",
-            best_val_acc=trainer.best_val_acc,
-            best_epoch=trainer.best_epoch,
-            iterations=trainer.iteration,
-            elapsed_s=time.perf_counter() - t0,
-        )
-        for sink in (store, face):
-            if not getattr(sink, "ended", False):
-                try:
-                    sink(ended)
-                except Exception:
-                    pass
-        return ended
 
 
 def _say(stream: IO[str], text: str) -> None:

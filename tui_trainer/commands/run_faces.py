@@ -2,7 +2,7 @@
 
     JsonLines     every event as one JSON line, for programs
     PlainLines    one line per epoch on stdout, for logs and CI
-    Record        the numbers people see, stored per event; LiveDisplay draws them
+    Record        the numbers people see, folded per event; LiveDisplay draws them
                   a few times a second, then the summary table and the curves
 
 The sinks only store numbers or write a line; the live display is redrawn by
@@ -16,10 +16,13 @@ import time
 from pathlib import Path
 from typing import IO
 
+import numpy as np
+
 from .. import formatting as fmt
 from ..config import Preset
 from ..engine import RunControl
-from ..engine.events import Advice, Epoch, Event, RunEnded, RunStarted, Step, event_line
+from ..engine.events import Advice, Epoch, Event, RunEnded, RunStarted, event_line
+from ..lab.history import History
 from ..usertext import clean, markup
 from .console import rich_console, silence
 
@@ -101,45 +104,16 @@ class PlainLines:
             self.control.stop("stdout was closed (broken pipe)")
 
 
-class Record:
-    """The numbers the human faces show, stored by the trainer's thread (cheap
-    attribute writes and one list append per step) and read by the display."""
+class Record(History):
+    """The numbers the human faces show: the run's history (lab/history.py),
+    folded on the trainer's thread and read by the display, plus the net's
+    sizes and the signal that asked for a stop."""
 
     def __init__(self, input_dim: int = 0, classes: int = 0) -> None:
+        super().__init__()
         self.input_dim = input_dim
         self.classes = classes
-        self.started: RunStarted | None = None
-        self.t0 = time.perf_counter()
-        self.iteration = 0
-        self.epoch_f = 0.0
-        self.loss = math.nan
-        self.learning_rate = math.nan
-        self.losses: list[float] = []  # one per iteration
-        self.epochs: list[Epoch] = []
-        self.advice: list[Advice] = []
-        self.ended: RunEnded | None = None
         self.stopping: str | None = None  # the signal that asked for a stop
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, Step):
-            self.iteration = event.iteration
-            self.epoch_f = event.epoch
-            self.loss = event.loss
-            self.learning_rate = event.learning_rate
-            self.losses.append(event.loss)
-        elif isinstance(event, Epoch):
-            self.epochs.append(event)
-        elif isinstance(event, RunStarted):
-            self.started = event
-            self.t0 = time.perf_counter()
-        elif isinstance(event, Advice):
-            self.advice.append(event)
-        elif isinstance(event, RunEnded):
-            self.ended = event
-
-    @property
-    def best(self) -> Epoch | None:
-        return max(self.epochs, key=lambda e: e.val_acc, default=None)
 
 
 class LiveDisplay:
@@ -217,10 +191,10 @@ def live_view(record: Record, preset: Preset):
         return Group(head, Text("starting...", style="dim"))
 
     total = r.started.total_iterations
-    elapsed = time.perf_counter() - r.t0
+    elapsed = time.perf_counter() - r.started_clock
     rate = r.iteration / elapsed if elapsed > 0 else 0.0
     eta = (total - r.iteration) / rate if rate > 0 else math.nan
-    epoch_now = min(int(r.epoch_f) + 1, t.epochs) if r.iteration else 1
+    epoch_now = min(int(r.current_epoch) + 1, t.epochs) if r.iteration else 1
 
     bar = Table.grid(expand=True, padding=(0, 1))
     bar.add_column(no_wrap=True)
@@ -235,7 +209,7 @@ def live_view(record: Record, preset: Preset):
         ("loss ", "dim"),
         (f"{r.loss:.4f}", "bold"),
         " ",
-        (sparkline(r.losses, 24), "cyan"),
+        (sparkline(r.steps_loss, 24), "cyan"),
         (f"  initial {r.started.initial_loss:.4f}", "dim"),
         ("  lr ", "dim"),
         f"{r.learning_rate:.3g}",
@@ -300,7 +274,7 @@ def curves_text(record: Record, width: int, height: int = 14) -> str:
     `width` columns: side by side when there is room, else one above the other.
     "" when there is nothing to draw."""
     r = record
-    xs, losses = downsample(r.losses, max(width, 40))  # about two points per column
+    xs, losses = downsample(r.steps_loss, max(width, 40))  # about two points per column
     finite = [(x, v) for x, v in zip(xs, losses) if math.isfinite(v)]
     if not finite:
         return ""
@@ -349,17 +323,18 @@ def _plotext(width: int, height: int, title: str, lines, ylim=None) -> str:
     return text
 
 
-def downsample(values: list[float], points: int) -> tuple[list[int], list[float]]:
+def downsample(values: np.ndarray, points: int) -> tuple[list[int], list[float]]:
     """At most `points` (iteration, value) pairs: every k-th, so a plot never draws
     more points than it has room for. Iterations are 1-based."""
     step = max(1, math.ceil(len(values) / max(points, 1)))
     xs = list(range(1, len(values) + 1, step))
-    return xs, values[::step]
+    return xs, values[::step].tolist()
 
 
-def sparkline(values: list[float], width: int) -> str:
+def sparkline(values: np.ndarray, width: int) -> str:
     """The whole history in `width` block characters, each the mean of its bucket."""
-    finite = [v for v in values[:: max(1, len(values) // (width * 8))] if math.isfinite(v)]
+    sample = values[:: max(1, len(values) // (width * 8))]
+    finite = sample[np.isfinite(sample)].tolist()
     if not finite:
         return ""
     buckets = [finite[i * len(finite) // width : (i + 1) * len(finite) // width] for i in range(width)]

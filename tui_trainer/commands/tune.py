@@ -18,7 +18,6 @@ Exit status: 0 done, 1 a sanity check (or a stage) failed, 2 bad input, 130 stop
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 
@@ -48,18 +47,16 @@ def command(args) -> int:
         preset = record.preset
         read_state(record)  # a state.json tune cannot read: exit 2 now, before the workers start
     data = cached_dataset(preset.data, preset.where)  # bad data: exit 2 here
-    preflight(preset, data)
+    backend = preflight(preset, data)
 
-    pool = TrialPool.open(args.scheduler, args.workers)
+    pool = TrialPool.open(args.scheduler, args.workers, device=backend.name)
     ended = None
     try:
         record = record or TuneRecord.create(args.runs_dir, preset)
         control = TuneControl()
         face = _json if args.json else _Plain()
         with StopOnSignals(lambda name: control.stop(f"interrupted by {name}")):
-            ended = run_tune(
-                preset, data, record, face, control, pool.executor, capacity=pool.capacity, where=pool.where
-            )
+            ended = run_tune(preset, data, record, face, control, pool)
     finally:
         pool.close(graceful=ended is not None and ended.status == "finished")
     if ended.status == "stopped":
@@ -77,9 +74,9 @@ def resume_command(args) -> str:
 
 
 def _json(event) -> None:
-    from ..engine.events import jsonable
+    from ..engine.events import event_line
 
-    sys.stdout.write(json.dumps({"event": event.kind, **jsonable(event)}) + "\n")
+    sys.stdout.write(event_line(event) + "\n")
     sys.stdout.flush()
 
 

@@ -4,7 +4,8 @@ The trainer calls one sink, `sink(event)`, with these frozen dataclasses.
 `to_dict(event)` is the JSON form (`{"event": "step", ...}`), the same in
 `--json` output, in `metrics.jsonl` and in the workbench; `from_dict` reads it
 back, so a past run's metrics can be replayed through the same code.
-`event_line(event)` is that form as one line of JSON, the one writer of it.
+`event_line(event)` is that form as one line of JSON, the one writer of it
+(the search's, lr-find's and tune's events too).
 """
 
 from __future__ import annotations
@@ -103,9 +104,18 @@ EVENT_TYPES: dict[str, type[Event]] = {c.kind: c for c in (RunStarted, Step, Rat
 def to_dict(event: Event) -> dict[str, Any]:
     """The JSON form: {"event": kind, field: value, ...}; non-finite floats become null."""
     out: dict[str, Any] = {"event": event.kind}
-    for f in dataclasses.fields(event):
-        out[f.name] = jsonable(getattr(event, f.name))
+    for name, value in _fields(event).items():
+        out[name] = jsonable(value)
     return out
+
+
+def _fields(v: Any) -> dict[str, Any]:
+    """A dataclass's fields by name; one with a `json_fields()` method gives its own
+    (a search trial spells the mapping of its values out among its fields)."""
+    own = getattr(v, "json_fields", None)
+    if own is not None:
+        return dict(own())
+    return {f.name: getattr(v, f.name) for f in dataclasses.fields(v)}
 
 
 def from_dict(d: dict[str, Any]) -> Event:
@@ -125,7 +135,7 @@ def from_dict(d: dict[str, Any]) -> Event:
 
 def jsonable(v: Any) -> Any:
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        return {f.name: jsonable(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        return {name: jsonable(x) for name, x in _fields(v).items()}
     if isinstance(v, float):
         return v if math.isfinite(v) else None
     if isinstance(v, (list, tuple)):
@@ -136,25 +146,29 @@ def jsonable(v: Any) -> Any:
 
 
 class Fanout:
-    """One sink that calls several: `Fanout(store.write, printer)`."""
+    """One sink that calls several, in order: `Fanout(store, printer)` (None: no sink there)."""
 
-    def __init__(self, *sinks: Sink):
-        self.sinks = [s for s in sinks if s is not None]
+    def __init__(self, *sinks: Sink | None):
+        self.sinks: list[Sink] = [s for s in sinks if s is not None]
 
     def __call__(self, event: Event) -> None:
         for sink in self.sinks:
             sink(event)
 
 
-def event_line(event: Event) -> str:
+def event_line(event: Any) -> str:
     """The event as one line of JSON (no newline): exactly json.dumps(to_dict(event)).
 
-    Step events come every iteration, so they take a direct path (about 1 us
-    instead of 9), and the last line is remembered, so the run store and the
-    --json face serialize each event once between them.
+    Any event dataclass with a `kind` (the engine's, and the search's, lr-find's
+    and tune's events) takes this one path to JSON. Step events come every
+    iteration, so they take a direct path (about 1 us instead of 9), and the
+    last line is remembered, so the run store and the --json face serialize
+    each event once between them.
     """
-    if event is _last_line[0]:
-        return str(_last_line[1])
+    global _last_line
+    last = _last_line  # read once: another thread (a search's, a trainer's) may replace it meanwhile
+    if event is last[0]:
+        return last[1]
     if type(event) is Step:
         line = (
             f'{{"event": "step", "iteration": {int(event.iteration)}, "epoch": {_num(event.epoch)}, '
@@ -162,11 +176,11 @@ def event_line(event: Event) -> str:
         )
     else:
         line = json.dumps(to_dict(event))
-    _last_line[:] = [event, line]
+    _last_line = (event, line)
     return line
 
 
-_last_line: list[Any] = [None, ""]  # (event, its line)
+_last_line: tuple[Any, str] = (None, "")  # (event, its line)
 
 
 def _num(x: float) -> str:

@@ -19,13 +19,9 @@ from .events import ParamStats
 # float32, whose pairwise sum is exact enough, without a float64 copy.
 EXACT_BELOW = 4096
 
-# The band the lecture gives: about 1e-3, within a factor of ~3 either way.
+# The ratios counted healthy: from the lecture's rule of thumb, 1e-3, up to a decade
+# above it, 1e-2. ratio_band says "ok" inside, "warn" within a decade outside, "alert" beyond.
 RATIO_BAND = (1e-3, 1e-2)
-
-
-def param_stats(name: str, weight: np.ndarray, update: np.ndarray) -> ParamStats:
-    """Summary of one parameter and the update just applied to it (same shape), on the CPU."""
-    return ratio_rows({name: weight}, {name: update})[0]
 
 
 def ratio_rows(params: Mapping[str, Any], updates: Mapping[str, Any], backend: Backend = CPU) -> tuple[ParamStats, ...]:

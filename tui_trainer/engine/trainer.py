@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Preset, to_dict
+from ..config import Preset, TrainConfig, to_dict
 from ..datasets.base import Dataset
 from ..errors import PresetError
 from ..threads import blas_threads, cores
@@ -114,8 +114,8 @@ def estimate_bytes(preset: Preset, input_dim: int, num_classes: int, with_data: 
     dims = [input_dim, *preset.model.hidden, num_classes]
     itemsize = np.dtype(preset.model.dtype).itemsize
     params = sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
-    tc, n, n_val = preset.train, preset.data.num_train, preset.data.num_val
-    batch = min(tc.batch_size, n) if tc.sample_batches else n  # as the trainer takes it: never more than n
+    n, n_val = preset.data.num_train, preset.data.num_val
+    batch = effective_batch_size(preset.train, n)
     subset = min(n, TRAIN_ACC_SUBSET)
     evaluated = min(EVAL_CHUNK, max(subset, n_val))
     activations = (batch + 2 * evaluated) * sum(dims[1:]) * (2 * itemsize + 1)
@@ -124,6 +124,18 @@ def estimate_bytes(preset: Preset, input_dim: int, num_classes: int, with_data: 
     if with_data:
         total += (n + n_val + subset + batch) * (input_dim * itemsize + 8) + n * 8
     return total
+
+
+def effective_batch_size(train: TrainConfig, n: int) -> int:
+    """The mini-batch a run takes from n training examples: train.batch_size, never
+    more than n; all n when train.sample_batches is off (full-batch descent)."""
+    return min(train.batch_size, n) if train.sample_batches else n
+
+
+def iterations_per_epoch(train: TrainConfig, n: int) -> int:
+    """Updates per epoch from n training examples: as many whole mini-batches as fit
+    (at least one), or one full-batch step."""
+    return max(n // effective_batch_size(train, n), 1) if train.sample_batches else 1
 
 
 def check_model_fits(preset: Preset, input_dim: int, num_classes: int, backend: Backend | None = None) -> Backend:
@@ -327,8 +339,8 @@ class Trainer:
         n = X_host.shape[0]
         if n == 0:
             raise ValueError("the training split is empty")
-        batch = min(tc.batch_size, n) if tc.sample_batches else n
-        per_epoch = max(n // batch, 1) if tc.sample_batches else 1
+        batch = effective_batch_size(tc, n)
+        per_epoch = iterations_per_epoch(tc, n)
         total = per_epoch * tc.epochs
 
         backend = self.backend = self.backend or resolve_device(p)

@@ -1,7 +1,8 @@
 """The advisor: what the curves mean, the way Lecture 6 reads them.
 
-Pure functions from the metrics history (the event stream) to diagnoses
-(`Advice` events), and `Advisor`, a sink wrapper that watches a run as it goes:
+Pure functions from a run's history (lab/history.py: the event stream folded
+as every face folds it) to diagnoses (`Advice` events), and `Advisor`, a sink
+wrapper that watches a run as it goes:
 
     sink = Advisor(Fanout(store, printer))      # forwards every event, and
     Trainer(preset, data, sink).run()          # adds an `advice` event when a
@@ -19,8 +20,8 @@ The search's check, "the best value sits at the edge of its range", is not
 advice on a run: it is `search.space.edge_warnings`, sent with the search's end.
 
 Cost: the trainer thread shares the GIL with the workbench, so a step event
-costs an append and the explosion rule; a ratios event a loop over the
-parameters; the checks that look at many steps run at epoch ends only, over
+costs its fold into the history and the explosion rule; a ratios event a loop
+over the parameters; the checks that look at many steps run at epoch ends only, over
 bounded windows.
 """
 
@@ -28,14 +29,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..engine.events import Advice, Epoch, Event, Ratios, RunEnded, RunStarted, Sink, Step, from_dict
-from ..engine.rules import ExplosionWatch
+from ..engine.events import Advice, Event, Ratios, RunStarted, Sink, from_dict
+from ..engine.rules import ExplosionWatch, expected_initial_loss, initial_loss_is_off
 from ..engine.stats import RATIO_BAND
+from .history import EPOCHS, LOSS, RATIOS, History
 
 # --- triggers ------------------------------------------------------------------
 # Thresholds measured on the bundled mnist-5k with the default preset (seeded):
@@ -126,9 +127,9 @@ RATIO_HIGH = RATIO_BAND[1] * 10
 CONVERGED_ACC = 0.99
 DECAYED = 0.5
 
-# initial_loss: the loss at init is more than INIT_LOSS_TOL (relative) away
-# from ln(C) (softmax) or C - 1 (SVM), what small random weights give.
-INIT_LOSS_TOL = 0.25
+# initial_loss: the loss at init is further from ln(C) (softmax) or C - 1 (SVM),
+# what small random weights give, than the sanity check allows (engine/rules.py
+# INITIAL_LOSS_TOL, a fraction of it): the same rule as lab/checks.py's check.
 
 SEVERITY = {
     "loss_exploding": "error",
@@ -144,69 +145,19 @@ SEVERITY = {
 }
 
 
-@dataclass
-class History:
-    """One run's events so far, in the shape the checks read.
-
-    losses[i] is the mini-batch loss of iteration i + 1 (NaN where it was not finite).
-    """
-
-    started: RunStarted | None = None
-    losses: list[float] = field(default_factory=list)
-    epochs: list[Epoch] = field(default_factory=list)
-    ratios: list[Ratios] = field(default_factory=list)
-    ended: RunEnded | None = None
-    learning_rate: float | None = None  # the last step's (after the schedule's decay)
-
-    @classmethod
-    def from_events(cls, events: Iterable[Event | Mapping[str, Any]]) -> History:
-        """The history of the last run in `events` (dataclasses, or dicts as in metrics.jsonl)."""
-        h = cls()
-        for event in events:
-            h.add(from_dict(dict(event)) if isinstance(event, Mapping) else event)
-        return h
-
-    def add(self, event: Event) -> None:
-        if isinstance(event, Step):
-            self.losses.append(event.loss if math.isfinite(event.loss) else math.nan)
-            self.learning_rate = event.learning_rate
-        elif isinstance(event, Epoch):
-            self.epochs.append(event)
-        elif isinstance(event, Ratios):
-            self.ratios.append(event)
-        elif isinstance(event, RunStarted):  # a new run: forget the last one
-            self.losses, self.epochs, self.ratios, self.ended = [], [], [], None
-            self.learning_rate = None
-            self.started = event
-        elif isinstance(event, RunEnded):
-            self.ended = event
-
-    # what the checks read from the resolved config
-    def setting(self, section: str, key: str, default: Any = None) -> Any:
-        if self.started is None:
-            return default
-        return self.started.config.get(section, {}).get(key, default)
-
-    @property
-    def iteration(self) -> int:
-        return len(self.losses)
-
-    @property
-    def iterations_per_epoch(self) -> int:
-        return max(self.started.iterations_per_epoch, 1) if self.started else 1
-
-
 # --- the checks: each reads the history as it stands ----------------------------------
 
 
-def check_initial_loss(h: History) -> Advice | None:
+def advise_initial_loss(h: History) -> Advice | None:
+    """The run's loss at init (reg included, as the trainer measures it) against the
+    sanity check's expectation; a loss that is not finite is the explosion rule's."""
     if h.started is None or not math.isfinite(h.started.initial_loss):
         return None
     c = h.started.classes
     svm = h.setting("model", "loss", "softmax") == "svm"
-    expected, what = (float(c - 1), f"C - 1 = {c - 1}") if svm else (math.log(c), f"ln({c}) = {math.log(c):.3f}")
+    expected, what = expected_initial_loss("svm" if svm else "softmax", c)
     loss = h.started.initial_loss
-    if expected <= 0 or abs(loss - expected) <= INIT_LOSS_TOL * expected:
+    if not initial_loss_is_off(loss, expected):
         return None
     init = h.setting("model", "init", "gaussian")
     std = float(h.setting("model", "init_std", 0.0))
@@ -236,10 +187,10 @@ def check_loss_flat(h: History) -> Advice | None:
     n_epochs = max(1, math.ceil(FLAT_MIN_STEPS / per))
     if len(h.epochs) < n_epochs:
         return None
-    window = h.losses[: n_epochs * per]
-    if not window:
+    window = h.steps_loss[: n_epochs * per]
+    if not len(window):
         return None
-    tail = np.asarray(window[-max(1, len(window) // 4) :], dtype=np.float64)
+    tail = window[-max(1, len(window) // 4) :]
     if not np.all(np.isfinite(tail)):
         return None  # that is an explosion, not a flat loss
     initial = h.started.initial_loss
@@ -290,9 +241,9 @@ def _pct(fraction: float) -> str:
 
 
 def check_loss_linear(h: History) -> Advice | None:
-    if h.started is None or len(h.epochs) < LINEAR_MIN_EPOCHS or h.iteration < LINEAR_MIN_STEPS:
+    if h.started is None or len(h.epochs) < LINEAR_MIN_EPOCHS or h.steps < LINEAR_MIN_STEPS:
         return None
-    x = np.asarray(h.losses, dtype=np.float64)
+    x = h.steps_loss
     if not np.all(np.isfinite(x)):
         return None
     n = (len(x) // LINEAR_BINS) * LINEAR_BINS
@@ -325,7 +276,7 @@ def check_loss_linear(h: History) -> Advice | None:
 def check_loss_noisy(h: History) -> Advice | None:
     if h.started is None or not h.epochs or not h.setting("train", "sample_batches", True):
         return None
-    window = np.asarray(h.losses[-NOISE_WINDOW:], dtype=np.float64)
+    window = h.steps_loss[-NOISE_WINDOW:]
     if len(window) < NOISE_MIN_STEPS or not np.all(np.isfinite(window)):
         return None
     noise = loss_noise(window) / h.started.initial_loss
@@ -495,7 +446,7 @@ def still_learning(h: History) -> bool:
     taken the rate below DECAYED of its start."""
     if h.epochs and h.epochs[-1].train_acc >= CONVERGED_ACC:
         return False
-    return h.learning_rate is None or h.learning_rate >= DECAYED * _lr(h)
+    return not math.isfinite(h.learning_rate) or h.learning_rate >= DECAYED * _lr(h)
 
 
 def _factor(x: float) -> int:
@@ -565,30 +516,25 @@ class Advisor:
         if self.sink is not None:
             self.sink(event)
         h = self._history
-        if isinstance(event, Step):
-            h.losses.append(event.loss if math.isfinite(event.loss) else math.nan)
-            h.learning_rate = event.learning_rate
-            if self._explosion is not None and self._explosion.update(event.loss):
+        what = h.add(event)
+        if what == LOSS:
+            if self._explosion is not None and self._explosion.update(h.loss):
                 self._emit(_exploding_advice(h, self._explosion))
-        elif isinstance(event, Ratios):
-            h.ratios.append(event)
-            for d in self._ratios.update(event, h, self._seen):
+        elif what == RATIOS:
+            assert h.ratios is not None
+            for d in self._ratios.update(h.ratios, h, self._seen):
                 self._emit(d)
-        elif isinstance(event, Epoch):
-            h.epochs.append(event)
+        elif what == EPOCHS:
             for code, check in EPOCH_CHECKS.items():
                 if code not in self._seen:
                     self._emit(check(h))
-        elif isinstance(event, RunStarted):
+        elif isinstance(event, RunStarted):  # the history has started over
             self.diagnoses = []
             self._seen = set()
-            h.add(event)
             self._ratios = RatioWatch()
             factor = float(h.setting("train", "explode_factor", DEFAULT_EXPLODE_FACTOR))
             self._explosion = ExplosionWatch(event.initial_loss, factor)
-            self._emit(check_initial_loss(h))
-        elif isinstance(event, RunEnded):
-            h.ended = event
+            self._emit(advise_initial_loss(h))
 
     def _emit(self, advice: Advice | None) -> None:
         if advice is None or advice.code in self._seen:

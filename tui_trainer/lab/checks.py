@@ -28,9 +28,9 @@ from ..datasets import Dataset, load_dataset
 from ..engine import RunControl, Trainer, build_net
 from ..engine.events import Epoch
 from ..engine.gradcheck import gradient_check
+from ..engine.rules import INITIAL_LOSS_TOL, expected_initial_loss, initial_loss_is_off
 
 CHECKS = ("initial-loss", "regularization", "gradient", "overfit-small")
-INITIAL_LOSS_TOL = 0.1
 GRADIENT_PASS = 1e-7
 GRADIENT_WORRY = 1e-4
 OVERFIT_EXAMPLES = 20
@@ -69,12 +69,8 @@ def check_initial_loss(preset: Preset, data: Dataset) -> CheckResult:
     net = build_net(preset, data.input_dim, data.num_classes)
     X, y = _sample(data, 1000)
     loss = net.loss(X, y, reg=0.0, grads=False)
-    c = data.num_classes
-    if preset.model.loss == "softmax":
-        target, what = math.log(c), f"ln({c}) = {math.log(c):.3f}"
-    else:
-        target, what = float(c - 1), f"C - 1 = {c - 1}"
-    passed = math.isfinite(loss) and abs(loss - target) <= INITIAL_LOSS_TOL
+    target, what = expected_initial_loss(preset.model.loss, data.num_classes)
+    passed = not initial_loss_is_off(loss, target)
     advice = (
         ""
         if passed
@@ -85,7 +81,7 @@ def check_initial_loss(preset: Preset, data: Dataset) -> CheckResult:
             + ") and the data scale (data.preprocess)"
         )
     )
-    return CheckResult("initial-loss", f"{loss:.4f}", f"{what} ± {INITIAL_LOSS_TOL}", passed, advice, loss)
+    return CheckResult("initial-loss", f"{loss:.4f}", f"{what} ± {INITIAL_LOSS_TOL:.0%}", passed, advice, loss)
 
 
 def check_regularization(preset: Preset, data: Dataset, high_reg: float = 1e3) -> CheckResult:

@@ -66,6 +66,8 @@ from ..config import Preset
 from ..datasets.base import Dataset
 from ..engine import RunControl, Trainer
 from ..engine.events import Event, Step
+from ..engine.rules import MovingAverage
+from ..engine.trainer import iterations_per_epoch
 from ..records.lr_find_folder import LrFindEnded, LrSweep, create, write_record
 
 START_LR = 1e-7
@@ -104,12 +106,9 @@ LrFindEvent = LrFindStarted | LrSweep | LrFindEnded
 
 
 def smooth(losses: Sequence[float], beta: float = SMOOTH_BETA) -> list[float]:
-    """The debiased exponential moving average of the losses (Adam's bias correction)."""
-    out, avg = [], 0.0
-    for t, loss in enumerate(losses, 1):
-        avg = beta * avg + (1 - beta) * loss
-        out.append(avg / (1 - beta**t))
-    return out
+    """The losses as a sweep smooths them: the debiased moving average (engine/rules.py)."""
+    average = MovingAverage(beta)
+    return [average.update(loss) for loss in losses]
 
 
 def valley(lrs: Sequence[float], losses: Sequence[float]) -> float | None:
@@ -192,12 +191,10 @@ def sweep_preset(preset: Preset, n_train: int, steps: int = STEPS) -> Preset:
     mini-batches whatever train.sample_batches says, epochs enough for `steps`
     mini-batches, and no explosion short of a loss that is not finite (the sweep's
     own stop compares with its best loss instead: see the docstring above)."""
-    batch = min(preset.train.batch_size, n_train)
-    per_epoch = max(n_train // batch, 1)
-    return preset.replace(
+    p = preset.replace(**{"train.reg": 0.0, "train.sample_batches": True})
+    per_epoch = iterations_per_epoch(p.train, n_train)
+    return p.replace(
         **{
-            "train.reg": 0.0,
-            "train.sample_batches": True,
             "train.epochs": -(-steps // per_epoch),
             # the largest a preset takes (it holds finite numbers): only a loss that is not finite explodes
             "train.explode_factor": sys.float_info.max,
@@ -246,7 +243,7 @@ class _Curve:
         self.lrs: list[float] = []
         self.losses: list[float] = []
         self.smoothed: list[float] = []
-        self.avg, self.best = 0.0, math.inf
+        self.average, self.best = MovingAverage(SMOOTH_BETA), math.inf
         self.stopped = ""  # why the loss stopped the sweep: a loss that is not finite
 
     def __call__(self, event: Event) -> None:
@@ -256,9 +253,7 @@ class _Curve:
         if not math.isfinite(loss):  # the trainer ends the run as exploded
             self.stopped = f"the loss was not finite at lr {lr:.3g}"
             return
-        t = len(self.losses) + 1
-        self.avg = SMOOTH_BETA * self.avg + (1 - SMOOTH_BETA) * loss
-        s = self.avg / (1 - SMOOTH_BETA**t)
+        s = self.average.update(loss)
         self.lrs.append(lr)
         self.losses.append(loss)
         self.smoothed.append(s)
@@ -266,7 +261,7 @@ class _Curve:
         assert self.trainer is not None
         if s > STOP_FACTOR * self.best:
             self.trainer.finish(f"the smoothed loss passed {STOP_FACTOR:g}x its best at lr {lr:.3g}")
-        elif t == self.steps:
+        elif len(self.losses) == self.steps:
             self.trainer.finish(f"reached the end of the sweep ({self.end_lr:g})")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 from ..config import Preset
+from ..engine.trainer import effective_batch_size
 from ..formatting import hyperparameter
 
 HALF_DECADE = 10**0.5
@@ -53,8 +54,9 @@ def reg(preset: Preset, up: bool) -> tuple[Preset, str]:
 
 
 def batch_size(preset: Preset, up: bool, n_train: int) -> tuple[Preset, str]:
-    """Double (up) or halve within 1 and the training set's size."""
-    b = min(preset.train.batch_size, n_train)
+    """Double (up) or halve within 1 and the training set's size, from the batch the
+    run takes (the whole training set when full-batch)."""
+    b = effective_batch_size(preset.train, n_train)
     if up:
         if b >= n_train:
             raise AtLimit(f"batch size is already the whole training set ({n_train})")

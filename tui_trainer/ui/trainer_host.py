@@ -3,8 +3,8 @@
 Both hosts take the same orders (run, stop, pause, resume, close) and hand the
 app the same event stream: `on_events(number, [event, ...])` from a
 background thread, then `on_done(number, where)` when the run is over (where:
-the last frame of a failure's traceback, else ""). Both record each run with
-runs.RunStore exactly as a headless run does.
+the last frame of a failure's traceback, else ""). Both record and advise each
+run exactly as a headless run does: they train through lab/session.py's record_run.
 
 Why a process: the trainer is NumPy driven from Python, and a Textual app
 redrawing plots is Python too; in one process they share the GIL, and the
@@ -33,14 +33,12 @@ from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 from ..config import DataConfig, Preset
 from ..datasets import Dataset, load_dataset
 from ..engine import RunControl, Trainer
-from ..engine.events import Fanout, RunEnded
-from ..errors import UserError
-from ..lab.advisor import Advisor
+from ..engine.events import RunEnded
+from ..errors import UserError, in_words
+from ..lab.session import StoreFactory, record_run
 from ..records.run_folder import RunStore
 from ..threads import training_blas_env
 from .host_events import URGENT, HostEvent, HostSink, LayerSnapshot, StoreOpened
@@ -50,7 +48,6 @@ SNAPSHOT_S = 1.0  # the first layer's weights go up at most once a second (and a
 
 OnEvents = Callable[[int, list[HostEvent]], None]
 OnDone = Callable[[int, str], None]
-StoreFactory = Callable[[Path, Preset, Dataset], RunStore]
 
 
 class Host(Protocol):
@@ -99,43 +96,38 @@ def train_one(
     trainer_cls: type[Trainer],
     store_factory: StoreFactory,
 ) -> str:
-    """One run, recorded in the run directory as a headless run is (the advisor in
-    front of the store and the app's sink). Never raises; returns where a failure
-    happened ('' when none). `sink` also gets StoreOpened and LayerSnapshot, which
-    are for the app only and are not recorded."""
+    """One run, recorded in the run directory as a headless run is (lab/session.py).
+    Never raises; returns where a failure happened ('' when none). `sink` also gets
+    StoreOpened and LayerSnapshot, which are for the app only and are not recorded."""
     try:
         if callable(data):
             data = data()
-        store = store_factory(runs_dir, preset, data)
-        sink(StoreOpened(store.path.name))
-        trainer = trainer_cls(
+        run = record_run(
             preset,
             data,
-            Advisor(Fanout(store, sink)),
-            control=control,
-            run_id=store.run_id,
-            on_epoch=epoch_hook(store, sink, preset.train.epochs),
+            runs_dir,
+            control,
+            sink,
+            on_epoch=snapshot_hook(sink, preset.train.epochs),
+            trainer_cls=trainer_cls,
+            store_factory=store_factory,
         )
-        # An exploding loss overflows on its way to inf; the trainer reports that as
-        # "exploded", so numpy's warnings are only noise (and would scribble on the screen).
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            trainer.run()  # sends run_ended, also when it fails
-        store.save_best(trainer.best_params)
-        return last_frame(trainer.traceback) if trainer.traceback else ""
+        assert run.path is not None
+        sink(StoreOpened(run.path.name))
+        run.run()  # sends run_ended, also when it fails
+        return last_frame(run.trainer.traceback) if run.trainer.traceback else ""
     except Exception as e:  # noqa: BLE001 - the run fails; the workbench keeps working
-        reason = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
-        sink(RunEnded("failed", reason, None, None, 0, 0.0))
+        sink(RunEnded("failed", in_words(e), None, None, 0, 0.0))
         return "" if isinstance(e, UserError) else last_frame(traceback.format_exc())
 
 
-def epoch_hook(store: RunStore, sink: HostSink, epochs: int) -> Callable[[Trainer], None]:
-    """The store's hook (best.npz), then a copy of W1 for the first-layer view,
-    at most every SNAPSHOT_S and always after the last epoch."""
+def snapshot_hook(sink: HostSink, epochs: int) -> Callable[[Trainer], None]:
+    """A copy of W1 for the first-layer view, at most every SNAPSHOT_S and always
+    after the last epoch (after the store's own hook: lab/session.py)."""
     epoch, sent = 0, -SNAPSHOT_S
 
     def hook(trainer: Trainer) -> None:
         nonlocal epoch, sent
-        store.on_epoch(trainer)
         epoch += 1
         now = time.perf_counter()
         net = trainer.net

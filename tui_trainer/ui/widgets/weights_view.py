@@ -6,7 +6,7 @@ colours where the terminal has no more), so it works over plain SSH with no
 image protocol. Grey for MNIST and digits, colour for CIFAR-10.
 
 The trainer's host copies W1 after an epoch (at most once a second, and after
-the last epoch: trainer_host.epoch_hook) and sends it as a `LayerSnapshot`
+the last epoch: trainer_host.snapshot_hook) and sends it as a `LayerSnapshot`
 event; the workbench's drain hands it to `show_weights` on the UI thread. The
 tiles are normalised once per snapshot and the lines drawn once per snapshot
 and pane size, then cached; between snapshots the view costs nothing.

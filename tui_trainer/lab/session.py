@@ -1,0 +1,143 @@
+"""A recorded run: one preset trained on one data set, recorded, advised, watched.
+
+    run = record_run(preset, data, "runs", control, face)
+    ended = run.run()            # the trainer's RunEnded; the record is closed after it
+    run.path                     # runs/20261124-171500-default-3f2a
+
+The one composition `tui-trainer run`, the workbench's host and tune's final
+run train through, and a search's trials without a record and without advice:
+
+    Trainer(preset, data, Advisor(Fanout(store, *faces)), control,
+            run_id=the store's folder name, on_epoch=the store's hook, then the face's)
+
+- the store (records/run_folder.RunStore) is created before anything trains, so a
+  record problem (a full disk, a read-only folder) is the caller's error at once;
+- the advisor (lab/advisor.Advisor) sits in front of the store and every face, so
+  its advice events reach metrics.jsonl, --json and the screens alike;
+- the store's epoch hook keeps best.npz current (nothing is saved before the
+  first epoch: there is no best yet); a face's hook runs after it;
+- NumPy's overflow warnings are silenced: an exploding loss overflows on its way
+  to inf, the trainer reports that as status "exploded", and a warning would only
+  scribble on a live display;
+- a KeyboardInterrupt (a second Ctrl+C) ends the run at once; the record and the
+  faces still get their one run_ended, and the run reports status "stopped".
+
+A search trial is the same run with no store (`runs_dir=None`) and no advisor
+(`advise=False`): the search's own store keeps each trial's result, and nothing
+would read a trial's advice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Preset
+from ..datasets import Dataset
+from ..engine import RunControl, Trainer
+from ..engine.events import Fanout, RunEnded, Sink
+from ..records.run_folder import RunStore
+from .advisor import Advisor
+
+StoreFactory = Callable[[Path, Preset, Dataset], RunStore]
+EpochHook = Callable[[Trainer], None]
+
+STOPPED_AT_ONCE = "interrupted twice; stopped at once"
+
+
+class RecordedRun:
+    """What record_run put together: `run()` trains it, once."""
+
+    def __init__(self, trainer: Trainer, store: RunStore | None, sinks: Fanout, advisor: Advisor | None):
+        self.trainer = trainer
+        self.store = store
+        self.advisor = advisor  # its diagnoses, when the run is advised
+        self._sinks = sinks  # the store first, then the faces
+
+    @property
+    def path(self) -> Path | None:
+        """The run's folder (None without a record)."""
+        return self.store.path if self.store is not None else None
+
+    def watch(self, face: Sink) -> None:
+        """Add a face before the run starts (one that names the run's folder, made after it)."""
+        self._sinks.sinks.append(face)
+
+    def run(self) -> RunEnded:
+        """Train; the trainer's RunEnded (it never raises for a failed run), or a
+        "stopped" one of this run's own when a KeyboardInterrupt ended it at once."""
+        t0 = time.perf_counter()
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                return self.trainer.run()
+        except KeyboardInterrupt:
+            return self._ended_at_once(time.perf_counter() - t0)
+        finally:
+            if self.store is not None:
+                self.store.close()
+
+    def _ended_at_once(self, elapsed_s: float) -> RunEnded:
+        trainer = self.trainer
+        ended = RunEnded(
+            status="stopped",
+            reason=STOPPED_AT_ONCE,
+            best_val_acc=trainer.best_val_acc,
+            best_epoch=trainer.best_epoch,
+            iterations=trainer.iteration,
+            elapsed_s=elapsed_s,
+        )
+        # The trainer was cut off before its run_ended; the advisor has nothing to add to it.
+        for sink in self._sinks.sinks:
+            if not getattr(sink, "ended", False):
+                try:
+                    sink(ended)
+                except Exception:  # noqa: BLE001 - stopping at once: each sink gets its chance
+                    pass
+        return ended
+
+
+def record_run(
+    preset: Preset,
+    data: Dataset,
+    runs_dir: str | Path | None,
+    control: RunControl | None = None,
+    *faces: Sink,
+    advise: bool = True,
+    run_id: str | None = None,
+    on_epoch: EpochHook | None = None,
+    trainer_cls: type[Trainer] = Trainer,
+    store_factory: StoreFactory = RunStore.create,
+) -> RecordedRun:
+    """The run of `preset` on `data`, recorded in a new folder in `runs_dir` (None: not
+    recorded), advised unless `advise` is False, its events sent to each face.
+    `run_id` names an unrecorded run (a recorded one is named by its folder);
+    `on_epoch` is a face's epoch hook; `trainer_cls` and `store_factory` are for tests."""
+    store = store_factory(Path(runs_dir), preset, data) if runs_dir is not None else None
+    sinks = Fanout(store, *faces)  # the store first: it has every event before a face shows it
+    advisor = Advisor(sinks) if advise else None
+    trainer = trainer_cls(
+        preset,
+        data,
+        advisor if advisor is not None else sinks,
+        control=control,
+        run_id=store.run_id if store is not None else run_id,
+        on_epoch=_epoch_hooks(store, on_epoch),
+    )
+    return RecordedRun(trainer, store, sinks, advisor)
+
+
+def _epoch_hooks(store: RunStore | None, face_hook: EpochHook | None) -> EpochHook | None:
+    """The store's hook (best.npz), then the face's."""
+    if store is None:
+        return face_hook
+    if face_hook is None:
+        return store.on_epoch
+
+    def hook(trainer: Trainer) -> None:
+        store.on_epoch(trainer)
+        face_hook(trainer)
+
+    return hook

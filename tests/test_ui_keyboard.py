@@ -151,7 +151,7 @@ async def test_help_and_palette_show_the_search_section_name(tmp_path):
 
     app = make_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
-        prompts = [Content.from_markup(c.title).plain for c in app.get_system_commands(app.screen)]
+        prompts = [Content.from_markup(c.help).plain for c in app.get_system_commands(app.screen)]
         assert any("over its [search] ranges" in p for p in prompts), prompts
         await pilot.press("question_mark")
         await pilot.pause()

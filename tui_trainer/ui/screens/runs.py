@@ -3,7 +3,8 @@
     app.push_screen(RunsScreen("runs", session={"20261124-171500-default-3f2a"}))
 
 A table sortable by val accuracy (or by date) with the hyperparameters, status
-and duration of each run; selecting runs (space, enter or a click) overlays
+and duration of each run, j/k to move and / to filter it (by any part of a
+row: a name, a status, an update rule); selecting runs (space, enter or a click) overlays
 their loss and accuracy curves; the advisor's diagnoses of the highlighted run
 show under the table. `u` makes the highlighted run's configuration the next
 run's: the screen posts `messages.UseConfig(preset, run)` to the app and closes.
@@ -25,7 +26,7 @@ from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Input, Static
 from textual_plotext import PlotextPlot
 
 from ... import formatting as fmt
@@ -140,9 +141,21 @@ def overlay_legend(names: list[str], colours: list[tuple[int, int, int]]) -> str
 
 
 class RunsScreen(Screen):
+    HELP_NAME = "runs view"
+    ABOUT = (
+        ("Table", "every run of the run directory (● this session's), best val accuracy first (s: by date)"),
+        ("Advice", "the advisor's diagnoses of the highlighted run, replayed from its metrics"),
+        (
+            "Loss, Accuracy",
+            "the selected runs' curves (space selects; none: the highlighted run), each named "
+            "where it ends by its number in the legend",
+        ),
+    )
     DEFAULT_CSS = """
     RunsScreen { layout: vertical; }
     RunsScreen #runs-title { height: 1; padding: 0 1; background: $panel; color: $text; text-style: bold; }
+    RunsScreen #runs-filter { display: none; height: 1; border: none; padding: 0 1; }
+    RunsScreen #runs-filter.-shown { display: block; }
     RunsScreen #runs-table { height: 1fr; min-height: 5; }
     RunsScreen #runs-advice-box { height: auto; max-height: 8; border-top: solid $foreground 25%; }
     RunsScreen #runs-plots { height: 1fr; min-height: 8; }
@@ -153,6 +166,9 @@ class RunsScreen(Screen):
         Binding("space", "toggle_selected", "Select", tooltip="overlay this run's curves (again: remove them)"),
         Binding("s", "sort", "Sort", tooltip="sort by val accuracy, best first; again: by date, newest first"),
         Binding("u", "use_config", "Use config", tooltip="make this run's configuration the next run's"),
+        Binding("slash", "filter", "Filter", key_display="/", tooltip="show only the runs whose row holds a text"),
+        Binding("j", "cursor(1)", "Down", show=False, tooltip="the next run"),
+        Binding("k", "cursor(-1)", "Up", show=False, tooltip="the run before"),
         Binding("f5", "reload", "Reload", show=False, tooltip="read the run directory again"),
         Binding("escape", "close", "Back", tooltip="back to the workbench"),
     ]
@@ -170,10 +186,12 @@ class RunsScreen(Screen):
         self.presets: dict[str, Preset | None] = {}
         self.selected: list[str] = []  # overlay order
         self.sort_by = "val_acc"
+        self.filter = ""  # rows shown hold this text (/), case aside
         self._curves: dict[str, tuple[float, RunCurves]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="runs-title")
+        yield Input(placeholder="filter: any part of a row (enter keeps it, escape clears it)", id="runs-filter")
         table: DataTable = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield table
         with Vertical(id="runs-advice-box"):
@@ -221,11 +239,16 @@ class RunsScreen(Screen):
         return self.live.get(info.name, info.status)
 
     def ordered(self) -> list[RunInfo]:
-        runs = list(self.runs.values())
+        runs = [r for r in self.runs.values() if self._matches(r)]
         if self.sort_by == "val_acc":
             # best first; runs without a val accuracy (exploded before epoch 1, still going) last
             return sorted(runs, key=lambda r: (r.best_val_acc is None, -(r.best_val_acc or 0.0), r.name))
         return sorted(runs, key=lambda r: r.name, reverse=True)
+
+    def _matches(self, info: RunInfo) -> bool:
+        if not self.filter:
+            return True
+        return self.filter.lower() in " ".join(self._row(info)[1:]).lower()
 
     # --- the table --------------------------------------------------------------------
 
@@ -252,12 +275,14 @@ class RunsScreen(Screen):
         table.clear()
         for info in self.ordered():
             table.add_row(*self._row(info), key=info.name)
-        if keep in self.runs:
+        if keep is not None and keep in table.rows:  # the filter may have hidden it
             table.move_cursor(row=table.get_row_index(keep))
         n, here = len(self.runs), len(self.session & set(self.runs))
         order = "val accuracy, best first" if self.sort_by == "val_acc" else "date, newest first"
         where = textual_markup(self.runs_dir)
         title = f"Runs in {where}/: {n}" + (f" ({here} this session, ●)" if here else "") + f" · by {order}"
+        if self.filter:
+            title += f" · {table.row_count} holding {textual_markup(self.filter)!r} (/)"
         if not n:
             title = f"No runs in {where}/ yet: start one with space in the workbench"
         self.query_one("#runs-title", Static).update(title)
@@ -334,5 +359,33 @@ class RunsScreen(Screen):
         self.app.post_message(UseConfig(preset, name))
         self.dismiss()
 
+    def action_cursor(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        table.action_cursor_down() if step > 0 else table.action_cursor_up()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    @on(Input.Changed, "#runs-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter = event.value.strip()
+        self._fill_table()
+        self._update_advice()
+        if not self.selected:
+            self._update_overlays()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _filter_kept(self) -> None:
+        self.query_one(DataTable).focus()
+
     def action_close(self) -> None:
+        """Escape: clears a filter first (and leaves its box), else goes back."""
+        box = self.query_one("#runs-filter", Input)
+        if box.has_class("-shown"):
+            box.value = ""
+            box.remove_class("-shown")
+            self.query_one(DataTable).focus()
+            return
         self.dismiss()

@@ -156,6 +156,12 @@ class TrialScatter(CachedPlot):
 
 
 class SearchScreen(Screen):
+    HELP_NAME = "search view"
+    ABOUT = (
+        ("Stages", "each stage's trials done, its epochs and its ranges"),
+        ("Table", "every trial: its values, status, val accuracy and time (◆ the best)"),
+        ("Scatters", "val accuracy over the learning rate and reg (log axes), a marker per stage, x exploded"),
+    )
     BINDINGS = [
         Binding("x", "stop", "Stop search", tooltip="stop the search: queued trials cancelled, running ones stopped"),
         Binding("u", "use_best", "Use best", tooltip="make the best trial the next run and go back"),
@@ -168,6 +174,8 @@ class SearchScreen(Screen):
         ),
         Binding("f", "refine", "Refine", tooltip="run the next, finer search this finished search suggests"),
         Binding("t", "toggle_plot", "lr/reg plot", tooltip="small screens: scatter over learning rate or reg"),
+        Binding("j", "cursor(1)", "Down", show=False, tooltip="the next trial"),
+        Binding("k", "cursor(-1)", "Up", show=False, tooltip="the trial before"),
         Binding("escape", "close", "Back", tooltip="back to the workbench (stops a search still going)"),
     ]
 
@@ -234,6 +242,7 @@ class SearchScreen(Screen):
             self.ended = SearchEnded(
                 "failed", self.job.error, self.best, (), (), len(self.results), 0.0, str(self.job.path)
             )
+            self.refresh_bindings()
         self._changed = True  # a stop shows as "stopping" too
 
     def redraw(self) -> None:
@@ -287,6 +296,7 @@ class SearchScreen(Screen):
             pass  # its best is the best so far already; the next stage's ranges show when it starts
         elif isinstance(e, SearchEnded):
             self.ended = e
+            self.refresh_bindings()  # x leaves the footer
             if e.best is not None:
                 self._set_best(e.best)
                 table.move_cursor(row=table.get_row_index(e.best.trial_id), animate=False)
@@ -410,10 +420,12 @@ class SearchScreen(Screen):
         self.app.post_message(StopJob(self.job, "x pressed"))
 
     def action_use_best(self) -> None:
-        if self.best is None:
-            self.notify("no trial has a val accuracy yet", severity="warning", timeout=3)
+        offer = self.job.offer()
+        if offer is None:
+            self.notify(self.job.no_offer(), severity="warning", timeout=3)
             return
-        self._use(self.best)
+        self.app.post_message(UseConfig(offer.preset, offer.said))
+        self._leave()
 
     def action_use_highlighted(self) -> None:
         table = self.query_one(DataTable)
@@ -458,10 +470,16 @@ class SearchScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_plot" and self._both_plots_shown():
             return False  # hidden from the footer and the palette
+        if action == "stop" and self.ended is not None:
+            return False  # nothing left to stop
         return True
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.refresh_bindings)
+
+    def action_cursor(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        table.action_cursor_down() if step > 0 else table.action_cursor_up()
 
     def action_toggle_plot(self) -> None:
         self.plot_key = "reg" if self.plot_key == "learning_rate" else "learning_rate"

@@ -32,7 +32,6 @@ from textual.widgets import Footer, Log, Static
 from textual_plotext import PlotextPlot
 
 from ... import formatting as fmt
-from ...config import load_preset
 from ...errors import UserError
 from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep, draw_curves
 from ...lab.tune.texts import narrator
@@ -48,6 +47,14 @@ MARK_COLOUR = (229, 192, 123)
 
 
 class LrFindScreen(Screen):
+    HELP_NAME = "lr-find view"
+    ABOUT = (
+        (
+            "Curve",
+            "each seed's smoothed loss over the learning rate (log axis), named where it ends; | marks the suggestions",
+        ),
+        ("Table", "each method's suggestion per seed and their median (the suggested rate)"),
+    )
     BINDINGS = [
         Binding("u", "use", "Use suggestion", tooltip="make the suggested rate the next run's learning rate"),
         Binding("escape", "close", "Back", tooltip="back to the workbench (stops the sweeps)"),
@@ -142,14 +149,13 @@ class LrFindScreen(Screen):
         self.notify(f"lr-find: {spread}recorded in {textual_markup(e.path)}", timeout=4)
 
     def action_use(self) -> None:
-        e = self.ended
-        if e is None or e.suggested_lr is None:
-            why = "the sweeps are still going" if e is None else "lr-find found no rate"
-            self.notify(f"{why}: u takes the suggestion once there is one", severity="warning", timeout=3)
+        offer = self.job.offer()
+        if offer is None:
+            self.notify(
+                f"{self.job.no_offer()}: u takes the suggestion once there is one", severity="warning", timeout=3
+            )
             return
-        lr = float(f"{e.suggested_lr:.3g}")
-        preset = self.job.preset.replace(**{"train.learning_rate": lr})
-        self.app.post_message(UseConfig(preset, f"lr-find (learning rate {fmt.hyperparameter(lr)})"))
+        self.app.post_message(UseConfig(offer.preset, offer.said))
         self.dismiss()
 
     def action_close(self) -> None:
@@ -162,6 +168,8 @@ class LrFindScreen(Screen):
 
 
 class TuneScreen(Screen):
+    HELP_NAME = "tune view"
+    ABOUT = (("Log", "each stage's plan and result, every trial (named by its stage) and the final run's epochs"),)
     BINDINGS = [
         Binding("x", "stop", "Stop tune", tooltip="stop the stage running; what is done stays for --resume"),
         Binding("u", "use", "Use tuned", tooltip="make the tuned preset the next run (once tune has finished)"),
@@ -197,6 +205,8 @@ class TuneScreen(Screen):
 
     def _show(self) -> None:
         """Log what the job sent since the last time, in tune.describe's words."""
+        if self.job.ended is not None:
+            self.refresh_bindings()
         log = self.query_one(Log)
         events = self.job.events
         for event in events[self._logged :]:
@@ -222,6 +232,9 @@ class TuneScreen(Screen):
             text = f"tune {e.status}: {textual_markup(e.reason)}"
         self.query_one("#tune-title", Static).update(text)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "stop" and self.job.ended is not None)  # x leaves the footer once tune has ended
+
     def action_stop(self) -> None:
         if not self.job.running:
             self.notify("tune has ended", timeout=2)
@@ -229,16 +242,15 @@ class TuneScreen(Screen):
         self.app.post_message(StopJob(self.job, "x pressed"))
 
     def action_use(self) -> None:
-        e = self.job.ended
-        if e is None or e.tuned_preset is None:
-            self.notify("u takes the tuned preset once tune has finished", severity="warning", timeout=3)
-            return
         try:
-            preset = load_preset(e.tuned_preset)
-        except UserError as err:
+            offer = self.job.offer()
+        except UserError as err:  # tuned.toml edited or removed since
             self.notify(textual_markup(err), severity="error", timeout=8)
             return
-        self.app.post_message(UseConfig(preset, f"tune (val acc {fmt.accuracy(e.best_val_acc)})"))
+        if offer is None:
+            self.notify("u takes the tuned preset once tune has finished", severity="warning", timeout=3)
+            return
+        self.app.post_message(UseConfig(offer.preset, offer.said))
         self.dismiss()
 
     def action_close(self) -> None:

@@ -25,6 +25,7 @@ class ChecksPane(Vertical):
         super().__init__(**kw)
         self.border_title = "Sanity checks"
         self.state = ChecksState()  # the app's (session.checks): read, never written here
+        self.stale = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="checks-table")
@@ -33,8 +34,11 @@ class ChecksPane(Vertical):
     def on_mount(self) -> None:
         self._draw()
 
-    def show(self, state: ChecksState) -> None:
+    def show(self, state: ChecksState, stale: bool = False) -> None:
+        """Draw `state`; `stale`: the next run's setup has changed since (the results are
+        about the one before, and say so)."""
         self.state = state
+        self.stale = stale
         self._draw()
 
     def _draw(self) -> None:
@@ -50,6 +54,8 @@ class ChecksPane(Vertical):
             sub = f"{name}: {n}/{len(state.results)} passed"
         else:
             sub = "c to run"
+        if self.stale and not state.running:
+            sub = f"{sub} · stale: the next run changed; c checks it"
         self.border_subtitle = sub
         self.query_one("#checks-table", Static).update(Group(self._table(), *self._advice()))
 

@@ -118,3 +118,29 @@ async def test_q_mid_tune_quits_leaves_no_worker_processes_and_the_tune_resumabl
     assert state["checks"]["verdict"] == "passed" and state["lr-find"]["verdict"] == "done"
     assert "coarse_folder" in state  # --resume reopens it
     assert state.get("coarse", {"verdict": "stopped"})["verdict"] == "stopped" and "fine" not in state
+
+
+async def test_the_lr_find_screen_shows_its_warnings_beside_the_suggestion(tmp_path):
+    # spiral's sweeps never diverge up to lr 10: the suggestion is a lower bound, and says so
+    import asyncio
+
+    from textual.app import App
+
+    from tui_trainer.datasets import load_dataset
+
+    preset = load_preset("spiral")
+    screen = LrFindScreen(preset, load_dataset(preset.data), tmp_path)
+
+    class Host(App):
+        def on_mount(self) -> None:
+            self.push_screen(screen)
+
+    async with Host().run_test(size=BIG) as pilot:
+        for _ in range(400):
+            if screen.ended is not None:
+                break
+            await asyncio.sleep(0.05)
+        await pilot.pause()
+        title = " ".join(plain(screen.query_one("#lr-title")).split())
+    assert screen.ended is not None and screen.ended.warnings
+    assert "suggested learning rate at least" in title and "warning: 3 of 3 sweeps never diverged" in title

@@ -87,9 +87,10 @@ def lr_find_part(record: TuneRecord, entry: StageEntry[LrFindResult]) -> list[st
     # A tune folder moved elsewhere names an lr-find folder that is not there: no curve, as
     # for a missing run; a result.json that is there and was edited by hand is bad input (exit 2).
     if (Path(entry.path) / RESULT_FILE).is_file():
-        sweeps, _ = read_record(entry.path)
+        sweeps, ended = read_record(entry.path)
         curve = curve_text(sweeps, res.suggestions, width=90, height=18)
         lines += ["```", curve, "```", ""] if curve else []
+        lines += [line for w in ended.warnings for line in (f"Warning: {w}.", "")]
     if res.spread:
         lo, hi = res.spread
         r = coarse_ranges(record.preset, res.spread)

@@ -39,7 +39,7 @@ from ...config import Preset, load_preset
 from ...datasets import Dataset
 from ...engine import RunControl
 from ...errors import UserError
-from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep, find_lr
+from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep, find_lr, suggestion_is_lower_bound
 from ...lab.search.pool import TrialPool
 from ...lab.tune.control import TuneControl
 from ...lab.tune.events import TuneEnded
@@ -133,10 +133,12 @@ class LrFindScreen(Screen):
         elif e.suggested_lr is None:
             text = f"lr-find {e.status}: {e.reason}"
         else:
+            bound = "at least " if suggestion_is_lower_bound(self.sweeps) else ""
             text = (
-                f"suggested learning rate {fmt.hyperparameter(e.suggested_lr)} ({SUGGESTED}, median of 3 seeds): "
-                f"u makes it the next run's (now {fmt.hyperparameter(self.preset.train.learning_rate)})"
+                f"suggested learning rate {bound}{fmt.hyperparameter(e.suggested_lr)} ({SUGGESTED}, median of 3 "
+                f"seeds): u makes it the next run's (now {fmt.hyperparameter(self.preset.train.learning_rate)})"
             )
+            text += "".join(f"\nwarning: {w}" for w in e.warnings)
         self.query_one("#lr-title", Static).update(text)
 
     def _plot(self) -> None:

@@ -149,6 +149,16 @@ def test_the_gradient_check_says_how_many_entries_crossed_a_kink():
     assert m, r.value
 
 
+def test_the_initial_loss_names_std_preprocessing_for_unscaled_inputs(tmp_path):
+    preset, data = unscaled(tmp_path, "model.init_std=1e-2")
+    r = check_initial_loss(preset, data)
+    assert not r.passed and "data.preprocess = ['mean', 'std']" in r.advice and "init_std" not in r.advice
+    # he on unit-scale inputs starts well above ln C, by design: it passes
+    preset, data = unscaled(tmp_path, 'data.preprocess=["mean", "std"]', "model.init=he")
+    r = check_initial_loss(preset, data)
+    assert r.passed and r.measured > 1.2 * math.log(4) and "he on unit-scale inputs" in r.expected
+
+
 def test_overfit_at_a_rate_too_low_finds_the_rate_that_passes():
     # lr-too-low (lr 1e-6) cannot fit 20 digits in 200 epochs; the ladder 1e-5, 1e-4, 1e-3 finds one that does
     preset = load_preset("lr-too-low")

@@ -28,7 +28,8 @@ from ..datasets import Dataset, load_dataset
 from ..engine import RunControl, Trainer, build_net
 from ..engine.events import Epoch
 from ..engine.gradcheck import gradient_check
-from ..engine.rules import INITIAL_LOSS_TOL, expected_initial_loss, initial_loss_is_off
+from ..engine.rules import expected_initial_loss, initial_loss_is_off, input_scale
+from .evidence import initial_loss_fix
 
 CHECKS = ("initial-loss", "regularization", "gradient", "overfit-small")
 GRADIENT_PASS = 1e-7
@@ -69,19 +70,18 @@ def check_initial_loss(preset: Preset, data: Dataset) -> CheckResult:
     net = build_net(preset, data.input_dim, data.num_classes)
     X, y = _sample(data, 1000)
     loss = net.loss(X, y, reg=0.0, grads=False)
-    target, what = expected_initial_loss(preset.model.loss, data.num_classes)
-    passed = not initial_loss_is_off(loss, target)
-    advice = (
-        ""
-        if passed
-        else (
-            f"the loss at init should be about {target:.3f} when the scores start near zero; "
-            f"check model.init / model.init_std (now {preset.model.init}"
-            + (f", {preset.model.init_std:g}" if preset.model.init == "gaussian" else "")
-            + ") and the data scale (data.preprocess)"
+    m = preset.model
+    expected = expected_initial_loss(m.loss, data.num_classes, m.init, len(m.hidden))
+    passed = not initial_loss_is_off(loss, expected)
+    advice = ""
+    if not passed:
+        fix = initial_loss_fix(loss, expected, m.init, m.init_std, list(preset.data.preprocess), input_scale(X))
+        init = f"{m.init}" + (f", {m.init_std:g}" if m.init == "gaussian" else "")
+        advice = (
+            f"the loss at init should be {'about' if expected.low == expected.high else 'within'} {expected.what}; "
+            + (fix or f"check model.init / model.init_std (now {init}) and the data scale (data.preprocess)")
         )
-    )
-    return CheckResult("initial-loss", f"{loss:.4f}", f"{what} ± {INITIAL_LOSS_TOL:.0%}", passed, advice, loss)
+    return CheckResult("initial-loss", f"{loss:.4f}", expected.text, passed, advice, loss)
 
 
 def check_regularization(preset: Preset, data: Dataset, high_reg: float = 1e3) -> CheckResult:

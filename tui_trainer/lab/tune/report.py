@@ -11,6 +11,8 @@ from ...formatting import accuracy, hyperparameter
 from ...records.lr_find_folder import RESULT_FILE, read_record
 from ...records.run_folder import read_metrics
 from ...records.tune_folder import TuneRecord
+from ..evidence import fit_words
+from ..history import History
 from ..lr_find import METHODS, SUGGESTED, curve_text
 from .results import ChecksResult, FinalResult, LrFindResult, SearchStageResult, StageEntry, TuneState
 from .stages import LR_MARGIN, coarse_ranges
@@ -139,18 +141,15 @@ def final_part(record: TuneRecord, entry: StageEntry[FinalResult]) -> list[str]:
     if not run:
         return []
     try:
-        epochs = [e for e in read_metrics(run) if e.get("event") == "epoch"]
+        events = read_metrics(run)
     except OSError:
         return []
+    epochs = [e for e in events if e.get("event") == "epoch"]
     if not epochs:
         return []
     text = _accuracy_curves(epochs)
-    gap = epochs[-1]["train_acc"] - epochs[-1]["val_acc"]
-    words = (
-        "a large gap between train and val accuracy: overfitting; more reg would help"
-        if gap > 0.1
-        else "train and val accuracy stay close: no strong overfitting; a bigger model could use more capacity"
-    )
+    # the advisor's reading of the same accuracies: chance, one class, the gap (lab/evidence.py)
+    words = fit_words(History.from_events(events))
     return [
         *_candidates(record, entry.result),
         "```",

@@ -267,6 +267,29 @@ def test_a_low_ratio_says_nothing_once_converged_or_decayed_on_schedule():
     assert "ratio_low" not in codes(with_ratios([3e-5] * 5, w2=3e-2))
 
 
+def near_zero_ratios(stds, hidden=(50,), reg=1e-3):
+    """A run whose W1 (fan-in 100, so 1/sqrt(fan_in) = 0.1) reads ratio 0.5 with these stds in turn."""
+    events = history(decay(20), accs=[(0.5, 0.5)], **{"model.hidden": list(hidden), "train.reg": reg})[:1]
+    for k, std in enumerate(stds, start=1):
+        w1 = ParamStats("W1", (100, 50), 0, std, -std, std, 0, 0.5 * std, -std, std, 0.5)
+        w2 = ParamStats("W2", (50, 10), 0, 0.1, -0.1, 0.1, 0, 2e-4, -1e-3, 1e-3, 2e-3)
+        events += [Step(k, k / 20, 2.0, 1e-3), Ratios(k, (w1, w2))]
+    return events
+
+
+def test_a_high_ratio_on_weights_near_zero_names_reg_or_capacity_not_the_rate():
+    # weights far under their fan-in scale (0.1), not growing: the rate is not the cause
+    (held,) = [x for x in diagnose(near_zero_ratios([1e-3] * 5, reg=0.5)) if x.code == "ratio_high"]
+    assert held.remedy.startswith("Not the learning rate") and "train.reg = 0.05" in held.remedy
+    (linear,) = [x for x in diagnose(near_zero_ratios([1e-3] * 5, hidden=())) if x.code == "ratio_high"]
+    assert "model.hidden = []): try [100]" in linear.remedy and "learning_rate" not in linear.remedy
+    # growing out of a small init (1e-4 to 1e-3 in five readings): their ratio falls as they grow
+    assert "ratio_high" not in codes(near_zero_ratios([1e-4, 2e-4, 4e-4, 7e-4, 1e-3]))
+    # weights at their scale: the rate
+    (sized,) = [x for x in diagnose(near_zero_ratios([0.1] * 5)) if x.code == "ratio_high"]
+    assert "learning rate is too high" in sized.remedy and "lower it about 100x" in sized.remedy
+
+
 def test_a_ratio_blip_is_not_advice():
     blips = [3e-5, 3e-5, 3e-5, 3e-5, 3e-3, 3e-5, 3e-5, 3e-5, 3e-5]  # never five readings in a row
     assert codes(with_ratios(blips)) == []

@@ -19,6 +19,8 @@ from tui_trainer.engine import Trainer
 from tui_trainer.engine.events import Advice
 from tui_trainer.lab import advisor as adv
 from tui_trainer.lab.advisor import Advisor
+from tui_trainer.lab.evidence import fit_words
+from tui_trainer.lab.history import History
 
 STD = 'data.preprocess=["mean", "std"]'
 
@@ -42,8 +44,9 @@ def generated() -> dict[str, tuple[Path, int, int]]:
 
 
 @functools.cache
-def advice_of(name: str, *overrides: str) -> dict[str, Advice]:
-    """The advice of one run: a shipped preset, or `@set` for a generated set on the default preset."""
+def events_of(name: str, *overrides: str) -> tuple:
+    """The events of one run, advice included: a shipped preset, or `@set` for a generated set
+    on the default preset."""
     if name.startswith("@"):
         path, n_train, n_val = generated()[name[1:]]
         preset = g.npz_preset(path, n_train, n_val, *overrides)
@@ -52,7 +55,11 @@ def advice_of(name: str, *overrides: str) -> dict[str, Advice]:
     data = load_dataset(preset.data, source=preset.source)
     out: list = []
     Trainer(preset, data, Advisor(out.append)).run()
-    return {e.code: e for e in out if isinstance(e, Advice)}
+    return tuple(out)
+
+
+def advice_of(name: str, *overrides: str) -> dict[str, Advice]:
+    return {e.code: e for e in events_of(name, *overrides) if isinstance(e, Advice)}
 
 
 DEFAULT = ("default", "train.epochs=4")
@@ -176,3 +183,12 @@ def test_underfitting_is_hedged_where_the_labels_cap_accuracy():
     )
     remedy = found["underfitting"].remedy
     assert "try [100]" in remedy and "If a bigger net does not raise train accuracy either" in remedy
+
+
+def test_tunes_report_reads_a_final_run_against_chance_as_the_advisor_does():
+    def words(*run: str) -> str:
+        return fit_words(History.from_events(events_of(*run)))
+
+    assert "sits at chance (25%: 1/4 classes)" in words(*RANDOM, "train.epochs=10")  # not "more capacity"
+    assert "predicts one class only" in words(*IMBALANCE)
+    assert "a bigger model may use more capacity, unless the data cap accuracy" in words(*DEFAULT)

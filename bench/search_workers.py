@@ -24,15 +24,15 @@ import os
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tui_trainer.config import loads_preset  # noqa: E402
-from tui_trainer.lab.search.runner import SearchControl, close_executor, local_pool, run_search  # noqa: E402
-from tui_trainer.lab.search.space import Ranges, sample_trial  # noqa: E402
-from tui_trainer.lab.search.trial import MemoryFlag, TrialSpec, run_trial  # noqa: E402
+from tui_trainer.lab.search.pool import MemoryFlag, TrialPool  # noqa: E402
+from tui_trainer.lab.search.runner import SearchControl, run_search  # noqa: E402
+from tui_trainer.lab.search.space import ranges_of, sample_trial  # noqa: E402
+from tui_trainer.lab.search.trial import TrialSpec, run_trial  # noqa: E402
 from tui_trainer.records.search_store import SearchStore  # noqa: E402
 
 THROUGHPUT = """
@@ -72,11 +72,11 @@ keep = 1
 """
 
 
-def timed_search(preset, executor, runs_dir: Path) -> tuple[float, int]:
-    """Seconds for the whole search on executor, and the trials it recorded."""
+def timed_search(preset, pool: TrialPool, runs_dir: Path) -> tuple[float, int]:
+    """Seconds for the whole search on the pool, and the trials it recorded."""
     store = SearchStore.create(runs_dir, preset)
     t0 = time.perf_counter()
-    ended = run_search(preset, executor, store, lambda event: None, SearchControl.for_executor(executor, store))
+    ended = run_search(preset, pool, store, lambda event: None, SearchControl.for_pool(pool, store))
     elapsed = time.perf_counter() - t0
     store.close()
     assert ended.status == "finished", ended.reason
@@ -85,11 +85,11 @@ def timed_search(preset, executor, runs_dir: Path) -> tuple[float, int]:
 
 def local_search(preset, workers: int, runs_dir: Path) -> tuple[float, int]:
     t0 = time.perf_counter()
-    pool = local_pool(workers)
+    pool = TrialPool.local(workers)
     try:
         _, trials = timed_search(preset, pool, runs_dir)
     finally:
-        close_executor(pool)
+        pool.close(graceful=True)
     return time.perf_counter() - t0, trials  # pool start included
 
 
@@ -117,7 +117,7 @@ def overhead(args, runs_dir: Path) -> None:
     print(f"per-trial overhead: {n} trials of one iteration each (spiral, 30 examples), best of {args.repeat}")
 
     # The bare trial function, in this process (the data set cached after the first call).
-    trial = sample_trial(0, 1, 0, Ranges.from_config(preset.search), 1)
+    trial = sample_trial(0, 1, 0, ranges_of(preset.search), 1)
     run_trial(TrialSpec(preset, trial, MemoryFlag()))
     t0 = time.perf_counter()
     for _ in range(n):
@@ -125,24 +125,24 @@ def overhead(args, runs_dir: Path) -> None:
     bare = (time.perf_counter() - t0) / n
     print(f"  run_trial in-process:           {bare * 1e3:7.2f} ms/trial")
 
-    def best_of(make, close) -> float:
+    def best_of(make) -> float:
         best = float("inf")
         for _ in range(args.repeat):
-            executor = make()
+            pool = make()
             try:
-                timed_search(preset.replace(**{"search.seed": 1}), executor, runs_dir)  # warm: workers up, data loaded
-                elapsed, _ = timed_search(preset, executor, runs_dir)
+                timed_search(preset.replace(**{"search.seed": 1}), pool, runs_dir)  # warm: workers up, data loaded
+                elapsed, _ = timed_search(preset, pool, runs_dir)
             finally:
-                close(executor)
+                pool.close(graceful=True)
             best = min(best, elapsed / n)
         return best
 
-    thread = best_of(lambda: ThreadPoolExecutor(1), lambda ex: ex.shutdown())
+    thread = best_of(lambda: TrialPool.threads(1))
     print(
         f"  run_search, in-process thread:  {thread * 1e3:7.2f} ms/trial  "
         f"(+{(thread - bare) * 1e3:.2f} ms: events, SQLite commit, one trial in flight at a time)"
     )
-    pool = best_of(lambda: local_pool(1), close_executor)
+    pool = best_of(lambda: TrialPool.local(1))
     print(
         f"  run_search, local pool (1 proc): {pool * 1e3:7.2f} ms/trial  "
         f"(+{(pool - bare) * 1e3:.2f} ms over a bare run_trial)"
@@ -160,18 +160,7 @@ def overhead(args, runs_dir: Path) -> None:
     with distributed.LocalCluster(
         processes=True, n_workers=1, threads_per_worker=1, dashboard_address=None, host="127.0.0.1"
     ) as cluster:
-
-        def make_dask():
-            client = distributed.Client(cluster, set_as_default=False)
-            executor = client.get_executor(pure=False)
-            executor.bench_client = client
-            return executor
-
-        def close_dask(executor):
-            executor.shutdown()
-            executor.bench_client.close()
-
-        dask = best_of(make_dask, close_dask)
+        dask = best_of(lambda: TrialPool.dask(cluster.scheduler_address))
     print(
         f"  run_search, Dask (1 worker):    {dask * 1e3:7.2f} ms/trial  "
         f"(+{(dask - bare) * 1e3:.2f} ms over a bare run_trial)"

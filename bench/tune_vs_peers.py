@@ -95,7 +95,7 @@ def test_accuracy(preset: Preset, data: Dataset) -> tuple[float, float | None]:
     with np.errstate(all="ignore"):
         ended = trainer.run()
     assert trainer.net is not None and trainer.best_params is not None, ended.reason
-    trainer.net.params.update(trainer.best_params)
+    trainer.net.set_params(trainer.best_params)  # into its flat buffer: params are views of it
     return trainer.net.accuracy(data.X_test, data.y_test), ended.best_val_acc
 
 
@@ -114,24 +114,24 @@ def seeded(preset: Preset, seed: int) -> Preset:
 
 
 def run_tune(preset: Preset, data: Dataset, workers: int, seed: int) -> Outcome:
-    from tui_trainer.lab.search.runner import close_executor, local_pool
+    from tui_trainer.lab.search.pool import TrialPool
     from tui_trainer.lab.tune.control import TuneControl
     from tui_trainer.lab.tune.runner import run_tune
     from tui_trainer.records.tune_folder import TUNED, TuneRecord
 
     preset = seeded(preset, seed)
-    pool = local_pool(workers)
+    pool = TrialPool.local(workers)
     t0 = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             record = TuneRecord.create(tmp, preset)
-            ended = run_tune(preset, data, record, lambda e: None, TuneControl(), pool, capacity=workers)
+            ended = run_tune(preset, data, record, lambda e: None, TuneControl(), pool)
             wall = time.perf_counter() - t0
             assert ended.status == "finished", ended.reason
             state = record.read_state()  # state.json as JSON: each stage's result as its event carries it
             tuned = load_preset(record.path / TUNED)
     finally:
-        close_executor(pool)
+        pool.close(graceful=True)
     readings = [state["final"]["result"]["best_val_acc"]]
     readings += [state[s]["result"]["best"]["best_val_acc"] for s in ("coarse", "fine") if state[s]["result"]["best"]]
     final = state["final"]["result"]

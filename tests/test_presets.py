@@ -112,11 +112,12 @@ def test_lr_too_high_explodes_within_the_first_epoch():
 
 def test_coarse_then_fine_is_wide_and_short_then_narrow_and_longer():
     coarse, fine = load_preset("coarse-search").search, load_preset("fine-search").search
+    (c_lr, c_reg), (f_lr, f_reg) = ((s.ranges["learning_rate"], s.ranges["reg"]) for s in (coarse, fine))
     low, high = load_preset("lr-too-low").train.learning_rate, load_preset("lr-too-high").train.learning_rate
-    assert coarse.learning_rate[0] <= low and coarse.learning_rate[1] >= high  # both failures are in range
-    assert low < fine.learning_rate[0] < fine.learning_rate[1] < high
-    assert coarse.reg[0] <= fine.reg[0] < fine.reg[1] <= coarse.reg[1]
-    assert math.log10(fine.learning_rate[1] / fine.learning_rate[0]) < 1  # under a decade
+    assert c_lr[0] <= low and c_lr[1] >= high  # both failures are in range
+    assert low < f_lr[0] < f_lr[1] < high
+    assert c_reg[0] <= f_reg[0] < f_reg[1] <= c_reg[1]
+    assert math.log10(f_lr[1] / f_lr[0]) < 1  # under a decade
     (c,), (f,) = coarse.stages, fine.stages
     assert c.trials > f.trials and c.epochs < f.epochs
     assert c.trials * c.epochs <= 30 and f.trials * f.epochs <= 50  # quick on 2 cores
@@ -126,9 +127,9 @@ def test_fine_search_holds_the_rates_that_train_well_and_those_that_blow_up_over
     """Its ranges come from coarse-search (tests/test_search_refine.py); five epochs tell its ends apart."""
     s = load_preset("fine-search").search
     epochs = f"train.epochs={s.stages[0].epochs}"
-    _, _, low = train("fine-search", f"train.learning_rate={s.learning_rate[0]}", "train.reg=2.2e-3", epochs)
+    _, _, low = train("fine-search", f"train.learning_rate={s.ranges['learning_rate'][0]}", "train.reg=2.2e-3", epochs)
     assert low.status == "finished" and low.best_val_acc >= 0.85, low
-    _, _, high = train("fine-search", f"train.learning_rate={s.learning_rate[1]}", "train.reg=2.2e-3", epochs)
+    _, _, high = train("fine-search", f"train.learning_rate={s.ranges['learning_rate'][1]}", "train.reg=2.2e-3", epochs)
     assert high.status == "exploded", high
 
 

@@ -117,6 +117,6 @@ def test_a_searched_hidden_size_fills_every_hidden_layer_and_gives_a_linear_clas
 
     two_layers = load_preset("digits-fast", ["model.hidden=[50, 20]"])
     linear = load_preset("digits-fast", ["model.hidden=[]"])
-    trial = Trial("t1", 1, 0, 1e-3, 1e-4, 64, None, 1)
+    trial = Trial("t1", 1, 0, {"learning_rate": 1e-3, "reg": 1e-4, "hidden": 64}, 1)
     assert trial_preset(two_layers, trial).model.hidden == (64, 64)
     assert trial_preset(linear, trial).model.hidden == (64,)

@@ -1,4 +1,5 @@
-"""Coarse-to-fine search: sampling, stages, the SQLite store, local worker processes, stop and resume."""
+"""Coarse-to-fine search: stages, local worker processes, stop and resume, the command's faces.
+The pure decisions (sampling, ranking, narrowing, the store's round trip) are in test_search_space.py."""
 
 from __future__ import annotations
 
@@ -12,25 +13,17 @@ import sqlite3
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from tui_trainer.cli import main
 from tui_trainer.config import loads_preset
 from tui_trainer.errors import UserError
-from tui_trainer.lab.search.runner import SearchControl, local_pool, run_search
-from tui_trainer.lab.search.space import (
-    Ranges,
-    TrialResult,
-    best_trial,
-    edge_warnings,
-    narrow,
-    rank,
-    sample_trial,
-    stage_trials,
-    union,
-)
+from tui_trainer.lab.search.pool import TrialPool
+from tui_trainer.lab.search.runner import SearchControl, run_search
+from tui_trainer.lab.search.space import TrialResult
 from tui_trainer.lab.search.trial import TrialSpec
 from tui_trainer.records.search_store import SearchStore
 
@@ -40,7 +33,7 @@ SMALL = (Path(__file__).parent / "digits-search.toml").read_text()
 # Trials long enough (hundreds of milliseconds each) to kill or stop a search mid-stage.
 SLOW = SMALL.replace('name = "digits-search"', 'name = "digits-slow"').replace(
     "stages = [{ trials = 6, epochs = 3 }, { trials = 3, epochs = 6 }]",
-    "stages = [{ trials = 8, epochs = 120 }, { trials = 2, epochs = 120 }]",
+    "stages = [{ trials = 8, epochs = 120 }, { trials = 2, epochs = 12 }]",
 )
 
 
@@ -70,105 +63,6 @@ def small(tmp_path) -> Path:
     return path
 
 
-# --- the search space -------------------------------------------------------------
-
-
-def test_the_same_seed_samples_the_same_trials_whatever_the_order():
-    ranges = Ranges((1e-6, 1e-1), (1e-5, 1e1), hidden=(20, 50, 100))
-    trials = stage_trials(seed=3, stage=1, count=30, epochs=1, ranges=ranges)
-    assert trials == stage_trials(seed=3, stage=1, count=30, epochs=1, ranges=ranges)
-    # trial 17 alone is trial 17 of the whole stage: order of sampling or completion never matters
-    assert sample_trial(3, 1, 17, ranges, 1) == trials[17]
-    assert [t.trial_id for t in trials[:2]] == ["s1-000", "s1-001"]
-    other_seed = stage_trials(seed=4, stage=1, count=30, epochs=1, ranges=ranges)
-    assert [t.learning_rate for t in other_seed] != [t.learning_rate for t in trials]
-    other_stage = stage_trials(seed=3, stage=2, count=30, epochs=1, ranges=ranges)
-    assert [t.learning_rate for t in other_stage] != [t.learning_rate for t in trials]
-
-
-def test_sampling_is_uniform_in_log_space_within_the_ranges():
-    ranges = Ranges((1e-6, 1e-1), (1e-5, 1e1), hidden=(20, 50, 100), batch_size=(32, 64))
-    trials = stage_trials(seed=0, stage=1, count=2000, epochs=1, ranges=ranges)
-    logs = [math.log10(t.learning_rate) for t in trials]
-    assert min(logs) >= -6 and max(logs) <= -1
-    # log-uniform: each decade holds about a fifth of the samples (a linear draw puts ~90% in the top one)
-    per_decade = [sum(lo <= v < lo + 1 for v in logs) / len(logs) for lo in range(-6, -1)]
-    assert all(0.15 < share < 0.25 for share in per_decade), per_decade
-    assert all(1e-5 <= t.reg <= 1e1 for t in trials)
-    assert {t.hidden for t in trials} == {20, 50, 100}
-    assert {t.batch_size for t in trials} == {32, 64}
-
-
-def result(trial_id="s1-000", lr=1e-3, reg=1e-3, acc=0.5, status="finished", stage=1, index=0, hidden=None):
-    return TrialResult(
-        trial_id, stage, index, lr, reg, hidden, None, status, "", acc, 1 if acc is not None else None, 1, 10, 0.1
-    )
-
-
-def test_ranking_puts_finished_trials_by_val_accuracy_first():
-    ranked = rank(
-        [
-            result("a", acc=0.4),
-            result("b", acc=0.9, status="exploded"),
-            result("c", acc=0.7),
-            result("d", acc=None, status="failed"),
-            result("e", acc=0.7, stage=2),
-        ]
-    )
-    assert [r.trial_id for r in ranked] == ["e", "c", "a", "b", "d"]
-
-
-def test_the_best_trial_is_the_first_of_the_ranking():
-    results = [result("a", acc=0.4), result("b", acc=0.9, status="exploded"), result("c", acc=0.7)]
-    assert best_trial(results) is rank(results)[0] is results[2]  # finished beats exploded at a higher acc
-    exploded = result("b", acc=0.9, status="exploded")
-    assert best_trial([exploded, result("d", acc=None, status="failed")]) is exploded  # when nothing finished
-    # stopped trials did not run their epochs (a resume runs them again): never the best
-    assert best_trial([result("s", acc=0.99, status="stopped"), exploded]) is exploded
-    assert best_trial([result("d", acc=None, status="failed")]) is None and best_trial([]) is None
-
-
-def test_the_next_stage_spans_the_kept_trials_widened_a_little():
-    ranges = Ranges((1e-6, 1e-1), (1e-5, 1e1), hidden=(20, 50, 100))
-    kept = [result(lr=1e-3, reg=1e-2, hidden=50), result(lr=1e-2, reg=1e-4, hidden=100)]
-    nxt = narrow(ranges, kept)
-    lo, hi = nxt.learning_rate
-    assert 1e-3 * 10**-0.15 < lo < 1e-3 and 1e-2 < hi < 1e-2 * 10**0.15
-    assert nxt.reg[0] < 1e-4 and nxt.reg[1] > 1e-2
-    assert nxt.hidden == (50, 100)
-    one = narrow(ranges, [result(lr=1e-3)])  # one kept trial still leaves a range to sample
-    assert one.learning_rate[0] < 1e-3 < one.learning_rate[1]
-    assert narrow(ranges, [result(acc=None, status="failed")]) == ranges
-
-
-def test_a_best_value_at_the_edge_of_the_searched_range_is_worrying():
-    explored = union([Ranges((1e-6, 1e-1), (1e-5, 1e1)), Ranges((1e-3, 2e-1), (1e-4, 1e-2))])
-    assert explored.learning_rate == (1e-6, 2e-1)
-    inside = result(lr=1e-3, reg=1e-2)
-    assert edge_warnings([inside], explored) == []
-    top = result(lr=1.5e-1, reg=1e-2)
-    (w,) = edge_warnings([top], explored)
-    assert (w.key, w.edge) == ("learning_rate", "high")
-    assert "worrying" in w.message and "search.learning_rate" in w.message
-    bottom = result(lr=1e-3, reg=1.2e-5)
-    (w,) = edge_warnings([bottom], explored)
-    assert (w.key, w.edge) == ("reg", "low")
-    assert "low edge" in w.message and "search.reg" in w.message
-
-
-def test_the_edge_of_a_range_is_measured_in_log_space():
-    explored = Ranges((1e-6, 1e-1), (1e-5, 1e1))
-
-    def edges(lr, **kw):
-        return [(w.key, w.edge) for w in edge_warnings([result(lr=lr, reg=1e-2, **kw)], explored)]
-
-    assert edges(8e-2) == [("learning_rate", "high")]
-    assert edges(1e-6) == [("learning_rate", "low")]
-    assert edges(1e-3) == []  # mid-range
-    assert edges(2e-2) == []  # 86% of the way up in log space: not in the outer tenth
-    assert edges(8e-2, acc=None, status="failed") == [] and edge_warnings([], explored) == []
-
-
 # --- the search core in-process, on a synthetic problem --------------------------
 
 PEAK_LR = 10**-2.0
@@ -177,7 +71,7 @@ PEAK_LR = 10**-2.0
 def synthetic_trial(spec: TrialSpec) -> TrialResult:
     """Val accuracy falls off with the distance from PEAK_LR in log space."""
     t = spec.trial
-    acc = max(0.0, 1.0 - 0.2 * abs(math.log10(t.learning_rate) - math.log10(PEAK_LR)))
+    acc = max(0.0, 1.0 - 0.2 * abs(math.log10(t.params["learning_rate"]) - math.log10(PEAK_LR)))
     return TrialResult.of(
         t,
         status="finished",
@@ -201,7 +95,7 @@ def synthetic_search(tmp_path, lr_range: str, seed: int = 0):
     )
     store = SearchStore.create(tmp_path, preset)
     seen = []
-    with ThreadPoolExecutor(2) as pool:
+    with TrialPool.threads(2) as pool:
         ended = run_search(preset, pool, store, seen.append, SearchControl(), trial_fn=synthetic_trial)
     store.close()
     return ended, seen
@@ -215,20 +109,18 @@ def test_the_search_says_so_when_the_best_sits_at_the_edge(tmp_path):
     assert seen[-1] is ended
     # the fine stage was narrowed towards the top of the coarse range
     stage_ended = [e for e in seen if e.kind == "stage_ended"]
-    assert stage_ended[0].next_ranges.learning_rate[0] > 1e-5
+    assert stage_ended[0].next_ranges["learning_rate"][0] > 1e-5
     # a range around the peak: the fine stage closes in on it and nothing is worrying
     ended, _ = synthetic_search(tmp_path, "[1e-5, 1e1]")
-    assert ended.warnings == () and abs(math.log10(ended.best.learning_rate) + 2) < 0.3
+    assert ended.warnings == () and abs(math.log10(ended.best.params["learning_rate"]) + 2) < 0.3
 
 
 def test_the_same_seed_gives_the_same_search_and_another_seed_another(tmp_path):
     a, _ = synthetic_search(tmp_path / "a", "[1e-5, 1e1]", seed=1)
     b, _ = synthetic_search(tmp_path / "b", "[1e-5, 1e1]", seed=1)
     c, _ = synthetic_search(tmp_path / "c", "[1e-5, 1e1]", seed=2)
-    assert [(r.trial_id, r.learning_rate, r.reg) for r in a.ranking] == [
-        (r.trial_id, r.learning_rate, r.reg) for r in b.ranking
-    ]
-    assert a.best.learning_rate != c.best.learning_rate
+    assert [(r.trial_id, r.params) for r in a.ranking] == [(r.trial_id, r.params) for r in b.ranking]
+    assert a.best.params != c.best.params
 
 
 def test_resume_picks_the_latest_search_of_that_preset_only(tmp_path):
@@ -266,7 +158,7 @@ def blas_probe() -> tuple[str | None, int]:
 def test_each_local_worker_runs_one_blas_thread(monkeypatch):
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
-    with local_pool(1) as pool:
+    with TrialPool.local(1) as pool:
         assert pool.submit(blas_probe).result(timeout=60) == ("1", 0)
     assert "OPENBLAS_NUM_THREADS" not in os.environ  # set for the children only
     if len(os.sched_getaffinity(0)) > 1:  # the control: a plain spawned worker runs more BLAS threads
@@ -335,6 +227,10 @@ def test_the_plain_face_prints_lines_and_the_ranking(small, tmp_path):
     assert out.startswith("search digits-search: 1 stage (3 trials x 2 epochs)")
     assert "s1-002" in out and "ranking:" in out and "best: s1-" in out
     assert out.count("\n  [") == 3  # one line per trial
+    assert "  hidden " in out.split("ranking:")[1]  # each trial's values, the searched hidden size too
+    # the next, finer search it suggests, and how to run it
+    assert "next, finer search: learning_rate [" in out and ", hidden [" in out
+    assert "run it with: tui-trainer search --refine " in out
 
 
 def start_search(preset: Path, runs: Path) -> subprocess.Popen:
@@ -468,15 +364,31 @@ def test_stopping_a_search_stops_its_running_trials_mid_training(tmp_path):
 # --- bad input ---------------------------------------------------------------------
 
 
-def test_bad_search_options_exit_2_with_one_clear_line(small, tmp_path):
+def one_line_exit_2(capsys, *args: str) -> str:
+    """`tui-trainer ARGS` in this process: exit status 2 and one line on stderr, which it returns."""
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_bad_search_options_exit_2_with_one_clear_line(small, tmp_path, capsys):
     runs = tmp_path / "runs"
-    done = cli("search", str(small), "--workers", "0", "--runs-dir", str(runs))
-    assert done.returncode == 2 and "--workers 0" in done.stderr and "Traceback" not in done.stderr
-    done = cli("search", str(small), "--resume", "--runs-dir", str(runs))
-    assert done.returncode == 2 and "no search of preset 'digits-search' to resume" in done.stderr
-    done = cli("search", str(small), "--set", "search.learning_rate=[1e-1, 1e-3]", "--runs-dir", str(runs))
-    assert done.returncode == 2 and "search.learning_rate" in done.stderr
+    assert "--workers 0" in one_line_exit_2(capsys, "search", str(small), "--workers", "0", "--runs-dir", str(runs))
+    err = one_line_exit_2(capsys, "search", str(small), "--resume", "--runs-dir", str(runs))
+    assert "no search of preset 'digits-search' to resume" in err
+    err = one_line_exit_2(
+        capsys, "search", str(small), "--set", "search.learning_rate=[1e-1, 1e-3]", "--runs-dir", str(runs)
+    )
+    assert "search.learning_rate" in err
     assert not runs.exists()  # nothing was started
+
+
+def test_refine_bad_input_is_one_line_exit_2(tmp_path, capsys):
+    assert "no such search folder" in one_line_exit_2(capsys, "search", "--refine", str(tmp_path / "nope"))
+    assert "no next.toml" in one_line_exit_2(capsys, "search", "--refine", str(tmp_path))
+    assert "give no PRESET" in one_line_exit_2(capsys, "search", "coarse-search", "--refine", str(tmp_path))
+    assert "--refine SEARCH_FOLDER" in one_line_exit_2(capsys, "search")
 
 
 def test_scheduler_without_dask_installed_says_how_to_install_it(small, tmp_path):
@@ -527,8 +439,6 @@ def test_resume_refuses_a_set_that_changes_the_search(small, tmp_path):
 
 
 def test_search_without_the_data_says_how_to_fetch_it(tmp_path, monkeypatch, capsys):
-    from tui_trainer.cli import main
-
     monkeypatch.chdir(tmp_path)
     assert main(["search", "cifar10-2layer", "--workers", "1", "--runs-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err

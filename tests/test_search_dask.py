@@ -184,4 +184,4 @@ def test_a_scheduler_that_dies_mid_search_ends_it_with_one_line_exit_1_and_the_t
     assert "--resume" in err, err
     finished = [e["trial_id"] for e in seen if e["event"] == "trial_ended" and e["status"] != "stopped"]
     recorded = SearchStore.latest(tmp_path / "runs", "digits-dask-dies").results()
-    assert finished and set(finished) <= {r.trial_id for r in recorded}  # kept for --resume
+    assert finished and set(finished) <= {r["trial_id"] for r in recorded}  # kept for --resume

@@ -80,11 +80,12 @@ def test_a_face_hook_runs_after_the_stores_each_epoch(tmp_path):
 
 
 def test_a_search_trial_trains_as_a_run_does(tmp_path):
+    from tui_trainer.lab.search.pool import MemoryFlag
     from tui_trainer.lab.search.space import Trial
-    from tui_trainer.lab.search.trial import MemoryFlag, TrialSpec, run_trial, trial_preset
+    from tui_trainer.lab.search.trial import TrialSpec, run_trial, trial_preset
 
     preset, data = digits("train.epochs=2")
-    trial = Trial("t1", 1, 0, preset.train.learning_rate, preset.train.reg, None, None, 2)
+    trial = Trial("t1", 1, 0, {"learning_rate": preset.train.learning_rate, "reg": preset.train.reg}, 2)
     result = run_trial(TrialSpec(preset, trial, MemoryFlag()))
     seen: list = []
     record_run(trial_preset(preset, trial), data, None, None, seen.append, advise=False).run()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from tui_trainer.datasets import load_dataset
 from tui_trainer.engine.events import Epoch
 from tui_trainer.errors import UserError
 from tui_trainer.lab.checks import CheckResult
+from tui_trainer.lab.search.pool import TrialPool
 from tui_trainer.lab.search.runner import TrialEnded
 from tui_trainer.lab.search.space import TrialResult
 from tui_trainer.lab.tune.control import TuneControl
@@ -54,10 +54,10 @@ def spiral():
     return load_preset("spiral")
 
 
-def trial(tid: str, acc: float | None, lr: float = 0.1, reg: float = 1e-4, status: str = "finished", **kw):
-    values = dict(stage=1, index=int(tid[-3:]), hidden=None, batch_size=None, reason="", best_epoch=3, epochs=20)
-    values |= dict(iterations=120, elapsed_s=1.0) | kw
-    return TrialResult(tid, learning_rate=lr, reg=reg, status=status, best_val_acc=acc, **values)
+def trial(tid: str, acc: float | None, lr: float = 0.1, reg: float = 1e-4, status: str = "finished", **params):
+    values = dict(stage=1, index=int(tid[-3:]), reason="", best_epoch=3, epochs=20, iterations=120, elapsed_s=1.0)
+    params = {"learning_rate": lr, "reg": reg, **params}
+    return TrialResult(tid, params=params, status=status, best_val_acc=acc, **values)
 
 
 def search(ranking, best=None, next_ranges=None, warnings=()) -> SearchStageResult:
@@ -75,10 +75,10 @@ def check(name: str, passed: bool, passing_lr: float | None = None) -> CheckResu
 
 def test_the_coarse_search_looks_three_times_past_lr_finds_spread_with_the_presets_reg():
     p = spiral()
-    assert coarse_ranges(p, (0.03, 3.0)) == {"learning_rate": [0.01, 9.0], "reg": list(p.search.reg)}
+    assert coarse_ranges(p, (0.03, 3.0)) == {"learning_rate": [0.01, 9.0], "reg": list(p.search.ranges["reg"])}
     c = coarse_preset(p, (0.0123456, 2.3456))
-    assert c.search.learning_rate == (0.00412, 7.04)  # rounded to 3 digits, for people and TOML
-    assert c.search.reg == p.search.reg and c.name == "spiral-coarse"
+    assert c.search.ranges["learning_rate"] == (0.00412, 7.04)  # rounded to 3 digits, for people and TOML
+    assert c.search.ranges["reg"] == p.search.ranges["reg"] and c.name == "spiral-coarse"
     assert [(s.trials, s.epochs) for s in c.search.stages] == [(p.tune.coarse_trials, p.tune.coarse_epochs)]
     assert c.train == p.train  # only [search] changes
 
@@ -86,8 +86,8 @@ def test_the_coarse_search_looks_three_times_past_lr_finds_spread_with_the_prese
 def test_the_fine_search_takes_the_coarse_suggestion_and_other_samples():
     p = spiral()
     f = fine_preset(p, {"learning_rate": [0.2, 0.9], "reg": [1e-4, 1e-2], "hidden": [50, 200]})
-    assert (f.search.learning_rate, f.search.reg, f.search.hidden) == ((0.2, 0.9), (1e-4, 1e-2), (50, 200))
-    assert f.search.batch_size == () and f.search.seed == p.search.seed + 1 and f.name == "spiral-fine"
+    assert f.search.ranges == {"learning_rate": (0.2, 0.9), "reg": (1e-4, 1e-2), "hidden": (50, 200), "batch_size": ()}
+    assert f.search.seed == p.search.seed + 1 and f.name == "spiral-fine"
     assert [(s.trials, s.epochs) for s in f.search.stages] == [(p.tune.fine_trials, p.tune.fine_epochs)]
 
 
@@ -115,11 +115,17 @@ def test_without_a_finished_fine_trial_the_final_stage_continues_the_fine_best_e
 def test_the_tuned_preset_keeps_the_trials_exact_values_and_the_fine_ranges():
     p = spiral()
     best = trial("s1-002", 0.93, lr=0.123456789, reg=2.5e-4, hidden=64, batch_size=50)
-    tuned = final_preset(p, best, {"learning_rate": [0.05, 0.5], "reg": [1e-5, 1e-3]})
+    tuned = final_preset(p, best, {"learning_rate": [0.05, 0.5], "reg": [1e-5, 1e-3], "hidden": [64, 128]})
     assert tuned.train.learning_rate == 0.123456789  # unrounded: with its seed the run repeats the trial
     assert (tuned.train.reg, tuned.train.batch_size, tuned.model.hidden) == (2.5e-4, 50, (64,))
     assert tuned.train.epochs == p.tune.final_epochs and tuned.name == "spiral-tuned"
-    assert (tuned.search.learning_rate, tuned.search.reg) == ((0.05, 0.5), (1e-5, 1e-3))
+    # the fine search's ranges, every one it searched (a searched hidden size too)
+    assert tuned.search.ranges == {
+        "learning_rate": (0.05, 0.5),
+        "reg": (1e-5, 1e-3),
+        "hidden": (64, 128),
+        "batch_size": (),
+    }
     assert "trial s1-002, val acc 0.930" in tuned.description
     plain = final_preset(p, trial("s1-000", 0.9), None)  # nothing else searched: the preset's own
     assert (plain.model.hidden, plain.train.batch_size, plain.search) == (p.model.hidden, p.train.batch_size, p.search)
@@ -245,7 +251,7 @@ def test_resuming_an_old_finished_tune_replays_every_stage_as_recorded(tmp_path)
     record = old_tune(tmp_path)
     recorded = json.loads(record.state_path.read_text())
     events: list = []
-    with ThreadPoolExecutor(1) as nothing_to_run:
+    with TrialPool.threads(1) as nothing_to_run:
         ended = run_tune(
             record.preset, load_dataset(record.preset.data), record, events.append, TuneControl(), nothing_to_run
         )

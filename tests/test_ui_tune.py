@@ -29,7 +29,7 @@ async def test_f_shows_the_curve_and_the_next_run_is_the_same_as_without_it(tmp_
     app = make_app(tmp_path / "a", engine="thread")
     async with app.run_test(size=BIG) as pilot:
         await loaded(pilot)
-        before = app.next_preset
+        before = app.session.next_preset
         await pilot.press("f")
         screen = app.screen
         assert isinstance(screen, LrFindScreen)
@@ -41,7 +41,7 @@ async def test_f_shows_the_curve_and_the_next_run_is_the_same_as_without_it(tmp_
         drawn = screen.query_one("#lr-plot").render().plain
         assert any(0x2800 < ord(ch) <= 0x28FF for ch in drawn), "the curves are drawn"
         await pilot.press("escape")
-        assert app.screen is app.workbench and app.next_preset == before
+        assert app.screen is app.workbench and app.session.next_preset == before
         await pilot.press("space")
         await run_to_end(pilot)
     # the lr-find record sits beside the run, and the run is the one a fresh session makes
@@ -58,7 +58,7 @@ async def test_u_makes_the_suggestion_the_next_runs_learning_rate_and_nothing_el
     app = make_app(tmp_path, engine="thread")
     async with app.run_test(size=BIG) as pilot:
         await loaded(pilot)
-        before = app.next_preset
+        before = app.session.next_preset
         await pilot.press("u")  # on the workbench u is not lr-find's: nothing changes
         await pilot.press("f")
         screen = app.screen
@@ -67,7 +67,7 @@ async def test_u_makes_the_suggestion_the_next_runs_learning_rate_and_nothing_el
         await pilot.pause()
         assert app.screen is app.workbench
         lr = float(f"{screen.ended.suggested_lr:.3g}")
-        assert app.next_preset == before.replace(**{"train.learning_rate": lr})
+        assert app.session.next_preset == before.replace(**{"train.learning_rate": lr})
 
 
 async def test_g_tunes_the_next_runs_setup_and_u_makes_the_tuned_preset_the_next_run(tmp_path):
@@ -88,7 +88,7 @@ async def test_g_tunes_the_next_runs_setup_and_u_makes_the_tuned_preset_the_next
         await pilot.press("u")
         await pilot.pause()
         assert app.screen is app.workbench
-        assert app.next_preset == load_preset(ended.tuned_preset)
+        assert app.session.next_preset == load_preset(ended.tuned_preset)
 
 
 async def test_q_mid_tune_quits_leaves_no_worker_processes_and_the_tune_resumable(tmp_path):
@@ -122,25 +122,23 @@ async def test_q_mid_tune_quits_leaves_no_worker_processes_and_the_tune_resumabl
 
 async def test_the_lr_find_screen_shows_its_warnings_beside_the_suggestion(tmp_path):
     # spiral's sweeps never diverge up to lr 10: the suggestion is a lower bound, and says so
-    import asyncio
-
     from textual.app import App
 
     from tui_trainer.datasets import load_dataset
+    from tui_trainer.ui.jobs import LrFindJob
 
     preset = load_preset("spiral")
-    screen = LrFindScreen(preset, load_dataset(preset.data), tmp_path)
+    job = LrFindJob(preset, load_dataset(preset.data), tmp_path)
+    job.finish(job.run(job.fold), "")  # the job's whole run, as the app's worker would fold it
+    job.done.set()
+    screen = LrFindScreen(job)
 
     class Host(App):
         def on_mount(self) -> None:
             self.push_screen(screen)
 
     async with Host().run_test(size=BIG) as pilot:
-        for _ in range(400):
-            if screen.ended is not None:
-                break
-            await asyncio.sleep(0.05)
         await pilot.pause()
         title = " ".join(plain(screen.query_one("#lr-title")).split())
-    assert screen.ended is not None and screen.ended.warnings
+    assert job.ended is not None and job.ended.warnings
     assert "suggested learning rate at least" in title and "warning: 3 of 3 sweeps never diverged" in title

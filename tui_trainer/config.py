@@ -60,18 +60,20 @@ def _choice(options: Iterable[str]) -> Check:
     return lambda v: None if v in options else "one of " + ", ".join(repr(o) for o in options)
 
 
-def _positive(v: float) -> str | None:
-    return None if v > 0 else "a number > 0"
+def _rule(test: Callable[[Any], bool], expected: str) -> Check:
+    return lambda v: None if test(v) else expected
 
 
-def _non_negative(v: float) -> str | None:
-    return None if v >= 0 else "a number >= 0"
-
-
-def _noise(v: float) -> str | None:
-    # The spread of a spiral arm's angle, in radians: past a few it is uniform noise,
-    # and past float32's range it is infinity.
-    return None if 0 <= v <= 1000 else "a number from 0 to 1000 (the angle's spread in radians; 0.2 is usual)"
+_positive = _rule(lambda v: v > 0, "a number > 0")
+_non_negative = _rule(lambda v: v >= 0, "a number >= 0")
+_in_open_unit = _rule(lambda v: 0 <= v < 1, "a number in [0, 1)")
+_decay = _rule(lambda v: 0 < v <= 1, "a number in (0, 1]")
+_explode = _rule(lambda v: v > 1, "a number > 1")
+_hidden = _rule(lambda v: all(h >= 1 for h in v), "a list of layer sizes, each >= 1 (empty for a linear classifier)")
+_log_range = _rule(lambda v: len(v) == 2 and 0 < v[0] < v[1], "[low, high] with 0 < low < high (sampled log-uniformly)")
+_int_choices = _rule(lambda v: all(x >= 1 for x in v), "a list of integers >= 1 to choose from (empty: not searched)")
+# The spread of a spiral arm's angle, in radians: past a few it is uniform noise, and past float32's range infinity.
+_noise = _rule(lambda v: 0 <= v <= 1000, "a number from 0 to 1000 (the angle's spread in radians; 0.2 is usual)")
 
 
 def _at_least(lo: int) -> Check:
@@ -83,22 +85,6 @@ def _between(lo: int, hi: int) -> Check:
 
 
 MAX_CLASSES = 10_000  # datasets/limits.py holds every data set to the same
-
-
-def _in_open_unit(v: float) -> str | None:
-    return None if 0 <= v < 1 else "a number in [0, 1)"
-
-
-def _decay(v: float) -> str | None:
-    return None if 0 < v <= 1 else "a number in (0, 1]"
-
-
-def _explode(v: float) -> str | None:
-    return None if v > 1 else "a number > 1"
-
-
-def _hidden(v: tuple[int, ...]) -> str | None:
-    return None if all(h >= 1 for h in v) else "a list of layer sizes, each >= 1 (empty for a linear classifier)"
 
 
 def _preprocess(v: tuple[str, ...]) -> str | None:
@@ -113,14 +99,35 @@ def _preprocess(v: tuple[str, ...]) -> str | None:
     return None
 
 
-def _log_range(v: tuple[float, ...]) -> str | None:
-    if len(v) == 2 and 0 < v[0] < v[1]:
-        return None
-    return "[low, high] with 0 < low < high (sampled log-uniformly)"
+# --- the searched keys -------------------------------------------------------
+# What a search may vary: a key's range is `[search] NAME`; a trial samples a value
+# from it (lab/search/space.py) and sets the preset key `sets` to it. Adding a
+# searched key is one entry in SEARCHED: the search's store, events and views follow.
+LOG = "log"  # a float, log-uniform in [low, high]
+CHOICE = "choice"  # uniformly one of a list of integers
 
 
-def _int_choices(v: tuple[int, ...]) -> str | None:
-    return None if all(x >= 1 for x in v) else "a list of integers >= 1 to choose from (empty: not searched)"
+@dataclass(frozen=True)
+class Searched:
+    sample: str  # LOG | CHOICE
+    sets: str  # the preset key a trial's value sets; a list (model.hidden) gets it for each item
+    label: str  # its name in a line of values: "lr 0.0012  reg 3.4e-05"
+    default: tuple[float, ...] = ()  # the range a preset without one searches; (): not searched
+
+
+SEARCHED: dict[str, Searched] = {
+    "learning_rate": Searched(LOG, "train.learning_rate", "lr", (1e-6, 1e-1)),
+    "reg": Searched(LOG, "train.reg", "reg", (1e-5, 1e1)),
+    "hidden": Searched(CHOICE, "model.hidden", "hidden"),
+    "batch_size": Searched(CHOICE, "train.batch_size", "batch"),
+}
+
+
+def _range_spec(s: Searched) -> tuple[str, Check]:
+    """A searched key's range in [search]: its type and check ([] allowed where it has no default)."""
+    if s.sample == CHOICE:
+        return "tuple[int, ...]", _int_choices
+    return "tuple[float, ...]", _log_range if s.default else lambda v: _log_range(v) if v else None
 
 
 def _f(default: T, check: Check | None = None, **kw: Any) -> T:
@@ -176,10 +183,9 @@ class Stage:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    learning_rate: tuple[float, ...] = _f((1e-6, 1e-1), _log_range)
-    reg: tuple[float, ...] = _f((1e-5, 1e1), _log_range)
-    hidden: tuple[int, ...] = _f((), _int_choices)
-    batch_size: tuple[int, ...] = _f((), _int_choices)
+    # Each searched key's range by name (SEARCHED: every key, () where not searched),
+    # written in TOML as a key of [search] itself: `learning_rate = [1e-6, 1e-1]`.
+    ranges: dict[str, tuple[float, ...]] = field(default_factory=lambda: {k: s.default for k, s in SEARCHED.items()})
     stages: tuple[Stage, ...] = _f((Stage(30, 1), Stage(10, 5)), lambda v: None if v else "at least one stage")
     keep: int = _f(5, _at_least(1))
     seed: int = _f(0, _at_least(0))
@@ -344,7 +350,7 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any, source: str, file_sou
     if parts[0] not in SECTIONS:
         raise PresetError(_unknown(source, key, parts[0], list(SECTIONS)))
     section, name = parts
-    allowed = [f.name for f in dataclasses.fields(SECTIONS[section])]
+    allowed = list(_keys(SECTIONS[section]))
     if name not in allowed:
         raise PresetError(_unknown(source, key, name, allowed))
     table = raw.setdefault(section, {})
@@ -394,26 +400,34 @@ def from_dict(raw: Mapping[str, Any], source: str = "<preset>") -> Preset:
     return preset
 
 
+def _keys(cls: type) -> dict[str, tuple[str, Check | None]]:
+    """A section's keys in TOML, (type, check) by name: [search] has a range per SEARCHED key too."""
+    keys = {f.name: (str(f.type), f.metadata.get("check")) for f in dataclasses.fields(cls) if f.name != "ranges"}
+    if cls is SearchConfig:
+        keys = {**{name: _range_spec(s) for name, s in SEARCHED.items()}, **keys}
+    return keys
+
+
 def _build(cls: type, table: Mapping[str, Any], prefix: str, source: str) -> Any:
     """An instance of the section or Stage class `cls` from a TOML table, each value coerced and checked."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    keys = _keys(cls)
     values = {}
     for name, value in table.items():
         dotted = f"{prefix}.{name}"
-        if name not in fields:
-            raise PresetError(_unknown(source, dotted, name, list(fields)))
-        f = fields[name]
-        values[name] = _coerce(f, value, dotted, source)
-        check = f.metadata.get("check")
+        if name not in keys:
+            raise PresetError(_unknown(source, dotted, name, list(keys)))
+        t, check = keys[name]
+        values[name] = _coerce(t, value, dotted, source)
         problem = check(values[name]) if check else None
         if problem:
             raise PresetError(f"{_where(source, dotted)}: {_show(value)} is not allowed; expected {problem}")
+    if cls is SearchConfig:
+        values["ranges"] = {name: values.pop(name, s.default) for name, s in SEARCHED.items()}
     return cls(**values)
 
 
-def _coerce(f: dataclasses.Field[Any], value: Any, dotted: str, source: str) -> Any:
-    """Check the TOML value against the field's declared type."""
-    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+def _coerce(t: str, value: Any, dotted: str, source: str) -> Any:
+    """Check the TOML value against the key's declared type."""
 
     def bad(expected: str) -> PresetError:
         return PresetError(f"{_where(source, dotted)}: expected {expected}, got {_show(value)}")
@@ -472,7 +486,8 @@ def to_dict(p: Preset) -> dict[str, Any]:
     """The resolved preset as plain TOML-able data (lists, not tuples)."""
     out: dict[str, Any] = {"name": p.name, "description": p.description}
     for section in SECTIONS:
-        out[section] = _plain(dataclasses.asdict(getattr(p, section)))
+        values = dataclasses.asdict(getattr(p, section))
+        out[section] = _plain({**values.pop("ranges", {}), **values})  # [search]: each range a key of its own
     return out
 
 
@@ -526,7 +541,7 @@ def _where(source: str, dotted: str) -> str:
 
 
 def _all_keys() -> list[str]:
-    return list(TOP_LEVEL) + [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+    return list(TOP_LEVEL) + [f"{s}.{name}" for s, cls in SECTIONS.items() for name in _keys(cls)]
 
 
 # Names people bring from other tools, and the key that means the same here.

@@ -32,6 +32,7 @@ from ..engine.events import event_line
 from ..errors import UserError, user_error_names
 from ..formatting import accuracy, plural
 from ..lab.search.pool import TrialPool
+from ..lab.search.refine import refine_path
 from ..lab.search.runner import (
     SearchControl,
     SearchEnded,
@@ -40,16 +41,18 @@ from ..lab.search.runner import (
     StageStarted,
     TrialEnded,
     TrialStarted,
-    refine_path,
     run_search,
 )
-from ..lab.search.space import TrialResult, best_trial
+from ..lab.search.space import TrialResult, best_trial, searched
 from ..lab.search.texts import (
     describe_end,
     describe_next,
     describe_start,
     fmt_range,
+    fmt_value,
     fmt_values,
+    heading,
+    in_order,
     trial_line,
 )
 from ..lab.search.trial import cached_dataset
@@ -65,24 +68,23 @@ def command(args) -> int:
         store = SearchStore.latest(args.runs_dir, preset.name)
         preset = _resumed_preset(preset, store, bool(args.overrides))
     data = cached_dataset(preset.data, preset.where)  # bad data: exit 2 here, not once per trial
+    device = "cpu"
     if not args.scheduler:  # a Dask cluster's workers have their own devices: their trials say what they lack
         # train.device, likewise; not the net's size: the searched hidden sizes decide
         # each trial's, and a trial too big fails with the line that says so.
-        preflight(preset, data, check_size=False)
+        device = preflight(preset, data, check_size=False).name
 
-    pool = TrialPool.open(args.scheduler, args.workers)
+    pool = TrialPool.open(args.scheduler, args.workers, device=device)
     ended: SearchEnded | None = None
     try:
         store = store or SearchStore.create(args.runs_dir, preset)
-        control = SearchControl.for_executor(pool.executor, store)
+        control = SearchControl.for_pool(pool, store)
         face = _face(args)
         tally = _Tally(face)
         try:
             # A hangup (the terminal went away) stops the search as it stops a run.
             with StopOnSignals(lambda signal_name: control.stop(f"interrupted by {signal_name}"), hangup=True):
-                ended = run_search(
-                    preset, pool.executor, store, tally, control, capacity=pool.capacity, where=pool.where
-                )
+                ended = run_search(preset, pool, store, tally, control)
         finally:
             tally.close()
             control.close()
@@ -247,14 +249,17 @@ class _PlainFace:
             reason = f"  {event.reason}" if event.status in ("exploded", "failed") else ""
             self._print(
                 f"  [{self.ended}/{self.stage_trials}] {event.trial_id} {event.status:<8} "
-                f"{fmt_values(event)}  val acc {accuracy(event.best_val_acc)}  "
+                f"{fmt_values(event.params)}  val acc {accuracy(event.best_val_acc)}  "
                 f"{plural(event.epochs, 'epoch')}  {event.elapsed_s:.1f}s{note}{reason}"
             )
         elif isinstance(event, StageEnded):
             best = (
                 "no trial with a val accuracy"
                 if event.best is None
-                else (f"{event.best.trial_id} val acc {accuracy(event.best.best_val_acc)} ({fmt_values(event.best)})")
+                else (
+                    f"{event.best.trial_id} val acc {accuracy(event.best.best_val_acc)} "
+                    f"({fmt_values(event.best.params)})"
+                )
             )
             nxt = "" if event.next_ranges is None else f"; next: {fmt_range(event.next_ranges)}"
             self._print(f"stage {event.stage} best: {best}{nxt}")
@@ -362,14 +367,9 @@ class _LiveFace:
         table = Table(title=f"stage {info.stage}/{info.stages}: {fmt_range(info.ranges)}", title_justify="left")
         table.add_column("trial")
         table.add_column("status")
-        table.add_column("learning rate", justify="right")
-        table.add_column("reg", justify="right")
-        searched_hidden = bool(info.ranges.hidden)
-        searched_batch = bool(info.ranges.batch_size)
-        if searched_hidden:
-            table.add_column("hidden", justify="right")
-        if searched_batch:
-            table.add_column("batch", justify="right")
+        keys = searched(info.ranges)
+        for key in keys:
+            table.add_column(heading(key), justify="right")
         table.add_column("val acc", justify="right")
         table.add_column("epochs", justify="right")
         table.add_column("time", justify="right")
@@ -383,19 +383,16 @@ class _LiveFace:
         shown = (running + ended)[:room]
         colours = {"finished": "green", "exploded": "red", "failed": "red", "stopped": "yellow"}
         for r in shown:
+            values = [fmt_value(k, r.params.get(k)) for k in keys]
             if isinstance(r, TrialStarted):
-                cells = [r.trial_id, "[cyan]running[/]", f"{r.learning_rate:.3g}", f"{r.reg:.3g}"]
+                cells = [r.trial_id, "[cyan]running[/]", *values]
                 tail = ["", f"/{r.epochs}", ""]
             else:
                 status = f"[{colours.get(r.status, 'white')}]{markup(r.status)}[/]" + (
                     " (earlier)" if r.resumed else ""
                 )
-                cells = [r.trial_id, status, f"{r.learning_rate:.3g}", f"{r.reg:.3g}"]
+                cells = [r.trial_id, status, *values]
                 tail = [accuracy(r.best_val_acc), str(r.epochs), f"{r.elapsed_s:.1f}s"]
-            if searched_hidden:
-                cells.append(str(r.hidden))
-            if searched_batch:
-                cells.append(str(r.batch_size))
             table.add_row(*cells, *tail)
         if len(running) + len(ended) > len(shown):
             table.caption = f"{len(running) + len(ended) - len(shown)} more not shown"
@@ -407,16 +404,13 @@ class _LiveFace:
         for line in describe_end(event):
             self.console.print(markup(line), highlight=False)
         if event.ranking:
-            hidden = any(r.hidden is not None for r in event.ranking)
-            batch = any(r.batch_size is not None for r in event.ranking)
+            keys = in_order({k for r in event.ranking for k in r.params})
             table = Table(title="ranking", title_justify="left")
-            names = ["#", "trial", "stage", "status", "learning rate", "reg"]
-            names += ["hidden"] * hidden + ["batch"] * batch + ["val acc", "epochs"]
+            names = ["#", "trial", "stage", "status", *map(heading, keys), "val acc", "epochs"]
             for name in names:
                 table.add_column(name, justify="left" if name in ("trial", "status") else "right")
             for i, r in enumerate(event.ranking, 1):
-                cells = [str(i), r.trial_id, str(r.stage), r.status, f"{r.learning_rate:.3g}", f"{r.reg:.3g}"]
-                cells += [str(r.hidden)] * hidden + [str(r.batch_size)] * batch
+                cells = [str(i), r.trial_id, str(r.stage), r.status, *(fmt_value(k, r.params.get(k)) for k in keys)]
                 table.add_row(*cells, accuracy(r.best_val_acc), str(r.epochs))
             self.console.print(table)
         for w in event.warnings:

@@ -47,18 +47,16 @@ def command(args) -> int:
         preset = record.preset
         read_state(record)  # a state.json tune cannot read: exit 2 now, before the workers start
     data = cached_dataset(preset.data, preset.where)  # bad data: exit 2 here
-    preflight(preset, data)
+    backend = preflight(preset, data)
 
-    pool = TrialPool.open(args.scheduler, args.workers)
+    pool = TrialPool.open(args.scheduler, args.workers, device=backend.name)
     ended = None
     try:
         record = record or TuneRecord.create(args.runs_dir, preset)
         control = TuneControl()
         face = _json if args.json else _Plain()
         with StopOnSignals(lambda name: control.stop(f"interrupted by {name}")):
-            ended = run_tune(
-                preset, data, record, face, control, pool.executor, capacity=pool.capacity, where=pool.where
-            )
+            ended = run_tune(preset, data, record, face, control, pool)
     finally:
         pool.close(graceful=ended is not None and ended.status == "finished")
     if ended.status == "stopped":

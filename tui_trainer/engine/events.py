@@ -116,9 +116,18 @@ EVENT_TYPES: dict[str, type[Event]] = {c.kind: c for c in (RunStarted, Step, Rat
 def to_dict(event: Event) -> dict[str, Any]:
     """The JSON form: {"event": kind, field: value, ...}; non-finite floats become null."""
     out: dict[str, Any] = {"event": event.kind}
-    for f in dataclasses.fields(event):
-        out[f.name] = jsonable(getattr(event, f.name))
+    for name, value in _fields(event).items():
+        out[name] = jsonable(value)
     return out
+
+
+def _fields(v: Any) -> dict[str, Any]:
+    """A dataclass's fields by name; one with a `json_fields()` method gives its own
+    (a search trial spells the mapping of its values out among its fields)."""
+    own = getattr(v, "json_fields", None)
+    if own is not None:
+        return dict(own())
+    return {f.name: getattr(v, f.name) for f in dataclasses.fields(v)}
 
 
 def from_dict(d: dict[str, Any]) -> Event:
@@ -140,7 +149,7 @@ def from_dict(d: dict[str, Any]) -> Event:
 
 def jsonable(v: Any) -> Any:
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        return {f.name: jsonable(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        return {name: jsonable(x) for name, x in _fields(v).items()}
     if isinstance(v, float):
         return v if math.isfinite(v) else None
     if isinstance(v, (list, tuple)):

@@ -10,39 +10,43 @@ the latest search of a preset and runs only the trials without a row. A
 trial's id is its primary key: recording one twice is an error, never a
 second row. Trials stopped by the user are not recorded (a resume runs them).
 The database can be read while the search writes it (WAL).
+
+The store keeps plain mappings, a trial as its flat form (lab/search/space.py:
+its fields and one value per searched key), and knows nothing of which keys
+are searched: a row's key without a column gets one, so a key added to the
+searched keys (config.SEARCHED) is a new column in old and new stores alike.
+Stores written before that (schema 1: learning_rate, reg, hidden and
+batch_size as columns from the start) open, read and resume the same way.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import json
 import os
 import re
 import sqlite3
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..config import Preset, loads_preset, to_toml
 from ..errors import EnvironmentProblem, UserError
-from ..lab.search.space import Ranges, TrialResult
 from .atomic import atomic_write_text, new_record_dir, safe_name
 
 DB_NAME = "search.sqlite"
 PRESET_NAME = "preset.toml"
-SCHEMA_VERSION = 1
+# 1: the searched keys as columns made with the table; 2: a column per key as first recorded.
+SCHEMA_VERSION = 2
 _DIR_RE = re.compile(r"^search-(?P<name>.+)-(?P<stamp>\d{8}-\d{6})-(?P<id>[0-9a-f]{6})$")
-_COLUMNS = [f.name for f in dataclasses.fields(TrialResult)]
+_SQL_TYPES = {bool: "INTEGER", int: "INTEGER", float: "REAL"}  # anything else: TEXT
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
     trial_id TEXT PRIMARY KEY,
     stage INTEGER NOT NULL,
     idx INTEGER NOT NULL,
-    learning_rate REAL NOT NULL,
-    reg REAL NOT NULL,
-    hidden INTEGER,
-    batch_size INTEGER,
     status TEXT NOT NULL,
     reason TEXT NOT NULL,
     best_val_acc REAL,
@@ -118,10 +122,12 @@ class SearchStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version > SCHEMA_VERSION:
                 raise UserError(f"{self.path / DB_NAME}: written by a newer tui-trainer (schema {version})")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if version == 0:  # a new store; an older one keeps its number, and what it says stays true
+                self._db.executescript(_SCHEMA)
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._columns = [row[1] for row in self._db.execute("PRAGMA table_info(trials)")]
         except BaseException:
             if self._folder_lock is not None:
                 os.close(self._folder_lock)
@@ -167,30 +173,42 @@ class SearchStore:
 
     # --- trials --------------------------------------------------------------
 
-    def record(self, result: TrialResult) -> None:
-        """One row for an ended trial, committed before this returns."""
-        row = dataclasses.asdict(result)
-        row["idx"] = row.pop("index")
+    def record(self, trial: Mapping[str, Any]) -> None:
+        """One row for an ended trial (its flat form: name -> value), committed before this
+        returns. A name without a column gets one; a null without one is left out."""
+        row = {("idx" if k == "index" else k): v for k, v in trial.items()}
         row["recorded_at"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-        names = ", ".join(row)
-        marks = ", ".join(f":{k}" for k in row)
         with self._lock:
+            for name, value in row.items():
+                if name not in self._columns and value is not None:
+                    self._add_column(name, value)
+            row = {k: v for k, v in row.items() if k in self._columns}
+            names = ", ".join(f'"{k}"' for k in row)
+            marks = ", ".join(f":{k}" for k in row)
             self._db.execute(f"INSERT INTO trials ({names}) VALUES ({marks})", row)
 
-    def results(self) -> list[TrialResult]:
-        """Every recorded trial, by stage then index."""
-        cols = ", ".join("idx" if c == "index" else c for c in _COLUMNS)
+    def _add_column(self, name: str, value: Any) -> None:
+        if not name.isidentifier():  # the names are the trial's fields and searched keys: never user text
+            raise ValueError(f"not a column name: {name!r}")
+        self._db.execute(f'ALTER TABLE trials ADD COLUMN "{name}" {_SQL_TYPES.get(type(value), "TEXT")}')
+        self._columns.append(name)
+
+    def results(self) -> list[dict[str, Any]]:
+        """Every recorded trial as recorded (name -> value; null where a key had no
+        value), by stage then index."""
         with self._lock:
-            rows = self._db.execute(f"SELECT {cols} FROM trials ORDER BY stage, idx").fetchall()
-        return [TrialResult(**dict(zip(_COLUMNS, row))) for row in rows]
+            cursor = self._db.execute("SELECT * FROM trials ORDER BY stage, idx")
+            names = ["index" if d[0] == "idx" else d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        return [{k: v for k, v in zip(names, row) if k != "recorded_at"} for row in rows]
 
     # --- stages and status ----------------------------------------------------
 
-    def save_stage(self, stage: int, ranges: Ranges) -> None:
+    def save_stage(self, stage: int, ranges: Mapping[str, Sequence[float]]) -> None:
+        """The ranges a stage samples (name -> range), as JSON."""
+        text = json.dumps({name: list(r) for name, r in ranges.items()})
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO stages (stage, ranges) VALUES (?, ?)", (stage, json.dumps(ranges.to_dict()))
-            )
+            self._db.execute("INSERT OR REPLACE INTO stages (stage, ranges) VALUES (?, ?)", (stage, text))
 
     def set_meta(self, key: str, value: str) -> None:
         with self._lock:

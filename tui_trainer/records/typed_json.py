@@ -65,10 +65,21 @@ def read_as(hint: Any, value: Any, at: str) -> Any:
 
 
 def _read_dataclass(cls: type, value: Any, at: str) -> Any:
+    """A dataclass from its JSON object. One whose JSON spells a mapping field out among
+    its own keys says so in `SPELLED_OUT = (field, its keys)` (a search trial's values:
+    {"trial_id": ..., "learning_rate": 0.01, "hidden": null, ...}); a null there is no item."""
     if not isinstance(value, dict):
         raise BadField(at, f"expected a JSON object, got {show(value)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    spelled: dict[str, Any] = {}
+    spelled_out = getattr(cls, "SPELLED_OUT", None)
+    if spelled_out is not None:
+        mapping, keys = spelled_out
+        fields.pop(mapping)
+        item = typing.get_args(hints[mapping])[1]
+        spelled = {k: read_as(item | None, v, _dot(at, k)) for k, v in value.items() if k in keys}
+        value = {k: v for k, v in value.items() if k not in keys}
     for key in value:
         if key not in fields:
             raise BadField(_dot(at, key), f"not a field of {cls.__name__} (its fields: {', '.join(fields)})")
@@ -78,6 +89,8 @@ def _read_dataclass(cls: type, value: Any, at: str) -> Any:
             read[name] = read_as(hints[name], value[name], _dot(at, name))
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise BadField(_dot(at, name), "missing")
+    if spelled_out is not None:
+        read[spelled_out[0]] = {k: v for k, v in spelled.items() if v is not None}
     return cls(**read)
 
 

@@ -1,9 +1,14 @@
-"""The search space: sampling in log space, ranking, the best trial, narrowing, edge warnings.
+"""The search space: sampling, ranking, the best trial, narrowing, edge warnings.
 
-Pure functions over plain values (NumPy only), shared by the search core,
-its store and any face:
+Pure functions over plain values (NumPy only), shared by the search core and
+any face. The keys searched and how each is sampled come from one table,
+config.SEARCHED; here a trial's values are one mapping, `params` (name ->
+value, the keys searched only), and a stage's ranges another, `Ranges`
+(name -> [low, high] for a log key, the choices for a choice key; () or
+absent: not searched), as Optuna's trials hold `params` beside their
+distributions:
 
-    ranges = Ranges.from_config(preset.search)
+    ranges = ranges_of(preset.search)
     trials = stage_trials(seed=0, stage=1, count=30, epochs=1, ranges=ranges)
     ...                                   # run them, collect TrialResults
     kept = rank(results)[:keep]
@@ -11,6 +16,7 @@ its store and any face:
     best_trial(results)                   # what every face calls the best
     edge_warnings(results, explored)      # the best may lie beyond the range searched
     suggest_next(results, explored, keep) # the ranges for a next, finer search
+    apply_params(preset, trial.params)    # the one way values reach a preset
 
 A trial's values come from a generator seeded with (seed, stage, index), so a
 stage samples the same trials whatever order they finish in, and a resumed
@@ -19,13 +25,15 @@ search samples exactly what the killed one did.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ...config import SearchConfig
+from ...config import CHOICE, LOG, SEARCHED, Preset, SearchConfig
 
 # Next-stage ranges span the kept trials in log10 space, padded on each side by
 # this fraction of that span, and by at least MIN_PAD decades (so that one kept
@@ -53,61 +61,69 @@ NEXT_WITHIN = 0.9
 # ... and a suggested next range that meets an edge warning extends this many decades
 # past the edge that was searched.
 EXTEND_DECADES = 1.0
-CONTINUOUS = ("learning_rate", "reg")
+
+# name -> [low, high] (a LOG key) or the choices (a CHOICE key); () or absent: not searched
+Ranges = dict[str, tuple[float, ...]]
+# name -> the sampled value (an int for a CHOICE key), for the keys searched only
+Params = dict[str, float]
 
 
-@dataclass(frozen=True)
-class Ranges:
-    """What one stage samples: log-uniform [low, high] ranges and integer choices.
+def ranges_of(search: SearchConfig) -> Ranges:
+    """The ranges a preset's [search] declares, every key of SEARCHED."""
+    return {name: tuple(search.ranges.get(name, s.default)) for name, s in SEARCHED.items()}
 
-    hidden / batch_size are () when the search does not vary them.
-    """
 
-    learning_rate: tuple[float, float]
-    reg: tuple[float, float]
-    hidden: tuple[int, ...] = ()
-    batch_size: tuple[int, ...] = ()
+def searched(ranges: Mapping[str, Sequence[float]], sample: str | None = None) -> list[str]:
+    """The keys the ranges search (of one kind of sampling when given), in SEARCHED's order."""
+    return [k for k, s in SEARCHED.items() if ranges.get(k) and (sample is None or s.sample == sample)]
 
-    @classmethod
-    def from_config(cls, search: SearchConfig) -> Ranges:
-        return cls(
-            learning_rate=(search.learning_rate[0], search.learning_rate[1]),
-            reg=(search.reg[0], search.reg[1]),
-            hidden=tuple(search.hidden),
-            batch_size=tuple(search.batch_size),
-        )
 
-    def to_dict(self) -> dict:
-        return {
-            "learning_rate": list(self.learning_rate),
-            "reg": list(self.reg),
-            "hidden": list(self.hidden),
-            "batch_size": list(self.batch_size),
-        }
+def apply_params(preset: Preset, params: Mapping[str, float], **changes: Any) -> Preset:
+    """The preset a trial's values make: each sets its key's preset key (SEARCHED[name].sets),
+    and any other dotted `changes` go along. A list-valued key (model.hidden) gets the
+    value for each item: a searched hidden size sizes every hidden layer (one layer
+    when the preset has none). The one way search values reach a preset: a trial,
+    the workbench's `u`, next.toml and tune's final run."""
+    values: dict[str, Any] = {}
+    for name, value in params.items():
+        key = SEARCHED[name].sets
+        section, field = key.split(".")
+        now = getattr(getattr(preset, section), field)
+        values[key] = [value] * max(1, len(now)) if isinstance(now, tuple) else value
+    return preset.replace(**values, **changes)
+
+
+def range_changes(ranges: Mapping[str, Sequence[float]]) -> dict[str, list[float]]:
+    """The dotted [search] keys that make a preset search `ranges` (a key absent: not searched)."""
+    return {f"search.{name}": list(ranges.get(name, ())) for name in SEARCHED}
+
+
+def _flat(trial: Any) -> dict[str, Any]:
+    """A trial's fields with its params spelled out among them, every searched key (None
+    where not searched): the JSON form its events, the store and tune's state have
+    always had ({"trial_id": ..., "learning_rate": ..., "hidden": null, ...})."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(trial):
+        value = getattr(trial, f.name)
+        if f.name == "params":
+            out |= {name: value.get(name) for name in SEARCHED} | value
+        else:
+            out[f.name] = value
+    return out
 
 
 @dataclass(frozen=True)
 class Trial:
-    """One sampled configuration; hidden / batch_size are None when not searched."""
+    """One sampled configuration."""
 
     trial_id: str  # "s1-007": stage 1, trial index 7
     stage: int  # 1-based
     index: int  # 0-based within the stage
-    learning_rate: float
-    reg: float
-    hidden: int | None
-    batch_size: int | None
+    params: Params  # the sampled values by name (SEARCHED)
     epochs: int  # what the stage trains it for
 
-    def values(self) -> dict:
-        """The sampled values by key (what identifies the trial's configuration)."""
-        return {
-            "learning_rate": self.learning_rate,
-            "reg": self.reg,
-            "hidden": self.hidden,
-            "batch_size": self.batch_size,
-            "epochs": self.epochs,
-        }
+    def json_fields(self) -> dict[str, Any]:
+        return _flat(self)
 
 
 @dataclass(frozen=True)
@@ -117,10 +133,7 @@ class TrialResult:
     trial_id: str
     stage: int
     index: int
-    learning_rate: float
-    reg: float
-    hidden: int | None
-    batch_size: int | None
+    params: Params
     status: str  # finished | exploded | failed | stopped (engine statuses)
     reason: str
     best_val_acc: float | None
@@ -129,47 +142,61 @@ class TrialResult:
     iterations: int
     elapsed_s: float  # seconds training (the worker's one-off data loading aside)
     worker: str = ""  # host:pid that ran it
+    # Its JSON spells params out among its fields, a key per searched key (_flat); the
+    # typed reader of tune's state.json (records/typed_json.py) reads it back so.
+    SPELLED_OUT: ClassVar[tuple[str, Mapping[str, Any]]] = ("params", SEARCHED)
 
     @classmethod
-    def of(cls, trial: Trial, **outcome) -> TrialResult:
-        return cls(
-            trial_id=trial.trial_id,
-            stage=trial.stage,
-            index=trial.index,
-            learning_rate=trial.learning_rate,
-            reg=trial.reg,
-            hidden=trial.hidden,
-            batch_size=trial.batch_size,
-            **outcome,
-        )
+    def of(cls, trial: Trial, **outcome: Any) -> TrialResult:
+        return cls(trial_id=trial.trial_id, stage=trial.stage, index=trial.index, params=trial.params, **outcome)
+
+    def json_fields(self) -> dict[str, Any]:
+        """The flat form the events, the store and tune's state.json hold (see _flat)."""
+        return _flat(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrialResult:
+        """Back from the flat form: every key that is not a field of its own is a param (a
+        null one was not searched), so a store or state.json of any table reads back."""
+        own = {f.name for f in dataclasses.fields(cls)} - {"params"}
+        params = {k: v for k, v in d.items() if k not in own and v is not None}
+        return cls(params=params, **{k: v for k, v in d.items() if k in own})
 
 
 def trial_id(stage: int, index: int) -> str:
     return f"s{stage}-{index:03d}"
 
 
-def sample_trial(seed: int, stage: int, index: int, ranges: Ranges, epochs: int) -> Trial:
-    """The trial at (stage, index): log-uniform learning rate and reg, uniform choices.
+def sample_trial(seed: int, stage: int, index: int, ranges: Mapping[str, Sequence[float]], epochs: int) -> Trial:
+    """The trial at (stage, index): each searched key drawn as SEARCHED says.
 
-    Every value is always drawn, in a fixed order, so the learning rate and reg
-    of a trial do not change when a choice list is added or removed.
-    """
+    Every key of the table draws its number, in the table's order, searched or
+    not, so a trial's values do not change when a choice list is added or
+    removed, nor when a key is added at the end of the table."""
     rng = np.random.default_rng([seed, stage, index])
-    u = rng.random(4)
-    lr = _log_uniform(ranges.learning_rate, u[0])
-    reg = _log_uniform(ranges.reg, u[1])
-    hidden = ranges.hidden[int(u[2] * len(ranges.hidden))] if ranges.hidden else None
-    batch = ranges.batch_size[int(u[3] * len(ranges.batch_size))] if ranges.batch_size else None
-    return Trial(trial_id(stage, index), stage, index, lr, reg, hidden, batch, epochs)
+    draws = rng.random(len(SEARCHED))
+    params = {
+        name: _SAMPLERS[s.sample](ranges[name], float(u))
+        for (name, s), u in zip(SEARCHED.items(), draws)
+        if ranges.get(name)
+    }
+    return Trial(trial_id(stage, index), stage, index, params, epochs)
 
 
-def stage_trials(seed: int, stage: int, count: int, epochs: int, ranges: Ranges) -> list[Trial]:
+def stage_trials(seed: int, stage: int, count: int, epochs: int, ranges: Mapping[str, Sequence[float]]) -> list[Trial]:
     return [sample_trial(seed, stage, i, ranges, epochs) for i in range(count)]
 
 
 def _log_uniform(bounds: Sequence[float], u: float) -> float:
     lo, hi = math.log10(bounds[0]), math.log10(bounds[1])
     return float(10 ** (lo + (hi - lo) * u))
+
+
+def _choose(choices: Sequence[float], u: float) -> float:
+    return choices[int(u * len(choices))]
+
+
+_SAMPLERS = {LOG: _log_uniform, CHOICE: _choose}
 
 
 def rank(results: Iterable[TrialResult]) -> list[TrialResult]:
@@ -196,19 +223,16 @@ def best_trial(results: Iterable[TrialResult]) -> TrialResult | None:
 
 
 def narrow(ranges: Ranges, kept: Sequence[TrialResult]) -> Ranges:
-    """The next stage's ranges: the log range spanning the kept trials, widened a
-    little; the choices the kept trials used. No usable trial: the same ranges."""
+    """The next stage's ranges: for a log key the range spanning the kept trials,
+    widened a little; for a choice key the choices they used. No usable trial: the
+    same ranges."""
     kept = [r for r in kept if r.best_val_acc is not None]
-    if not kept:
-        return ranges
-    hidden = tuple(sorted({r.hidden for r in kept if r.hidden is not None}))
-    batch = tuple(sorted({r.batch_size for r in kept if r.batch_size is not None}))
-    return Ranges(
-        learning_rate=_span([r.learning_rate for r in kept]),
-        reg=_span([r.reg for r in kept]),
-        hidden=hidden or ranges.hidden,
-        batch_size=batch or ranges.batch_size,
-    )
+    out = dict(ranges)
+    for name in searched(ranges):
+        values = [r.params[name] for r in kept if name in r.params]
+        if values:
+            out[name] = _span(values) if SEARCHED[name].sample == LOG else tuple(sorted(set(values)))
+    return out
 
 
 def _span(values: Sequence[float]) -> tuple[float, float]:
@@ -218,22 +242,26 @@ def _span(values: Sequence[float]) -> tuple[float, float]:
     return (float(10 ** (lo - pad)), float(10 ** (hi + pad)))
 
 
-def union(ranges: Iterable[Ranges]) -> Ranges:
-    """The whole region a search explored: the widest bounds over its stages."""
-    ranges = list(ranges)
-    return Ranges(
-        learning_rate=(min(r.learning_rate[0] for r in ranges), max(r.learning_rate[1] for r in ranges)),
-        reg=(min(r.reg[0] for r in ranges), max(r.reg[1] for r in ranges)),
-        hidden=tuple(sorted({h for r in ranges for h in r.hidden})),
-        batch_size=tuple(sorted({b for r in ranges for b in r.batch_size})),
-    )
+def union(stages: Iterable[Ranges]) -> Ranges:
+    """The whole region a search explored: the widest bounds (every choice) over its stages."""
+    stages = list(stages)
+    out: Ranges = {}
+    for name, s in SEARCHED.items():
+        given = [r[name] for r in stages if r.get(name)]
+        if not given:
+            out[name] = ()
+        elif s.sample == LOG:
+            out[name] = (min(r[0] for r in given), max(r[1] for r in given))
+        else:
+            out[name] = tuple(sorted({v for r in given for v in r}))
+    return out
 
 
 @dataclass(frozen=True)
 class EdgeWarning:
     """The best value lies at the edge of the region searched: the optimum may lie beyond."""
 
-    key: str  # learning_rate | reg
+    key: str  # a log key of SEARCHED: learning_rate | reg
     value: float
     edge: str  # low | high
     low: float
@@ -252,9 +280,11 @@ def edge_warnings(results: Iterable[TrialResult], explored: Ranges) -> list[Edge
     if best is None or best.best_val_acc is None:
         return []
     out = []
-    for key in CONTINUOUS:
-        value = getattr(best, key)
-        low, high = getattr(explored, key)
+    for key in searched(explored, LOG):
+        if key not in best.params:
+            continue
+        value = best.params[key]
+        low, high = explored[key]
         lo, hi, v = math.log10(low), math.log10(high), math.log10(value)
         margin = EDGE_FRACTION * (hi - lo)
         edge = "low" if v <= lo + margin else "high" if v >= hi - margin else None
@@ -284,21 +314,23 @@ def _trend(
     results: Sequence[TrialResult], best: TrialResult, key: str, lo: float, hi: float
 ) -> tuple[str, float, int] | None:
     """(edge, rank correlation, trials) when the trend rule fires for key, else None."""
-    done = [r for r in results if r.status == "finished" and r.best_val_acc is not None]
+    done = [r for r in results if r.status == "finished" and r.best_val_acc is not None and key in r.params]
     better = rank(done)[: len(done) // 2]
     if len(better) < TREND_MIN_TRIALS or hi <= lo:
         return None
-    rho = spearman([math.log10(getattr(r, key)) for r in better], [float(r.best_val_acc or 0.0) for r in better])
+    rho = spearman([math.log10(r.params[key]) for r in better], [float(r.best_val_acc or 0.0) for r in better])
     if not abs(rho) >= TREND_RHO:
         return None
     edge = "high" if rho > 0 else "low"
-    position = (math.log10(getattr(best, key)) - lo) / (hi - lo)
+    value = best.params[key]
+    position = (math.log10(value) - lo) / (hi - lo)
     if (position if edge == "high" else 1 - position) < 1 - TREND_FRACTION:
         return None
-    value = getattr(best, key)
     floor = float(best.best_val_acc or 0.0) - TREND_TOLERANCE
     for r in results:
-        there = getattr(r, key) > value if edge == "high" else getattr(r, key) < value
+        if key not in r.params:
+            continue
+        there = r.params[key] > value if edge == "high" else r.params[key] < value
         if there and r.status != "stopped":
             if r.status != "finished" or r.best_val_acc is None or r.best_val_acc < floor:
                 return None  # beyond the best it gets worse: the optimum is inside
@@ -328,8 +360,8 @@ def suggest_next(results: Iterable[TrialResult], explored: Ranges, keep: int) ->
     """The ranges for a next, finer search: the log span of the best `keep` finished
     trials that reached NEXT_WITHIN of the best val accuracy, widened a little
     (narrow); where edge_warnings says the best sits at an edge, extended
-    EXTEND_DECADES past that edge. hidden / batch_size: the choices the kept trials
-    used (empty when not searched). None when no trial finished with a val accuracy."""
+    EXTEND_DECADES past that edge. A choice key: the choices the kept trials used
+    (empty when not searched). None when no trial finished with a val accuracy."""
     results = list(results)
     kept = rank(r for r in results if r.status == "finished" and r.best_val_acc is not None)[:keep]
     if not kept:
@@ -337,18 +369,13 @@ def suggest_next(results: Iterable[TrialResult], explored: Ranges, keep: int) ->
     top = float(kept[0].best_val_acc or 0.0)
     kept = [r for r in kept if float(r.best_val_acc or 0.0) >= NEXT_WITHIN * top]
     ranges = narrow(explored, kept)
-    bounds = {key: list(getattr(ranges, key)) for key in CONTINUOUS}
+    bounds = {key: list(ranges[key]) for key in searched(explored, LOG)}
     for w in edge_warnings(results, explored):
         if w.edge == "high":
             bounds[w.key][1] = max(bounds[w.key][1], w.high * 10**EXTEND_DECADES)
         else:
             bounds[w.key][0] = min(bounds[w.key][0], w.low / 10**EXTEND_DECADES)
-    return Ranges(
-        learning_rate=(_round(bounds["learning_rate"][0]), _round(bounds["learning_rate"][1])),
-        reg=(_round(bounds["reg"][0]), _round(bounds["reg"][1])),
-        hidden=ranges.hidden if explored.hidden else (),
-        batch_size=ranges.batch_size if explored.batch_size else (),
-    )
+    return ranges | {key: (_round(lo), _round(hi)) for key, (lo, hi) in bounds.items()}
 
 
 def _round(x: float) -> float:

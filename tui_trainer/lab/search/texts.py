@@ -2,39 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ...config import LOG, SEARCHED
 from ...formatting import accuracy, plural
-from .runner import NEXT_PRESET, SearchEnded, SearchStarted
-from .space import Ranges, TrialResult
+from .refine import NEXT_PRESET
+from .runner import SearchEnded, SearchStarted
+from .space import TrialResult
 
 
-def local_pool_name(capacity: int) -> str:
-    """Where a local pool runs trials: "1 local worker process", "4 local worker processes"."""
-    return f"{capacity} local worker process{'es' if capacity != 1 else ''}"
+def in_order(names) -> list[str]:
+    """SEARCHED's order, then any other key (a store written with a key since removed)."""
+    names = list(names)
+    return [k for k in SEARCHED if k in names] + [k for k in names if k not in SEARCHED]
 
 
-def fmt_range(r: Ranges) -> str:
-    text = f"learning_rate {r.learning_rate[0]:.3g}..{r.learning_rate[1]:.3g}, reg {r.reg[0]:.3g}..{r.reg[1]:.3g}"
-    if r.hidden:
-        text += f", hidden {list(r.hidden)}"
-    if r.batch_size:
-        text += f", batch_size {list(r.batch_size)}"
-    return text
+def _is_log(name: str) -> bool:
+    return name in SEARCHED and SEARCHED[name].sample == LOG
 
 
-def fmt_values(t) -> str:
-    text = f"lr {t.learning_rate:.3g}  reg {t.reg:.3g}"
-    if t.hidden is not None:
-        text += f"  hidden {t.hidden}"
-    if t.batch_size is not None:
-        text += f"  batch {t.batch_size}"
-    return text
+def heading(name: str) -> str:
+    """A searched key as a table's column heading: "learning rate", "batch size"."""
+    return name.replace("_", " ")
+
+
+def fmt_value(name: str, value: float | None) -> str:
+    """One searched value: a log value to 3 significant digits, a choice as it is; "" for none."""
+    if value is None:
+        return ""
+    return f"{value:.3g}" if _is_log(name) else str(value)
+
+
+def fmt_range(ranges: Mapping[str, Sequence[float]]) -> str:
+    """A stage's ranges in one line: "learning_rate 1e-06..0.1, reg 1e-05..10, hidden [20, 40]"."""
+    parts = []
+    for name in in_order(k for k, r in ranges.items() if r):
+        r = ranges[name]
+        parts.append(f"{name} {r[0]:.3g}..{r[1]:.3g}" if _is_log(name) else f"{name} {list(r)}")
+    return ", ".join(parts)
+
+
+def fmt_values(params: Mapping[str, float]) -> str:
+    """A trial's values in one line: "lr 0.0012  reg 3.4e-05  hidden 40"."""
+    return "  ".join(f"{SEARCHED[k].label if k in SEARCHED else k} {fmt_value(k, params[k])}" for k in in_order(params))
 
 
 def trial_line(r: TrialResult) -> str:
     """An ended trial in one line: its id, best val accuracy and sampled values."""
-    return f"{r.trial_id}  val acc {accuracy(r.best_val_acc)}  {fmt_values(r)}"
+    return f"{r.trial_id}  val acc {accuracy(r.best_val_acc)}  {fmt_values(r.params)}"
 
 
 def describe_start(e: SearchStarted) -> str:
@@ -57,13 +73,11 @@ def describe_end(e: SearchEnded) -> list[str]:
     return lines
 
 
-def fmt_next(ranges: dict) -> str:
+def fmt_next(ranges: Mapping[str, Sequence[float]]) -> str:
     """Suggested ranges (SearchEnded.next_ranges) in one line."""
-    text = f"learning_rate {_pair(ranges['learning_rate'])}, reg {_pair(ranges['reg'])}"
-    for key in ("hidden", "batch_size"):
-        if key in ranges:
-            text += f", {key} {ranges[key]}"
-    return text
+    return ", ".join(
+        f"{name} {_pair(ranges[name]) if _is_log(name) else list(ranges[name])}" for name in in_order(ranges)
+    )
 
 
 def _pair(bounds) -> str:

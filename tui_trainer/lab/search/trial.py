@@ -12,9 +12,7 @@ set is loaded once per worker process and reused.
 Stopping is cooperative through a stop flag the trial watches from a small
 thread: when the flag is set, the trial's RunControl is stopped and the
 trainer returns within one iteration. The flag has to reach wherever the
-trial runs: `FileFlag` (a file: local processes, or Dask workers sharing the
-file system), `DaskFlag` (a `distributed.Event` on the scheduler: any Dask
-worker), `MemoryFlag` (threads of this process).
+trial runs; the pool it runs on makes it (pool.py: TrialPool.stop_flag).
 """
 
 from __future__ import annotations
@@ -24,8 +22,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from ...config import DataConfig, Preset
 from ...datasets import Dataset, load_dataset
@@ -33,16 +30,11 @@ from ...datasets.base import Source
 from ...engine import RunControl
 from ...engine.events import Epoch
 from ..session import record_run
-from .space import Trial, TrialResult
+from .pool import StopFlag
+from .space import Trial, TrialResult, apply_params
 
 STOP_REASON = "the search was stopped"
 WATCH_INTERVAL_S = 0.25
-
-
-class StopFlag(Protocol):
-    def set(self) -> None: ...
-    def is_set(self) -> bool: ...
-    def wait(self, timeout: float) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -52,25 +44,10 @@ class TrialSpec:
     stop: Any  # a StopFlag that pickles to wherever the trial runs
 
 
-def hidden_layers(preset: Preset, units: int) -> list[int]:
-    """model.hidden for a searched hidden size: `units` in every hidden layer of the
-    preset (one layer when the preset has none: a linear classifier gains one)."""
-    return [units] * max(1, len(preset.model.hidden))
-
-
 def trial_preset(preset: Preset, trial: Trial) -> Preset:
-    """The preset a trial trains: the sampled values set (the hidden size as
-    hidden_layers says), everything else as given."""
-    changes: dict[str, Any] = {
-        "train.learning_rate": trial.learning_rate,
-        "train.reg": trial.reg,
-        "train.epochs": trial.epochs,
-    }
-    if trial.batch_size is not None:
-        changes["train.batch_size"] = trial.batch_size
-    if trial.hidden is not None:
-        changes["model.hidden"] = hidden_layers(preset, trial.hidden)
-    return preset.replace(**changes)
+    """The preset a trial trains: its values set (space.apply_params) and its stage's
+    epochs, everything else as given."""
+    return apply_params(preset, trial.params, **{"train.epochs": trial.epochs})
 
 
 def run_trial(spec: TrialSpec) -> TrialResult:
@@ -103,11 +80,8 @@ def run_trial(spec: TrialSpec) -> TrialResult:
             # A run as every other (lab/session.py), without a run folder (the search's
             # store keeps the trial's result) and without advice (nothing would read it).
             run = record_run(preset, data, None, control, epochs, advise=False, run_id=trial.trial_id)
+            # On a GPU the run hands its memory back as it ends, to the workers sharing it (Trainer._release).
             ended = run.run()
-            backend = run.trainer.backend
-            del run  # the trainer's arrays go back to the memory pool...
-            if backend is not None:
-                backend.free_memory()  # ...and the pool's blocks back to a GPU the other workers share
         finally:
             done.set()
         return result(
@@ -153,100 +127,3 @@ def cached_dataset(cfg: DataConfig, source: Source = "<preset>") -> Dataset:
     if data is None:
         data = _DATASETS[cfg] = load_dataset(cfg, source=source)
     return data
-
-
-# --- stop flags --------------------------------------------------------------
-
-
-class FileFlag:
-    """A stop flag that is a file: set when it exists. Reaches local worker
-    processes (and Dask workers on the same file system); checking it is a stat."""
-
-    POLL_S = 0.01
-
-    def __init__(self, path: str | Path):
-        self.path = str(path)
-
-    def set(self) -> None:
-        Path(self.path).touch()
-
-    def clear(self) -> None:
-        Path(self.path).unlink(missing_ok=True)
-
-    def is_set(self) -> bool:
-        return os.path.exists(self.path)
-
-    def wait(self, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while not self.is_set():
-            if time.monotonic() >= end:
-                return False
-            time.sleep(self.POLL_S)
-        return True
-
-
-class DaskFlag:
-    """A stop flag kept by the Dask scheduler (`distributed.Event`): reaches every
-    worker of the cluster. Pickles as its name; each side binds its own client
-    (the search's, or the worker's own `get_client()` inside a task). A trial
-    checks it every POLL_S seconds: one small message to the scheduler each time."""
-
-    POLL_S = 0.2
-
-    def __init__(self, name: str, client=None):
-        self.name = name
-        self._client = client
-        self._event = None
-
-    def __getstate__(self):
-        return {"name": self.name}
-
-    def __setstate__(self, state):
-        self.__init__(state["name"])
-
-    def _ev(self):
-        if self._event is None:
-            from distributed import Event
-
-            self._event = Event(self.name, client=self._client)
-            self._event.client  # bind the client now, in this (task) thread  # noqa: B018
-        return self._event
-
-    def set(self) -> None:
-        self._ev().set()
-
-    def clear(self) -> None:
-        self._ev().clear()
-
-    def is_set(self) -> bool:
-        return bool(self._ev().is_set())
-
-    def wait(self, timeout: float) -> bool:
-        # Polled rather than Event.wait: a wait still pending on the scheduler when
-        # the cluster closes is logged there as an error.
-        end = time.monotonic() + timeout
-        while not self.is_set():
-            left = end - time.monotonic()
-            if left <= 0:
-                return False
-            time.sleep(min(self.POLL_S, left))
-        return True
-
-
-class MemoryFlag:
-    """A stop flag for trials run by threads of this process (does not pickle)."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def set(self) -> None:
-        self._event.set()
-
-    def clear(self) -> None:
-        self._event.clear()
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, timeout: float) -> bool:
-        return self._event.wait(timeout)

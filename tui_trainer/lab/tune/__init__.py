@@ -1,7 +1,7 @@
 """tune: the lecture's whole sequence as stages, each with a verdict (no UI here).
 
     record = TuneRecord.create("runs", preset)            # or TuneRecord.latest(...) to resume
-    with local_pool(2) as pool:
+    with TrialPool.local(2) as pool:
         ended = run_tune(preset, data, record, sink, TuneControl(), pool)
 
 The stages, in order (runner.STAGES):

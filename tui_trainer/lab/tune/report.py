@@ -112,8 +112,8 @@ def search_part(record: TuneRecord, entry: StageEntry[SearchStageResult]) -> lis
     lines = ["| trial | val acc | learning rate | reg | epochs |", "| --- | --- | --- | --- | --- |"]
     for r in res.ranking[:5]:
         lines.append(
-            f"| {r.trial_id} | {accuracy(r.best_val_acc)} | {hyperparameter(r.learning_rate)} | "
-            f"{hyperparameter(r.reg)} | {r.epochs} |"
+            f"| {r.trial_id} | {accuracy(r.best_val_acc)} | {hyperparameter(r.params['learning_rate'])} | "
+            f"{hyperparameter(r.params['reg'])} | {r.epochs} |"
         )
     lines.append("")
     for w in res.warnings:

@@ -239,7 +239,10 @@ def _entry(value: Any, result: type, at: str) -> StageEntry:
 
 
 def _plain(obj: Any) -> Any:
-    """The JSON form of a result: dataclasses as objects, tuples as lists."""
+    """The JSON form of a result: dataclasses as objects, tuples as lists; a search
+    trial as its own flat form (its values among its fields, as its events have them)."""
+    if isinstance(obj, TrialResult):
+        return _plain(obj.json_fields())
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):

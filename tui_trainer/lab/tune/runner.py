@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
 from ...config import Preset
 from ...datasets.base import Dataset
 from ...records.tune_folder import TuneRecord
+from ..search.pool import TrialPool
 from . import report, stages, work
 from .control import TuneControl
 from .events import TuneEnded, TuneStageEnded, TuneStageStarted, TuneStarted
@@ -66,16 +66,13 @@ def run_tune(
     record: TuneRecord,
     sink: Callable[[Any], None],
     control: TuneControl,
-    executor: Executor,
-    *,
-    capacity: int | None = None,
-    where: str = "",
+    pool: TrialPool,
 ) -> TuneEnded:
     """Run (or resume: stages recorded as done are replayed, not run) the stages;
     every event to sink, the last (TuneEnded) returned."""
     t0 = time.perf_counter()
     state = read_state(record)
-    tune = work.Tune(preset, data, record, state, sink, control, executor, capacity, where)
+    tune = work.Tune(preset, data, record, state, sink, control, pool)
     names = tuple(s.name for s in STAGES)
     if (
         state.any_entry()
@@ -87,7 +84,7 @@ def run_tune(
             str(record.path),
             names,
             dataclasses.asdict(preset.tune),
-            where or "local",
+            pool.where,
             resumed=state.any_entry(),
         )
     )

@@ -11,8 +11,7 @@ from typing import Any
 from ...config import Preset
 from ...formatting import accuracy, hyperparameter
 from ..checks import CheckResult
-from ..search.space import TrialResult
-from ..search.trial import hidden_layers
+from ..search.space import TrialResult, apply_params, range_changes
 from .results import ChecksResult, LrFindResult, SearchStageResult, TuneState
 
 LR_MARGIN = 3.0
@@ -51,7 +50,7 @@ def checks_outcome(results: list[CheckResult], learning_rate: float) -> tuple[st
 def coarse_ranges(preset: Preset, spread: tuple[float, float] | list[float]) -> dict:
     """The coarse search's ranges: lr-find's spread widened LR_MARGIN x each side; reg from [search]."""
     lo, hi = spread
-    return {"learning_rate": [lo / LR_MARGIN, hi * LR_MARGIN], "reg": list(preset.search.reg)}
+    return {"learning_rate": [lo / LR_MARGIN, hi * LR_MARGIN], "reg": list(preset.search.ranges["reg"])}
 
 
 def coarse_preset(preset: Preset, spread: tuple[float, float] | list[float]) -> Preset:
@@ -70,14 +69,11 @@ def coarse_preset(preset: Preset, spread: tuple[float, float] | list[float]) -> 
 def fine_preset(preset: Preset, next_ranges: dict) -> Preset:
     tc = preset.tune
     p = preset.replace(
+        **range_changes(next_ranges),
         **{
-            "search.learning_rate": next_ranges["learning_rate"],
-            "search.reg": next_ranges["reg"],
-            "search.hidden": next_ranges.get("hidden", []),
-            "search.batch_size": next_ranges.get("batch_size", []),
             "search.stages": [{"trials": tc.fine_trials, "epochs": tc.fine_epochs}],
             "search.seed": preset.search.seed + 1,  # other samples than the coarse stage's
-        }
+        },
     )
     return dataclasses.replace(p, name=f"{preset.name}-fine")
 
@@ -104,24 +100,16 @@ def final_preset(preset: Preset, best: TrialResult, ranges: dict | None) -> Pres
     repeats that trial's epochs before it goes on, so its best val accuracy is at
     least the trial's (a rate rounded to 3 digits takes another path and may land
     below it)."""
-    changes: dict[str, Any] = {
-        "train.learning_rate": best.learning_rate,
-        "train.reg": best.reg,
-        "train.epochs": preset.tune.final_epochs,
-    }
-    if best.hidden is not None:
-        changes["model.hidden"] = hidden_layers(preset, best.hidden)
-    if best.batch_size is not None:
-        changes["train.batch_size"] = best.batch_size
+    changes: dict[str, Any] = {"train.epochs": preset.tune.final_epochs}
     if ranges:
-        changes |= {"search.learning_rate": ranges["learning_rate"], "search.reg": ranges["reg"]}
-    p = preset.replace(**changes)
+        changes |= range_changes(ranges)
+    p = apply_params(preset, best.params, **changes)
     return dataclasses.replace(
         p,
         name=f"{preset.name}-tuned",
         description=(
-            f"Tuned from {preset.name} by tui-trainer tune: lr {hyperparameter(best.learning_rate)}, "
-            f"reg {hyperparameter(best.reg)} (trial {best.trial_id}, val acc {accuracy(best.best_val_acc)})"
+            f"Tuned from {preset.name} by tui-trainer tune: lr {hyperparameter(best.params['learning_rate'])}, "
+            f"reg {hyperparameter(best.params['reg'])} (trial {best.trial_id}, val acc {accuracy(best.best_val_acc)})"
         ),
     )
 
@@ -172,19 +160,20 @@ def plan_lr_find(preset: Preset, state: TuneState) -> str:
 
 def plan_coarse(preset: Preset, state: TuneState) -> str:
     s = coarse_input(preset, state).search
+    lr, reg = s.ranges["learning_rate"], s.ranges["reg"]
     return (
         f"{s.stages[0].trials} trials x {s.stages[0].epochs} epoch(s), log-uniform lr "
-        f"{hyperparameter(s.learning_rate[0])}..{hyperparameter(s.learning_rate[1])} (lr-find's spread, "
-        f"{LR_MARGIN:g}x wider each side), reg {hyperparameter(s.reg[0])}..{hyperparameter(s.reg[1])} ([search] reg)"
+        f"{hyperparameter(lr[0])}..{hyperparameter(lr[1])} (lr-find's spread, "
+        f"{LR_MARGIN:g}x wider each side), reg {hyperparameter(reg[0])}..{hyperparameter(reg[1])} ([search] reg)"
     )
 
 
 def plan_fine(preset: Preset, state: TuneState) -> str:
     s = fine_input(preset, state).search
+    lr, reg = s.ranges["learning_rate"], s.ranges["reg"]
     return (
         f"{s.stages[0].trials} trials x {s.stages[0].epochs} epochs over the coarse search's suggested ranges: "
-        f"lr {hyperparameter(s.learning_rate[0])}..{hyperparameter(s.learning_rate[1])}, "
-        f"reg {hyperparameter(s.reg[0])}..{hyperparameter(s.reg[1])}"
+        f"lr {hyperparameter(lr[0])}..{hyperparameter(lr[1])}, reg {hyperparameter(reg[0])}..{hyperparameter(reg[1])}"
     )
 
 
@@ -192,7 +181,8 @@ def plan_final(preset: Preset, state: TuneState) -> str:
     tc = preset.tune
     cands = final_inputs(preset, state)
     values = "; ".join(
-        f"{c.trial_id}: lr {hyperparameter(c.learning_rate)}, reg {hyperparameter(c.reg)}" for c in cands
+        f"{c.trial_id}: lr {hyperparameter(c.params['learning_rate'])}, reg {hyperparameter(c.params['reg'])}"
+        for c in cands
     )
     if len(cands) == 1:
         return (

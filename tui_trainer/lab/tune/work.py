@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Any, Generic
 
@@ -18,9 +18,10 @@ from ...records.search_store import SearchStore
 from ...records.tune_folder import TuneRecord
 from ..checks import CheckResult, iter_checks
 from ..lr_find import SUGGESTED, find_lr
-from ..search.runner import SearchControl, TrialEnded, run_search, stop_flag
+from ..search.pool import FileFlag, TrialPool
+from ..search.runner import SearchControl, TrialEnded, run_search
 from ..search.space import Trial, TrialResult, best_trial
-from ..search.trial import FileFlag, TrialSpec, run_trial
+from ..search.trial import TrialSpec, run_trial
 from ..session import record_run
 from .control import TuneControl
 from .results import Candidate, ChecksResult, FinalResult, LrFindResult, R, SearchStageResult, TuneState
@@ -46,9 +47,7 @@ class Tune:
     state: TuneState
     sink: Callable[[Any], None]
     control: TuneControl
-    executor: Executor
-    capacity: int | None
-    where: str
+    pool: TrialPool
 
 
 # checks ----------------------------------------------------------------------------
@@ -108,7 +107,7 @@ def _search(t: Tune, name: str, preset: Preset) -> Outcome[SearchStageResult]:
     if not folder:
         t.state.set_folder(name, str(store.path))
         t.state.save(t.record)
-    control = SearchControl.for_executor(t.executor, store)
+    control = SearchControl.for_pool(t.pool, store)
     t.control.search = control
     if t.control.stopped:
         control.stop(t.control.reason)
@@ -118,7 +117,7 @@ def _search(t: Tune, name: str, preset: Preset) -> Outcome[SearchStageResult]:
             t.sink(event)
 
     try:
-        ended = run_search(store.preset, t.executor, store, forward, control, capacity=t.capacity, where=t.where)
+        ended = run_search(store.preset, t.pool, store, forward, control)
     finally:
         t.control.search = None
         control.close()
@@ -142,8 +141,8 @@ def _search(t: Tune, name: str, preset: Preset) -> Outcome[SearchStageResult]:
     warn = f"; {len(ended.warnings)} edge warning(s)" if ended.warnings else ""
     return Outcome(
         "done",
-        f"best val acc {accuracy(best.best_val_acc)} at lr {hyperparameter(best.learning_rate)}, "
-        f"reg {hyperparameter(best.reg)} ({ended.trials} trials){warn}",
+        f"best val acc {accuracy(best.best_val_acc)} at lr {hyperparameter(best.params['learning_rate'])}, "
+        f"reg {hyperparameter(best.params['reg'])} ({ended.trials} trials){warn}",
         result,
         ended.path,
     )
@@ -161,11 +160,11 @@ def run_final(t: Tune) -> Outcome[FinalResult]:
     cands = final_inputs(t.preset, t.state)
     trials = [
         # ties in space.rank go to the lower index: the better fine trial
-        Trial(f"final-{n}", 1, n - 1, c.learning_rate, c.reg, c.hidden, c.batch_size, tc.final_epochs)
+        Trial(f"final-{n}", 1, n - 1, c.params, tc.final_epochs)
         for n, c in enumerate(cands, 1)
     ]
-    flag = stop_flag(t.executor, t.record.path, t.record.path.name) if len(trials) > 1 else None
-    futures = [t.executor.submit(run_trial, TrialSpec(t.preset, trial, flag)) for trial in trials[1:]]
+    flag = t.pool.stop_flag(t.record.path, t.record.path.name) if len(trials) > 1 else None
+    futures = [t.pool.submit(run_trial, TrialSpec(t.preset, trial, flag)) for trial in trials[1:]]
     try:
         run = _final_run(t, cands[0])
         if flag is not None and run.ended.status != "finished":
@@ -175,7 +174,7 @@ def run_final(t: Tune) -> Outcome[FinalResult]:
         if isinstance(flag, FileFlag):
             flag.clear()
     candidates = tuple(
-        Candidate(c.trial_id, c.learning_rate, c.reg, r.status, r.best_val_acc, r.best_epoch)
+        Candidate(c.trial_id, c.params["learning_rate"], c.params["reg"], r.status, r.best_val_acc, r.best_epoch)
         for c, r in zip(cands, results)
     )
     best = best_trial(results)

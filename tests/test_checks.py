@@ -96,16 +96,21 @@ def test_regularization_fails_when_the_reg_term_is_missing(monkeypatch):
     assert not r.passed and "regularization term" in r.advice
 
 
-def test_gradient_check_fails_on_a_broken_backward(monkeypatch):
-    preset, data = setup(DIGITS)
+def break_backward(monkeypatch, grad: str, factor: float) -> None:
+    """Every affine layer's backward pass scales its `grad` ("dw" or "db") by `factor`: a bug to catch."""
     real = model_module.affine_backward
 
-    def double_db(dout, cache, dx=None, dw=None, db=None, need_dx=True):
+    def broken(dout, cache, dx=None, dw=None, db=None, need_dx=True):
         dx, dw, db = real(dout, cache, dx=dx, dw=dw, db=db, need_dx=need_dx)
-        db *= 2
+        (dw if grad == "dw" else db)[...] *= factor
         return dx, dw, db
 
-    monkeypatch.setattr(model_module, "affine_backward", double_db)
+    monkeypatch.setattr(model_module, "affine_backward", broken)
+
+
+def test_gradient_check_fails_on_a_broken_backward(monkeypatch):
+    preset, data = setup(DIGITS)
+    break_backward(monkeypatch, "db", 2.0)
     r = check_gradient(preset, data)
     assert not r.passed
     assert r.measured > 1e-2
@@ -128,14 +133,7 @@ def test_the_gradient_check_passes_a_correct_net_on_unscaled_inputs(tmp_path, mo
     assert r.passed, r.value
     assert r.measured < 1e-7 and "entries compared" in r.value
     # and it still catches a broken backward pass there
-    real = model_module.affine_backward
-
-    def half_dw(dout, cache, dx=None, dw=None, db=None, need_dx=True):
-        dx, dw, db = real(dout, cache, dx=dx, dw=dw, db=db, need_dx=need_dx)
-        dw *= 0.5
-        return dx, dw, db
-
-    monkeypatch.setattr(model_module, "affine_backward", half_dw)
+    break_backward(monkeypatch, "dw", 0.5)
     broken = check_gradient(preset, data)
     assert not broken.passed and "gradient of W" in broken.advice
 

@@ -75,10 +75,11 @@ async def test_tab_moves_between_panes_and_marks_the_focused_one(tmp_path):
     async with app.run_test(size=(160, 48)) as pilot:
         await loaded(pilot)
         seen = []
-        for _ in range(6):
+        for _ in range(8):
             await pilot.press("tab")
             seen.append(app.focused.id)
-        assert seen == ["accuracy", "weights", "hyper", "checks", "advice-slot", "loss"]
+        # in the order the four columns place them
+        assert seen == ["accuracy", "ratio-history", "weights", "hyper", "layer1", "checks", "advice-slot", "loss"]
         focused = app.query_one("#checks")
         await pilot.press("shift+tab", "shift+tab")
         assert app.focused is focused
@@ -127,16 +128,17 @@ async def test_on_narrow_screens_the_shown_tab_takes_the_focus(tmp_path):
 
 
 def test_the_layout_is_chosen_from_what_fits():
-    # A 2-layer net (4 parameter arrays) and the six hyperparameter rows.
-    for (w, h), grid in zip(SIZES, (False, False, True, True, True), strict=True):
-        chosen = layout.choose(w, h, 4, 6)
-        assert chosen.grid == grid, (w, h)
-        if grid:
+    # A 2-layer net (4 parameter arrays) and the six hyperparameter rows, 36 columns wide.
+    for (w, h), kind in zip(SIZES, ("tabs", "pairs", "grid", "wide", "wide"), strict=True):
+        chosen = layout.choose(w, h, 4, 6, 36)
+        assert chosen.kind == kind, (w, h)
+        if chosen.grid:
             plots, middle, bottom = chosen.rows
             assert sum(chosen.rows) == h - layout.CHROME_ROWS and sum(chosen.columns) == w
-            assert plots >= layout.PLOT_ROWS and bottom >= layout.CHECKS_ROWS and middle >= 7
-            assert chosen.columns[2] >= layout.SIDE_MIN_WIDTH
+            assert plots >= layout.PLOT_ROWS and bottom >= layout.CHECKS_ROWS and middle >= 6 + 4
+            assert chosen.columns[2] >= 36 + layout.PANE_CHROME  # every hyperparameter in view
             assert chosen.columns[0] + chosen.columns[1] >= layout.WEIGHTS_MIN_WIDTH
+            assert kind == "grid" or chosen.columns[3] >= layout.EXTRA_MIN_WIDTH
         else:
             assert chosen.pane_rows >= layout.PLOT_ROWS
     # A deep net needs more rows: 120x36 falls back to tabs rather than squeeze the plots.

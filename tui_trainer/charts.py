@@ -39,7 +39,7 @@ LINEAR_STEPS = (1.0, 2.0, 2.5, 5.0)
 LOG_STEPS = ((1.0, 2.0, 5.0), (1.0,))  # mantissas per decade, densest first
 Y_GAP = 2  # rows between two y ticks at least (one row apart they read as a column of numbers)
 X_GAP = 6  # columns between two x ticks at least (and a label's width and two)
-LABEL_MIN_COLS = 30  # narrower plots leave the end labels out (the legend in the title still says)
+LABEL_SHARE = 4  # the end labels' margin takes at most a quarter of a plot's width
 PAD = 0.04  # an axis fitted to data leaves this fraction of the span on each side
 ZOOM_MIN_PAD = 0.01  # an accuracy axis leaves at least this much above and below the values
 TRAIN_MARKER, VAL_MARKER = MARKERS[0], MARKERS[1]  # train and val accuracy, in every plot of them
@@ -293,7 +293,9 @@ class Chart:
         ya = self.y_axis(y, ylog)
         cols = max(self.width - ya.label_width() - 2, 4)
         labelled = [s for s in self.series if s.label and not s.scatter]
-        room = max((len(s.label) for s in labelled), default=0) + 2 if labelled and cols >= LABEL_MIN_COLS else 0
+        room = max((len(s.label) for s in labelled), default=0) + 2 if labelled else 0
+        if room * LABEL_SHARE > cols:  # a narrow plot keeps its width for the data (the title's legend still says)
+            room = 0
         if x is None:
             found = self._data_range("x", xlog, everything=False)
             x = found if found else ((1.0, 10.0) if xlog else (0.0, 1.0))

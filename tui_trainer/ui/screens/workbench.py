@@ -65,7 +65,19 @@ from ..widgets.weights_view import WAITING, WeightsView
 from .edit_form import EditForm
 from .open_preset import OpenPreset
 from .runs import RunsScreen
-from .workbench_keys import BIG_VIEWS, FOCUS_KEYS, MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, SCROLLS, TAB_KEYS, TAB_LABELS, TABS
+from .workbench_keys import (
+    BIG_VIEWS,
+    FOCUS_KEYS,
+    MIN_HEIGHT,
+    MIN_WIDTH,
+    PAIRS,
+    PANE_ORDER,
+    RUN_KEYS,
+    SCROLLS,
+    TAB_KEYS,
+    TAB_LABELS,
+    TABS,
+)
 
 
 class WorkbenchScreen(Screen):
@@ -117,6 +129,7 @@ class WorkbenchScreen(Screen):
     def on_mount(self) -> None:
         for pane in self.query(".pane"):
             pane.can_focus = True  # Tab and Shift+Tab move between the panes
+            pane.ALLOW_MAXIMIZE = True  # a number key enlarges it (containers say no by default)
         self.status_bar = self.query_one(StatusBar)
         self.loss_plot = self.query_one(LossPlot)
         self.accuracy_plot = self.query_one(AccuracyPlot)
@@ -136,20 +149,38 @@ class WorkbenchScreen(Screen):
         self._fit_layout()
 
     def _fit_layout(self) -> None:
-        """The grid when every pane fits at the size it needs, else tabs (layout.choose decides)."""
+        """The layout whose panes fit at the size they need (layout.choose decides): four
+        columns, the grid, pairs of panes behind tabs, or one pane behind tabs."""
         s = self.session
         preset = s.current.preset if s.current is not None else s.next_preset
-        hyper_rows = len(HYPER_ROWS) + len(self.query_one(Hyperparams).extra_keys())
-        chosen = layout.choose(self.size.width, self.size.height, 2 * (len(preset.model.hidden) + 1), hyper_rows)
+        hyper = self.query_one(Hyperparams)
+        hyper_rows = len(HYPER_ROWS) + len(hyper.extra_keys())
+        hyper_width = hyper.get_content_width(self.size, self.size) if hyper.next is not None else 0
+        n_params = 2 * (len(preset.model.hidden) + 1)
+        chosen = layout.choose(self.size.width, self.size.height, n_params, hyper_rows, hyper_width)
         if chosen == self._layout:
             return
+        kind_changed = self._layout is None or chosen.kind != self._layout.kind
         self._layout = chosen
-        self.set_class(chosen.grid, "-grid")
+        if kind_changed:
+            self.minimize()  # an enlarged pane goes back to its place in the new layout
+            self._order_panes(chosen.kind)
+            self.set_class(chosen.grid, "-grid")
+            self.set_class(chosen.kind == "wide", "-four")
+            self.set_class(chosen.kind == "pairs", "-pairs")
+            self.watch_tab(self.tab)  # pairs show two panes per tab
         if chosen.grid:
             panes = self.query_one("#panes")
             panes.styles.grid_columns = chosen.grid_columns
             panes.styles.grid_rows = chosen.grid_rows
         self._keep_focus_visible()
+
+    def _order_panes(self, kind: str) -> None:
+        """The panes in the order the layout places them (a grid fills its cells in order)."""
+        panes = self.query_one("#panes")
+        order = PANE_ORDER.get(kind, PANE_ORDER["grid"])
+        for before, after in zip(order, order[1:]):
+            panes.move_child(self.query_one(f"#{after}"), after=self.query_one(f"#{before}"))
 
     def _keep_focus_visible(self) -> None:
         """Tabs hide panes: focus moves to the shown pane when the focused one is hidden."""
@@ -163,9 +194,9 @@ class WorkbenchScreen(Screen):
         return [p for p in self.query(".pane") if _shown(p)]
 
     def watch_tab(self, tab: str) -> None:
-        for t, panes in TABS.items():
-            for pane in panes:
-                self.query_one(f"#{pane}").set_class(t == tab, "-current")
+        shown = (PAIRS if self.has_class("-pairs") else TABS)[tab]
+        for pane in self.query("#panes > .pane"):
+            pane.set_class(pane.id in shown, "-current")
         self.query_one("#tabs", Tabs).active = f"tab-{tab}"
         if TABS[tab][0] in BIG_VIEWS:  # keep the wide layout's big cell in step
             self.big_view = TABS[tab][0]
@@ -197,10 +228,29 @@ class WorkbenchScreen(Screen):
         self.tab = (event.tab.id or "").removeprefix("tab-")
 
     def action_show_tab(self, tab: str) -> None:
+        """A number key: on a grid, enlarge that pane over the others (again: back); behind
+        tabs, show its tab."""
+        if self.has_class("-grid"):
+            pane = self.query_one(f"#{TABS[tab][0]}")
+            if self.maximized is pane:
+                self.minimize()
+                return
+            if pane.id in BIG_VIEWS and not self.has_class("-four"):
+                self.big_view = pane.id  # the grid shows one big view at a time
+            self.call_after_refresh(self._enlarge, pane)
+            return
         self.tab = tab
         self.call_after_refresh(self._focus_tab, tab)
 
+    def _enlarge(self, pane: Widget) -> None:
+        self.maximize(pane, container=False)
+        pane.focus(scroll_visible=False)
+        self.flash(f"{TAB_LABELS[next(t for t, p in TABS.items() if p[0] == pane.id)][2:]}: enlarged (escape: back)")
+
     def action_next_view(self) -> None:
+        if self.has_class("-four"):
+            self.flash("every view is on screen: a number key enlarges one (1 loss, 6 first layer, 7 ratios)")
+            return
         view = BIG_VIEWS[(BIG_VIEWS.index(self.big_view) + 1) % len(BIG_VIEWS)]
         self.tab = next(t for t, panes in TABS.items() if panes[0] == view)
         title = str(self.query_one(f"#{view}").border_title)
@@ -226,8 +276,8 @@ class WorkbenchScreen(Screen):
             self.refresh_checks()
             if ALL not in parts:
                 self.refresh_notes()
-        if NEW_CHECKS in parts:
-            self.action_show_tab("checks")  # on narrow screens, bring the checks to the front, focused
+        if NEW_CHECKS in parts and not self.has_class("-grid"):
+            self.action_show_tab("checks")  # behind tabs, bring the checks to the front, focused
 
     def on_drained(self, message: Drained) -> None:
         for event in message.followed:
@@ -260,6 +310,8 @@ class WorkbenchScreen(Screen):
         if LOSS in touched:
             self._loss_dirty = True
         ended = run is not None and run.ended is not None
+        if ended:
+            self.ratio_history.redraw_if_dirty()  # the run's last ratios at once, not on the next tick
         if RATIOS in touched:
             self._ratios_dirty = True
         if run is not None and self._ratios_dirty and (now - self._last_table >= self.table_interval or ended):

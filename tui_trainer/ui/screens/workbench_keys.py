@@ -30,8 +30,23 @@ TAB_LABELS = {
     "layer1": "6 Layer 1",
     "ratios": "7 Ratios",
 }
-# Wide screens show one of these in the big cell; `v` moves to the next.
+# Between a grid and one pane, two panes of a tab side by side (layout.py's pairs).
+PAIRS = {
+    "loss": ("loss", "accuracy"),
+    "accuracy": ("loss", "accuracy"),
+    "weights": ("weights",),
+    "checks": ("checks", "advice-slot"),
+    "run": ("hyper", "advice-slot"),
+    "layer1": ("layer1", "ratio-history"),
+    "ratios": ("layer1", "ratio-history"),
+}
+# The grid shows one of these in the big cell; `v` moves to the next (the four-column grid shows all three).
 BIG_VIEWS = ("loss", "layer1", "ratio-history")
+# The order a layout places the panes in (a grid fills its cells in order; Tab follows it too).
+PANE_ORDER = {
+    "grid": ("loss", "layer1", "ratio-history", "accuracy", "weights", "hyper", "checks", "advice-slot"),
+    "wide": ("loss", "accuracy", "ratio-history", "weights", "hyper", "layer1", "checks", "advice-slot"),
+}
 
 LR = Binding.Group("lr", compact=True)
 REG = Binding.Group("reg", compact=True)
@@ -170,6 +185,12 @@ FOCUS_HELP = [
     ),
 ]
 TAB_KEYS = [
-    Binding(str(i), f"show_tab('{tab}')", f"{tab} pane", show=False, tooltip=f"show the {tab} pane (narrow screens)")
+    Binding(
+        str(i),
+        f"show_tab('{tab}')",
+        f"{TAB_LABELS[tab][2:]} pane",
+        show=False,
+        tooltip=f"show the {TAB_LABELS[tab][2:].lower()} pane (behind tabs), or enlarge it (again: back)",
+    )
     for i, tab in enumerate(TABS, start=1)
 ]

@@ -65,19 +65,22 @@ class ChecksPane(Vertical):
 
     def _table(self) -> Table:
         style = {k: self.get_component_rich_style(k, partial=True) for k in ("pass", "fail", "pending")}
+        # One line per check, the verdict next to its name, so every check is in view in a
+        # pane of a few rows: a long value ends in … (`tui-trainer check` prints it whole;
+        # a number key enlarges the pane).
         t = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False, expand=True, header_style="bold")
         t.add_column("check", no_wrap=True)
-        t.add_column("value", ratio=3, overflow="fold")
-        t.add_column("expected", ratio=3, overflow="fold")
         t.add_column("verdict", no_wrap=True)
+        t.add_column("value", ratio=3, no_wrap=True, overflow="ellipsis")
+        t.add_column("expected", ratio=2, no_wrap=True, overflow="ellipsis")
         done = {r.name: r for r in self.state.results}
         for i, name in enumerate(CHECKS):
             r = done.get(name)
             if r is not None:
                 verdict = Text("pass ✓", style=style["pass"]) if r.passed else Text("FAIL ✗", style=style["fail"])
-                t.add_row(name, markup(r.value), markup(r.expected), verdict)
+                t.add_row(name, verdict, markup(r.value), markup(r.expected))
             elif self.state.running and i == len(self.state.results):
-                t.add_row(name, Text("running…", style=style["pending"]), "", Text("…", style=style["pending"]))
+                t.add_row(name, Text("…", style=style["pending"]), Text("running…", style=style["pending"]), "")
             else:
-                t.add_row(name, Text("-", style=style["pending"]), "", Text("-", style=style["pending"]))
+                t.add_row(name, Text("-", style=style["pending"]), Text("-", style=style["pending"]), "")
         return t

@@ -79,7 +79,7 @@ class RatioHistory(PlotextPlot):
         self.border_subtitle = f"band {RATIO_BAND[0]:g}..{RATIO_BAND[1]:g} shaded"
 
     def on_mount(self) -> None:
-        self.set_interval(self.redraw_interval, self._redraw_if_dirty)
+        self.set_interval(self.redraw_interval, self.redraw_if_dirty)
 
     def add(self, ratios: Ratios) -> None:
         self.series.add(ratios)
@@ -96,7 +96,7 @@ class RatioHistory(PlotextPlot):
     def clear(self) -> None:
         self.show([])
 
-    def _redraw_if_dirty(self) -> None:
+    def redraw_if_dirty(self) -> None:
         if self._dirty:
             self._dirty = False
             self._legend()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -34,6 +35,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ...config import CHOICE, LOG, SEARCHED, Preset, SearchConfig
+from ...records.typed_json import BadField, read_as, show
+
+STATUSES = ("finished", "exploded", "failed", "stopped")  # how a trial ended: a run's statuses
 
 # Next-stage ranges span the kept trials in log10 space, padded on each side by
 # this fraction of that span, and by at least MIN_PAD decades (so that one kept
@@ -162,6 +166,30 @@ class TrialResult:
         params = {k: v for k, v in d.items() if k not in own and v is not None}
         return cls(params=params, **{k: v for k, v in d.items() if k in own})
 
+    @classmethod
+    def read(cls, d: Mapping[str, Any], at: str) -> TrialResult:
+        """from_dict for a record read back (a store's row, edited by hand or damaged): each
+        field of its annotated type, a status a run ends with, every other non-null value a
+        number; else a BadField naming the field (`at.name`, or `name` when `at` is "")."""
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        params: dict[str, float] = {}
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "params"}
+        def where(name: str) -> str:
+            return f"{at}.{name}" if at else name
+
+        for name, f in fields.items():
+            if name in d:
+                values[name] = read_as(hints[name], d[name], where(name))
+            elif f.default is dataclasses.MISSING:
+                raise BadField(where(name), "missing")
+        if values["status"] not in STATUSES:
+            raise BadField(where("status"), f"{show(values['status'])} is not one of {', '.join(STATUSES)}")
+        for name, value in d.items():
+            if name not in fields and value is not None:
+                params[name] = read_as(float, value, where(name))
+        return cls(params=params, **values)
+
 
 def trial_id(stage: int, index: int) -> str:
     return f"s{stage}-{index:03d}"
@@ -240,6 +268,8 @@ def _span(values: Sequence[float]) -> tuple[float, float]:
     lo, hi = min(logs), max(logs)
     pad = max(WIDEN * (hi - lo), MIN_PAD)
     return (float(10 ** (lo - pad)), float(10 ** (hi + pad)))
+
+
 
 
 def union(stages: Iterable[Ranges]) -> Ranges:

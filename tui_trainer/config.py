@@ -70,10 +70,22 @@ _in_open_unit = _rule(lambda v: 0 <= v < 1, "a number in [0, 1)")
 _decay = _rule(lambda v: 0 < v <= 1, "a number in (0, 1]")
 _explode = _rule(lambda v: v > 1, "a number > 1")
 _hidden = _rule(lambda v: all(h >= 1 for h in v), "a list of layer sizes, each >= 1 (empty for a linear classifier)")
-_log_range = _rule(lambda v: len(v) == 2 and 0 < v[0] < v[1], "[low, high] with 0 < low < high (sampled log-uniformly)")
+# A searched range's bounds: a log range is padded and extended by decades as a search
+# narrows it (lab/search/space.py), which must stay a finite, normal float (1e308 * 10 is inf).
+LOG_LIMITS = (1e-100, 1e100)
+_log_range = _rule(
+    lambda v: len(v) == 2 and LOG_LIMITS[0] <= v[0] < v[1] <= LOG_LIMITS[1],
+    f"[low, high] with {LOG_LIMITS[0]:g} <= low < high <= {LOG_LIMITS[1]:g} (sampled log-uniformly)",
+)
 _int_choices = _rule(lambda v: all(x >= 1 for x in v), "a list of integers >= 1 to choose from (empty: not searched)")
 # The spread of a spiral arm's angle, in radians: past a few it is uniform noise, and past float32's range infinity.
 _noise = _rule(lambda v: 0 <= v <= 1000, "a number from 0 to 1000 (the angle's spread in radians; 0.2 is usual)")
+
+
+# Trials are sampled before a stage starts, each kept until the search ends: a billion
+# would fill the memory before the first ran. More than this is no search a person waits for.
+MAX_TRIALS = 10_000
+MAX_STAGES = 100
 
 
 def _at_least(lo: int) -> Check:
@@ -177,7 +189,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Stage:
-    trials: int = _f(10, _at_least(1))
+    trials: int = _f(10, _between(1, MAX_TRIALS))
     epochs: int = _f(1, _at_least(1))
 
 
@@ -186,7 +198,10 @@ class SearchConfig:
     # Each searched key's range by name (SEARCHED: every key, () where not searched),
     # written in TOML as a key of [search] itself: `learning_rate = [1e-6, 1e-1]`.
     ranges: dict[str, tuple[float, ...]] = field(default_factory=lambda: {k: s.default for k, s in SEARCHED.items()})
-    stages: tuple[Stage, ...] = _f((Stage(30, 1), Stage(10, 5)), lambda v: None if v else "at least one stage")
+    stages: tuple[Stage, ...] = _f(
+        (Stage(30, 1), Stage(10, 5)),
+        lambda v: None if 1 <= len(v) <= MAX_STAGES else f"from 1 to {MAX_STAGES} stages",
+    )
     keep: int = _f(5, _at_least(1))
     seed: int = _f(0, _at_least(0))
 
@@ -197,13 +212,13 @@ class TuneConfig:
     finish on mnist-5k well within a minute on 2 cores
     (5-7 s on a busy shared machine)."""
 
-    coarse_trials: int = _f(30, _at_least(1))
+    coarse_trials: int = _f(30, _between(1, MAX_TRIALS))
     coarse_epochs: int = _f(2, _at_least(1))
-    fine_trials: int = _f(10, _at_least(1))
+    fine_trials: int = _f(10, _between(1, MAX_TRIALS))
     fine_epochs: int = _f(10, _at_least(1))
     final_epochs: int = _f(20, _at_least(1))
     # The best fine configurations continued to final_epochs; the best of them is the final run.
-    final_candidates: int = _f(3, _at_least(1))
+    final_candidates: int = _f(3, _between(1, MAX_TRIALS))
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...config import CHOICE, LOG, SEARCHED, Preset, SearchConfig
+from ...config import CHOICE, LOG, LOG_LIMITS, SEARCHED, Preset, SearchConfig
 from ...records.typed_json import BadField, read_as, show
 
 STATUSES = ("finished", "exploded", "failed", "stopped")  # how a trial ended: a run's statuses
@@ -267,9 +267,15 @@ def _span(values: Sequence[float]) -> tuple[float, float]:
     logs = [math.log10(v) for v in values]
     lo, hi = min(logs), max(logs)
     pad = max(WIDEN * (hi - lo), MIN_PAD)
-    return (float(10 ** (lo - pad)), float(10 ** (hi + pad)))
+    floor, ceiling = (math.log10(x) for x in LOG_LIMITS)
+    return _within_limits(10 ** max(lo - pad, floor), 10 ** min(hi + pad, ceiling))
 
 
+def _within_limits(lo: float, hi: float) -> tuple[float, float]:
+    """A log range held within config.LOG_LIMITS: what a preset may search (a search near
+    a limit would otherwise pad or extend past it, to infinity past float's range)."""
+    low, high = LOG_LIMITS
+    return (float(min(max(lo, low), high / 10)), float(max(min(hi, high), low * 10)))
 
 
 def union(stages: Iterable[Ranges]) -> Ranges:
@@ -405,7 +411,7 @@ def suggest_next(results: Iterable[TrialResult], explored: Ranges, keep: int) ->
             bounds[w.key][1] = max(bounds[w.key][1], w.high * 10**EXTEND_DECADES)
         else:
             bounds[w.key][0] = min(bounds[w.key][0], w.low / 10**EXTEND_DECADES)
-    return ranges | {key: (_round(lo), _round(hi)) for key, (lo, hi) in bounds.items()}
+    return ranges | {key: _within_limits(_round(lo), _round(hi)) for key, (lo, hi) in bounds.items()}
 
 
 def _round(x: float) -> float:

@@ -138,7 +138,7 @@ async def test_the_workbench_survives_opening_a_folder_and_a_preset_nested_too_d
             assert says in str(app.screen.query_one("#open-error").render())
             await pilot.press("escape")
             await pilot.pause()
-        assert app.is_running and app.data is not None
+        assert app.is_running and app.session.data is not None
 
 
 class SlowStep(Trainer):
@@ -264,3 +264,60 @@ async def test_the_runs_view_shows_bracketed_folders_and_edited_records(tmp_path
         row = [Text.from_markup(c).plain for c in table.get_row_at(0)]  # as DataTable draws a str cell
         assert "20261130-120000-odd[b]name-abcdef" in row and "[/b]done" in row
         assert app.is_running
+
+
+def notified(app) -> list[str]:
+    """The toasts up now, as they read on the screen (their markup parsed)."""
+    from textual.content import Content
+
+    return [Content.from_markup(n.message).plain for n in app._notifications]
+
+
+async def test_markup_in_a_presets_name_and_paths_is_text_in_what_every_job_key_says(tmp_path):
+    """`[/b]` and `[bold]` in a preset's name, its file's path, its data path and the runs
+    directory are shown as written by c, s, f and g (which cannot start, or fail), and the
+    workbench stays up (Textual's markup parser used to raise MarkupError on them)."""
+    from test_ui import BIG, loaded, preset_file, wait_for
+
+    from tui_trainer.config import load_preset
+    from tui_trainer.ui.app import WorkbenchApp
+    from tui_trainer.ui.screens.tune import LrFindScreen
+
+    name = "[/b]odd[bold]"
+    (tmp_path / "[").mkdir()
+    # Data that cannot load: each job key says why, with the preset's name and the data path.
+    where = tmp_path / f"{name}.toml"  # .../[/b]odd[bold].toml
+    missing = tmp_path / "[" / "b]" / "d[bold].npz"
+    where.write_text(f'name = "{name}"\n[data]\ndataset = "npz"\npath = "{missing}"\n')
+    app = WorkbenchApp(load_preset(where), runs_dir=tmp_path / "runs", engine="thread")
+    async with app.run_test(size=BIG) as pilot:
+        await wait_for(pilot, lambda: app.session.data_error != "", what="the data error")
+        for key in "csfg":
+            await pilot.press(key)
+            await pilot.pause()
+        said = notified(app)
+        assert sum(f"{name}: data.path {missing} does not exist" in s for s in said) == 5  # the load, then c s f g
+        assert str(where) in said[-1]
+        assert app.is_running
+
+    # A runs directory that cannot be made (a file is in its place): s and g cannot start, f fails in its view.
+    runs = tmp_path / "[" / "b]runs[bold]"
+    runs.write_text("")
+    preset = load_preset(preset_file(tmp_path, name))
+    app = WorkbenchApp(preset, runs_dir=runs, engine="thread")
+    async with app.run_test(size=BIG) as pilot:
+        await loaded(pilot)
+        for key in "sg":
+            await pilot.press(key)
+            await pilot.pause()
+        cannot = f"{runs}: cannot create the runs directory"
+        assert sum(cannot in s for s in notified(app)) == 2
+        await pilot.press("f")
+        screen = app.screen
+        assert isinstance(screen, LrFindScreen)
+        await wait_for(pilot, lambda: not screen.job.running, what="lr-find to fail")
+        await pilot.pause()
+        title = str(screen.query_one("#lr-title").render())
+        assert title.startswith("lr-find failed: ") and cannot in title
+        await pilot.press("escape")
+        assert app.is_running and app.screen is app.workbench

@@ -109,3 +109,11 @@ def test_the_package_top_holds_the_foundation_only():
     # every layer may use (and cli, the entry point).
     top = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in {"__init__", "__main__"})
     assert top == sorted(FOUNDATION - {"__init__", "__version__"} | {"cli"})
+
+
+def test_nothing_in_the_workbench_imports_its_app():
+    # The app imports its screens; a screen, widget or state module importing the
+    # app back (even for a type) would be a loop: they reach it by messages (ui/messages.py).
+    pairs = imports()
+    assert ("tui_trainer.commands.ui", "tui_trainer.ui.app") in pairs  # the walk sees the app's one importer
+    assert [(a, b) for a, b in pairs if a.startswith("tui_trainer.ui.") and b == "tui_trainer.ui.app"] == []

@@ -86,7 +86,7 @@ def make_app(tmp_path: Path, **kw) -> WorkbenchApp:
 async def wait_for(pilot, condition, timeout: float = 20.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
-        run = pilot.app.current
+        run = pilot.app.session.current
         if (
             run is not None
             and run.ended is not None
@@ -101,7 +101,7 @@ async def wait_for(pilot, condition, timeout: float = 20.0, what: str = "") -> N
 
 
 async def loaded(pilot) -> None:
-    await wait_for(pilot, lambda: pilot.app.data is not None, what="the data to load")
+    await wait_for(pilot, lambda: pilot.app.session.data is not None, what="the data to load")
 
 
 async def run_to_end(pilot, number: int = 1) -> None:
@@ -109,9 +109,9 @@ async def run_to_end(pilot, number: int = 1) -> None:
     await wait_for(
         pilot,
         lambda: (
-            len(app.runs) >= number
-            and app.runs[number - 1].ended is not None
-            and app.runs[number - 1].t_end is not None
+            len(app.session.runs) >= number
+            and app.session.runs[number - 1].ended is not None
+            and app.session.runs[number - 1].t_end is not None
         ),
         what=f"run {number} to end",
     )
@@ -129,7 +129,7 @@ async def training(pilot, iterations: int = 3) -> None:
     """Wait for the data, press space, wait until the run has done a few iterations."""
     await loaded(pilot)
     await pilot.press("space")
-    await wait_for(pilot, lambda: pilot.app.current.iteration >= iterations, what="a few iterations")
+    await wait_for(pilot, lambda: pilot.app.session.current.iteration >= iterations, what="a few iterations")
 
 
 def plain(widget) -> str:
@@ -162,7 +162,7 @@ async def test_a_run_starts_finishes_and_the_panes_hold_its_data(tmp_path, engin
         assert status(app) == "idle"
         await pilot.press("space")
         await run_to_end(pilot)
-        run = app.current
+        run = app.session.current
         assert status(app) == "finished"
         assert run.started.total_iterations == 18  # 300 / 50 * 3
         loss = app.query_one(LossPlot)
@@ -230,21 +230,21 @@ async def test_learning_rate_keys_move_the_next_run_by_half_a_decade(tmp_path):
     app = make_app(tmp_path, learning_rate=1e-3)
     async with app.run_test(size=BIG) as pilot:
         await loaded(pilot)
-        seen = [app.next_preset.train.learning_rate]
+        seen = [app.session.next_preset.train.learning_rate]
         for key in ("l", "l", "L", "L", "L"):
             await pilot.press(key)
-            seen.append(app.next_preset.train.learning_rate)
+            seen.append(app.session.next_preset.train.learning_rate)
         ratios = [b / a for a, b in zip(seen, seen[1:])]
         assert ratios == pytest.approx([10**-0.5] * 2 + [10**0.5] * 3)
         assert seen[-1] == pytest.approx(10**-2.5)
         assert "next run: learning rate 3.16e-03" in plain(app.query_one(StatusBar))
         # The opened preset is unchanged; the pane marks the change.
-        assert app.base_preset.train.learning_rate == 1e-3
+        assert app.session.base_preset.train.learning_rate == 1e-3
         assert app.query_one(Hyperparams).changed() == ["learning rate"]
         # The next run uses it.
         await pilot.press("space")
         await run_to_end(pilot)
-        assert app.current.preset.train.learning_rate == pytest.approx(10**-2.5)
+        assert app.session.current.preset.train.learning_rate == pytest.approx(10**-2.5)
         assert app.query_one(Hyperparams).changed() == []
 
 
@@ -255,7 +255,7 @@ async def test_reg_keys_step_from_zero_to_a_floor_and_back(tmp_path):
         seen = []
         for key in ("R", "R", "r", "r", "r"):
             await pilot.press(key)
-            seen.append(app.next_preset.train.reg)
+            seen.append(app.session.next_preset.train.reg)
         assert seen == pytest.approx([1e-5, 10**-4.5, 1e-5, 0.0, 0.0])
 
 
@@ -266,7 +266,7 @@ async def test_batch_keys_halve_and_double_within_one_and_the_training_set(tmp_p
         sizes = []
         for key in "BBbbbbbbbbb":
             await pilot.press(key)
-            sizes.append(app.next_preset.train.batch_size)
+            sizes.append(app.session.next_preset.train.batch_size)
         assert sizes == [100, 100, 50, 25, 12, 6, 3, 1, 1, 1, 1]
         assert "batch size is already 1" in plain(app.query_one(StatusBar))
 
@@ -306,7 +306,7 @@ async def test_the_edit_form_validates_through_the_preset_schema(tmp_path):
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert app.screen is not form
-        t = app.next_preset
+        t = app.session.next_preset
         assert (t.train.learning_rate, t.model.hidden, t.train.epochs) == (0.02, (64, 32), 4)
         assert (t.train.momentum, t.model.init_std, t.train.sample_batches) == (0.5, 0.05, False)
         assert t.data.preprocess == ("mean", "std")
@@ -318,7 +318,9 @@ async def test_the_edit_form_validates_through_the_preset_schema(tmp_path):
         # The pane lists every key that differs from the preset; the new data setting is loaded.
         shown = plain(app.query_one(Hyperparams))
         assert "train.momentum" in shown and "data.preprocess" in shown and "mean, std" in shown
-        await wait_for(pilot, lambda: app.data is not None and app.data_preset is t, what="the data again")
+        await wait_for(
+            pilot, lambda: app.session.data is not None and app.session.data_preset is t, what="the data again"
+        )
 
 
 # --- stop, pause, restart, quit ----------------------------------------------------------------
@@ -352,9 +354,9 @@ async def test_x_ends_the_run_within_one_iteration(tmp_path):
         await pilot.press("x")
         await run_to_end(pilot)
         assert status(app) == "stopped"
-        (spy,) = [a.message for a in app.current.advice if a.code == "spy"]
+        (spy,) = [a.message for a in app.session.current.advice if a.code == "spy"]
         assert spy in ("after stop: 0", "after stop: 1"), spy
-        assert app.current.ended.iterations < app.current.started.total_iterations
+        assert app.session.current.ended.iterations < app.session.current.started.total_iterations
 
 
 async def test_pause_holds_the_trainer_and_resume_continues(tmp_path):
@@ -364,11 +366,11 @@ async def test_pause_holds_the_trainer_and_resume_continues(tmp_path):
         await pilot.press("p")
         assert status(app) == "paused"
         await pilot.pause(0.3)
-        held = app.current.iteration
+        held = app.session.current.iteration
         await pilot.pause(0.4)
-        assert app.current.iteration <= held + 1
+        assert app.session.current.iteration <= held + 1
         await pilot.press("p")
-        await wait_for(pilot, lambda: app.current.iteration > held + 3, what="training to resume")
+        await wait_for(pilot, lambda: app.session.current.iteration > held + 3, what="training to resume")
         assert status(app) == "running"
         await pilot.press("x")
         await run_to_end(pilot)
@@ -379,8 +381,8 @@ async def test_space_during_a_run_restarts_with_the_new_values(tmp_path):
     async with app.run_test(size=BIG) as pilot:
         await training(pilot)
         await pilot.press("L", "space")
-        await wait_for(pilot, lambda: len(app.runs) == 2, what="the second run")
-        first, second = app.runs
+        await wait_for(pilot, lambda: len(app.session.runs) == 2, what="the second run")
+        first, second = app.session.runs
         assert first.ended.status == "stopped" and "restarted" in first.ended.reason
         assert second.preset.train.learning_rate == pytest.approx(1e-4 * 10**0.5)
         # The first run is now a ghost curve in the loss plot.
@@ -396,17 +398,17 @@ async def test_a_preset_opened_during_a_restart_starts_once_its_data_are_loaded(
     app = make_app(tmp_path, **LONG)
     async with app.run_test(size=BIG) as pilot:
         await training(pilot)
-        data = app.data
+        data = app.session.data
         app._read_data = lambda preset: None  # the new preset's data are still loading
         other = load_preset(preset_file(tmp_path, "other", **LONG))
         app.start()  # space during a run: restart when it has ended
         app.open_preset(other)  # before the run has ended: no data for the next run yet
         await run_to_end(pilot)
         await pilot.pause(0.1)
-        assert len(app.runs) == 1  # no run without its data
+        assert len(app.session.runs) == 1  # no run without its data
         app.post_message(DataLoaded(other, data))
-        await wait_for(pilot, lambda: len(app.runs) == 2, what="the second run")
-        assert app.runs[1].preset.name == "other"
+        await wait_for(pilot, lambda: len(app.session.runs) == 2, what="the second run")
+        assert app.session.runs[1].preset.name == "other"
         await pilot.press("x")
         await run_to_end(pilot, 2)
 
@@ -451,7 +453,7 @@ async def test_a_trainer_failure_shows_and_the_next_run_works(tmp_path):
         assert "test_ui.py" in notes  # where it failed
         # The app keeps working: keys respond, and the next run starts normally.
         await pilot.press("L")
-        assert app.next_preset.train.learning_rate == pytest.approx(5e-2 * 10**0.5)
+        assert app.session.next_preset.train.learning_rate == pytest.approx(5e-2 * 10**0.5)
         await pilot.press("space")
         await run_to_end(pilot, 2)
         assert status(app) == "finished"
@@ -471,7 +473,9 @@ async def test_a_killed_trainer_process_fails_the_run_and_the_next_one_gets_a_ne
         assert status(app) == "failed"
         assert "the trainer process ended (exit code -9)" in app.query_one(RunNotes).plain
         await pilot.press("space")
-        await wait_for(pilot, lambda: len(app.runs) == 2 and app.current.iteration >= 3, what="the second run")
+        await wait_for(
+            pilot, lambda: len(app.session.runs) == 2 and app.session.current.iteration >= 3, what="the second run"
+        )
         assert app.host.process is not first and app.host.process.is_alive()
         await pilot.press("x")
         await run_to_end(pilot, 2)
@@ -481,11 +485,11 @@ async def test_a_killed_trainer_process_fails_the_run_and_the_next_one_gets_a_ne
 async def test_data_that_cannot_load_show_in_the_app(tmp_path):
     app = make_app(tmp_path, num_train=5000)  # digits holds 1,797
     async with app.run_test(size=BIG) as pilot:
-        await wait_for(pilot, lambda: app.data_error != "", what="the data error")
+        await wait_for(pilot, lambda: app.session.data_error != "", what="the data error")
         assert status(app) == "failed"
         assert "1797" in app.query_one(RunNotes).plain
         await pilot.press("space")  # nothing to train on: a message, no crash
-        assert app.current is None
+        assert app.session.current is None
 
 
 # --- checks, palette, presets, help ----------------------------------------------------------------
@@ -494,12 +498,12 @@ async def test_data_that_cannot_load_show_in_the_app(tmp_path):
 async def test_c_runs_the_sanity_checks_in_a_worker(tmp_path, monkeypatch):
     import threading
 
-    import tui_trainer.ui.app as app_module
+    import tui_trainer.ui.jobs as jobs_module
 
     # The real checks, held after the second one until the test lets go, to
     # look at the app while they run.
     gate = threading.Event()
-    real_checks = app_module.iter_checks
+    real_checks = jobs_module.iter_checks
 
     def held_checks(preset, data, control=None):
         for i, result in enumerate(real_checks(preset, data, control=control)):
@@ -507,25 +511,26 @@ async def test_c_runs_the_sanity_checks_in_a_worker(tmp_path, monkeypatch):
                 gate.wait(10)
             yield result
 
-    monkeypatch.setattr(app_module, "iter_checks", held_checks)
+    monkeypatch.setattr(jobs_module, "iter_checks", held_checks)
     app = make_app(tmp_path)
     async with app.run_test(size=BIG) as pilot:
         await loaded(pilot)
         await pilot.press("c")
         pane = app.query_one(ChecksPane)
-        await wait_for(pilot, lambda: len(pane.results) == 2, what="two checks")
-        assert pane.running and pane.query_one("#checks-progress").progress == 2
+        await wait_for(pilot, lambda: pane.query_one("#checks-progress").progress == 2, what="two checks")
+        assert pane.state.running and len(pane.state.results) == 2
         assert "2/4 done" in str(pane.border_subtitle)
         await pilot.press("L")  # the app answers while the checks run
-        assert app.next_preset.train.learning_rate == pytest.approx(5e-2 * 10**0.5)
+        assert app.session.next_preset.train.learning_rate == pytest.approx(5e-2 * 10**0.5)
         await pilot.press("c")  # a second c while they run does not start another round
         gate.set()
-        await wait_for(pilot, lambda: not pane.running, what="the checks")
-        assert [r.name for r in pane.results] == ["initial-loss", "regularization", "gradient", "overfit-small"]
+        await wait_for(pilot, lambda: "passed" in str(pane.border_subtitle), what="the checks")
+        assert not pane.state.running
+        assert [r.name for r in pane.state.results] == ["initial-loss", "regularization", "gradient", "overfit-small"]
         assert pane.query_one("#checks-progress").progress == 4
         table = plain(pane.query_one("#checks-table"))
         assert table.count("pass ✓") + table.count("FAIL ✗") == 4
-        for r in pane.results:
+        for r in pane.state.results:
             if not r.passed:
                 assert f"check {r.name} failed" in app.query_one(RunNotes).plain
 
@@ -542,8 +547,8 @@ async def test_every_key_is_in_the_command_palette_and_runs_from_it(tmp_path):
         await pilot.press(*"learning rate up")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.next_preset.train.learning_rate > 1e-3, what="the palette command")
-        assert app.next_preset.train.learning_rate == pytest.approx(10**-2.5)
+        await wait_for(pilot, lambda: app.session.next_preset.train.learning_rate > 1e-3, what="the palette command")
+        assert app.session.next_preset.train.learning_rate == pytest.approx(10**-2.5)
 
 
 async def test_o_opens_another_preset_from_a_path(tmp_path):
@@ -560,11 +565,11 @@ async def test_o_opens_another_preset_from_a_path(tmp_path):
         app.screen.query_one("#open-path").value = str(other)
         await pilot.press("enter")
         await loaded(pilot)
-        assert app.next_preset.name == "other" and app.data.X_train.shape[0] == 200
+        assert app.session.next_preset.name == "other" and app.session.data.X_train.shape[0] == 200
         assert app.query_one(StatusBar).preset == "other"
         await pilot.press("space")
         await run_to_end(pilot)
-        assert app.current.preset.name == "other" and status(app) == "finished"
+        assert app.session.current.preset.name == "other" and status(app) == "finished"
 
 
 async def test_o_after_a_run_shows_the_opened_preset_at_once_and_says_how_to_get_its_data(tmp_path):
@@ -584,14 +589,14 @@ async def test_o_after_a_run_shows_the_opened_preset_at_once_and_says_how_to_get
         await pilot.pause()
         bar = app.query_one(StatusBar)
         assert bar.preset == "cifar-here" and bar.dataset == "cifar10"  # at once, not after the next run
-        await wait_for(pilot, lambda: bool(app.data_error), what="the data error")
+        await wait_for(pilot, lambda: bool(app.session.data_error), what="the data error")
         await pilot.pause(0.1)
         notes = app.query_one(RunNotes).plain
         assert "`tui-trainer data fetch cifar10` in a shell" in notes and "press o and open cifar-here" in notes
         assert "--set" not in notes and status(app) == "failed"
         await pilot.press("space")  # says the same, no run
         await pilot.pause(0.1)
-        assert app.current is None and len(app.runs) == 1
+        assert app.session.current is None and len(app.session.runs) == 1
 
 
 async def test_help_lists_every_key(tmp_path):
@@ -672,17 +677,17 @@ async def test_h_lists_the_runs_and_a_past_configuration_becomes_the_next_run(tm
     async with app.run_test(size=BIG) as pilot:
         await one_run(pilot)
         await pilot.press("L", "L")
-        assert app.next_preset.train.learning_rate == pytest.approx(1e-1)
+        assert app.session.next_preset.train.learning_rate == pytest.approx(1e-1)
         await pilot.press("h")
         await pilot.pause()
-        assert isinstance(app.screen, RunsScreen) and app.screen.session == {app.current.run_dir}
+        assert isinstance(app.screen, RunsScreen) and app.screen.session == {app.session.current.run_dir}
         await pilot.press("L", "B")  # the workbench's keys wait while the runs view is up
-        assert app.next_preset.train.learning_rate == pytest.approx(1e-1)
+        assert app.session.next_preset.train.learning_rate == pytest.approx(1e-1)
         assert isinstance(app.screen, RunsScreen)
         await pilot.press("u")
         await pilot.pause()
         assert not isinstance(app.screen, RunsScreen)
-        assert app.next_preset.train.learning_rate == pytest.approx(1e-2)
+        assert app.session.next_preset.train.learning_rate == pytest.approx(1e-2)
         assert "the configuration of" in plain(app.query_one(StatusBar))
 
 
@@ -719,8 +724,9 @@ async def test_the_checks_pane_says_which_rate_passes_overfit_small(tmp_path):
         await loaded(pilot)
         await pilot.press("c")
         pane = app.query_one(ChecksPane)
-        await wait_for(pilot, lambda: not pane.running and len(pane.results) == 4, what="the checks")
-        overfit = pane.results[-1]
+        await wait_for(pilot, lambda: "passed" in str(pane.border_subtitle), what="the checks")
+        assert len(pane.state.results) == 4
+        overfit = pane.state.results[-1]
         assert not overfit.passed and overfit.passing_lr == pytest.approx(1e-2)
         table = plain(pane.query_one("#checks-table"))
         assert f"overfit-small: passes at lr {overfit.passing_lr:g}: the preset's rate is too low" in table

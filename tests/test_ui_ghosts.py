@@ -58,7 +58,7 @@ async def test_after_an_exploding_run_the_axes_are_the_current_runs_and_g_G_f_ac
         await loaded(pilot)
         await pilot.press("space")
         await run_to_end(pilot)
-        first = app.current
+        first = app.session.current
         assert float(np.nanmax(first.steps_loss)) > 5  # it blew up
         for _ in range(7):
             await pilot.press("l")  # back down to about 1e-2
@@ -67,7 +67,7 @@ async def test_after_an_exploding_run_the_axes_are_the_current_runs_and_g_G_f_ac
         await pilot.pause(0.5)
         plot = app.query_one(LossPlot)
         assert plot.ghosts == [first] and "earlier runs" in str(plot.border_title)
-        top = float(np.nanmax(app.current.steps_loss))
+        top = float(np.nanmax(app.session.current.steps_loss))
         assert max(y_tick_labels(plot)) <= top * 1.01  # the ghost did not stretch the axis
         await pilot.press("a")
         await pilot.pause(0.1)

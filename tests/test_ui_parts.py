@@ -15,7 +15,9 @@ from tui_trainer.engine.events import Epoch, RunEnded, RunStarted, Step
 from tui_trainer.formatting import clock, compact, compact_mean, hyperparameter
 from tui_trainer.ui import knobs
 from tui_trainer.ui.history import EventQueue, RunHistory
+from tui_trainer.ui.jobs import JOBS, ChecksJob, Job
 from tui_trainer.ui.plotdata import mean_per_bucket, minmax_per_column
+from tui_trainer.ui.session import Session, cannot_start
 from tui_trainer.ui.trainer_host import last_frame
 from tui_trainer.ui.widgets.param_table import band_label
 
@@ -125,6 +127,45 @@ def test_the_event_queue_wakes_the_app_only_for_rare_events():
     q.push(run, [Step(3, 0.3, 1.8, 1e-3), RunEnded("finished", "", None, None, 3, 0.1)])
     assert woken == [1]
     assert [e.iteration for _, e in q.drain()[:3]] == [1, 2, 3] and len(q) == 0
+
+
+def test_one_rule_says_whether_a_job_can_start():
+    from pathlib import Path
+
+    preset = Preset()
+    s = Session(base_preset=preset, next_preset=preset, data_preset=preset, runs_dir=Path("runs"))
+    for kind in JOBS:
+        assert cannot_start(s, kind) == "the data are still loading"
+    s.data_error = "digits.npz: not an .npz file"
+    assert cannot_start(s, "tune") == "digits.npz: not an .npz file"
+    s.data, s.data_error = object(), ""  # loaded
+    assert all(cannot_start(s, kind) == "" for kind in JOBS)
+    s.current = RunHistory(1, preset)  # a run going: the jobs that need the cores wait; the checks do not
+    assert cannot_start(s, "search") == "a run is going and the search needs the cores: x stops the run"
+    assert cannot_start(s, "lr-find") == "a run is going and lr-find needs the cores: x stops the run"
+    assert cannot_start(s, "checks") == ""
+    s.current.finish(1.0)
+    checks = s.jobs["checks"] = ChecksJob(preset, s.data)
+    assert cannot_start(s, "checks") == "the checks are running" and cannot_start(s, "tune") == ""
+    checks.done.set()
+    assert cannot_start(s, "checks") == ""
+
+
+def test_a_job_is_active_until_its_end_arrives_and_running_until_run_returns():
+    class Ended:
+        pass
+
+    class Counting(Job):
+        END = (Ended,)
+
+    job, ended = Counting(Preset()), Ended()
+    job.fold("a trial ended")
+    assert job.active and job.running and job.events == ["a trial ended"]
+    job.fold(ended)  # its end arrived: another job of its kind may start while this one closes its pool
+    assert not job.active and job.running and job.ended is ended
+    job.done.set()
+    job.finish(ended, "")
+    assert not job.running and job.ended is ended and job.error == ""
 
 
 @pytest.mark.parametrize(

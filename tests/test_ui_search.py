@@ -4,9 +4,7 @@ ended with q, and its best trial made the next run with u."""
 import io
 import math
 import multiprocessing
-import threading
 import time
-from collections import deque
 
 from rich.console import Console
 from textual.app import App
@@ -26,6 +24,8 @@ from tui_trainer.lab.search.runner import (
 from tui_trainer.lab.search.space import TrialResult, best_trial, rank
 from tui_trainer.records.search_store import SearchStore, list_searches
 from tui_trainer.ui.app import WorkbenchApp
+from tui_trainer.ui.jobs import Job
+from tui_trainer.ui.messages import JobUpdated
 from tui_trainer.ui.screens.search import SearchScreen, TrialScatter, score_range
 from tui_trainer.ui.widgets.hyperparams import Hyperparams
 
@@ -75,7 +75,7 @@ async def wait_for(pilot, condition, timeout=30.0):
 
 
 async def open_search(app, pilot):
-    await wait_for(pilot, lambda: app.data is not None)
+    await wait_for(pilot, lambda: app.session.data is not None)
     await pilot.press("s")
     await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
     return app.screen
@@ -132,7 +132,7 @@ async def test_search_view_shows_every_trial_and_u_makes_the_best_the_next_run(t
         await pilot.press("u")
         await wait_for(pilot, lambda: not isinstance(app.screen, SearchScreen))
         await pilot.pause()
-        nxt = app.next_preset
+        nxt = app.session.next_preset
         assert nxt.train.learning_rate == best.params["learning_rate"] and nxt.train.reg == best.params["reg"]
         assert nxt.train.epochs == preset.train.epochs  # the trial's stage epochs are not carried over
         assert {"learning rate", "reg"} <= set(app.query_one(Hyperparams).changed())
@@ -181,7 +181,7 @@ async def test_x_stops_the_search(tmp_path):
         await wait_for(pilot, lambda: not screen.job.running, timeout=10)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, SearchScreen))
-        assert app.next_preset == preset  # leaving changes nothing
+        assert app.session.next_preset == preset  # leaving changes nothing
     assert not multiprocessing.active_children()
 
 
@@ -224,19 +224,24 @@ def exploding_favourite(spec) -> TrialResult:
     )
 
 
-class RecordedJob:
+class RecordedJob(Job):
     """What SearchScreen reads from a SearchJob, fed the events of a search already run."""
 
-    def __init__(self, preset, path):
-        self.preset, self.path, self.where = preset, path, "a recording"
-        self.events = deque()
-        self.control = SearchControl()
-        self.done = threading.Event()
-        self.error = ""
-        self.running = False
+    kind = "search"
+    END = (SearchEnded,)
 
-    def stop(self, reason: str = "") -> None:
+    def __init__(self, preset, path):
+        super().__init__(preset)
+        self.path, self.where = path, "a recording"
+        self.control = SearchControl()
+        self.done.set()
+
+    def stop(self, reason: str) -> None:
         self.control.stop(reason)
+
+    @property
+    def stopped(self) -> bool:
+        return self.control.stopped
 
 
 class ScreenHost(App):
@@ -246,6 +251,14 @@ class ScreenHost(App):
 
     def on_mount(self) -> None:
         self.push_screen(self.search_screen)
+
+
+def shown(screen, job, event) -> None:
+    """As the app does with an event the search sent: fold it into the job, tell the view;
+    then the timer's redraw, now."""
+    job.fold(event)
+    screen.on_job_updated(JobUpdated(job))
+    screen.redraw()
 
 
 def rendered(renderable) -> str:
@@ -269,7 +282,7 @@ async def test_every_face_shows_the_same_best_trial(tmp_path):
 
     live = _LiveFace()
     job = RecordedJob(preset, store.path)
-    screen = SearchScreen(job, drain_interval=3600)
+    screen = SearchScreen(job, redraw_interval=3600)
     try:
         async with ScreenHost(screen).run_test(size=(160, 48)) as pilot:
             await pilot.pause()
@@ -278,8 +291,7 @@ async def test_every_face_shows_the_same_best_trial(tmp_path):
                 if isinstance(event, SearchEnded):
                     break
                 live(event)
-                job.events.append(event)
-                screen.drain()
+                shown(screen, job, event)
                 if isinstance(event, TrialEnded):
                     results.append(event)
                     expected = best_trial(results)
@@ -287,8 +299,7 @@ async def test_every_face_shows_the_same_best_trial(tmp_path):
                     assert f"best so far: {expected.trial_id}  " in rendered(live._render())
                     assert f"best so far: {expected.trial_id}  " in text_of(screen.query_one("#search-best"))
             assert screen.best.trial_id == "s1-003"
-            job.events.append(ended)
-            screen.drain()
+            shown(screen, job, ended)
             assert screen.best.trial_id == "s1-003"
             assert "best: s1-003  " in text_of(screen.query_one("#search-best"))
     finally:

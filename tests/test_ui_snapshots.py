@@ -75,15 +75,15 @@ def make_app(tmp_path: Path) -> WorkbenchApp:
 async def finished_run(pilot) -> None:
     app = pilot.app
     deadline = time.monotonic() + 30
-    while app.data is None:
+    while app.session.data is None:
         assert time.monotonic() < deadline, "the data did not load"
         await pilot.pause(0.02)
     await pilot.press("space")
-    while app.current is None or app.current.t_end is None:
+    while app.session.current is None or app.session.current.t_end is None:
         assert time.monotonic() < deadline, "the run did not finish"
         await pilot.pause(0.02)
     await pilot.pause(0.1)
-    assert app.current.ended.status == "finished"
+    assert app.session.current.ended.status == "finished"
 
 
 def one_blas_thread(monkeypatch):

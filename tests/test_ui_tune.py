@@ -29,7 +29,7 @@ async def test_f_shows_the_curve_and_the_next_run_is_the_same_as_without_it(tmp_
     app = make_app(tmp_path / "a", engine="thread")
     async with app.run_test(size=BIG) as pilot:
         await loaded(pilot)
-        before = app.next_preset
+        before = app.session.next_preset
         await pilot.press("f")
         screen = app.screen
         assert isinstance(screen, LrFindScreen)
@@ -41,7 +41,7 @@ async def test_f_shows_the_curve_and_the_next_run_is_the_same_as_without_it(tmp_
         drawn = screen.query_one("#lr-plot").render().plain
         assert any(0x2800 < ord(ch) <= 0x28FF for ch in drawn), "the curves are drawn"
         await pilot.press("escape")
-        assert app.screen is app.workbench and app.next_preset == before
+        assert app.screen is app.workbench and app.session.next_preset == before
         await pilot.press("space")
         await run_to_end(pilot)
     # the lr-find record sits beside the run, and the run is the one a fresh session makes
@@ -58,7 +58,7 @@ async def test_u_makes_the_suggestion_the_next_runs_learning_rate_and_nothing_el
     app = make_app(tmp_path, engine="thread")
     async with app.run_test(size=BIG) as pilot:
         await loaded(pilot)
-        before = app.next_preset
+        before = app.session.next_preset
         await pilot.press("u")  # on the workbench u is not lr-find's: nothing changes
         await pilot.press("f")
         screen = app.screen
@@ -67,7 +67,7 @@ async def test_u_makes_the_suggestion_the_next_runs_learning_rate_and_nothing_el
         await pilot.pause()
         assert app.screen is app.workbench
         lr = float(f"{screen.ended.suggested_lr:.3g}")
-        assert app.next_preset == before.replace(**{"train.learning_rate": lr})
+        assert app.session.next_preset == before.replace(**{"train.learning_rate": lr})
 
 
 async def test_g_tunes_the_next_runs_setup_and_u_makes_the_tuned_preset_the_next_run(tmp_path):
@@ -88,7 +88,7 @@ async def test_g_tunes_the_next_runs_setup_and_u_makes_the_tuned_preset_the_next
         await pilot.press("u")
         await pilot.pause()
         assert app.screen is app.workbench
-        assert app.next_preset == load_preset(ended.tuned_preset)
+        assert app.session.next_preset == load_preset(ended.tuned_preset)
 
 
 async def test_q_mid_tune_quits_leaves_no_worker_processes_and_the_tune_resumable(tmp_path):

@@ -61,3 +61,9 @@ def environment_problem(path: object, doing: str, e: OSError, advice: str) -> En
     }.get(e.errno or 0)
     detail = e.strerror or type(e).__name__
     return EnvironmentProblem(f"{path}: cannot {doing}: {why + f' ({detail})' if why else detail}; {advice}")
+
+
+def in_words(e: BaseException) -> str:
+    """A failure as a face shows it: bad input by its own message (it names the file
+    or key), anything else by its type too (`ValueError: ...`), as it is a bug."""
+    return str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"

@@ -1,22 +1,24 @@
 """The workbench: `tui-trainer` / `tui-trainer ui [PRESET] [--set K=V] [--runs-dir DIR]`.
 
-The app owns what outlives a screen: the trainer host, the loaded data, this
-session's runs and the jobs (the run lifecycle, the event drain, the checks,
-the data loading, the search). The panes and their keys belong to the
-workbench screen (screens/workbench.py), the app's default screen; a screen
-pushed over it silences its keys by itself. Help, quit and the command
-palette are the app's, so they work over every screen.
+The app owns what outlives a screen: the session state (session.Session:
+the presets, the data, this session's runs, the checks shown) and the jobs
+(the runs on the trainer host, the data loading, the checks, a search,
+lr-find, tune: jobs.py). The screens own their panes and keys: they draw
+what they read in the session or in a job, and post intents (messages.py)
+back; the app changes the state and posts the screen what changed. A screen
+pushed over the workbench silences its keys by itself. Help, quit and the
+command palette are the app's, so they work over every screen.
 
-The trainer runs behind a host (trainer_host.Host): a child process by
-default, a thread worker on request. Either way its events reach the app on
-a background thread and cost one deque extend there (history.EventQueue);
-the rare ones (run start and end, advice) also post a `Wake` message so they
-show at once. A timer drains the queue a few times a second, folds the
-events into the runs' histories and hands the screen what changed; the
-screen redraws only that: the status bar every drain, the weights table at
-most every `table_interval`, the plots at most every `plot_interval`
-seconds, downsampled to about two points per column. The panes never read
-the trainer's arrays, only the events.
+Background work reaches the app one way, as messages: the data loader and
+the jobs' thread workers post DataLoaded, JobEvent and JobEnded, the trainer
+host RunDone and Wake. The trainer's steps are the exception, for speed (see
+_drain): the host hands them over on its own thread with one deque extend
+(history.EventQueue); a timer drains the queue a few times a second, folds
+the events into the runs' histories and posts the screen what changed
+(messages.Drained); the screen redraws only that: the status bar every
+drain, the weights table at most every `table_interval`, the plots at most
+every `plot_interval` seconds, downsampled to about two points per column.
+The panes never read the trainer's arrays, only the events.
 
 Each run is recorded in the run directory exactly as a headless run is
 (runs.RunStore through a Fanout beside the app's sink, in the host).
@@ -40,19 +42,46 @@ from textual.screen import Screen
 
 from ..config import Preset
 from ..datasets import Dataset, load_dataset
-from ..engine import RunControl, Trainer
+from ..engine import Trainer
 from ..engine.events import RunEnded
-from ..errors import UserError
-from ..lab.checks import iter_checks
+from ..errors import PresetError, UserError, in_words
 from ..records.run_folder import RunStore, close_abandoned
 from ..usertext import textual_markup
 from . import texts
 from .history import LAYER, NOTES, RATIOS, EventQueue, RunHistory
 from .host_events import HostEvent
-from .messages import CheckLanded, ChecksDone, DataLoaded, RefineSearch, RunDone, UseConfig, Wake
+from .jobs import JOBS, AnyJob, ChecksJob, ChecksState, LrFindJob, SearchJob, TuneJob, make_job
+from .knobs import AtLimit
+from .messages import (
+    ALL,
+    CHECKS,
+    NEW_CHECKS,
+    NEW_RUN,
+    NEXT,
+    STATUS,
+    ChangeNext,
+    DataLoaded,
+    Drained,
+    Flash,
+    JobEnded,
+    JobEvent,
+    JobUpdated,
+    PresetChosen,
+    RunDone,
+    SessionChanged,
+    StartJob,
+    StartRun,
+    StopJob,
+    StopRun,
+    TogglePause,
+    UseConfig,
+    Wake,
+)
 from .screens.help import HelpScreen
-from .screens.search import SearchJob, SearchScreen
+from .screens.search import SearchScreen
+from .screens.tune import LrFindScreen, TuneScreen
 from .screens.workbench import FOCUS_HELP, MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS, WorkbenchScreen
+from .session import Session, cannot_start
 from .trainer_host import Host, ProcessHost, ThreadHost, default_host
 
 # Keys that work over every screen (the screens' own keys come first).
@@ -92,35 +121,24 @@ class WorkbenchApp(App[int]):
         super().__init__()
         # The palette's Screenshot saves here (Textual's default, ~/Downloads, may not exist).
         self.screenshots_dir = Path(screenshots_dir) if screenshots_dir else Path(runs_dir).parent / "screenshots"
-        self.base_preset = preset  # the opened preset
-        self.data_preset = preset  # whose data set is loaded, or loading
-        self.next_preset = preset  # what space will run
-        self.runs_dir = Path(runs_dir)
-        self.clock = clock  # injectable: snapshot tests freeze it
+        self.session = Session(
+            base_preset=preset, next_preset=preset, data_preset=preset, runs_dir=Path(runs_dir), clock=clock
+        )
         self.store_factory = store_factory
         self.trainer_cls = trainer_cls
         self.engine = engine or default_host()  # "process" (default) or "thread"
         self.host: Host | None = None
         self.drain_interval = drain_interval
-        self.workbench = WorkbenchScreen(plot_interval, table_interval, id="_default")
-
-        self.data: Dataset | None = None
-        self.data_error = ""
-        self.runs: list[RunHistory] = []  # this session's runs, oldest first
-        self.current: RunHistory | None = None
-        self.restarting = False  # space during a run: the next one starts when it has ended
-        self.checks_control: RunControl | None = None
-        self.checks_running = False
-        self.search_job: SearchJob | None = None  # the search view's (it may outlive the view while stopping)
+        self.workbench = WorkbenchScreen(self.session, plot_interval, table_interval, id="_default")
         self.events = EventQueue(self._wake)
-        self.workers_done: list[threading.Event] = []
+        self._views: dict[AnyJob, Screen] = {}  # the screen showing each job that has one
         self._start_when_loaded = False
 
     def get_default_screen(self) -> Screen:
         return self.workbench
 
     def on_mount(self) -> None:
-        self.load_data(self.base_preset)
+        self.load_data(self.session.base_preset)
         self.call_after_refresh(self._ensure_host)  # after the first frame: starting a process takes a moment
         self.set_interval(self.drain_interval, self._drain)
 
@@ -130,12 +148,19 @@ class WorkbenchApp(App[int]):
         once the app is exiting (late messages from workers find no panes then)."""
         return self.workbench.is_mounted and self.workbench.is_attached
 
+    def _changed(self, *parts: str) -> None:
+        """Tell the workbench which parts of the session changed (messages.SessionChanged)."""
+        self.workbench.post_message(SessionChanged(*parts))
+
+    def _flash(self, text: str, warn: bool = False) -> None:
+        self.workbench.post_message(Flash(text, warn))
+
     # --- data ---------------------------------------------------------------------
 
     def load_data(self, preset: Preset) -> None:
         """Load the preset's data set in a thread; DataLoaded says when it is there."""
-        self.data, self.data_error = None, ""
-        self.data_preset = preset
+        s = self.session
+        s.data, s.data_error, s.data_preset = None, "", preset
         # A daemon thread, not a worker: loading cannot be interrupted, and quitting
         # must not wait for it (the app's workers are joined when it exits). A load
         # superseded by another preset's is ignored when it arrives (on_data_loaded).
@@ -148,17 +173,16 @@ class WorkbenchApp(App[int]):
             return
         try:
             data = load_dataset(preset.data, source=preset.where)
-        except UserError as e:
-            self.post_message(DataLoaded(preset, None, str(e)))
         except Exception as e:  # noqa: BLE001 - shown in the app, which keeps working
-            self.post_message(DataLoaded(preset, None, f"{type(e).__name__}: {e}"))
+            self.post_message(DataLoaded(preset, None, in_words(e)))
         else:
             self.post_message(DataLoaded(preset, data))
 
     def on_data_loaded(self, message: DataLoaded) -> None:
-        if message.preset is not self.data_preset:
+        s = self.session
+        if message.preset is not s.data_preset:
             return  # another preset (or data setting) was chosen meanwhile
-        self.data, self.data_error = message.data, message.error
+        s.data, s.data_error = message.data, message.error
         if message.error:
             self._start_when_loaded = False
             self.notify(textual_markup(message.error), title="cannot load the data", severity="error", timeout=8)
@@ -167,45 +191,53 @@ class WorkbenchApp(App[int]):
         if self._start_when_loaded:
             self._start_when_loaded = False
             self.start()
-        self.workbench.refresh_all()
-
-    @property
-    def n_train(self) -> int:
-        return self.data.X_train.shape[0] if self.data is not None else self.next_preset.data.num_train
+        self._changed(ALL)
 
     # --- the next run ----------------------------------------------------------------
 
     def set_next(self, preset: Preset) -> None:
-        self.next_preset = preset
-        if preset.data != self.data_preset.data:  # the form changed num_train or preprocess: load again
+        s = self.session
+        s.next_preset = preset
+        if preset.data != s.data_preset.data:  # the form changed num_train or preprocess: load again
             self.load_data(preset)
-        self.workbench.next_changed()
+        self._changed(NEXT)
 
     def open_preset(self, preset: Preset) -> None:
-        self.base_preset = self.next_preset = preset
-        if not self.running:
-            self.current = None  # the header and the panes show the opened preset at once
-            self.workbench.new_run()
+        s = self.session
+        s.base_preset = s.next_preset = preset
+        s.checks = ChecksState(preset.name)  # the pane waits for c on the preset opened
+        parts = [ALL, CHECKS]
+        if not s.running:
+            s.current = None  # the header and the panes show the opened preset at once
+            parts.append(NEW_RUN)
         self.load_data(preset)
-        self.workbench.refresh_all()
+        self._changed(*parts)
+
+    def on_change_next(self, message: ChangeNext) -> None:
+        try:
+            preset, said = message.change(self.session.next_preset)
+        except AtLimit as e:
+            self._flash(str(e), warn=True)
+            return
+        except PresetError as e:
+            self.notify(textual_markup(e), severity="error")
+            return
+        self.set_next(preset)
+        if said:
+            self._flash(f"next run: {said}")
+
+    def on_preset_chosen(self, message: PresetChosen) -> None:
+        self.open_preset(message.preset)
 
     def on_use_config(self, message: UseConfig) -> None:
         """A past run's (or a search trial's) configuration becomes the next run's (its data set too)."""
         preset = message.preset
-        if preset.data != self.base_preset.data:
-            self.base_preset = preset
+        if preset.data != self.session.base_preset.data:
+            self.session.base_preset = preset
         self.set_next(preset)  # loads its data set when it differs
-        self.workbench.flash(f"next run: the configuration of {message.run}")
+        self._flash(f"next run: the configuration of {message.run}")
 
     # --- runs ---------------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        return self.current is not None and self.current.t_end is None
-
-    def ghosts(self) -> list[RunHistory]:
-        """This session's earlier runs that have a loss curve."""
-        return [r for r in self.runs if r is not self.current and r.steps_x.size]
 
     def _ensure_host(self) -> Host:
         if self.host is None:
@@ -216,76 +248,88 @@ class WorkbenchApp(App[int]):
                 self.host = ProcessHost(self._host_events, self._host_done)
         return self.host
 
+    def on_start_run(self, _: StartRun) -> None:
+        self.start()
+
     def start(self) -> None:
         """Start the next run; during a run, stop it and start the next when it has ended."""
-        if self.data is None:
-            if self.data_error:
-                self.notify(textual_markup(self.data_error), title="no data to train on", severity="error")
+        s = self.session
+        if s.data is None:
+            if s.data_error:
+                self.notify(textual_markup(s.data_error), title="no data to train on", severity="error")
             else:
                 self._start_when_loaded = True
                 self.notify("the run starts when the data are loaded", timeout=2)
             return
-        if self.running:
-            self.restarting = True
+        if s.running:
+            s.restarting = True
             self._ensure_host().stop("restarted with space")
-            self.workbench.refresh_status()
+            self._changed(STATUS)
             return
-        self._start_run(self.data)
+        self._start_run(s.data)
 
     def _start_run(self, data: Dataset) -> None:
-        run = RunHistory(number=len(self.runs) + 1, preset=self.next_preset)
-        run.t_start = self.clock()
-        self.runs.append(run)
-        self.current = run
-        self.workbench.new_run()
+        s = self.session
+        run = RunHistory(number=len(s.runs) + 1, preset=s.next_preset)
+        run.t_start = s.clock()
+        s.runs.append(run)
+        s.current = run
         self._ensure_host().run(
             run.number,
-            self.next_preset,
+            s.next_preset,
             data,
-            self.runs_dir,
+            s.runs_dir,
             trainer_cls=self.trainer_cls,
             store_factory=self.store_factory,
         )
-        self.workbench.refresh_all()
+        self._changed(NEW_RUN, ALL)
 
     def _host_events(self, number: int, events: list[HostEvent]) -> None:
         """On the host's thread: queue the events for the next drain."""
-        self.events.push(self.runs[number - 1], events)
+        self.events.push(self.session.runs[number - 1], events)
 
     def _host_done(self, number: int, where: str) -> None:
-        self.post_message(RunDone(self.runs[number - 1], where))
+        self.post_message(RunDone(self.session.runs[number - 1], where))
 
     def on_run_done(self, message: RunDone) -> None:
         if not self._showing:
             return
+        s = self.session
         message.run.error_where = message.where
         self._drain()
-        message.run.finish(self.clock())
-        self.workbench.refresh_all()
-        if self.restarting and message.run is self.current:
-            self.restarting = False
+        message.run.finish(s.clock())
+        self._changed(ALL)
+        if s.restarting and message.run is s.current:
+            s.restarting = False
             # start() again, not _start_run: a preset opened meanwhile may have its data still loading
             self.start()
 
+    def on_toggle_pause(self, _: TogglePause) -> None:
+        self.toggle_pause()
+
     def toggle_pause(self) -> None:
-        run = self.current
-        if run is None or not self.running:
+        s = self.session
+        run = s.current
+        if run is None or not s.running:
             self.notify("no run to pause; space starts one", timeout=2)
             return
         host = self._ensure_host()
         if run.paused_since is not None:
             host.resume()
-            run.resume(self.clock())
+            run.resume(s.clock())
         else:
             host.pause()
-            run.pause(self.clock())
-        self.workbench.refresh_status()
+            run.pause(s.clock())
+        self._changed(STATUS)
+
+    def on_stop_run(self, _: StopRun) -> None:
+        self.stop_run()
 
     def stop_run(self) -> None:
-        if not self.running:
+        if not self.session.running:
             self.notify("no run to stop", timeout=2)
             return
-        self.restarting = False
+        self.session.restarting = False
         self._ensure_host().stop("stopped with x")
 
     async def action_quit(self) -> None:
@@ -293,14 +337,12 @@ class WorkbenchApp(App[int]):
         self.exit(0)
 
     def _stop_everything(self, reason: str) -> None:
-        self.restarting = False
+        self.session.restarting = False
         self._start_when_loaded = False
         if self.host is not None:
             self.host.stop(reason)
-        if self.checks_control is not None:
-            self.checks_control.stop(reason)
-        if self.search_job is not None:
-            self.search_job.stop(reason)
+        for job in self.session.jobs.values():
+            job.stop(reason)
 
     def on_unmount(self) -> None:
         # Stop the trainer and wait for it (at most a second), so the process
@@ -310,20 +352,12 @@ class WorkbenchApp(App[int]):
         if self.host is not None:
             self.host.close(0.6)
             # A step that would not end in time: its process was killed; its record still ends.
-            for run in self.runs:
+            for run in self.session.runs:
                 if run.ended is None and run.run_dir:
-                    close_abandoned(self.runs_dir / run.run_dir, "the workbench closed during a step")
-        for done in self.workers_done:
-            done.wait(max(deadline - time.monotonic(), 0))
-        if self.search_job is not None:  # trials that did not stop in time: end their processes
-            self.search_job.close(max(deadline - time.monotonic(), 0))
-
-    def _worker_done_event(self, done: threading.Event | None = None) -> threading.Event:
-        """Made on the app's thread before a worker starts; the worker sets it on return
-        (worker threads are pooled, so joining the thread would wait for the pool)."""
-        done = done or threading.Event()
-        self.workers_done = [d for d in self.workers_done if not d.is_set()] + [done]
-        return done
+                    close_abandoned(self.session.runs_dir / run.run_dir, "the workbench closed during a step")
+        # The jobs' workers end within an iteration; trials that do not stop in time lose their processes.
+        for job in self.session.jobs.values():
+            job.close(max(deadline - time.monotonic(), 0))
 
     # --- the event stream ---------------------------------------------------------------
 
@@ -335,102 +369,111 @@ class WorkbenchApp(App[int]):
         self._drain()
 
     def _drain(self) -> None:
-        """Fold every queued event into its run's history; the screen redraws what changed."""
+        """Fold every queued event into its run's history; post the screen what changed.
+
+        A drain, not a message per event: a run sends hundreds of steps a second,
+        and a message each would cost a dispatch on this thread per step and a
+        redraw decision per step, where one deque extend on the host's thread and
+        one fold every drain_interval held the workbench at about the headless
+        speed (bench/ui_bench.py). What is urgent (a run's start and end, advice)
+        posts Wake and is drained at once."""
         if not self._showing:
             return
-        screen = self.workbench
         touched: set[str] = set()
-        current = self.current
+        followed: list[HostEvent] = []
+        current = self.session.current
         for run, event in self.events.drain():
             what = run.add(event)
             if run is current:
                 touched.add(what)
                 if what in FOLLOWED:
-                    screen.follow(event)
+                    followed.append(event)
             if isinstance(event, RunEnded):
-                run.finish(self.clock())
-        screen.show_drained(current, touched)
+                run.finish(self.session.clock())
+        self.workbench.post_message(Drained(current, touched, followed))
 
-    # --- the search --------------------------------------------------------------------
+    # --- the jobs: checks, search, lr-find, tune ------------------------------------------------
 
-    def on_refine_search(self, message: RefineSearch) -> None:
-        self.start_search(message.preset)
+    def on_start_job(self, message: StartJob) -> None:
+        self.start_job(message.kind, message.preset)
 
-    def start_search(self, preset: Preset | None = None) -> None:
-        """Search the next run's preset (or `preset`: a refined search's) in the search view."""
-        if self.data is None:
-            self.notify(textual_markup(self.data_error or "the data are still loading"), severity="warning", timeout=2)
-            return
-        if self.running:
-            self.notify("a run is going and the search needs the cores: x stops the run", timeout=3)
-            return
-        if self.search_job is not None and self.search_job.running:
-            self.notify("the last search is still stopping", timeout=2)
+    def start_job(self, kind: str, preset: Preset | None = None) -> None:
+        """Start a job of `kind` on `preset` (else the next run's) in a thread worker, and
+        show it: the checks in their pane, the others in a view of their own."""
+        s = self.session
+        why = cannot_start(s, kind)
+        if why or s.data is None:
+            self.notify(textual_markup(why), severity="warning", timeout=3)
             return
         try:
-            job = SearchJob(preset or self.next_preset, self.runs_dir)
-        except UserError as e:
-            self.notify(textual_markup(e), title="cannot start the search", severity="error", timeout=8)
+            job = make_job(kind, preset or s.next_preset, s.data, s.runs_dir)
+        except UserError as e:  # a runs directory that cannot be made, a pool that cannot start
+            self.notify(textual_markup(e), title=f"cannot start {JOBS[kind]}", severity="error", timeout=8)
             return
-        self.search_job = job
-        self._worker_done_event(job.done)  # on_unmount waits for the search thread like the others
-        self._search(job)
-        self.push_screen(SearchScreen(job))
+        s.jobs[kind] = job
+        if isinstance(job, ChecksJob):
+            s.checks = job.state
+            self._changed(NEW_CHECKS)
+        else:
+            self._views[job] = view = self._view(job)
+            self.push_screen(view)
+        self._work(job)
 
-    @work(thread=True, group="search", exit_on_error=False, name="search")
-    def _search(self, job: SearchJob) -> None:
-        job.run()
+    @staticmethod
+    def _view(job: SearchJob | LrFindJob | TuneJob) -> Screen:
+        if isinstance(job, SearchJob):
+            return SearchScreen(job)
+        if isinstance(job, LrFindJob):
+            return LrFindScreen(job)
+        return TuneScreen(job)
 
-    # --- sanity checks ---------------------------------------------------------------------
+    @work(thread=True, exit_on_error=False, group="jobs", name="job")
+    def _work(self, job: AnyJob) -> None:
+        """On a worker thread: run the job; its events and its end reach the app as messages
+        (the job's own code never sees the app: jobs.py)."""
 
-    def start_checks(self) -> bool:
-        """Run the four sanity checks on the next run's setup in a thread; False when they cannot start."""
-        if self.checks_running:
-            self.notify("the checks are running", timeout=2)
-            return False
-        if self.data is None:
-            self.notify(textual_markup(self.data_error or "the data are still loading"), severity="warning", timeout=2)
-            return False
-        self.checks_running = True
-        self.checks_control = RunControl()
-        self.workbench.checks_pane.begin(self.next_preset.name)
-        self._run_checks(self.next_preset, self.data, self.checks_control, self._worker_done_event())
-        return True
+        def emit(event: object) -> None:
+            self.post_message(JobEvent(job, event))
 
-    @work(thread=True, exclusive=True, group="checks", exit_on_error=False, name="checks")
-    def _run_checks(self, preset: Preset, data: Dataset, control: RunControl, done: threading.Event) -> None:
-        error = ""
+        ended, error = None, ""
         try:
-            for result in iter_checks(preset, data, control=control):
-                self.post_message(CheckLanded(result))
-                if control.stopped:
-                    break
-        except Exception as e:  # noqa: BLE001 - shown in the pane
-            error = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+            ended = job.run(emit)
+        except Exception as e:  # noqa: BLE001 - shown in the job's view
+            error = in_words(e)
         finally:
-            done.set()
-        self.post_message(ChecksDone(error))
+            job.done.set()
+        self.post_message(JobEnded(job, ended, error))
 
-    def on_check_landed(self, message: CheckLanded) -> None:
-        if not self._showing:
-            return
-        self.workbench.checks_pane.add(message.result)
-        self.workbench.refresh_notes()
+    def on_job_event(self, message: JobEvent) -> None:
+        message.job.fold(message.event)
+        self._job_changed(message.job)
 
-    def on_checks_done(self, message: ChecksDone) -> None:
-        if not self._showing:
-            return
-        self.checks_running = False
-        pane = self.workbench.checks_pane
-        pane.end(message.error)
-        self.workbench.refresh_notes()
-        if pane.passed is not None:
-            n = sum(r.passed for r in pane.results)
+    def on_job_ended(self, message: JobEnded) -> None:
+        job = message.job
+        job.finish(message.ended, message.error)
+        self._job_changed(job)
+        self._views.pop(job, None)
+        if isinstance(job, ChecksJob) and job.state is self.session.checks and job.state.passed is not None:
+            results = job.state.results
             self.notify(
-                f"sanity checks: {n}/{len(pane.results)} passed",
-                severity="information" if pane.passed else "warning",
+                f"sanity checks: {sum(r.passed for r in results)}/{len(results)} passed",
+                severity="information" if job.state.passed else "warning",
                 timeout=3,
             )
+
+    def on_stop_job(self, message: StopJob) -> None:
+        message.job.stop(message.reason)
+        self._job_changed(message.job)
+
+    def _job_changed(self, job: AnyJob) -> None:
+        """Tell whoever shows the job that it changed."""
+        if isinstance(job, ChecksJob):
+            if job.state is self.session.checks:  # not a round the user has moved on from (o)
+                self._changed(CHECKS)
+            return
+        view = self._views.get(job)
+        if view is not None:
+            view.post_message(JobUpdated(job))
 
     # --- help, screenshots and the command palette ------------------------------------------------
 

@@ -37,7 +37,7 @@ from ..config import DataConfig, Preset
 from ..datasets import Dataset, load_dataset
 from ..engine import RunControl, Trainer
 from ..engine.events import RunEnded
-from ..errors import UserError
+from ..errors import UserError, in_words
 from ..lab.session import StoreFactory, record_run
 from ..records.run_folder import RunStore
 from ..threads import training_blas_env
@@ -117,8 +117,7 @@ def train_one(
         run.run()  # sends run_ended, also when it fails
         return last_frame(run.trainer.traceback) if run.trainer.traceback else ""
     except Exception as e:  # noqa: BLE001 - the run fails; the workbench keeps working
-        reason = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
-        sink(RunEnded("failed", reason, None, None, 0, 0.0))
+        sink(RunEnded("failed", in_words(e), None, None, 0, 0.0))
         return "" if isinstance(e, UserError) else last_frame(traceback.format_exc())
 
 

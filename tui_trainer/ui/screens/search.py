@@ -1,22 +1,25 @@
 """The search view (`s`): a coarse-to-fine search of the next run's preset, live.
 
-    job = SearchJob(app.next_preset, "runs")         # the pool and the search folder
-    app.push_screen(SearchScreen(job))              # runs it, shows it
+    SearchScreen(job)       # job: jobs.SearchJob, which the app runs
 
-The search is the one `tui-trainer search` runs (search.runner.run_search over
-a local process pool, one BLAS thread per worker, recorded in the run
-directory by search.store.SearchStore), run in the app's thread worker. Its sink only
-appends events to a deque; a timer drains it a few times a second and updates
-the trials table, the stage progress, the best so far and two scatters of val
-accuracy over log10 learning rate and log10 reg (exploded trials as x).
+The search is the one `tui-trainer search` runs (lab.search.runner.run_search on
+a local pool.TrialPool, one BLAS thread per worker, recorded in the run
+directory by records.search_store.SearchStore), run by the app in a thread worker.
+The app folds each event the search sends into the job and posts this view
+messages.JobUpdated; the view applies the events it has not seen to the
+trials table at once, and redraws the stage progress, the best so far and
+two scatters of val accuracy over log10 learning rate and log10 reg
+(exploded trials as x) at most a few times a second (at once for a stop and
+the end); a timer draws what waits and moves the running trials' clocks.
 
 `x` stops the search (queued trials cancelled, running ones stopped within an
-iteration); escape leaves, stopping a search still going. `u` makes the best
-trial the next run, enter the highlighted one: the screen posts
-`messages.UseConfig` to the app, as the runs view does, and closes. Once a
-search has finished, `f` runs the next, finer search it suggests (its
-next.toml, as `tui-trainer search --refine` does): the screen posts
-`messages.RefineSearch` and closes, and the app opens a new search view.
+iteration); escape leaves, stopping a search still going: both post the app
+`messages.StopJob`. `u` makes the best trial the next run, enter the
+highlighted one: the screen posts `messages.UseConfig` to the app, as the
+runs view does, and closes. Once a search has finished, `f` runs the next,
+finer search it suggests (its next.toml, as `tui-trainer search --refine`
+does): the screen posts `messages.StartJob` with it and closes, and the app
+opens a new search view.
 
 The scatters' y axis fits the scores shown (score_range), so a fine stage's
 0.88-0.91 spreads over the plot instead of sitting on one row.
@@ -25,10 +28,7 @@ The scatters' y axis fits the scores shown (score_range), so a fine stage's
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections import deque
-from pathlib import Path
 
 from rich.console import Group
 from rich.progress_bar import ProgressBar
@@ -42,30 +42,26 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from ... import formatting as fmt
-from ...config import Preset, load_preset
+from ...config import load_preset
 from ...errors import UserError
-from ...lab.search.pool import TrialPool
 from ...lab.search.refine import refine_path
 from ...lab.search.runner import (
-    SearchControl,
     SearchEnded,
     SearchStarted,
     StageEnded,
     StageStarted,
     TrialEnded,
     TrialStarted,
-    run_search,
 )
 from ...lab.search.space import Trial, TrialResult, apply_params, best_trial, ranges_of, searched
 from ...lab.search.texts import describe_start, fmt_next, fmt_range, fmt_value, heading, trial_line
-from ...records.search_store import SearchStore
 from ...usertext import textual_markup
-from ..messages import RefineSearch, UseConfig
-from ..trainer_host import start_resource_tracker
+from ..jobs import SearchJob
+from ..messages import JobUpdated, StartJob, StopJob, UseConfig
 from ..widgets import palette
 from ..widgets.cached_plot import CachedPlot
 
-DRAIN_S = 0.25
+REDRAW_S = 0.25
 # Scatter colours per stage (later stages brighter), exploded trials red, the best one accent.
 STAGE_COLOURS = ((108, 112, 134), (97, 175, 239), (152, 195, 121), (229, 192, 123))
 EXPLODED = (224, 108, 117)
@@ -75,63 +71,6 @@ BEST_MARK = "◆"
 # spread (and at least SCORE_MIN_PAD), within 0..1.
 SCORE_PAD = 0.1
 SCORE_MIN_PAD = 0.01
-
-
-# --- the search, in a thread ----------------------------------------------------
-
-
-class SearchJob:
-    """One search: its pool, its folder, its stop control and the events it sent.
-
-    Made on the app's thread (a runs directory that cannot be created fails
-    here, with a UserError); `run` runs on a worker thread and always ends by
-    closing the store and shutting the pool down."""
-
-    def __init__(self, preset: Preset, runs_dir: str | Path, workers: int | None = None) -> None:
-        self.preset = preset
-        start_resource_tracker()
-        self.pool = TrialPool.open(scheduler=None, workers=workers)
-        self.where = self.pool.where
-        try:
-            self.store = SearchStore.create(runs_dir, preset)
-        except BaseException:
-            self.pool.close(graceful=False)
-            raise
-        self.control = SearchControl.for_pool(self.pool, self.store)
-        self.events: deque = deque()  # appended by the search thread, drained by the screen
-        self.ended: SearchEnded | None = None
-        self.error = ""  # an exception run_search did not turn into an event
-        self.done = threading.Event()
-
-    @property
-    def path(self) -> Path:
-        return self.store.path
-
-    @property
-    def running(self) -> bool:
-        return not self.done.is_set()
-
-    def run(self) -> None:
-        try:
-            self.ended = run_search(self.preset, self.pool, self.store, self.events.append, self.control)
-        except Exception as e:  # noqa: BLE001 - shown on the screen
-            self.error = f"{type(e).__name__}: {e}"
-        finally:
-            try:
-                self.control.close()
-                self.store.close()
-            finally:
-                self.pool.close(graceful=self.ended is not None and self.ended.status == "finished")
-                self.done.set()
-
-    def stop(self, reason: str = "stopped with x") -> None:
-        self.control.stop(reason)
-
-    def close(self, timeout: float) -> None:
-        """Stop, wait up to timeout for the thread, then end the worker processes regardless."""
-        self.stop("the workbench closed")
-        if not self.done.wait(timeout):
-            self.pool.close(graceful=False)
 
 
 # --- the scatter --------------------------------------------------------------------
@@ -231,10 +170,10 @@ class SearchScreen(Screen):
         Binding("escape", "close", "Back", tooltip="back to the workbench (stops a search still going)"),
     ]
 
-    def __init__(self, job: SearchJob, drain_interval: float = DRAIN_S, **kw) -> None:
+    def __init__(self, job: SearchJob, redraw_interval: float = REDRAW_S, **kw) -> None:
         super().__init__(**kw)
         self.job = job
-        self.drain_interval = drain_interval
+        self.redraw_interval = redraw_interval
         self.keys = searched(ranges_of(job.preset.search))  # a column each
         self.started: SearchStarted | None = None
         self.stage_info: dict[int, StageStarted] = {}
@@ -245,6 +184,10 @@ class SearchScreen(Screen):
         self.ended: SearchEnded | None = None
         self.bounds: dict[str, tuple[float, float]] = {}
         self.plot_key = "learning_rate"
+        self._seen = 0  # the job's events applied so far
+        self._changed = False  # something to redraw
+        self._last_redraw = -math.inf  # time.monotonic() of the last redraw
+        self._drawn: tuple[SearchEnded | None, bool] = (None, False)  # (ended, stopping) as last drawn
         self._plots_dirty = False
 
     def compose(self) -> ComposeResult:
@@ -265,27 +208,41 @@ class SearchScreen(Screen):
         table.focus()
         self._show_title()
         self._show_best()
-        self.set_interval(self.drain_interval, self.drain)
+        self._catch_up()
+        self.set_interval(self.redraw_interval, self.redraw)
 
     # --- events ---------------------------------------------------------------------
 
-    def drain(self) -> None:
-        """Apply what the search sent since the last drain (the timer's, a few times a second)."""
-        if not self.is_mounted:
-            return
+    def on_job_updated(self, _: JobUpdated) -> None:
+        """At once for the odd event (a stop, the end); at most every redraw_interval in a
+        burst of trials (the scatters are costly: the trials need the cores), the timer's
+        tick drawing the rest."""
+        self._catch_up()
+        due = time.monotonic() - self._last_redraw >= self.redraw_interval
+        if due or (self.ended, self.job.stopped) != self._drawn:
+            self.redraw()
+
+    def _catch_up(self) -> None:
+        """Apply the events the search sent since the last time (the app folded them into the job)."""
         events = self.job.events
-        changed = bool(events) or bool(self.running)
-        while events:
-            self._apply(events.popleft())
-        if self.job.done.is_set() and self.ended is None and self.job.error:
+        for event in events[self._seen :]:
+            self._apply(event)
+        self._seen = len(events)
+        if not self.job.running and self.ended is None and self.job.error:
             self.notify(f"the search failed: {textual_markup(self.job.error)}", severity="error", timeout=10)
             self.ended = SearchEnded(
                 "failed", self.job.error, self.best, (), (), len(self.results), 0.0, str(self.job.path)
             )
-            changed = True
-        if not changed:
+        self._changed = True  # a stop shows as "stopping" too
+
+    def redraw(self) -> None:
+        """What changed since the last redraw; the timer's, a few times a second, also moves
+        the running trials' clocks."""
+        if not self.is_mounted or not (self._changed or self.running):
             return
-        now = time.monotonic()
+        self._changed = False
+        now = self._last_redraw = time.monotonic()
+        self._drawn = (self.ended, self.job.stopped)
         table = self.query_one(DataTable)
         for tid, (_trial, t0) in self.running.items():
             table.update_cell(tid, "time", f"{now - t0:.0f}s…")
@@ -449,8 +406,7 @@ class SearchScreen(Screen):
         if not self.job.running:
             self.notify("the search has ended", timeout=2)
             return
-        self.job.stop("stopped with x")
-        self._show_title()
+        self.app.post_message(StopJob(self.job, "stopped with x"))
 
     def action_use_best(self) -> None:
         if self.best is None:
@@ -489,10 +445,10 @@ class SearchScreen(Screen):
         try:
             preset = load_preset(refine_path(self.job.path))
         except UserError as e:
-            self.notify(str(e), severity="error", timeout=8)
+            self.notify(textual_markup(e), severity="error", timeout=8)
             return
         self.dismiss()
-        self.app.post_message(RefineSearch(preset))
+        self.app.post_message(StartJob("search", preset))
 
     def _both_plots_shown(self) -> bool:
         """Wide and tall screens show both scatters (app.tcss), so `t` has nothing to toggle."""
@@ -516,7 +472,7 @@ class SearchScreen(Screen):
 
     def _leave(self) -> None:
         if self.job.running:
-            self.job.stop("the search view was closed")
+            self.app.post_message(StopJob(self.job, "the search view was closed"))
             self.notify(
                 f"search stopped; {fmt.plural(len(self.results), 'trial')} recorded in {textual_markup(self.job.path)}",
                 timeout=6,

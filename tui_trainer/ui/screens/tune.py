@@ -1,31 +1,30 @@
-"""The workbench's lr-find view (`f`) and tune view (`g`), each running its job in a thread.
+"""The workbench's lr-find view (`f`) and tune view (`g`): each shows a job the app runs.
 
-    app.push_screen(LrFindScreen(app.next_preset, app.data, app.runs_dir))
-    app.push_screen(TuneScreen(job))              # job = TuneJob(app.next_preset, app.data, app.runs_dir)
+    LrFindScreen(job)     # job: jobs.LrFindJob on the next run's setup
+    TuneScreen(job)       # job: jobs.TuneJob
 
-LrFindScreen runs lr_find.find_lr on the next run's setup (recorded in the
-runs directory as `tui-trainer lr-find` records it), then shows the three
-smoothed curves on a log-x axis with the suggestions marked, and the table of
-suggestions. `u` makes the suggested rate the next run's learning rate (the
-screen posts `messages.UseConfig`, as the runs and search views do) and goes
-back; nothing else of the next run changes: the sweeps train a net of their
-own, so the next run starts exactly as it would have without lr-find.
+The app starts the job (`f`, `g` on the workbench post messages.StartJob),
+runs it in a thread worker, folds what it sends into the job and posts the
+view messages.JobUpdated; the view draws from the job and posts intents back
+(messages.StopJob, messages.UseConfig).
 
-TuneScreen runs lab.tune.runner.run_tune over a local process pool (as the search view
-does) and logs each event in lab.tune.texts.describe's words; `x` stops it (what is
-done stays in its folder, for `tui-trainer tune PRESET --resume`), `u` makes
-the tuned preset the next run once it has finished, escape goes back
-(stopping a tune still going).
+LrFindScreen shows the three smoothed curves of lr_find.find_lr on a log-x
+axis with the suggestions marked, and the table of suggestions (recorded in
+the runs directory as `tui-trainer lr-find` records it). `u` makes the
+suggested rate the next run's learning rate and goes back; nothing else of
+the next run changes: the sweeps train a net of their own, so the next run
+starts exactly as it would have without lr-find.
 
-`busy` says why neither can start now (no data yet, a run going).
+TuneScreen logs each event of lab.tune.runner.run_tune in
+lab.tune.texts.describe's words; `x` stops it (what is done stays in its
+folder, for `tui-trainer tune PRESET --resume`), `u` makes the tuned preset
+the next run once it has finished, escape goes back (stopping a tune still
+going).
 """
 
 from __future__ import annotations
 
 import math
-import threading
-from collections import deque
-from pathlib import Path
 
 from rich.table import Table
 from textual.app import ComposeResult
@@ -35,32 +34,16 @@ from textual.widgets import Footer, Log, Static
 from textual_plotext import PlotextPlot
 
 from ... import formatting as fmt
-from ...config import Preset, load_preset
-from ...datasets import Dataset
-from ...engine import RunControl
+from ...config import load_preset
 from ...errors import UserError
-from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep, find_lr
-from ...lab.search.pool import TrialPool
-from ...lab.tune.control import TuneControl
-from ...lab.tune.events import TuneEnded
-from ...lab.tune.runner import run_tune
+from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep
 from ...lab.tune.texts import describe
-from ...records.tune_folder import TuneRecord
-from ..messages import UseConfig
-from ..trainer_host import start_resource_tracker
+from ...usertext import textual_markup
+from ..jobs import LrFindJob, TuneJob
+from ..messages import JobUpdated, StopJob, UseConfig
 
-DRAIN_S = 0.25
 CURVE_COLOURS = [(97, 175, 239), (152, 195, 121), (198, 120, 221)]
 MARK_COLOUR = (229, 192, 123)
-
-
-def busy(app) -> str:
-    """Why lr-find or tune cannot start now ("" when they can)."""
-    if app.data is None:
-        return app.data_error or "the data are still loading"
-    if app.running:
-        return "a run is going and this needs the cores: x stops the run"
-    return ""
 
 
 # --- lr-find ------------------------------------------------------------------------
@@ -78,14 +61,18 @@ class LrFindScreen(Screen):
     #lr-table { height: auto; padding: 0 1; }
     """
 
-    def __init__(self, preset: Preset, data: Dataset, runs_dir: str | Path, **kw) -> None:
+    def __init__(self, job: LrFindJob, **kw) -> None:
         super().__init__(**kw)
-        self.preset, self.data, self.runs_dir = preset, data, runs_dir
-        self.control = RunControl()
-        self.sweeps: list[LrSweep] = []
-        self.ended: LrFindEnded | None = None
-        self.error = ""
-        self.done = threading.Event()
+        self.job = job
+        self._drawn = (-1, False)  # (sweeps, ended) last drawn
+
+    @property
+    def sweeps(self) -> list[LrSweep]:
+        return self.job.sweeps
+
+    @property
+    def ended(self) -> LrFindEnded | None:
+        return self.job.ended
 
     def compose(self) -> ComposeResult:
         yield Static(id="lr-title")
@@ -94,48 +81,34 @@ class LrFindScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self._show()
+
+    def on_job_updated(self, _: JobUpdated) -> None:
+        self._show()
+
+    def _show(self) -> None:
+        """The title always; the curves when a sweep landed, the table once at the end."""
         self._title()
-        self.run_worker(self._find, thread=True, exit_on_error=False, name="lr-find")
-
-    def _find(self) -> None:
-        try:
-            ended = find_lr(self.preset, self.data, self._sink, runs_dir=str(self.runs_dir), control=self.control)
-        except Exception as e:  # noqa: BLE001 - shown on the screen
-            self.error = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
-            ended = None
-        finally:
-            self.done.set()
-        self.app.call_from_thread(self._finished, ended)
-
-    def _sink(self, event) -> None:
-        if isinstance(event, LrSweep):
-            self.app.call_from_thread(self._sweep_landed, event)
-
-    def _sweep_landed(self, sweep: LrSweep) -> None:
-        self.sweeps.append(sweep)
-        if self.is_mounted:
-            self._title()
-            self._plot()
-
-    def _finished(self, ended: LrFindEnded | None) -> None:
-        self.ended = ended
-        if self.is_mounted:
-            self._title()
-            self._plot()
+        drawn = (len(self.sweeps), self.ended is not None)
+        if drawn == self._drawn:
+            return
+        self._drawn = drawn
+        self._plot()
+        if self.ended is not None:
             self._table()
 
     def _title(self) -> None:
-        e = self.ended
-        if self.error:
-            text = f"lr-find failed: {self.error}"
+        e, preset = self.ended, self.job.preset
+        if self.job.error:
+            text = f"lr-find failed: {textual_markup(self.job.error)}"
         elif e is None:
-            text = f"lr-find on {self.preset.name}: sweep {len(self.sweeps) + 1}/3 (reg 0, lr 1e-7 -> 10)..."
+            text = f"lr-find on {textual_markup(preset.name)}: sweep {len(self.sweeps) + 1}/3 (reg 0, lr 1e-7 -> 10)..."
         elif e.suggested_lr is None:
-            text = f"lr-find {e.status}: {e.reason}"
+            text = f"lr-find {e.status}: {textual_markup(e.reason)}"
         else:
             text = (
                 f"suggested learning rate {fmt.hyperparameter(e.suggested_lr)} ({SUGGESTED}, median of 3 seeds): "
-                f"u makes it the next run's (now {fmt.hyperparameter(self.preset.train.learning_rate)})"
+                f"u makes it the next run's (now {fmt.hyperparameter(preset.train.learning_rate)})"
             )
         self.query_one("#lr-title", Static).update(text)
 
@@ -185,7 +158,7 @@ class LrFindScreen(Screen):
             table.add_row(name, f(e.suggestions.get(m)), *(f(s.suggestions.get(m)) for s in self.sweeps))
         spread = "" if e.spread is None else f"spread {f(e.spread[0])}..{f(e.spread[1])}; "
         self.query_one("#lr-table", Static).update(table)
-        self.notify(f"lr-find: {spread}recorded in {e.path}", timeout=4)
+        self.notify(f"lr-find: {spread}recorded in {textual_markup(e.path)}", timeout=4)
 
     def action_use(self) -> None:
         e = self.ended
@@ -194,59 +167,17 @@ class LrFindScreen(Screen):
             self.notify(f"{why}: u takes the suggestion once there is one", severity="warning", timeout=3)
             return
         lr = float(f"{e.suggested_lr:.3g}")
-        preset = self.preset.replace(**{"train.learning_rate": lr})
+        preset = self.job.preset.replace(**{"train.learning_rate": lr})
         self.app.post_message(UseConfig(preset, f"lr-find (learning rate {fmt.hyperparameter(lr)})"))
         self.dismiss()
 
     def action_close(self) -> None:
-        self.control.stop("the lr-find view was closed")
+        if self.job.running:
+            self.app.post_message(StopJob(self.job, "the lr-find view was closed"))
         self.dismiss()
-
-    def on_unmount(self) -> None:
-        self.control.stop("the lr-find view was closed")
 
 
 # --- tune --------------------------------------------------------------------------
-
-
-class TuneJob:
-    """One tune: its pool and folder (made on the app's thread: a runs directory
-    that cannot be created fails here, with a UserError), its control and events."""
-
-    def __init__(self, preset: Preset, data: Dataset, runs_dir: str | Path, workers: int | None = None) -> None:
-        self.preset, self.data = preset, data
-        start_resource_tracker()
-        self.pool = TrialPool.open(scheduler=None, workers=workers)
-        try:
-            self.record = TuneRecord.create(runs_dir, preset)
-        except BaseException:
-            self.pool.close(graceful=False)
-            raise
-        self.control = TuneControl()
-        self.events: deque = deque()
-        self.ended: TuneEnded | None = None
-        self.error = ""
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        try:
-            self.ended = run_tune(
-                self.preset,
-                self.data,
-                self.record,
-                self.events.append,
-                self.control,
-                self.pool,
-            )
-        except Exception as e:  # noqa: BLE001 - shown on the screen
-            self.error = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
-        finally:
-            self.pool.close(graceful=self.ended is not None and self.ended.status == "finished")
-            self.done.set()
-
-    @property
-    def running(self) -> bool:
-        return not self.done.is_set()
 
 
 class TuneScreen(Screen):
@@ -261,11 +192,15 @@ class TuneScreen(Screen):
     #tune-log { height: 1fr; }
     """
 
-    def __init__(self, job: TuneJob, drain_interval: float = DRAIN_S, **kw) -> None:
+    def __init__(self, job: TuneJob, **kw) -> None:
         super().__init__(**kw)
         self.job = job
-        self.drain_interval = drain_interval
-        self.stage = ""
+        self._logged = 0  # the job's events written to the log so far
+        self._said_error = False
+
+    @property
+    def stage(self) -> str:
+        return self.job.stage
 
     def compose(self) -> ComposeResult:
         yield Static(id="tune-title")
@@ -273,23 +208,21 @@ class TuneScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self._title()
-        self.run_worker(self.job.run, thread=True, exit_on_error=False, name="tune")
-        self.set_interval(self.drain_interval, self.drain)
+        self._show()
 
-    def drain(self) -> None:
-        if not self.is_mounted:
-            return
+    def on_job_updated(self, _: JobUpdated) -> None:
+        self._show()
+
+    def _show(self) -> None:
+        """Log what the job sent since the last time, in tune.describe's words."""
         log = self.query_one(Log)
-        while self.job.events:
-            event = self.job.events.popleft()
-            stage = getattr(event, "stage", None)
-            if isinstance(stage, str):
-                self.stage = stage
+        events = self.job.events
+        for event in events[self._logged :]:
             line = describe(event)
             if line is not None:
                 log.write_lines(line.splitlines())
-        if self.job.error and not getattr(self, "_said_error", False):
+        self._logged = len(events)
+        if self.job.error and not self._said_error:
             self._said_error = True
             log.write_line(f"tune failed: {self.job.error}")
         self._title()
@@ -298,19 +231,20 @@ class TuneScreen(Screen):
         e = self.job.ended
         if e is None:
             state = "stopping" if self.job.control.stopped else "running"
-            text = f"tune {self.job.preset.name}: {state}, stage {self.stage or 'checks'}; x stops, escape goes back"
+            name = textual_markup(self.job.preset.name)
+            text = f"tune {name}: {state}, stage {self.stage or 'checks'}; x stops, escape goes back"
         elif e.status == "finished":
-            text = f"tuned: best val acc {fmt.accuracy(e.best_val_acc)}; u makes {e.tuned_preset} the next run"
+            tuned = textual_markup(e.tuned_preset)
+            text = f"tuned: best val acc {fmt.accuracy(e.best_val_acc)}; u makes {tuned} the next run"
         else:
-            text = f"tune {e.status}: {e.reason}"
+            text = f"tune {e.status}: {textual_markup(e.reason)}"
         self.query_one("#tune-title", Static).update(text)
 
     def action_stop(self) -> None:
         if not self.job.running:
             self.notify("tune has ended", timeout=2)
             return
-        self.job.control.stop("stopped with x")
-        self._title()
+        self.app.post_message(StopJob(self.job, "stopped with x"))
 
     def action_use(self) -> None:
         e = self.job.ended
@@ -320,17 +254,13 @@ class TuneScreen(Screen):
         try:
             preset = load_preset(e.tuned_preset)
         except UserError as err:
-            self.notify(str(err), severity="error", timeout=8)
+            self.notify(textual_markup(err), severity="error", timeout=8)
             return
         self.app.post_message(UseConfig(preset, f"tune (val acc {fmt.accuracy(e.best_val_acc)})"))
         self.dismiss()
 
     def action_close(self) -> None:
         if self.job.running:
-            self.job.control.stop("the tune view was closed")
-            self.notify(f"tune stopped; what is done is in {self.job.record.path}", timeout=6)
+            self.app.post_message(StopJob(self.job, "the tune view was closed"))
+            self.notify(f"tune stopped; what is done is in {textual_markup(self.job.record.path)}", timeout=6)
         self.dismiss()
-
-    def on_unmount(self) -> None:
-        if self.job.running:
-            self.job.control.stop("the tune view was closed")

@@ -4,9 +4,11 @@ The screen composes the panes and holds the keys that act on them and on the
 next run, so a screen pushed over it (help, the edit form, open preset, the
 runs and search views) silences those keys by itself. What outlives a screen
 (the trainer host, the data, the runs, the jobs) belongs to the app
-(app.WorkbenchApp); the screen reads that state when it redraws and hands
-orders back to it. The app's event pump calls `follow` and `show_drained`;
-both only set pane data, and the costly panes redraw at a paced rate.
+(app.WorkbenchApp). The screen reads one object, the session
+(session.Session), when it redraws, and never writes it: its keys post
+intents to the app (messages.py), and the app posts back which parts of the
+session changed (SessionChanged) and what its event pump folded in
+(Drained). Those only set pane data; the costly panes redraw at a paced rate.
 
 The visible tab (narrow layouts) and the big view (wide layouts, `v`) are
 reactives; their watchers do the showing.
@@ -15,8 +17,6 @@ reactives; their watchers do the showing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -29,11 +29,26 @@ from textual.widgets import Footer, Static, Tab, Tabs
 
 from ...config import Preset
 from ...engine.events import Advice, Ratios
-from ...errors import PresetError
-from ...usertext import textual_markup
 from .. import knobs, layout, texts
 from ..history import EPOCHS, LOSS, NOTES, RATIOS, STATUS, RunHistory
 from ..host_events import HostEvent, LayerSnapshot
+from ..messages import (
+    ALL,
+    CHECKS,
+    NEW_CHECKS,
+    NEW_RUN,
+    NEXT,
+    ChangeNext,
+    Drained,
+    Flash,
+    PresetChosen,
+    SessionChanged,
+    StartJob,
+    StartRun,
+    StopRun,
+    TogglePause,
+)
+from ..session import Session
 from ..widgets.accuracy_plot import AccuracyPlot
 from ..widgets.advice import AdvicePane
 from ..widgets.checks_pane import ChecksPane
@@ -48,9 +63,6 @@ from ..widgets.weights_view import WAITING, WeightsView
 from .edit_form import EditForm
 from .open_preset import OpenPreset
 from .runs import RunsScreen
-
-if TYPE_CHECKING:
-    from ..app import WorkbenchApp
 
 MIN_WIDTH, MIN_HEIGHT = 60, 16
 # Narrow screens show one pane at a time behind tabs; each tab's panes:
@@ -217,18 +229,15 @@ class WorkbenchScreen(Screen):
     tab = reactive("loss")  # the pane (or panes) shown on narrow screens: a key of TABS
     big_view = reactive("loss")  # the pane in the wide layout's big cell: one of BIG_VIEWS
 
-    def __init__(self, plot_interval: float = 0.4, table_interval: float = 0.5, **kw) -> None:
+    def __init__(self, session: Session, plot_interval: float = 0.4, table_interval: float = 0.5, **kw) -> None:
         super().__init__(**kw)
+        self.session = session  # read only: the app writes it
         self.plot_interval = plot_interval  # the loss and accuracy plots (plotext is costly)
         self.table_interval = table_interval  # the weights table (numbers faster than this cannot be read)
         self._loss_dirty = self._accuracy_dirty = self._ratios_dirty = False
         self._last_loss = self._last_accuracy = self._last_table = 0.0
         self._layout: layout.Layout | None = None
         self._ghosts_cleared_at = 0  # G: earlier runs up to this number leave the loss plot
-
-    @property
-    def bench(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
 
     # --- layout ---------------------------------------------------------------------
 
@@ -282,8 +291,8 @@ class WorkbenchScreen(Screen):
 
     def _fit_layout(self) -> None:
         """The grid when every pane fits at the size it needs, else tabs (layout.choose decides)."""
-        app = self.bench
-        preset = app.current.preset if app.current is not None else app.next_preset
+        s = self.session
+        preset = s.current.preset if s.current is not None else s.next_preset
         hyper_rows = len(HYPER_ROWS) + len(self.query_one(Hyperparams).extra_keys())
         chosen = layout.choose(self.size.width, self.size.height, 2 * (len(preset.model.hidden) + 1), hyper_rows)
         if chosen == self._layout:
@@ -351,7 +360,33 @@ class WorkbenchScreen(Screen):
         title = str(self.query_one(f"#{view}").border_title)
         self.status_bar.flash(f"view: {title.split('  ')[0]} (v: next)")
 
-    # --- what the app's event pump calls ------------------------------------------------
+    # --- what the app posts ------------------------------------------------------------
+
+    def on_session_changed(self, message: SessionChanged) -> None:
+        parts = message.parts
+        if NEW_RUN in parts:
+            self.new_run()
+        if ALL in parts:
+            self.refresh_all()
+        else:
+            if NEXT in parts:
+                self.next_changed()
+            if STATUS in parts:
+                self.refresh_status()
+        if CHECKS in parts or NEW_CHECKS in parts:
+            self.checks_pane.show(self.session.checks)
+            if ALL not in parts:
+                self.refresh_notes()
+        if NEW_CHECKS in parts:
+            self.action_show_tab("checks")  # on narrow screens, bring the checks to the front, focused
+
+    def on_drained(self, message: Drained) -> None:
+        for event in message.followed:
+            self.follow(event)
+        self.show_drained(message.run, message.touched)
+
+    def on_flash(self, message: Flash) -> None:
+        self.flash(message.text, message.warn)
 
     def new_run(self) -> None:
         """A run starts: the panes that follow one run only start empty."""
@@ -403,7 +438,7 @@ class WorkbenchScreen(Screen):
     # --- panes ---------------------------------------------------------------------
 
     def refresh_all(self) -> None:
-        run = self.bench.current
+        run = self.session.current
         self.refresh_status()
         self.refresh_hyper()
         self.refresh_notes()
@@ -412,39 +447,39 @@ class WorkbenchScreen(Screen):
         self.param_table.show(run.ratios if run else None)
 
     def refresh_status(self) -> None:
-        app = self.bench
+        s = self.session
         self.status_bar.show(
             **texts.status_fields(
-                app.current,
-                app.next_preset,
-                loaded=app.data is not None,
-                data_error=app.data_error,
-                restarting=app.restarting,
-                now=app.clock(),
+                s.current,
+                s.next_preset,
+                loaded=s.data is not None,
+                data_error=s.data_error,
+                restarting=s.restarting,
+                now=s.clock(),
             )
         )
 
     def refresh_hyper(self) -> None:
-        app, run = self.bench, self.bench.current
+        s, run = self.session, self.session.current
         if run is None:
-            self.query_one(Hyperparams).show(app.base_preset, app.next_preset, label="preset", base=app.base_preset)
+            self.query_one(Hyperparams).show(s.base_preset, s.next_preset, label="preset", base=s.base_preset)
         else:
             label = f"run {run.number}"
-            self.query_one(Hyperparams).show(run.preset, app.next_preset, label=label, base=app.base_preset)
+            self.query_one(Hyperparams).show(run.preset, s.next_preset, label=label, base=s.base_preset)
         self._fit_layout()  # the net's depth and the hyperparameters' rows set the middle row
 
     def refresh_notes(self) -> None:
-        app = self.bench
+        s = self.session
         self.query_one(RunNotes).show(
             texts.notes(
-                app.current,
-                base_preset=app.base_preset,
-                next_preset=app.next_preset,
-                data=app.data,
-                data_error=app.data_error,
-                runs_dir_name=app.runs_dir.name,
-                checks=self.checks_pane.results,
-                checks_error=self.checks_pane.error,
+                s.current,
+                base_preset=s.base_preset,
+                next_preset=s.next_preset,
+                data=s.data,
+                data_error=s.data_error,
+                runs_dir_name=s.runs_dir.name,
+                checks=s.checks.results,
+                checks_error=s.checks.error,
             )
         )
 
@@ -452,87 +487,85 @@ class WorkbenchScreen(Screen):
         """The next run's preset changed: the panes that show it."""
         self.refresh_hyper()
         self.refresh_notes()
-        if self.bench.current is None:
+        if self.session.current is None:
             self.refresh_status()
 
     def flash(self, text: str, warn: bool = False) -> None:
         self.status_bar.flash(text, warn=warn)
 
-    # --- the run ------------------------------------------------------------------------
+    # --- the run: intents to the app ------------------------------------------------------
 
     def action_start(self) -> None:
-        self.bench.start()
+        self.app.post_message(StartRun())
 
     def action_pause(self) -> None:
-        self.bench.toggle_pause()
+        self.app.post_message(TogglePause())
 
     def action_stop(self) -> None:
-        self.bench.stop_run()
+        self.app.post_message(StopRun())
 
     # --- hyperparameter keys (apply to the next run) ------------------------------------------
 
     def action_learning_rate(self, up: bool) -> None:
-        self._knob(lambda p: knobs.learning_rate(p, up))
+        self.app.post_message(ChangeNext(lambda p: knobs.learning_rate(p, up)))
 
     def action_reg(self, up: bool) -> None:
-        self._knob(lambda p: knobs.reg(p, up))
+        self.app.post_message(ChangeNext(lambda p: knobs.reg(p, up)))
 
     def action_batch(self, up: bool) -> None:
-        self._knob(lambda p: knobs.batch_size(p, up, self.bench.n_train))
-
-    def _knob(self, change: Callable[[Preset], tuple[Preset, str]]) -> None:
-        try:
-            new, said = change(self.bench.next_preset)
-        except knobs.AtLimit as e:
-            self.flash(str(e), warn=True)
-            return
-        except PresetError as e:
-            self.notify(textual_markup(e), severity="error")
-            return
-        self.bench.set_next(new)
-        self.flash(f"next run: {said}")
+        session = self.session
+        self.app.post_message(ChangeNext(lambda p: knobs.batch_size(p, up, session.n_train)))
 
     def action_edit(self) -> None:
-        app = self.bench
-
         def done(preset: Preset | None) -> None:
             if preset is not None:
-                app.set_next(preset)
+                self.app.post_message(ChangeNext(lambda _: (preset, "")))
 
-        self.app.push_screen(EditForm(app.next_preset, app.n_train if app.data is not None else None), done)
+        s = self.session
+        self.app.push_screen(EditForm(s.next_preset, s.n_train if s.data is not None else None), done)
 
     def action_open(self) -> None:
         def done(preset: Preset | None) -> None:
             if preset is not None:
-                self.checks_pane.begin(preset.name)
-                self.checks_pane.end()
-                self.bench.open_preset(preset)
+                self.app.post_message(PresetChosen(preset))
 
         self.app.push_screen(OpenPreset(), done)
 
-    # --- other views ------------------------------------------------------------------------
+    # --- jobs and other views ---------------------------------------------------------------
 
-    def action_runs(self) -> None:
-        app = self.bench
-        session = {r.run_dir for r in app.runs if r.run_dir}
-        run = app.current
-        live = {run.run_dir: run.status} if app.running and run is not None and run.run_dir else {}
-        self.app.push_screen(RunsScreen(app.runs_dir, session=session, live=live))
+    def action_checks(self) -> None:
+        self.app.post_message(StartJob("checks"))
 
     def action_search(self) -> None:
-        self.bench.start_search()
+        self.app.post_message(StartJob("search"))
+
+    def action_lr_find(self) -> None:
+        self.app.post_message(StartJob("lr-find"))
+
+    def action_tune(self) -> None:
+        self.app.post_message(StartJob("tune"))
+
+    def action_runs(self) -> None:
+        s = self.session
+        session = {r.run_dir for r in s.runs if r.run_dir}
+        run = s.current
+        live = {run.run_dir: run.status} if s.running and run is not None and run.run_dir else {}
+        self.app.push_screen(RunsScreen(s.runs_dir, session=session, live=live))
+
+    # --- the loss plot ----------------------------------------------------------------------
 
     def ghosts(self) -> list[RunHistory]:
         """The earlier runs the loss plot shows: the session's, since the last clear (Z)."""
-        return [g for g in self.bench.ghosts() if g.number > self._ghosts_cleared_at]
+        return [g for g in self.session.ghosts() if g.number > self._ghosts_cleared_at]
 
     def action_ghosts(self) -> None:
         shown = self.loss_plot.toggle_ghosts()
         self.flash(f"loss plot: earlier runs {'shown' if shown else 'hidden'} (z)")
 
     def action_clear_ghosts(self) -> None:
-        self._ghosts_cleared_at = max((r.number for r in self.bench.runs if r is not self.bench.current), default=0)
-        self.loss_plot.show(self.bench.current, self.ghosts())
+        s = self.session
+        self._ghosts_cleared_at = max((r.number for r in s.runs if r is not s.current), default=0)
+        self.loss_plot.show(s.current, self.ghosts())
         self.flash("loss plot: earlier runs cleared; their records stay in the run directory")
 
     def action_ghost_x(self) -> None:
@@ -540,39 +573,9 @@ class WorkbenchScreen(Screen):
         what = "the fraction of their own run" if mode == "fraction" else "epoch"
         self.flash(f"loss plot: earlier runs by {what} (a)")
 
-    def action_lr_find(self) -> None:
-        from .tune import LrFindScreen, busy
-
-        app = self.bench
-        why = busy(app)
-        if why or app.data is None:
-            self.notify(why, severity="warning", timeout=3)
-            return
-        self.app.push_screen(LrFindScreen(app.next_preset, app.data, app.runs_dir))
-
-    def action_tune(self) -> None:
-        from ...errors import UserError
-        from .tune import TuneJob, TuneScreen, busy
-
-        app = self.bench
-        why = busy(app)
-        if why or app.data is None:
-            self.notify(why, severity="warning", timeout=3)
-            return
-        try:
-            job = TuneJob(app.next_preset, app.data, app.runs_dir)
-        except UserError as e:
-            self.notify(str(e), title="cannot start tune", severity="error", timeout=8)
-            return
-        self.app.push_screen(TuneScreen(job))
-
     def action_log_scale(self) -> None:
         log = self.loss_plot.toggle_log()
         self.flash(f"loss plot: {'log' if log else 'linear'} y axis")
-
-    def action_checks(self) -> None:
-        if self.bench.start_checks():
-            self.action_show_tab("checks")  # on narrow screens, bring the checks to the front, focused
 
 
 def _shown(widget: Widget) -> bool:

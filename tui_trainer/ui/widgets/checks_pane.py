@@ -1,7 +1,8 @@
 """The sanity-checks pane: the four checks of `tui-trainer check`, each with
 its value, what a healthy setup gives, and a verdict, filled in as each lands;
 under the table, what each failed check advises (overfit-small: whether a
-higher learning rate passes, or a bug is likely)."""
+higher learning rate passes, or a bug is likely). It draws the round the app
+keeps in the session (jobs.ChecksState), which the checks job fills in."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-from ...lab.checks import CHECKS, CheckResult
+from ...lab.checks import CHECKS
 from ...usertext import markup, textual_markup
+from ..jobs import ChecksState
 
 
 class ChecksPane(Vertical):
@@ -22,10 +24,7 @@ class ChecksPane(Vertical):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.border_title = "Sanity checks"
-        self.results: list[CheckResult] = []
-        self.running = False
-        self.preset_name = ""
-        self.error = ""
+        self.state = ChecksState()  # the app's (session.checks): read, never written here
 
     def compose(self) -> ComposeResult:
         yield Static(id="checks-table")
@@ -34,33 +33,21 @@ class ChecksPane(Vertical):
     def on_mount(self) -> None:
         self._draw()
 
-    def begin(self, preset_name: str) -> None:
-        self.results, self.running, self.preset_name, self.error = [], True, preset_name, ""
+    def show(self, state: ChecksState) -> None:
+        self.state = state
         self._draw()
-
-    def add(self, result: CheckResult) -> None:
-        self.results.append(result)
-        self._draw()
-
-    def end(self, error: str = "") -> None:
-        self.running, self.error = False, error
-        self._draw()
-
-    @property
-    def passed(self) -> bool | None:
-        if self.running or len(self.results) < len(CHECKS):
-            return None
-        return all(r.passed for r in self.results)
 
     def _draw(self) -> None:
-        self.query_one("#checks-progress", ProgressBar).update(progress=len(self.results))
-        if self.running:
-            sub = f"{textual_markup(self.preset_name)}: {len(self.results)}/{len(CHECKS)} done"
-        elif self.error:
-            sub = f"{textual_markup(self.preset_name)}: {textual_markup(self.error)}"
-        elif self.results:
-            n = sum(r.passed for r in self.results)
-            sub = f"{textual_markup(self.preset_name)}: {n}/{len(self.results)} passed"
+        state = self.state
+        self.query_one("#checks-progress", ProgressBar).update(progress=len(state.results))
+        name = textual_markup(state.preset_name)
+        if state.running:
+            sub = f"{name}: {len(state.results)}/{len(CHECKS)} done"
+        elif state.error:
+            sub = f"{name}: {textual_markup(state.error)}"
+        elif state.results:
+            n = sum(r.passed for r in state.results)
+            sub = f"{name}: {n}/{len(state.results)} passed"
         else:
             sub = "c to run"
         self.border_subtitle = sub
@@ -68,7 +55,7 @@ class ChecksPane(Vertical):
 
     def _advice(self) -> list[Text]:
         fail = self.get_component_rich_style("fail", partial=True)
-        return [Text.assemble((f"{r.name}: ", fail), r.advice) for r in self.results if not r.passed and r.advice]
+        return [Text.assemble((f"{r.name}: ", fail), r.advice) for r in self.state.results if not r.passed and r.advice]
 
     def _table(self) -> Table:
         style = {k: self.get_component_rich_style(k, partial=True) for k in ("pass", "fail", "pending")}
@@ -77,13 +64,13 @@ class ChecksPane(Vertical):
         t.add_column("value", ratio=3, overflow="fold")
         t.add_column("expected", ratio=3, overflow="fold")
         t.add_column("verdict", no_wrap=True)
-        done = {r.name: r for r in self.results}
+        done = {r.name: r for r in self.state.results}
         for i, name in enumerate(CHECKS):
             r = done.get(name)
             if r is not None:
                 verdict = Text("pass ✓", style=style["pass"]) if r.passed else Text("FAIL ✗", style=style["fail"])
                 t.add_row(name, markup(r.value), markup(r.expected), verdict)
-            elif self.running and i == len(self.results):
+            elif self.state.running and i == len(self.state.results):
                 t.add_row(name, Text("running…", style=style["pending"]), "", Text("…", style=style["pending"]))
             else:
                 t.add_row(name, Text("-", style=style["pending"]), "", Text("-", style=style["pending"]))

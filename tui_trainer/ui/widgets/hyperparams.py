@@ -18,6 +18,7 @@ from textual.widget import Widget
 
 from ...config import Preset
 from ...formatting import hyperparameter
+from ...usertext import markup
 
 # (name, preset key, the keys that change it, its value as shown)
 ROWS: tuple[tuple[str, str, str, Callable[[Preset], str]], ...] = (
@@ -122,9 +123,9 @@ class Hyperparams(Widget):
         rows: list[tuple[str, str, Callable[[Preset], str]]] = [(name, hint, get) for name, _, hint, get in ROWS]
         rows += [(key, "e", _getter(key)) for key in self._extra]
         for name, hint, get in rows:
-            now = get(self.current) if self.current else "-"
+            now = markup(get(self.current)) if self.current else "-"  # a value may be a path: user text
             nxt = get(self.next)
-            t.add_row(name, now, Text(f"{nxt} ●", style=changed_style) if name in changed else nxt, hint)
+            t.add_row(name, now, Text(f"{nxt} ●", style=changed_style) if name in changed else markup(nxt), hint)
         return t
 
 

@@ -316,7 +316,7 @@ def connect_dask(address: str, timeout: float = 10.0):
     # for 20 s at exit, and print "Exception ignored in ... Client.__del__" after our line.
     client = distributed.Client.__new__(distributed.Client)
     try:
-        client.__init__(address, timeout=timeout, set_as_default=False)
+        distributed.Client.__init__(client, address, timeout=timeout, set_as_default=False)
         # A scheduler lost mid-search is reported as the search's one line (exit 1),
         # not as Dask's log lines on stderr.
         for handler in logging.getLogger("distributed").handlers:

@@ -175,6 +175,7 @@ class TrialResult:
         values: dict[str, Any] = {}
         params: dict[str, float] = {}
         fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "params"}
+
         def where(name: str) -> str:
             return f"{at}.{name}" if at else name
 

@@ -258,7 +258,9 @@ class RunsScreen(Screen):
     def _update_overlays(self) -> None:
         shown = self.selected or ([h] if (h := self._highlighted()) else [])
         runs = [(name, self.curves(name), RUN_COLOURS[i % MAX_OVERLAY]) for i, name in enumerate(shown)]
-        legend = "  ".join(f"[{palette.hex(colour)}]━ {fmt.short_run_name(name)}[/]" for name, _, colour in runs)
+        legend = "  ".join(
+            f"[{palette.hex(colour)}]━ {textual_markup(fmt.short_run_name(name))}[/]" for name, _, colour in runs
+        )  # a border's subtitle is Textual markup; a folder's name is the user's
         for plot in self.query(OverlayPlot):
             plot.border_subtitle = legend
             plot.show(runs)

@@ -186,3 +186,56 @@ def test_resuming_a_hostile_tune_shows_it_safely(hostile_tune, capsys, json_line
     (assert_json_lines if json_lines else assert_shown_safely)(out.out, "tune --resume")
     if not json_lines:
         assert "OWNED" not in out.out and "[6/5]" not in out.out and out.out.count("(done earlier)") == 5
+
+
+# --- record files that are no record, in the runs view ----------------------------------------------
+
+
+def test_the_runs_view_opens_over_a_fifo_a_device_and_a_huge_config_and_q_still_quits(hostile_run):
+    """`h` froze the workbench (q too) on a summary.json that is a FIFO. Run in a thread of its
+    own, joined with a hang guard: a read that waits for a writer would block the app's loop."""
+    import asyncio
+    import os
+    import threading
+
+    (run,) = hostile_run.iterdir()
+    others = []
+    for kind in ("fifo", "devzero", "huge"):
+        other = run.parent / f"{run.name[:-6]}{kind[:6]:0<6}"
+        shutil.copytree(run, other)
+        others.append(other.name)
+        if kind == "fifo":
+            (other / "summary.json").unlink()
+            os.mkfifo(other / "summary.json")
+        elif kind == "devzero":
+            (other / "metrics.jsonl").unlink()
+            (other / "metrics.jsonl").symlink_to("/dev/zero")
+        else:
+            with open(other / "config.toml", "ab") as f:
+                f.truncate(1 << 30)  # sparse: a gigabyte
+    seen: list = []
+
+    async def look() -> None:
+        from test_ui import BIG
+
+        from tui_trainer.ui.app import WorkbenchApp
+        from tui_trainer.ui.screens.runs import RunsScreen
+
+        app = WorkbenchApp(load_preset("digits-fast"), runs_dir=hostile_run, engine="thread")
+        async with app.run_test(size=BIG) as pilot:
+            await pilot.press("h")
+            await pilot.pause()
+            assert isinstance(app.screen, RunsScreen)
+            seen.extend(app.screen.runs)
+            for _ in others:
+                await pilot.press("down", "space")  # each overlays its curves
+            await pilot.pause(0.2)
+            await pilot.press("q")
+            await pilot.pause()
+        seen.append(app.return_code)
+
+    thread = threading.Thread(target=asyncio.run, args=(look(),), daemon=True)
+    thread.start()
+    thread.join(120)  # a hang guard
+    assert not thread.is_alive(), "the runs view blocked on a record file"
+    assert sorted(seen[:-1]) == sorted([run.name, *others]) and seen[-1] == 0

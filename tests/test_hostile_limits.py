@@ -162,6 +162,10 @@ def test_a_tune_state_an_lr_find_result_and_a_search_preset_that_are_no_files_ar
         within_guard(lambda: read_record(lr))
     store = SearchStore.create(tmp_path, preset)
     store.close()
+    replace(store.path / "search.sqlite", kind)
+    with pytest.raises(UserError, match="search.sqlite: not a regular file"):
+        within_guard(lambda: SearchStore.open(store.path))
+    (store.path / "search.sqlite").unlink()
     replace(store.path / "preset.toml", kind)
     with pytest.raises(UserError, match="preset.toml: cannot read the search's preset: not a regular file"):
         within_guard(lambda: SearchStore.open(store.path))

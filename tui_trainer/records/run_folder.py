@@ -209,8 +209,8 @@ def close_abandoned(path: str | Path, reason: str) -> bool:
     if (path / "summary.json").exists() or not (path / "metrics.jsonl").is_file():
         return False
     try:
-        preset = loads_preset(read_text(path / "config.toml"), source=str(path / "config.toml"))
-    except (OSError, ValueError, UserError):
+        preset = recorded_preset(path)
+    except UserError:
         return False
     cut_torn_line(path / "metrics.jsonl")
     started, last_epoch, best, iterations, ended = None, None, None, 0, None
@@ -249,6 +249,19 @@ def close_abandoned(path: str | Path, reason: str) -> bool:
         store._logged_end = True
         store(ended)  # the line is there: the summary only
     return True
+
+
+def recorded_preset(run_dir: str | Path) -> Preset:
+    """The preset a run was trained with (its config.toml, read as a record is:
+    reading.read_text); a UserError naming the file when it cannot be used."""
+    file = Path(run_dir) / "config.toml"
+    try:
+        text = read_text(file)
+    except OSError as e:
+        raise UserError(f"{file}: cannot read the run's preset: {e.strerror or e}") from None
+    except ValueError as e:  # not UTF-8
+        raise UserError(f"{file}: cannot read the run's preset: not UTF-8 text ({e})") from None
+    return loads_preset(text, source=str(file))
 
 
 def list_runs(runs_dir: str | Path) -> list[RunInfo]:

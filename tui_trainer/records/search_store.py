@@ -192,6 +192,9 @@ class SearchStore:
     @classmethod
     def open(cls, path: str | Path) -> SearchStore:
         path = Path(path)
+        db = path / DB_NAME
+        if db.exists() and not db.is_file():  # a FIFO would block SQLite's first read forever
+            raise UserError(f"{db}: not a regular file; a search's record is an SQLite database file")
         preset_file = path / PRESET_NAME
         try:
             text = read_text(preset_file)

@@ -29,11 +29,11 @@ from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
 from ... import formatting as fmt
-from ...config import Preset, load_preset
+from ...config import Preset
 from ...engine.events import Advice
 from ...errors import UserError
 from ...lab.advisor import diagnose
-from ...records.run_folder import RunInfo, list_runs, read_metrics
+from ...records.run_folder import RunInfo, list_runs, read_metrics, recorded_preset
 from ...usertext import markup, textual_markup
 from ..messages import UseConfig
 from ..plotdata import mean_per_bucket
@@ -179,7 +179,7 @@ class RunsScreen(Screen):
         for name, info in self.runs.items():
             if name not in self.presets:
                 try:
-                    self.presets[name] = load_preset(info.path / "config.toml")
+                    self.presets[name] = recorded_preset(info.path)
                 except UserError:
                     self.presets[name] = None
         self.selected = [s for s in self.selected if s in self.runs]
@@ -309,9 +309,8 @@ class RunsScreen(Screen):
         name = self._highlighted()
         if name is None:
             return
-        path = self.runs[name].path / "config.toml"
         try:
-            preset = load_preset(path)
+            preset = recorded_preset(self.runs[name].path)
         except UserError as e:
             self.notify(textual_markup(e), severity="error", timeout=8)
             return

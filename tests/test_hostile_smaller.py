@@ -49,6 +49,16 @@ def test_a_search_store_on_a_full_disk_is_one_line_and_keeps_what_it_recorded(tm
     assert "--runs-dir" in message and "--resume continues" in message
 
 
+@pytest.mark.parametrize("code, why", [(778, "a write failed"), (13, "the disk is full"), (8, "read-only")])
+def test_a_failed_sqlite_write_by_its_extended_code_is_the_machines_problem(tmp_path, code, why):
+    store = SearchStore.create(tmp_path, load_preset("spiral"))
+    store.close()
+    e = __import__("sqlite3").OperationalError("disk I/O error")
+    e.sqlite_errorcode = code  # SQLITE_IOERR_WRITE (a file size limit), SQLITE_FULL, SQLITE_READONLY
+    problem = store._problem(e)
+    assert isinstance(problem, EnvironmentProblem) and why in str(problem)
+
+
 def fail_writing(monkeypatch, name: str) -> None:
     """Every whole-file write of a record file called `name` fails as on a full disk."""
     real = atomic.atomic_write

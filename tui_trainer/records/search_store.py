@@ -45,7 +45,11 @@ PRESET_NAME = "preset.toml"
 SCHEMA_VERSION = 2
 _DIR_RE = re.compile(r"^search-(?P<name>.+)-(?P<stamp>\d{8}-\d{6})-(?P<id>[0-9a-f]{6})$")
 _SQL_TYPES = {bool: "INTEGER", int: "INTEGER", float: "REAL"}  # anything else: TEXT
-_SQLITE_WHY = {sqlite3.SQLITE_FULL: "the disk is full ", sqlite3.SQLITE_READONLY: "the file system is read-only "}
+_SQLITE_WHY = {
+    sqlite3.SQLITE_FULL: "the disk is full ",
+    sqlite3.SQLITE_READONLY: "the file system is read-only ",
+    sqlite3.SQLITE_IOERR: "a write failed (a full disk, a file size limit, a failing disk) ",
+}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
     trial_id TEXT PRIMARY KEY,
@@ -162,7 +166,7 @@ class SearchStore:
                 raise UserError(f"{self.db_path}: not a readable search database ({e})") from None
 
     def _problem(self, e: sqlite3.Error) -> UserError:
-        code = getattr(e, "sqlite_errorcode", None)
+        code = getattr(e, "sqlite_errorcode", 0) & 0xFF  # the primary code: SQLITE_IOERR_WRITE is an IOERR
         if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN):
             return EnvironmentProblem(
                 f"{self.db_path}: cannot write the search's record: {_SQLITE_WHY.get(code, '')}({e}); "

@@ -3,16 +3,19 @@
     python bench/gpu_step.py                    # both nets, every side that this machine has
     python bench/gpu_step.py --quick            # a smoke run: few steps, small epochs
     python bench/gpu_step.py --nets 3072-1000-1000-10
+    python bench/gpu_step.py --launches         # no GPU needed: CuPy calls per step, counted
 
 Two measures for 3072-1000-1000-10 at batch 256 and a wide 3072-4096-4096-10
 at batch 1024 (CIFAR-10-sized inputs), float32:
 
-- step: one training step (forward, backward with softmax loss and reg > 0,
-  momentum update) on a fixed batch already on the device, as in
-  bench/engine_step.py. Each step reads its loss back to the host, as the
-  trainer does (ours: float(); torch: loss.item()), so both sides synchronise
-  once a step. Milliseconds per step, the median of --reps blocks, each block
-  timed between two device synchronisations.
+- step: one training step (forward, softmax loss with its reg term, backward
+  with reg's gradient, momentum update) on a fixed batch already on the
+  device, as in bench/engine_step.py. Both sides do the same work and read
+  each step's loss back to the host the same way: a step late, through pinned
+  memory, after the next step is queued (ours: engine/steps.py, as the
+  trainer does; torch: a non-blocking copy and a CUDA event). Milliseconds
+  per step, the median of --reps blocks, each block timed between two device
+  synchronisations.
 - epoch: end-to-end seconds per epoch of the Trainer (ours: exactly what
   `tui-trainer run` does, shuffled mini-batches, the ratio statistics every
   10 steps and the two accuracies at the epoch's end) on a synthetic data set
@@ -23,11 +26,19 @@ at batch 1024 (CIFAR-10-sized inputs), float32:
 
 Sides: "ours cpu" (NumPy on this machine's cores, threads as `tui-trainer
 run` sets them), "ours gpu" (train.device = "gpu": CuPy), "torch cuda" (where PyTorch
-with CUDA is installed; TF32 is off, as in CuPy, so both do float32 math).
+with CUDA is installed; its float32 matmuls in IEEE float32, no TF32, as
+CuPy's: torch.backends.cuda.matmul.fp32_precision = "ieee", the setting that
+replaced allow_tf32 in torch 2.9).
 A side this machine lacks is left out and the reason printed.
 
 Before timing, ours on the GPU and ours on the CPU must agree on 5 steps'
 losses from the same weights, and torch on the GPU with ours on the CPU.
+
+--launches counts, instead of timing, what one of our GPU steps asks of CuPy:
+kernels, uploads, downloads and syncs, through the stand-in tests/fake_cupy.py
+(NumPy underneath, CuPy's costs counted as CuPy incurs them), on any machine.
+At 10-15 us of host time per launch, the kernel count bounds the step of the
+small net from below.
 
 Targets (issue 14): the GPU step of 3072-1000-1000-10 @256 within 1.5x of
 PyTorch CUDA's, and at least 10x faster than our CPU engine.
@@ -57,8 +68,10 @@ from tui_trainer.datasets.base import Dataset  # noqa: E402
 from tui_trainer.engine import Trainer  # noqa: E402
 from tui_trainer.engine.backend import CPU, Backend, find_gpu  # noqa: E402
 from tui_trainer.engine.events import Epoch  # noqa: E402
+from tui_trainer.engine.kernels import load  # noqa: E402
 from tui_trainer.engine.model import FullyConnectedNet  # noqa: E402
 from tui_trainer.engine.optim import Momentum  # noqa: E402
+from tui_trainer.engine.steps import Steps  # noqa: E402
 from tui_trainer.threads import blas_threads  # noqa: E402
 
 NETS = {
@@ -84,8 +97,7 @@ def torch_cuda():
         return None, "PyTorch is not installed"
     if not torch.cuda.is_available():
         return None, f"PyTorch {torch.__version__} sees no CUDA device"
-    torch.backends.cuda.matmul.allow_tf32 = False  # float32 math, as CuPy's default
-    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.fp32_precision = "ieee"  # float32 math, as CuPy's default
     return torch, ""
 
 
@@ -93,22 +105,40 @@ def torch_cuda():
 
 
 def make_ours(dims, X, y, backend: Backend):
+    """(net, step, losses): step() takes one training step as the trainer does
+    (engine/steps.py; on a GPU, its loss read after the next step is queued);
+    losses() reads what is pending and returns every step's loss so far."""
     net = FullyConnectedNet(dims[0], dims[1:-1], dims[-1], init="he", seed=0, backend=backend)
     opt = Momentum(LR, MU)
     opt.threads = blas_threads() if backend.on_host else 1  # as the trainer sets it
+    steps = Steps(net, opt, REG)
     Xd, yd = backend.to_device(X), backend.to_device(y)
+    done: list[float] = []
+    pending: list = []
 
-    def step() -> float:
-        # As the trainer steps: the update rule adds reg * W; the loss's float() is
-        # the step's one transfer and synchronisation.
-        loss = net.loss(Xd, yd, reg=REG, reg_grads=False)
-        opt.step(net.params, net.grads, reg=REG, decayed=net.weight_names)
-        return loss
+    def settle() -> None:
+        done.append(pending.pop()())
+        steps.update()
 
-    return net, step
+    def step() -> None:
+        read = steps.launch(Xd, yd)
+        if pending:
+            settle()
+        pending.append(read)
+        if not steps.deferred:
+            settle()
+
+    def losses() -> list[float]:
+        if pending:
+            settle()
+        return done
+
+    return net, step, losses
 
 
 def make_torch(torch, dims, X, y, params):
+    """(model, step, losses) as make_ours, in torch: the same loss (reg's term
+    included), the same update (reg's gradient by weight_decay), the same read."""
     import torch.nn.functional as F
 
     dev = torch.device("cuda")
@@ -127,15 +157,37 @@ def make_torch(torch, dims, X, y, params):
         [{"params": weights, "weight_decay": REG}, {"params": biases, "weight_decay": 0.0}], lr=LR, momentum=MU
     )
     xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(y).to(dev)
+    slots = torch.empty(2, dtype=torch.float64, pin_memory=True)
+    copied = [torch.cuda.Event(), torch.cuda.Event()]
+    done: list[float] = []
+    pending: list[int] = []
 
-    def step() -> float:
+    def step(xb=None, yb=None) -> None:
+        """One step on the batch (default: the fixed one); the step before's loss is read after it is queued."""
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(xt), yt)
+        loss = F.cross_entropy(model(xt if xb is None else xb), yt if yb is None else yb)
         loss.backward()
+        with torch.no_grad():  # reg's term of the loss, as ours reports it (its gradient: weight_decay)
+            norms = torch.stack([torch.linalg.vector_norm(w) for w in weights]).double()
+            total = loss.double() + 0.5 * REG * norms.pow(2).sum()
         opt.step()
-        return loss.item()
+        slot = (len(done) + len(pending)) % 2
+        slots[slot : slot + 1].copy_(total.reshape(1), non_blocking=True)
+        copied[slot].record()
+        if pending:
+            read(pending.pop())
+        pending.append(slot)
 
-    return model, step
+    def read(slot: int) -> None:
+        copied[slot].synchronize()
+        done.append(float(slots[slot]))
+
+    def losses() -> list[float]:
+        if pending:
+            read(pending.pop())
+        return done
+
+    return model, step, losses
 
 
 def agree(a: list[float], b: list[float]) -> float:
@@ -145,23 +197,23 @@ def agree(a: list[float], b: list[float]) -> float:
 def check_same_step(dims, X, y, gpu: Backend | None, torch) -> list[str]:
     """Ours on the GPU against ours on the CPU, and torch against ours: 5 steps from the same weights."""
     lines = []
-    cpu_net, cpu_step = make_ours(dims, X, y, CPU)
-    reg_terms, cpu_losses = [], []
+    _, cpu_step, cpu_losses = make_ours(dims, X, y, CPU)
     for _ in range(5):
-        reg_terms.append(float(cpu_net.reg_loss(REG)))
-        cpu_losses.append(cpu_step())
+        cpu_step()
     if gpu is not None:
-        _, gpu_step = make_ours(dims, X, y, gpu)
-        diff = agree(cpu_losses, [gpu_step() for _ in range(5)])
+        _, gpu_step, gpu_losses = make_ours(dims, X, y, gpu)
+        for _ in range(5):
+            gpu_step()
+        diff = agree(cpu_losses(), gpu_losses())
         lines.append(f"ours gpu vs ours cpu, 5 steps' losses: rel. diff {diff:.1e}")
         if diff > 1e-3:
             raise SystemExit(f"ours on the GPU and on the CPU disagree (rel. diff {diff:.1e}): not the same step")
     if torch is not None:
         params = FullyConnectedNet(dims[0], dims[1:-1], dims[-1], init="he", seed=0).copy_params()
-        _, t_step = make_torch(torch, dims, X, y, params)
-        # torch's weight_decay adds reg * W to the gradient but not 0.5 * reg * |W|^2 to the loss: added here.
-        t_losses = [t_step() + r for r in reg_terms]
-        diff = agree(cpu_losses, t_losses)
+        _, t_step, t_losses = make_torch(torch, dims, X, y, params)
+        for _ in range(5):
+            t_step()
+        diff = agree(cpu_losses(), t_losses())
         lines.append(f"torch cuda vs ours cpu, 5 steps' losses: rel. diff {diff:.1e}")
         if diff > 1e-3:
             raise SystemExit(f"torch and ours disagree (rel. diff {diff:.1e}): not the same step")
@@ -187,6 +239,24 @@ def time_steps(step, sync, reps: int, block_s: float) -> float:
         sync()
         times.append((time.perf_counter() - t0) * 1e3 / n)
     return statistics.median(times)
+
+
+def count_launches(dims, batch: int, steps: int = 3) -> dict[str, int]:
+    """What one step in the steady state asks of CuPy, counted by the stand-in."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from fake_cupy import FakeCupy
+
+    fake = FakeCupy(memory=64 * 2**30)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((batch, dims[0]), dtype=np.float32)
+    y = rng.integers(0, dims[-1], size=batch).astype(np.int64)
+    kernels, _ = load(fake)  # as find_gpu loads them for a GPU
+    _, step, _ = make_ours(dims, X, y, Backend("gpu", fake, kernels=kernels))
+    for _ in range(steps - 1):  # buffers and state allocated, the pipeline full
+        step()
+    before = fake.counts()
+    step()
+    return {k: v - before[k] for k, v in fake.counts().items()}
 
 
 # --- one epoch ------------------------------------------------------------------
@@ -235,17 +305,11 @@ def ours_epoch_s(dims, batch: int, data: Dataset, device: str) -> float:
 
 
 def torch_epoch_s(torch, dims, batch: int, data: Dataset) -> float:
-    """The same epoch as the Trainer's, written plainly in torch on the GPU; the second one timed."""
+    """The same epoch as the Trainer's, written plainly in torch on the GPU; the second one timed.
+    Its steps are make_torch's: the same loss with reg's term, read a step late."""
     params = FullyConnectedNet(dims[0], dims[1:-1], dims[-1], init="he", seed=0).copy_params()
-    model, _ = make_torch(torch, dims, data.X_train[:batch], data.y_train[:batch], params)
-    import torch.nn.functional as F
-
+    model, step, losses = make_torch(torch, dims, data.X_train[:batch], data.y_train[:batch], params)
     dev = torch.device("cuda")
-    weights = [m.weight for m in model if isinstance(m, torch.nn.Linear)]
-    biases = [m.bias for m in model if isinstance(m, torch.nn.Linear)]
-    opt = torch.optim.SGD(
-        [{"params": weights, "weight_decay": REG}, {"params": biases, "weight_decay": 0.0}], lr=LR, momentum=MU
-    )
     X, y = torch.from_numpy(data.X_train).to(dev), torch.from_numpy(data.y_train).to(dev)
     Xv, yv = torch.from_numpy(data.X_val).to(dev), torch.from_numpy(data.y_val).to(dev)
     n = X.shape[0]
@@ -265,11 +329,8 @@ def torch_epoch_s(torch, dims, batch: int, data: Dataset) -> float:
         perm = torch.from_numpy(rng.permutation(n)).to(dev)
         for b in range(n // batch):
             idx = perm[b * batch : (b + 1) * batch]
-            opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(X.index_select(0, idx)), y.index_select(0, idx))
-            loss.backward()
-            opt.step()
-            loss.item()
+            step(X.index_select(0, idx), y.index_select(0, idx))
+        losses()  # the epoch's last loss read, as the trainer reads it before the accuracies
         accuracy(X[sub], y[sub])
         accuracy(Xv, yv)
         torch.cuda.synchronize()
@@ -288,7 +349,14 @@ def main(argv=None) -> int:
     ap.add_argument("--examples", type=int, default=20480, help="training examples of the timed epoch (default 20480)")
     ap.add_argument("--no-cpu", action="store_true", help="leave our CPU engine out (it is the slow side)")
     ap.add_argument("--quick", action="store_true", help="a smoke run: 2 blocks of 0.05 s, 2048 examples")
+    ap.add_argument("--launches", action="store_true", help="count our GPU step's CuPy calls (no GPU needed)")
     args = ap.parse_args(argv)
+    if args.launches:
+        for name in args.nets:
+            dims, batch = NETS[name]
+            counts = count_launches(dims, batch)
+            print(f"{name} @{batch}, one step: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        return 0
     if args.quick:
         args.reps, args.block, args.examples = 2, 0.05, 2048
 
@@ -303,7 +371,7 @@ def main(argv=None) -> int:
     else:
         print(f"ours gpu: left out: {gpu_missing}")
     if torch is not None:
-        print(f"torch {torch.__version__}: {torch.cuda.get_device_name(0)} (TF32 off)")
+        print(f"torch {torch.__version__}: {torch.cuda.get_device_name(0)} (float32 matmuls in IEEE float32)")
     else:
         print(f"torch cuda: left out: {torch_missing}")
     sync_gpu = gpu.synchronize if gpu is not None else lambda: None
@@ -324,7 +392,7 @@ def main(argv=None) -> int:
         if gpu is not None:
             m["ours gpu"] = time_steps(make_ours(dims, X, y, gpu)[1], sync_gpu, args.reps, args.block)
         if torch is not None:
-            _, t_step = make_torch(torch, dims, X, y, make_ours(dims, X, y, CPU)[0].copy_params())
+            _, t_step, _ = make_torch(torch, dims, X, y, make_ours(dims, X, y, CPU)[0].copy_params())
             m["torch cuda"] = time_steps(t_step, torch.cuda.synchronize, args.reps, args.block)
         steps[name] = m
         print("  step ms: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()))

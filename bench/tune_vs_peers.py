@@ -95,7 +95,7 @@ def test_accuracy(preset: Preset, data: Dataset) -> tuple[float, float | None]:
     with np.errstate(all="ignore"):
         ended = trainer.run()
     assert trainer.net is not None and trainer.best_params is not None, ended.reason
-    trainer.net.params.update(trainer.best_params)
+    trainer.net.set_params(trainer.best_params)  # into its flat buffer: params are views of it
     return trainer.net.accuracy(data.X_test, data.y_test), ended.best_val_acc
 
 

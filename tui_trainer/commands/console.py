@@ -93,10 +93,11 @@ class StopOnSignals:
         raise KeyboardInterrupt
 
 
-def preflight(preset, data, check_size: bool = True) -> None:
+def preflight(preset, data, check_size: bool = True):
     """Before anything is recorded: train.device can be had and (check_size)
     the net fits there, else a PresetError: exit 2 with its line. When "auto"
-    fell back to the CPU, one line on stderr says so: the command's only notice of it."""
+    fell back to the CPU (or a GPU's fused kernels did not compile), one line on
+    stderr says so: the command's only notice of it. Returns the backend."""
     import sys
 
     from ..engine.trainer import check_model_fits, resolve_device
@@ -107,6 +108,7 @@ def preflight(preset, data, check_size: bool = True) -> None:
         backend = resolve_device(preset)
     if backend.notice:
         print(f"tui-trainer: {backend.notice}", file=sys.stderr, flush=True)
+    return backend
 
 
 def ignore_further_signals() -> None:

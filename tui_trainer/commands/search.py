@@ -68,12 +68,13 @@ def command(args) -> int:
         store = SearchStore.latest(args.runs_dir, preset.name)
         preset = _resumed_preset(preset, store, bool(args.overrides))
     data = cached_dataset(preset.data, preset.where)  # bad data: exit 2 here, not once per trial
+    device = "cpu"
     if not args.scheduler:  # a Dask cluster's workers have their own devices: their trials say what they lack
         # train.device, likewise; not the net's size: the searched hidden sizes decide
         # each trial's, and a trial too big fails with the line that says so.
-        preflight(preset, data, check_size=False)
+        device = preflight(preset, data, check_size=False).name
 
-    pool = TrialPool.open(args.scheduler, args.workers)
+    pool = TrialPool.open(args.scheduler, args.workers, device=device)
     ended: SearchEnded | None = None
     try:
         store = store or SearchStore.create(args.runs_dir, preset)

@@ -53,9 +53,9 @@ def command(args) -> int:
             held.enter_context(record.locked())  # a tune still running elsewhere: exit 2 now
             read_state(record)  # a state.json tune cannot read: exit 2 now, before the workers start
         data = cached_dataset(preset.data, preset.where)  # bad data: exit 2 here
-        preflight(preset, data)
+        backend = preflight(preset, data)
 
-        pool = TrialPool.open(args.scheduler, args.workers)
+        pool = TrialPool.open(args.scheduler, args.workers, device=backend.name)
         ended = None
         try:
             record = record or TuneRecord.create(args.runs_dir, preset)

@@ -21,15 +21,21 @@ momentum on a 3072x1000 + 1000x1000 net took 9 ms this way against 12.3 ms
 for whole-array passes.
 
 The rules use the array module of the parameters they update
-(`array_namespace`): NumPy on the CPU, CuPy on a GPU. On a GPU a step works
-on whole arrays, on one thread: blocks and threads there would only multiply
-the kernel launches.
+(`array_namespace`): NumPy on the CPU, CuPy on a GPU. On a GPU the trainer
+calls `step_flat` instead: the parameters, gradients and state live in flat
+buffers there (weights first), and the whole update, reg * w included, is
+one fused kernel over them (engine/kernels.py builds it from the rule's
+`CUDA` body). Each rule writes its arithmetic twice, side by side: `apply`
+in NumPy (the CPU's blocks, and the kernel's reference that the CuPy
+stand-in runs) and `CUDA`, the same operations in the same order per
+element, compiled without fused multiply-adds so both round alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +51,12 @@ PARALLEL_MIN = 1 << 20
 class Optimizer:
     name = "base"
     STATE: tuple[str, ...] = ()  # the rule's buffers, one of each per parameter
+    SCRATCH: tuple[str, ...] = ()  # those of STATE that only hold a step's intermediates: a register in CUDA
     APPLIED = "dw"  # the array the rule adds to w: the gradient's buffer or one of STATE
+    SCALARS: tuple[str, ...] = ()  # the names of `scalars()`, as `apply` and the CUDA body take them
+    # One element's update in CUDA: w, dw, the STATE buffers but SCRATCH (references into
+    # the flat buffers), g (the gradient with reg * w, a local) and the SCALARS are in scope.
+    CUDA = ""
 
     def __init__(self, learning_rate: float):
         self.learning_rate = float(learning_rate)
@@ -141,17 +152,58 @@ class Optimizer:
         g: the gradient, reg included, in scratch the rule may overwrite; dw: the
         gradient's own buffer, where a rule whose APPLIED is "dw" writes its update.
         """
+        self.apply(w, dw, g, state, *self.scalars())
+
+    def scalars(self) -> tuple[float, ...]:
+        """This step's constants, named by SCALARS (Python floats: float32 math casts them, as CUDA's T does)."""
+        return ()
+
+    @staticmethod
+    def apply(w: np.ndarray, dw: np.ndarray, g: np.ndarray, state: tuple[np.ndarray, ...], *scalars: float) -> None:
         raise NotImplementedError
+
+    def step_flat(
+        self,
+        kernels: Any,
+        w: np.ndarray,
+        dw: np.ndarray,
+        reg: float,
+        decayed: int,
+        guard: np.ndarray,
+        views: Callable[[np.ndarray], dict[str, np.ndarray]],
+    ) -> None:
+        """The whole update as one fused kernel (engine/kernels.py) over flat buffers on a GPU.
+
+        w, dw: every parameter and its gradient in one flat buffer each, the first
+        `decayed` elements (the weights) getting reg * w; guard: the step's loss on
+        the device (a float64 array of one element): where it is not finite the
+        kernel changes nothing, so a loss the host reads a step late never lets a
+        NaN into the weights. views: the parameters' views of a flat buffer (for
+        `applied`).
+        """
+        self.begin_step()
+        state = self.state.get("")
+        if state is None:
+            xp = array_namespace(w)
+            state = self.state[""] = {n: xp.zeros_like(w) for n in self.STATE if n not in self.SCRATCH}
+            self.applied = views(dw if self.APPLIED == "dw" else state[self.APPLIED])
+        kernels.update(self, w, dw, reg, decayed if reg else 0, guard, tuple(state.values()))
 
 
 class SGD(Optimizer):
     """w -= lr * dw"""
 
     name = "sgd"
+    SCALARS = ("neg_lr",)
+    CUDA = "dw = g * neg_lr; w = w + dw;"
 
-    def update(self, w: np.ndarray, dw: np.ndarray, g: np.ndarray, *state: np.ndarray) -> None:
-        xp = array_namespace(w)
-        xp.multiply(g, -self.learning_rate, out=dw)
+    def scalars(self) -> tuple[float, ...]:
+        return (-self.learning_rate,)
+
+    @staticmethod
+    def apply(w: np.ndarray, dw: np.ndarray, g: np.ndarray, state: tuple[np.ndarray, ...], *scalars: float) -> None:
+        (neg_lr,) = scalars
+        np.multiply(g, neg_lr, out=dw)
         w += dw
 
 
@@ -162,14 +214,21 @@ class Momentum(Optimizer):
     STATE = ("v",)
     APPLIED = "v"
 
+    SCALARS = ("mu", "lr")
+    CUDA = "v = v * mu; g = g * lr; v = v - g; w = w + v;"
+
     def __init__(self, learning_rate: float, momentum: float = 0.9):
         super().__init__(learning_rate)
         self.momentum = momentum
 
-    def update(self, w: np.ndarray, dw: np.ndarray, g: np.ndarray, *state: np.ndarray) -> None:
-        (v,) = state
-        v *= self.momentum
-        g *= self.learning_rate
+    def scalars(self) -> tuple[float, ...]:
+        return (self.momentum, self.learning_rate)
+
+    @staticmethod
+    def apply(w: np.ndarray, dw: np.ndarray, g: np.ndarray, state: tuple[np.ndarray, ...], *scalars: float) -> None:
+        (v,), (mu, lr) = state, scalars
+        v *= mu
+        g *= lr
         v -= g
         w += v
 
@@ -183,19 +242,25 @@ class Nesterov(Optimizer):
     STATE = ("v", "tmp")
     APPLIED = "tmp"
 
+    SCALARS = ("neg_mu", "mu", "lr", "one_plus_mu")
+    CUDA = "tmp = v * neg_mu; v = v * mu; g = g * lr; v = v - g; g = v * one_plus_mu; tmp = tmp + g; w = w + tmp;"
+
     def __init__(self, learning_rate: float, momentum: float = 0.9):
         super().__init__(learning_rate)
         self.momentum = momentum
 
-    def update(self, w: np.ndarray, dw: np.ndarray, g: np.ndarray, *state: np.ndarray) -> None:
-        xp = array_namespace(w)
-        v, tmp = state
+    def scalars(self) -> tuple[float, ...]:
         mu = self.momentum
-        xp.multiply(v, -mu, out=tmp)  # -mu * v_prev
+        return (-mu, mu, self.learning_rate, 1 + mu)
+
+    @staticmethod
+    def apply(w: np.ndarray, dw: np.ndarray, g: np.ndarray, state: tuple[np.ndarray, ...], *scalars: float) -> None:
+        (v, tmp), (neg_mu, mu, lr, one_plus_mu) = state, scalars
+        np.multiply(v, neg_mu, out=tmp)  # -mu * v_prev
         v *= mu
-        g *= self.learning_rate
+        g *= lr
         v -= g  # v = mu * v_prev - lr * dw
-        xp.multiply(v, 1 + mu, out=g)
+        np.multiply(v, one_plus_mu, out=g)
         tmp += g  # the whole update, added in one pass
         w += tmp
 
@@ -205,22 +270,31 @@ class RMSProp(Optimizer):
 
     name = "rmsprop"
     STATE = ("cache", "tmp")
+    SCRATCH = ("tmp",)
+    SCALARS = ("decay", "one_minus_decay", "eps", "neg_lr")
+    CUDA = (
+        "cache = cache * decay; T tmp = g * g; tmp = tmp * one_minus_decay; cache = cache + tmp; "
+        "tmp = sqrt(cache); tmp = tmp + eps; dw = g / tmp; dw = dw * neg_lr; w = w + dw;"
+    )
 
     def __init__(self, learning_rate: float, decay_rate: float = 0.99, eps: float = 1e-8):
         super().__init__(learning_rate)
         self.decay_rate, self.eps = decay_rate, eps
 
-    def update(self, w: np.ndarray, dw: np.ndarray, g: np.ndarray, *state: np.ndarray) -> None:
-        xp = array_namespace(w)
-        cache, tmp = state
-        cache *= self.decay_rate
-        xp.multiply(g, g, out=tmp)
-        tmp *= 1 - self.decay_rate
+    def scalars(self) -> tuple[float, ...]:
+        return (self.decay_rate, 1 - self.decay_rate, self.eps, -self.learning_rate)
+
+    @staticmethod
+    def apply(w: np.ndarray, dw: np.ndarray, g: np.ndarray, state: tuple[np.ndarray, ...], *scalars: float) -> None:
+        (cache, tmp), (decay, one_minus_decay, eps, neg_lr) = state, scalars
+        cache *= decay
+        np.multiply(g, g, out=tmp)
+        tmp *= one_minus_decay
         cache += tmp
-        xp.sqrt(cache, out=tmp)
-        tmp += self.eps
-        xp.divide(g, tmp, out=dw)
-        dw *= -self.learning_rate
+        np.sqrt(cache, out=tmp)
+        tmp += eps
+        np.divide(g, tmp, out=dw)
+        dw *= neg_lr
         w += dw
 
 
@@ -232,6 +306,12 @@ class Adam(Optimizer):
 
     name = "adam"
     STATE = ("m", "v", "tmp")
+    SCRATCH = ("tmp",)
+    SCALARS = ("b1", "one_minus_b1", "b2", "one_minus_b2", "inv_bc2", "eps", "step")
+    CUDA = (
+        "m = m * b1; T tmp = g * one_minus_b1; m = m + tmp; v = v * b2; tmp = g * g; tmp = tmp * one_minus_b2; "
+        "v = v + tmp; tmp = v * inv_bc2; tmp = sqrt(tmp); tmp = tmp + eps; dw = m / tmp; dw = dw * step; w = w + dw;"
+    )
 
     def __init__(self, learning_rate: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         super().__init__(learning_rate)
@@ -241,23 +321,27 @@ class Adam(Optimizer):
     def begin_step(self) -> None:
         self.t += 1
 
-    def update(self, w: np.ndarray, dw: np.ndarray, g: np.ndarray, *state: np.ndarray) -> None:
-        xp = array_namespace(w)
-        m, v, tmp = state
-        b1, b2 = self.beta1, self.beta2
+    def scalars(self) -> tuple[float, ...]:
+        b1, b2, t = self.beta1, self.beta2, self.t
+        # inv_bc2: 1 / (1 - b2^t), v's bias correction; step: -lr / (1 - b1^t), m's with the rate
+        return (b1, 1 - b1, b2, 1 - b2, 1.0 / (1 - b2**t), self.eps, -self.learning_rate / (1 - b1**t))
+
+    @staticmethod
+    def apply(w: np.ndarray, dw: np.ndarray, g: np.ndarray, state: tuple[np.ndarray, ...], *scalars: float) -> None:
+        (m, v, tmp), (b1, one_minus_b1, b2, one_minus_b2, inv_bc2, eps, step) = state, scalars
         m *= b1
-        xp.multiply(g, 1 - b1, out=tmp)
+        np.multiply(g, one_minus_b1, out=tmp)
         m += tmp
         v *= b2
-        xp.multiply(g, g, out=tmp)
-        tmp *= 1 - b2
+        np.multiply(g, g, out=tmp)
+        tmp *= one_minus_b2
         v += tmp
         # denominator: sqrt(v_hat) + eps, in tmp
-        xp.multiply(v, 1.0 / (1 - b2**self.t), out=tmp)
-        xp.sqrt(tmp, out=tmp)
-        tmp += self.eps
-        xp.divide(m, tmp, out=dw)
-        dw *= -self.learning_rate / (1 - b1**self.t)
+        np.multiply(v, inv_bc2, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        tmp += eps
+        np.divide(m, tmp, out=dw)
+        dw *= step
         w += dw
 
 

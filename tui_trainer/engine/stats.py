@@ -28,14 +28,20 @@ def ratio_rows(params: Mapping[str, Any], updates: Mapping[str, Any], backend: B
     """A summary row for each parameter and the update just applied to it.
 
     The reductions run where the arrays live (`_reductions`); their results
-    are stacked into one small float64 array that comes to the host in one
-    transfer per call, and the host turns them into means, stds and norms.
+    are gathered into one small float64 array that comes to the host in one
+    transfer per call, and the host turns them into means, stds and norms. On
+    a device each reduction writes its slot of that array (`_device_reductions`):
+    four kernels an array, no temporaries.
     """
     xp = backend.xp
-    values = []
-    for name, w in params.items():
-        values += _reductions(w, xp) + _reductions(updates[name], xp)
-    host = backend.to_host(xp.stack([xp.asarray(v, dtype=np.float64) for v in values]))
+    arrays = [a for name, w in params.items() for a in (w, updates[name])]
+    if backend.on_host:
+        host = np.array([v for a in arrays for v in _reductions(a, xp)], np.float64)
+    else:
+        sums = xp.empty(4 * len(arrays), np.float64)
+        for j, a in enumerate(arrays):
+            _device_reductions(a, sums[4 * j : 4 * j + 4], backend)
+        host = backend.to_host(sums)
     rows = []
     for i, (name, w) in enumerate(params.items()):
         w_sums, u_sums = host[8 * i : 8 * i + 4].tolist(), host[8 * i + 4 : 8 * i + 8].tolist()
@@ -75,6 +81,23 @@ def _reductions(a: Any, xp: Any) -> list[Any]:
         flat = flat.astype(np.float64)
     total = flat.sum(dtype=np.float64) if flat.size <= EXACT_BELOW else flat.sum()
     return [total, xp.vdot(flat, flat), a.min(), a.max()]
+
+
+def _device_reductions(a: Any, out: Any, backend: Backend) -> None:
+    """`_reductions` of a device array, into out's four float64 slots."""
+    xp, flat = backend.xp, a.reshape(-1)
+    if flat.size == 0:
+        out.fill(0.0)
+        return
+    if flat.size <= EXACT_BELOW:
+        flat = flat.astype(np.float64)
+    xp.sum(flat, out=out[0])  # in the array's dtype, then stored as float64: as the host's sum
+    if backend.kernels is not None:
+        backend.kernels.sumsq(flat, out[1])
+    else:
+        out[1] = xp.vdot(flat, flat)
+    xp.min(a, out=out[2])
+    xp.max(a, out=out[3])
 
 
 def _moments(total: float, squares: float, n: int) -> tuple[float, float, float]:

@@ -15,14 +15,22 @@ events, `learning_rate_at` (the rate of each iteration) and `trainer.finish`
 (the goal is reached: the run ends "finished" before its last epoch).
 
 The run trains on the device `train.device` names (engine/backend.py): the data
-set is copied there once, and per step only the loss comes back. The ratio
-rows come back in one transfer per stats event, the accuracies in one each per
-epoch, and the best parameters only when a face asks for them (`best_params`).
+set is copied there once, and per step only the loss comes back (with the
+fused kernels, a step late: engine/steps.py). The ratio rows come back in one
+transfer per stats event, the accuracies in one each per epoch, and the best
+parameters only when a face asks for them (`best_params`). When a GPU run
+ends, its best parameters come to the host and its device memory goes back
+to the device (`_release`): every process that trains leaves the GPU to the
+others sharing it.
+
+On a GPU with the fused kernels the trainer reads a step's loss after it has
+queued the next one; a step whose events end the run (an explosion, a face's
+`finish`) has then been followed by one more update on the device, which no
+event reports. The events are the CPU's.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import traceback
@@ -41,8 +49,9 @@ from .backend import CPU, Backend, array_namespace, resolve
 from .events import Epoch, Ratios, RunEnded, RunStarted, Sink, Step
 from .model import FullyConnectedNet
 from .optim import Optimizer, make_optimizer
-from .rules import ExplosionWatch
+from .rules import ExplosionWatch, input_scale
 from .stats import ratio_rows
+from .steps import Steps
 
 TRAIN_ACC_SUBSET = 1000
 # A batch at least this big is gathered on a second thread while the step
@@ -89,22 +98,32 @@ class RunControl:
 
 
 # Copies of the parameters a run keeps: params, grads, reg scratch, best, the
-# stats snapshot, and up to three optimizer buffers (Adam: m, v, tmp).
+# one packed for a transfer to the host, and up to three optimizer buffers
+# (Adam: m, v, tmp).
 _PARAM_COPIES = 8
+EVAL_CHUNK = 1000  # rows a net scores at once (FullyConnectedNet.scores)
 
 
 def estimate_bytes(preset: Preset, input_dim: int, num_classes: int, with_data: bool = False) -> int:
-    """About how much memory a run of this net takes (parameters and their
-    copies, one batch's activations, gradients and ReLU masks; with_data: the
-    training and validation splits too, which a GPU run copies to the device)."""
+    """About how much memory a run of this net takes, at most: the parameters and
+    their copies; the activations, gradients and ReLU masks of the batch and of
+    the two evaluation sizes the net keeps buffers for, and the scores it
+    evaluates; with_data, what a GPU run copies to the device besides: the
+    training and validation splits, the train-accuracy subset, the batch it
+    gathers and the epoch's permutation."""
     dims = [input_dim, *preset.model.hidden, num_classes]
     itemsize = np.dtype(preset.model.dtype).itemsize
     params = sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
-    n = preset.data.num_train
+    n, n_val = preset.data.num_train, preset.data.num_val
     batch = effective_batch_size(preset.train, n)
-    activations = batch * sum(dims[1:]) * (2 * itemsize + 1)
-    data = (n + preset.data.num_val) * (input_dim * itemsize + 8) if with_data else 0
-    return params * itemsize * _PARAM_COPIES + activations + data
+    subset = min(n, TRAIN_ACC_SUBSET)
+    evaluated = min(EVAL_CHUNK, max(subset, n_val))
+    activations = (batch + 2 * evaluated) * sum(dims[1:]) * (2 * itemsize + 1)
+    scores = (subset + n_val) * (num_classes * itemsize + 8 + 1)  # the scores, the predictions, the hits
+    total = params * itemsize * _PARAM_COPIES + activations + scores
+    if with_data:
+        total += (n + n_val + subset + batch) * (input_dim * itemsize + 8) + n * 8
+    return total
 
 
 def effective_batch_size(train: TrainConfig, n: int) -> int:
@@ -122,23 +141,21 @@ def iterations_per_epoch(train: TrainConfig, n: int) -> int:
 def check_model_fits(preset: Preset, input_dim: int, num_classes: int, backend: Backend | None = None) -> Backend:
     """The backend the preset's train.device gives (a PresetError naming
     train.device when it cannot be had), after checking that the net fits in
-    its memory (the machine's, or the GPU's): a PresetError naming
-    model.hidden when it does not. Commands call it before anything is recorded."""
+    what this process may take there (`Backend.room`: the machine's memory, or
+    the GPU's free memory within a search worker's share): a PresetError naming
+    model.hidden when it does not. Commands call it before anything is
+    recorded, and every net built for a run passes it."""
     backend = backend or resolve_device(preset)
-    gpu_bytes = backend.memory_bytes()
-    need = estimate_bytes(preset, input_dim, num_classes, with_data=gpu_bytes is not None)
-    if gpu_bytes is not None:
-        have, what = gpu_bytes, "this GPU has"
-    else:
-        try:
-            have, what = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "this machine has"
-        except (ValueError, OSError, AttributeError):  # not on Linux: no limit known
-            return backend
+    room = backend.room()
+    if room is None:
+        return backend
+    have, what = room
+    need = estimate_bytes(preset, input_dim, num_classes, with_data=not backend.on_host)
     if need > 0.8 * have:
         raise PresetError(
             f"{preset.where('model.hidden')}: {list(preset.model.hidden)} with {input_dim} inputs and "
-            f"{num_classes} classes needs about {need / 2**30:,.1f} GiB, and {what} "
-            f"{have / 2**30:,.1f} GiB; use smaller hidden layers"
+            f"{num_classes} classes needs about {need / 2**30:,.1f} GiB, and {what.format(f'{have / 2**30:,.1f}')}; "
+            "use smaller hidden layers"
         )
     return backend
 
@@ -247,6 +264,7 @@ class Trainer:
         self._loss_sum = 0.0  # the epoch's losses so far
         self.error: BaseException | None = None
         self.traceback: str = ""
+        self._released = False  # the run's device memory is handed back (`_release`)
 
     @property
     def best_params(self) -> dict[str, np.ndarray] | None:
@@ -255,7 +273,7 @@ class Trainer:
         if self._best is None:
             return None
         backend = self.backend or CPU
-        return self._best if backend.on_host else backend.params_to_host(self._best)
+        return self._best if backend.on_host or self._released else backend.params_to_host(self._best)
 
     def finish(self, reason: str) -> None:
         """End the run as "finished" with `reason` before its last epoch: a procedure's
@@ -278,6 +296,8 @@ class Trainer:
             self.error = e
             self.traceback = traceback.format_exc()
             status, reason = "failed", f"{type(e).__name__}: {e}"
+            # The frames' locals (the data on the device, the net) would live as long as the error.
+            traceback.clear_frames(e.__traceback__)
         ended = RunEnded(
             status=status,
             reason=reason,
@@ -292,7 +312,22 @@ class Trainer:
             if self.error is None:
                 self.error = e
                 self.traceback = traceback.format_exc()
+                traceback.clear_frames(e.__traceback__)
+        self._release()
         return ended
+
+    def _release(self) -> None:
+        """On a GPU, once the run has ended: its best parameters to the host (what a
+        face still asks for), its arrays dropped and its memory pool's blocks handed
+        back to the device, for the search workers or runs that share it."""
+        backend = self.backend
+        if backend is None or backend.on_host or self._released:
+            return
+        if self._best is not None:
+            self._best = backend.params_to_host(self._best)
+        self._released = True
+        self.net = None
+        backend.free_memory()
 
     def _train(self, t0: float) -> tuple[str, str]:
         p, tc, d = self.preset, self.preset.train, self.data
@@ -324,9 +359,11 @@ class Trainer:
         # The data set moves to the device once (on the CPU: no copy).
         X, y = backend.to_device(X_host), backend.to_device(y_host)
         X_val, y_val = backend.to_device(X_val_host), backend.to_device(d.y_val)
-        X_sub, y_sub = backend.to_device(X_host[sub]), backend.to_device(y_host[sub])
+        X_sub_host = X_host[sub]
+        X_sub, y_sub = backend.to_device(X_sub_host), backend.to_device(y_host[sub])
 
         initial_loss = net.loss(X_sub, y_sub, tc.reg, grads=False)
+        shares = np.bincount(d.y_val, minlength=d.num_classes) / max(len(d.y_val), 1)
         self.sink(
             RunStarted(
                 run_id=self.run_id,
@@ -340,6 +377,8 @@ class Trainer:
                 label_names=tuple(d.label_names),
                 image_shape=tuple(d.image_shape),
                 device=backend.name,
+                input_scale=input_scale(X_sub_host),
+                val_class_shares=tuple(float(v) for v in shares),
             )
         )
 
@@ -349,6 +388,7 @@ class Trainer:
             batches = Batches(X, y, batch, prefetch=prefetch)
         self._best = {k: v.copy() for k, v in net.params.items()}
         explosion = ExplosionWatch(initial_loss, tc.explode_factor)
+        steps = Steps(net, opt, tc.reg)
         try:
             for epoch in range(1, tc.epochs + 1):
                 if batches is not None:
@@ -356,7 +396,7 @@ class Trainer:
                     feed = batches.epoch(backend.to_device(rng.permutation(n)), per_epoch)
                 else:
                     feed = iter([(X, y)])
-                ended = self._epoch(net, opt, feed, explosion, per_epoch)
+                ended = self._epoch(steps, feed, explosion, per_epoch)
                 if ended is not None:
                     return ended
                 self._end_epoch(net, opt, epoch, per_epoch, (X_sub, y_sub), (X_val, y_val), t0)
@@ -370,36 +410,67 @@ class Trainer:
 
     def _epoch(
         self,
-        net: FullyConnectedNet,
-        opt: Optimizer,
+        steps: Steps,
         feed: Iterator[tuple[Any, Any]],
         explosion: ExplosionWatch,
         per_epoch: int,
     ) -> tuple[str, str] | None:
-        """One epoch's steps; (status, reason) when the run ends inside it."""
-        tc, control, sink, rate_at = self.preset.train, self.control, self.sink, self.learning_rate_at
-        decayed = net.weight_names  # built once, not every step
+        """One epoch's steps; (status, reason) when the run ends inside it.
+
+        A step is launched, then settled (its loss judged, its events sent). Where
+        steps are deferred (engine/steps.py) the step before is settled after the
+        next one is launched, except the ones whose events must see their own
+        weights: a stats step and the epoch's last are settled at once."""
+        tc, control, rate_at, opt = self.preset.train, self.control, self.learning_rate_at, steps.opt
         self._loss_sum = 0.0
-        for xb, yb in feed:
-            if control.paused:
-                control.wait_if_paused()
-            if control.stopped:
-                return "stopped", control.stop_reason
-            if self.finish_reason is not None:
+        pending: tuple[Callable[[], float], float] | None = None
+
+        def settle() -> tuple[str, str] | None:
+            nonlocal pending
+            assert pending is not None
+            (read, lr), pending = pending, None
+            return self._settle(read(), lr, steps, explosion, per_epoch)
+
+        for b, (xb, yb) in enumerate(feed):
+            if control.paused or control.stopped:
+                ended = settle() if pending is not None else None  # the step already taken is reported first
+                if ended is not None:
+                    return ended
+                if control.paused:
+                    control.wait_if_paused()
+                if control.stopped:
+                    return "stopped", control.stop_reason
+            if self.finish_reason is not None:  # a step queued after the one that asked is not reported
                 return "finished", self.finish_reason
             if rate_at is not None:
-                opt.learning_rate = rate_at(self.iteration + 1)
-            loss = net.loss(xb, yb, tc.reg, reg_grads=False)  # the update adds reg * W, block by block
-            self.iteration += 1
-            lr = opt.learning_rate
-            if explosion.update(loss):
-                sink(Step(self.iteration, self.iteration / per_epoch, loss, lr))
-                return "exploded", f"{explosion.why()}; the learning rate is probably too high"
-            opt.step(net.params, net.grads, reg=tc.reg, decayed=decayed)
-            self._loss_sum += loss
-            sink(Step(self.iteration, self.iteration / per_epoch, loss, lr))
-            if self.iteration % tc.stats_every == 0:
-                sink(Ratios(self.iteration, ratio_rows(net.params, opt.applied, net.backend)))
+                opt.learning_rate = rate_at(self.iteration + 1 + (pending is not None))
+            read = steps.launch(xb, yb)
+            ended = settle() if pending is not None else None
+            pending = (read, opt.learning_rate)
+            if ended is not None:
+                return ended
+            if not steps.deferred or (self.iteration + 1) % tc.stats_every == 0 or b == per_epoch - 1:
+                ended = settle()
+                if ended is not None:
+                    return ended
+        return settle() if pending is not None else None
+
+    def _settle(
+        self, loss: float, lr: float, steps: Steps, explosion: ExplosionWatch, per_epoch: int
+    ) -> tuple[str, str] | None:
+        """A step's loss judged (the explosion rule), its update applied where it waited for
+        that, its Step event (and every stats_every steps its Ratios) sent."""
+        self.iteration += 1
+        step = Step(self.iteration, self.iteration / per_epoch, loss, lr)
+        if explosion.update(loss):
+            self.sink(step)
+            return "exploded", f"{explosion.why()}; the learning rate is probably too high"
+        steps.update()
+        self._loss_sum += loss
+        self.sink(step)
+        if self.iteration % self.preset.train.stats_every == 0:
+            net = steps.net
+            self.sink(Ratios(self.iteration, ratio_rows(net.params, steps.opt.applied, net.backend)))
         return None
 
     def _end_epoch(
@@ -416,7 +487,7 @@ class Trainer:
         parameters kept there, the learning rate decayed, the epoch event sent."""
         tc = self.preset.train
         train_acc = net.accuracy(*train)
-        val_acc = net.accuracy(*val)
+        val_acc, top_class, top_share = _val_reading(net, val[0], self.data.y_val)
         lr_used = opt.learning_rate
         if self.best_val_acc is None or val_acc > self.best_val_acc:
             self.best_val_acc, self.best_epoch = val_acc, epoch
@@ -432,7 +503,22 @@ class Trainer:
                 val_acc=val_acc,
                 learning_rate=lr_used,
                 elapsed_s=time.perf_counter() - t0,
+                val_top_class=top_class,
+                val_top_share=top_share,
             )
         )
         if self.on_epoch is not None:
             self.on_epoch(self)
+
+
+def _val_reading(net: FullyConnectedNet, X: Any, y: np.ndarray) -> tuple[float, int | None, float | None]:
+    """Val accuracy, the class predicted most often and its share of the predictions
+    (the advisor tells a net that answers one class from one that learned). X is on the
+    run's device, y on the host: the predictions come over in the one transfer the
+    accuracy took before."""
+    if X.shape[0] == 0:
+        return float("nan"), None, None
+    predicted = net.backend.to_host(net.predict(X))
+    counts = np.bincount(predicted, minlength=net.dims[-1])
+    top = int(counts.argmax())
+    return float(np.mean(predicted == y)), top, float(counts[top]) / X.shape[0]

@@ -268,8 +268,13 @@ def _init_worker(workers: int = 1, parent: ParentWatch | None = None) -> None:
     share_device(workers)
 
 
-def default_workers() -> int:
-    """One worker per core this process may use (each runs one BLAS thread)."""
+def default_workers(device: str = "cpu") -> int:
+    """One worker per core this process may use (each runs one BLAS thread); on a
+    GPU, GPU_WORKERS (engine/backend.py): each worker more only adds a CUDA context."""
+    if device == "gpu":
+        from ...engine.backend import GPU_WORKERS
+
+        return GPU_WORKERS
     return cores()
 
 
@@ -369,9 +374,10 @@ class TrialPool:
         self._watch = watch  # a local pool's pipe its workers watch
 
     @classmethod
-    def open(cls, scheduler: str | None, workers: int | None) -> TrialPool:
+    def open(cls, scheduler: str | None, workers: int | None, device: str = "cpu") -> TrialPool:
         """A Dask executor when `scheduler` is given, else `workers` local processes
-        (default: one per core); UserError for options that do not go together."""
+        (default: `default_workers` for the device the trials train on, "cpu" or
+        "gpu" as train.device resolved); UserError for options that do not go together."""
         if workers is not None and not 1 <= workers <= max_workers():
             raise UserError(
                 f"--workers {workers}: expected an integer from 1 to {max_workers()} (local worker processes: at most "
@@ -382,13 +388,18 @@ class TrialPool:
                 "--workers counts local processes; with --scheduler the Dask cluster's workers run "
                 "the trials: give one or the other"
             )
-        return cls.dask(scheduler) if scheduler else cls.local(workers)
+        return cls.dask(scheduler) if scheduler else cls.local(workers, device)
 
     @classmethod
-    def local(cls, workers: int | None = None) -> TrialPool:
+    def local(cls, workers: int | None = None, device: str = "cpu") -> TrialPool:
         """Worker processes (spawn), one BLAS thread each, ignoring SIGINT; on a GPU,
-        each caps its memory pool at its share of the device."""
-        workers = workers or default_workers()
+        each caps its memory pool at its share of the device, and a UserError naming
+        --workers says when their CUDA contexts would not fit in it."""
+        workers = workers or default_workers(device)
+        if device == "gpu":
+            from ...engine.backend import check_workers_fit, resolve
+
+            check_workers_fit(resolve("gpu"), workers)  # the command resolved it: cached
         context = _OneBlasThreadContext()
         watch = ParentWatch()
         executor = ProcessPoolExecutor(

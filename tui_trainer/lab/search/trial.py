@@ -80,11 +80,8 @@ def run_trial(spec: TrialSpec) -> TrialResult:
             # A run as every other (lab/session.py), without a run folder (the search's
             # store keeps the trial's result) and without advice (nothing would read it).
             run = record_run(preset, data, None, control, epochs, advise=False, run_id=trial.trial_id)
+            # On a GPU the run hands its memory back as it ends, to the workers sharing it (Trainer._release).
             ended = run.run()
-            backend = run.trainer.backend
-            del run  # the trainer's arrays go back to the memory pool...
-            if backend is not None:
-                backend.free_memory()  # ...and the pool's blocks back to a GPU the other workers share
         finally:
             done.set()
         return result(

@@ -29,11 +29,11 @@ from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
 from ... import formatting as fmt
-from ...config import Preset, load_preset
+from ...config import Preset
 from ...engine.events import Advice
 from ...errors import UserError
 from ...lab.advisor import diagnose
-from ...records.run_folder import RunInfo, list_runs, read_metrics
+from ...records.run_folder import RunInfo, list_runs, read_metrics, recorded_preset
 from ...usertext import markup, textual_markup
 from ..messages import UseConfig
 from ..plotdata import mean_per_bucket
@@ -179,7 +179,7 @@ class RunsScreen(Screen):
         for name, info in self.runs.items():
             if name not in self.presets:
                 try:
-                    self.presets[name] = load_preset(info.path / "config.toml")
+                    self.presets[name] = recorded_preset(info.path)
                 except UserError:
                     self.presets[name] = None
         self.selected = [s for s in self.selected if s in self.runs]
@@ -258,7 +258,9 @@ class RunsScreen(Screen):
     def _update_overlays(self) -> None:
         shown = self.selected or ([h] if (h := self._highlighted()) else [])
         runs = [(name, self.curves(name), RUN_COLOURS[i % MAX_OVERLAY]) for i, name in enumerate(shown)]
-        legend = "  ".join(f"[{palette.hex(colour)}]━ {fmt.short_run_name(name)}[/]" for name, _, colour in runs)
+        legend = "  ".join(
+            f"[{palette.hex(colour)}]━ {textual_markup(fmt.short_run_name(name))}[/]" for name, _, colour in runs
+        )  # a border's subtitle is Textual markup; a folder's name is the user's
         for plot in self.query(OverlayPlot):
             plot.border_subtitle = legend
             plot.show(runs)
@@ -307,9 +309,8 @@ class RunsScreen(Screen):
         name = self._highlighted()
         if name is None:
             return
-        path = self.runs[name].path / "config.toml"
         try:
-            preset = load_preset(path)
+            preset = recorded_preset(self.runs[name].path)
         except UserError as e:
             self.notify(textual_markup(e), severity="error", timeout=8)
             return

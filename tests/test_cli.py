@@ -18,7 +18,7 @@ from tui_trainer.threads import BLAS_ENV, cores
 
 # Runs a command the way the console script does, and at NumPy's first import
 # prints the BLAS variables as NumPy would find them, then exits; if the command
-# never loads NumPy, prints them at its end. The workbench opens as if on a terminal.
+# never loads NumPy, prints them at its end.
 AT_NUMPY_IMPORT = """
 import builtins, os, sys
 real_import = builtins.__import__
@@ -28,8 +28,6 @@ def spy(name, *args, **kwargs):
         os._exit(0)
     return real_import(name, *args, **kwargs)
 builtins.__import__ = spy
-import tui_trainer.commands.ui
-tui_trainer.commands.ui.check_terminal = lambda: None  # the workbench's: no terminal here, and no need
 from tui_trainer.cli import main
 main(sys.argv[1:])
 print("end:", os.environ.get("OPENBLAS_NUM_THREADS"), os.environ.get("OMP_NUM_THREADS"), flush=True)

@@ -245,3 +245,25 @@ def test_a_gpu_search_defaults_to_a_few_workers_and_refuses_too_many(fake_gpu):
         TrialPool.open(None, 16, device="gpu")
     with TrialPool.open(None, None) as pool:  # on the CPU: one per core
         assert pool.capacity == cores()
+
+
+def test_the_workbenchs_search_and_tune_size_their_pools_for_the_device_as_the_commands_do(
+    fake_gpu, tmp_path, monkeypatch
+):
+    import tui_trainer.lab.search.pool as pool_module
+    from tui_trainer.config import load_preset
+    from tui_trainer.datasets import load_dataset
+    from tui_trainer.ui.jobs import make_job
+
+    cpu = load_preset("digits-fast")
+    gpu = cpu.replace(**{"train.device": "gpu"})
+    data = load_dataset(cpu.data, source=cpu.source)
+    for kind in ("search", "tune"):
+        # six cores, so a pool sized one a core cannot pass for GPU_WORKERS (2)
+        monkeypatch.setattr(pool_module, "cores", lambda: 6)
+        for preset, workers in ((gpu, backend.GPU_WORKERS), (cpu, 6)):
+            job = make_job(kind, preset, data, tmp_path)
+            try:
+                assert job.pool.capacity == workers, (kind, preset.train.device)
+            finally:
+                job.pool.close(graceful=False)

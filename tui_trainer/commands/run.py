@@ -28,12 +28,12 @@ Exit status: 0 finished, 3 exploded, 130 stopped, 141 stdout closed, 1 failed
 from __future__ import annotations
 
 import sys
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from ..config import load_preset
 from ..errors import UserError
 from ..threads import apply_training_blas_threads
-from .console import BAD_INPUT, PIPE_CLOSED, StopOnSignals, exit_status, is_terminal, preflight
+from .console import BAD_INPUT, PIPE_CLOSED, StopOnSignals, exit_status, is_terminal, preflight, say
 
 if TYPE_CHECKING:
     from ..engine import RunControl
@@ -61,7 +61,7 @@ def command(args) -> int:
         run = record_run(preset, data, args.runs_dir, control)
         assert run.store is not None
         if run.notice:
-            _say(sys.stderr, f"tui-trainer: {run.notice}")
+            say(f"tui-trainer: {run.notice}")
         face: JsonLines | PlainLines | None = None
         if args.json:
             run.watch(face := JsonLines(sys.stdout, control))
@@ -80,11 +80,11 @@ def command(args) -> int:
     trainer = run.trainer
     if ended.status == "failed" and isinstance(trainer.error, UserError):
         # the machine's problem (a full disk under the record), not a bug: one line, what to do
-        _say(sys.stderr, f"tui-trainer: {trainer.error}")
+        say(f"tui-trainer: {trainer.error}")
         return BAD_INPUT
     if ended.status == "failed" and trainer.traceback:
-        _say(sys.stderr, trainer.traceback.rstrip())
-        _say(sys.stderr, f"tui-trainer: the run failed; its record is in {run.store.path}")
+        say(trainer.traceback.rstrip())
+        say(f"tui-trainer: the run failed; its record is in {run.store.path}")
     if ended.status == "stopped" and face is not None and face.closed:
         return PIPE_CLOSED
     return exit_status(ended.status)
@@ -99,10 +99,3 @@ def stop_on_signals(control: RunControl, record: Record) -> StopOnSignals:
         record.stopping = signal_name
 
     return StopOnSignals(stop, hangup=True)
-
-
-def _say(stream: IO[str], text: str) -> None:
-    try:
-        print(text, file=stream, flush=True)
-    except (OSError, ValueError):
-        pass  # nowhere left to say it

@@ -23,8 +23,9 @@ import numpy as np
 from .. import formatting as fmt
 from ..errors import UserError
 from ..lab.weights import first_layer_grid, grid_shape, write_png
+from ..records.reading import read_lines, read_text
 from ..records.run_folder import RunInfo, find_run, list_runs
-from ..usertext import markup
+from ..usertext import markup, one_line
 from .console import listing_table, rich_console
 
 STATUS_STYLE = {"finished": "green", "exploded": "red", "failed": "red", "stopped": "yellow", "incomplete": "dim"}
@@ -47,6 +48,8 @@ def command(args) -> int:
 
 
 def runs_table(runs: list[RunInfo], runs_dir: str, width: int):
+    from rich.text import Text
+
     full = max(len(r.name) for r in runs)
     others = 16 + max(len(r.status) for r in runs) + 7 + 7 + 7 + 5 + 2 * 6  # the other columns and the gaps
     short = width < full + others
@@ -59,8 +62,9 @@ def runs_table(runs: list[RunInfo], runs_dir: str, width: int):
     for r in runs:
         table.add_row(
             markup(fmt.short_run_name(r.name) if short else r.name),
-            r.started_at[5:16] if short else r.started_at[:16],
-            f"[{STATUS_STYLE.get(r.status, '')}]{markup(r.status)}[/]",
+            markup(r.started_at[5:16] if short else r.started_at[:16]),
+            # a status edited into a summary is shown as written, unstyled
+            Text(one_line(r.status), style=STATUS_STYLE.get(r.status, "")),
             "" if r.best_val_acc is None else f"{r.best_val_acc:.3f}",
             fmt.short_number(r.learning_rate),
             fmt.short_number(r.reg),
@@ -148,18 +152,17 @@ def image_shape_of(run_dir: Path) -> tuple[int, ...]:
     """The input image shape the run recorded in run_started; for a run recorded
     before that field existed, the shape of its bundled data set."""
     try:
-        with open(run_dir / "metrics.jsonl", encoding="utf-8") as f:
-            for line in f:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    break
-                if isinstance(event, dict) and event.get("event") == "run_started" and "image_shape" in event:
-                    return _valid_shape(run_dir, event["image_shape"])
+        for line in read_lines(run_dir / "metrics.jsonl"):
+            try:
+                event = json.loads(line)
+            except (ValueError, RecursionError):
+                break
+            if isinstance(event, dict) and event.get("event") == "run_started" and "image_shape" in event:
+                return _valid_shape(run_dir, event["image_shape"])
     except OSError:
         pass
     try:
-        cfg = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+        cfg = tomllib.loads(read_text(run_dir / "config.toml"))
     except (OSError, ValueError, RecursionError):
         cfg = {}
     from ..datasets.bundled import BUNDLED

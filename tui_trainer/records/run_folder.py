@@ -34,6 +34,7 @@ from ..engine.events import Epoch, Event, RunEnded, RunStarted, Step, event_line
 from ..errors import UserError
 from ..formatting import short_run_name
 from .atomic import atomic_save_npz, atomic_write_text, new_record_dir, record_problem
+from .reading import read_lines, read_text
 
 
 class RunStore:
@@ -209,8 +210,8 @@ def close_abandoned(path: str | Path, reason: str) -> bool:
     if (path / "summary.json").exists() or not (path / "metrics.jsonl").is_file():
         return False
     try:
-        preset = loads_preset((path / "config.toml").read_text(encoding="utf-8"), source=str(path / "config.toml"))
-    except (OSError, UserError):
+        preset = recorded_preset(path)
+    except UserError:
         return False
     cut_torn_line(path / "metrics.jsonl")
     started, last_epoch, best, iterations, ended = None, None, None, 0, None
@@ -249,6 +250,19 @@ def close_abandoned(path: str | Path, reason: str) -> bool:
         store._logged_end = True
         store(ended)  # the line is there: the summary only
     return True
+
+
+def recorded_preset(run_dir: str | Path) -> Preset:
+    """The preset a run was trained with (its config.toml, read as a record is:
+    reading.read_text); a UserError naming the file when it cannot be used."""
+    file = Path(run_dir) / "config.toml"
+    try:
+        text = read_text(file)
+    except OSError as e:
+        raise UserError(f"{file}: cannot read the run's preset: {e.strerror or e}") from None
+    except ValueError as e:  # not UTF-8
+        raise UserError(f"{file}: cannot read the run's preset: not UTF-8 text ({e})") from None
+    return loads_preset(text, source=str(file))
 
 
 def list_runs(runs_dir: str | Path) -> list[RunInfo]:
@@ -303,7 +317,7 @@ def find_run(run: str, runs_dir: str | Path) -> Path | None:
 
 def _read(path: Path, parse: Any) -> Any:
     try:
-        return parse(path.read_text(encoding="utf-8"))
+        return parse(read_text(path))
     except (OSError, ValueError, RecursionError):  # UnicodeDecodeError and TOMLDecodeError are ValueErrors
         return None
 
@@ -322,12 +336,12 @@ def _of(kind: type, value: Any) -> Any:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """The events of a run's metrics.jsonl; a torn last line (a killed writer) is skipped."""
+    """The events of a run's metrics.jsonl; a torn last line (a killed writer) is skipped,
+    and so is anything after a line that is not an event (reading.read_lines bounds each)."""
     events = []
-    with open(Path(path) / "metrics.jsonl", encoding="utf-8") as f:
-        for line in f:
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                break
+    for line in read_lines(Path(path) / "metrics.jsonl"):
+        try:
+            events.append(json.loads(line))
+        except (ValueError, RecursionError):
+            break
     return events

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 from ..config import Preset, load_preset
 from ..datasets import Dataset
 from ..engine import RunControl
+from ..engine.trainer import resolve_device
 from ..formatting import accuracy, hyperparameter
 from ..lab.checks import CHECKS, CheckResult, iter_checks
 from ..lab.lr_find import LrFindEnded, LrSweep, find_lr
@@ -187,11 +188,15 @@ class PoolJob(Job[E]):
 
     pool: TrialPool
 
-    def _open(self, workers: int | None, make_record: Callable[[], R]) -> R:
+    def _open(self, preset: Preset, workers: int | None, make_record: Callable[[], R]) -> R:
         """The pool, then the job's record folder (made here, on the app's thread: a runs
-        directory that cannot be made fails with a UserError, and the pool is shut)."""
+        directory that cannot be made fails with a UserError, and the pool is shut). The
+        pool is sized for the device the trials train on, as the commands size theirs: a
+        GPU preset gets GPU_WORKERS workers, not one a core (a UserError naming
+        train.device when that device is missing)."""
         start_resource_tracker()
-        self.pool = TrialPool.open(scheduler=None, workers=workers)
+        device = resolve_device(preset).name
+        self.pool = TrialPool.open(scheduler=None, workers=workers, device=device)
         try:
             return make_record()
         except BaseException:
@@ -218,7 +223,7 @@ class SearchJob(PoolJob[SearchEnded]):
 
     def __init__(self, preset: Preset, runs_dir: str | Path, workers: int | None = None) -> None:
         super().__init__(preset)
-        self.store = self._open(workers, lambda: SearchStore.create(runs_dir, preset))
+        self.store = self._open(preset, workers, lambda: SearchStore.create(runs_dir, preset))
         self.where = self.pool.where
         self.control = SearchControl.for_pool(self.pool, self.store)
 
@@ -265,7 +270,7 @@ class TuneJob(PoolJob[TuneEnded]):
     def __init__(self, preset: Preset, data: Dataset, runs_dir: str | Path, workers: int | None = None) -> None:
         super().__init__(preset)
         self.data = data
-        self.record = self._open(workers, lambda: TuneRecord.create(runs_dir, preset))
+        self.record = self._open(preset, workers, lambda: TuneRecord.create(runs_dir, preset))
         self.control = TuneControl()
         self.stage = ""  # the stage running (or last run)
 

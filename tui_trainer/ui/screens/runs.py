@@ -31,11 +31,11 @@ from textual_plotext import PlotextPlot
 
 from ... import formatting as fmt
 from ...charts import Chart, accuracy_lines, draw_accuracy, glyph, marker
-from ...config import Preset, load_preset
+from ...config import Preset
 from ...engine.events import Advice
 from ...errors import UserError
 from ...lab.advisor import diagnose
-from ...records.run_folder import RunInfo, list_runs, read_metrics
+from ...records.run_folder import RunInfo, list_runs, read_metrics, recorded_preset
 from ...usertext import markup, textual_markup
 from ..messages import UseConfig
 from ..plotdata import mean_per_bucket
@@ -134,10 +134,12 @@ class OverlayPlot(PlotextPlot):
 def overlay_legend(names: list[str], colours: list[tuple[int, int, int]]) -> str:
     """The overlays' legend: each run's number (its lines' names), marker and short name."""
     several = len(names) > 1
-    return "  ".join(
-        f"[{palette.hex(colour)}]{f'{i + 1} ' if several else ''}{glyph(marker(i))} {fmt.short_run_name(name)}[/]"
-        for i, (name, colour) in enumerate(zip(names, colours))
-    )
+    parts = []
+    for i, (name, colour) in enumerate(zip(names, colours)):
+        number = f"{i + 1} " if several else ""
+        # a border's subtitle is Textual markup; a folder's name is the user's
+        parts.append(f"[{palette.hex(colour)}]{number}{glyph(marker(i))} {textual_markup(fmt.short_run_name(name))}[/]")
+    return "  ".join(parts)
 
 
 class RunsScreen(Screen):
@@ -215,7 +217,7 @@ class RunsScreen(Screen):
         for name, info in self.runs.items():
             if name not in self.presets:
                 try:
-                    self.presets[name] = load_preset(info.path / "config.toml")
+                    self.presets[name] = recorded_preset(info.path)
                 except UserError:
                     self.presets[name] = None
         self.selected = [s for s in self.selected if s in self.runs]
@@ -350,9 +352,8 @@ class RunsScreen(Screen):
         name = self._highlighted()
         if name is None:
             return
-        path = self.runs[name].path / "config.toml"
         try:
-            preset = load_preset(path)
+            preset = recorded_preset(self.runs[name].path)
         except UserError as e:
             self.notify(textual_markup(e), severity="error", timeout=8)
             return

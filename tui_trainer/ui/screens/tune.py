@@ -35,7 +35,7 @@ from ... import formatting as fmt
 from ...errors import UserError
 from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep, draw_curves, suggestion_is_lower_bound
 from ...lab.tune.texts import narrator
-from ...usertext import textual_markup
+from ...usertext import clean, one_line, textual_markup
 from ..jobs import LrFindJob, TuneJob
 from ..messages import JobUpdated, StopJob, UseConfig
 
@@ -214,11 +214,11 @@ class TuneScreen(Screen):
         for event in events[self._logged :]:
             line = self.describe(event)
             if line is not None:
-                log.write_lines(line.splitlines())
+                log.write_lines(clean(line).splitlines())  # a trial's reason, a path: the user's text
         self._logged = len(events)
         if self.job.error and not self._said_error:
             self._said_error = True
-            log.write_line(f"tune failed: {self.job.error}")
+            log.write_line(one_line(f"tune failed: {self.job.error}"))
         self._title()
 
     def _title(self) -> None:

@@ -129,7 +129,6 @@ class WorkbenchScreen(Screen):
     def on_mount(self) -> None:
         for pane in self.query(".pane"):
             pane.can_focus = True  # Tab and Shift+Tab move between the panes
-            pane.ALLOW_MAXIMIZE = True  # a number key enlarges it (containers say no by default)
         self.status_bar = self.query_one(StatusBar)
         self.loss_plot = self.query_one(LossPlot)
         self.accuracy_plot = self.query_one(AccuracyPlot)
@@ -243,7 +242,7 @@ class WorkbenchScreen(Screen):
         self.call_after_refresh(self._focus_tab, tab)
 
     def _enlarge(self, pane: Widget) -> None:
-        self.maximize(pane, container=False)
+        self.maximized = pane  # not maximize(): it refuses the scrolling containers the tables sit in
         pane.focus(scroll_visible=False)
         self.flash(f"{TAB_LABELS[next(t for t, p in TABS.items() if p[0] == pane.id)][2:]}: enlarged (escape: back)")
 

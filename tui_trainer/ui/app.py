@@ -146,7 +146,6 @@ class WorkbenchApp(App[int]):
 
     def on_mount(self) -> None:
         self.load_data(self.session.base_preset)
-        self.call_after_refresh(self._ensure_host)  # after the first frame: starting a process takes a moment
         self.set_interval(self.drain_interval, self._drain)
         if not self.is_headless:  # not under a test's Pilot, whose loop is the test's
             terminal.on_quit_signals(lambda name: self._quit_for(f"interrupted by {name}"))
@@ -217,6 +216,10 @@ class WorkbenchApp(App[int]):
             self._start_when_loaded = False
             self.start()
         self._changed(ALL)
+        # The trainer's process starts once the screen shows the data: on two cores its
+        # start (an interpreter importing NumPy) slowed the load and the first usable
+        # frame by half a second; a space pressed before starts it at once (start()).
+        self.call_after_refresh(self._ensure_host)
 
     # --- the next run ----------------------------------------------------------------
 

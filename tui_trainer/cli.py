@@ -122,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list past runs")
     _add_runs_dir(p)
+    p.add_argument("runs", nargs="*", metavar="RUN", help="with --export-csv: the runs to export (default: every run)")
+    p.add_argument("--json", action="store_true", help="print one JSON document: every run and every seed group")
+    p.add_argument(
+        "--export-csv",
+        metavar="FILE",
+        default=None,
+        help="write every curve as a tidy CSV (run, group, seed, epoch, iteration, metric, value, smoothed; - stdout)",
+    )
     p.add_argument(
         "--export-weights",
         metavar="RUN",

@@ -1,4 +1,7 @@
 """`tui-trainer runs [--runs-dir DIR]`: past runs, oldest first, newest next to the prompt.
+`tui-trainer runs --json`: one JSON document, every run (summary and settings) and every seed group.
+`tui-trainer runs --export-csv FILE [RUN ...]`: every curve of the runs named (default: all) as a
+tidy long CSV, one row per step or epoch and metric, for pandas or polars as it is.
 `tui-trainer runs --export-weights RUN [--out FILE.png] [--scale N]`: a run's first-layer weights
 as a PNG, each weight NxN pixels (default 4), written to RUN/W1.png unless --out names a file.
 
@@ -13,7 +16,9 @@ Exit status: 0 listed or written, 2 bad input (no such run, no weights to draw, 
 
 from __future__ import annotations
 
+import csv
 import json
+import sys
 import tomllib
 import zipfile
 from pathlib import Path
@@ -22,6 +27,7 @@ import numpy as np
 
 from .. import formatting as fmt
 from ..errors import UserError
+from ..lab.compare import CSV_COLUMNS, curve_rows, runs_document
 from ..lab.weights import first_layer_grid, grid_shape, write_png
 from ..records.run_folder import RunInfo, list_runs
 from ..usertext import markup
@@ -33,10 +39,17 @@ STATUS_STYLE = {"finished": "green", "exploded": "red", "failed": "red", "stoppe
 def command(args) -> int:
     if getattr(args, "export_weights", None):
         return export_weights(args)
-    console = rich_console()
+    if getattr(args, "runs", None) and not getattr(args, "export_csv", None):
+        raise UserError(f"{args.runs[0]}: naming runs is for --export-csv (the listing shows every run)")
     if Path(args.runs_dir).exists() and not Path(args.runs_dir).is_dir():
         raise UserError(f"{args.runs_dir}: --runs-dir must be a folder, and this is a file")
     runs = list_runs(args.runs_dir)
+    if getattr(args, "export_csv", None):
+        return export_csv(args, runs)
+    if getattr(args, "json", False):
+        print(json.dumps(runs_document(runs), indent=2))
+        return 0
+    console = rich_console()
     if not runs:
         console.print(
             f"no runs in {markup(args.runs_dir)}/ yet (start one with: tui-trainer run default)", highlight=False
@@ -67,6 +80,44 @@ def runs_table(runs: list[RunInfo], runs_dir: str, width: int):
             "" if r.batch_size is None else str(r.batch_size),
         )
     return table
+
+
+def export_csv(args, runs: list[RunInfo]) -> int:
+    """Write the curves of the runs named (every run when none is) to args.export_csv."""
+    if args.runs:
+        by_path = {r.path.resolve(): r for r in runs}
+        chosen = []
+        for name in args.runs:
+            path = resolve_run(name, args.runs_dir, "--export-csv").resolve()
+            chosen.append(by_path.get(path) or _info_of(path))
+        runs = chosen
+    out = args.export_csv
+    try:
+        f = sys.stdout if out == "-" else open(out, "w", encoding="utf-8", newline="")
+    except OSError as e:
+        raise UserError(f"--export-csv {out}: cannot write: {e.strerror or e}") from None
+    rows = 0
+    try:
+        writer = csv.writer(f)
+        writer.writerow(CSV_COLUMNS)
+        for r in runs:
+            for row in curve_rows(r):
+                writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+                rows += 1
+    except OSError as e:
+        raise UserError(f"--export-csv {out}: cannot write: {e.strerror or e}") from None
+    finally:
+        if f is not sys.stdout:
+            f.close()
+    if out != "-":
+        print(f"wrote {out}: {rows} rows from {len(runs)} run{'s' if len(runs) != 1 else ''}")
+    return 0
+
+
+def _info_of(path: Path) -> RunInfo:
+    """A run folder outside --runs-dir, read as list_runs reads one."""
+    (info,) = [r for r in list_runs(path.parent) if r.path.resolve() == path]
+    return info
 
 
 # --- --export-weights: RUN is a run folder's name in --runs-dir, or a path to one. The picture is
@@ -101,7 +152,7 @@ def export_weights(args) -> int:
     return 0
 
 
-def resolve_run(run: str, runs_dir: str | Path) -> Path:
+def resolve_run(run: str, runs_dir: str | Path, option: str = "--export-weights") -> Path:
     """The run folder RUN names: a path to it, or its name inside runs_dir."""
     for candidate in (Path(run), Path(runs_dir) / run):
         if candidate.is_dir() and (candidate / "config.toml").is_file():
@@ -111,7 +162,7 @@ def resolve_run(run: str, runs_dir: str | Path) -> Path:
         hint = "; latest runs there: " + ", ".join(names[-5:])
     else:
         hint = f"; there are no runs in {runs_dir}/"
-    raise UserError(f"--export-weights {run}: no such run (neither a run folder nor a run in {runs_dir}/){hint}")
+    raise UserError(f"{option} {run}: no such run (neither a run folder nor a run in {runs_dir}/){hint}")
 
 
 def load_w1(run_dir: Path) -> np.ndarray:

@@ -133,3 +133,41 @@ def test_settings_diff_names_only_the_keys_that_differ(runs_dir):
     assert "data.dataset" in everything and "name" in everything and "description" not in everything
     (g,) = group_runs(runs)
     assert [r.name for r in g.runs] == names[1:3] and g.preset == "spiral"
+
+
+def test_run_seeds_records_one_group_that_runs_lists_as_one_row(tmp_path):
+    d = tmp_path / "runs"
+    r = tui("run", "spiral", "--set", "train.epochs=3", "--set", "train.seed=5", "--seeds", "3", "--runs-dir", str(d))
+    assert r.returncode == 0, r.stderr
+    runs = list_runs(d)
+    assert len(runs) == 3 and len({r.group for r in runs}) == 1 and runs[0].group is not None
+    assert sorted(r.seed for r in runs) == [5, 6, 7]  # the train seed varies ...
+    assert {r.settings["data.seed"] for r in runs} == {0}  # ... the data split stays
+    (g,) = group_runs(runs)
+    assert g.n == 3 and f"seed group {g.id}: best val acc {g.mean:.3f} ± {g.std:.3f} n=3" in r.stdout
+    listing = tui("runs", "--runs-dir", str(d))
+    rows = [line for line in listing.stdout.splitlines() if "finished" in line]
+    assert len(rows) == 1 and f"{g.mean:.3f}±{g.std:.3f}" in rows[0] and " 3 " in rows[0]
+    assert "mean ± sample std" in listing.stdout
+
+    j = tui("run", "spiral", "--set", "train.epochs=2", "--seeds", "2", "--runs-dir", str(d), "--json")
+    assert j.returncode == 0, j.stderr
+    lines = [json.loads(line) for line in j.stdout.splitlines()]
+    first, last = lines[0], lines[-1]
+    assert first["event"] == "group_started" and first["seeds"] == [0, 1]
+    assert last["event"] == "group_ended" and last["id"] == first["group"] and last["n"] == 2
+    started = [e["run_id"] for e in lines if e["event"] == "run_started"]
+    assert last["runs"] == started
+    assert [e["event"] for e in lines].count("run_ended") == 2
+
+
+def test_a_group_exits_with_its_worst_runs_status(tmp_path):
+    from tui_trainer.commands.console import worst_exit_status
+
+    assert worst_exit_status([0, 3, 0]) == 3 and worst_exit_status([0, 130]) == 130
+    assert worst_exit_status([130, 3, 1]) == 1 and worst_exit_status([]) == 0
+    r = tui("run", "lr-too-high", "--set", "train.epochs=2", "--seeds", "2", "--runs-dir", str(tmp_path))
+    assert r.returncode == 3, r.stderr  # every seed explodes
+    assert "exploded" in r.stdout
+    bad = tui("run", "spiral", "--seeds", "0", "--runs-dir", str(tmp_path))
+    assert bad.returncode == 2 and "--seeds 0: must be a whole number of at least 1" in bad.stderr

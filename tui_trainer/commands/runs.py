@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import formatting as fmt
 from ..errors import UserError
-from ..lab.compare import CSV_COLUMNS, curve_rows, runs_document
+from ..lab.compare import CSV_COLUMNS, Group, curve_rows, rows_of, runs_document, spread_text
 from ..lab.weights import first_layer_grid, grid_shape, write_png
 from ..records.run_folder import RunInfo, list_runs
 from ..usertext import markup
@@ -60,26 +60,47 @@ def command(args) -> int:
 
 
 def runs_table(runs: list[RunInfo], runs_dir: str, width: int):
-    full = max(len(r.name) for r in runs)
-    others = 16 + max(len(r.status) for r in runs) + 7 + 7 + 7 + 5 + 2 * 6  # the other columns and the gaps
+    """One row per lone run, and one per seed group: its mean ± sample std of best val acc
+    over the n runs that recorded one (lab.compare.group_runs)."""
+    rows = rows_of(runs)
+    has_groups = any(isinstance(r, Group) for r in rows)
+    names = [_row_name(r) for r in rows]
+    full = max(len(n) for n in names)
+    others = 16 + max(len(r.status) for r in rows) + 7 + 7 + 7 + 5 + 2 * 6  # the other columns and the gaps
+    if has_groups:
+        others += 11 - 7 + 3 + 2  # a wider val acc column, and n
     short = width < full + others
     table = listing_table(f"Runs in {markup(runs_dir)}/")
+    if has_groups:
+        table.caption = "a seed group's val acc: the mean ± sample std of its n runs' best"
     table.add_column("run", overflow="fold", min_width=min(full, 14))
     table.add_column("date", no_wrap=True)
     table.add_column("status", no_wrap=True)
+    if has_groups:
+        table.add_column("n", justify="right", no_wrap=True)
     for name in ("val acc", "lr", "reg", "batch"):
         table.add_column(name, justify="right", no_wrap=True)
-    for r in runs:
+    for row, name in zip(rows, names, strict=True):
+        first = row.runs[0] if isinstance(row, Group) else row
+        if isinstance(row, Group):
+            acc, n = spread_text(row, n=False), [str(row.n)]
+        else:
+            acc, n = ("" if row.best_val_acc is None else f"{row.best_val_acc:.3f}"), ([""] if has_groups else [])
         table.add_row(
-            markup(fmt.short_run_name(r.name) if short else r.name),
-            r.started_at[5:16] if short else r.started_at[:16],
-            f"[{STATUS_STYLE.get(r.status, '')}]{markup(r.status)}[/]",
-            "" if r.best_val_acc is None else f"{r.best_val_acc:.3f}",
-            fmt.short_number(r.learning_rate),
-            fmt.short_number(r.reg),
-            "" if r.batch_size is None else str(r.batch_size),
+            markup(fmt.short_run_name(name) if short else name),
+            first.started_at[5:16] if short else first.started_at[:16],
+            f"[{STATUS_STYLE.get(row.status, '')}]{markup(row.status)}[/]",
+            *n,
+            acc,
+            fmt.short_number(first.learning_rate),
+            fmt.short_number(first.reg),
+            "" if first.batch_size is None else str(first.batch_size),
         )
     return table
+
+
+def _row_name(row: RunInfo | Group) -> str:
+    return row.id if isinstance(row, Group) else row.name
 
 
 def export_csv(args, runs: list[RunInfo]) -> int:

@@ -26,6 +26,10 @@ from .history import History
 SEED_KEY = "train.seed"
 
 
+# Run statuses from best to worst, for a group's one status.
+_STATUS_ORDER = {"finished": 0, "incomplete": 1, "stopped": 2, "exploded": 3, "failed": 4}
+
+
 @dataclass(frozen=True)
 class Group:
     """The runs of one seed group and the spread of their best val accuracy.
@@ -46,6 +50,11 @@ class Group:
     @property
     def preset(self) -> str:
         return self.runs[0].preset
+
+    @property
+    def status(self) -> str:
+        """The worst way one of its runs ended (a run still going, or killed, reads incomplete)."""
+        return max((r.status for r in self.runs), key=lambda s: _STATUS_ORDER.get(s, len(_STATUS_ORDER)))
 
     @property
     def dataset(self) -> str:
@@ -90,11 +99,23 @@ def rows_of(runs: Sequence[RunInfo]) -> list[RunInfo | Group]:
     return out
 
 
-def spread_text(g: Group) -> str:
-    """How a group's best val accuracy reads in a table: "0.912 ± 0.004 n=3"."""
+def spread_text(g: Group, n: bool = True) -> str:
+    """How a group's best val accuracy reads: "0.912 ± 0.004 n=3" (the mean ± the sample std);
+    without `n`, "0.912±0.004" for a narrow column."""
     if g.mean is None or g.std is None:
-        return f"n={g.n}"
+        return f"n={g.n}" if n else ""
+    if not n:
+        return f"{g.mean:.3f}±{g.std:.3f}"
     return f"{g.mean:.3f} ± {g.std:.3f} n={g.n}"
+
+
+def group_line(g: Group) -> str:
+    """The sentence a face ends a seed group with."""
+    seeds = sorted(r.seed for r in g.runs if r.seed is not None)
+    text = f"seed group {g.id}: best val acc {spread_text(g)} (mean ± sample std"
+    if g.lo is not None and g.hi is not None:
+        text += f"; min..max {g.lo:.3f}..{g.hi:.3f}"
+    return text + f"), train seeds {', '.join(map(str, seeds))}"
 
 
 def shared_settings(runs: Sequence[RunInfo]) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from ..config import Preset
 from ..datasets import Dataset
 from ..engine import RunControl, Trainer
 from ..engine.events import Fanout, RunEnded, Sink
+from ..engine.trainer import build_net
 from ..errors import PresetError
 from ..records.atomic import safe_name
 from ..records.run_folder import RunStore
@@ -139,6 +140,19 @@ def record_run(
         on_epoch=_epoch_hooks(store, on_epoch),
     )
     return RecordedRun(trainer, store, sinks, advisor)
+
+
+def held_out_accuracy(preset: Preset, data: Dataset, params: dict[str, np.ndarray] | None) -> float | None:
+    """The accuracy of `params` (a run's best, on the host) on the test split: the held-out
+    figure, read once a configuration is chosen (the val reading chose it, so it is optimistic).
+    None with no test examples (data.num_test = 0) or no parameters. On the CPU, whatever the
+    run trained on: a GPU run's net is gone by now, and the test split is small."""
+    if params is None or data.X_test.shape[0] == 0:
+        return None
+    net = build_net(preset, data.input_dim, data.num_classes)
+    net.set_params(params)
+    dtype = np.dtype(preset.model.dtype)
+    return net.accuracy(data.X_test.astype(dtype, copy=False), data.y_test)
 
 
 def seed_group(preset: Preset, seeds: int) -> tuple[str, list[Preset]]:

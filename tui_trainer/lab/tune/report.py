@@ -14,6 +14,7 @@ from ...records.tune_folder import TuneRecord
 from ..lr_find import METHODS, SUGGESTED, curve_text
 from .results import ChecksResult, FinalResult, LrFindResult, SearchStageResult, StageEntry, TuneState
 from .stages import LR_MARGIN, coarse_ranges
+from .texts import held_out_line
 
 if TYPE_CHECKING:  # the table of stages imports this module for each stage's part
     from .runner import Stage
@@ -51,6 +52,9 @@ def report_text(record: TuneRecord, state: TuneState, stages: Sequence[Stage]) -
             f"`tui-trainer search {record.tuned_path}` searches its fine ranges again.",
             "",
         ]
+        result = state.result("final", FinalResult)
+        if result.test_acc is not None:  # an older tune's report reads as it did
+            lines += [held_out_line(result.best_val_acc, result.test_acc, result.n_test) + ".", ""]
     return "\n".join(lines)
 
 

@@ -100,11 +100,17 @@ class FinalResult:
     trial: str  # the candidate it continued
     candidates: tuple[Candidate, ...]
     tuned_preset: str | None = None  # tuned.toml, once the final run finished
+    # The final run's best parameters on the test split, read once the run finished (None: no
+    # test examples, or a state.json from before it was read).
+    test_acc: float | None = None
+    n_test: int = 0
 
     def to_json(self) -> dict:
         d = _plain(self)
         if self.tuned_preset is None:
             del d["tuned_preset"]
+        if self.test_acc is None:  # a state.json from before the test split was read writes back the same
+            del d["test_acc"], d["n_test"]
         return d
 
     def lacks(self) -> str | None:

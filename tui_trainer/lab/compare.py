@@ -168,6 +168,16 @@ def diff_text(run: RunInfo, keys: Sequence[str]) -> str:
     return " ".join(parts)
 
 
+def matches(run: RunInfo, query: str) -> bool:
+    """Whether a run passes a filter as typed: every word (case ignored) is part of its name,
+    preset, data set or one of its tags. An empty query passes every run."""
+    fields = [run.name, run.preset, run.dataset, *run.tags]
+    if run.group:
+        fields.append(run.group)
+    haystack = "\n".join(fields).lower()
+    return all(word in haystack for word in query.lower().split())
+
+
 # --- one JSON document: `tui-trainer runs --json` ---------------------------------------
 
 
@@ -181,6 +191,8 @@ def run_document(r: RunInfo) -> dict[str, Any]:
         "group": r.group,
         "seed": r.seed,
         "best_val_acc": r.best_val_acc,
+        "tags": list(r.tags),
+        "note": r.note,
         "summary": read_summary(r.path),
         "settings": {k: _jsonable(v) for k, v in r.settings.items()},
     }

@@ -6,6 +6,7 @@
         metrics.jsonl     every event, one JSON line each, flushed as written
         summary.json      status, best val acc, timings (written atomically at the end)
         group.txt         the seed group's id, for a run of `run --seeds N` (absent otherwise)
+        labels.json       the tags and one-line note a user gave it in the runs view (absent otherwise)
         best.npz          the best parameters by val accuracy (written atomically)
 
     store = RunStore.create("runs", preset, dataset)
@@ -36,6 +37,7 @@ from ..errors import UserError
 from .atomic import atomic_save_npz, atomic_write_text, new_record_dir, record_problem
 
 GROUP_FILE = "group.txt"  # the seed group's id, one line; absent for a lone run and for older records
+LABELS_FILE = "labels.json"  # the user's tags and one-line note ({"tags": [...], "note": "..."}); absent until set
 
 
 class RunStore:
@@ -192,6 +194,8 @@ class RunInfo:
     seed: int | None = None  # train.seed: what varies within a seed group
     group: str | None = None  # the seed group (summary.json's "group"); None for a lone run or an old record
     settings: dict[str, Any] = field(default_factory=dict)  # config.toml flattened: "train.reg" -> value
+    tags: tuple[str, ...] = ()  # labels.json's
+    note: str = ""
 
 
 def cut_torn_line(path: Path) -> None:
@@ -296,9 +300,41 @@ def list_runs(runs_dir: str | Path) -> list[RunInfo]:
                 seed=_of(int, train.get("seed")),
                 group=(_read(d / GROUP_FILE, str.strip) or None),
                 settings=flat_settings(cfg),
+                **_labels(d),
             )
         )
     return out
+
+
+MAX_NOTE = 200  # characters: a note is one line in a table, not a lab book
+MAX_TAGS = 20
+
+
+def _labels(path: Path) -> dict[str, Any]:
+    raw = _table(_read(path / LABELS_FILE, json.loads))
+    tags = raw.get("tags")
+    note = raw.get("note")
+    return {
+        "tags": tuple(t for t in tags if isinstance(t, str) and t)[:MAX_TAGS] if isinstance(tags, list) else (),
+        "note": note if isinstance(note, str) else "",
+    }
+
+
+def parse_tags(text: str) -> tuple[str, ...]:
+    """Tags as a user types them: separated by commas or spaces, each once, in order."""
+    words = text.replace(",", " ").split()
+    return tuple(dict.fromkeys(words))[:MAX_TAGS]
+
+
+def write_labels(path: str | Path, tags: tuple[str, ...], note: str) -> None:
+    """Keep a run's tags and note in its folder (labels.json, written atomically); a note is one
+    line (line breaks become spaces) of at most MAX_NOTE characters."""
+    path = Path(path)
+    note = " ".join(note.split())[:MAX_NOTE]
+    try:
+        atomic_write_text(path / LABELS_FILE, json.dumps({"tags": list(tags), "note": note}, indent=2) + "\n")
+    except OSError as e:
+        raise record_problem(path / LABELS_FILE, "write the run's tags and note", e) from None
 
 
 def flat_settings(cfg: dict[str, Any]) -> dict[str, Any]:

@@ -104,6 +104,9 @@ def test_tune_on_spiral_runs_every_stage_and_leaves_a_tuned_preset_and_a_report(
         "tui-trainer run",
     ):
         assert words in report
+    # which hyperparameter mattered, over every trial of each search (not only the five in its table)
+    assert report.count("Which hyperparameter mattered") == 2 and report.count("importance: Spearman") == 2
+    assert "val acc against each searched value (12 trials; * the best)" in report  # the coarse search's
     # the held-out figure, once, at the end: the final run's best parameters on the test split
     best = np.load(Path(final["run"]) / "best.npz")
     data = load_dataset(tuned.data)

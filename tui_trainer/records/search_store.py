@@ -106,6 +106,26 @@ def _created_at(path: Path) -> str:
     return row[0] if row else ""
 
 
+def read_results(path: str | Path) -> list[dict[str, Any]]:
+    """Every trial a search folder recorded (as SearchStore.results gives them), read without
+    taking the folder or writing to it: a report of a search that is running or has ended.
+    [] when there is no readable store."""
+    db = Path(path) / DB_NAME
+    if not db.is_file():
+        return []
+    try:
+        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            cursor = con.execute("SELECT * FROM trials ORDER BY stage, idx")
+            names = ["index" if d[0] == "idx" else d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return []
+    return [{k: v for k, v in zip(names, row) if k != "recorded_at"} for row in rows]
+
+
 class SearchStore:
     """The search folder: open with `create` (a new search) or `latest` / `open` (resume)."""
 

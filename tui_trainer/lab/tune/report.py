@@ -12,6 +12,7 @@ from ...records.lr_find_folder import RESULT_FILE, read_record
 from ...records.run_folder import read_metrics
 from ...records.tune_folder import TuneRecord
 from ..lr_find import METHODS, SUGGESTED, curve_text
+from ..search.importance import report_lines
 from .results import ChecksResult, FinalResult, LrFindResult, SearchStageResult, StageEntry, TuneState
 from .stages import LR_MARGIN, coarse_ranges
 from .texts import held_out_line
@@ -117,6 +118,9 @@ def search_part(record: TuneRecord, entry: StageEntry[SearchStageResult]) -> lis
             f"{hyperparameter(r.params['reg'])} | {r.epochs} |"
         )
     lines.append("")
+    picture = report_lines(entry.path, 90) if entry.path else []  # every trial, not only the five above
+    if picture:
+        lines += ["Which hyperparameter mattered, over every trial of this search:", "", "```", *picture, "```", ""]
     for w in res.warnings:
         lines += [f"Warning: {w}", ""]
     nr = res.next_ranges

@@ -14,10 +14,10 @@ from tui_trainer.records.run_folder import LABELS_FILE, RunStore, list_runs
 from tui_trainer.ui.screens.runs import RunsScreen
 
 
-def record(root, name: str, *overrides: str) -> str:
+def record(root, name: str, *overrides: str, group: str | None = None) -> str:
     preset = load_preset(name, overrides)
     data = load_dataset(preset.data)
-    store = RunStore.create(root, preset, data)
+    store = RunStore.create(root, preset, data, group=group)
     Trainer(preset, data, store, run_id=store.run_id, on_epoch=store.on_epoch).run()
     return store.path.name
 
@@ -122,3 +122,29 @@ async def test_at_80x24_columns_collapse_and_the_diff_stays(runs_dir):
         assert table.get_cell(names["digits"], "run") == names["digits"].split("-", 2)[2]  # without its stamp
         assert "dataset=digits" in diff_of(screen, names["digits"])
         assert isinstance(screen.query_one("#runs-input", Input), Input)
+
+
+async def test_a_seed_group_is_one_row_drawn_as_its_mean_with_a_band(tmp_path):
+    lone = record(tmp_path, "spiral", "train.epochs=3")
+    members = [record(tmp_path, "spiral", "train.epochs=3", f"train.seed={s}", group="g-spiral") for s in (1, 2)]
+    infos = {r.name: r for r in list_runs(tmp_path)}
+    accs = [infos[m].best_val_acc for m in members]
+    app = RunsApp(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert set(table_names(screen)) == {lone, "g-spiral"}  # the group's runs are one row
+        table = screen.query_one(DataTable)
+        mean, std = sum(accs) / 2, abs(accs[0] - accs[1]) / 2**0.5
+        assert table.get_cell("g-spiral", "val_acc") == f"{mean:.3f}±{std:.3f}"
+        assert table.get_cell("g-spiral", "run").endswith("(2 seeds)")
+        assert screen.diff_keys == ["train.seed"]  # the group's first run against the lone one
+        while screen._highlighted() != "g-spiral":
+            await pilot.press("down")
+        await pilot.press("space")
+        (curve,) = [c for n, c, _ in screen.query_one("#runs-accuracy").runs if n == "g-spiral"]
+        runs = [screen._run_curves(m, infos[m].path) for m in members]
+        assert curve.val_acc == [(a + b) / 2 for a, b in zip(runs[0].val_acc, runs[1].val_acc)]
+        lo, hi = curve.val_band
+        assert lo == [min(a, b) for a, b in zip(runs[0].val_acc, runs[1].val_acc)] and len(hi) == 3
+        await pilot.press("t", *"seeded", "enter")  # a group's tags go on each of its runs
+    assert {r.name: r.tags for r in list_runs(tmp_path)} == {lone: (), members[0]: ("seeded",), members[1]: ("seeded",)}

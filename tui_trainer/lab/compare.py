@@ -118,6 +118,19 @@ def group_line(g: Group) -> str:
     return text + f"), train seeds {', '.join(map(str, seeds))}"
 
 
+def mean_band(series: Sequence[Sequence[float]]) -> tuple[list[float], list[float], list[float]]:
+    """A group's curve: the mean of its runs' values point by point and the band (min, max)
+    around it, over the points every run reached (a run stopped early shortens them all, so
+    the mean never mixes a different number of runs)."""
+    n = min((len(s) for s in series), default=0)
+    columns = [[s[i] for s in series] for i in range(n)]
+    return (
+        [statistics.fmean(c) for c in columns],
+        [min(c) for c in columns],
+        [max(c) for c in columns],
+    )
+
+
 def shared_settings(runs: Sequence[RunInfo]) -> dict[str, Any]:
     """The settings every run in `runs` has with the same value (the seed excluded)."""
     if not runs:

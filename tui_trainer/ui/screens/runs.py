@@ -44,7 +44,7 @@ from ...config import load_preset
 from ...engine.events import Advice
 from ...errors import UserError
 from ...lab.advisor import diagnose
-from ...lab.compare import diff_text, matches, settings_diff
+from ...lab.compare import Group, diff_text, matches, mean_band, rows_of, settings_diff, spread_text
 from ...records.run_folder import RunInfo, list_runs, parse_tags, read_metrics, write_labels
 from ...usertext import markup, textual_markup
 from ..messages import UseConfig
@@ -115,6 +115,16 @@ GROUP_LABEL = {"preset": "preset", "dataset": "data set"}
 DIFF_WIDTH = (12, 40)  # the diff column's width: at least, at most (the rest of a wide table)
 
 
+def group_row(g: Group) -> RunInfo:
+    """A seed group as one row: its first run's settings under the group's id, its worst status,
+    the mean best val accuracy (its column shows mean ± std) and the time all its runs took."""
+    first = g.runs[0]
+    times = [r.elapsed_s for r in g.runs if r.elapsed_s is not None]
+    return dataclasses.replace(
+        first, name=g.id, status=g.status, best_val_acc=g.mean, elapsed_s=sum(times) if times else None
+    )
+
+
 def visible_columns(width: int, widths: Mapping[str, int]) -> list[str]:
     """The columns that fit `width` cells, dropping the least needed first (Column.drop 1,
     then 2, ...; 0 stays); `widths` holds each column's content width (its cell padding added here)."""
@@ -138,6 +148,25 @@ class RunCurves:
     train_acc: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
     advice: list[Advice] = field(default_factory=list)
+    # A seed group's: the min..max of its runs' val accuracy around the mean (val_acc)
+    val_band: tuple[list[float], list[float]] | None = None
+
+
+def group_curves(members: list[RunCurves]) -> RunCurves:
+    """A seed group drawn as one run: its mean loss and accuracies (lab.compare.mean_band),
+    with the band of its val accuracy; no advice (each run has its own)."""
+    loss, _, _ = mean_band([c.loss.tolist() for c in members])
+    train, _, _ = mean_band([c.train_acc for c in members])
+    val, lo, hi = mean_band([c.val_acc for c in members])
+    longest = min(members, key=lambda c: c.loss.size)
+    return RunCurves(
+        longest.epoch_x[: len(loss)],
+        np.asarray(loss, np.float64),
+        longest.epochs[: len(val)],
+        train,
+        val,
+        val_band=(lo, hi),
+    )
 
 
 def load_curves(run_dir: Path) -> RunCurves:
@@ -199,6 +228,9 @@ class OverlayPlot(PlotextPlot):
             elif c.epochs:
                 plt.plot(c.epochs, c.train_acc, marker=palette.TRAIN_MARKER, color=colour)
                 plt.plot(c.epochs, c.val_acc, marker=palette.VAL_MARKER, color=colour)
+                if c.val_band is not None:  # a seed group: the spread of its runs' val accuracy, dotted
+                    for edge in c.val_band:
+                        plt.plot(c.epochs, edge, marker="dot", color=colour)
         return super().render()
 
 
@@ -236,7 +268,8 @@ class RunsScreen(Screen):
         self.runs_dir = Path(runs_dir)
         self.session = set(session)
         self.live = dict(live or {})
-        self.runs: dict[str, RunInfo] = {}
+        self.runs: dict[str, RunInfo] = {}  # a seed group's row by its id (the group's first run, its mean)
+        self.groups: dict[str, Group] = {}
         self.selected: list[str] = []  # overlay order
         self.sort_by = "val_acc"
         self.reverse = False  # against the column's natural order
@@ -270,7 +303,13 @@ class RunsScreen(Screen):
     # --- data ------------------------------------------------------------------------
 
     def reload(self) -> None:
-        self.runs = {r.name: self._live(r) for r in list_runs(self.runs_dir)}
+        self.runs, self.groups = {}, {}
+        for row in rows_of([self._live(r) for r in list_runs(self.runs_dir)]):
+            if isinstance(row, Group):
+                self.groups[row.id] = row
+                self.runs[row.id] = group_row(row)
+            else:
+                self.runs[row.name] = row
         self.selected = [s for s in self.selected if s in self.runs]
         self._fill_table()
         self._update_overlays()
@@ -281,8 +320,13 @@ class RunsScreen(Screen):
         return info if status is None else dataclasses.replace(info, status=status)
 
     def curves(self, name: str) -> RunCurves:
-        """The run's curves, re-read only when its metrics.jsonl changed (a run still going)."""
-        path = self.runs[name].path
+        """The run's curves, re-read only when its metrics.jsonl changed (a run still going);
+        a seed group's, its mean with a band."""
+        if name in self.groups:
+            return group_curves([self._run_curves(r.name, r.path) for r in self.groups[name].runs])
+        return self._run_curves(name, self.runs[name].path)
+
+    def _run_curves(self, name: str, path: Path) -> RunCurves:
         try:
             mtime = (path / "metrics.jsonl").stat().st_mtime
         except OSError:
@@ -318,9 +362,13 @@ class RunsScreen(Screen):
 
     def _cells(self, info: RunInfo, short: bool) -> dict[str, str]:
         mark = ("●" if info.name in self.session else " ") + ("✓" if info.name in self.selected else " ")
-        cells = {"mark": mark, "run": markup(fmt.short_run_name(info.name) if short else info.name)}
+        group = self.groups.get(info.name)
+        run = fmt.short_run_name(info.name) if short else info.name
+        cells = {"mark": mark, "run": markup(run if group is None else f"{run} ({len(group.runs)} seeds)")}
         for c in COLUMNS:
             text = diff_text(info, self.diff_keys) if c.key == "diff" else c.cell(info)
+            if group is not None and c.key == "val_acc":
+                text = spread_text(group, n=False)  # the mean ± sample std over its runs
             cells[c.key] = markup(text)  # DataTable reads a str cell as Rich markup
         return cells
 
@@ -508,11 +556,12 @@ class RunsScreen(Screen):
         what, name = self.editing, self._highlighted()
         self._close_input()
         if what in ("tags", "note") and name is not None:
-            info = self.runs[name]
-            tags = parse_tags(event.value) if what == "tags" else info.tags
-            note = event.value if what == "note" else info.note
+            members = list(self.groups[name].runs) if name in self.groups else [self.runs[name]]
             try:
-                write_labels(info.path, tags, note)
+                for info in members:  # a seed group's go on each of its runs
+                    tags = parse_tags(event.value) if what == "tags" else info.tags
+                    note = event.value if what == "note" else info.note
+                    write_labels(info.path, tags, note)
             except UserError as e:
                 self.notify(textual_markup(e), severity="error", timeout=8)
                 return

@@ -83,7 +83,10 @@ def group_runs(runs: Iterable[RunInfo]) -> list[Group]:
     for r in runs:
         if r.group is not None:
             members.setdefault(r.group, []).append(r)
-    return [group_of(gid, rs) for gid, rs in members.items()]
+    # its runs by train seed, the order they ran in (folder names of one second sort by their random id)
+    return [
+        group_of(gid, sorted(rs, key=lambda r: (r.seed is None, r.seed or 0, r.name))) for gid, rs in members.items()
+    ]
 
 
 def rows_of(runs: Sequence[RunInfo]) -> list[RunInfo | Group]:
@@ -107,6 +110,17 @@ def spread_text(g: Group, n: bool = True) -> str:
     if not n:
         return f"{g.mean:.3f}±{g.std:.3f}"
     return f"{g.mean:.3f} ± {g.std:.3f} n={g.n}"
+
+
+def within_seed_noise(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether two setups' best val accuracies over seeds differ by no more than seed noise:
+    their means less than twice the difference's standard error apart (Welch's; one run a
+    side has no spread to tell by, so it counts as within). The one rule a seed group's, a
+    search's and a tune's faces say it by."""
+    if len(a) < 2 or len(b) < 2:
+        return True
+    se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
+    return abs(statistics.fmean(a) - statistics.fmean(b)) <= 2 * se
 
 
 def group_line(g: Group) -> str:

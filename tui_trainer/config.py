@@ -189,6 +189,10 @@ class SearchConfig:
     stages: tuple[Stage, ...] = _f((Stage(30, 1), Stage(10, 5)), lambda v: None if v else "at least one stage")
     keep: int = _f(5, _at_least(1))
     seed: int = _f(0, _at_least(0))
+    # Train seeds each of the search's leaders (its best LEADERS trials) runs with at the end,
+    # its own included, so the best is chosen by the mean and a lead within seed noise says so;
+    # 0 or 1: off (each trial one seed, as before).
+    leader_seeds: int = _f(0, _at_least(0))
 
 
 @dataclass(frozen=True)

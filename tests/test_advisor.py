@@ -14,6 +14,7 @@ from tui_trainer.engine import Trainer
 from tui_trainer.engine.events import Advice, Epoch, ParamStats, Ratios, RunEnded, RunStarted, Step
 from tui_trainer.engine.events import to_dict as ev_dict
 from tui_trainer.lab import advisor as adv
+from tui_trainer.lab import loss_checks
 from tui_trainer.lab.advisor import Advisor, diagnose
 from tui_trainer.lab.history import History
 
@@ -35,8 +36,9 @@ def started(initial=LN10, classes=10, per_epoch=20, epochs=10, **dotted):
     )
 
 
-def history(losses, per_epoch=20, accs=None, initial=None, classes=10, **dotted):
-    """run_started, one step per loss, an epoch event at each epoch end (train, val accuracies from accs)."""
+def history(losses, per_epoch=20, accs=None, initial=None, classes=10, ratios=None, **dotted):
+    """run_started, one step per loss, an epoch event at each epoch end (train, val accuracies from accs),
+    and with `ratios` (W1's, W2's) a ratios event every 10 steps."""
     losses = list(losses)
     start = started(
         initial if initial is not None else LN10, classes, per_epoch, max(1, len(losses) // per_epoch), **dotted
@@ -44,6 +46,8 @@ def history(losses, per_epoch=20, accs=None, initial=None, classes=10, **dotted)
     events = [start]
     for i, loss in enumerate(losses, start=1):
         events.append(Step(i, i / per_epoch, loss, 1e-3))
+        if ratios and i % 10 == 0:
+            events.append(ratios_event(i, *ratios))
         if i % per_epoch == 0:
             e = i // per_epoch
             chunk = [x for x in losses[i - per_epoch : i]]
@@ -71,25 +75,58 @@ def test_a_healthy_history_gets_no_advice():
     assert codes(history(decay(200, noise=0.01), accs=accs)) == []
 
 
-def test_loss_flat_fires_when_the_first_epoch_drops_less_than_three_percent():
+SLOW = (3e-5, 5e-5)  # W1's and W2's update/weight ratios: both far under the band's floor, 1e-3
+MOVING = (2e-2, 5e-2)  # above the band: a small init's weights growing, as good runs do at first
+
+
+def test_a_flat_loss_with_weights_that_barely_move_is_the_rate_said_at_once():
     flat = [LN10 * (1 - 0.02 * i / 20) for i in range(1, 41)]  # 2% down over the first epoch
     near = [LN10 * (1 - 0.05 * i / 20) for i in range(1, 41)]  # 5% down: going down
-    d = [x for x in diagnose(history(flat)) if x.code == "loss_flat"]
-    assert d and d[0].iteration == 20 and "train.learning_rate = 0.001): try it 10x higher, 0.01" in d[0].remedy
-    assert "regularization" not in d[0].remedy  # reg 1e-3 holds nothing back
-    assert "loss_flat" not in codes(history(near))
-    (strong,) = [x for x in diagnose(history(flat, **{"train.reg": 10.0})) if x.code == "loss_flat"]
+    d = [x for x in diagnose(history(flat, ratios=SLOW)) if x.code == "loss_flat"]
+    # the factor brings the slowest (3e-5) to the floor, 33x: the power of ten nearest (on a log
+    # scale), 100x, which keeps the fastest (5e-5) under the band's top
+    assert d and d[0].iteration == 20 and "train.learning_rate = 0.001" in d[0].remedy
+    assert "raise it about 100x, to 0.1" in d[0].remedy and "fell 1.8%" in d[0].message
+    assert "regularization" not in d[0].remedy and "init" not in d[0].remedy  # one cause named
+    assert "loss_flat" not in codes(history(near, ratios=SLOW))
+    # the same ratios a decade lower: 1000x; with the fastest at 2e-3, only 10x (to the band's top at most)
+    (far,) = [x for x in diagnose(history(flat, ratios=(3e-6, 5e-6))) if x.code == "loss_flat"]
+    assert "raise it about 1000x, to 1" in far.remedy
+    (capped,) = [x for x in diagnose(history(flat, ratios=(3e-5, 9e-4))) if x.code == "loss_flat"]
+    assert "raise it about 10x, to 0.01" in capped.remedy
+
+
+def test_a_flat_loss_with_weights_that_move_waits_out_the_plateau_and_names_one_cause():
+    flat = [LN10 * (1 - 0.01 * i / 100) for i in range(1, 101)]  # 5 epochs, 1% down
+    d = [x for x in diagnose(history(flat, ratios=MOVING)) if x.code == "loss_flat"]
+    # a quarter of the run is 25 iterations, PLATEAU_MIN 50: judged at the first epoch end past 50
+    assert d and d[0].iteration == 60
+    assert 'model.init = "he"' in d[0].remedy and "learning rate" not in d[0].remedy
+    (strong,) = [
+        x
+        for x in diagnose(history(flat, ratios=MOVING, **{"model.init": "xavier", "train.reg": 10.0}))
+        if x.code == "loss_flat"
+    ]
     assert "regularization is too strong (train.reg = 10): try 1" in strong.remedy
-    # the default's tiny gaussian init in a net with hidden layers starts slowly: the remedy says so
-    assert "model.init_std = 0.0001" in d[0].remedy
-    (xavier,) = [x for x in diagnose(history(flat, **{"model.init": "xavier"})) if x.code == "loss_flat"]
-    assert "init_std" not in xavier.remedy
+    # xavier, a light reg, features on one scale: nothing to blame; underfitting's to judge
+    assert "loss_flat" not in codes(history(flat, ratios=MOVING, **{"model.init": "xavier"}))
+    # the loss falls within the wait: never flat
+    falls = flat[:40] + list(np.linspace(flat[40], 1.0, 60))
+    assert "loss_flat" not in codes(history(falls, ratios=MOVING))
 
 
-def test_loss_flat_waits_for_ten_iterations_when_epochs_are_short():
-    flat = [LN10] * 12
-    ds = [x for x in diagnose(history(flat, per_epoch=2)) if x.code == "loss_flat"]
-    assert ds[0].iteration == 10  # five full-batch epochs of two iterations, not after the first
+def test_a_loss_that_rose_is_never_too_low():
+    # the default at lr 0.008: up 20% in the first epoch, the ratios high
+    rising = [LN10 * (1 + 0.2 * i / 20) for i in range(1, 41)]
+    found = {x.code: x for x in diagnose(history(rising, ratios=MOVING))}
+    assert "loss_flat" not in found and "loss_linear" not in found
+    assert "rose" in found["loss_rising"].message and "too high" in found["loss_rising"].remedy
+    assert "lower it, by 10x to start with (to 0.0001)" in found["loss_rising"].remedy
+    # with slow ratios too, the direction of the loss wins
+    found = {x.code: x for x in diagnose(history(rising, ratios=SLOW))}
+    assert "loss_flat" not in found and "ratio_low" not in found and "loss_rising" in found
+    # a hair above the start is noise, not a rise
+    assert "loss_rising" not in codes(history([LN10 * 1.05] * 40, ratios=SLOW))
 
 
 def test_loss_exploding_names_the_iteration_and_the_factor():
@@ -97,7 +134,7 @@ def test_loss_exploding_names_the_iteration_and_the_factor():
     d = [x for x in diagnose(history(rising)) if x.code == "loss_exploding"]
     assert d[0].iteration == 13  # the smoothed loss passes 3x at the fourth rising step
     assert "iteration 13" in d[0].message and "smoothed loss" in d[0].message and "explode_factor 3" in d[0].message
-    assert "learning rate is too high" in d[0].remedy and "train.learning_rate = 0.0001" in d[0].remedy
+    assert "learning rate is too high" in d[0].remedy and "lower it, by 10x to start with (to 0.0001)" in d[0].remedy
     # one mini-batch at 4x the initial loss among falling ones is noise, not an explosion
     assert "loss_exploding" not in codes(history(decay(30)[:9] + [4 * LN10] + decay(30)[10:]))
 
@@ -166,18 +203,23 @@ def test_underfitting_fires_with_no_gap_low_accuracy_and_levelled_curves():
     assert "underfitting" not in codes(history(levelled, accs=climbing))
 
 
-def test_a_change_that_rounds_to_nothing_reads_plus_zero_not_minus_zero():
+def test_a_change_that_rounds_to_nothing_reads_stayed_put_and_others_say_rose_or_fell():
     rising_a_hair = [LN10 * (1 + 0.0001 * i / 20) for i in range(1, 21)]
-    (d,) = [x for x in diagnose(history(rising_a_hair)) if x.code == "loss_flat"]
-    assert "+0.0%" in d.message and "-0.0" not in d.message
-    assert adv._pct(-0.00004) == "+0.0%" and adv._pct(-0.004) == "-0.4%"
+    (d,) = [x for x in diagnose(history(rising_a_hair, ratios=SLOW)) if x.code == "loss_flat"]
+    assert "stayed put (0.0%)" in d.message and "-0" not in d.message
+    assert loss_checks._moved(-0.00004) == "stayed put (0.0%)"
+    assert loss_checks._moved(-0.004) == "fell 0.4%" and loss_checks._moved(0.012) == "rose 1.2%"
 
 
 def test_accuracy_rising_while_the_loss_barely_moves_is_explained():
     still = [LN10 * (1 - 0.002 * i / 100) for i in range(1, 101)]
     rising = [(0.12 + 0.03 * e, 0.12 + 0.03 * e) for e in range(1, 6)]
-    d = [x for x in diagnose(history(still, accs=rising)) if x.code == "accuracy_without_loss"]
+    d = [x for x in diagnose(history(still, accs=rising, ratios=SLOW)) if x.code == "accuracy_without_loss"]
     assert d and "softmax" in d[0].message and d[0].iteration == 60  # 0.21 >= chance 0.10 + 0.10 at epoch 3
+    assert "raise it about 100x" in d[0].remedy  # the weights barely move: the rate
+    # the weights move: nothing to raise, the loss follows
+    (moving,) = [x for x in diagnose(history(still, accs=rising, ratios=MOVING)) if x.code == "accuracy_without_loss"]
+    assert "raise" not in moving.remedy and "Nothing is broken" in moving.remedy
     # near miss: the accuracy stays near chance
     assert "accuracy_without_loss" not in codes(history(still, accs=[(0.15, 0.14)] * 5))
 
@@ -211,13 +253,41 @@ def test_ratio_too_large_names_the_parameter():
 
 
 def test_a_low_ratio_says_nothing_once_converged_or_decayed_on_schedule():
-    events = with_ratios([3e-5] * 5)
+    events = with_ratios([3e-5] * 5, w2=5e-5)
     converged = [*events[:1], Epoch(1, 0.01, 1.0, 0.9, 1e-3, 1.0), *events[1:]]
     assert "ratio_low" not in codes(converged)
     decayed = [e if not isinstance(e, Step) else Step(e.iteration, e.epoch, e.loss, 3e-4) for e in events]
     assert "ratio_low" not in codes(decayed)  # the schedule took the rate to 0.3x of train.learning_rate
     d = [x for x in diagnose(events) if x.code == "ratio_low"]
     assert "raise it about 100x, to 0.1" in d[0].remedy  # 3e-5 is 33x under 1e-3: the nearest power of ten
+    # W2 at 2e-3 would pass the band's top at 100x: the factor stops at 10x
+    (capped,) = [x for x in diagnose(with_ratios([3e-5] * 5)) if x.code == "ratio_low"]
+    assert "raise it about 10x, to 0.01" in capped.remedy
+    # W2 above the band's top: the rate is not low, whatever W1 says
+    assert "ratio_low" not in codes(with_ratios([3e-5] * 5, w2=3e-2))
+
+
+def near_zero_ratios(stds, hidden=(50,), reg=1e-3):
+    """A run whose W1 (fan-in 100, so 1/sqrt(fan_in) = 0.1) reads ratio 0.5 with these stds in turn."""
+    events = history(decay(20), accs=[(0.5, 0.5)], **{"model.hidden": list(hidden), "train.reg": reg})[:1]
+    for k, std in enumerate(stds, start=1):
+        w1 = ParamStats("W1", (100, 50), 0, std, -std, std, 0, 0.5 * std, -std, std, 0.5)
+        w2 = ParamStats("W2", (50, 10), 0, 0.1, -0.1, 0.1, 0, 2e-4, -1e-3, 1e-3, 2e-3)
+        events += [Step(k, k / 20, 2.0, 1e-3), Ratios(k, (w1, w2))]
+    return events
+
+
+def test_a_high_ratio_on_weights_near_zero_names_reg_or_capacity_not_the_rate():
+    # weights far under their fan-in scale (0.1), not growing: the rate is not the cause
+    (held,) = [x for x in diagnose(near_zero_ratios([1e-3] * 5, reg=0.5)) if x.code == "ratio_high"]
+    assert held.remedy.startswith("Not the learning rate") and "train.reg = 0.05" in held.remedy
+    (linear,) = [x for x in diagnose(near_zero_ratios([1e-3] * 5, hidden=())) if x.code == "ratio_high"]
+    assert "model.hidden = []): try [100]" in linear.remedy and "learning_rate" not in linear.remedy
+    # growing out of a small init (1e-4 to 1e-3 in five readings): their ratio falls as they grow
+    assert "ratio_high" not in codes(near_zero_ratios([1e-4, 2e-4, 4e-4, 7e-4, 1e-3]))
+    # weights at their scale: the rate
+    (sized,) = [x for x in diagnose(near_zero_ratios([0.1] * 5)) if x.code == "ratio_high"]
+    assert "learning rate is too high" in sized.remedy and "lower it about 100x" in sized.remedy
 
 
 def test_a_ratio_blip_is_not_advice():
@@ -245,29 +315,32 @@ def test_initial_loss_for_svm_is_c_minus_one():
 def test_advisor_forwards_every_event_and_adds_advice_once_per_code():
     out = []
     sink = Advisor(out.append)
-    events = history([LN10] * 60)
+    events = history([LN10] * 60, ratios=SLOW)
     for e in events:
         sink(e)
     assert [e for e in out if not isinstance(e, Advice)] == events
     advice = [e for e in out if isinstance(e, Advice)]
-    assert [a.code for a in advice] == ["loss_flat"]
+    assert [a.code for a in advice] == ["loss_flat", "ratio_low"]  # each once, though both hold to the end
     # the advice comes right after the event that revealed it
     i = out.index(advice[0])
     assert isinstance(out[i - 1], Epoch) and out[i - 1].epoch == 1
-    assert [d.code for d in sink.diagnoses] == ["loss_flat"]
+    j = out.index(advice[1])
+    assert isinstance(out[j - 1], Ratios) and out[j - 1].iteration == 50  # the fifth low reading
+    assert [d.code for d in sink.diagnoses] == ["loss_flat", "ratio_low"]
 
 
 def test_advisor_starts_over_with_each_run():
     out = []
     sink = Advisor(out.append)
-    for e in history([LN10] * 20) + [RunEnded("finished", "", 0.1, 1, 20, 1.0)] + history([LN10] * 20):
+    run = history([LN10] * 20, ratios=SLOW)
+    for e in run + [RunEnded("finished", "", 0.1, 1, 20, 1.0)] + run:
         sink(e)
     assert [e.code for e in out if isinstance(e, Advice)] == ["loss_flat", "loss_flat"]
     assert len(sink.diagnoses) == 1
 
 
 def test_diagnose_reads_metrics_jsonl_dicts_and_ignores_recorded_advice():
-    events = history([LN10] * 20)
+    events = history([LN10] * 20, ratios=SLOW)
     dicts = [ev_dict(e) for e in events] + [ev_dict(Advice(3, "overfitting", "m", "r"))]
     assert [d.code for d in diagnose(dicts)] == ["loss_flat"]
     assert History.from_events(dicts).iteration == 20

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import gensets
 import pytest
 
 import tui_trainer.engine.model as model_module
@@ -95,20 +96,65 @@ def test_regularization_fails_when_the_reg_term_is_missing(monkeypatch):
     assert not r.passed and "regularization term" in r.advice
 
 
-def test_gradient_check_fails_on_a_broken_backward(monkeypatch):
-    preset, data = setup(DIGITS)
+def break_backward(monkeypatch, grad: str, factor: float) -> None:
+    """Every affine layer's backward pass scales its `grad` ("dw" or "db") by `factor`: a bug to catch."""
     real = model_module.affine_backward
 
-    def double_db(dout, cache, dx=None, dw=None, db=None, need_dx=True):
+    def broken(dout, cache, dx=None, dw=None, db=None, need_dx=True):
         dx, dw, db = real(dout, cache, dx=dx, dw=dw, db=db, need_dx=need_dx)
-        db *= 2
+        (dw if grad == "dw" else db)[...] *= factor
         return dx, dw, db
 
-    monkeypatch.setattr(model_module, "affine_backward", double_db)
+    monkeypatch.setattr(model_module, "affine_backward", broken)
+
+
+def test_gradient_check_fails_on_a_broken_backward(monkeypatch):
+    preset, data = setup(DIGITS)
+    break_backward(monkeypatch, "db", 2.0)
     r = check_gradient(preset, data)
     assert not r.passed
     assert r.measured > 1e-2
     assert "gradient of b" in r.advice and "backward" in r.advice
+
+
+def unscaled(tmp_path, *overrides):
+    """Blobs with every feature on a 1e4 scale, mean-centred only (the preset's default)."""
+    path = gensets.write(tmp_path, "scale", *gensets.scaled(*gensets.blobs(600, 20, 4, spread=1.5), 1e4, 1e4))
+    preset = gensets.npz_preset(path, 400, 200, *overrides)
+    return preset, load_dataset(preset.data)
+
+
+def test_the_gradient_check_passes_a_correct_net_on_unscaled_inputs(tmp_path, monkeypatch):
+    # A step of 1e-5 on W1 moved the pre-activations by 0.1 on 1e4-scale features: past ReLU
+    # kinks, and a second-order error of 1e-3 ("the analytic gradient of W1 is wrong").
+    # Scaled to the inputs, the step moves them by 1e-5 as on unit-scale data.
+    preset, data = unscaled(tmp_path)
+    r = check_gradient(preset, data)
+    assert r.passed, r.value
+    assert r.measured < 1e-7 and "entries compared" in r.value
+    # and it still catches a broken backward pass there
+    break_backward(monkeypatch, "dw", 0.5)
+    broken = check_gradient(preset, data)
+    assert not broken.passed and "gradient of W" in broken.advice
+
+
+def test_the_gradient_check_says_how_many_entries_crossed_a_kink():
+    preset, data = setup(SPIRAL)
+    r = check_gradient(preset, data)
+    m = re.search(
+        r"(\d+) entries compared, (none skipped|(\d+) skipped: their step crossed a ReLU or hinge kink)", r.value
+    )
+    assert m, r.value
+
+
+def test_the_initial_loss_names_std_preprocessing_for_unscaled_inputs(tmp_path):
+    preset, data = unscaled(tmp_path, "model.init_std=1e-2")
+    r = check_initial_loss(preset, data)
+    assert not r.passed and "data.preprocess = ['mean', 'std']" in r.advice and "init_std" not in r.advice
+    # he on unit-scale inputs starts well above ln C, by design: it passes
+    preset, data = unscaled(tmp_path, 'data.preprocess=["mean", "std"]', "model.init=he")
+    r = check_initial_loss(preset, data)
+    assert r.passed and r.measured > 1.2 * math.log(4) and "he on unit-scale inputs" in r.expected
 
 
 def test_overfit_at_a_rate_too_low_finds_the_rate_that_passes():

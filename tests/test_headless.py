@@ -590,6 +590,7 @@ def test_every_commands_events_take_the_one_path_to_json():
         "spread": [1e-4, 1e-2],
         "path": "p",
         "elapsed_s": 1.5,
+        "warnings": [],
     }
     step = Step(3, 0.5, math.inf, 1e-3)
     assert event_line(step) == json.dumps(to_dict(step))

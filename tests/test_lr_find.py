@@ -17,8 +17,20 @@ from tui_trainer.datasets import load_dataset
 from tui_trainer.engine import RunControl, Trainer
 from tui_trainer.engine.events import Epoch, RunStarted
 from tui_trainer.errors import UserError
-from tui_trainer.lab.lr_find import STOP_FACTOR, combine, find_lr, minimum_tenth, smooth, steepest, sweep, valley
-from tui_trainer.records.lr_find_folder import read_record
+from tui_trainer.lab.lr_find import (
+    END_REACHED,
+    STOP_FACTOR,
+    combine,
+    find_lr,
+    minimum_tenth,
+    smooth,
+    steepest,
+    suggestion_is_lower_bound,
+    sweep,
+    valley,
+    warnings,
+)
+from tui_trainer.records.lr_find_folder import LrSweep, read_record
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -117,6 +129,39 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert out.returncode == 2 and "train.batch_size" in out.stderr and "Traceback" not in out.stderr
 
 
+def sweep_of(smoothed, stopped="the smoothed loss passed 4x its best at lr 1"):
+    lrs = tuple(float(v) for v in np.logspace(-7, 1, len(smoothed)))
+    return LrSweep(0, lrs, tuple(smoothed), tuple(smoothed), stopped, {})
+
+
+def test_warnings_say_when_no_sweep_diverged_and_when_the_loss_barely_fell():
+    fell = [2.3 - 1.5 * i / 99 for i in range(100)]  # down to 0.8, never turning up
+    calm = sweep_of(fell, f"{END_REACHED} (10)")
+    (bound,) = warnings([calm, calm, sweep_of(fell)], 1.0)
+    assert "2 of 3 sweeps never diverged up to lr 10" in bound and "1 is a lower bound" in bound
+    assert suggestion_is_lower_bound([calm, calm, sweep_of(fell)])
+    assert warnings([calm, sweep_of(fell), sweep_of(fell)], 1.0) == ()  # most diverged: the minimum is real
+    plateau = [1.099 - 0.02 * i / 99 for i in range(100)]  # 1.8% down at best
+    (little,) = warnings([sweep_of(plateau)] * 3, 0.1)
+    assert "the loss barely fell in any sweep (1.099 to 1.079" in little and 'model.init = "he"' in little
+    assert len(warnings([sweep_of(plateau, f"{END_REACHED} (10)")] * 3, 0.1)) == 2
+
+
+def test_a_sweep_that_never_diverges_says_so_in_the_event_the_record_and_the_text(tmp_path):
+    # spiral's 2-100-3 net at init_std 1e-2: the smoothed loss never passes 4x its best up to lr 10
+    out = cli("lr-find", "spiral", "--runs-dir", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "warning: 3 of 3 sweeps never diverged up to lr 10" in " ".join(out.stdout.split())
+    assert "suggested learning rate: at least " in out.stdout
+    folder = next(tmp_path.iterdir())
+    _, ended = read_record(folder)
+    assert any("lower bound" in w for w in ended.warnings)
+    assert json.loads((folder / "result.json").read_text())["warnings"] == list(ended.warnings)
+    # digits-fast's sweeps diverge and fall far: no warning, no "at least"
+    p = load_preset("digits-fast")
+    assert find_lr(p, load_dataset(p.data), runs_dir=None).warnings == ()
+
+
 # --- the lr-find folder: result.json read back --------------------------------------
 
 
@@ -186,6 +231,7 @@ def test_an_old_record_reads_back_and_a_resumed_tune_whose_record_was_edited_exi
     lr_find = Path(state["lr-find"]["path"])
     sweeps, ended = read_record(lr_find)
     assert len(sweeps) == 3 and ended.suggested_lr == state["lr-find"]["result"]["suggested_lr"]
+    assert "warnings" not in json.loads((lr_find / "result.json").read_text()) and ended.warnings == ()
     (lr_find / "result.json").write_text("[]")
     assert main(["tune", "spiral", "--resume", "--workers", "1", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err

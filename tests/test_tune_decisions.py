@@ -225,8 +225,15 @@ def test_an_old_state_json_reads_as_the_stages_results_and_writes_back_the_same(
     state = read_state(record)
     state.save(record)
     assert record.state_path.read_text() == text
-    # and the report written from it is the one the earlier version wrote, curves and all
-    assert report_text(record, state, STAGES) == record.report_path.read_text()
+    # and the report written from it is the one the earlier version wrote, curves and all, but for
+    # the reading of the final accuracies, hedged since (issue 22): more capacity helps only where
+    # the data do not cap accuracy
+    earlier = record.report_path.read_text().replace(
+        "no strong overfitting; a bigger model could use more capacity.",
+        "no strong overfitting; a bigger model may use more capacity, unless the data cap accuracy "
+        "(label noise, features that do not tell the classes apart).",
+    )
+    assert report_text(record, state, STAGES) == earlier
 
 
 def test_an_old_state_json_gives_typed_results(tmp_path):

@@ -118,3 +118,27 @@ async def test_q_mid_tune_quits_leaves_no_worker_processes_and_the_tune_resumabl
     assert state["checks"]["verdict"] == "passed" and state["lr-find"]["verdict"] == "done"
     assert "coarse_folder" in state  # --resume reopens it
     assert state.get("coarse", {"verdict": "stopped"})["verdict"] == "stopped" and "fine" not in state
+
+
+async def test_the_lr_find_screen_shows_its_warnings_beside_the_suggestion(tmp_path):
+    # spiral's sweeps never diverge up to lr 10: the suggestion is a lower bound, and says so
+    from textual.app import App
+
+    from tui_trainer.datasets import load_dataset
+    from tui_trainer.ui.jobs import LrFindJob
+
+    preset = load_preset("spiral")
+    job = LrFindJob(preset, load_dataset(preset.data), tmp_path)
+    job.finish(job.run(job.fold), "")  # the job's whole run, as the app's worker would fold it
+    job.done.set()
+    screen = LrFindScreen(job)
+
+    class Host(App):
+        def on_mount(self) -> None:
+            self.push_screen(screen)
+
+    async with Host().run_test(size=BIG) as pilot:
+        await pilot.pause()
+        title = " ".join(plain(screen.query_one("#lr-title")).split())
+    assert job.ended is not None and job.ended.warnings
+    assert "suggested learning rate at least" in title and "warning: 3 of 3 sweeps never diverged" in title

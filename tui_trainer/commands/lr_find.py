@@ -7,7 +7,11 @@ seeds, every usual suggestion with its median and spread.
   with the suggestions marked;
 - `--json`: JSON Lines: `lr_find_started`, one `lr_find_sweep` per seed (its
   curve and suggestions), and `lr_find_ended` with `suggested_lr`,
-  `suggestions`, `spread` and `path`.
+  `suggestions`, `spread`, `warnings` and `path`.
+
+Warnings say what the curve could not: no sweep diverged up to lr 10 (the
+suggestion is then a lower bound, printed as "at least"), or the loss barely
+fell (the sweeps ran on a small init's plateau).
 
 The curve is recorded in `RUNS_DIR/lr-find-PRESET-STAMP-ID/` (curve.csv,
 result.json, preset.toml). Ctrl+C stops it within one mini-batch.
@@ -63,7 +67,7 @@ def show(console, preset_name: str, data_name: str, sweeps, ended) -> None:
     from rich.table import Table
 
     from ..formatting import hyperparameter
-    from ..lab.lr_find import METHODS, STOP_FACTOR, SUGGESTED, curve_text
+    from ..lab.lr_find import METHODS, STOP_FACTOR, SUGGESTED, curve_text, suggestion_is_lower_bound
 
     def fmt(v) -> str:
         return "-" if v is None else hyperparameter(v)
@@ -83,10 +87,13 @@ def show(console, preset_name: str, data_name: str, sweeps, ended) -> None:
         console.print(
             curve_text(sweeps, ended.suggestions, width=min(console.width, 100)), highlight=False, markup=False
         )
+    for warning in ended.warnings:
+        console.print(f"warning: {warning}", highlight=False, markup=False)
     if ended.suggested_lr is not None and ended.spread is not None:
         lo, hi = ended.spread
+        bound = "at least " if suggestion_is_lower_bound(sweeps) else ""
         console.print(
-            f"suggested learning rate: {hyperparameter(ended.suggested_lr)} (the median of {len(sweeps)} "
+            f"suggested learning rate: {bound}{hyperparameter(ended.suggested_lr)} (the median of {len(sweeps)} "
             f"seeds' {SUGGESTED}); every suggestion lies in [{hyperparameter(lo)}, {hyperparameter(hi)}]: "
             f"a search should cover that range. The sweep stops at {STOP_FACTOR:g}x the best smoothed loss.",
             highlight=False,

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .rules import InputScale
+
 
 @dataclass(frozen=True)
 class RunStarted:
@@ -32,6 +34,12 @@ class RunStarted:
     label_names: tuple[str, ...] = ()
     image_shape: tuple[int, ...] = ()  # (H, W, C) when the inputs are images, else ()
     device: str = "cpu"  # where the run trains: "cpu" or "gpu" (records from before it: the CPU)
+    # The inputs' scale as the net sees them (after data.preprocess), on the train-accuracy
+    # subset; None in records from before it.
+    input_scale: InputScale | None = None
+    # Each class's share of the validation labels: what accuracy at chance is read against
+    # (a net that answers the majority class scores its share); () in records from before it.
+    val_class_shares: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,10 @@ class Epoch:
     val_acc: float  # on the whole validation split
     learning_rate: float  # the rate used during this epoch (decay applies after)
     elapsed_s: float
+    # The class the net predicts most often on the validation split, and the share of the
+    # predictions it gets (1.0: one class only); None in records from before them.
+    val_top_class: int | None = None
+    val_top_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -124,9 +136,11 @@ def from_dict(d: dict[str, Any]) -> Event:
     kwargs = {k: v for k, v in d.items() if k != "event"}
     if cls is Ratios:
         kwargs["params"] = tuple(ParamStats(**{**p, "shape": tuple(p["shape"])}) for p in kwargs["params"])
-    for key in ("label_names", "image_shape"):
+    for key in ("label_names", "image_shape", "val_class_shares"):
         if key in kwargs:
             kwargs[key] = tuple(kwargs[key])
+    if isinstance(kwargs.get("input_scale"), dict):
+        kwargs["input_scale"] = InputScale(**kwargs["input_scale"])
     for key in ("loss", "initial_loss"):
         if key in kwargs and kwargs[key] is None:
             kwargs[key] = math.nan

@@ -49,7 +49,7 @@ from .backend import CPU, Backend, array_namespace, resolve
 from .events import Epoch, Ratios, RunEnded, RunStarted, Sink, Step
 from .model import FullyConnectedNet
 from .optim import Optimizer, make_optimizer
-from .rules import ExplosionWatch
+from .rules import ExplosionWatch, input_scale
 from .stats import ratio_rows
 from .steps import Steps
 
@@ -359,9 +359,11 @@ class Trainer:
         # The data set moves to the device once (on the CPU: no copy).
         X, y = backend.to_device(X_host), backend.to_device(y_host)
         X_val, y_val = backend.to_device(X_val_host), backend.to_device(d.y_val)
-        X_sub, y_sub = backend.to_device(X_host[sub]), backend.to_device(y_host[sub])
+        X_sub_host = X_host[sub]
+        X_sub, y_sub = backend.to_device(X_sub_host), backend.to_device(y_host[sub])
 
         initial_loss = net.loss(X_sub, y_sub, tc.reg, grads=False)
+        shares = np.bincount(d.y_val, minlength=d.num_classes) / max(len(d.y_val), 1)
         self.sink(
             RunStarted(
                 run_id=self.run_id,
@@ -375,6 +377,8 @@ class Trainer:
                 label_names=tuple(d.label_names),
                 image_shape=tuple(d.image_shape),
                 device=backend.name,
+                input_scale=input_scale(X_sub_host),
+                val_class_shares=tuple(float(v) for v in shares),
             )
         )
 
@@ -483,7 +487,7 @@ class Trainer:
         parameters kept there, the learning rate decayed, the epoch event sent."""
         tc = self.preset.train
         train_acc = net.accuracy(*train)
-        val_acc = net.accuracy(*val)
+        val_acc, top_class, top_share = _val_reading(net, val[0], self.data.y_val)
         lr_used = opt.learning_rate
         if self.best_val_acc is None or val_acc > self.best_val_acc:
             self.best_val_acc, self.best_epoch = val_acc, epoch
@@ -499,7 +503,22 @@ class Trainer:
                 val_acc=val_acc,
                 learning_rate=lr_used,
                 elapsed_s=time.perf_counter() - t0,
+                val_top_class=top_class,
+                val_top_share=top_share,
             )
         )
         if self.on_epoch is not None:
             self.on_epoch(self)
+
+
+def _val_reading(net: FullyConnectedNet, X: Any, y: np.ndarray) -> tuple[float, int | None, float | None]:
+    """Val accuracy, the class predicted most often and its share of the predictions
+    (the advisor tells a net that answers one class from one that learned). X is on the
+    run's device, y on the host: the predictions come over in the one transfer the
+    accuracy took before."""
+    if X.shape[0] == 0:
+        return float("nan"), None, None
+    predicted = net.backend.to_host(net.predict(X))
+    counts = np.bincount(predicted, minlength=net.dims[-1])
+    top = int(counts.argmax())
+    return float(np.mean(predicted == y)), top, float(counts[top]) / X.shape[0]

@@ -28,7 +28,8 @@ from ..datasets import Dataset, load_dataset
 from ..engine import RunControl, Trainer, build_net
 from ..engine.events import Epoch
 from ..engine.gradcheck import gradient_check
-from ..engine.rules import INITIAL_LOSS_TOL, expected_initial_loss, initial_loss_is_off
+from ..engine.rules import expected_initial_loss, initial_loss_is_off, input_scale
+from .evidence import initial_loss_fix
 
 CHECKS = ("initial-loss", "regularization", "gradient", "overfit-small")
 GRADIENT_PASS = 1e-7
@@ -69,19 +70,18 @@ def check_initial_loss(preset: Preset, data: Dataset) -> CheckResult:
     net = build_net(preset, data.input_dim, data.num_classes)
     X, y = _sample(data, 1000)
     loss = net.loss(X, y, reg=0.0, grads=False)
-    target, what = expected_initial_loss(preset.model.loss, data.num_classes)
-    passed = not initial_loss_is_off(loss, target)
-    advice = (
-        ""
-        if passed
-        else (
-            f"the loss at init should be about {target:.3f} when the scores start near zero; "
-            f"check model.init / model.init_std (now {preset.model.init}"
-            + (f", {preset.model.init_std:g}" if preset.model.init == "gaussian" else "")
-            + ") and the data scale (data.preprocess)"
+    m = preset.model
+    expected = expected_initial_loss(m.loss, data.num_classes, m.init, len(m.hidden))
+    passed = not initial_loss_is_off(loss, expected)
+    advice = ""
+    if not passed:
+        fix = initial_loss_fix(loss, expected, m.init, m.init_std, list(preset.data.preprocess), input_scale(X))
+        init = f"{m.init}" + (f", {m.init_std:g}" if m.init == "gaussian" else "")
+        advice = (
+            f"the loss at init should be {'about' if expected.low == expected.high else 'within'} {expected.what}; "
+            + (fix or f"check model.init / model.init_std (now {init}) and the data scale (data.preprocess)")
         )
-    )
-    return CheckResult("initial-loss", f"{loss:.4f}", f"{what} ± {INITIAL_LOSS_TOL:.0%}", passed, advice, loss)
+    return CheckResult("initial-loss", f"{loss:.4f}", expected.text, passed, advice, loss)
 
 
 def check_regularization(preset: Preset, data: Dataset, high_reg: float = 1e3) -> CheckResult:
@@ -123,8 +123,11 @@ def check_gradient(
     `entries_per_param` random entries of each parameter (CS231n's
     grad_check_sparse). The weights are scaled to the data so every layer's
     pre-activations are O(1): with the tiny init of a preset, float64 rounding,
-    not the math, would decide the result. Entries whose perturbation crosses a
-    kink (a ReLU or hinge changing sides) are skipped, as the course notes advise.
+    not the math, would decide the result. Each weight's step is scaled to the
+    inputs it multiplies (engine/gradcheck.py), so unscaled features (a 1e4
+    scale) do not push the step across kinks; entries whose perturbation still
+    crosses one (a ReLU or hinge changing sides) are skipped, as the course
+    notes advise, and the result says how many.
     """
     hidden = tuple(min(h, max_hidden) for h in preset.model.hidden)
     small = preset.replace(**{"model.hidden": list(hidden), "model.dtype": "float64"})
@@ -134,17 +137,24 @@ def check_gradient(
     reg = preset.train.reg if reg is None else reg
     report = gradient_check(net, X, y, reg, entries_per_param, seed=preset.train.seed)
     worst = report.errors
-    err = max(worst.values())
-    passed = err < GRADIENT_PASS
-    per = ", ".join(f"{k} {v:.1e}" for k, v in worst.items())
-    if passed:
+    blind = [k for k, v in worst.items() if math.isnan(v)]
+    err = max((v for v in worst.values() if not math.isnan(v)), default=math.nan)
+    passed = err < GRADIENT_PASS and not blind
+    per = ", ".join(f"{k} {v:.1e}" for k, v in worst.items() if not math.isnan(v))
+    if blind:
+        advice = (
+            f"every entry of {', '.join(blind)} tried crossed a ReLU kink, so none could be compared; "
+            "run the check again with other examples (train.seed)"
+        )
+    elif passed:
         advice = ""
     elif err < GRADIENT_WORRY:
         advice = f"uncomfortable ({per}): look for float32 leaking into the check or a slightly wrong term"
     else:
-        bad = max(worst, key=worst.__getitem__)
+        bad = max(worst, key=lambda k: -1.0 if math.isnan(worst[k]) else worst[k])
         advice = f"the analytic gradient of {bad} is wrong ({per}); check its backward pass"
-    value = f"{err:.2e} ({per}; {report.checked} entries, {report.kinks} kinks skipped)"
+    skipped = f"{report.kinks} skipped: their step crossed a ReLU or hinge kink" if report.kinks else "none skipped"
+    value = f"{err:.2e} ({per}; {report.checked} entries compared, {skipped})"
     return CheckResult("gradient", value, f"max relative error < {GRADIENT_PASS:g}", passed, advice, err)
 
 

@@ -2,6 +2,7 @@
 
     ended = find_lr(preset, data, sink=print)        # -> LrFindEnded; every event to sink
     ended.suggested_lr, ended.spread                 # the median minimum/10, [lo, hi] of every suggestion
+    ended.warnings                                   # what the curve could not say (see `warnings`)
 
 From the preset's initial weights (its model and train.seed), with its update
 rule and batch size, the learning rate grows exponentially from START_LR to
@@ -76,6 +77,10 @@ STEPS = 100
 SMOOTH_BETA = 0.98
 STOP_FACTOR = 4.0
 SEEDS = 3
+# A sweep says little when its best smoothed loss is less than LITTLE_FALL (a fraction)
+# below its start: it ran on a small init's plateau, and its minimum is noise.
+LITTLE_FALL = 0.05
+END_REACHED = "reached the end of the sweep"  # how a sweep that never diverged says why it stopped
 # The first mini-batches of a sweep are not used by `steepest`: the debiased
 # average still moves there with the noise of a handful of losses.
 SKIP_START = 10
@@ -262,7 +267,7 @@ class _Curve:
         if s > STOP_FACTOR * self.best:
             self.trainer.finish(f"the smoothed loss passed {STOP_FACTOR:g}x its best at lr {lr:.3g}")
         elif len(self.losses) == self.steps:
-            self.trainer.finish(f"reached the end of the sweep ({self.end_lr:g})")
+            self.trainer.finish(f"{END_REACHED} ({self.end_lr:g})")
 
 
 def find_lr(
@@ -304,6 +309,7 @@ def find_lr(
     suggestions, spread = combine(sweeps)
     if status == "finished" and suggestions[SUGGESTED] is None:
         status, reason = "failed", "no sweep's loss fell: no learning rate in the range lowers it"
+    notes = warnings(sweeps, suggestions[SUGGESTED]) if status == "finished" else ()
     ended = LrFindEnded(
         status=status,
         reason=reason,
@@ -312,11 +318,48 @@ def find_lr(
         spread=spread,
         path=str(path or ""),
         elapsed_s=time.perf_counter() - t0,
+        warnings=notes,
     )
     if path is not None:
         write_record(path, sweeps, ended)
     sink(ended)
     return ended
+
+
+def warnings(sweeps: Sequence[LrSweep], suggested: float | None) -> tuple[str, ...]:
+    """What the sweeps could not tell: that no loss diverged up to END_LR (so the minimum
+    is where the sweep ended and minimum/10 a lower bound), and that the loss barely fell
+    (the sweep ran on a small init's plateau). A pure function of the sweeps."""
+    out = []
+    if suggestion_is_lower_bound(sweeps):
+        calm = [s for s in sweeps if _never_diverged(s)]
+        at = f"{suggested:.3g}" if suggested is not None else "the suggestion"
+        out.append(
+            f"{len(calm)} of {len(sweeps)} sweeps never diverged up to lr {END_LR:g} (the smoothed loss never "
+            f"passed {STOP_FACTOR:g}x its best): their minimum is where the sweep ended, so {at} is a lower "
+            "bound; higher rates may train as well or better: try a few, or search up from it"
+        )
+    fell = [(s.smoothed[0] - min(s.smoothed)) / s.smoothed[0] for s in sweeps if s.smoothed and s.smoothed[0] > 0]
+    if fell and max(fell) < LITTLE_FALL:
+        start = max(s.smoothed[0] for s in sweeps if s.smoothed)
+        best = min(min(s.smoothed) for s in sweeps if s.smoothed)
+        out.append(
+            f"the loss barely fell in any sweep ({start:.4g} to {best:.4g} at best, under {LITTLE_FALL:.0%}): the "
+            "sweeps ran on the plateau of a small init and their minimum is noise; the suggestion says little. "
+            'A larger init (model.init = "he") lets the sweep show the rate'
+        )
+    return tuple(out)
+
+
+def suggestion_is_lower_bound(sweeps: Sequence[LrSweep]) -> bool:
+    """Half the sweeps or more never diverged: their minimum/10 is the sweep's end / 10 or near it."""
+    calm = [s for s in sweeps if s.smoothed and _never_diverged(s)]
+    return bool(calm) and len(calm) * 2 >= len(sweeps)
+
+
+def _never_diverged(s: LrSweep) -> bool:
+    """The sweep ran to END_LR without its loss passing STOP_FACTOR x its best or leaving the finite."""
+    return s.stopped.startswith(END_REACHED)
 
 
 def curve_text(

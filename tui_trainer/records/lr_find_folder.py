@@ -55,6 +55,9 @@ class LrFindEnded:
     spread: tuple[float, float] | None  # [lowest, highest] suggestion of every method and seed
     path: str
     elapsed_s: float
+    # What the curve could not say: no sweep diverged (the suggestion is a lower bound),
+    # or the loss barely fell. () in records from before them.
+    warnings: tuple[str, ...] = ()
 
 
 def create(runs_dir: str | Path, preset: Preset) -> Path:

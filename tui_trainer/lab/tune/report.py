@@ -11,6 +11,8 @@ from ...formatting import accuracy, hyperparameter
 from ...records.lr_find_folder import RESULT_FILE, read_record
 from ...records.run_folder import read_metrics
 from ...records.tune_folder import TuneRecord
+from ..evidence import fit_words
+from ..history import History
 from ..lr_find import METHODS, SUGGESTED, curve_text
 from ..search.importance import report_lines
 from .results import ChecksResult, FinalResult, LrFindResult, SearchStageResult, StageEntry, TuneState
@@ -92,9 +94,10 @@ def lr_find_part(record: TuneRecord, entry: StageEntry[LrFindResult]) -> list[st
     # A tune folder moved elsewhere names an lr-find folder that is not there: no curve, as
     # for a missing run; a result.json that is there and was edited by hand is bad input (exit 2).
     if (Path(entry.path) / RESULT_FILE).is_file():
-        sweeps, _ = read_record(entry.path)
+        sweeps, ended = read_record(entry.path)
         curve = curve_text(sweeps, res.suggestions, width=90, height=18)
         lines += ["```", curve, "```", ""] if curve else []
+        lines += [line for w in ended.warnings for line in (f"Warning: {w}.", "")]
     if res.spread:
         lo, hi = res.spread
         r = coarse_ranges(record.preset, res.spread)
@@ -146,18 +149,15 @@ def final_part(record: TuneRecord, entry: StageEntry[FinalResult]) -> list[str]:
     if not run:
         return []
     try:
-        epochs = [e for e in read_metrics(run) if e.get("event") == "epoch"]
+        events = read_metrics(run)
     except OSError:
         return []
+    epochs = [e for e in events if e.get("event") == "epoch"]
     if not epochs:
         return []
     text = _accuracy_curves(epochs)
-    gap = epochs[-1]["train_acc"] - epochs[-1]["val_acc"]
-    words = (
-        "a large gap between train and val accuracy: overfitting; more reg would help"
-        if gap > 0.1
-        else "train and val accuracy stay close: no strong overfitting; a bigger model could use more capacity"
-    )
+    # the advisor's reading of the same accuracies: chance, one class, the gap (lab/evidence.py)
+    words = fit_words(History.from_events(events))
     return [
         *_candidates(record, entry.result),
         "```",

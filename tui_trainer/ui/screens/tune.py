@@ -36,7 +36,7 @@ from textual_plotext import PlotextPlot
 from ... import formatting as fmt
 from ...config import load_preset
 from ...errors import UserError
-from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep
+from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep, suggestion_is_lower_bound
 from ...lab.tune.texts import describe
 from ...usertext import textual_markup
 from ..jobs import LrFindJob, TuneJob
@@ -106,10 +106,12 @@ class LrFindScreen(Screen):
         elif e.suggested_lr is None:
             text = f"lr-find {e.status}: {textual_markup(e.reason)}"
         else:
+            bound = "at least " if suggestion_is_lower_bound(self.sweeps) else ""
             text = (
-                f"suggested learning rate {fmt.hyperparameter(e.suggested_lr)} ({SUGGESTED}, median of 3 seeds): "
-                f"u makes it the next run's (now {fmt.hyperparameter(preset.train.learning_rate)})"
+                f"suggested learning rate {bound}{fmt.hyperparameter(e.suggested_lr)} ({SUGGESTED}, median of 3 "
+                f"seeds): u makes it the next run's (now {fmt.hyperparameter(preset.train.learning_rate)})"
             )
+            text += "".join(f"\nwarning: {textual_markup(w)}" for w in e.warnings)
         self.query_one("#lr-title", Static).update(text)
 
     def _plot(self) -> None:

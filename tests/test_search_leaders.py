@@ -69,3 +69,19 @@ def test_a_lead_beyond_seed_noise_is_said_to_be_one(tmp_path, monkeypatch):
     ended = search(tmp_path, 3)
     lines = leader_lines(ended.leaders)
     assert lines[-1].endswith(f"leads {ended.leaders[1].result.trial_id} by more than seed noise")
+
+
+def test_tunes_state_keeps_a_search_stages_leaders_and_its_report_says_them(tmp_path, monkeypatch):
+    import json
+
+    from tui_trainer.lab.tune.results import SearchStageResult
+    from tui_trainer.records.typed_json import read_as
+
+    monkeypatch.setitem(NOISE, 1, 0.05)
+    ended = search(tmp_path, 2)
+    result = SearchStageResult(ended.best, ended.ranking, (), ended.next_ranges, ended.trials, ended.leaders)
+    text = json.dumps(result.to_json())
+    back = read_as(SearchStageResult, json.loads(text), "fine")
+    assert back == result and back.leaders[0].accs == ended.leaders[0].accs  # what --resume reads back
+    plain = SearchStageResult(ended.best, ended.ranking, (), ended.next_ranges, ended.trials)
+    assert "leaders" not in plain.to_json()  # without leader_seeds, state.json as before

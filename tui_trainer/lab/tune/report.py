@@ -15,6 +15,7 @@ from ..evidence import fit_words
 from ..history import History
 from ..lr_find import METHODS, SUGGESTED, curve_text
 from ..search.importance import report_lines
+from ..search.leaders import leader_lines
 from .results import ChecksResult, FinalResult, LrFindResult, SearchStageResult, StageEntry, TuneState
 from .stages import LR_MARGIN, coarse_ranges
 from .texts import held_out_line
@@ -121,6 +122,8 @@ def search_part(record: TuneRecord, entry: StageEntry[SearchStageResult]) -> lis
             f"{hyperparameter(r.params['reg'])} | {r.epochs} |"
         )
     lines.append("")
+    if res.leaders:  # [search] leader_seeds: the best is the best mean over seeds
+        lines += ["```", *leader_lines(res.leaders), "```", ""]
     picture = report_lines(entry.path, 90) if entry.path else []  # every trial, not only the five above
     if picture:
         lines += ["Which hyperparameter mattered, over every trial of this search:", "", "```", *picture, "```", ""]

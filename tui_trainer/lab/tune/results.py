@@ -18,6 +18,7 @@ from ...errors import UserError
 from ...records.tune_folder import TuneRecord
 from ...records.typed_json import BadField, read_as, show
 from ..checks import CheckResult
+from ..search.leaders import Leader
 from ..search.space import TrialResult
 
 VERDICTS = ("passed", "failed", "done", "stopped")
@@ -64,9 +65,13 @@ class SearchStageResult:
     warnings: tuple[str, ...]  # edge-of-range warnings
     next_ranges: dict[str, list[float]] | None  # the search's suggestion (its JSON form): the next stage's ranges
     trials: int
+    leaders: tuple[Leader, ...] = ()  # [search] leader_seeds: the leaders over seeds, the best mean first
 
     def to_json(self) -> dict:
-        return _plain(self)
+        d = _plain(self)
+        if not self.leaders:  # a state.json from before, or without leader_seeds, writes back the same
+            del d["leaders"]
+        return d
 
     def lacks(self) -> str | None:
         """What a done search must have and this lacks: the next stage starts from it."""

@@ -125,7 +125,12 @@ def _search(t: Tune, name: str, preset: Preset) -> Outcome[SearchStageResult]:
         control.close()
         store.close()
     result = SearchStageResult(
-        ended.best, ended.ranking, tuple(w.message for w in ended.warnings), ended.next_ranges, ended.trials
+        ended.best,
+        ended.ranking,
+        tuple(w.message for w in ended.warnings),
+        ended.next_ranges,
+        ended.trials,
+        ended.leaders,
     )
     if ended.status == "stopped":
         return Outcome("stopped", f"stopped after {ended.trials} trials", result, ended.path)

@@ -70,6 +70,7 @@ def test_runs_json_is_one_document_of_every_run_and_group(runs_dir):
     assert group["best_val_acc"]["std"] == pytest.approx(abs(accs[0] - accs[1]) / math.sqrt(2))
     assert (group["best_val_acc"]["min"], group["best_val_acc"]["max"]) == (min(accs), max(accs))
     assert "train.seed" not in group["shared_settings"]  # the seed is what varies in a group
+    assert lone["settings"]["search.stages"] == [{"trials": 12, "epochs": 20}, {"trials": 6, "epochs": 60}]
     assert group["shared_settings"]["data.dataset"] == "spiral"
 
 

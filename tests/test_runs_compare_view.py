@@ -138,6 +138,7 @@ async def test_a_seed_group_is_one_row_drawn_as_its_mean_with_a_band(tmp_path):
         assert table.get_cell("g-spiral", "val_acc") == f"{mean:.3f}±{std:.3f}"
         assert table.get_cell("g-spiral", "run").endswith("(2 seeds)")
         assert screen.diff_keys == ["train.seed"]  # the group's first run against the lone one
+        assert table.get_cell("g-spiral", "diff") == "seed=1..2" and table.get_cell(lone, "diff") == "seed=0"
         while screen._highlighted() != "g-spiral":
             await pilot.press("down")
         await pilot.press("space")

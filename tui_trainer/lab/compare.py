@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.events import Epoch, RunStarted, Step, from_dict
+from ..formatting import short_number
 from ..records.run_folder import RunInfo, read_metrics, read_summary
 from .history import History
 
@@ -175,17 +176,23 @@ _MISSING = object()
 
 
 def _hashable(v: Any) -> Any:
-    return v if isinstance(v, int | float | str | bool | tuple) or v is None or v is _MISSING else repr(v)
+    try:
+        hash(v)
+    except TypeError:  # a tuple of tables (search.stages): compared by its text
+        return repr(v)
+    return v
 
 
-def diff_text(run: RunInfo, keys: Sequence[str]) -> str:
-    """One run's values of the differing keys, as "lr=0.1 reg=1e-05" (the key's last part)."""
-    from ..formatting import short_number
-
+def diff_text(run: RunInfo, keys: Sequence[str], seeds: Sequence[int | None] = ()) -> str:
+    """One run's values of the differing keys, as "lr=0.1 reg=1e-05" (the key's last part);
+    a seed group's row gives its runs' `seeds`, shown as "seed=1..3" in place of one run's."""
     parts = []
     for k in keys:
         v = run.settings.get(k)
-        if isinstance(v, float):
+        known = sorted(x for x in seeds if x is not None)
+        if k == SEED_KEY and known:
+            text = f"{known[0]}..{known[-1]}" if len(known) > 1 else str(known[0])
+        elif isinstance(v, float):
             text = short_number(v)
         elif isinstance(v, tuple):
             text = ",".join(str(x) for x in v)
@@ -248,6 +255,8 @@ def runs_document(runs: Sequence[RunInfo]) -> dict[str, Any]:
 def _jsonable(v: Any) -> Any:
     if isinstance(v, tuple):
         return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
     if isinstance(v, float) and not math.isfinite(v):
         return None
     return v

@@ -338,8 +338,8 @@ def write_labels(path: str | Path, tags: tuple[str, ...], note: str) -> None:
 
 
 def flat_settings(cfg: dict[str, Any]) -> dict[str, Any]:
-    """A config.toml as one level of "section.key" -> value (lists as tuples, so values compare
-    and hash); the top-level keys (name, description) keep their own names."""
+    """A config.toml as one level of "section.key" -> value (lists as tuples, so values compare);
+    the top-level keys (name, description) keep their own names."""
     out: dict[str, Any] = {}
     for key, value in cfg.items():
         if isinstance(value, dict):
@@ -353,8 +353,8 @@ def flat_settings(cfg: dict[str, Any]) -> dict[str, Any]:
 def _frozen(v: Any) -> Any:
     if isinstance(v, list):
         return tuple(_frozen(x) for x in v)
-    if isinstance(v, dict):
-        return tuple(sorted((k, _frozen(x)) for k, x in v.items()))
+    if isinstance(v, dict):  # a table in a list (search.stages): kept a table, so --json shows it as one
+        return {k: _frozen(x) for k, x in v.items()}
     return v
 
 

@@ -366,7 +366,8 @@ class RunsScreen(Screen):
         run = fmt.short_run_name(info.name) if short else info.name
         cells = {"mark": mark, "run": markup(run if group is None else f"{run} ({len(group.runs)} seeds)")}
         for c in COLUMNS:
-            text = diff_text(info, self.diff_keys) if c.key == "diff" else c.cell(info)
+            seeds = [r.seed for r in group.runs] if group is not None else []
+            text = diff_text(info, self.diff_keys, seeds) if c.key == "diff" else c.cell(info)
             if group is not None and c.key == "val_acc":
                 text = spread_text(group, n=False)  # the mean ± sample std over its runs
             cells[c.key] = markup(text)  # DataTable reads a str cell as Rich markup

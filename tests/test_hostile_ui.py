@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -54,7 +55,9 @@ class Workbench:
     """`tui-trainer ui spiral` as a user runs it, in a 120x40 pseudo-terminal, with
     a sitecustomize.py (`slow`) that makes one thing in it slow."""
 
-    def __init__(self, tmp_path: Path, slow: str, **env: str):
+    def __init__(self, tmp_path: Path, slow: str, *args: str, controlling: bool = False, **env: str):
+        """`args`: more of the command line; `controlling`: the pseudo-terminal is the
+        process's controlling terminal (as an SSH session's is), so closing it hangs it up."""
         import fcntl
         import pty
         import struct
@@ -63,14 +66,20 @@ class Workbench:
         (tmp_path / "sitecustomize.py").write_text(slow)
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+
+        def take_the_terminal() -> None:
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tui_trainer", "ui", "spiral", "--runs-dir", str(tmp_path / "runs")],
+            [sys.executable, "-m", "tui_trainer", "ui", "spiral", "--runs-dir", str(tmp_path / "runs"), *args],
             stdin=slave,
             stdout=slave,
             stderr=slave,
             cwd=tmp_path,
             env={**os.environ, "PYTHONPATH": f"{tmp_path}:{REPO}", "TERM": "xterm-256color", **env},
-            start_new_session=True,
+            start_new_session=not controlling,
+            preexec_fn=take_the_terminal if controlling else None,
         )
         os.close(slave)
         self.out = b""
@@ -82,7 +91,13 @@ class Workbench:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=10)
+        if self.master >= 0:
+            os.close(self.master)
+
+    def hang_up(self) -> None:
+        """The terminal goes away (its other end closed: a dropped SSH session)."""
         os.close(self.master)
+        self.master = -1
 
     def read_for(self, seconds: float, until=lambda: False) -> None:
         import select
@@ -321,3 +336,46 @@ async def test_markup_in_a_presets_name_and_paths_is_text_in_what_every_job_key_
         assert title.startswith("lr-find failed: ") and cannot in title
         await pilot.press("escape")
         assert app.is_running and app.screen is app.workbench
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "terminal hung up", "terminal closed"])
+def test_a_workbench_killed_or_hung_up_ends_the_running_runs_record(tmp_path, how):
+    """SIGTERM sent to it; its controlling terminal hung up (the kernel's SIGHUP, to the
+    trainer's process too, as when an SSH session drops; a SIGHUP sent by hand takes the
+    same path as SIGTERM); a terminal that goes away without a hangup reaching it. Each
+    quits as q does, with exit status 130."""
+    gone = how.startswith("terminal")
+    with Workbench(tmp_path, "", "--set", "train.epochs=100000", controlling=how == "terminal hung up") as ui:
+        ui.read_for(3)  # the screen is up
+        runs = tmp_path / "runs"
+        deadline = time.monotonic() + 60
+        while not (runs.is_dir() and any(runs.iterdir())) and time.monotonic() < deadline:
+            ui.press(b" ")  # space starts a run (once the data are loaded)
+            ui.read_for(1, until=lambda: runs.is_dir() and any(runs.iterdir()))
+        (run_dir,) = runs.iterdir()
+        while not _has_an_epoch(run_dir) and time.monotonic() < deadline:
+            ui.read_for(0.2)
+        assert _has_an_epoch(run_dir), "the run did not reach its first epoch"
+        if gone:
+            ui.hang_up()
+        else:
+            ui.proc.send_signal(getattr(signal, how))
+        ui.proc.wait(timeout=LEAVE_S)  # a hang guard: it leaves within its quit budget
+    assert ui.proc.returncode == 130
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "stopped", summary
+    reasons = {
+        "SIGTERM": ["interrupted by SIGTERM"],
+        "terminal hung up": ["interrupted by SIGHUP", "interrupted: the terminal went away"],
+        "terminal closed": ["interrupted: the terminal went away"],
+    }[how]
+    assert summary["reason"] in reasons
+    events = read_metrics(run_dir)
+    assert [e["event"] for e in events].count("run_ended") == 1 and events[-1]["event"] == "run_ended"
+
+
+def _has_an_epoch(run_dir: Path) -> bool:
+    try:
+        return any(e["event"] == "epoch" for e in read_metrics(run_dir))
+    except OSError:  # not made yet
+        return False

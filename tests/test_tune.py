@@ -196,7 +196,8 @@ def test_ctrl_c_keeps_what_is_done_and_resume_after_a_kill_continues(tmp_path):
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     (folder,) = (tmp_path / "k").iterdir()
-    begun = json.loads((folder / "state.json").read_text())["coarse_folder"]  # the search begun before the kill
+    # the search begun before the kill, named inside the tune folder
+    begun = str(folder / json.loads((folder / "state.json").read_text())["coarse_folder"])
     out = cli("tune", "spiral", "--resume", "--json", "--workers", "1", "--runs-dir", str(tmp_path / "k"))
     assert out.returncode == 0, out.stderr
     evs = events(out)

@@ -185,6 +185,7 @@ def misspelt_command(word: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    console.fill_closed_std_streams()
     console.tolerate_unencodable(sys.stdout, sys.stderr)
     if argv and (meant := misspelt_command(argv[0])):
         print(

@@ -25,12 +25,9 @@ from .usertext import one_line
 
 
 def shipped(folder: str) -> Path:
-    """A folder the project ships beside its code: "presets" or "data".
-
-    An installed wheel holds it inside the package (tui_trainer/presets); a
-    checkout, and an editable install of one, at the top of the repository
-    (presets/), where pyproject.toml's package-dir takes it from.
-    """
+    """A folder the project ships beside its code: "presets" or "data". An installed wheel holds it
+    inside the package (tui_trainer/presets); a checkout, and an editable install of one, at the top
+    of the repository (presets/), where pyproject.toml's package-dir takes it from."""
     package = Path(__file__).resolve().parent
     installed = package / folder
     return installed if installed.is_dir() else package.parent / folder
@@ -70,10 +67,13 @@ _in_open_unit = _rule(lambda v: 0 <= v < 1, "a number in [0, 1)")
 _decay = _rule(lambda v: 0 < v <= 1, "a number in (0, 1]")
 _explode = _rule(lambda v: v > 1, "a number > 1")
 _hidden = _rule(lambda v: all(h >= 1 for h in v), "a list of layer sizes, each >= 1 (empty for a linear classifier)")
-_log_range = _rule(lambda v: len(v) == 2 and 0 < v[0] < v[1], "[low, high] with 0 < low < high (sampled log-uniformly)")
+LOG_LIMITS = (1e-100, 1e100)  # a log range a search pads by decades (lab/search/space.py) stays a finite float
+_LOG_RANGE = f"[low, high] with {LOG_LIMITS[0]:g} <= low < high <= {LOG_LIMITS[1]:g} (sampled log-uniformly)"
+_log_range = _rule(lambda v: len(v) == 2 and LOG_LIMITS[0] <= v[0] < v[1] <= LOG_LIMITS[1], _LOG_RANGE)
 _int_choices = _rule(lambda v: all(x >= 1 for x in v), "a list of integers >= 1 to choose from (empty: not searched)")
 # The spread of a spiral arm's angle, in radians: past a few it is uniform noise, and past float32's range infinity.
 _noise = _rule(lambda v: 0 <= v <= 1000, "a number from 0 to 1000 (the angle's spread in radians; 0.2 is usual)")
+MAX_TRIALS = 10_000  # per stage, sampled before it starts: a billion would fill the memory before the first ran
 
 
 def _at_least(lo: int) -> Check:
@@ -177,7 +177,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Stage:
-    trials: int = _f(10, _at_least(1))
+    trials: int = _f(10, _between(1, MAX_TRIALS))
     epochs: int = _f(1, _at_least(1))
 
 
@@ -189,9 +189,8 @@ class SearchConfig:
     stages: tuple[Stage, ...] = _f((Stage(30, 1), Stage(10, 5)), lambda v: None if v else "at least one stage")
     keep: int = _f(5, _at_least(1))
     seed: int = _f(0, _at_least(0))
-    # Train seeds each of the search's leaders (its best LEADERS trials) runs with at the end,
-    # its own included, so the best is chosen by the mean and a lead within seed noise says so;
-    # 0 or 1: off (each trial one seed, as before).
+    # Seeds each leader (its best LEADERS trials) reruns with at the end, its own included, so the
+    # best is chosen by the mean and a lead within seed noise says so; 0 or 1: off (one seed each).
     leader_seeds: int = _f(0, _at_least(0))
 
 
@@ -201,13 +200,13 @@ class TuneConfig:
     finish on mnist-5k well within a minute on 2 cores
     (5-7 s on a busy shared machine)."""
 
-    coarse_trials: int = _f(30, _at_least(1))
+    coarse_trials: int = _f(30, _between(1, MAX_TRIALS))
     coarse_epochs: int = _f(2, _at_least(1))
-    fine_trials: int = _f(10, _at_least(1))
+    fine_trials: int = _f(10, _between(1, MAX_TRIALS))
     fine_epochs: int = _f(10, _at_least(1))
     final_epochs: int = _f(20, _at_least(1))
     # The best fine configurations continued to final_epochs; the best of them is the final run.
-    final_candidates: int = _f(3, _at_least(1))
+    final_candidates: int = _f(3, _between(1, MAX_TRIALS))
 
 
 @dataclass(frozen=True)
@@ -513,11 +512,8 @@ def to_toml(p: Preset) -> str:
     return "\n".join(lines) + "\n"
 
 
-_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
-
-
-def _is_control(c: str) -> bool:
-    return ord(c) < 0x20 or ord(c) == 0x7F  # TOML basic strings cannot hold these raw
+_TOML_ESCAPES = {chr(c): f"\\u{c:04x}" for c in (*range(0x20), 0x7F)}  # TOML strings cannot hold controls raw
+_TOML_ESCAPES |= {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def _toml_value(v: Any) -> str:
@@ -526,7 +522,7 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, (int, float)):
         return repr(v)
     if isinstance(v, str):
-        return '"' + "".join(_TOML_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if _is_control(c) else c) for c in v) + '"'
+        return '"' + "".join(_TOML_ESCAPES.get(c, c) for c in v) + '"'
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):

@@ -58,6 +58,7 @@ def environment_problem(path: object, doing: str, e: OSError, advice: str) -> En
         errno.EACCES: "permission denied",
         errno.EPERM: "permission denied",
         errno.EROFS: "the file system is read-only",
+        errno.EFBIG: "the file size limit is reached (ulimit -f)",
     }.get(e.errno or 0)
     detail = e.strerror or type(e).__name__
     return EnvironmentProblem(f"{path}: cannot {doing}: {why + f' ({detail})' if why else detail}; {advice}")

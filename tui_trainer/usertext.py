@@ -59,7 +59,6 @@ def one_line(text: object) -> str:
 # A bracket with the backslashes before it, and whether Rich reads it as opening a tag
 # (rich.markup.RE_TAGS: a bracket, then a lowercase letter, #, / or @, up to the next ]).
 _BRACKET = re.compile(r"(\\*)\[(?=([a-z#/@][^[]*?])?)")
-_TRAILING_BACKSLASHES = re.compile(r"(\\+)\Z")
 
 
 def markup(text: object) -> str:
@@ -68,9 +67,9 @@ def markup(text: object) -> str:
     Rich halves the backslashes before a tag and reads an odd one as escaping it,
     and elsewhere reads a backslash-bracket as a bracket; so before a tag the
     backslashes are doubled plus one, before another bracket one is added, and
-    those at the end are doubled, as the tag that may follow
-    (`f"[b]{markup(x)}[/b]"`) must stay a tag. (rich.markup.escape misses the
-    last two.)"""
+    after those at the end comes a zero-width space, as the tag that may follow
+    (`f"[b]{markup(x)}[/b]"`) must stay a tag, and plain text that may follow
+    must not see them doubled. (rich.markup.escape misses the last two.)"""
 
     def escape(m: re.Match[str]) -> str:
         n = len(m[1])
@@ -79,7 +78,7 @@ def markup(text: object) -> str:
         return "\\" * (n + 1) + "[" if n else "["
 
     s = _BRACKET.sub(escape, clean(text))
-    return _TRAILING_BACKSLASHES.sub(lambda m: m[1] * 2, s)
+    return s + "\u200b" if s.endswith("\\") else s
 
 
 def textual_markup(text: object) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -159,6 +160,22 @@ def tolerate_unencodable(*streams: IO[str]) -> None:
                 pass
 
 
+# --- saying one thing on stderr ----------------------------------------------------
+
+
+def say(text: str, stream: IO[str] | None = None) -> None:
+    """A line (or a few) for people on stderr (or `stream`), without control characters or
+    escape sequences (usertext.clean: it may hold a reason, a name, a path); nothing when
+    the terminal is gone (a hangup, a closed stderr): the record says it all."""
+    from ..usertext import clean
+
+    out = stream if stream is not None else sys.stderr
+    try:
+        print(clean(text), file=out, flush=True)
+    except (OSError, ValueError, AttributeError):  # gone, closed, or None
+        pass
+
+
 # --- broken pipes -----------------------------------------------------------------
 
 
@@ -190,7 +207,16 @@ def rich_console(**options: Any) -> Console:
             raise BrokenPipeError
 
     # No :emoji: codes: a path or a name that holds one is shown as written (usertext.py).
-    return PipeConsole(**{"emoji": False, **options})
+    console = PipeConsole(**{"emoji": False, **options})
+    if "width" not in options and console.width < MIN_WIDTH:
+        # COLUMNS=0 says nothing of the width (rich would lay out for 0 and print nothing):
+        # rich's width for a console of unknown size; a tiny one, the narrowest worth drawing.
+        console.width = DEFAULT_WIDTH if console.width <= 0 else MIN_WIDTH
+    return console
+
+
+MIN_WIDTH = 20  # narrower wraps in the terminal rather than losing the text
+DEFAULT_WIDTH = 80
 
 
 def listing_table(title: str) -> Table:
@@ -207,6 +233,34 @@ def listing_table(title: str) -> Table:
         pad_edge=False,
         padding=(0, 1),
     )
+
+
+# --- closed standard streams ----------------------------------------------------------
+
+
+def fill_closed_std_streams() -> None:
+    """Give a standard stream the caller closed (`run ... >&-`) /dev/null instead.
+
+    Python starts with sys.stdout None when file descriptor 1 is closed, and a face
+    writing to it fails the run; worse, the next file opened (a record's
+    metrics.jsonl) would get descriptor 1, and every worker process would write its
+    stdout into it. Writing to nowhere is what a closed stdout asked for."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        try:
+            new = os.open(os.devnull, os.O_RDWR)
+        except OSError:
+            return
+        if new != fd:
+            os.dup2(new, fd)
+            os.close(new)
+    for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, encoding="utf-8", errors="replace", closefd=False))
 
 
 # --- terminal detection -----------------------------------------------------------

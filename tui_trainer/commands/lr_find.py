@@ -14,7 +14,8 @@ suggestion is then a lower bound, printed as "at least"), or the loss barely
 fell (the sweeps ran on a small init's plateau).
 
 The curve is recorded in `RUNS_DIR/lr-find-PRESET-STAMP-ID/` (curve.csv,
-result.json, preset.toml). Ctrl+C stops it within one mini-batch.
+result.json, preset.toml). Ctrl+C, SIGTERM or a hangup stops it within one mini-batch
+and keeps the sweeps done.
 
 Exit status: 0 done, 1 no rate lowered the loss, 2 bad input, 130 stopped.
 """
@@ -25,7 +26,8 @@ import sys
 
 from ..config import load_preset
 from ..threads import apply_training_blas_threads
-from .console import StopOnSignals, exit_status, preflight, rich_console
+from ..usertext import markup, one_line
+from .console import StopOnSignals, exit_status, preflight, rich_console, say
 
 
 def command(args) -> int:
@@ -48,16 +50,17 @@ def command(args) -> int:
         elif isinstance(event, LrSweep):
             sweeps.append(event)
 
-    with StopOnSignals(lambda name: control.stop(f"interrupted by {name}")):
+    # A hangup (the terminal went away) stops it as it stops a run.
+    with StopOnSignals(lambda name: control.stop(f"interrupted by {name}"), hangup=True):
         if args.json:
             ended = find_lr(preset, data, sink, runs_dir=args.runs_dir, control=control)
         else:
             console = rich_console(stderr=False)
-            with console.status(f"lr-find on {preset.name} ({data.name}): 3 sweeps..."):
+            with console.status(f"lr-find on {markup(preset.name)} ({data.name}): 3 sweeps..."):
                 ended = find_lr(preset, data, sink, runs_dir=args.runs_dir, control=control)
             show(console, preset.name, data.name, sweeps, ended)
     if ended.status != "finished":
-        print(f"tui-trainer: lr-find {ended.status}: {ended.reason}", file=sys.stderr)
+        say(f"tui-trainer: lr-find {ended.status}: {one_line(ended.reason)}")
     assert isinstance(ended, LrFindEnded)
     return exit_status(ended.status)
 
@@ -72,7 +75,9 @@ def show(console, preset_name: str, data_name: str, sweeps, ended) -> None:
     def fmt(v) -> str:
         return "-" if v is None else hyperparameter(v)
 
-    table = Table(title=f"lr-find: {preset_name} on {data_name} (reg 0, from the preset's initial weights)")
+    table = Table(
+        title=f"lr-find: {markup(preset_name)} on {markup(data_name)} (reg 0, from the preset's initial weights)"
+    )
     table.add_column("method")
     table.add_column("median", justify="right")
     for s in sweeps:
@@ -82,7 +87,7 @@ def show(console, preset_name: str, data_name: str, sweeps, ended) -> None:
         table.add_row(name, fmt(ended.suggestions.get(method)), *(fmt(s.suggestions.get(method)) for s in sweeps))
     console.print(table)
     for s in sweeps:
-        console.print(f"seed {s.seed}: {len(s.learning_rates)} mini-batches; {s.stopped}", highlight=False)
+        console.print(f"seed {s.seed}: {len(s.learning_rates)} mini-batches; {markup(s.stopped)}", highlight=False)
     if sweeps:
         console.print(
             curve_text(sweeps, ended.suggestions, width=min(console.width, 100)), highlight=False, markup=False
@@ -99,8 +104,8 @@ def show(console, preset_name: str, data_name: str, sweeps, ended) -> None:
             highlight=False,
         )
         console.print(
-            f"try it: tui-trainer run {preset_name} --set train.learning_rate={ended.suggested_lr:.3g}",
+            f"try it: tui-trainer run {markup(preset_name)} --set train.learning_rate={ended.suggested_lr:.3g}",
             highlight=False,
         )
     if ended.path:
-        console.print(f"recorded in {ended.path}", highlight=False)
+        console.print(f"recorded in {markup(ended.path)}", highlight=False)

@@ -28,12 +28,12 @@ to stderr), 2 bad input; for a seed group, the worst of its runs' (a stop ends t
 from __future__ import annotations
 
 import sys
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from ..config import load_preset
 from ..errors import UserError
 from ..threads import apply_training_blas_threads
-from .console import BAD_INPUT, INTERRUPTED, StopOnSignals, exit_status, is_terminal, preflight, worst_exit_status
+from .console import BAD_INPUT, INTERRUPTED, StopOnSignals, exit_status, is_terminal, preflight, say, worst_exit_status
 
 if TYPE_CHECKING:
     from ..config import Preset
@@ -78,7 +78,7 @@ def end_group(args, group: str, statuses: list[int]) -> int:
             (doc,) = runs_document(members)["groups"]
             _json_line({"event": "group_ended", **doc})
         else:
-            _say(sys.stdout, group_line(g))
+            say(group_line(g), sys.stdout)
     return worst_exit_status(statuses)
 
 
@@ -110,18 +110,18 @@ def run_one(args, preset: Preset, data: Dataset, group: str | None = None) -> in
     trainer = run.trainer
     if ended.status == "failed" and isinstance(trainer.error, UserError):
         # the machine's problem (a full disk under the record), not a bug: one line, what to do
-        _say(sys.stderr, f"tui-trainer: {trainer.error}")
+        say(f"tui-trainer: {trainer.error}")
         return BAD_INPUT
     if ended.status == "failed" and trainer.traceback:
-        _say(sys.stderr, trainer.traceback.rstrip())
-        _say(sys.stderr, f"tui-trainer: the run failed; its record is in {run.store.path}")
+        say(trainer.traceback.rstrip())
+        say(f"tui-trainer: the run failed; its record is in {run.store.path}")
     return exit_status(ended.status)
 
 
 def _json_line(d: dict) -> None:
     import json
 
-    _say(sys.stdout, json.dumps(d))
+    say(json.dumps(d), sys.stdout)  # ensure_ascii: a control is escaped, not cleaned
 
 
 def stop_on_signals(control: RunControl, record: Record) -> StopOnSignals:
@@ -133,10 +133,3 @@ def stop_on_signals(control: RunControl, record: Record) -> StopOnSignals:
         record.stopping = signal_name
 
     return StopOnSignals(stop, hangup=True)
-
-
-def _say(stream: IO[str], text: str) -> None:
-    try:
-        print(text, file=stream, flush=True)
-    except (OSError, ValueError):
-        pass  # nowhere left to say it

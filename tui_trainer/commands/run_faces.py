@@ -96,7 +96,7 @@ class PlainLines:
         if self.closed:
             return
         try:
-            self.out.write(text + "\n")
+            self.out.write(clean(text) + "\n")  # a failure's reason may quote a path, a server's reply
             self.out.flush()
         except BrokenPipeError:
             self.closed = True

@@ -29,8 +29,9 @@ from .. import formatting as fmt
 from ..errors import UserError
 from ..lab.compare import CSV_COLUMNS, Group, curve_rows, rows_of, runs_document, spread_text
 from ..lab.weights import first_layer_grid, grid_shape, write_png
+from ..records.reading import read_lines, read_text
 from ..records.run_folder import RunInfo, list_runs
-from ..usertext import markup
+from ..usertext import markup, one_line
 from .console import listing_table, rich_console
 
 STATUS_STYLE = {"finished": "green", "exploded": "red", "failed": "red", "stopped": "yellow", "incomplete": "dim"}
@@ -62,6 +63,8 @@ def command(args) -> int:
 def runs_table(runs: list[RunInfo], runs_dir: str, width: int):
     """One row per lone run, and one per seed group: its mean ± sample std of best val acc
     over the n runs that recorded one (lab.compare.group_runs)."""
+    from rich.text import Text
+
     rows = rows_of(runs)
     has_groups = any(isinstance(r, Group) for r in rows)
     names = [_row_name(r) for r in rows]
@@ -88,8 +91,9 @@ def runs_table(runs: list[RunInfo], runs_dir: str, width: int):
             acc, n = ("" if row.best_val_acc is None else f"{row.best_val_acc:.3f}"), ([""] if has_groups else [])
         table.add_row(
             markup(fmt.short_run_name(name) if short else name),
-            first.started_at[5:16] if short else first.started_at[:16],
-            f"[{STATUS_STYLE.get(row.status, '')}]{markup(row.status)}[/]",
+            markup(first.started_at[5:16] if short else first.started_at[:16]),
+            # a status edited into a summary is shown as written, unstyled
+            Text(one_line(row.status), style=STATUS_STYLE.get(row.status, "")),
             *n,
             acc,
             fmt.short_number(first.learning_rate),
@@ -214,18 +218,17 @@ def image_shape_of(run_dir: Path) -> tuple[int, ...]:
     """The input image shape the run recorded in run_started; for a run recorded
     before that field existed, the shape of its bundled data set."""
     try:
-        with open(run_dir / "metrics.jsonl", encoding="utf-8") as f:
-            for line in f:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    break
-                if isinstance(event, dict) and event.get("event") == "run_started" and "image_shape" in event:
-                    return _valid_shape(run_dir, event["image_shape"])
+        for line in read_lines(run_dir / "metrics.jsonl"):
+            try:
+                event = json.loads(line)
+            except (ValueError, RecursionError):
+                break
+            if isinstance(event, dict) and event.get("event") == "run_started" and "image_shape" in event:
+                return _valid_shape(run_dir, event["image_shape"])
     except OSError:
         pass
     try:
-        cfg = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+        cfg = tomllib.loads(read_text(run_dir / "config.toml"))
     except (OSError, ValueError, RecursionError):
         cfg = {}
     from ..datasets.bundled import BUNDLED

@@ -59,8 +59,8 @@ from ..lab.search.texts import (
 )
 from ..lab.search.trial import cached_dataset
 from ..records.search_store import SearchStore
-from ..usertext import markup, one_line
-from .console import BAD_INPUT, FAILED, StopOnSignals, exit_status, is_terminal, preflight, rich_console
+from ..usertext import clean, markup, one_line
+from .console import BAD_INPUT, FAILED, StopOnSignals, exit_status, is_terminal, preflight, rich_console, say
 
 
 def command(args) -> int:
@@ -95,10 +95,10 @@ def command(args) -> int:
         pool.close(graceful=ended is not None and ended.status == "finished")
     if ended.status == "finished" and tally.all_failed:
         # Every trial failed: not a search result but (almost always) bad input every trial hit.
-        _say(f"tui-trainer: every trial failed; the first: {one_line(tally.first_failure)}")
+        say(f"tui-trainer: every trial failed; the first: {one_line(tally.first_failure)}")
         return BAD_INPUT if tally.bad_input else FAILED
     if ended.status != "finished":
-        _say(
+        say(
             f"tui-trainer: search {ended.status}: {one_line(ended.reason)}"
             + (f"; continue it with: {resume_command(args)}" if ended.trials or ended.status == "failed" else "")
         )
@@ -117,13 +117,6 @@ def _preset_source(args) -> str:
             "give no PRESET and no --resume with it"
         )
     return str(refine_path(args.refine))
-
-
-def _say(line: str) -> None:
-    try:
-        print(line, file=sys.stderr, flush=True)
-    except OSError:
-        pass  # the terminal is gone (a hangup): the record says it all
 
 
 def resume_command(args) -> str:
@@ -148,10 +141,9 @@ def _resumed_preset(given: Preset, store: SearchStore, overridden: bool) -> Pres
             f"differs in {', '.join(differs)}; drop the --set options, or start a new search without --resume"
         )
     if differs:
-        print(
+        say(
             f"tui-trainer: note: continuing {store.path.name} with the preset it started with "
-            f"({store.path / 'preset.toml'}); the preset now differs in {', '.join(differs)}",
-            file=sys.stderr,
+            f"({store.path / 'preset.toml'}); the preset now differs in {', '.join(differs)}"
         )
     return store.preset
 
@@ -229,7 +221,8 @@ class _JsonFace:
 
 
 class _PlainFace:
-    """One line per ended trial and per stage; for logs and pipes."""
+    """One line per ended trial and per stage; for logs and pipes. A resumed trial's reason
+    comes from the store: what is printed is cleaned (usertext.clean)."""
 
     def __init__(self) -> None:
         self.stage_trials = 0
@@ -283,7 +276,7 @@ class _PlainFace:
 
     @staticmethod
     def _print(line: str) -> None:
-        print(line, flush=True)
+        print(clean(line), flush=True)
 
     def close(self) -> None:
         pass
@@ -416,7 +409,8 @@ class _LiveFace:
             for name in names:
                 table.add_column(name, justify="left" if name in ("trial", "status") else "right")
             for i, r in enumerate(event.ranking, 1):
-                cells = [str(i), r.trial_id, str(r.stage), r.status, *(fmt_value(k, r.params.get(k)) for k in keys)]
+                cells = [str(i), markup(r.trial_id), str(r.stage), markup(r.status)]
+                cells += [fmt_value(k, r.params.get(k)) for k in keys]
                 table.add_row(*cells, accuracy(r.best_val_acc), str(r.epochs))
             self.console.print(table)
         for line in leader_lines(event.leaders):

@@ -1,13 +1,21 @@
 """`tui-trainer [ui] [PRESET] [--set KEY=VALUE]... [--runs-dir DIR] [--screenshots DIR]`: open the workbench.
 
-Bad presets and keys fail here, before the screen opens.
+Bad presets and keys fail here, before the screen opens; so does a console that is
+no terminal (stdin, stdout or stderr closed, redirected or piped): the workbench would
+draw for nobody, or wait for keys that never come. Once open, SIGTERM, a hangup or a
+terminal that goes away quit it as q does (ui/terminal.py), the running run recorded;
+exit status 130 then.
 
-Exit status: 0 when the workbench is closed, 2 bad input.
+Exit status: 0 when the workbench is closed, 2 bad input (or no terminal), 130 closed by a
+signal or the terminal going away.
 """
 
 from __future__ import annotations
 
+import sys
+
 from ..config import load_preset
+from ..errors import UserError
 from ..threads import apply_training_blas_threads
 
 
@@ -18,6 +26,24 @@ def command(args) -> int:
     from ..ui.app import WorkbenchApp
 
     preset = load_preset(args.preset, args.overrides)
+    # it reads keys on stdin and draws on stderr (Textual's choice); stdout, redirected, is a log
+    not_a_terminal = [name for name in ("stdin", "stdout", "stderr") if not _is_tty(getattr(sys, name))]
+    if not_a_terminal:
+        names = " and ".join(
+            [", ".join(not_a_terminal[:-1]), not_a_terminal[-1]] if len(not_a_terminal) > 1 else not_a_terminal
+        )
+        raise UserError(
+            f"the workbench needs a terminal, and {names} "
+            f"{'is' if len(not_a_terminal) == 1 else 'are'} not one; run it in a terminal, or train "
+            f"without one: tui-trainer run {args.preset} (see: tui-trainer --help)"
+        )
     app = WorkbenchApp(preset, runs_dir=args.runs_dir, screenshots_dir=args.screenshots)
     app.run()
     return app.return_code or 0
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (ValueError, AttributeError, OSError):  # closed, or none
+        return False

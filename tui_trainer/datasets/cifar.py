@@ -225,7 +225,7 @@ def _get(content: object, key: str) -> object:
 
 # --- the restricted unpickler ---------------------------------------------------
 
-_RECONSTRUCT = np.empty(0).__reduce__()[0]  # numpy's _reconstruct, wherever this NumPy keeps it
+_RECONSTRUCT: Any = np.empty(0).__reduce__()[0]  # numpy's _reconstruct, wherever this NumPy keeps it
 
 
 def _encode_latin1(text: str, encoding: str = "latin1") -> bytes:
@@ -237,9 +237,8 @@ def _encode_latin1(text: str, encoding: str = "latin1") -> bytes:
 
 # Every global a CIFAR-10 batch can name. dict, list, str, bytes and int need
 # none: the pickle opcodes build them directly.
+_RECONSTRUCT_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray")  # NumPy 1.x, 2.x: bounded per file
 _ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,  # NumPy 1.x
-    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,  # NumPy 2.x
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): _encode_latin1,  # bytes, when re-pickled by Python 3 with protocol 2
 }
@@ -257,38 +256,68 @@ class _TooBig(pickle.UnpicklingError):
         self.claim, self.nbytes = claim, nbytes
 
 
-def _bounded_ndarray(budget: int) -> type[np.ndarray]:
-    """np.ndarray for one file: an array it asks for, directly or by _reconstruct, may
-    not claim more bytes than the file holds. Refused before the array is built, so
-    neither a lying shape nor zero strides over a tiny buffer can make it huge."""
+class _Budget:
+    """The bytes one file's arrays may claim in all: the file's size (a batch holds its
+    pixels inline, so no honest array claims more than the file has left to give).
+    Taken before an array is built, whichever way the pickle builds it."""
+
+    def __init__(self, nbytes: int):
+        self.left = nbytes
+
+    def take(self, shape: Any, dtype: Any) -> None:
+        dims = (shape,) if isinstance(shape, int) else tuple(shape)
+        count = 1
+        for d in dims:
+            count *= int(d)
+        nbytes = count * np.dtype(dtype).itemsize
+        if nbytes > self.left:
+            raise _TooBig(f"an array of {'x'.join(map(str, dims))} {np.dtype(dtype)}", nbytes)
+        self.left -= nbytes
+
+
+def _bounded_ndarray(budget: _Budget) -> type[np.ndarray]:
+    """np.ndarray for one file: an array it asks for by calling the type, or whose state
+    it sets (the real shape, after _reconstruct made an empty one), takes from the
+    file's budget first. Refused before the array is built, so neither a lying shape
+    nor zero strides over a tiny buffer can make it huge."""
 
     class BoundedArray(np.ndarray):
         def __new__(cls, shape: Any = (), dtype: Any = float, *args: Any, **kwargs: Any) -> Any:
-            dims = (shape,) if isinstance(shape, int) else tuple(shape)
-            count = 1
-            for d in dims:
-                count *= int(d)
-            nbytes = count * np.dtype(dtype).itemsize
-            if nbytes > budget:
-                raise _TooBig(f"an array of {'x'.join(map(str, dims))} {np.dtype(dtype)}", nbytes)
+            budget.take(shape, dtype)
             return super().__new__(cls, shape, dtype, *args, **kwargs)
 
         def __setstate__(self, state: Any) -> None:
             if isinstance(state, tuple) and len(state) == 5:
-                BoundedArray.__new__(BoundedArray, state[1], state[2])  # the same check, on the real shape
+                budget.take(state[1], state[2])  # the real shape, before NumPy sizes the array to it
             super().__setstate__(state)
 
     return BoundedArray
 
 
+def _bounded_reconstruct(budget: _Budget) -> Any:
+    """NumPy's _reconstruct(subtype, shape, dtype) for one file: the empty array a pickled
+    array starts as, which a pickle may instead ask to be of any shape and then never set
+    (no __setstate__): what that shape claims comes out of the budget first."""
+
+    def reconstruct(subtype: Any, shape: Any, dtype: Any) -> Any:
+        budget.take(shape, dtype)
+        return _RECONSTRUCT(subtype, shape, dtype)
+
+    return reconstruct
+
+
 class _BatchUnpickler(pickle.Unpickler):
     def __init__(self, f: IO[bytes], budget: int):
         super().__init__(f, encoding="bytes")
-        self._ndarray = _bounded_ndarray(budget)
+        within = _Budget(budget)
+        self._ndarray = _bounded_ndarray(within)
+        self._reconstruct = _bounded_reconstruct(within)
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("numpy", "ndarray"):
             return self._ndarray
+        if name == "_reconstruct" and module in _RECONSTRUCT_MODULES:
+            return self._reconstruct
         try:
             return _ALLOWED[(module, name)]
         except KeyError:

@@ -8,7 +8,9 @@ DIR defaults to the per-user cache folder, cache.data_dir().
 Each file is downloaded into DIR/.NAME.download/FILE.part, resumed with an
 HTTP Range request when a part is already there (a dropped connection is
 retried the same way), checked against its published MD5, and only then
-renamed to FILE. The data set appears in DIR by one rename of a complete
+renamed to FILE. A file is never taken past its published size (or, for a
+checksum given instead of the published one, past MAX_DOWNLOAD_BYTES): a
+mirror that streams forever would otherwise fill the disk. The data set appears in DIR by one rename of a complete
 folder: cifar10's archive is extracted into a temporary folder first, so a
 failure never leaves half a data set behind.
 
@@ -38,6 +40,9 @@ from .cache import FOLDERS, data_dir
 URL_ENV = "TUI_TRAINER_DATA_URL"  # a base address to fetch from instead of the official ones
 MD5_ENV = "TUI_TRAINER_DATA_MD5"  # an md5sum-style file whose lines override the published checksums
 CHUNK = 1 << 16
+# The most a file whose size is not published may take: the biggest published file
+# (CIFAR-10's archive, 163 MiB) six times over.
+MAX_DOWNLOAD_BYTES = 1 << 30
 
 Progress = Callable[[str, int, "int | None"], None]  # (file name, bytes so far, total bytes or None)
 
@@ -47,6 +52,7 @@ class Source:
     mirrors: tuple[str, ...]  # base addresses, tried in order; a file's URL is base + file name
     files: dict[str, str]  # file name -> published md5
     folder: str  # what appears in DIR
+    sizes: dict[str, int]  # file name -> published size in bytes (of the file with that md5)
     archive: bool = False  # True: extract the (one) tar file into `folder`; False: keep the files
 
 
@@ -55,6 +61,7 @@ SOURCES = {
         mirrors=("https://www.cs.toronto.edu/~kriz/",),
         files={cifar.ARCHIVE: "c58f30108f718f92721af3b95e74349a"},
         folder=FOLDERS["cifar10"],
+        sizes={cifar.ARCHIVE: 170_498_071},
         archive=True,
     ),
     # The md5s published with the data sets (and used by torchvision's MNIST and FashionMNIST).
@@ -67,6 +74,12 @@ SOURCES = {
             "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
         },
         folder=FOLDERS["mnist"],
+        sizes={
+            "train-images-idx3-ubyte.gz": 9_912_422,
+            "train-labels-idx1-ubyte.gz": 28_881,
+            "t10k-images-idx3-ubyte.gz": 1_648_877,
+            "t10k-labels-idx1-ubyte.gz": 4_542,
+        },
     ),
     "fashion-mnist": Source(
         mirrors=(
@@ -80,6 +93,12 @@ SOURCES = {
             "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
         },
         folder=FOLDERS["fashion-mnist"],
+        sizes={
+            "train-images-idx3-ubyte.gz": 26_421_880,
+            "train-labels-idx1-ubyte.gz": 29_515,
+            "t10k-images-idx3-ubyte.gz": 4_422_102,
+            "t10k-labels-idx1-ubyte.gz": 5_148,
+        },
     ),
 }
 
@@ -153,7 +172,9 @@ def _download_all(
         if done.is_file() and _md5(done) == sums[filename]:
             continue  # verified by an earlier run that failed later
         part = staging / f"{filename}.part"
-        url = _download(mirrors, filename, part, progress, retries, timeout)
+        published = sums[filename] == source.files[filename] and filename in source.sizes
+        limit = source.sizes[filename] if published else MAX_DOWNLOAD_BYTES
+        url = _download(mirrors, filename, part, progress, retries, timeout, limit)
         got = _md5(part)
         if got != sums[filename]:
             part.unlink()
@@ -213,7 +234,13 @@ def disk_error(path: Path | str, e: OSError) -> UserError:
 
 
 def _download(
-    mirrors: tuple[str, ...], filename: str, part: Path, progress: Progress, retries: int, timeout: float
+    mirrors: tuple[str, ...],
+    filename: str,
+    part: Path,
+    progress: Progress,
+    retries: int,
+    timeout: float,
+    limit: int = MAX_DOWNLOAD_BYTES,
 ) -> str:
     """Complete `part` from the first mirror that answers; returns the URL it came from."""
     errors = []
@@ -221,7 +248,7 @@ def _download(
         url = base + filename
         for attempt in range(retries + 1):
             try:
-                _get(url, filename, part, progress, timeout)
+                _get(url, filename, part, progress, timeout, limit)
                 return url
             except _Interrupted as e:
                 if attempt == retries:
@@ -242,8 +269,11 @@ def _download(
     )
 
 
-def _get(url: str, filename: str, part: Path, progress: Progress, timeout: float) -> None:
-    """Append the rest of url's bytes to `part`, from its current size on (HTTP Range)."""
+def _get(
+    url: str, filename: str, part: Path, progress: Progress, timeout: float, limit: int = MAX_DOWNLOAD_BYTES
+) -> None:
+    """Append the rest of url's bytes to `part`, from its current size on (HTTP Range),
+    and no more than `limit` bytes in all: past that the part is deleted, a DataError."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "tui-trainer"}
     if have:
@@ -259,6 +289,9 @@ def _get(url: str, filename: str, part: Path, progress: Progress, timeout: float
             have = 0  # the server ignored the range: start over
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None and length.isdigit() else None
+        if total is not None and total > limit:
+            part.unlink(missing_ok=True)
+            raise _too_big(url, filename, f"it says it will send {total:,} bytes", limit)
         done = have
         progress(filename, done, total)
         try:
@@ -282,6 +315,10 @@ def _get(url: str, filename: str, part: Path, progress: Progress, timeout: float
                 except OSError as e:
                     raise disk_error(part, e) from None
                 done += len(chunk)
+                if done > limit:
+                    f.close()
+                    part.unlink(missing_ok=True)
+                    raise _too_big(url, filename, f"it sent more than {limit:,} bytes", limit)
                 progress(filename, done, total)
                 window_bytes += len(chunk)
                 if window_bytes >= STALL_BYTES:
@@ -292,6 +329,18 @@ def _get(url: str, filename: str, part: Path, progress: Progress, timeout: float
                     ) from None
     if total is not None and done < total:
         raise _Interrupted(done, total)
+
+
+def _too_big(url: str, filename: str, what: str, limit: int) -> DataError:
+    size = (
+        f"{filename} is {limit:,} bytes (its published size)"
+        if limit != MAX_DOWNLOAD_BYTES
+        else f"a download may take {limit:,} bytes at most"
+    )
+    return DataError(
+        f"{url}: {what}, and {size}: not the file, or a server that never stops; "
+        "the download was deleted; try again later, or another mirror"
+    )
 
 
 def _md5(path: Path) -> str:

@@ -10,7 +10,9 @@ claim here first:
     check_npz(archive, path, ("X", "y"))      # every .npy header of an open np.load() archive
 
 `check_memory` is the same check for a generated data set (spiral), which
-names the preset key that drives its size.
+names the preset key that drives its size. What "fits" means is memory_left():
+the machine's available memory, and also what an address-space limit
+(`ulimit -v`) or a cgroup's memory limit (a container) leaves, the tightest.
 """
 
 from __future__ import annotations
@@ -28,18 +30,101 @@ _MEMORY_SHARE = 0.8  # of the memory available now, what one data set may take
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation now (Linux: MemAvailable), or None when unknown."""
+    """Bytes a new allocation may take now, or None when unknown: the least that
+    memory_left() finds."""
+    left = memory_left()
+    return left[0] if left else None
+
+
+def memory_left() -> tuple[int, str] | None:
+    """(bytes, what sets it) for the tightest of what limits a new allocation now:
+    the machine's available memory (Linux: MemAvailable), the address space a
+    `ulimit -v` leaves (RLIMIT_AS less what is mapped), and the memory a cgroup's
+    limit leaves (a container's or a systemd unit's, at every level up to the root).
+    Past the first a big allocation fails (MemoryError); past the last the kernel
+    kills the process without a word."""
+    found = [x for x in (_machine(), _address_space(), _cgroup()) if x is not None]
+    return min(found) if found else None
+
+
+def _machine() -> tuple[int, str] | None:
     try:
         with open("/proc/meminfo", "rb") as f:
             for line in f:
                 if line.startswith(b"MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    return int(line.split()[1]) * 1024, "available"
     except (OSError, ValueError, IndexError):
         pass
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "available"
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def _address_space() -> tuple[int, str] | None:
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return None
+    used = _status_kib("VmSize") or 0
+    return max(soft - used * 1024, 0), "left by the address-space limit (ulimit -v)"
+
+
+def _status_kib(key: str) -> int | None:
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(key.encode() + b":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _cgroup(root: Path | None = None, proc_cgroup: Path = Path("/proc/self/cgroup")) -> tuple[int, str] | None:
+    """What the memory cgroups this process is in leave: limit less usage, the least over
+    its cgroup and those above it (cgroup v2: memory.max and memory.current; v1: the
+    memory controller's limit_in_bytes and usage_in_bytes). A container that shows its
+    own cgroup as the root is read there too."""
+    root = root or CGROUP_ROOT
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    found = []
+    for line in lines:
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hierarchy == "0" and controllers == "":  # v2
+            base, files = root, ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):  # v1
+            base, files = root / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        parts = [p for p in path.split("/") if p]
+        for depth in range(len(parts), -1, -1):
+            left = _cgroup_left(base.joinpath(*parts[:depth]), *files)
+            if left is not None:
+                found.append(left)
+    return (min(found), "left by the memory limit of this process's cgroup (a container's)") if found else None
+
+
+def _cgroup_left(folder: Path, limit_file: str, usage_file: str) -> int | None:
+    try:
+        limit = (folder / limit_file).read_text().strip()
+        usage = int((folder / usage_file).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not limit.isdigit() or int(limit) >= 1 << 60:  # "max", or v1's "no limit" (about 2**63)
+        return None
+    return max(int(limit) - usage, 0)
 
 
 def gib(nbytes: int) -> str:
@@ -57,11 +142,11 @@ def check_bytes(where: str, claim: str, claimed: int, present: int | None) -> No
 
 
 def check_fits(where: str, claim: str, claimed: int) -> None:
-    have = available_memory()
-    if have is not None and claimed > _MEMORY_SHARE * have:
+    left = memory_left()
+    if left is not None and claimed > _MEMORY_SHARE * left[0]:
         raise DataError(
-            f"{where}: its header promises {claim} = {gib(claimed)} of data, more than the {gib(have)} "
-            "of memory available; corrupt, or too big for this machine"
+            f"{where}: its header promises {claim} = {gib(claimed)} of data, more than the {gib(left[0])} "
+            f"of memory {left[1]}; corrupt, or too big for this machine"
         )
 
 
@@ -75,11 +160,11 @@ def check_classes(where: str, num_classes: int, num_examples: int) -> None:
 
 def check_memory(key: str, value: int, nbytes: int) -> None:
     """A DataError naming the preset `key` when generating `nbytes` would not fit in memory."""
-    have = available_memory()
-    if have is not None and nbytes > _MEMORY_SHARE * have:
+    left = memory_left()
+    if left is not None and nbytes > _MEMORY_SHARE * left[0]:
         raise DataError(
-            f"{key}: {value:,} needs about {gib(nbytes)} of memory to generate, and {gib(have)} is available; "
-            "use a smaller value"
+            f"{key}: {value:,} needs about {gib(nbytes)} of memory to generate, and {gib(left[0])} is "
+            f"{left[1]}; use a smaller value"
         )
 
 

@@ -11,6 +11,8 @@ fetch` puts it (cache.py).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,28 @@ from .splitting import split_and_preprocess
 
 def load_raw(cfg: DataConfig, source: Source = "<preset>") -> RawData:
     """Read the data set the config names, validated, before splitting."""
+    with _out_of_memory_is_bad_data(cfg, source):
+        return _load_raw(cfg, source)
+
+
+@contextlib.contextmanager
+def _out_of_memory_is_bad_data(cfg: DataConfig, source: Source) -> Iterator[None]:
+    """A data set the checks let through (limits.py) that still does not fit (their
+    share is of what is left now; the split copies it, preprocessing makes float32
+    copies) is one line, as one they refused: a DataError naming the data set."""
+    try:
+        yield
+    except MemoryError:
+        left = limits.memory_left()
+        room = f" ({limits.gib(left[0])} of memory {left[1]})" if left else ""
+        raise DataError(
+            f"{at(source, 'data.dataset')}: {cfg.dataset}{f' ({cfg.path})' if cfg.path else ''} does not fit in "
+            f"the memory this process may use{room}; use smaller data.num_train / num_val / num_test, "
+            "or a machine (or limit) with more memory"
+        ) from None
+
+
+def _load_raw(cfg: DataConfig, source: Source) -> RawData:
     if cfg.dataset in BUNDLED:
         raw = load_bundled(cfg.dataset)
     elif cfg.dataset == "spiral":
@@ -60,7 +84,8 @@ def check_spiral(cfg: DataConfig, source: Source = "<preset>") -> None:
 def load_dataset(cfg: DataConfig, source: Source = "<preset>") -> Dataset:
     check_data_path(cfg, source)
     # Nobody else holds the raw data: let the split free it as it copies it out.
-    return split_and_preprocess(load_raw(cfg, source), cfg, name=cfg.dataset, source=source, consume=True)
+    with _out_of_memory_is_bad_data(cfg, source):
+        return split_and_preprocess(load_raw(cfg, source), cfg, name=cfg.dataset, source=source, consume=True)
 
 
 def data_path(cfg: DataConfig) -> Path:

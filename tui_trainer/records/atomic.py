@@ -1,7 +1,9 @@
 """Writing records so a crash loses nothing earlier: whole files go to a
 temporary sibling and are renamed over the target (a killed process leaves
 the old file or the new one, never half of one); each record gets a new,
-unique folder under the runs folder."""
+unique folder under the runs folder. A file written so gets the mode any
+new file gets (0666 less the umask), as metrics.jsonl, appended to, does:
+the temporary file is made private, and opened up to that before the rename."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> N
     tmp = ""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~umask())
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
@@ -41,6 +44,30 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> N
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text))
+
+
+def write_record_text(path: Path, text: str, what: str) -> None:
+    """atomic_write_text for a record file: a disk that refuses it (full, read-only) is an
+    EnvironmentProblem saying so, naming the file and `what` it is ("the search's preset")."""
+    try:
+        atomic_write_text(path, text)
+    except OSError as e:
+        raise record_problem(path, f"write {what}", e) from None
+
+
+def umask() -> int:
+    """The process's umask, read without changing it where Linux says it (/proc), else
+    set and put back at once."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

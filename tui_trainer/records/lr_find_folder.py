@@ -25,7 +25,8 @@ from typing import ClassVar
 from ..config import Preset, to_toml
 from ..engine.events import jsonable
 from ..errors import UserError
-from .atomic import atomic_write_text, new_record_dir
+from .atomic import new_record_dir, write_record_text
+from .reading import read_text
 from .typed_json import BadField, read_as, show
 
 CURVE_FILE = "curve.csv"
@@ -63,7 +64,7 @@ class LrFindEnded:
 def create(runs_dir: str | Path, preset: Preset) -> Path:
     """A new folder `lr-find-PRESET-STAMP-ID/` under runs_dir, with the preset in it."""
     path = new_record_dir(runs_dir, "lr-find-{name}-{stamp}-{id}", preset.name)
-    atomic_write_text(path / "preset.toml", to_toml(preset))
+    write_record_text(path / "preset.toml", to_toml(preset), "the lr-find's preset")
     return path
 
 
@@ -74,9 +75,9 @@ def write_record(path: str | Path, sweeps: Sequence[LrSweep], ended: LrFindEnded
     for s in sweeps:
         for i, (lr, loss, sm) in enumerate(zip(s.learning_rates, s.losses, s.smoothed), 1):
             rows.append(f"{s.seed},{i},{lr:.6g},{loss:.6g},{sm:.6g}")
-    atomic_write_text(path / CURVE_FILE, "\n".join(rows) + "\n")
+    write_record_text(path / CURVE_FILE, "\n".join(rows) + "\n", "the lr-find's curve")
     result = {"event": ended.kind, **jsonable(ended), "sweeps": [jsonable(s) for s in sweeps]}
-    atomic_write_text(path / RESULT_FILE, json.dumps(result, indent=1) + "\n")
+    write_record_text(path / RESULT_FILE, json.dumps(result, indent=1) + "\n", "the lr-find's result")
 
 
 def read_record(path: str | Path) -> tuple[list[LrSweep], LrFindEnded]:
@@ -85,7 +86,7 @@ def read_record(path: str | Path) -> tuple[list[LrSweep], LrFindEnded]:
     the first field that is wrong."""
     file = Path(path) / RESULT_FILE
     try:
-        d = json.loads(file.read_text(encoding="utf-8"))
+        d = json.loads(read_text(file))
     except OSError as e:
         raise UserError(f"{file}: cannot read the lr-find result: {e.strerror or e}") from None
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError

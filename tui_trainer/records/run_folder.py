@@ -35,6 +35,7 @@ from ..datasets.base import Dataset
 from ..engine.events import Epoch, Event, RunEnded, RunStarted, Step, event_line, from_dict, jsonable
 from ..errors import UserError
 from .atomic import atomic_save_npz, atomic_write_text, new_record_dir, record_problem
+from .reading import read_lines, read_text
 
 GROUP_FILE = "group.txt"  # the seed group's id, one line; absent for a lone run and for older records
 LABELS_FILE = "labels.json"  # the user's tags and one-line note ({"tags": [...], "note": "..."}); absent until set
@@ -226,8 +227,8 @@ def close_abandoned(path: str | Path, reason: str) -> bool:
     if (path / "summary.json").exists() or not (path / "metrics.jsonl").is_file():
         return False
     try:
-        preset = loads_preset((path / "config.toml").read_text(encoding="utf-8"), source=str(path / "config.toml"))
-    except (OSError, UserError):
+        preset = recorded_preset(path)
+    except UserError:
         return False
     cut_torn_line(path / "metrics.jsonl")
     started, last_epoch, best, iterations, ended = None, None, None, 0, None
@@ -245,7 +246,7 @@ def close_abandoned(path: str | Path, reason: str) -> bool:
             iterations = event.iteration
         elif isinstance(event, RunEnded):
             ended = event
-    store = RunStore(path, preset, path.name, _read(path / GROUP_FILE, str.strip) or None)
+    store = RunStore(path, preset, path.name, _group_of(path))
     store._started, store._last_epoch = started, last_epoch
     try:  # when it began: the folder's stamp (the store's own clock says now)
         store.started_at = _dt.datetime.strptime(path.name[:15], "%Y%m%d-%H%M%S").astimezone()
@@ -266,6 +267,19 @@ def close_abandoned(path: str | Path, reason: str) -> bool:
         store._logged_end = True
         store(ended)  # the line is there: the summary only
     return True
+
+
+def recorded_preset(run_dir: str | Path) -> Preset:
+    """The preset a run was trained with (its config.toml, read as a record is:
+    reading.read_text); a UserError naming the file when it cannot be used."""
+    file = Path(run_dir) / "config.toml"
+    try:
+        text = read_text(file)
+    except OSError as e:
+        raise UserError(f"{file}: cannot read the run's preset: {e.strerror or e}") from None
+    except ValueError as e:  # not UTF-8
+        raise UserError(f"{file}: cannot read the run's preset: not UTF-8 text ({e})") from None
+    return loads_preset(text, source=str(file))
 
 
 def list_runs(runs_dir: str | Path) -> list[RunInfo]:
@@ -298,7 +312,7 @@ def list_runs(runs_dir: str | Path) -> list[RunInfo]:
                 elapsed_s=_of(float, summary.get("elapsed_s")),
                 dataset=_of(str, _table(cfg.get("data")).get("dataset")) or "",
                 seed=_of(int, train.get("seed")),
-                group=(_read(d / GROUP_FILE, str.strip) or None),
+                group=_group_of(d),
                 settings=flat_settings(cfg),
                 **_labels(d),
             )
@@ -310,14 +324,18 @@ MAX_NOTE = 200  # characters: a note is one line in a table, not a lab book
 MAX_TAGS = 20
 
 
+def _group_of(path: Path) -> str | None:
+    """The seed group group.txt names (read bounded, on one line), None for a lone run."""
+    return _read(path / GROUP_FILE, lambda text: " ".join(text.split())[:MAX_NOTE]) or None
+
+
 def _labels(path: Path) -> dict[str, Any]:
+    """labels.json as write_labels keeps it; what a hand edit made of it that is not (not a table,
+    tags not a list of words, a note of many lines or too long) is read as write_labels would write it."""
     raw = _table(_read(path / LABELS_FILE, json.loads))
-    tags = raw.get("tags")
-    note = raw.get("note")
-    return {
-        "tags": tuple(t for t in tags if isinstance(t, str) and t)[:MAX_TAGS] if isinstance(tags, list) else (),
-        "note": note if isinstance(note, str) else "",
-    }
+    tags, note = raw.get("tags"), raw.get("note")
+    words = " ".join(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else ""
+    return {"tags": parse_tags(words), "note": " ".join(note.split())[:MAX_NOTE] if isinstance(note, str) else ""}
 
 
 def parse_tags(text: str) -> tuple[str, ...]:
@@ -364,7 +382,7 @@ def _frozen(v: Any) -> Any:
 
 def _read(path: Path, parse: Any) -> Any:
     try:
-        return parse(path.read_text(encoding="utf-8"))
+        return parse(read_text(path))
     except (OSError, ValueError, RecursionError):  # UnicodeDecodeError and TOMLDecodeError are ValueErrors
         return None
 
@@ -389,12 +407,12 @@ def read_summary(path: str | Path) -> dict[str, Any] | None:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """The events of a run's metrics.jsonl; a torn last line (a killed writer) is skipped."""
+    """The events of a run's metrics.jsonl; a torn last line (a killed writer) is skipped,
+    and so is anything after a line that is not an event (reading.read_lines bounds each)."""
     events = []
-    with open(Path(path) / "metrics.jsonl", encoding="utf-8") as f:
-        for line in f:
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                break
+    for line in read_lines(Path(path) / "metrics.jsonl"):
+        try:
+            events.append(json.loads(line))
+        except (ValueError, RecursionError):
+            break
     return events

@@ -21,20 +21,23 @@ batch_size as columns from the start) open, read and resume the same way.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import re
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import Preset, loads_preset, to_toml
 from ..errors import EnvironmentProblem, UserError
-from .atomic import atomic_write_text, new_record_dir, safe_name
+from .atomic import new_record_dir, safe_name, write_record_text
+from .locks import lock_folder
+from .reading import read_text, recorded_name
 
 DB_NAME = "search.sqlite"
 PRESET_NAME = "preset.toml"
@@ -42,6 +45,11 @@ PRESET_NAME = "preset.toml"
 SCHEMA_VERSION = 2
 _DIR_RE = re.compile(r"^search-(?P<name>.+)-(?P<stamp>\d{8}-\d{6})-(?P<id>[0-9a-f]{6})$")
 _SQL_TYPES = {bool: "INTEGER", int: "INTEGER", float: "REAL"}  # anything else: TEXT
+_SQLITE_WHY = {
+    sqlite3.SQLITE_FULL: "the disk is full ",
+    sqlite3.SQLITE_READONLY: "the file system is read-only ",
+    sqlite3.SQLITE_IOERR: "a write failed (a full disk, a file size limit, a failing disk) ",
+}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
     trial_id TEXT PRIMARY KEY,
@@ -78,7 +86,8 @@ class SearchInfo:
 
 
 def list_searches(runs_dir: str | Path, preset_name: str | None = None) -> list[SearchInfo]:
-    """Search folders under runs_dir (of one preset if named), oldest first."""
+    """Search folders under runs_dir (of exactly the preset named, if one is: the name its
+    preset.toml holds), oldest first."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
@@ -87,8 +96,8 @@ def list_searches(runs_dir: str | Path, preset_name: str | None = None) -> list[
         m = _DIR_RE.match(d.name)
         if not m or not (d / DB_NAME).is_file() or not (d / PRESET_NAME).is_file():
             continue
-        if preset_name is not None and m["name"] != safe_name(preset_name):
-            continue
+        if preset_name is not None and (m["name"] != safe_name(preset_name) or recorded_name(d) != preset_name):
+            continue  # the folder's name holds the preset's made safe and cut short: its preset.toml says whose
         found.append((m["stamp"], _created_at(d), SearchInfo(d, m["name"], m["stamp"])))
     return [info for *_, info in sorted(found, key=lambda t: (t[0], t[1]))]
 
@@ -140,7 +149,7 @@ class SearchStore:
         self.path = Path(path)
         self.preset = preset
         self._lock = threading.Lock()
-        self._folder_lock = _lock_folder(self.path)
+        self._folder_lock = lock_folder(self.path, "search", lambda: _holder(self.path))
         try:
             # Written from the thread that runs the search; check_same_thread off so
             # a face may create the store in one thread and search in another.
@@ -155,11 +164,48 @@ class SearchStore:
                 self._db.executescript(_SCHEMA)
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._columns = [row[1] for row in self._db.execute("PRAGMA table_info(trials)")]
+            self.set_meta("pid", str(os.getpid()))  # who holds the folder: named if a --resume finds it held
+        except sqlite3.OperationalError as e:
+            self._release()
+            raise self._problem(e) from None
         except BaseException:
-            if self._folder_lock is not None:
-                os.close(self._folder_lock)
+            self._release()
             raise
-        self.set_meta("pid", str(os.getpid()))  # who holds the folder: named if a --resume finds it held
+
+    @property
+    def db_path(self) -> Path:
+        return self.path / DB_NAME
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[None]:
+        """One statement or a few, one thread at a time. A write the disk refuses (full, read
+        only, failing) is an EnvironmentProblem saying so; a database that cannot be read
+        (damaged, not SQLite) is bad input; both name the file. (An IntegrityError, a trial
+        recorded twice, is a bug and stays one.)"""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.OperationalError as e:
+                raise self._problem(e) from None
+            except sqlite3.DatabaseError as e:
+                if isinstance(e, sqlite3.IntegrityError):
+                    raise
+                raise UserError(f"{self.db_path}: not a readable search database ({e})") from None
+
+    def _problem(self, e: sqlite3.Error) -> UserError:
+        code = getattr(e, "sqlite_errorcode", 0) & 0xFF  # the primary code: SQLITE_IOERR_WRITE is an IOERR
+        if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN):
+            return EnvironmentProblem(
+                f"{self.db_path}: cannot write the search's record: {_SQLITE_WHY.get(code, '')}({e}); "
+                "free some space, or give --runs-dir a folder on a disk you can write to; "
+                "the trials recorded before are kept (--resume continues)"
+            )
+        return UserError(f"{self.db_path}: not a readable search database ({e})")
+
+    def _release(self) -> None:
+        if self._folder_lock is not None:
+            os.close(self._folder_lock)  # releases the lock
+            self._folder_lock = None
 
     @property
     def search_id(self) -> str:
@@ -168,7 +214,7 @@ class SearchStore:
     @classmethod
     def create(cls, runs_dir: str | Path, preset: Preset) -> SearchStore:
         path = new_record_dir(runs_dir, "search-{name}-{stamp}-{id}", preset.name)
-        atomic_write_text(path / PRESET_NAME, to_toml(preset))
+        write_record_text(path / PRESET_NAME, to_toml(preset), "the search's preset")
         store = cls(path, preset)
         store.set_meta("status", "running")
         store.set_meta("created_at", _dt.datetime.now().astimezone().isoformat(timespec="microseconds"))
@@ -177,11 +223,16 @@ class SearchStore:
     @classmethod
     def open(cls, path: str | Path) -> SearchStore:
         path = Path(path)
+        db = path / DB_NAME
+        if db.exists() and not db.is_file():  # a FIFO would block SQLite's first read forever
+            raise UserError(f"{db}: not a regular file; a search's record is an SQLite database file")
         preset_file = path / PRESET_NAME
         try:
-            text = preset_file.read_text(encoding="utf-8")
+            text = read_text(preset_file)
         except OSError as e:
             raise UserError(f"{preset_file}: cannot read the search's preset: {e.strerror or e}") from None
+        except ValueError as e:  # not UTF-8
+            raise UserError(f"{preset_file}: cannot read the search's preset: not UTF-8 text ({e})") from None
         try:
             return cls(path, loads_preset(text, source=str(preset_file)))
         except sqlite3.DatabaseError as e:
@@ -189,12 +240,13 @@ class SearchStore:
 
     @classmethod
     def latest(cls, runs_dir: str | Path, preset_name: str) -> SearchStore:
-        """The most recent search of the preset named preset_name under runs_dir."""
+        """The most recent search of exactly the preset named preset_name under runs_dir."""
         found = list_searches(runs_dir, preset_name)
         if not found:
             raise UserError(
                 f"{runs_dir}: no search of preset {preset_name!r} to resume "
-                f"(looked for folders named search-{safe_name(preset_name)}-*); start one without --resume"
+                f"(looked for folders named search-{safe_name(preset_name)}-* whose preset.toml is named "
+                f"{preset_name!r}); start one without --resume"
             )
         return cls.open(found[-1].path)
 
@@ -205,7 +257,7 @@ class SearchStore:
         returns. A name without a column gets one; a null without one is left out."""
         row = {("idx" if k == "index" else k): v for k, v in trial.items()}
         row["recorded_at"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-        with self._lock:
+        with self._using():
             for name, value in row.items():
                 if name not in self._columns and value is not None:
                     self._add_column(name, value)
@@ -223,7 +275,7 @@ class SearchStore:
     def results(self) -> list[dict[str, Any]]:
         """Every recorded trial as recorded (name -> value; null where a key had no
         value), by stage then index."""
-        with self._lock:
+        with self._using():
             cursor = self._db.execute("SELECT * FROM trials ORDER BY stage, idx")
             names, rows = [d[0] for d in cursor.description], cursor.fetchall()
         return _trial_rows(names, rows)
@@ -233,46 +285,22 @@ class SearchStore:
     def save_stage(self, stage: int, ranges: Mapping[str, Sequence[float]]) -> None:
         """The ranges a stage samples (name -> range), as JSON."""
         text = json.dumps({name: list(r) for name, r in ranges.items()})
-        with self._lock:
+        with self._using():
             self._db.execute("INSERT OR REPLACE INTO stages (stage, ranges) VALUES (?, ?)", (stage, text))
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
+        with self._using():
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def meta(self, key: str, default: str | None = None) -> str | None:
-        with self._lock:
+        with self._using():
             row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
-        if self._folder_lock is not None:
-            os.close(self._folder_lock)  # releases the lock
-            self._folder_lock = None
-
-
-def _lock_folder(path: Path) -> int | None:
-    """An exclusive lock on the search folder for as long as this store is open, so a
-    second process cannot resume a search that is still running (two writers would
-    record the same trials). The kernel drops it when the process dies, kill -9
-    included, so a killed search can be resumed at once."""
-    try:
-        import fcntl
-    except ImportError:  # not on POSIX: no lock, as before
-        return None
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        pid = _holder(path)
-        raise EnvironmentProblem(
-            f"{path}: this search is still running{f' (process {pid})' if pid else ''}; "
-            "wait for it to end, or stop it (Ctrl+C in its terminal) and then --resume it"
-        ) from None
-    return fd
+        self._release()
 
 
 def _holder(path: Path) -> str:

@@ -110,6 +110,9 @@ def _name(hint: Any) -> str:
 
 
 def show(value: Any) -> str:
-    """A JSON value as a message quotes it, cut to 40 characters."""
-    text = json.dumps(value)
+    """A JSON value as a message quotes it, cut to 40 characters (a store's column may hold
+    what JSON cannot: binary data is said so)."""
+    if isinstance(value, (bytes, bytearray)):
+        return f"{len(value)} byte(s) of binary data"
+    text = json.dumps(value, default=repr)
     return text if len(text) <= 40 else text[:37] + "..."

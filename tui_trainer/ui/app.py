@@ -37,6 +37,7 @@ from pathlib import Path
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.markup import escape
 from textual.screen import Screen
 
@@ -47,7 +48,7 @@ from ..engine.events import RunEnded
 from ..errors import PresetError, UserError, in_words
 from ..records.run_folder import RunStore, close_abandoned
 from ..usertext import textual_markup
-from . import texts
+from . import terminal, texts
 from .history import LAYER, NOTES, RATIOS, EventQueue, RunHistory
 from .host_events import HostEvent
 from .jobs import JOBS, AnyJob, ChecksJob, ChecksState, LrFindJob, SearchJob, TuneJob, make_job
@@ -83,6 +84,8 @@ from .screens.tune import LrFindScreen, TuneScreen
 from .screens.workbench import FOCUS_HELP, MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS, WorkbenchScreen
 from .session import Session, cannot_start
 from .trainer_host import Host, ProcessHost, ThreadHost, default_host
+
+INTERRUPTED = 130  # the exit status of a workbench a signal closed, as of a command it stopped
 
 # Keys that work over every screen (the screens' own keys come first).
 GLOBAL_KEYS = [
@@ -133,6 +136,7 @@ class WorkbenchApp(App[int]):
         self.events = EventQueue(self._wake)
         self._views: dict[AnyJob, Screen] = {}  # the screen showing each job that has one
         self._start_when_loaded = False
+        self._quit_reason = "the workbench closed"  # what a run stopped by quitting records
 
     def get_default_screen(self) -> Screen:
         return self.workbench
@@ -141,6 +145,24 @@ class WorkbenchApp(App[int]):
         self.load_data(self.session.base_preset)
         self.call_after_refresh(self._ensure_host)  # after the first frame: starting a process takes a moment
         self.set_interval(self.drain_interval, self._drain)
+        if not self.is_headless:  # not under a test's Pilot, whose loop is the test's
+            terminal.on_quit_signals(lambda name: self._quit_for(f"interrupted by {name}"))
+            self.set_interval(terminal.CHECK_S, self._check_terminal)
+
+    def get_driver_class(self) -> type[Driver]:
+        return terminal.tolerant(super().get_driver_class())
+
+    def _check_terminal(self) -> None:
+        if terminal.gone():
+            self._quit_for("interrupted: the terminal went away")
+
+    def _quit_for(self, reason: str) -> None:
+        """Quit as q does when the terminal goes away (ui/terminal.py), saying why in the record."""
+        if self._quit_reason != "the workbench closed":
+            return  # quitting already
+        self._quit_reason = reason
+        self._stop_everything(reason)
+        self.exit(return_code=INTERRUPTED)
 
     @property
     def _showing(self) -> bool:
@@ -333,7 +355,7 @@ class WorkbenchApp(App[int]):
         self._ensure_host().stop("stopped with x")
 
     async def action_quit(self) -> None:
-        self._stop_everything("the workbench closed")
+        self._stop_everything(self._quit_reason)
         self.exit(0)
 
     def _stop_everything(self, reason: str) -> None:
@@ -347,7 +369,7 @@ class WorkbenchApp(App[int]):
     def on_unmount(self) -> None:
         # Stop the trainer and wait for it (at most a second), so the process
         # exits now and not at the end of an epoch; the run's files are whole.
-        self._stop_everything("the workbench closed")
+        self._stop_everything(self._quit_reason)
         deadline = time.monotonic() + 1.0
         if self.host is not None:
             self.host.close(0.6)

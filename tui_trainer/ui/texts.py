@@ -15,6 +15,7 @@ from ..datasets.cache import data_dir
 from ..datasets.loading import data_path
 from ..engine.events import RunEnded
 from ..lab.checks import CheckResult
+from ..usertext import clean, one_line
 from .history import RunHistory
 from .widgets.hyperparams import differences
 
@@ -61,7 +62,7 @@ def status_fields(
         iterations=run.total_iterations,
         elapsed=run.elapsed(now),
         eta=run.eta(now),
-        note=note,
+        note=one_line(note),  # a run's reason: a failure's message, a path
     )
 
 
@@ -137,7 +138,9 @@ def notes(
     changes = [f"{name} {was} → {will}" for name, was, will in differences(base, p)]
     if changes:
         lines.append(("info", "next run: " + ", ".join(changes)))
-    return lines
+    # A preset's description, a path, a failure's reason: the user's text, shown as written
+    # without what would reach the terminal as escape sequences.
+    return [(kind, clean(text)) for kind, text in lines]
 
 
 def _run_lines(run: RunHistory, runs_dir_name: str) -> list[tuple[str, str]]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -393,6 +394,10 @@ def serve(conn) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
+    # A hangup (the terminal went away) reaches this process too, the terminal's: the app
+    # decides, and stops the run through the pipe, or its end (the app gone) stops it here.
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     orders: queue.Queue = queue.Queue()
     controls: list[RunControl] = []
     send_lock = threading.Lock()

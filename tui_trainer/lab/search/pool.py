@@ -18,6 +18,11 @@ Stopping is cooperative through a stop flag each trial watches (trial.py): a
 FileFlag (a file: local processes, or Dask workers sharing the file system),
 a DaskFlag (a `distributed.Event` on the scheduler: any Dask worker) or a
 MemoryFlag (threads of this process).
+
+Local workers never outlive the process that made them, however it ends
+(kill -9 included, even while the pool is starting): each holds the read end
+of a pipe whose only write end is the pool's, and exits when a read of it
+ends (ParentWatch). A pool has at most MAX_WORKERS_PER_CORE workers per core.
 """
 
 from __future__ import annotations
@@ -34,10 +39,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ...errors import UserError
+from ...formatting import plural
 from ...threads import cores, one_thread_env
 
 ORPHAN_CHECK_S = 1.0
 LOCAL, DASK, THREADS = "local", "dask", "threads"  # TrialPool.kind
+# More worker processes than cores only wait for a core, each holding its own copy of the
+# data; past a few per core they add nothing but memory (and 1000 could take the machine down).
+MAX_WORKERS_PER_CORE = 4
 
 
 # --- stop flags --------------------------------------------------------------
@@ -183,27 +192,80 @@ class _OneBlasThreadContext(SpawnContext):
         return process
 
 
-def _init_worker(workers: int = 1) -> None:
+class ParentWatch:
+    """How a worker knows its parent is gone, however it died.
+
+    A pool's workers would outlive a search killed with SIGKILL (they wait on a
+    queue nobody will write to again), keeping the caller's stdout open. The
+    pool makes a pipe and keeps its write end, which no child inherits; each
+    worker gets the read end (passed as a file descriptor when it is spawned,
+    by pickling this object) and a thread blocked reading it (`watch`): the
+    kernel ends that read when the last write end closes, that is when the
+    parent is gone, even if it died before the worker got this far. Where file
+    descriptors cannot be passed so, the worker compares its parent's pid with
+    the pool's instead (`os.getppid()` read in the worker could already be init's)."""
+
+    def __init__(self, parent: int | None = None, read_fd: int | None = None) -> None:
+        self.read_fd: int | None
+        self.write_fd: int | None
+        if parent is None:  # the pool's own
+            self.parent = os.getpid()
+            self.read_fd, self.write_fd = os.pipe()  # neither inherited by a child unless passed
+        else:  # as a worker receives it
+            self.parent, self.read_fd, self.write_fd = parent, read_fd, None
+
+    def __reduce__(self):
+        from multiprocessing import reduction
+
+        try:  # spawning a worker: its read end goes with it
+            return (ParentWatch._in_worker, (self.parent, reduction.DupFd(self.read_fd)))
+        except (ValueError, OSError):
+            return (ParentWatch._in_worker, (self.parent, None))
+
+    @classmethod
+    def _in_worker(cls, parent: int, dup_fd: Any) -> ParentWatch:
+        return cls(parent, dup_fd.detach() if dup_fd is not None else None)
+
+    def watch(self) -> None:
+        """In a worker: end the process when the parent is gone (a daemon thread waits for it)."""
+        threading.Thread(target=self._wait_and_exit, daemon=True, name="parent-watch").start()
+
+    def _wait_and_exit(self) -> None:
+        if self.read_fd is not None:
+            try:
+                while os.read(self.read_fd, 1):  # nothing is ever written: returns at EOF
+                    pass
+            except OSError:
+                pass
+        else:
+            while os.getppid() == self.parent:
+                time.sleep(ORPHAN_CHECK_S)
+        os._exit(1)
+
+    def close(self) -> None:
+        """The pool's, after its workers are gone (or abandoned): any left see their parent gone."""
+        for fd in (self.read_fd, self.write_fd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.read_fd = self.write_fd = None
+
+
+def _init_worker(workers: int = 1, parent: ParentWatch | None = None) -> None:
     # Ctrl+C reaches the whole foreground process group; the search stops its
     # trials through their stop flag, so the workers themselves ignore it.
     import signal
 
+    if parent is not None:  # first: the parent may already be gone
+        parent.watch()
     from ...engine.backend import share_device
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Trials on a GPU: the pool's workers share one device, each with its
     # share of its memory (engine/backend.py; nothing is imported for it on the CPU).
     share_device(workers)
-    # A pool's workers outlive a search killed with SIGKILL (they wait on a queue
-    # nobody will write to again); a worker whose parent is gone ends itself.
-    parent = os.getppid()
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="parent-watch").start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(ORPHAN_CHECK_S)
-    os._exit(1)
 
 
 def default_workers(device: str = "cpu") -> int:
@@ -214,6 +276,11 @@ def default_workers(device: str = "cpu") -> int:
 
         return GPU_WORKERS
     return cores()
+
+
+def max_workers() -> int:
+    """The most local worker processes a pool may have: MAX_WORKERS_PER_CORE per core."""
+    return MAX_WORKERS_PER_CORE * cores()
 
 
 def local_pool_name(capacity: int) -> str:
@@ -249,19 +316,36 @@ def connect_dask(address: str, timeout: float = 10.0):
             f"--scheduler {address}: not a scheduler address ({e}); "
             "give it as tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786"
         ) from None
+    # Made in two steps so that a client whose constructor failed is ours to put away: left
+    # to the garbage collector, its __del__ would try to close a connection it never had,
+    # for 20 s at exit, and print "Exception ignored in ... Client.__del__" after our line.
+    client = distributed.Client.__new__(distributed.Client)
     try:
-        client = distributed.Client(address, timeout=timeout, set_as_default=False)
+        distributed.Client.__init__(client, address, timeout=timeout, set_as_default=False)
         # A scheduler lost mid-search is reported as the search's one line (exit 1),
         # not as Dask's log lines on stderr.
         for handler in logging.getLogger("distributed").handlers:
             handler.setLevel(logging.CRITICAL + 1)
     except Exception as e:  # OSError, TimeoutError, ValueError for a malformed address
+        _discard(client)
         raise UserError(
             f"--scheduler {address}: cannot reach a Dask scheduler there ({type(e).__name__}: {e}); "
             "start one with `dask scheduler` and workers with `dask worker ADDRESS`, "
             "and give its address as tcp://HOST:PORT"
         ) from None
     return client
+
+
+def _discard(client: Any) -> None:
+    """A Dask client whose constructor failed: marked closed (its __del__ then does
+    nothing) and its event loop's thread stopped."""
+    client.status = "closed"
+    runner = getattr(client, "_loop_runner", None)
+    if runner is not None:
+        try:
+            runner.stop()
+        except Exception:  # noqa: BLE001 - best effort on a client that never worked
+            pass
 
 
 # --- the pool ------------------------------------------------------------------
@@ -279,6 +363,7 @@ class TrialPool:
         *,
         client: Any = None,
         context: _OneBlasThreadContext | None = None,
+        watch: ParentWatch | None = None,
     ) -> None:
         self.executor = executor
         self.capacity = capacity  # trials that run at once
@@ -286,14 +371,18 @@ class TrialPool:
         self.kind = kind  # LOCAL | DASK | THREADS
         self.client = client  # the Dask client, closed with the pool
         self._context = context  # a local pool's process maker, which knows its processes
+        self._watch = watch  # a local pool's pipe its workers watch
 
     @classmethod
     def open(cls, scheduler: str | None, workers: int | None, device: str = "cpu") -> TrialPool:
         """A Dask executor when `scheduler` is given, else `workers` local processes
         (default: `default_workers` for the device the trials train on, "cpu" or
         "gpu" as train.device resolved); UserError for options that do not go together."""
-        if workers is not None and workers < 1:
-            raise UserError(f"--workers {workers}: expected an integer >= 1 (local worker processes)")
+        if workers is not None and not 1 <= workers <= max_workers():
+            raise UserError(
+                f"--workers {workers}: expected an integer from 1 to {max_workers()} (local worker processes: at most "
+                f"{MAX_WORKERS_PER_CORE} per core, and this process may use {plural(cores(), 'core')})"
+            )
         if scheduler and workers is not None:
             raise UserError(
                 "--workers counts local processes; with --scheduler the Dask cluster's workers run "
@@ -312,10 +401,11 @@ class TrialPool:
 
             check_workers_fit(resolve("gpu"), workers)  # the command resolved it: cached
         context = _OneBlasThreadContext()
+        watch = ParentWatch()
         executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(workers,)
+            max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(workers, watch)
         )
-        return cls(executor, workers, local_pool_name(workers), LOCAL, context=context)
+        return cls(executor, workers, local_pool_name(workers), LOCAL, context=context, watch=watch)
 
     @classmethod
     def dask(cls, address: str) -> TrialPool:
@@ -355,6 +445,8 @@ class TrialPool:
             for p in self._context.processes:
                 if p.is_alive():
                     p.terminate()
+        if self._watch is not None:
+            self._watch.close()
         if self.client is not None:
             self.client.close()
 

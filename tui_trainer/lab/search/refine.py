@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ...config import LOG, SEARCHED, Preset, to_toml
 from ...errors import UserError
-from ...records.atomic import atomic_write_text
+from ...records.atomic import write_record_text
 from .space import TrialResult, apply_params, range_changes
 
 # The ready preset of the suggested next search, in the search folder.
@@ -72,4 +72,4 @@ def _readable(name: str, value: float) -> float:
 def save_next(folder: Path, preset: Preset) -> None:
     """Write next.toml, with the command that runs it."""
     text = f"# the next, finer search: tui-trainer search --refine {folder}\n{to_toml(preset)}"
-    atomic_write_text(folder / NEXT_PRESET, text)
+    write_record_text(folder / NEXT_PRESET, text, "the next search's preset")

@@ -32,6 +32,7 @@ from typing import ClassVar
 from ...config import Preset, Stage
 from ...errors import UserError
 from ...records.search_store import SearchStore
+from ...records.typed_json import BadField
 from .leaders import Leader, reseed_leaders
 from .pool import FileFlag, MemoryFlag, StopFlag, TrialPool
 from .refine import next_preset, next_ranges_dict, save_next
@@ -284,8 +285,20 @@ def run_search(
 
 
 def recorded_results(store: SearchStore) -> list[TrialResult]:
-    """The trials the store holds, by stage then index."""
-    return [TrialResult.from_dict(row) for row in store.results()]
+    """The trials the store holds, by stage then index; a row that is not what a search
+    records (edited by hand: text in a number column, a column dropped) is a UserError
+    naming the store, the row and the column."""
+    results = []
+    for number, row in enumerate(store.results(), 1):
+        try:
+            results.append(TrialResult.read(row, ""))
+        except BadField as e:
+            trial = f" ({row['trial_id']})" if isinstance(row.get("trial_id"), str) else ""
+            raise UserError(
+                f"{store.db_path}: trials row {number}{trial}, column {e.field}: {e.what}; "
+                "mend the row, or start a new search without --resume"
+            ) from None
+    return results
 
 
 def _check_recorded(trial: Trial, result: TrialResult, store: SearchStore) -> TrialResult:

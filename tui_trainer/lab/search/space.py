@@ -27,13 +27,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ...config import CHOICE, LOG, SEARCHED, Preset, SearchConfig
+from ...config import CHOICE, LOG, LOG_LIMITS, SEARCHED, Preset, SearchConfig
+from ...records.typed_json import BadField, read_as, show
+
+STATUSES = ("finished", "exploded", "failed", "stopped")  # how a trial ended: a run's statuses
 
 # Next-stage ranges span the kept trials in log10 space, padded on each side by
 # this fraction of that span, and by at least MIN_PAD decades (so that one kept
@@ -162,6 +166,31 @@ class TrialResult:
         params = {k: v for k, v in d.items() if k not in own and v is not None}
         return cls(params=params, **{k: v for k, v in d.items() if k in own})
 
+    @classmethod
+    def read(cls, d: Mapping[str, Any], at: str) -> TrialResult:
+        """from_dict for a record read back (a store's row, edited by hand or damaged): each
+        field of its annotated type, a status a run ends with, every other non-null value a
+        number; else a BadField naming the field (`at.name`, or `name` when `at` is "")."""
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        params: dict[str, float] = {}
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "params"}
+
+        def where(name: str) -> str:
+            return f"{at}.{name}" if at else name
+
+        for name, f in fields.items():
+            if name in d:
+                values[name] = read_as(hints[name], d[name], where(name))
+            elif f.default is dataclasses.MISSING:
+                raise BadField(where(name), "missing")
+        if values["status"] not in STATUSES:
+            raise BadField(where("status"), f"{show(values['status'])} is not one of {', '.join(STATUSES)}")
+        for name, value in d.items():
+            if name not in fields and value is not None:
+                params[name] = read_as(float, value, where(name))
+        return cls(params=params, **values)
+
 
 def trial_id(stage: int, index: int) -> str:
     return f"s{stage}-{index:03d}"
@@ -239,7 +268,15 @@ def _span(values: Sequence[float]) -> tuple[float, float]:
     logs = [math.log10(v) for v in values]
     lo, hi = min(logs), max(logs)
     pad = max(WIDEN * (hi - lo), MIN_PAD)
-    return (float(10 ** (lo - pad)), float(10 ** (hi + pad)))
+    floor, ceiling = (math.log10(x) for x in LOG_LIMITS)
+    return _within_limits(10 ** max(lo - pad, floor), 10 ** min(hi + pad, ceiling))
+
+
+def _within_limits(lo: float, hi: float) -> tuple[float, float]:
+    """A log range held within config.LOG_LIMITS: what a preset may search (a search near
+    a limit would otherwise pad or extend past it, to infinity past float's range)."""
+    low, high = LOG_LIMITS
+    return (float(min(max(lo, low), high / 10)), float(max(min(hi, high), low * 10)))
 
 
 def union(stages: Iterable[Ranges]) -> Ranges:
@@ -375,7 +412,7 @@ def suggest_next(results: Iterable[TrialResult], explored: Ranges, keep: int) ->
             bounds[w.key][1] = max(bounds[w.key][1], w.high * 10**EXTEND_DECADES)
         else:
             bounds[w.key][0] = min(bounds[w.key][0], w.low / 10**EXTEND_DECADES)
-    return ranges | {key: (_round(lo), _round(hi)) for key, (lo, hi) in bounds.items()}
+    return ranges | {key: _within_limits(_round(lo), _round(hi)) for key, (lo, hi) in bounds.items()}
 
 
 def _round(x: float) -> float:

@@ -5,6 +5,11 @@ The stages hand each other these frozen results (the coarse search's
 JSON form, the same as the `result` of each `tune_stage_ended` event; a file
 that is not that form (edited by hand, cut short) is a UserError naming the
 file and the field, read through `from_json`, never a traceback later.
+
+The paths a state holds (each stage's record, a search begun, the final run,
+tuned.toml) are paths in the tune folder in memory and in the events; the
+file names them inside the tune folder (records/tune_folder.py: `relative`,
+`inside`), so a tune folder moved or resumed from anywhere reads the same.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from ...errors import UserError
 from ...records.tune_folder import TuneRecord
@@ -109,6 +114,7 @@ class FinalResult:
     # test examples, or a state.json from before it was read).
     test_acc: float | None = None
     n_test: int = 0
+    PATHS: ClassVar[tuple[str, ...]] = ("run", "tuned_preset")  # named inside the tune folder in state.json
 
     def to_json(self) -> dict:
         d = _plain(self)
@@ -186,24 +192,37 @@ class TuneState:
     def any_entry(self) -> bool:
         return any(isinstance(v, StageEntry) for v in self._items.values())
 
-    def to_json(self) -> dict:
-        return {k: v if isinstance(v, str) else v.to_json() for k, v in self._items.items()}
+    def to_json(self, record: TuneRecord) -> dict:
+        """The state as state.json holds it: its paths named inside `record`'s folder."""
+        out: dict[str, Any] = {}
+        for k, v in self._items.items():
+            if isinstance(v, str):
+                out[k] = record.relative(v)
+                continue
+            d = v.to_json()
+            d["path"] = record.relative(v.path)
+            for name in getattr(v.result, "PATHS", ()):
+                if d["result"].get(name) is not None:
+                    d["result"][name] = record.relative(d["result"][name])
+            out[k] = d
+        return out
 
     def save(self, record: TuneRecord) -> None:
-        record.write_state(self.to_json())
+        record.write_state(self.to_json(record))
 
     @classmethod
-    def from_json(cls, data: Any, results: Mapping[str, type]) -> TuneState:
-        """The state in `data`; `results`: each stage's name -> its result type, in order."""
+    def from_json(cls, data: Any, results: Mapping[str, type], record: TuneRecord) -> TuneState:
+        """The state in `data` (state.json of `record`); `results`: each stage's name -> its
+        result type, in order. The paths it names are read as paths in the record's folder."""
         if not isinstance(data, dict):
             raise BadField("(the whole file)", f"expected a JSON object, got {show(data)}")
         folders = {_folder_key(s): s for s in results}
         items: dict[str, StageEntry | str] = {}
         for key, value in data.items():
             if key in results:
-                items[key] = _entry(value, results[key], key)
+                items[key] = _entry(value, results[key], key, record)
             elif key in folders:
-                items[key] = read_as(str, value, key)
+                items[key] = record.inside(read_as(str, value, key), key)
             else:
                 allowed = ", ".join(k for s in results for k in (s, _folder_key(s)))
                 raise BadField(key, f"not a key tune writes (it writes {allowed})")
@@ -214,7 +233,7 @@ class TuneState:
         """The record's state.json; a UserError naming the file and the field when it is not one tune wrote."""
         path = record.state_path
         try:
-            return cls.from_json(record.read_state(), results)
+            return cls.from_json(record.read_state(), results, record)
         except BadField as e:
             raise UserError(f"{path}: {e.field}: {e.what}; mend it, or start a new tune without --resume") from None
 
@@ -223,7 +242,7 @@ def _folder_key(stage: str) -> str:
     return f"{stage}_folder"
 
 
-def _entry(value: Any, result: type, at: str) -> StageEntry:
+def _entry(value: Any, result: type, at: str, record: TuneRecord) -> StageEntry:
     if not isinstance(value, dict):
         raise BadField(at, f"expected a stage's entry (a JSON object), got {show(value)}")
     missing = [f.name for f in dataclasses.fields(StageEntry) if f.name not in value]
@@ -236,12 +255,19 @@ def _entry(value: Any, result: type, at: str) -> StageEntry:
     lacks = read.lacks() if verdict in DONE else None
     if lacks:
         raise BadField(f"{at}.result.{lacks}", f"missing, but the stage is {verdict}: what comes next needs it")
+    paths = {
+        name: record.inside(getattr(read, name), f"{at}.result.{name}")
+        for name in getattr(read, "PATHS", ())
+        if getattr(read, name) is not None
+    }
+    if paths:
+        read = dataclasses.replace(read, **paths)
     return StageEntry(
         plan=read_as(str, value["plan"], f"{at}.plan"),
         verdict=verdict,
         summary=read_as(str, value["summary"], f"{at}.summary"),
         result=read,
-        path=read_as(str, value["path"], f"{at}.path"),
+        path=record.inside(read_as(str, value["path"], f"{at}.path"), f"{at}.path"),
         elapsed_s=read_as(float, value["elapsed_s"], f"{at}.elapsed_s"),
     )
 

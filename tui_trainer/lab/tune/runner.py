@@ -69,7 +69,22 @@ def run_tune(
     pool: TrialPool,
 ) -> TuneEnded:
     """Run (or resume: stages recorded as done are replayed, not run) the stages;
-    every event to sink, the last (TuneEnded) returned."""
+    every event to sink, the last (TuneEnded) returned. The tune folder is locked
+    meanwhile (a second process resuming it is an EnvironmentProblem), and a run
+    an interrupted tune left without its end is ended first."""
+    with record.locked():
+        record.end_interrupted_runs()
+        return _run_stages(preset, data, record, sink, control, pool)
+
+
+def _run_stages(
+    preset: Preset,
+    data: Dataset,
+    record: TuneRecord,
+    sink: Callable[[Any], None],
+    control: TuneControl,
+    pool: TrialPool,
+) -> TuneEnded:
     t0 = time.perf_counter()
     state = read_state(record)
     tune = work.Tune(preset, data, record, state, sink, control, pool)

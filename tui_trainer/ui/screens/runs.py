@@ -40,13 +40,12 @@ from textual.widgets import DataTable, Footer, Input, Static
 from textual_plotext import PlotextPlot
 
 from ... import formatting as fmt
-from ...config import load_preset
 from ...engine.events import Advice
 from ...errors import UserError
 from ...lab.advisor import diagnose
 from ...lab.compare import Group, diff_text, matches, mean_band, rows_of, settings_diff, spread_text
-from ...records.run_folder import RunInfo, list_runs, parse_tags, read_metrics, write_labels
-from ...usertext import markup, textual_markup
+from ...records.run_folder import RunInfo, list_runs, parse_tags, read_metrics, recorded_preset, write_labels
+from ...usertext import markup, one_line, textual_markup
 from ..messages import UseConfig
 from ..plotdata import mean_per_bucket
 from ..widgets import palette
@@ -454,7 +453,9 @@ class RunsScreen(Screen):
     def _update_overlays(self) -> None:
         shown = self.selected or ([h] if (h := self._highlighted()) else [])
         runs = [(name, self.curves(name), RUN_COLOURS[i % MAX_OVERLAY]) for i, name in enumerate(shown)]
-        legend = "  ".join(f"[{palette.hex(colour)}]━ {fmt.short_run_name(name)}[/]" for name, _, colour in runs)
+        legend = "  ".join(
+            f"[{palette.hex(colour)}]━ {textual_markup(fmt.short_run_name(name))}[/]" for name, _, colour in runs
+        )  # a border's subtitle is Textual markup; a folder's name is the user's
         for plot in self.query(OverlayPlot):
             plot.border_subtitle = legend
             plot.show(runs)
@@ -528,9 +529,11 @@ class RunsScreen(Screen):
         if name is None:
             return
         info = self.runs[name]
-        current = " ".join(info.tags) if what == "tags" else info.note
+        current = one_line(" ".join(info.tags) if what == "tags" else info.note)  # a line shows it as text
         hint = "tags, spaces or commas between" if what == "tags" else "a one-line note"
-        self._open_input(what, current, f"{hint} for {fmt.short_run_name(name)} (enter keeps, escape cancels)")
+        self._open_input(
+            what, current, one_line(f"{hint} for {fmt.short_run_name(name)} (enter keeps, escape cancels)")
+        )
 
     def _open_input(self, what: str, value: str, placeholder: str) -> None:
         self.editing = what
@@ -575,9 +578,8 @@ class RunsScreen(Screen):
         name = self._highlighted()
         if name is None:
             return
-        path = self.runs[name].path / "config.toml"
         try:
-            preset = load_preset(path)
+            preset = recorded_preset(self.runs[name].path)
         except UserError as e:
             self.notify(textual_markup(e), severity="error", timeout=8)
             return

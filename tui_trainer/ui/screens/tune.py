@@ -38,7 +38,7 @@ from ...config import load_preset
 from ...errors import UserError
 from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep, suggestion_is_lower_bound
 from ...lab.tune.texts import describe
-from ...usertext import textual_markup
+from ...usertext import clean, one_line, textual_markup
 from ..jobs import LrFindJob, TuneJob
 from ..messages import JobUpdated, StopJob, UseConfig
 
@@ -222,11 +222,11 @@ class TuneScreen(Screen):
         for event in events[self._logged :]:
             line = describe(event)
             if line is not None:
-                log.write_lines(line.splitlines())
+                log.write_lines(clean(line).splitlines())  # a trial's reason, a path: the user's text
         self._logged = len(events)
         if self.job.error and not self._said_error:
             self._said_error = True
-            log.write_line(f"tune failed: {self.job.error}")
+            log.write_line(one_line(f"tune failed: {self.job.error}"))
         self._title()
 
     def _title(self) -> None:

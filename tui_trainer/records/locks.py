@@ -1,0 +1,33 @@
+"""One writer per record folder: a search's or a tune's folder is locked (flock) for as
+long as one process works in it, so a second process cannot resume it at the same time
+(two writers would run the same trials or stages twice). The kernel drops the lock when
+the process dies, kill -9 included, so a killed search or tune can be resumed at once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import EnvironmentProblem
+
+
+def lock_folder(path: Path, what: str, holder: Callable[[], str] = lambda: "") -> int | None:
+    """An exclusive lock on the folder `path` (a file descriptor; os.close releases it), or
+    an EnvironmentProblem saying `what` is still running (and in which process, when
+    `holder` can tell). None where there is no flock (not POSIX): no lock, as before."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        pid = holder()
+        raise EnvironmentProblem(
+            f"{path}: this {what} is still running{f' (process {pid})' if pid else ''}; "
+            "wait for it to end, or stop it (Ctrl+C in its terminal) and then --resume it"
+        ) from None
+    return fd

@@ -71,6 +71,7 @@ CASES: dict[str, tuple[list, list]] = {
     ),
     "search.keep": ([1, 5], [0]),
     "search.seed": ([0], [-1]),
+    "search.leader_seeds": ([0, 3], [-1, 2.5]),
     "tune.coarse_trials": ([1, 16], [0, 2.5]),
     "tune.coarse_epochs": ([1, 2], [0]),
     "tune.fine_trials": ([1, 8], [0, "8"]),

@@ -9,6 +9,7 @@ No training: the records are written here, or copied from an earlier version's."
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -19,7 +20,7 @@ from tui_trainer.cli import main
 from tui_trainer.config import load_preset, to_toml
 from tui_trainer.engine.events import Advice, Epoch, RunEnded, RunStarted
 from tui_trainer.lab.search.space import TrialResult, ranges_of, stage_trials
-from tui_trainer.records.run_folder import RunStore
+from tui_trainer.records.run_folder import LABELS_FILE, RunStore, write_labels
 from tui_trainer.records.search_store import SearchStore
 
 OLD_TUNE = Path(__file__).parent / "old_records" / "tune-spiral-20261206-215722-50df3f"
@@ -239,3 +240,63 @@ def test_the_runs_view_opens_over_a_fifo_a_device_and_a_huge_config_and_q_still_
     thread.join(120)  # a hang guard
     assert not thread.is_alive(), "the runs view blocked on a record file"
     assert sorted(seen[:-1]) == sorted([run.name, *others]) and seen[-1] == 0
+
+
+# --- a seed group's id (group.txt), a run's tags and note (labels.json) ---------------------------------
+
+OSC52 = "\x1b]52;c;aGk=\x07"
+
+
+@pytest.fixture
+def labelled_runs(tmp_path) -> tuple[Path, str, str]:
+    """A seed group of two runs named with an escape sequence and markup, one run's tags and note
+    the same, one run whose labels.json a hand edit left wrong and one whose labels.json is a FIFO."""
+    group = f"g{OSC52}[/b]"
+    runs = tmp_path / "runs"
+    preset = load_preset("spiral")
+    for _ in range(2):
+        RunStore.create(runs, preset, group=group)
+    tagged = RunStore.create(runs, preset).path
+    write_labels(tagged, (f"tag{OSC52}[/b]", "plain"), f"note {OSC52}[/b]")
+    broken = RunStore.create(runs, preset).path
+    (broken / LABELS_FILE).write_text('{"tags": "not a list", "note": ["not", "text"]}')
+    os.mkfifo(RunStore.create(runs, preset).path / LABELS_FILE)  # a plain read would wait for a writer
+    return runs, group, tagged.name
+
+
+def test_runs_and_runs_json_show_a_hostile_group_tag_and_note_safely(labelled_runs, capsys):
+    runs, group, _ = labelled_runs
+    assert main(["runs", "--runs-dir", str(runs)]) == 0
+    out = capsys.readouterr()
+    assert_shown_safely(out.out + out.err, "runs")
+    assert "aGk=" not in out.out and "g[/b]" in out.out  # the group's row, its markup shown as written
+    assert main(["runs", "--runs-dir", str(runs), "--json"]) == 0
+    out = capsys.readouterr()
+    assert not CONTROLS.search(out.out) and out.err == ""
+    doc = json.loads(out.out)  # data for programs: the text as it was, its controls escaped
+    assert [g["id"] for g in doc["groups"]] == [group]
+    labels = {(tuple(r["tags"]), r["note"]) for r in doc["runs"]}
+    assert labels == {((), ""), ((f"tag{OSC52}[/b]", "plain"), f"note {OSC52}[/b]")}  # the broken ones read as none
+
+
+async def test_the_runs_view_shows_a_hostile_group_tag_and_note_safely(labelled_runs):
+    from rich.text import Text
+    from test_runs_view import RunsApp
+    from textual.widgets import DataTable
+
+    runs, group, tagged = labelled_runs
+    app = RunsApp(runs)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert group in app.screen.groups and table.row_count == 4  # the group, the tagged, the broken two
+        shown = [Text.from_markup(str(c)).plain for row in range(table.row_count) for c in table.get_row_at(row)]
+        assert "g[/b] (2 seeds)" in shown and "tag[/b] plain" in shown and "note [/b]" in shown
+        await pilot.press("g")  # grouped by preset: a column more
+        await pilot.pause()
+        assert_shown_safely(app.export_screenshot(), "the runs view")
+        assert_shown_safely("\n".join(shown), "the runs view's cells")
+        table.move_cursor(row=table.get_row_index(tagged))
+        await pilot.press("t")  # the input line offers the tags as text
+        assert app.screen.query_one("#runs-input").value == "tag[/b] plain"
+        assert app.is_running

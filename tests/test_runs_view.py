@@ -66,11 +66,13 @@ async def test_runs_are_listed_best_val_accuracy_first(runs_dir):
         order = table_names(screen)
         assert order == [names["1e-3"], names["1e-6"], names["1e-1"]]  # exploded: no val acc, last
         table = screen.query_one(DataTable)
-        first = table.get_row(names["1e-3"])
-        assert first[0].startswith("●")  # this session's run
-        assert first[2] == "finished" and float(first[3]) > 0.8
-        assert first[4] == "1.00e-03" and first[7] == "50" and first[8] == "momentum" and first[9] == "2"
-        assert table.get_row(names["1e-1"])[2] == "exploded"
+        first = {key: table.get_cell(names["1e-3"], key) for key in ("mark", *screen.columns)}
+        assert first["mark"].startswith("●")  # this session's run
+        assert first["status"] == "finished" and float(first["val_acc"]) > 0.8
+        assert first["learning_rate"] == "1.00e-03" and first["hidden"] == "50" and first["update"] == "momentum"
+        assert first["epochs"] == "2"
+        assert first["diff"] == "learning_rate=0.001"  # the one setting that differs between them
+        assert table.get_cell(names["1e-1"], "status") == "exploded"
         await pilot.press("s")  # by date, newest first
         assert table_names(screen) == sorted(names.values(), reverse=True)
         await pilot.press("s")

@@ -10,8 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from tui_trainer.config import load_preset
-from tui_trainer.formatting import hyperparameter
+from tui_trainer.datasets import load_dataset
+from tui_trainer.engine.trainer import build_net
+from tui_trainer.formatting import accuracy, hyperparameter
 from tui_trainer.lab.advisor import diagnose
 from tui_trainer.records.run_folder import read_metrics
 
@@ -100,6 +104,20 @@ def test_tune_on_spiral_runs_every_stage_and_leaves_a_tuned_preset_and_a_report(
         "tui-trainer run",
     ):
         assert words in report
+    # which hyperparameter mattered, over every trial of each search (not only the five in its table)
+    assert report.count("Which hyperparameter mattered") == 2 and report.count("importance: Spearman") == 2
+    assert "val acc against each searched value (12 trials; * the best)" in report  # the coarse search's
+    # the held-out figure, once, at the end: the final run's best parameters on the test split
+    best = np.load(Path(final["run"]) / "best.npz")
+    data = load_dataset(tuned.data)
+    net = build_net(tuned, data.input_dim, data.num_classes)
+    net.set_params(dict(best))
+    assert last["n_test"] == 150 and last["test_acc"] == net.accuracy(data.X_test, data.y_test)
+    assert final["test_acc"] == last["test_acc"]
+    held_out = f"held-out test acc {accuracy(last['test_acc'])} on 150 test examples, read once now"
+    assert report.count("held-out test acc") == 1 and held_out in report
+    assert f"(val acc {accuracy(last['best_val_acc'])} chose this configuration" in report
+    assert "held-out" not in json.dumps(ended)  # not in any stage's summary: said once, at the end
     # the tuned preset trains as any preset does
     run = cli("run", last["tuned_preset"], "--set", "train.epochs=2", "--runs-dir", str(tmp_path / "r"))
     assert run.returncode == 0, run.stderr

@@ -198,12 +198,18 @@ def test_describe_gives_one_line_per_event_for_people():
         )
     ]
     assert lines[1].startswith("    finished coarse s1-002") and lines[3].startswith("    finished fine s1-002")
-    ended = TuneEnded("finished", "every stage done", 0.93, "runs/t/tuned.toml", "runs/t/report.md", "runs/t", 61.0)
+    ended = TuneEnded(
+        "finished", "every stage done", 0.93, "runs/t/tuned.toml", "runs/t/report.md", "runs/t", 61.0, 0.9133, 150
+    )
     assert describe(ended) == (
         "tuned: best val acc 0.930 in 1m 01s\n"
+        "held-out test acc 0.913 on 150 test examples, read once now "
+        "(val acc 0.930 chose this configuration, so it reads optimistic)\n"
         "the tuned preset: runs/t/tuned.toml  (train it: tui-trainer run runs/t/tuned.toml)\n"
         "the report: runs/t/report.md"
     )
+    no_test = TuneEnded("finished", "every stage done", 0.93, "t.toml", "r.md", "t", 1.0)
+    assert "held-out test acc: none (no test split: data.num_test = 0" in (describe(no_test) or "")
     stopped = TuneEnded("stopped", "interrupted by SIGINT", None, None, "r.md", "t", 1.0)
     assert describe(stopped) == "tune stopped: interrupted by SIGINT\nthe report: r.md"
     assert describe(object()) is None

@@ -102,7 +102,7 @@ async def test_every_workbench_key_in_every_state_of_a_run(tmp_path):
 
 # A view's keys, those that leave it last; the key that opens it on the workbench.
 VIEWS = [
-    ("h", RunsScreen, ["space", "s", "f5", "j", "k", "slash", "escape", "u"]),
+    ("h", RunsScreen, ["space", "s", "o", "g", "j", "k", "f5", "slash", "escape", "t", "escape", "n", "escape", "u"]),
     ("e", EditForm, ["tab", "down", "ctrl+s", "escape"]),
     ("o", OpenPreset, ["down", "up", "tab", "enter"]),
     ("question_mark", HelpScreen, ["down", "q"]),

@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("preset", help="preset name or .toml path")
     _add_overrides(p)
     p.add_argument("--json", action="store_true", help="write every event as one JSON line on stdout")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run N train seeds of the preset (train.seed, +1, ...; the data split stays), recorded as one group",
+    )
     _add_runs_dir(p)
 
     p = sub.add_parser("check", help="run the sanity checks on a preset")
@@ -122,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list past runs")
     _add_runs_dir(p)
+    p.add_argument("runs", nargs="*", metavar="RUN", help="with --export-csv: the runs to export (default: every run)")
+    p.add_argument("--json", action="store_true", help="print one JSON document: every run and every seed group")
+    p.add_argument(
+        "--export-csv",
+        metavar="FILE",
+        default=None,
+        help="write every curve as a tidy CSV (run, group, seed, epoch, iteration, metric, value, smoothed; - stdout)",
+    )
     p.add_argument(
         "--export-weights",
         metavar="RUN",

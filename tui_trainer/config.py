@@ -25,12 +25,9 @@ from .usertext import one_line
 
 
 def shipped(folder: str) -> Path:
-    """A folder the project ships beside its code: "presets" or "data".
-
-    An installed wheel holds it inside the package (tui_trainer/presets); a
-    checkout, and an editable install of one, at the top of the repository
-    (presets/), where pyproject.toml's package-dir takes it from.
-    """
+    """A folder the project ships beside its code: "presets" or "data". An installed wheel holds it
+    inside the package (tui_trainer/presets); a checkout, and an editable install of one, at the top
+    of the repository (presets/), where pyproject.toml's package-dir takes it from."""
     package = Path(__file__).resolve().parent
     installed = package / folder
     return installed if installed.is_dir() else package.parent / folder
@@ -192,6 +189,9 @@ class SearchConfig:
     stages: tuple[Stage, ...] = _f((Stage(30, 1), Stage(10, 5)), lambda v: None if v else "at least one stage")
     keep: int = _f(5, _at_least(1))
     seed: int = _f(0, _at_least(0))
+    # Seeds each leader (its best LEADERS trials) reruns with at the end, its own included, so the
+    # best is chosen by the mean and a lead within seed noise says so; 0 or 1: off (one seed each).
+    leader_seeds: int = _f(0, _at_least(0))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,6 +45,16 @@ _EXIT_FOR_STATUS = {"finished": OK, "exploded": EXPLODED, "stopped": INTERRUPTED
 def exit_status(status: str) -> int:
     """The exit status for how a run or a search ended (the `status` of run_ended or search_ended)."""
     return _EXIT_FOR_STATUS[status]
+
+
+# Exit statuses from best to worst: a stop is the user's, an explosion the setup's, a failure
+# a bug's, and bad input (a full disk under the record) ends what was asked before its end.
+_SEVERITY = (OK, PIPE_CLOSED, INTERRUPTED, EXPLODED, FAILED, BAD_INPUT)
+
+
+def worst_exit_status(statuses: Iterable[int]) -> int:
+    """The exit status of several runs (a seed group): the worst of theirs (exit_status each)."""
+    return max(statuses, key=_SEVERITY.index, default=OK)
 
 
 # --- stopping on signals ----------------------------------------------------------

@@ -1,4 +1,7 @@
 """`tui-trainer runs [--runs-dir DIR]`: past runs, oldest first, newest next to the prompt.
+`tui-trainer runs --json`: one JSON document, every run (summary and settings) and every seed group.
+`tui-trainer runs --export-csv FILE [RUN ...]`: every curve of the runs named (default: all) as a
+tidy long CSV, one row per step or epoch and metric, for pandas or polars as it is.
 `tui-trainer runs --export-weights RUN [--out FILE.png] [--scale N]`: a run's first-layer weights
 as a PNG, each weight NxN pixels (default 4), written to RUN/W1.png unless --out names a file.
 
@@ -13,7 +16,9 @@ Exit status: 0 listed or written, 2 bad input (no such run, no weights to draw, 
 
 from __future__ import annotations
 
+import csv
 import json
+import sys
 import tomllib
 import zipfile
 from pathlib import Path
@@ -22,6 +27,7 @@ import numpy as np
 
 from .. import formatting as fmt
 from ..errors import UserError
+from ..lab.compare import CSV_COLUMNS, Group, curve_rows, rows_of, runs_document, spread_text
 from ..lab.weights import first_layer_grid, grid_shape, write_png
 from ..records.reading import read_lines, read_text
 from ..records.run_folder import RunInfo, find_run, list_runs
@@ -34,10 +40,17 @@ STATUS_STYLE = {"finished": "green", "exploded": "red", "failed": "red", "stoppe
 def command(args) -> int:
     if getattr(args, "export_weights", None):
         return export_weights(args)
-    console = rich_console()
+    if getattr(args, "runs", None) and not getattr(args, "export_csv", None):
+        raise UserError(f"{args.runs[0]}: naming runs is for --export-csv (the listing shows every run)")
     if Path(args.runs_dir).exists() and not Path(args.runs_dir).is_dir():
         raise UserError(f"{args.runs_dir}: --runs-dir must be a folder, and this is a file")
     runs = list_runs(args.runs_dir)
+    if getattr(args, "export_csv", None):
+        return export_csv(args, runs)
+    if getattr(args, "json", False):
+        print(json.dumps(runs_document(runs), indent=2))
+        return 0
+    console = rich_console()
     if not runs:
         console.print(
             f"no runs in {markup(args.runs_dir)}/ yet (start one with: tui-trainer run default)", highlight=False
@@ -48,29 +61,88 @@ def command(args) -> int:
 
 
 def runs_table(runs: list[RunInfo], runs_dir: str, width: int):
+    """One row per lone run, and one per seed group: its mean ± sample std of best val acc
+    over the n runs that recorded one (lab.compare.group_runs)."""
     from rich.text import Text
 
-    full = max(len(r.name) for r in runs)
-    others = 16 + max(len(r.status) for r in runs) + 7 + 7 + 7 + 5 + 2 * 6  # the other columns and the gaps
+    rows = rows_of(runs)
+    has_groups = any(isinstance(r, Group) for r in rows)
+    names = [_row_name(r) for r in rows]
+    full = max(len(n) for n in names)
+    others = 16 + max(len(r.status) for r in rows) + 7 + 7 + 7 + 5 + 2 * 6  # the other columns and the gaps
+    if has_groups:
+        others += 11 - 7 + 3 + 2  # a wider val acc column, and n
     short = width < full + others
     table = listing_table(f"Runs in {markup(runs_dir)}/")
+    if has_groups:
+        table.caption = "a seed group's val acc: the mean ± sample std of its n runs' best"
     table.add_column("run", overflow="fold", min_width=min(full, 14))
     table.add_column("date", no_wrap=True)
     table.add_column("status", no_wrap=True)
+    if has_groups:
+        table.add_column("n", justify="right", no_wrap=True)
     for name in ("val acc", "lr", "reg", "batch"):
         table.add_column(name, justify="right", no_wrap=True)
-    for r in runs:
+    for row, name in zip(rows, names, strict=True):
+        first = row.runs[0] if isinstance(row, Group) else row
+        if isinstance(row, Group):
+            acc, n = spread_text(row, n=False), [str(row.n)]
+        else:
+            acc, n = ("" if row.best_val_acc is None else f"{row.best_val_acc:.3f}"), ([""] if has_groups else [])
         table.add_row(
-            markup(fmt.short_run_name(r.name) if short else r.name),
-            markup(r.started_at[5:16] if short else r.started_at[:16]),
+            markup(fmt.short_run_name(name) if short else name),
+            markup(first.started_at[5:16] if short else first.started_at[:16]),
             # a status edited into a summary is shown as written, unstyled
-            Text(one_line(r.status), style=STATUS_STYLE.get(r.status, "")),
-            "" if r.best_val_acc is None else f"{r.best_val_acc:.3f}",
-            fmt.short_number(r.learning_rate),
-            fmt.short_number(r.reg),
-            "" if r.batch_size is None else str(r.batch_size),
+            Text(one_line(row.status), style=STATUS_STYLE.get(row.status, "")),
+            *n,
+            acc,
+            fmt.short_number(first.learning_rate),
+            fmt.short_number(first.reg),
+            "" if first.batch_size is None else str(first.batch_size),
         )
     return table
+
+
+def _row_name(row: RunInfo | Group) -> str:
+    return row.id if isinstance(row, Group) else row.name
+
+
+def export_csv(args, runs: list[RunInfo]) -> int:
+    """Write the curves of the runs named (every run when none is) to args.export_csv."""
+    if args.runs:
+        by_path = {r.path.resolve(): r for r in runs}
+        chosen = []
+        for name in args.runs:
+            path = resolve_run(name, args.runs_dir, "--export-csv").resolve()
+            chosen.append(by_path.get(path) or _info_of(path))
+        runs = chosen
+    out = args.export_csv
+    try:
+        f = sys.stdout if out == "-" else open(out, "w", encoding="utf-8", newline="")
+    except OSError as e:
+        raise UserError(f"--export-csv {out}: cannot write: {e.strerror or e}") from None
+    rows = 0
+    try:
+        writer = csv.writer(f)
+        writer.writerow(CSV_COLUMNS)
+        for r in runs:
+            for row in curve_rows(r):
+                writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+                rows += 1
+    except OSError as e:
+        raise UserError(f"--export-csv {out}: cannot write: {e.strerror or e}") from None
+    finally:
+        if f is not sys.stdout:
+            f.close()
+    if out != "-":
+        print(f"wrote {out}: {rows} rows from {len(runs)} run{'s' if len(runs) != 1 else ''}")
+    return 0
+
+
+def _info_of(path: Path) -> RunInfo:
+    """A run folder outside --runs-dir, read as list_runs reads one."""
+    (info,) = [r for r in list_runs(path.parent) if r.path.resolve() == path]
+    return info
 
 
 # --- --export-weights: RUN is a run folder's name in --runs-dir, or a path to one. The picture is
@@ -105,7 +177,7 @@ def export_weights(args) -> int:
     return 0
 
 
-def resolve_run(run: str, runs_dir: str | Path) -> Path:
+def resolve_run(run: str, runs_dir: str | Path, option: str = "--export-weights") -> Path:
     """The run folder RUN names (records.run_folder.find_run: a path, a folder name in
     runs_dir, or the name as `runs` lists it), else one line saying what is there."""
     found = find_run(run, runs_dir)
@@ -121,7 +193,7 @@ def resolve_run(run: str, runs_dir: str | Path) -> Path:
         why = f"{shorts.count(run)} runs in {runs_dir}/ end in {run}: name one by its whole folder name"
     else:
         why = f"no such run (neither a run folder nor a run in {runs_dir}/)"
-    raise UserError(f"--export-weights {run}: {why}{hint}")
+    raise UserError(f"{option} {run}: {why}{hint}")
 
 
 def load_w1(run_dir: Path) -> np.ndarray:

@@ -31,6 +31,8 @@ from ..config import to_dict as preset_dict
 from ..engine.events import event_line
 from ..errors import UserError, user_error_names
 from ..formatting import accuracy, plural
+from ..lab.search.importance import report_lines
+from ..lab.search.leaders import leader_lines
 from ..lab.search.pool import TrialPool
 from ..lab.search.refine import refine_path
 from ..lab.search.runner import (
@@ -263,6 +265,10 @@ class _PlainFace:
                 self._print("ranking:")
                 for i, r in enumerate(event.ranking, 1):
                     self._print(f"  {i:>2}. {trial_line(r)}  stage {r.stage}  {r.status}")
+            for line in leader_lines(event.leaders):
+                self._print(line)
+            for line in report_lines(event.path):
+                self._print(line)
             for w in event.warnings:
                 self._print(f"warning: {w.message}")
             for line in describe_next(event):
@@ -407,6 +413,10 @@ class _LiveFace:
                 cells += [fmt_value(k, r.params.get(k)) for k in keys]
                 table.add_row(*cells, accuracy(r.best_val_acc), str(r.epochs))
             self.console.print(table)
+        for line in leader_lines(event.leaders):
+            self.console.print(markup(line), highlight=False)
+        for line in report_lines(event.path, self.console.width):
+            self.console.print(markup(line), highlight=False, overflow="ignore", crop=False)
         for w in event.warnings:
             self.console.print(f"[bold yellow]warning:[/] {markup(w.message)}", highlight=False)
         for line in describe_next(event):

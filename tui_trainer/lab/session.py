@@ -32,7 +32,9 @@ would read a trial's advice.
 
 from __future__ import annotations
 
+import datetime as _dt
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,7 +44,9 @@ from ..config import Preset
 from ..datasets import Dataset
 from ..engine import RunControl, Trainer
 from ..engine.events import Fanout, RunEnded, Sink
-from ..engine.trainer import effective_batch_size
+from ..engine.trainer import build_net, effective_batch_size
+from ..errors import PresetError
+from ..records.atomic import safe_name
 from ..records.run_folder import RunStore
 from .advisor import Advisor
 
@@ -117,13 +121,21 @@ def record_run(
     on_epoch: EpochHook | None = None,
     trainer_cls: type[Trainer] = Trainer,
     store_factory: StoreFactory = RunStore.create,
+    group: str | None = None,
 ) -> RecordedRun:
     """The run of `preset` on `data`, recorded in a new folder in `runs_dir` (None: not
     recorded), advised unless `advise` is False, its events sent to each face.
     `run_id` names an unrecorded run (a recorded one is named by its folder);
-    `on_epoch` is a face's epoch hook; `trainer_cls` and `store_factory` are for tests."""
+    `on_epoch` is a face's epoch hook; `trainer_cls` and `store_factory` are for tests;
+    `group` is the seed group the run belongs to (seed_group), kept in its folder."""
     preset, notice = as_trained(preset, data)
-    store = store_factory(Path(runs_dir), preset, data) if runs_dir is not None else None
+    store = None
+    if runs_dir is not None:
+        store = (
+            RunStore.create(Path(runs_dir), preset, data, group)
+            if group
+            else store_factory(Path(runs_dir), preset, data)
+        )
     sinks = Fanout(store, *faces)  # the store first: it has every event before a face shows it
     advisor = Advisor(sinks) if advise else None
     trainer = trainer_cls(
@@ -150,6 +162,32 @@ def as_trained(preset: Preset, data: Dataset) -> tuple[Preset, str]:
         f"the run takes batches of {batch} (recorded so in config.toml)"
     )
     return preset.replace(**{"train.batch_size": batch}), notice
+
+
+def held_out_accuracy(preset: Preset, data: Dataset, params: dict[str, np.ndarray] | None) -> float | None:
+    """The accuracy of `params` (a run's best, on the host) on the test split: the held-out
+    figure, read once a configuration is chosen (the val reading chose it, so it is optimistic).
+    None with no test examples (data.num_test = 0) or no parameters. On the CPU, whatever the
+    run trained on: a GPU run's net is gone by now, and the test split is small."""
+    if params is None or data.X_test.shape[0] == 0:
+        return None
+    net = build_net(preset, data.input_dim, data.num_classes)
+    net.set_params(params)
+    dtype = np.dtype(preset.model.dtype)
+    return net.accuracy(data.X_test.astype(dtype, copy=False), data.y_test)
+
+
+def seed_group(preset: Preset, seeds: int) -> tuple[str, list[Preset]]:
+    """A seed group of `preset`: a new group id and `seeds` presets that differ only in
+    train.seed (the preset's, then the next ones up). The train seed draws the initial
+    weights and the batches' order; data.seed, which draws the split, stays, so the runs
+    differ by seed noise alone, and the data set is loaded once for all of them."""
+    if seeds < 1:
+        raise PresetError(f"--seeds {seeds}: must be a whole number of at least 1")
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    group = f"{stamp}-{safe_name(preset.name)}-x{seeds}-{uuid.uuid4().hex[:6]}"
+    first = preset.train.seed
+    return group, [preset.replace(**{"train.seed": first + i}) for i in range(seeds)]
 
 
 def _epoch_hooks(store: RunStore | None, face_hook: EpochHook | None) -> EpochHook | None:

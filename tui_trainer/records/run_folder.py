@@ -5,6 +5,8 @@
         preprocess.npz    the preprocessing statistics fitted on the training split
         metrics.jsonl     every event, one JSON line each, flushed as written
         summary.json      status, best val acc, timings (written atomically at the end)
+        group.txt         the seed group's id, for a run of `run --seeds N` (absent otherwise)
+        labels.json       the tags and one-line note a user gave it in the runs view (absent otherwise)
         best.npz          the best parameters by val accuracy (written atomically)
 
     store = RunStore.create("runs", preset, dataset)
@@ -22,7 +24,7 @@ import datetime as _dt
 import json
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +38,18 @@ from ..formatting import short_run_name
 from .atomic import atomic_save_npz, atomic_write_text, new_record_dir, record_problem
 from .reading import read_lines, read_text
 
+GROUP_FILE = "group.txt"  # the seed group's id, one line; absent for a lone run and for older records
+LABELS_FILE = "labels.json"  # the user's tags and one-line note ({"tags": [...], "note": "..."}); absent until set
+
 
 class RunStore:
     """A sink that records one run in its own folder."""
 
-    def __init__(self, path: Path, preset: Preset, run_id: str):
+    def __init__(self, path: Path, preset: Preset, run_id: str, group: str | None = None):
         self.path = Path(path)
         self.preset = preset
         self.run_id = run_id
+        self.group = group  # the seed group this run belongs to (`run --seeds N`); None for a lone run
         self.started_at = _dt.datetime.now().astimezone()
         self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
         self._started: RunStarted | None = None
@@ -53,13 +59,17 @@ class RunStore:
         self._abandoned = False  # abandon(): nothing more is written
 
     @classmethod
-    def create(cls, runs_dir: str | Path, preset: Preset, dataset: Dataset | None = None) -> RunStore:
+    def create(
+        cls, runs_dir: str | Path, preset: Preset, dataset: Dataset | None = None, group: str | None = None
+    ) -> RunStore:
         path = new_record_dir(runs_dir, "{stamp}-{name}-{id}", preset.name)
         try:
             atomic_write_text(path / "config.toml", to_toml(preset, applying_only=True))  # what the run used
             if dataset is not None and dataset.preprocess:
                 atomic_save_npz(path / "preprocess.npz", dataset.preprocess)
-            return cls(path, preset, f"{path.name}")
+            if group is not None:  # written first, so a run killed mid-way still shows in its group
+                atomic_write_text(path / GROUP_FILE, group + "\n")
+            return cls(path, preset, f"{path.name}", group)
         except OSError as e:
             raise record_problem(path, "write the run's record", e) from None
 
@@ -136,6 +146,8 @@ class RunStore:
             "ended_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
             "elapsed_s": ended.elapsed_s,
         }
+        if self.group is not None:  # a lone run's summary stays as it was
+            summary["group"] = self.group
         summary = jsonable(summary)
         try:
             atomic_write_text(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
@@ -180,6 +192,12 @@ class RunInfo:
     batch_size: int | None
     preset: str
     elapsed_s: float | None
+    dataset: str = ""
+    seed: int | None = None  # train.seed: what varies within a seed group
+    group: str | None = None  # the seed group (summary.json's "group"); None for a lone run or an old record
+    settings: dict[str, Any] = field(default_factory=dict)  # config.toml flattened: "train.reg" -> value
+    tags: tuple[str, ...] = ()  # labels.json's
+    note: str = ""
 
 
 def cut_torn_line(path: Path) -> None:
@@ -229,7 +247,7 @@ def close_abandoned(path: str | Path, reason: str) -> bool:
             iterations = event.iteration
         elif isinstance(event, RunEnded):
             ended = event
-    store = RunStore(path, preset, path.name)
+    store = RunStore(path, preset, path.name, _group_of(path))
     store._started, store._last_epoch = started, last_epoch
     try:  # when it began: the folder's stamp (the store's own clock says now)
         store.started_at = _dt.datetime.strptime(path.name[:15], "%Y%m%d-%H%M%S").astimezone()
@@ -293,9 +311,70 @@ def list_runs(runs_dir: str | Path) -> list[RunInfo]:
                 batch_size=_of(int, train.get("batch_size")),
                 preset=_of(str, cfg.get("name")) or "",
                 elapsed_s=_of(float, summary.get("elapsed_s")),
+                dataset=_of(str, _table(cfg.get("data")).get("dataset")) or "",
+                seed=_of(int, train.get("seed")),
+                group=_group_of(d),
+                settings=flat_settings(cfg),
+                **_labels(d),
             )
         )
     return out
+
+
+MAX_NOTE = 200  # characters: a note is one line in a table, not a lab book
+MAX_TAGS = 20
+
+
+def _group_of(path: Path) -> str | None:
+    """The seed group group.txt names (read bounded, on one line), None for a lone run."""
+    return _read(path / GROUP_FILE, lambda text: " ".join(text.split())[:MAX_NOTE]) or None
+
+
+def _labels(path: Path) -> dict[str, Any]:
+    """labels.json as write_labels keeps it; what a hand edit made of it that is not (not a table,
+    tags not a list of words, a note of many lines or too long) is read as write_labels would write it."""
+    raw = _table(_read(path / LABELS_FILE, json.loads))
+    tags, note = raw.get("tags"), raw.get("note")
+    words = " ".join(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else ""
+    return {"tags": parse_tags(words), "note": " ".join(note.split())[:MAX_NOTE] if isinstance(note, str) else ""}
+
+
+def parse_tags(text: str) -> tuple[str, ...]:
+    """Tags as a user types them: separated by commas or spaces, each once, in order."""
+    words = text.replace(",", " ").split()
+    return tuple(dict.fromkeys(words))[:MAX_TAGS]
+
+
+def write_labels(path: str | Path, tags: tuple[str, ...], note: str) -> None:
+    """Keep a run's tags and note in its folder (labels.json, written atomically); a note is one
+    line (line breaks become spaces) of at most MAX_NOTE characters."""
+    path = Path(path)
+    note = " ".join(note.split())[:MAX_NOTE]
+    try:
+        atomic_write_text(path / LABELS_FILE, json.dumps({"tags": list(tags), "note": note}, indent=2) + "\n")
+    except OSError as e:
+        raise record_problem(path / LABELS_FILE, "write the run's tags and note", e) from None
+
+
+def flat_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A config.toml as one level of "section.key" -> value (lists as tuples, so values compare);
+    the top-level keys (name, description) keep their own names."""
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            for sub, v in value.items():
+                out[f"{key}.{sub}"] = _frozen(v)
+        else:
+            out[key] = _frozen(value)
+    return out
+
+
+def _frozen(v: Any) -> Any:
+    if isinstance(v, list):
+        return tuple(_frozen(x) for x in v)
+    if isinstance(v, dict):  # a table in a list (search.stages): kept a table, so --json shows it as one
+        return {k: _frozen(x) for k, x in v.items()}
+    return v
 
 
 # A run's files may have been edited by hand or torn by a crash: what cannot be
@@ -333,6 +412,12 @@ def _of(kind: type, value: Any) -> Any:
     if kind is float and isinstance(value, int):
         return float(value)
     return value if isinstance(value, kind) else None
+
+
+def read_summary(path: str | Path) -> dict[str, Any] | None:
+    """A run's summary.json as written; None while it runs, or when the file cannot be read."""
+    summary = _read(Path(path) / "summary.json", json.loads)
+    return summary if isinstance(summary, dict) else None
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

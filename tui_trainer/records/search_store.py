@@ -104,15 +104,42 @@ def list_searches(runs_dir: str | Path, preset_name: str | None = None) -> list[
 
 def _created_at(path: Path) -> str:
     """When the search began, to the microsecond (folder names have seconds)."""
+    return _meta_read_only(path, "created_at")
+
+
+def _meta_read_only(path: Path, key: str) -> str:
+    got = _read_only(path, f"SELECT value FROM meta WHERE key = '{key}'")
+    return str(got[1][0][0]) if got and got[1] else ""
+
+
+def _read_only(path: Path, sql: str) -> tuple[list[str], list[tuple]] | None:
+    """A query's column names and rows, the store opened read-only (no lock taken, nothing
+    written); None when there is no readable store."""
     try:
         con = sqlite3.connect((path / DB_NAME).resolve().as_uri() + "?mode=ro", uri=True)
         try:
-            row = con.execute("SELECT value FROM meta WHERE key = 'created_at'").fetchone()
+            cursor = con.execute(sql)
+            return [d[0] for d in cursor.description], cursor.fetchall()
         finally:
             con.close()
     except sqlite3.Error:
-        return ""
-    return row[0] if row else ""
+        return None
+
+
+def _trial_rows(names: list[str], rows: list[tuple]) -> list[dict[str, Any]]:
+    """Trial rows as the store's readers give them: `index` for the idx column, no recorded_at."""
+    names = ["index" if n == "idx" else n for n in names]
+    return [{k: v for k, v in zip(names, row) if k != "recorded_at"} for row in rows]
+
+
+def read_results(path: str | Path) -> list[dict[str, Any]]:
+    """Every trial a search folder recorded (as SearchStore.results gives them), read without
+    taking the folder or writing to it: a report of a search that is running or has ended.
+    [] when there is no readable store."""
+    if not (Path(path) / DB_NAME).is_file():
+        return []
+    got = _read_only(Path(path), "SELECT * FROM trials ORDER BY stage, idx")
+    return _trial_rows(*got) if got else []
 
 
 class SearchStore:
@@ -250,9 +277,8 @@ class SearchStore:
         value), by stage then index."""
         with self._using():
             cursor = self._db.execute("SELECT * FROM trials ORDER BY stage, idx")
-            names = ["index" if d[0] == "idx" else d[0] for d in cursor.description]
-            rows = cursor.fetchall()
-        return [{k: v for k, v in zip(names, row) if k != "recorded_at"} for row in rows]
+            names, rows = [d[0] for d in cursor.description], cursor.fetchall()
+        return _trial_rows(names, rows)
 
     # --- stages and status ----------------------------------------------------
 
@@ -278,12 +304,4 @@ class SearchStore:
 
 
 def _holder(path: Path) -> str:
-    try:
-        con = sqlite3.connect((path / DB_NAME).resolve().as_uri() + "?mode=ro", uri=True)
-        try:
-            row = con.execute("SELECT value FROM meta WHERE key = 'pid'").fetchone()
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return ""
-    return row[0] if row else ""
+    return _meta_read_only(path, "pid")

@@ -34,6 +34,7 @@ from ...errors import UserError
 from ...formatting import plural
 from ...records.search_store import SearchStore
 from ...records.typed_json import BadField
+from .leaders import Leader, reseed_leaders
 from .pool import FileFlag, MemoryFlag, StopFlag, TrialPool
 from .refine import next_preset, next_ranges_dict, save_next
 from .space import (
@@ -145,6 +146,9 @@ class SearchEnded:
     # saved as refine.NEXT_PRESET in the search folder; None when the search did not
     # finish or no trial finished.
     next_ranges: dict | None = None
+    # With [search] leader_seeds: its best trials over that many train seeds, the best mean
+    # first (and `best` is that one); () otherwise.
+    leaders: tuple[Leader, ...] = ()
 
 
 SearchEvent = SearchStarted | StageStarted | TrialStarted | TrialEnded | StageEnded | SearchEnded
@@ -256,6 +260,11 @@ def run_search(
             ranges = next_ranges
     ranking = rank(results)
     best = best_trial(results)
+    leaders: list[Leader] = []
+    if status == "finished" and search.leader_seeds > 1 and not control.stopped:
+        leaders = reseed_leaders(preset, ranking, pool, control.flag, search.leader_seeds, trial_fn)
+        if leaders and not control.stopped:
+            best = leaders[0].result  # chosen by its mean over seeds
     store.set_meta("status", status)
     suggested = suggest_next(results, union(explored), search.keep) if status == "finished" else None
     if suggested is not None:
@@ -270,6 +279,7 @@ def run_search(
         elapsed_s=time.perf_counter() - t0,
         path=str(store.path),
         next_ranges=None if suggested is None else next_ranges_dict(suggested),
+        leaders=tuple(leaders),
     )
     sink(ended)
     return ended

@@ -69,7 +69,8 @@ def describe_end(e: SearchEnded) -> list[str]:
     if e.status != "finished":
         lines.append(f"  ({e.reason})")
     if e.best is not None:
-        lines.append(f"best: {trial_line(e.best)}  (stage {e.best.stage}, {plural(e.best.epochs, 'epoch')})")
+        chosen = f", the best mean over {e.leaders[0].seeds} seeds" if e.leaders else ""
+        lines.append(f"best: {trial_line(e.best)}  (stage {e.best.stage}, {plural(e.best.epochs, 'epoch')}{chosen})")
     return lines
 
 

@@ -51,3 +51,5 @@ class TuneEnded:
     report: str  # report.md
     path: str  # the tune folder
     elapsed_s: float
+    test_acc: float | None = None  # the final run's on the test split: the held-out figure (None: no test split)
+    n_test: int = 0

@@ -15,8 +15,11 @@ from ...records.tune_folder import TuneRecord
 from ..evidence import fit_words
 from ..history import History
 from ..lr_find import METHODS, SUGGESTED, curve_text
+from ..search.importance import report_lines
+from ..search.leaders import leader_lines
 from .results import ChecksResult, FinalResult, LrFindResult, SearchStageResult, StageEntry, TuneState
 from .stages import LR_MARGIN, coarse_ranges
+from .texts import held_out_line
 
 if TYPE_CHECKING:  # the table of stages imports this module for each stage's part
     from .runner import Stage
@@ -55,6 +58,9 @@ def report_text(record: TuneRecord, state: TuneState, stages: Sequence[Stage]) -
             f"`tui-trainer search {record.tuned_path}` searches its fine ranges again.",
             "",
         ]
+        result = state.result("final", FinalResult)
+        if result.test_acc is not None:  # an older tune's report reads as it did
+            lines += [held_out_line(result.best_val_acc, result.test_acc, result.n_test) + ".", ""]
     return "\n".join(lines)
 
 
@@ -118,6 +124,11 @@ def search_part(record: TuneRecord, entry: StageEntry[SearchStageResult]) -> lis
             f"{hyperparameter(r.params['reg'])} | {r.epochs} |"
         )
     lines.append("")
+    if res.leaders:  # [search] leader_seeds: the best is the best mean over seeds
+        lines += ["```", *leader_lines(res.leaders), "```", ""]
+    picture = report_lines(entry.path, 90) if entry.path else []  # every trial, not only the five above
+    if picture:
+        lines += ["Which hyperparameter mattered, over every trial of this search:", "", "```", *picture, "```", ""]
     for w in res.warnings:
         lines += [f"Warning: {w}", ""]
     nr = res.next_ranges

@@ -23,6 +23,7 @@ from ...errors import UserError
 from ...records.tune_folder import TuneRecord
 from ...records.typed_json import BadField, read_as, show
 from ..checks import CheckResult
+from ..search.leaders import Leader
 from ..search.space import TrialResult
 
 VERDICTS = ("passed", "failed", "done", "stopped")
@@ -69,9 +70,13 @@ class SearchStageResult:
     warnings: tuple[str, ...]  # edge-of-range warnings
     next_ranges: dict[str, list[float]] | None  # the search's suggestion (its JSON form): the next stage's ranges
     trials: int
+    leaders: tuple[Leader, ...] = ()  # [search] leader_seeds: the leaders over seeds, the best mean first
 
     def to_json(self) -> dict:
-        return _plain(self)
+        d = _plain(self)
+        if not self.leaders:  # a state.json from before, or without leader_seeds, writes back the same
+            del d["leaders"]
+        return d
 
     def lacks(self) -> str | None:
         """What a done search must have and this lacks: the next stage starts from it."""
@@ -105,12 +110,18 @@ class FinalResult:
     trial: str  # the candidate it continued
     candidates: tuple[Candidate, ...]
     tuned_preset: str | None = None  # tuned.toml, once the final run finished
+    # The final run's best parameters on the test split, read once the run finished (None: no
+    # test examples, or a state.json from before it was read).
+    test_acc: float | None = None
+    n_test: int = 0
     PATHS: ClassVar[tuple[str, ...]] = ("run", "tuned_preset")  # named inside the tune folder in state.json
 
     def to_json(self) -> dict:
         d = _plain(self)
         if self.tuned_preset is None:
             del d["tuned_preset"]
+        if self.test_acc is None:  # a state.json from before the test split was read writes back the same
+            del d["test_acc"], d["n_test"]
         return d
 
     def lacks(self) -> str | None:

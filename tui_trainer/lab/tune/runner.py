@@ -129,14 +129,17 @@ def _run_stages(
             status, reason = "failed", f"{stage.name}: {out.summary}"
             break
     finished = status == "finished"
+    final = state.result("final", FinalResult) if finished else None
     ended = TuneEnded(
         status=status,
         reason=reason,
-        best_val_acc=state.result("final", FinalResult).best_val_acc if finished else None,
+        best_val_acc=final.best_val_acc if final else None,
         tuned_preset=str(record.tuned_path) if finished else None,
         report=str(record.report_path),
         path=str(record.path),
         elapsed_s=time.perf_counter() - t0,
+        test_acc=final.test_acc if final else None,
+        n_test=final.n_test if final else 0,
     )
     write_report(record, state)
     sink(ended)

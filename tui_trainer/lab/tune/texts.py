@@ -14,6 +14,17 @@ from ..search.texts import trial_line
 from .events import TuneEnded, TuneStageEnded, TuneStageStarted, TuneStarted
 
 
+def held_out_line(val_acc: float | None, test_acc: float | None, n_test: int) -> str:
+    """The tuned preset's test accuracy beside its val reading, said once, at the end: the val
+    split chose the configuration, so its figure is optimistic; the test split was never looked at."""
+    if test_acc is None:
+        return "held-out test acc: none (no test split: data.num_test = 0, or a tune from before it was read)"
+    return (
+        f"held-out test acc {accuracy(test_acc)} on {n_test} test examples, read once now "
+        f"(val acc {accuracy(val_acc)} chose this configuration, so it reads optimistic)"
+    )
+
+
 def narrator() -> Callable[[object], str | None]:
     """describe, for a tune's events in the order they come: it knows the stage running."""
     stage = [""]
@@ -51,6 +62,7 @@ def describe(event, stage: str = "") -> str | None:
         if event.status == "finished":
             return (
                 f"tuned: best val acc {accuracy(event.best_val_acc)} in {duration(event.elapsed_s)}\n"
+                f"{held_out_line(event.best_val_acc, event.test_acc, event.n_test)}\n"
                 f"the tuned preset: {event.tuned_preset}  (train it: tui-trainer run {event.tuned_preset})\n"
                 f"the report: {event.report}"
             )

@@ -10,6 +10,8 @@ from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Any, Generic
 
+import numpy as np
+
 from ...config import Preset
 from ...datasets.base import Dataset
 from ...engine.events import Epoch, RunEnded
@@ -22,7 +24,7 @@ from ..search.pool import FileFlag, TrialPool
 from ..search.runner import SearchControl, TrialEnded, run_search
 from ..search.space import Trial, TrialResult, best_trial
 from ..search.trial import TrialSpec, run_trial
-from ..session import record_run
+from ..session import held_out_accuracy, record_run
 from .control import TuneControl
 from .results import Candidate, ChecksResult, FinalResult, LrFindResult, R, SearchStageResult, TuneState
 from .stages import check_fails, checks_outcome, coarse_input, final_inputs, final_preset, fine_input, tuned_ranges
@@ -123,7 +125,12 @@ def _search(t: Tune, name: str, preset: Preset) -> Outcome[SearchStageResult]:
         control.close()
         store.close()
     result = SearchStageResult(
-        ended.best, ended.ranking, tuple(w.message for w in ended.warnings), ended.next_ranges, ended.trials
+        ended.best,
+        ended.ranking,
+        tuple(w.message for w in ended.warnings),
+        ended.next_ranges,
+        ended.trials,
+        ended.leaders,
     )
     if ended.status == "stopped":
         return Outcome("stopped", f"stopped after {ended.trials} trials", result, ended.path)
@@ -196,7 +203,12 @@ def run_final(t: Tune) -> Outcome[FinalResult]:
         return Outcome("stopped", "stopped during the final run", result, path)
     if ended.status != "finished":
         return Outcome("failed", f"the final run {ended.status}: {ended.reason}", result, path)
-    result = dataclasses.replace(result, tuned_preset=str(t.record.write_tuned(preset)))
+    result = dataclasses.replace(
+        result,
+        tuned_preset=str(t.record.write_tuned(preset)),
+        test_acc=held_out_accuracy(preset, t.data, run.params),
+        n_test=int(t.data.X_test.shape[0]),
+    )
     of = f"; the best of {len(cands)} fine trials continued, {chosen.trial_id}" if len(cands) > 1 else ""
     return Outcome(
         "done",
@@ -215,6 +227,7 @@ class _FinalRun:
     ended: RunEnded
     path: str
     epochs: int
+    params: dict[str, np.ndarray] | None  # its best, on the host
 
 
 def _final_run(t: Tune, best: TrialResult) -> _FinalRun:
@@ -230,7 +243,7 @@ def _final_run(t: Tune, best: TrialResult) -> _FinalRun:
 
     run = record_run(preset, t.data, t.record.path, t.control.run, forward)
     ended = run.run()
-    return _FinalRun(preset, ended, str(run.path), epochs[0])
+    return _FinalRun(preset, ended, str(run.path), epochs[0], run.trainer.best_params)
 
 
 def _run_result(trial: Trial, run: _FinalRun) -> TrialResult:

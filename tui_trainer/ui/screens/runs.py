@@ -2,12 +2,20 @@
 
     app.push_screen(RunsScreen("runs", session={"20261124-171500-default-3f2a"}))
 
-A table sortable by val accuracy (or by date) with the hyperparameters, status
-and duration of each run, j/k to move and / to filter it (by any part of a
-row: a name, a status, an update rule); selecting runs (space, enter or a click) overlays
-their loss and accuracy curves; the advisor's diagnoses of the highlighted run
-show under the table. `u` makes the highlighted run's configuration the next
-run's: the screen posts `messages.UseConfig(preset, run)` to the app and closes.
+A comparison table: each run's status, val accuracy, the settings that differ
+between the runs shown (only those keys: lab.compare.settings_diff), its
+hyperparameters, duration, tags and note. `s` sorts by val accuracy or by date,
+`o` (or a click on a header) by any column, again to reverse; `g` groups the rows
+by preset, then by data set; `/` filters (name, preset, data set, tag:
+lab.compare.matches); `t` and `n` give the highlighted run tags and a one-line
+note, kept in its folder (records.run_folder.write_labels). Narrower than all
+its columns, the table drops the least needed first (COLUMNS' order of
+priority); the run, its status, its val accuracy and the diff stay.
+
+Selecting runs (space, enter or a click) overlays their loss and accuracy
+curves; the advisor's diagnoses of the highlighted run show under the table.
+`u` makes the highlighted run's configuration the next run's: the screen posts
+`messages.UseConfig(preset, run)` to the app and closes.
 
 Everything shown comes from the run directory (runs.list_runs, read_metrics,
 config.toml), so past sessions' runs look the same as this one's.
@@ -15,38 +23,116 @@ config.toml), so past sessions' runs look the same as this one's.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from textual import on
-from textual.app import ComposeResult, RenderResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
-from textual_plotext import PlotextPlot
 
 from ... import formatting as fmt
-from ...charts import Chart, accuracy_lines, draw_accuracy, glyph, marker
-from ...config import Preset
 from ...engine.events import Advice
 from ...errors import UserError
 from ...lab.advisor import diagnose
-from ...records.run_folder import RunInfo, list_runs, read_metrics, recorded_preset
-from ...usertext import markup, textual_markup
+from ...lab.compare import Group, diff_text, matches, mean_band, rows_of, settings_diff, spread_text
+from ...records.run_folder import RunInfo, list_runs, parse_tags, read_metrics, recorded_preset, write_labels
+from ...usertext import markup, one_line, textual_markup
 from ..messages import UseConfig
-from ..plotdata import mean_per_bucket
-from ..widgets import palette
 from ..widgets.advice import AdvicePane
+from ..widgets.overlay_plot import OverlayPlot
 
 # One colour per selected run (the order they were selected), up to MAX_OVERLAY runs.
 RUN_COLOURS = ((97, 175, 239), (229, 192, 123), (152, 195, 121), (198, 120, 221), (224, 108, 117), (86, 182, 194))
 MAX_OVERLAY = len(RUN_COLOURS)
-# The run column's folder name starts with the date and time it started.
-COLUMNS = ("", "run", "status", "val acc", "learning rate", "reg", "batch", "hidden", "update", "epochs", "duration")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    cell: Callable[[RunInfo], str]
+    sort: Callable[[RunInfo], Any]  # None sorts last
+    drop: int  # the order columns go in when the table is narrow (0: never)
+    descending: bool = False  # its natural order: best or newest first
+
+
+def _setting(key: str, show: Callable[[Any], str] = str) -> Callable[[RunInfo], str]:
+    def cell(r: RunInfo) -> str:
+        v = r.settings.get(key)
+        return "?" if v is None else show(v)
+
+    return cell
+
+
+def _number(v: float | None) -> str:
+    return "" if v is None else f"{v:.2e}"
+
+
+# The run column's folder name starts with the date and time it started; the diff column is
+# filled per table (the keys that differ between the runs shown), so its cell is the screen's.
+COLUMNS = (
+    Column("status", "status", lambda r: r.status, lambda r: r.status, 0),
+    Column(
+        "val_acc",
+        "val acc",
+        lambda r: "" if r.best_val_acc is None else f"{r.best_val_acc:.3f}",
+        lambda r: r.best_val_acc,
+        0,
+        descending=True,
+    ),
+    Column("diff", "differs", lambda r: "", lambda r: "", 0),
+    Column("learning_rate", "learning rate", lambda r: _number(r.learning_rate), lambda r: r.learning_rate, 7),
+    Column("reg", "reg", lambda r: _number(r.reg), lambda r: r.reg, 6),
+    Column("batch", "batch", lambda r: "" if r.batch_size is None else str(r.batch_size), lambda r: r.batch_size, 5),
+    Column(
+        "hidden",
+        "hidden",
+        _setting("model.hidden", lambda v: "x".join(map(str, v)) or "none"),
+        lambda r: r.settings.get("model.hidden"),
+        4,
+    ),
+    Column("update", "update", _setting("train.update"), lambda r: r.settings.get("train.update"), 3),
+    Column("epochs", "epochs", _setting("train.epochs"), lambda r: r.settings.get("train.epochs"), 2),
+    Column("duration", "duration", lambda r: fmt.duration(r.elapsed_s), lambda r: r.elapsed_s, 1),
+    Column("tags", "tags", lambda r: " ".join(r.tags), lambda r: r.tags or None, 9),
+    Column("note", "note", lambda r: r.note, lambda r: r.note or None, 8),
+)
+BY_KEY = {c.key: c for c in COLUMNS}
+SORTS = ("val_acc", "date", "run", *(c.key for c in COLUMNS if c.key not in ("val_acc", "diff")))
+GROUPS = (None, "preset", "dataset")  # what `g` groups rows by, in turn
+GROUP_LABEL = {"preset": "preset", "dataset": "data set"}
+DIFF_WIDTH = (12, 40)  # the diff column's width: at least, at most (the rest of a wide table)
+
+
+def group_row(g: Group) -> RunInfo:
+    """A seed group as one row: its first run's settings under the group's id, its worst status,
+    the mean best val accuracy (its column shows mean ± std) and the time all its runs took."""
+    first = g.runs[0]
+    times = [r.elapsed_s for r in g.runs if r.elapsed_s is not None]
+    return dataclasses.replace(
+        first, name=g.id, status=g.status, best_val_acc=g.mean, elapsed_s=sum(times) if times else None
+    )
+
+
+def visible_columns(width: int, widths: Mapping[str, int]) -> list[str]:
+    """The columns that fit `width` cells, dropping the least needed first (Column.drop 1,
+    then 2, ...; 0 stays); `widths` holds each column's content width (its cell padding added here)."""
+    keep = [c for c in COLUMNS if c.key in widths]
+    need = sum(widths[c.key] + 2 for c in keep)
+    for c in sorted((c for c in keep if c.drop), key=lambda c: c.drop):
+        if need <= width:
+            break
+        keep.remove(c)
+        need -= widths[c.key] + 2
+    return [c.key for c in keep]
 
 
 @dataclass
@@ -59,6 +145,25 @@ class RunCurves:
     train_acc: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
     advice: list[Advice] = field(default_factory=list)
+    # A seed group's: the min..max of its runs' val accuracy around the mean (val_acc)
+    val_band: tuple[list[float], list[float]] | None = None
+
+
+def group_curves(members: list[RunCurves]) -> RunCurves:
+    """A seed group drawn as one run: its mean loss and accuracies (lab.compare.mean_band),
+    with the band of its val accuracy; no advice (each run has its own)."""
+    loss, _, _ = mean_band([c.loss.tolist() for c in members])
+    train, _, _ = mean_band([c.train_acc for c in members])
+    val, lo, hi = mean_band([c.val_acc for c in members])
+    longest = min(members, key=lambda c: c.loss.size)
+    return RunCurves(
+        longest.epoch_x[: len(loss)],
+        np.asarray(loss, np.float64),
+        longest.epochs[: len(val)],
+        train,
+        val,
+        val_band=(lo, hi),
+    )
 
 
 def load_curves(run_dir: Path) -> RunCurves:
@@ -88,77 +193,23 @@ def load_curves(run_dir: Path) -> RunCurves:
     return curves
 
 
-class OverlayPlot(PlotextPlot):
-    """Loss or accuracy curves of the selected runs: a colour and a marker each (the
-    loss), train and val marked as in the workbench (the accuracy), every line named
-    where it ends by the run's number in the legend."""
-
-    def __init__(self, what: str, **kw) -> None:
-        super().__init__(**kw)
-        self.what = what  # "loss" | "accuracy"
-        self.runs: list[tuple[str, RunCurves, tuple[int, int, int]]] = []
-        self.border_title = (
-            "Loss"
-            if what == "loss"
-            else f"Accuracy (train {palette.TRAIN_MARK}, val {palette.VAL_MARK}: the workbench's markers)"
-        )
-
-    def show(self, runs: list[tuple[str, RunCurves, tuple[int, int, int]]]) -> None:
-        self.runs = runs
-        self.refresh()
-
-    def render(self) -> RenderResult:
-        plt = self.plt
-        plt.clear_data()
-        chart = Chart(self.size.width, self.size.height, xlabel="epoch")
-        cols = max(self.size.width - 8, 10)
-        several = len(self.runs) > 1
-        x_max = 1.0
-        for i, (_, c, colour) in enumerate(self.runs):
-            name = f"{i + 1} " if several else ""
-            if c.epoch_x.size:
-                x_max = max(x_max, float(np.nanmax(c.epoch_x)))
-            if self.what == "loss":
-                xs, ys = mean_per_bucket(c.epoch_x, c.loss, 2 * cols)
-                if xs.size:
-                    chart.line(xs, ys, marker=marker(i), color=colour, label=name.strip() or "loss")
-            elif c.epochs:
-                accuracy_lines(chart, c.epochs, c.train_acc, c.val_acc, colors=(colour, colour), name=name)
-        if self.what == "loss":
-            chart.draw(plt, x=(0.0, x_max))
-        else:
-            draw_accuracy(chart, plt, x=(0.0, x_max))
-        return super().render()
-
-
-def overlay_legend(names: list[str], colours: list[tuple[int, int, int]]) -> str:
-    """The overlays' legend: each run's number (its lines' names), marker and short name."""
-    several = len(names) > 1
-    parts = []
-    for i, (name, colour) in enumerate(zip(names, colours)):
-        number = f"{i + 1} " if several else ""
-        # a border's subtitle is Textual markup; a folder's name is the user's
-        parts.append(f"[{palette.hex(colour)}]{number}{glyph(marker(i))} {textual_markup(fmt.short_run_name(name))}[/]")
-    return "  ".join(parts)
-
-
 class RunsScreen(Screen):
     HELP_NAME = "runs view"
     ABOUT = (
-        ("Table", "every run of the run directory (● this session's), best val accuracy first (s: by date)"),
+        ("Table", "every run of the run directory (● this session's) and the settings that differ between them"),
         ("Advice", "the advisor's diagnoses of the highlighted run, replayed from its metrics"),
         (
             "Loss, Accuracy",
-            "the selected runs' curves (space selects; none: the highlighted run), each named "
-            "where it ends by its number in the legend",
+            "the selected runs' curves (space selects; none: the highlighted run), each named where it ends "
+            "by its number in the legend",
         ),
     )
     DEFAULT_CSS = """
     RunsScreen { layout: vertical; }
     RunsScreen #runs-title { height: 1; padding: 0 1; background: $panel; color: $text; text-style: bold; }
-    RunsScreen #runs-filter { display: none; height: 1; border: none; padding: 0 1; }
-    RunsScreen #runs-filter.-shown { display: block; }
     RunsScreen #runs-table { height: 1fr; min-height: 5; }
+    RunsScreen #runs-input { display: none; height: 1; border: none; padding: 0 1; }
+    RunsScreen #runs-input.-shown { display: block; }
     RunsScreen #runs-advice-box { height: auto; max-height: 8; border-top: solid $foreground 25%; }
     RunsScreen #runs-plots { height: 1fr; min-height: 8; }
     RunsScreen OverlayPlot { width: 1fr; border: round $foreground 25%; border-title-color: $text; }
@@ -167,12 +218,16 @@ class RunsScreen(Screen):
     BINDINGS = [
         Binding("space", "toggle_selected", "Select", tooltip="overlay this run's curves (again: remove them)"),
         Binding("s", "sort", "Sort", tooltip="sort by val accuracy, best first; again: by date, newest first"),
+        Binding("o", "order", "Order by", tooltip="sort by the next column (a click on a header: by that one)"),
+        Binding("g", "group", "Group", tooltip="group the rows by preset, then by data set, then not"),
+        Binding("slash", "filter", "Filter", tooltip="show only runs whose name, preset, data set or tag has a word"),
+        Binding("t", "edit('tags')", "Tags", tooltip="tag the highlighted run (words, spaces or commas between)"),
+        Binding("n", "edit('note')", "Note", tooltip="a one-line note on the highlighted run"),
         Binding("u", "use_config", "Use config", tooltip="make this run's configuration the next run's"),
-        Binding("slash", "filter", "Filter", key_display="/", tooltip="show only the runs whose row holds a text"),
         Binding("j", "cursor(1)", "Down", show=False, tooltip="the next run"),
         Binding("k", "cursor(-1)", "Up", show=False, tooltip="the run before"),
         Binding("f5", "reload", "Reload", show=False, tooltip="read the run directory again"),
-        Binding("escape", "close", "Back", tooltip="back to the workbench"),
+        Binding("escape", "close", "Back", tooltip="back to the workbench (typing: cancel)"),
     ]
 
     def __init__(
@@ -184,18 +239,23 @@ class RunsScreen(Screen):
         self.runs_dir = Path(runs_dir)
         self.session = set(session)
         self.live = dict(live or {})
-        self.runs: dict[str, RunInfo] = {}
-        self.presets: dict[str, Preset | None] = {}
+        self.runs: dict[str, RunInfo] = {}  # a seed group's row by its id (the group's first run, its mean)
+        self.groups: dict[str, Group] = {}
         self.selected: list[str] = []  # overlay order
         self.sort_by = "val_acc"
-        self.filter = ""  # rows shown hold this text (/), case aside
+        self.reverse = False  # against the column's natural order
+        self.group_by: str | None = None
+        self.query_text = ""  # the `/` filter
+        self.editing: str | None = None  # what the input line edits: "filter", "tags", "note"
+        self.diff_keys: list[str] = []
+        self.columns: list[str] = []  # the table's own, after the mark and the run
         self._curves: dict[str, tuple[float, RunCurves]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="runs-title")
-        yield Input(placeholder="filter: any part of a row (enter keeps it, escape clears it)", id="runs-filter")
         table: DataTable = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield table
+        yield Input(id="runs-input")
         with Vertical(id="runs-advice-box"):
             yield AdvicePane(id="runs-advice", empty="The advisor found nothing to say about this run.")
         with Horizontal(id="runs-plots"):
@@ -204,30 +264,40 @@ class RunsScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for name in COLUMNS:
-            table.add_column(name, key=name or "mark")
         self.reload()
-        table.focus()
+        self.query_one(DataTable).focus()
+
+    def on_resize(self) -> None:
+        if self.runs:
+            self._fill_table()
 
     # --- data ------------------------------------------------------------------------
 
     def reload(self) -> None:
-        self.runs = {r.name: r for r in list_runs(self.runs_dir)}
-        for name, info in self.runs.items():
-            if name not in self.presets:
-                try:
-                    self.presets[name] = recorded_preset(info.path)
-                except UserError:
-                    self.presets[name] = None
+        self.runs, self.groups = {}, {}
+        for row in rows_of([self._live(r) for r in list_runs(self.runs_dir)]):
+            if isinstance(row, Group):
+                self.groups[row.id] = row
+                self.runs[row.id] = group_row(row)
+            else:
+                self.runs[row.name] = row
         self.selected = [s for s in self.selected if s in self.runs]
         self._fill_table()
         self._update_overlays()
         self._update_advice()
 
+    def _live(self, info: RunInfo) -> RunInfo:
+        status = self.live.get(info.name)
+        return info if status is None else dataclasses.replace(info, status=status)
+
     def curves(self, name: str) -> RunCurves:
-        """The run's curves, re-read only when its metrics.jsonl changed (a run still going)."""
-        path = self.runs[name].path
+        """The run's curves, re-read only when its metrics.jsonl changed (a run still going);
+        a seed group's, its mean with a band."""
+        if name in self.groups:
+            return group_curves([self._run_curves(r.name, r.path) for r in self.groups[name].runs])
+        return self._run_curves(name, self.runs[name].path)
+
+    def _run_curves(self, name: str, path: Path) -> RunCurves:
         try:
             mtime = (path / "metrics.jsonl").stat().st_mtime
         except OSError:
@@ -240,51 +310,103 @@ class RunsScreen(Screen):
     def status_of(self, info: RunInfo) -> str:
         return self.live.get(info.name, info.status)
 
-    def ordered(self) -> list[RunInfo]:
-        runs = [r for r in self.runs.values() if self._matches(r)]
-        if self.sort_by == "val_acc":
-            # best first; runs without a val accuracy (exploded before epoch 1, still going) last
-            return sorted(runs, key=lambda r: (r.best_val_acc is None, -(r.best_val_acc or 0.0), r.name))
-        return sorted(runs, key=lambda r: r.name, reverse=True)
+    def shown(self) -> list[RunInfo]:
+        """The runs that pass the filter, in the table's order."""
+        runs = [r for r in self.runs.values() if matches(r, self.query_text)]
+        if self.sort_by in ("date", "run"):
+            runs.sort(key=lambda r: r.name, reverse=(self.sort_by == "date") != self.reverse)
+        else:
+            column = BY_KEY[self.sort_by]
+            # the column's natural order (best first for val accuracy), runs without a value last;
+            # ties by name, so the order is the same on every redraw
+            present = sorted((r for r in runs if column.sort(r) is not None), key=lambda r: r.name)
+            present.sort(key=column.sort, reverse=column.descending != self.reverse)
+            runs = present + sorted((r for r in runs if column.sort(r) is None), key=lambda r: r.name)
+        if self.group_by is not None:
+            runs.sort(key=lambda r: getattr(r, self.group_by or "") or "")  # stable: sorted within each group
+        return runs
 
-    def _matches(self, info: RunInfo) -> bool:
-        if not self.filter:
-            return True
-        return self.filter.lower() in " ".join(self._row(info)[1:]).lower()
+    def ordered(self) -> list[RunInfo]:
+        return self.shown()
 
     # --- the table --------------------------------------------------------------------
 
-    def _row(self, info: RunInfo) -> list[str]:
-        p = self.presets.get(info.name)
+    def _cells(self, info: RunInfo, short: bool) -> dict[str, str]:
         mark = ("●" if info.name in self.session else " ") + ("✓" if info.name in self.selected else " ")
-        return [
-            mark,
-            markup(info.name),  # DataTable reads a str cell as Rich markup
-            markup(self.status_of(info)),
-            "" if info.best_val_acc is None else f"{info.best_val_acc:.3f}",
-            "" if info.learning_rate is None else f"{info.learning_rate:.2e}",
-            "" if info.reg is None else f"{info.reg:.2e}",
-            "" if info.batch_size is None else str(info.batch_size),
-            "?" if p is None else ("x".join(map(str, p.model.hidden)) or "none"),
-            "?" if p is None else p.train.update,
-            "?" if p is None else str(p.train.epochs),
-            fmt.duration(info.elapsed_s),
-        ]
+        group = self.groups.get(info.name)
+        run = fmt.short_run_name(info.name) if short else info.name
+        cells = {"mark": mark, "run": markup(run if group is None else f"{run} ({len(group.runs)} seeds)")}
+        for c in COLUMNS:
+            seeds = [r.seed for r in group.runs] if group is not None else []
+            text = diff_text(info, self.diff_keys, seeds) if c.key == "diff" else c.cell(info)
+            if group is not None and c.key == "val_acc":
+                text = spread_text(group, n=False)  # the mean ± sample std over its runs
+            cells[c.key] = markup(text)  # DataTable reads a str cell as Rich markup
+        return cells
+
+    def _row(self, info: RunInfo) -> list[str]:
+        cells = self._cells(info, short=False)
+        return [cells[k] for k in ("mark", "run", *self.columns)]
 
     def _fill_table(self) -> None:
         table = self.query_one(DataTable)
         keep = self._highlighted()
-        table.clear()
-        for info in self.ordered():
-            table.add_row(*self._row(info), key=info.name)
-        if keep is not None and keep in table.rows:  # the filter may have hidden it
+        runs = self.shown()
+        self.diff_keys = settings_diff(runs) if len(runs) > 1 else []
+        width = self.size.width or 80
+        full = [self._cells(r, short=False) for r in runs]
+        widths = {c.key: max([len(c.label), *(len(f[c.key]) for f in full)]) for c in COLUMNS}
+        for key in ("diff", "tags", "note"):  # a column with nothing in it takes no room
+            if not any(f[key] for f in full):
+                del widths[key]
+        run_width = max([3, *(len(f["run"]) for f in full)])
+        short = width < run_width + 4 + sum(w + 2 for k, w in widths.items() if BY_KEY[k].drop == 0) + 40
+        if short:
+            full = [self._cells(r, short=True) for r in runs]
+            run_width = max([3, *(len(f["run"]) for f in full)])
+        group_width = 0
+        if self.group_by:
+            group_width = max([len(GROUP_LABEL[self.group_by]), *(len(getattr(r, self.group_by)) for r in runs)]) + 2
+        room = width - 2 - (2 + 2) - (run_width + 2) - group_width  # the scrollbar, mark, run, group columns
+        if "diff" in widths:
+            others = sum(w + 2 for k, w in widths.items() if BY_KEY[k].drop == 0 and k != "diff")
+            widths["diff"] = max(DIFF_WIDTH[0], min(widths["diff"], DIFF_WIDTH[1], room - others - 2))
+        self.columns = visible_columns(room, widths)
+        table.clear(columns=True)
+        if self.group_by:
+            table.add_column(GROUP_LABEL[self.group_by], key="group")
+        table.add_column("", key="mark")
+        table.add_column("run", key="run")
+        for key in self.columns:
+            label = BY_KEY[key].label + (" ▼" if key == self.sort_by and not self.reverse else "")
+            label = label.replace(" ▼", " ▲") if key == self.sort_by and self.reverse else label
+            table.add_column(label, key=key, width=widths[key] if key == "diff" else None)
+        previous = None
+        for info, cells in zip(runs, full, strict=True):
+            row = [cells[k] for k in ("mark", "run", *self.columns)]
+            if key_of := self.group_by:
+                value = getattr(info, key_of) or "?"
+                row.insert(0, markup(value) if value != previous else "")
+                previous = value
+            table.add_row(*row, key=info.name)
+        if keep is not None and keep in {r.name for r in runs}:
             table.move_cursor(row=table.get_row_index(keep))
+        self._update_title(len(runs))
+
+    def _update_title(self, shown: int) -> None:
         n, here = len(self.runs), len(self.session & set(self.runs))
-        order = "val accuracy, best first" if self.sort_by == "val_acc" else "date, newest first"
+        if self.sort_by == "val_acc":
+            order = "val accuracy, " + ("worst first" if self.reverse else "best first")
+        elif self.sort_by == "date":
+            order = "date, " + ("oldest first" if self.reverse else "newest first")
+        else:
+            order = (BY_KEY[self.sort_by].label if self.sort_by in BY_KEY else "name") + (" ▲" if self.reverse else "")
         where = textual_markup(self.runs_dir)
         title = f"Runs in {where}/: {n}" + (f" ({here} this session, ●)" if here else "") + f" · by {order}"
-        if self.filter:
-            title += f" · {table.row_count} holding {textual_markup(self.filter)!r} (/)"
+        if self.query_text:
+            title += f" · {shown} match /{textual_markup(self.query_text)}"
+        if self.group_by:
+            title += f" · grouped by {GROUP_LABEL[self.group_by]}"
         if not n:
             title = f"No runs in {where}/ yet: start one with space in the workbench"
         self.query_one("#runs-title", Static).update(title)
@@ -303,9 +425,7 @@ class RunsScreen(Screen):
     def _update_overlays(self) -> None:
         shown = self.selected or ([h] if (h := self._highlighted()) else [])
         runs = [(name, self.curves(name), RUN_COLOURS[i % MAX_OVERLAY]) for i, name in enumerate(shown)]
-        legend = overlay_legend([name for name, _, _ in runs], [colour for _, _, colour in runs])
         for plot in self.query(OverlayPlot):
-            plot.border_subtitle = legend
             plot.show(runs)
 
     def _update_advice(self) -> None:
@@ -343,7 +463,85 @@ class RunsScreen(Screen):
 
     def action_sort(self) -> None:
         self.sort_by = "date" if self.sort_by == "val_acc" else "val_acc"
+        self.reverse = False
         self._fill_table()
+
+    def action_order(self) -> None:
+        """Sort by the next column (after the last: val accuracy again)."""
+        at = SORTS.index(self.sort_by) if self.sort_by in SORTS else -1
+        self.sort_by, self.reverse = SORTS[(at + 1) % len(SORTS)], False
+        self._fill_table()
+
+    @on(DataTable.HeaderSelected)
+    def _sort_by_header(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key in ("mark", "group", "diff") or key is None:
+            return
+        if key == self.sort_by:
+            self.reverse = not self.reverse
+        else:
+            self.sort_by, self.reverse = key, False
+        self._fill_table()
+
+    def action_group(self) -> None:
+        self.group_by = GROUPS[(GROUPS.index(self.group_by) + 1) % len(GROUPS)]
+        self._fill_table()
+
+    # --- the input line: the filter, a run's tags or note --------------------------------------
+
+    def action_filter(self) -> None:
+        self._open_input("filter", self.query_text, "filter: words of a name, preset, data set or tag")
+
+    def action_edit(self, what: str) -> None:
+        name = self._highlighted()
+        if name is None:
+            return
+        info = self.runs[name]
+        current = one_line(" ".join(info.tags) if what == "tags" else info.note)  # a line shows it as text
+        hint = "tags, spaces or commas between" if what == "tags" else "a one-line note"
+        self._open_input(
+            what, current, one_line(f"{hint} for {fmt.short_run_name(name)} (enter keeps, escape cancels)")
+        )
+
+    def _open_input(self, what: str, value: str, placeholder: str) -> None:
+        self.editing = what
+        line = self.query_one("#runs-input", Input)
+        line.placeholder = placeholder
+        line.value = value
+        line.add_class("-shown")
+        line.focus()
+
+    def _close_input(self) -> None:
+        self.editing = None
+        line = self.query_one("#runs-input", Input)
+        line.remove_class("-shown")
+        self.query_one(DataTable).focus()
+
+    @on(Input.Changed, "#runs-input")
+    def _typed(self, event: Input.Changed) -> None:
+        if self.editing == "filter":  # the table follows the typing
+            self.query_text = event.value.strip()
+            self._fill_table()
+
+    @on(Input.Submitted, "#runs-input")
+    def _entered(self, event: Input.Submitted) -> None:
+        what, name = self.editing, self._highlighted()
+        self._close_input()
+        if what in ("tags", "note") and name is not None:
+            members = list(self.groups[name].runs) if name in self.groups else [self.runs[name]]
+            try:
+                for info in members:  # a seed group's go on each of its runs
+                    tags = parse_tags(event.value) if what == "tags" else info.tags
+                    note = event.value if what == "note" else info.note
+                    write_labels(info.path, tags, note)
+            except UserError as e:
+                self.notify(textual_markup(e), severity="error", timeout=8)
+                return
+            self.reload()
+
+    def action_cursor(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        table.action_cursor_down() if step > 0 else table.action_cursor_up()
 
     def action_reload(self) -> None:
         self.reload()
@@ -360,33 +558,11 @@ class RunsScreen(Screen):
         self.app.post_message(UseConfig(preset, name))
         self.dismiss()
 
-    def action_cursor(self, step: int) -> None:
-        table = self.query_one(DataTable)
-        table.action_cursor_down() if step > 0 else table.action_cursor_up()
-
-    def action_filter(self) -> None:
-        box = self.query_one("#runs-filter", Input)
-        box.add_class("-shown")
-        box.focus()
-
-    @on(Input.Changed, "#runs-filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.filter = event.value.strip()
-        self._fill_table()
-        self._update_advice()
-        if not self.selected:
-            self._update_overlays()
-
-    @on(Input.Submitted, "#runs-filter")
-    def _filter_kept(self) -> None:
-        self.query_one(DataTable).focus()
-
     def action_close(self) -> None:
-        """Escape: clears a filter first (and leaves its box), else goes back."""
-        box = self.query_one("#runs-filter", Input)
-        if box.has_class("-shown"):
-            box.value = ""
-            box.remove_class("-shown")
-            self.query_one(DataTable).focus()
+        if self.editing is not None:  # escape while typing: cancel that (a filter is cleared)
+            if self.editing == "filter":
+                self.query_text = ""
+                self._fill_table()
+            self._close_input()
             return
         self.dismiss()

@@ -76,7 +76,7 @@ async def press_every_key(pilot, *, jobs: bool) -> None:
 
 
 async def test_every_workbench_key_in_every_state_of_a_run(tmp_path):
-    app = make_app(tmp_path, **LONG)
+    app = make_app(tmp_path, **{**LONG, "epochs": 2000})  # still going while every key is pressed
     async with app.run_test(size=(120, 36)) as pilot:
         await press_every_key(pilot, jobs=True)  # the data still loading: the jobs refused
         await loaded(pilot)

@@ -34,7 +34,7 @@ def footer(app) -> str:
 
 
 async def test_the_footer_shows_the_flow_and_what_a_key_does_now(tmp_path):
-    app = make_app(tmp_path, **LONG, engine="thread")
+    app = make_app(tmp_path, **{**LONG, "epochs": 2000}, engine="thread")  # still going when looked at
     async with app.run_test(size=(80, 24)) as pilot:
         await loaded(pilot)
         await pilot.pause()
@@ -112,7 +112,7 @@ async def test_the_runs_table_moves_with_j_k_and_filters_with_slash(tmp_path):
         await pilot.press("slash", *"other")
         await pilot.pause()
         assert table.row_count == 1 and "other-one" in str(table.get_row_at(0)[1])
-        assert "1 holding 'other'" in str(screen.query_one("#runs-title").render())
+        assert "1 match /other" in str(screen.query_one("#runs-title").render())
         await pilot.press("escape")  # clears the filter, stays in the view
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen) and table.row_count == 2

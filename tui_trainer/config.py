@@ -15,7 +15,7 @@ import difflib
 import math
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -502,34 +502,13 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def moot_keys(p: Preset) -> set[str]:
-    """The keys the preset's other settings make moot: the spiral's shape on any other
-    data set, a path on a bundled one, init_std for xavier and he, momentum for the
-    rules without it, batch_size for full-batch descent."""
-    moot = set()
-    if p.data.dataset != "spiral":
-        moot |= {"data.classes", "data.noise"}
-    if p.data.dataset not in FILE_DATASETS:
-        moot.add("data.path")
-    if p.model.init != "gaussian":
-        moot.add("model.init_std")
-    if p.train.update not in ("momentum", "nesterov"):
-        moot.add("train.momentum")
-    if not p.train.sample_batches:
-        moot.add("train.batch_size")
-    return moot
-
-
-def to_toml(p: Preset, applying_only: bool = False) -> str:
-    """Write a preset back as TOML; `loads_preset(to_toml(p)) == p`. `applying_only`
-    leaves out the keys that do not apply to it (moot_keys: a run's config.toml
-    records what the run used), which read back as their defaults."""
+def to_toml(p: Preset, leave_out: Collection[str] = ()) -> str:
+    """Write a preset back as TOML; `loads_preset(to_toml(p)) == p` (less `leave_out`'s dotted keys)."""
     d = to_dict(p)
-    moot = moot_keys(p) if applying_only else set()
     lines = [f"name = {_toml_value(d['name'])}", f"description = {_toml_value(d['description'])}"]
     for section in SECTIONS:
         lines += ["", f"[{section}]"]
-        lines += [f"{k} = {_toml_value(v)}" for k, v in d[section].items() if f"{section}.{k}" not in moot]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in d[section].items() if f"{section}.{k}" not in leave_out]
     return "\n".join(lines) + "\n"
 
 

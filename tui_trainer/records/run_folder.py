@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Preset, loads_preset, to_toml
+from ..config import FILE_DATASETS, Preset, loads_preset, to_toml
 from ..datasets.base import Dataset
 from ..engine.events import Epoch, Event, RunEnded, RunStarted, Step, event_line, from_dict, jsonable
 from ..errors import UserError
@@ -64,7 +64,7 @@ class RunStore:
     ) -> RunStore:
         path = new_record_dir(runs_dir, "{stamp}-{name}-{id}", preset.name)
         try:
-            atomic_write_text(path / "config.toml", to_toml(preset, applying_only=True))  # what the run used
+            atomic_write_text(path / "config.toml", to_toml(preset, moot_keys(preset)))  # what the run used
             if dataset is not None and dataset.preprocess:
                 atomic_save_npz(path / "preprocess.npz", dataset.preprocess)
             if group is not None:  # written first, so a run killed mid-way still shows in its group
@@ -379,6 +379,25 @@ def _frozen(v: Any) -> Any:
 
 # A run's files may have been edited by hand or torn by a crash: what cannot be
 # read, or is not of the type a record holds, reads as missing, never as an error.
+
+
+def moot_keys(p: Preset) -> set[str]:
+    """The keys the preset's other settings make moot, which a run's config.toml leaves
+    out (they read back as their defaults): the spiral's shape on any other data set, a
+    path on a bundled one, init_std for xavier and he, momentum for the rules without it,
+    batch_size for full-batch descent."""
+    moot = set()
+    if p.data.dataset != "spiral":
+        moot |= {"data.classes", "data.noise"}
+    if p.data.dataset not in FILE_DATASETS:
+        moot.add("data.path")
+    if p.model.init != "gaussian":
+        moot.add("model.init_std")
+    if p.train.update not in ("momentum", "nesterov"):
+        moot.add("train.momentum")
+    if not p.train.sample_batches:
+        moot.add("train.batch_size")
+    return moot
 
 
 def find_run(run: str, runs_dir: str | Path) -> Path | None:

@@ -14,7 +14,13 @@
    the terminal and the clock stops when the new learning rate shows up in
    the bytes the app writes back. Target: p95 <= 100 ms.
 3. First frame: from spawning `tui-trainer` to the first drawn screen
-   (the status bar and the loss pane's title). Target: <= 1 s.
+   (the loss pane's title), and to the first usable one (the data loaded:
+   "space starts a run"). Target: usable <= 1 s.
+4. Each screen's key to the screen drawn, idle after a finished run: the
+   edit form (e), open (o), help (?), the palette (ctrl+p), the runs view
+   (h), the search (s), lr-find (f) and tune (g) views, the next big view
+   (v), and q to the process gone. The clock stops when the screen's own
+   words show up in the bytes written back. Target: <= 300 ms each.
 
 Everything runs as a user would run it: separate processes, a real pty.
 
@@ -193,15 +199,76 @@ def ui_rate(preset: str, overrides: list[str], work: Path, cols: int, rows: int,
     return rate, cpu
 
 
-def first_frame(work: Path, cols: int, rows: int) -> float:
+def first_frame(work: Path, cols: int, rows: int) -> tuple[float, float]:
+    """(seconds to the first frame, seconds to the first usable one: the data loaded)."""
     term = Terminal([PY, "-m", "tui_trainer", "ui", "default", "--runs-dir", str(work / "ff")], cols, rows, work)
     try:
         t = term.wait_for("Loss", term.t0, 30)
-        if t is None:
+        usable = term.wait_for("space starts a run", term.t0, 30)
+        if t is None or usable is None:
             raise SystemExit("no first frame")
-        return t - term.t0
+        return t - term.t0, usable - term.t0
     finally:
         term.close()
+
+
+# Each screen: the key that opens it, the words it draws, the keys that leave it.
+SCREENS = [
+    ("e", "edit form", "Next run", "\x1b"),
+    ("o", "open preset", "Open a preset", "\x1b"),
+    ("?", "help", "workbench keys", "\x1b"),
+    ("\x10", "palette", "for commands", "\x1b"),  # its first letter sits under the blinking cursor
+    ("h", "runs view", "Runs in", "\x1b"),
+    ("v", "next view", "view: First layer", ""),
+    ("f", "lr-find view", "lr-find on", "\x1b"),
+    ("s", "search view", "search digits-fast", "\x1b"),
+    ("g", "tune view", "tune digits-fast:", "\x1b"),
+]
+
+
+def screen_times(work: Path, cols: int, rows: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds from each screen's key to its words on the terminal, idle after a finished
+    run of digits-fast; and q to the process gone."""
+    times: dict[str, list[float]] = {name: [] for _, name, _, _ in SCREENS}
+    times["q to exit"] = []
+    for _ in range(rounds):
+        runs = work / f"screens-{time.time_ns()}"
+        term = Terminal(
+            [PY, "-m", "tui_trainer", "ui", "digits-fast", "--set", "train.epochs=2", "--runs-dir", str(runs)],
+            cols,
+            rows,
+            work,
+        )
+        try:
+            if term.wait_for("space starts a run", term.t0, 30) is None:
+                raise SystemExit("the workbench did not get ready")
+            term.send(" ")
+            if term.wait_for("finished", term.t0, 60) is None:
+                raise SystemExit("the run did not finish")
+            time.sleep(1.0)
+            for key, name, words, leave in SCREENS:
+                t = term.send(key)
+                shown = term.wait_for(words, t, 10)
+                if shown is None:
+                    raise SystemExit(f"{name}: {words!r} never showed")
+                times[name].append(shown - t)
+                time.sleep(0.5)
+                if leave:
+                    term.send(leave)
+                    time.sleep(1.5)  # a job's view stops its job on the way out
+            t = term.send("q")
+            while not os.waitpid(term.pid, os.WNOHANG)[0]:
+                if time.perf_counter() - t > 10:
+                    raise SystemExit("q did not end the workbench")
+                time.sleep(0.005)
+            times["q to exit"].append(time.perf_counter() - t)
+            term.closed = True
+            os.close(term.fd)
+        finally:
+            if not term.closed:
+                term.close()
+        shutil.rmtree(runs, ignore_errors=True)
+    return times
 
 
 def key_latency(
@@ -266,6 +333,11 @@ def main() -> None:
         help="where the workbench's trainer runs: process (the default) and/or thread",
     )
     ap.add_argument(
+        "--only",
+        default="",
+        help="comma-separated parts to run: speed, keys, frame, screens (default: all)",
+    )
+    ap.add_argument(
         "--blas-threads",
         type=int,
         default=None,
@@ -283,6 +355,26 @@ def main() -> None:
     )
 
     engines = args.engines.split(",")
+    parts = set(args.only.split(",")) if args.only else {"speed", "keys", "frame", "screens"}
+    if "speed" in parts:
+        speed(args, overrides, work, cols, rows, engines)
+    if "keys" in parts:
+        keys(args, work, cols, rows, engines)
+    if "frame" in parts:
+        print("\n3. first frame and first usable frame after start (s):")
+        ff = [first_frame(work, cols, rows) for _ in range(5)]
+        first, usable = [f for f, _ in ff], [u for _, u in ff]
+        print(f"  first frame  median {statistics.median(first):.3f}  max {max(first):.3f}")
+        print(f"  usable frame median {statistics.median(usable):.3f}  max {max(usable):.3f}  (target <= 1.0)")
+    if "screens" in parts:
+        print("\n4. key to the screen drawn, idle after a run (ms):")
+        for name, ts in screen_times(work, cols, rows, args.rounds).items():
+            ms = [t * 1000 for t in ts]
+            print(f"  {name:13} median {statistics.median(ms):6.0f}  max {max(ms):6.0f}  (target <= 300)")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def speed(args, overrides: list[str], work: Path, cols: int, rows: int, engines: list[str]) -> None:
     print(
         f"\n1. training steps per second, alternated (headless, then the workbench with the trainer in a "
         f"{' / '.join(engines)}):"
@@ -301,6 +393,8 @@ def main() -> None:
             f"  median ratio workbench ({engine}) / headless: {statistics.median(ratios[engine]):.3f}  (target >= 0.9)"
         )
 
+
+def keys(args, work: Path, cols: int, rows: int, engines: list[str]) -> None:
     print("\n2. key press to updated screen (ms):")
     for engine in engines:
         for training in (False, True):
@@ -315,11 +409,6 @@ def main() -> None:
                 f"{statistics.median(lat):6.1f}  p95 {p95(lat):6.1f}  max {max(lat):6.1f}  (n={len(lat)}; "
                 "target p95 <= 100 while training)"
             )
-
-    print("\n3. first frame after start (s):")
-    ff = [first_frame(work, cols, rows) for _ in range(5)]
-    print(f"  median {statistics.median(ff):.3f}  max {max(ff):.3f}  (target <= 1.0)")
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -325,7 +325,7 @@ def test_a_closed_stdout_stops_the_run_without_a_traceback(tmp_path):
         proc.wait(timeout=TIMEOUT)
     finally:
         proc.kill()
-    assert proc.returncode == 130
+    assert proc.returncode == 141  # as a writer killed by SIGPIPE (130 would say Ctrl+C)
     assert err == ""
     summary = json.loads((the_run_dir(tmp_path / "runs") / "summary.json").read_text())
     assert summary["status"] == "stopped" and "broken pipe" in summary["reason"]
@@ -488,6 +488,13 @@ def test_no_color_in_a_terminal_draws_without_colour(tmp_path):
     assert "loss per iteration" in report and "accuracy per epoch" in report
     line = next(x for x in report.splitlines() if "loss per iteration" in x)
     assert "accuracy per epoch" in line  # 120 columns: the two curves side by side
+    # train and val named where they end, not by a legend over the curves; round ticks
+    assert re.search(r" train *│", report) and re.search(r" val *│", report)
+    lines = report.splitlines()
+    ticks = lines[next(i for i, x in enumerate(lines) if x.lstrip().startswith("└")) + 1]
+    loss_ticks = [float(t) for t in ticks[: len(ticks) // 2].split()]
+    steps = {b - a for a, b in zip(loss_ticks, loss_ticks[1:])}
+    assert len(loss_ticks) >= 3 and len(steps) == 1 and steps.pop() in (1, 2, 2.5, 5, 10, 20, 25, 50, 100), ticks
 
 
 def test_ctrl_c_in_a_terminal_stops_the_run_with_exit_130(tmp_path):

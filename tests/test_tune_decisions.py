@@ -41,7 +41,7 @@ from tui_trainer.lab.tune.stages import (
     plan_coarse,
     plan_final,
 )
-from tui_trainer.lab.tune.texts import describe
+from tui_trainer.lab.tune.texts import describe, narrator
 from tui_trainer.records.tune_folder import TuneRecord
 
 OLD = Path(__file__).parent / "old_records"
@@ -185,7 +185,19 @@ def test_describe_gives_one_line_per_event_for_people():
         "    epoch 3: loss 0.5000  train acc 0.812  val acc 0.800"
     )
     line = describe(TrialEnded.from_result(trial("s1-002", 0.9, lr=0.25)))
-    assert line is not None and line.startswith("    finished s1-002") and line.endswith("20 epoch(s)")
+    assert line is not None and line.startswith("    finished s1-002") and line.endswith("20 epochs")
+    # in a tune's stream, a trial names its stage: coarse and fine trials both number from s1
+    tell = narrator()
+    lines = [
+        tell(event)
+        for event in (
+            TuneStageStarted("coarse", 3, 5, "6 trials", resumed=False),
+            TrialEnded.from_result(trial("s1-002", 0.9, lr=0.25)),
+            TuneStageStarted("fine", 4, 5, "3 trials", resumed=False),
+            TrialEnded.from_result(trial("s1-002", 0.9, lr=0.25)),
+        )
+    ]
+    assert lines[1].startswith("    finished coarse s1-002") and lines[3].startswith("    finished fine s1-002")
     ended = TuneEnded(
         "finished", "every stage done", 0.93, "runs/t/tuned.toml", "runs/t/report.md", "runs/t", 61.0, 0.9133, 150
     )

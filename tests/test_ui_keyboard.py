@@ -1,7 +1,8 @@
 """The workbench from the keyboard alone, at every size: Tab moves between the
 panes (the focused one marked without colour), the arrows, PageUp/PageDown,
-Home and End scroll it; the layout at each size gives every plot room for 5
-y-axis ticks and leaves no table cut off without a way to scroll to it."""
+Home and End scroll it; the layout at each size gives every plot room for
+round y-axis ticks two rows apart and leaves no table cut off without a way
+to scroll to it."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ SIZES = [(80, 24), (100, 30), (120, 36), (160, 48), (200, 60)]
 
 
 def y_ticks(plot) -> int:
-    """The y-axis tick labels the plot draws now (plotext marks each with ┤)."""
-    return sum("┤" in line for line in str(plot.render()).splitlines())
+    """The y-axis tick labels the plot draws now (plotext marks each with ┤), when no
+    two are on neighbouring rows (else 0: a column of numbers cannot be read)."""
+    rows = [i for i, line in enumerate(str(plot.render()).splitlines()) if "┤" in line]
+    return len(rows) if all(b - a >= 2 for a, b in zip(rows, rows[1:])) else 0
 
 
 def many_advice(n: int) -> list[Advice]:
@@ -36,7 +39,7 @@ async def scrolled(pilot, pane, y: float) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
-async def test_at_each_size_plots_have_five_ticks_and_tables_scroll(tmp_path, size):
+async def test_at_each_size_plots_have_round_ticks_and_tables_scroll(tmp_path, size):
     app = make_app(tmp_path, epochs=2)
     async with app.run_test(size=size) as pilot:
         await loaded(pilot)
@@ -49,7 +52,7 @@ async def test_at_each_size_plots_have_five_ticks_and_tables_scroll(tmp_path, si
             if not grid:
                 await pilot.press(tab)
             await pilot.pause(0.1)
-            assert plot.display and y_ticks(plot) >= 5, (size, type(plot).__name__, plot.size)
+            assert plot.display and y_ticks(plot) >= 2, (size, type(plot).__name__, plot.size)
         # The hyperparameters are never cut: a narrow pane scrolls them sideways.
         if not grid:
             await pilot.press("5")
@@ -72,10 +75,11 @@ async def test_tab_moves_between_panes_and_marks_the_focused_one(tmp_path):
     async with app.run_test(size=(160, 48)) as pilot:
         await loaded(pilot)
         seen = []
-        for _ in range(6):
+        for _ in range(8):
             await pilot.press("tab")
             seen.append(app.focused.id)
-        assert seen == ["accuracy", "weights", "hyper", "checks", "advice-slot", "loss"]
+        # in the order the four columns place them
+        assert seen == ["accuracy", "ratio-history", "weights", "hyper", "layer1", "checks", "advice-slot", "loss"]
         focused = app.query_one("#checks")
         await pilot.press("shift+tab", "shift+tab")
         assert app.focused is focused
@@ -124,16 +128,17 @@ async def test_on_narrow_screens_the_shown_tab_takes_the_focus(tmp_path):
 
 
 def test_the_layout_is_chosen_from_what_fits():
-    # A 2-layer net (4 parameter arrays) and the six hyperparameter rows.
-    for (w, h), grid in zip(SIZES, (False, False, True, True, True), strict=True):
-        chosen = layout.choose(w, h, 4, 6)
-        assert chosen.grid == grid, (w, h)
-        if grid:
+    # A 2-layer net (4 parameter arrays) and the six hyperparameter rows, 36 columns wide.
+    for (w, h), kind in zip(SIZES, ("tabs", "pairs", "grid", "wide", "wide"), strict=True):
+        chosen = layout.choose(w, h, 4, 6, 36)
+        assert chosen.kind == kind, (w, h)
+        if chosen.grid:
             plots, middle, bottom = chosen.rows
             assert sum(chosen.rows) == h - layout.CHROME_ROWS and sum(chosen.columns) == w
-            assert plots >= layout.PLOT_ROWS and bottom >= layout.CHECKS_ROWS and middle >= 7
-            assert chosen.columns[2] >= layout.SIDE_MIN_WIDTH
+            assert plots >= layout.PLOT_ROWS and bottom >= layout.CHECKS_ROWS and middle >= 6 + 4
+            assert chosen.columns[2] >= 36 + layout.PANE_CHROME  # every hyperparameter in view
             assert chosen.columns[0] + chosen.columns[1] >= layout.WEIGHTS_MIN_WIDTH
+            assert kind == "grid" or chosen.columns[3] >= layout.EXTRA_MIN_WIDTH
         else:
             assert chosen.pane_rows >= layout.PLOT_ROWS
     # A deep net needs more rows: 120x36 falls back to tabs rather than squeeze the plots.
@@ -148,7 +153,7 @@ async def test_help_and_palette_show_the_search_section_name(tmp_path):
 
     app = make_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
-        prompts = [Content.from_markup(c.title).plain for c in app.get_system_commands(app.screen)]
+        prompts = [Content.from_markup(c.help).plain for c in app.get_system_commands(app.screen)]
         assert any("over its [search] ranges" in p for p in prompts), prompts
         await pilot.press("question_mark")
         await pilot.pause()

@@ -105,7 +105,7 @@ def test_history_folds_events_and_times_pauses_on_its_clock():
     run.resume(130.0)
     assert run.elapsed(140.0) == 20.0
     assert run.eta(140.0) == pytest.approx(20.0 / 10 * 20)
-    run.add(RunEnded("stopped", "stopped with x", 0.4, 1, 10, 5.0))
+    run.add(RunEnded("stopped", "x pressed", 0.4, 1, 10, 5.0))
     run.finish(150.0)
     assert run.status == "stopped" and run.eta(150.0) is None and run.elapsed(999.0) == 30.0
 

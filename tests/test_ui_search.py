@@ -26,7 +26,7 @@ from tui_trainer.records.search_store import SearchStore, list_searches
 from tui_trainer.ui.app import WorkbenchApp
 from tui_trainer.ui.jobs import Job
 from tui_trainer.ui.messages import JobUpdated
-from tui_trainer.ui.screens.search import SearchScreen, TrialScatter, score_range
+from tui_trainer.ui.screens.search import SearchScreen, TrialScatter
 from tui_trainer.ui.widgets.hyperparams import Hyperparams
 
 TINY = """
@@ -304,11 +304,3 @@ async def test_every_face_shows_the_same_best_trial(tmp_path):
             assert "best: s1-003  " in text_of(screen.query_one("#search-best"))
     finally:
         live.close()
-
-
-def test_the_score_range_fits_the_scores_within_0_and_1():
-    assert score_range([0.88, 0.91, 0.9]) == (0.87, 0.92)
-    assert score_range([]) == (0.0, 1.0) and score_range([math.nan]) == (0.0, 1.0)
-    assert score_range([0.0, 1.0]) == (0.0, 1.0)
-    lo, hi = score_range([0.5])
-    assert lo < 0.5 < hi and hi - lo <= 0.03

@@ -15,7 +15,7 @@ import difflib
 import math
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -502,13 +502,13 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def to_toml(p: Preset) -> str:
-    """Write a preset back as TOML; `loads_preset(to_toml(p)) == p`."""
+def to_toml(p: Preset, leave_out: Collection[str] = ()) -> str:
+    """Write a preset back as TOML; `loads_preset(to_toml(p)) == p` (less `leave_out`'s dotted keys)."""
     d = to_dict(p)
     lines = [f"name = {_toml_value(d['name'])}", f"description = {_toml_value(d['description'])}"]
     for section in SECTIONS:
         lines += ["", f"[{section}]"]
-        lines += [f"{k} = {_toml_value(v)}" for k, v in d[section].items()]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in d[section].items() if f"{section}.{k}" not in leave_out]
     return "\n".join(lines) + "\n"
 
 

@@ -2,7 +2,8 @@
 
 - Exit statuses: 0 ok; 1 a failure (a run or search that failed, a sanity
   check that failed, or an internal error: a bug, with its traceback);
-  2 bad input, with one clear line on stderr; 3 a run exploded; 130 interrupted.
+  2 bad input, with one clear line on stderr; 3 a run exploded; 130 interrupted;
+  141 a run cut short because its reader went away (`run ... | head`).
 - Stopping on signals: the first Ctrl+C (or SIGTERM) stops the work
   cooperatively, so its record ends properly; a second stops it at once.
 - Broken pipes: a reader that goes away (`| head`) has all it wanted; that is
@@ -36,6 +37,7 @@ INTERNAL = 1  # a bug: main prints the traceback
 BAD_INPUT = 2  # one line on stderr says what is wrong
 EXPLODED = 3  # the loss went to inf or nan
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a job stopped by Ctrl+C
+PIPE_CLOSED = 141  # 128 + SIGPIPE, as shells report a writer whose reader went away
 
 _EXIT_FOR_STATUS = {"finished": OK, "exploded": EXPLODED, "stopped": INTERRUPTED, "failed": FAILED}
 
@@ -47,7 +49,7 @@ def exit_status(status: str) -> int:
 
 # Exit statuses from best to worst: a stop is the user's, an explosion the setup's, a failure
 # a bug's, and bad input (a full disk under the record) ends what was asked before its end.
-_SEVERITY = (OK, INTERRUPTED, EXPLODED, FAILED, BAD_INPUT)
+_SEVERITY = (OK, PIPE_CLOSED, INTERRUPTED, EXPLODED, FAILED, BAD_INPUT)
 
 
 def worst_exit_status(statuses: Iterable[int]) -> int:
@@ -194,11 +196,18 @@ def silence(stream: IO[str]) -> None:
         os.close(devnull)
 
 
+PIPE_WIDTH = 100_000  # a file or a pipe has no width: rich's 80 would wrap tables and split words
+
+
 def rich_console(**options: Any) -> Console:
     """A rich Console (`options` as rich's) for a command's output. Rich answers a
     closed pipe with SystemExit(1), which reads as a failure and skips main's
     handler; this one lets the BrokenPipeError surface, so a command piped into
-    `head` exits 0 as print() does."""
+    `head` exits 0 as print() does. Into a file or a pipe, nothing is wrapped
+    (a table row stays one line, a key is never split; unless COLUMNS asks for
+    a width) and no line ends in the spaces rich pads table cells with."""
+    import sys
+
     from rich.console import Console
 
     class PipeConsole(Console):
@@ -206,6 +215,16 @@ def rich_console(**options: Any) -> Console:
             self.quiet = True
             raise BrokenPipeError
 
+        def _render_buffer(self, buffer) -> str:
+            text = super()._render_buffer(buffer)
+            if self.is_terminal:
+                return text
+            return "\n".join(line.rstrip() for line in text.split("\n"))
+
+    stream = options.get("file") or (sys.stderr if options.get("stderr") else sys.stdout)
+    asked = "width" in options or os.environ.get("COLUMNS", "").isdigit()  # COLUMNS=100 tui-trainer runs | ...
+    if not asked and not options.get("force_terminal") and not is_terminal(stream):
+        options["width"] = PIPE_WIDTH
     # No :emoji: codes: a path or a name that holds one is shown as written (usertext.py).
     console = PipeConsole(**{"emoji": False, **options})
     if "width" not in options and console.width < MIN_WIDTH:

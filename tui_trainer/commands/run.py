@@ -21,8 +21,13 @@ The trainer runs in the main thread and calls the sinks once per event.
 Ctrl+C, SIGTERM or a hangup stops the run at the next iteration (status
 `stopped`, exit 130, summary written); a second one stops at once.
 
-Exit status: 0 finished, 3 exploded, 130 stopped, 1 failed (the traceback goes
-to stderr), 2 bad input; for a seed group, the worst of its runs' (a stop ends the group).
+A reader that goes away (`run ... | head -2`) stops the run too: its record
+ends `stopped`, and the exit status is 141, as for a writer killed by SIGPIPE
+(quietly: no "stopped" on stderr; the reader had all it wanted).
+
+Exit status: 0 finished, 3 exploded, 130 stopped, 141 stdout closed, 1 failed
+(the traceback goes to stderr), 2 bad input; for a seed group, the worst of its
+runs' (a stop ends the group).
 """
 
 from __future__ import annotations
@@ -33,7 +38,17 @@ from typing import TYPE_CHECKING
 from ..config import load_preset
 from ..errors import UserError
 from ..threads import apply_training_blas_threads
-from .console import BAD_INPUT, INTERRUPTED, StopOnSignals, exit_status, is_terminal, preflight, say, worst_exit_status
+from .console import (
+    BAD_INPUT,
+    INTERRUPTED,
+    PIPE_CLOSED,
+    StopOnSignals,
+    exit_status,
+    is_terminal,
+    preflight,
+    say,
+    worst_exit_status,
+)
 
 if TYPE_CHECKING:
     from ..config import Preset
@@ -62,7 +77,7 @@ def command(args) -> int:
     for p in presets:
         status = run_one(args, p, data, group)
         statuses.append(status)
-        if status in (BAD_INPUT, INTERRUPTED):  # the user stopped it, or the machine cannot record: no more seeds
+        if status in (BAD_INPUT, INTERRUPTED, PIPE_CLOSED):  # stopped, nowhere to say it, or cannot record: no more
             break
     return end_group(args, group, statuses)
 
@@ -94,12 +109,16 @@ def run_one(args, preset: Preset, data: Dataset, group: str | None = None) -> in
     with stop_on_signals(control, record):
         run = record_run(preset, data, args.runs_dir, control, group=group)
         assert run.store is not None
+        if run.notice:
+            say(f"tui-trainer: {run.notice}")
+        face: JsonLines | PlainLines | None = None
         if args.json:
-            run.watch(JsonLines(sys.stdout, control))
+            run.watch(face := JsonLines(sys.stdout, control))
         elif interactive:
             run.watch(record)
         else:
-            run.watch(Fanout(record, PlainLines(sys.stdout, control, run.store.path)))
+            face = PlainLines(sys.stdout, control, run.store.path)
+            run.watch(Fanout(record, face))
         if interactive:
             with LiveDisplay(record, preset, sys.stdout) as live:
                 ended = run.run()
@@ -115,6 +134,8 @@ def run_one(args, preset: Preset, data: Dataset, group: str | None = None) -> in
     if ended.status == "failed" and trainer.traceback:
         say(trainer.traceback.rstrip())
         say(f"tui-trainer: the run failed; its record is in {run.store.path}")
+    if ended.status == "stopped" and face is not None and face.closed:
+        return PIPE_CLOSED
     return exit_status(ended.status)
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
 from .. import formatting as fmt
+from ..charts import MARKERS, Chart, accuracy_lines, draw_accuracy
 from ..config import Preset
 from ..engine import RunControl
 from ..engine.events import Advice, Epoch, Event, RunEnded, RunStarted, event_line
@@ -74,7 +76,8 @@ class PlainLines:
             self._line(
                 f"run {self.run_dir or event.run_id}: {cfg['data']['dataset']}, "
                 f"{event.n_train} train / {event.n_val} val, "
-                f"{event.classes} classes; {self.epochs} epochs x {event.iterations_per_epoch} iterations; "
+                f"{event.classes} classes; {fmt.plural(self.epochs, 'epoch')} x "
+                f"{fmt.plural(event.iterations_per_epoch, 'iteration')}; "
                 f"initial loss {event.initial_loss:.4f}"
             )
         elif isinstance(event, Epoch):
@@ -279,46 +282,32 @@ def curves_text(record: Record, width: int, height: int = 14) -> str:
     if not finite:
         return ""
     side_by_side = width >= 100 and r.epochs
-    plot_width = (width - 1) // 2 if side_by_side else width - 1
-    plots = [
-        _plotext(
-            plot_width, height, "loss per iteration", [([x for x, _ in finite], [v for _, v in finite], "loss", "cyan")]
-        )
-    ]
+    plot_width = max((width - 1) // 2 if side_by_side else width - 1, 20)
+    loss = Chart(plot_width, height, xlabel="iteration", title="loss per iteration")
+    loss.line([x for x, _ in finite], [v for _, v in finite], marker=MARKERS[0], color="cyan")
+    plots = [_drawn(loss, lambda plt: loss.draw(plt, x=(0.0, float(len(r.steps_loss))), x_integer=True))]
     if r.epochs:
+        acc = Chart(plot_width, height, xlabel="epoch", title="accuracy per epoch")
         epochs = [e.epoch for e in r.epochs]
-        plots.append(
-            _plotext(
-                plot_width,
-                height,
-                "accuracy per epoch",
-                [
-                    (epochs, [e.train_acc for e in r.epochs], "train", "green"),
-                    (epochs, [e.val_acc for e in r.epochs], "val", "orange"),
-                ],
-                ylim=(0, 1),
-            )
+        accuracy_lines(
+            acc, epochs, [e.train_acc for e in r.epochs], [e.val_acc for e in r.epochs], colors=("green", "orange")
         )
+        plots.append(_drawn(acc, lambda plt: draw_accuracy(acc, plt, x=(0.0, float(max(epochs[-1], 1))))))
     if side_by_side:
         left, right = (p.splitlines() for p in plots)
         return "\n".join(f"{a} {b}" for a, b in zip(left, right))
     return "\n".join(plots)
 
 
-def _plotext(width: int, height: int, title: str, lines, ylim=None) -> str:
+def _drawn(chart: Chart, draw: Callable[[Any], object]) -> str:
+    """A chart drawn by plotext, as its text (in colour: the live view prints it on a terminal)."""
     import plotext as plt
 
     plt.clf()
     plt.theme("clear")
-    plt.plotsize(max(width, 20), height)
-    plt.title(title)
-    for x, y, label, color in lines:
-        plt.plot(x, y, label=label if len(lines) > 1 else None, color=color, marker="braille")
-    lo, hi = lines[0][0][0], lines[0][0][-1]
-    plt.xticks(sorted({round(lo + (hi - lo) * k / 4) for k in range(5)}))  # iterations and epochs are whole
-    if ylim:
-        plt.ylim(*ylim)
-    text = plt.build()
+    plt.plotsize(chart.width, chart.height)
+    draw(plt)
+    text: str = plt.build()
     plt.clf()
     return text
 

@@ -30,7 +30,7 @@ from ..errors import UserError
 from ..lab.compare import CSV_COLUMNS, Group, curve_rows, rows_of, runs_document, spread_text
 from ..lab.weights import first_layer_grid, grid_shape, write_png
 from ..records.reading import read_lines, read_text
-from ..records.run_folder import RunInfo, list_runs
+from ..records.run_folder import RunInfo, find_run, list_runs
 from ..usertext import markup, one_line
 from .console import listing_table, rich_console
 
@@ -178,16 +178,22 @@ def export_weights(args) -> int:
 
 
 def resolve_run(run: str, runs_dir: str | Path, option: str = "--export-weights") -> Path:
-    """The run folder RUN names: a path to it, or its name inside runs_dir."""
-    for candidate in (Path(run), Path(runs_dir) / run):
-        if candidate.is_dir() and (candidate / "config.toml").is_file():
-            return candidate
+    """The run folder RUN names (records.run_folder.find_run: a path, a folder name in
+    runs_dir, or the name as `runs` lists it), else one line saying what is there."""
+    found = find_run(run, runs_dir)
+    if found is not None:
+        return found
     names = sorted(p.parent.name for p in Path(runs_dir).glob("*/config.toml"))
     if names:
         hint = "; latest runs there: " + ", ".join(names[-5:])
     else:
         hint = f"; there are no runs in {runs_dir}/"
-    raise UserError(f"{option} {run}: no such run (neither a run folder nor a run in {runs_dir}/){hint}")
+    shorts = [fmt.short_run_name(n) for n in names]
+    if shorts.count(run) > 1:
+        why = f"{shorts.count(run)} runs in {runs_dir}/ end in {run}: name one by its whole folder name"
+    else:
+        why = f"no such run (neither a run folder nor a run in {runs_dir}/)"
+    raise UserError(f"{option} {run}: {why}{hint}")
 
 
 def load_w1(run_dir: Path) -> np.ndarray:

@@ -91,13 +91,16 @@ class _Plain:
     """Lines for people (a terminal or a log): stages, trials, epochs, the result (lab.tune.texts.describe).
     A resumed stage's plan and summary come from state.json: what reaches the terminal is cleaned."""
 
+    def __init__(self) -> None:
+        from ..lab.tune.texts import narrator
+
+        self.describe = narrator()
+
     def __call__(self, event) -> None:
         from ..lab.tune.events import TuneEnded
-        from ..lab.tune.texts import describe
 
+        line = self.describe(event)
         if isinstance(event, TuneEnded) and event.status != "finished":
-            line: str | None = f"the report: {event.report}"  # stderr says why it ended
-        else:
-            line = describe(event)
+            line = f"the report: {event.report}"  # stderr says why it ended
         if line is not None:
             print(clean(line), flush=True)

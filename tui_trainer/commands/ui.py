@@ -12,6 +12,7 @@ signal or the terminal going away.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ..config import load_preset
@@ -39,7 +40,16 @@ def command(args) -> int:
         )
     app = WorkbenchApp(preset, runs_dir=args.runs_dir, screenshots_dir=args.screenshots)
     app.run()
-    return app.return_code or 0
+    status = app.return_code or 0
+    # Everything is closed by now (the runs' records, the jobs' pools, the trainer told
+    # to quit: the app's on_unmount). What is left is the interpreter winding down its
+    # modules and threads, a tenth of a second between q and the prompt for nothing.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(status)
 
 
 def _is_tty(stream) -> bool:

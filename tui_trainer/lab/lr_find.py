@@ -59,10 +59,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ..charts import Chart, marker
 from ..config import Preset
 from ..datasets.base import Dataset
 from ..engine import RunControl, Trainer
@@ -326,6 +327,41 @@ def find_lr(
     return ended
 
 
+def draw_curves(
+    plt: Any,
+    sweeps: Sequence[LrSweep],
+    suggestions: dict[str, float | None],
+    width: int,
+    height: int,
+    colours: Sequence[Any] = (),
+    mark_colour: Any = None,
+    title: str = "",
+) -> bool:
+    """The smoothed loss of each seed against the learning rate on a log axis, each seed
+    with its marker and its name where it ends, the suggestions as named vertical lines,
+    on plotext (the module, or a workbench pane's): the one picture of both faces. The
+    y axis stops a little above the loss at the start: the divergence past the stop
+    would flatten the part that matters. False when there is nothing to draw."""
+    curves = [s for s in sweeps if s.smoothed]
+    if not curves:  # every sweep stopped at its first mini-batch
+        return False
+    chart = Chart(
+        width, height, xlabel="learning rate (log axis); | marks the suggestions", title=title, ylabel="smoothed loss"
+    )
+    for i, s in enumerate(curves):
+        colour = colours[i % len(colours)] if colours else None
+        chart.line(s.learning_rates, s.smoothed, marker=marker(i), color=colour, label=f"seed {s.seed}")
+    for method, lr in suggestions.items():
+        if lr is not None:
+            chart.mark(lr, method, mark_colour)
+    low = min(min(s.smoothed) for s in curves)
+    top = max(s.smoothed[0] for s in curves) * 1.5
+    lo_x = min(s.learning_rates[0] for s in curves)
+    hi_x = max(s.learning_rates[-1] for s in curves)
+    chart.draw(plt, x=(lo_x, hi_x), y=(low * 0.9, top), xlog=True)
+    return True
+
+
 def warnings(sweeps: Sequence[LrSweep], suggested: float | None) -> tuple[str, ...]:
     """What the sweeps could not tell: that no loss diverged up to END_LR (so the minimum
     is where the sweep ended and minimum/10 a lower bound), and that the loss barely fell
@@ -365,34 +401,12 @@ def _never_diverged(s: LrSweep) -> bool:
 def curve_text(
     sweeps: Sequence[LrSweep], suggestions: dict[str, float | None], width: int = 100, height: int = 20
 ) -> str:
-    """The smoothed loss of each seed against the learning rate on a log axis, the
-    suggestions as vertical lines (plotext), as plain text. The y axis stops a
-    little above the loss at the start: the divergence past the stop would
-    flatten the part that matters."""
+    """draw_curves as plain text ("" when there is nothing to draw)."""
     import plotext as plt  # only when a face asks for the picture
 
-    curves = [s for s in sweeps if s.smoothed]
-    if not curves:  # every sweep stopped at its first mini-batch
-        return ""
     plt.clear_figure()
     plt.plotsize(width, height)
     plt.theme("clear")
-    plt.xscale("log")
-    for s in curves:
-        plt.plot(list(s.learning_rates), list(s.smoothed), label=f"seed {s.seed}", marker="braille")
-    low = min(min(s.smoothed) for s in curves)
-    top = max(s.smoothed[0] for s in curves) * 1.5
-    plt.ylim(low * 0.9, top)
-    lo_x = min(s.learning_rates[0] for s in curves)
-    hi_x = max(s.learning_rates[-1] for s in curves)
-    decades = [10.0**e for e in range(math.ceil(math.log10(lo_x)), math.floor(math.log10(hi_x)) + 1)]
-    plt.xticks(decades, [f"1e{round(math.log10(d)):d}" for d in decades])
-    for i, (method, lr) in enumerate(suggestions.items()):
-        if lr is not None:
-            plt.vline(lr)
-            plt.text(method, x=lr, y=top - (top - low) * (0.08 + 0.1 * i))
-    plt.xlabel("learning rate (log axis); | marks the suggestions")
-    plt.ylabel("smoothed loss")
-    text: str = plt.uncolorize(plt.build())
+    text: str = plt.uncolorize(plt.build()) if draw_curves(plt, sweeps, suggestions, width, height) else ""
     plt.clear_figure()
     return text

@@ -10,6 +10,9 @@ run train through, and a search's trials without a record and without advice:
     Trainer(preset, data, Advisor(Fanout(store, *faces)), control,
             run_id=the store's folder name, on_epoch=the store's hook, then the face's)
 
+- the preset is the one the run uses (as_trained: a batch larger than the training
+  set is capped to it, as the trainer takes it), so config.toml records what the
+  run did; `notice` says what changed, for a face to print;
 - the store (records/run_folder.RunStore) is created before anything trains, so a
   record problem (a full disk, a read-only folder) is the caller's error at once;
 - the advisor (lab/advisor.Advisor) sits in front of the store and every face, so
@@ -41,7 +44,7 @@ from ..config import Preset
 from ..datasets import Dataset
 from ..engine import RunControl, Trainer
 from ..engine.events import Fanout, RunEnded, Sink
-from ..engine.trainer import build_net
+from ..engine.trainer import build_net, effective_batch_size
 from ..errors import PresetError
 from ..records.atomic import safe_name
 from ..records.run_folder import RunStore
@@ -56,8 +59,11 @@ STOPPED_AT_ONCE = "interrupted twice; stopped at once"
 class RecordedRun:
     """What record_run put together: `run()` trains it, once."""
 
-    def __init__(self, trainer: Trainer, store: RunStore | None, sinks: Fanout, advisor: Advisor | None):
+    def __init__(
+        self, trainer: Trainer, store: RunStore | None, sinks: Fanout, advisor: Advisor | None, notice: str = ""
+    ):
         self.trainer = trainer
+        self.notice = notice  # what as_trained changed in the preset ("": nothing)
         self.store = store
         self.advisor = advisor  # its diagnoses, when the run is advised
         self._sinks = sinks  # the store first, then the faces
@@ -122,6 +128,7 @@ def record_run(
     `run_id` names an unrecorded run (a recorded one is named by its folder);
     `on_epoch` is a face's epoch hook; `trainer_cls` and `store_factory` are for tests;
     `group` is the seed group the run belongs to (seed_group), kept in its folder."""
+    preset, notice = as_trained(preset, data)
     store = None
     if runs_dir is not None:
         store = (
@@ -139,7 +146,22 @@ def record_run(
         run_id=store.run_id if store is not None else run_id,
         on_epoch=_epoch_hooks(store, on_epoch),
     )
-    return RecordedRun(trainer, store, sinks, advisor)
+    return RecordedRun(trainer, store, sinks, advisor, notice)
+
+
+def as_trained(preset: Preset, data: Dataset) -> tuple[Preset, str]:
+    """The preset as the trainer takes it on `data`, and what changed in words ("":
+    nothing): a batch size over the training set is capped to it (the engine's
+    effective_batch_size), so the record holds the batch the run used."""
+    n = len(data.y_train)
+    batch = effective_batch_size(preset.train, n)
+    if not preset.train.sample_batches or batch == preset.train.batch_size:
+        return preset, ""
+    notice = (
+        f"train.batch_size {preset.train.batch_size} is more than the {n} training examples: "
+        f"the run takes batches of {batch} (recorded so in config.toml)"
+    )
+    return preset.replace(**{"train.batch_size": batch}), notice
 
 
 def held_out_accuracy(preset: Preset, data: Dataset, params: dict[str, np.ndarray] | None) -> float | None:

@@ -30,10 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Preset, loads_preset, to_toml
+from ..config import FILE_DATASETS, Preset, loads_preset, to_toml
 from ..datasets.base import Dataset
 from ..engine.events import Epoch, Event, RunEnded, RunStarted, Step, event_line, from_dict, jsonable
 from ..errors import UserError
+from ..formatting import short_run_name
 from .atomic import atomic_save_npz, atomic_write_text, new_record_dir, record_problem
 from .reading import read_lines, read_text
 
@@ -63,7 +64,7 @@ class RunStore:
     ) -> RunStore:
         path = new_record_dir(runs_dir, "{stamp}-{name}-{id}", preset.name)
         try:
-            atomic_write_text(path / "config.toml", to_toml(preset))
+            atomic_write_text(path / "config.toml", to_toml(preset, moot_keys(preset)))  # what the run used
             if dataset is not None and dataset.preprocess:
                 atomic_save_npz(path / "preprocess.npz", dataset.preprocess)
             if group is not None:  # written first, so a run killed mid-way still shows in its group
@@ -378,6 +379,38 @@ def _frozen(v: Any) -> Any:
 
 # A run's files may have been edited by hand or torn by a crash: what cannot be
 # read, or is not of the type a record holds, reads as missing, never as an error.
+
+
+def moot_keys(p: Preset) -> set[str]:
+    """The keys the preset's other settings make moot, which a run's config.toml leaves
+    out (they read back as their defaults): the spiral's shape on any other data set, a
+    path on a bundled one, init_std for xavier and he, momentum for the rules without it,
+    batch_size for full-batch descent."""
+    moot = set()
+    if p.data.dataset != "spiral":
+        moot |= {"data.classes", "data.noise"}
+    if p.data.dataset not in FILE_DATASETS:
+        moot.add("data.path")
+    if p.model.init != "gaussian":
+        moot.add("model.init_std")
+    if p.train.update not in ("momentum", "nesterov"):
+        moot.add("train.momentum")
+    if not p.train.sample_batches:
+        moot.add("train.batch_size")
+    return moot
+
+
+def find_run(run: str, runs_dir: str | Path) -> Path | None:
+    """The run folder `run` names: a path to one, a folder name in runs_dir, or that name
+    without its date and time (default-3f2a), as `tui-trainer runs` lists it on a narrow
+    terminal, when one run has it (else None: none, or several)."""
+    for candidate in (Path(run), Path(runs_dir) / run):
+        if candidate.is_dir() and (candidate / "config.toml").is_file():
+            return candidate
+    if "/" in run or os.sep in run:
+        return None
+    found = [p.parent for p in Path(runs_dir).glob("*/config.toml") if short_run_name(p.parent.name) == run]
+    return found[0] if len(found) == 1 else None
 
 
 def _read(path: Path, parse: Any) -> Any:

@@ -13,6 +13,8 @@ import types
 import typing
 from typing import Any, Union
 
+from ..formatting import plural
+
 
 class BadField(ValueError):
     """A field of a record that is not what was written: `field` is its dotted path."""
@@ -51,7 +53,7 @@ def read_as(hint: Any, value: Any, at: str) -> Any:
         if not isinstance(value, list):
             raise BadField(at, f"expected a list, got {show(value)}")
         if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis) and len(value) != len(args):
-            raise BadField(at, f"expected a list of {len(args)}, got {len(value)} item(s)")
+            raise BadField(at, f"expected a list of {len(args)}, got {plural(len(value), 'item')}")
         each = [args[0] if args[-1] is Ellipsis or origin is list else args[i] for i in range(len(value))]
         items = [read_as(h, v, f"{at}[{i}]") for i, (h, v) in enumerate(zip(each, value))]
         return tuple(items) if origin is tuple else items

@@ -46,6 +46,7 @@ from ..datasets import Dataset, load_dataset
 from ..engine import Trainer
 from ..engine.events import RunEnded
 from ..errors import PresetError, UserError, in_words
+from ..lab.session import as_trained
 from ..records.run_folder import RunStore, close_abandoned
 from ..usertext import textual_markup
 from . import terminal, texts
@@ -59,6 +60,7 @@ from .messages import (
     NEW_CHECKS,
     NEW_RUN,
     NEXT,
+    OPENED,
     STATUS,
     ChangeNext,
     DataLoaded,
@@ -78,10 +80,11 @@ from .messages import (
     UseConfig,
     Wake,
 )
-from .screens.help import HelpScreen
+from .screens.help import PANES, HelpScreen
 from .screens.search import SearchScreen
 from .screens.tune import LrFindScreen, TuneScreen
-from .screens.workbench import FOCUS_HELP, MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS, WorkbenchScreen
+from .screens.workbench import WorkbenchScreen
+from .screens.workbench_keys import FOCUS_HELP, MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS
 from .session import Session, cannot_start
 from .trainer_host import Host, ProcessHost, ThreadHost, default_host
 
@@ -89,7 +92,7 @@ INTERRUPTED = 130  # the exit status of a workbench a signal closed, as of a com
 
 # Keys that work over every screen (the screens' own keys come first).
 GLOBAL_KEYS = [
-    Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
+    Binding("question_mark", "help", "Help", key_display="?", tooltip="the keys and panes of this screen"),
     Binding("q", "quit", "Quit", tooltip="stop the trainer and quit"),
 ]
 # The events a pane keeps itself (the rest it reads from the run's history when it redraws).
@@ -104,8 +107,8 @@ class WorkbenchApp(App[int]):
     VERTICAL_BREAKPOINTS = [(0, "-tiny-h"), (MIN_HEIGHT, "-short"), (36, "-tall")]
 
     BINDINGS = [*GLOBAL_KEYS]
-    # Every key, in the order the help screen lists them.
-    KEYS = [*RUN_KEYS, *GLOBAL_KEYS, *TAB_KEYS, *FOCUS_HELP]
+    # Every key of the workbench, in the order the help screen lists them (RUN_KEYS holds help and quit).
+    KEYS = [*RUN_KEYS, *TAB_KEYS, *FOCUS_HELP]
 
     def __init__(
         self,
@@ -143,7 +146,6 @@ class WorkbenchApp(App[int]):
 
     def on_mount(self) -> None:
         self.load_data(self.session.base_preset)
-        self.call_after_refresh(self._ensure_host)  # after the first frame: starting a process takes a moment
         self.set_interval(self.drain_interval, self._drain)
         if not self.is_headless:  # not under a test's Pilot, whose loop is the test's
             terminal.on_quit_signals(lambda name: self._quit_for(f"interrupted by {name}"))
@@ -214,6 +216,10 @@ class WorkbenchApp(App[int]):
             self._start_when_loaded = False
             self.start()
         self._changed(ALL)
+        # The trainer's process starts once the screen shows the data: on two cores its
+        # start (an interpreter importing NumPy) slowed the load and the first usable
+        # frame by half a second; a space pressed before starts it at once (start()).
+        self.call_after_refresh(self._ensure_host)
 
     # --- the next run ----------------------------------------------------------------
 
@@ -228,7 +234,7 @@ class WorkbenchApp(App[int]):
         s = self.session
         s.base_preset = s.next_preset = preset
         s.checks = ChecksState(preset.name)  # the pane waits for c on the preset opened
-        parts = [ALL, CHECKS]
+        parts = [ALL, CHECKS, OPENED]
         if not s.running:
             s.current = None  # the header and the panes show the opened preset at once
             parts.append(NEW_RUN)
@@ -305,6 +311,9 @@ class WorkbenchApp(App[int]):
             store_factory=self.store_factory,
         )
         self._changed(NEW_RUN, ALL)
+        _, notice = as_trained(s.next_preset, data)  # the host records the run as trained: say what changed
+        if notice:
+            self._flash(notice, warn=True)
 
     def _host_events(self, number: int, events: list[HostEvent]) -> None:
         """On the host's thread: queue the events for the next drain."""
@@ -352,7 +361,7 @@ class WorkbenchApp(App[int]):
             self.notify("no run to stop", timeout=2)
             return
         self.session.restarting = False
-        self._ensure_host().stop("stopped with x")
+        self._ensure_host().stop("x pressed")
 
     async def action_quit(self) -> None:
         self._stop_everything(self._quit_reason)
@@ -515,18 +524,32 @@ class WorkbenchApp(App[int]):
         self.notify(f"saved {saved}", title="Screenshot", timeout=8, markup=False)
         return saved
 
+    def keys_of(self, screen: Screen) -> list[Binding]:
+        """The keys of `screen`, as its help and the palette list them: every key of the
+        workbench there; over another view, the view's own, then help and quit (the
+        workbench's would act unseen)."""
+        if screen is self.workbench:
+            return self.KEYS
+        own = [b for b in screen.BINDINGS if isinstance(b, Binding)]
+        return [*own, *(g for g in GLOBAL_KEYS if g.key not in {b.key for b in own})]
+
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.KEYS))
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        name = "workbench" if screen is self.workbench else getattr(screen, "HELP_NAME", type(screen).__name__)
+        about = getattr(screen, "ABOUT", ())
+        self.push_screen(HelpScreen(self.keys_of(screen), name, PANES if screen is self.workbench else about))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The base palette, then every key of the screen it opened over (the workbench's
-        keys only there: over another view they would act unseen) and help."""
+        """The base palette, then the keys of the screen it opened over (keys_of), each by
+        its short name, with what it does and its key as the help line."""
         yield from super().get_system_commands(screen)
-        keys = self.KEYS if screen is self.workbench else GLOBAL_KEYS
-        for b in keys:
-            if b.action in ("quit",) or b in FOCUS_HELP:
+        for b in self.keys_of(screen):
+            if b.action in ("quit", "app.quit") or b in FOCUS_HELP:
                 continue  # the base palette has Quit; focus and scrolling need the keys themselves
-            title = b.tooltip or b.description
-            title = escape(title[0].upper() + title[1:])  # the palette reads markup: "[search]" is text
+            title = escape(b.description[0].upper() + b.description[1:])  # the palette reads markup
+            key = b.key_display or b.key
+            help_line = escape(f"{key} · {b.tooltip}" if b.tooltip else key)
             target = self if b in GLOBAL_KEYS else screen
-            yield SystemCommand(title, f"key: {b.key_display or b.key}", partial(self.run_action, b.action, target))
+            yield SystemCommand(title, help_line, partial(self.run_action, b.action, target))

@@ -20,19 +20,22 @@ at its work (its end has not arrived): session.cannot_start reads that.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
-from ..config import Preset
+from ..config import Preset, load_preset
 from ..datasets import Dataset
 from ..engine import RunControl
 from ..engine.trainer import resolve_device
+from ..formatting import accuracy, hyperparameter
 from ..lab.checks import CHECKS, CheckResult, iter_checks
 from ..lab.lr_find import LrFindEnded, LrSweep, find_lr
 from ..lab.search.pool import TrialPool
-from ..lab.search.runner import SearchControl, SearchEnded, run_search
+from ..lab.search.runner import SearchControl, SearchEnded, TrialEnded, run_search
+from ..lab.search.space import apply_params, best_trial
 from ..lab.tune.control import TuneControl
 from ..lab.tune.events import TuneEnded
 from ..lab.tune.runner import run_tune
@@ -67,6 +70,7 @@ class Job(Generic[E]):
         self.ended: E | None = None  # its end event, once it has arrived
         self.error = ""  # what `run` raised, in words (errors.in_words)
         self.done = threading.Event()
+        self.started_at = time.monotonic()  # which job is the last: the workbench's u takes its result
 
     def run(self, emit: Emit) -> E | None:
         """On the worker thread: do the job, every event to `emit`; returns the end event."""
@@ -106,6 +110,22 @@ class Job(Generic[E]):
         self.stop("the workbench closed")
         self.done.wait(timeout)
 
+    def offer(self) -> Offer | None:
+        """What `u` makes the next run (its view's `u`, and the workbench's for the last
+        job): the preset and how to say where it came from; None while there is none.
+        A UserError when the result cannot be read back (a tuned.toml edited since)."""
+        return None
+
+    def no_offer(self) -> str:
+        """Why there is nothing to use yet, in words."""
+        return f"{JOBS[self.kind]} has no result yet"
+
+
+@dataclass(frozen=True)
+class Offer:
+    preset: Preset
+    said: str  # "search trial s1-003 (val acc 0.912)"
+
 
 # --- the sanity checks -------------------------------------------------------------
 
@@ -118,6 +138,11 @@ class ChecksState:
     results: list[CheckResult] = field(default_factory=list)
     running: bool = False
     error: str = ""  # why the round ended early ("" when it did not)
+    preset: Preset | None = None  # the setup checked: results go stale when the next run's differs
+
+    def stale(self, next_preset: Preset) -> bool:
+        """Whether these results are about another setup than the next run's."""
+        return bool(self.results) and self.preset is not None and self.preset != next_preset
 
     @property
     def passed(self) -> bool | None:
@@ -138,7 +163,7 @@ class ChecksJob(Job[None]):
         super().__init__(preset)
         self.data = data
         self.control = RunControl()
-        self.state = ChecksState(preset.name, running=True)
+        self.state = ChecksState(preset.name, running=True, preset=preset)
 
     def run(self, emit: Emit) -> None:
         for result in iter_checks(self.preset, self.data, control=self.control):
@@ -206,6 +231,21 @@ class SearchJob(PoolJob[SearchEnded]):
     def path(self) -> Path:
         return self.store.path
 
+    def offer(self) -> Offer | None:
+        """The best trial so far (or the search's best once it has ended), its values on the preset."""
+        best = (
+            self.ended.best
+            if self.ended is not None
+            else best_trial(e for e in self.events if isinstance(e, TrialEnded))
+        )
+        if best is None:
+            return None
+        said = f"search trial {best.trial_id} (val acc {accuracy(best.best_val_acc)})"
+        return Offer(apply_params(self.preset, best.params), said)
+
+    def no_offer(self) -> str:
+        return "no trial of the search has a val accuracy yet"
+
     def run(self, emit: Emit) -> SearchEnded | None:
         ended = None
         try:
@@ -233,6 +273,15 @@ class TuneJob(PoolJob[TuneEnded]):
         self.record = self._open(preset, workers, lambda: TuneRecord.create(runs_dir, preset))
         self.control = TuneControl()
         self.stage = ""  # the stage running (or last run)
+
+    def offer(self) -> Offer | None:
+        e = self.ended
+        if e is None or e.tuned_preset is None:
+            return None
+        return Offer(load_preset(e.tuned_preset), f"tune (val acc {accuracy(e.best_val_acc)})")
+
+    def no_offer(self) -> str:
+        return "tune has not finished" if self.ended is None else "tune ended without a tuned preset"
 
     def run(self, emit: Emit) -> TuneEnded | None:
         ended = None
@@ -268,6 +317,19 @@ class LrFindJob(Job[LrFindEnded]):
     @property
     def sweeps(self) -> list[LrSweep]:
         return [e for e in self.events if isinstance(e, LrSweep)]
+
+    def offer(self) -> Offer | None:
+        """The suggested rate, to 3 digits, as the next run's learning rate (nothing else changes)."""
+        e = self.ended
+        if e is None or e.suggested_lr is None:
+            return None
+        lr = float(f"{e.suggested_lr:.3g}")
+        return Offer(
+            self.preset.replace(**{"train.learning_rate": lr}), f"lr-find (learning rate {hyperparameter(lr)})"
+        )
+
+    def no_offer(self) -> str:
+        return "the sweeps are still going" if self.ended is None else "lr-find found no rate"
 
     def run(self, emit: Emit) -> LrFindEnded:
         return find_lr(self.preset, self.data, emit, runs_dir=str(self.runs_dir), control=self.control)

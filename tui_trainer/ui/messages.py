@@ -72,6 +72,7 @@ STATUS = "status"  # the status bar
 NEXT = "next"  # the next run's preset: the hyperparameters, the notes (and the status bar before any run)
 NEW_RUN = "new run"  # a run starts, or a preset is opened: the panes that follow one run start empty
 CHECKS = "checks"  # the checks pane and the notes
+OPENED = "opened"  # another preset was opened: the panes scroll back to their start
 NEW_CHECKS = "new checks"  # a round of checks started: the checks pane comes to the front
 
 

@@ -320,9 +320,14 @@ class ProcessHost:
         self._send(("resume",))
 
     def close(self, timeout: float) -> None:
-        """Stop the run, let the child finish its files, and end it; kill it past the timeout."""
+        """Stop the run, let the child finish its files, and end it; kill it past the timeout.
+        With no run going there are no files to finish (a run's "done" comes after its
+        record is closed): the idle child is ended at once, so quitting does not wait
+        for its interpreter to wind down."""
         deadline = time.monotonic() + timeout
         self._send(("quit",))
+        if not self._running:
+            self.process.terminate()
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()

@@ -31,6 +31,7 @@ from typing import ClassVar
 
 from ...config import Preset, Stage
 from ...errors import UserError
+from ...formatting import plural
 from ...records.search_store import SearchStore
 from ...records.typed_json import BadField
 from .leaders import Leader, reseed_leaders
@@ -228,7 +229,7 @@ def run_search(
     run = _StageRunner(preset, pool, store, sink, control, trial_fn)
     explored: list[Ranges] = []
     results: list[TrialResult] = []
-    status, reason = "finished", f"{len(search.stages)} stages done"
+    status, reason = "finished", f"{plural(len(search.stages), 'stage')} done"
     for number, stage in enumerate(search.stages, 1):
         explored.append(ranges)
         store.save_stage(number, ranges)

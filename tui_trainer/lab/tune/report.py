@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...formatting import accuracy, hyperparameter
+from ...charts import Chart, accuracy_lines, draw_accuracy
+from ...formatting import accuracy, hyperparameter, plural
 from ...records.lr_find_folder import RESULT_FILE, read_record
 from ...records.run_folder import read_metrics
 from ...records.tune_folder import TuneRecord
@@ -33,8 +34,9 @@ def report_text(record: TuneRecord, state: TuneState, stages: Sequence[Stage]) -
         "",
         f"The lecture's sequence on `{p.name}` ({p.data.dataset}), from `{record.path / 'preset.toml'}`: "
         "check the setup, find a learning rate, search coarse then fine in log space, then train the best. "
-        f"Budget ([tune]): coarse {tc.coarse_trials} trials x {tc.coarse_epochs} epoch(s), fine "
-        f"{tc.fine_trials} trials x {tc.fine_epochs} epochs, final run {tc.final_epochs} epochs.",
+        f"Budget ([tune]): coarse {plural(tc.coarse_trials, 'trial')} x {plural(tc.coarse_epochs, 'epoch')}, "
+        f"fine {plural(tc.fine_trials, 'trial')} x {plural(tc.fine_epochs, 'epoch')}, "
+        f"final run {plural(tc.final_epochs, 'epoch')}.",
         "",
     ]
     for number, stage in enumerate(stages, 1):
@@ -198,13 +200,13 @@ def _accuracy_curves(epochs: list[dict]) -> str:
     report is written, and nowhere else in the middle layer's tune."""
     import plotext as plt
 
-    plt.clear_figure()
-    plt.plotsize(90, 16)
-    plt.theme("clear")
+    chart = Chart(90, 16, xlabel="epoch")
     x = [e["epoch"] for e in epochs]
-    plt.plot(x, [e["train_acc"] for e in epochs], label="train acc", marker="braille")
-    plt.plot(x, [e["val_acc"] for e in epochs], label="val acc", marker="braille")
-    plt.xlabel("epoch")
+    accuracy_lines(chart, x, [e["train_acc"] for e in epochs], [e["val_acc"] for e in epochs])
+    plt.clear_figure()
+    plt.plotsize(chart.width, chart.height)
+    plt.theme("clear")
+    draw_accuracy(chart, plt, x=(0.0, float(max(x[-1], 1))))
     text = plt.uncolorize(plt.build())
     plt.clear_figure()
     return text

@@ -9,7 +9,7 @@ import dataclasses
 from typing import Any
 
 from ...config import Preset
-from ...formatting import accuracy, hyperparameter
+from ...formatting import accuracy, hyperparameter, plural
 from ..checks import CheckResult
 from ..search.space import TrialResult, apply_params, range_changes
 from .results import ChecksResult, LrFindResult, SearchStageResult, TuneState
@@ -162,7 +162,7 @@ def plan_coarse(preset: Preset, state: TuneState) -> str:
     s = coarse_input(preset, state).search
     lr, reg = s.ranges["learning_rate"], s.ranges["reg"]
     return (
-        f"{s.stages[0].trials} trials x {s.stages[0].epochs} epoch(s), log-uniform lr "
+        f"{plural(s.stages[0].trials, 'trial')} x {plural(s.stages[0].epochs, 'epoch')}, log-uniform lr "
         f"{hyperparameter(lr[0])}..{hyperparameter(lr[1])} (lr-find's spread, "
         f"{LR_MARGIN:g}x wider each side), reg {hyperparameter(reg[0])}..{hyperparameter(reg[1])} ([search] reg)"
     )
@@ -172,7 +172,8 @@ def plan_fine(preset: Preset, state: TuneState) -> str:
     s = fine_input(preset, state).search
     lr, reg = s.ranges["learning_rate"], s.ranges["reg"]
     return (
-        f"{s.stages[0].trials} trials x {s.stages[0].epochs} epochs over the coarse search's suggested ranges: "
+        f"{plural(s.stages[0].trials, 'trial')} x {plural(s.stages[0].epochs, 'epoch')} over the coarse search's "
+        "suggested ranges: "
         f"lr {hyperparameter(lr[0])}..{hyperparameter(lr[1])}, reg {hyperparameter(reg[0])}..{hyperparameter(reg[1])}"
     )
 
@@ -187,9 +188,9 @@ def plan_final(preset: Preset, state: TuneState) -> str:
     if len(cands) == 1:
         return (
             f"a {tc.final_epochs}-epoch run of the best trial {cands[0].trial_id} (its values and seed: "
-            f"it repeats that trial's {cands[0].epochs} epoch(s), then goes on): {values}"
+            f"it repeats that trial's {plural(cands[0].epochs, 'epoch')}, then goes on): {values}"
         )
     return (
         f"the best {len(cands)} fine trials continued to {tc.final_epochs} epochs (each with its values and seed "
-        f"repeats its {cands[0].epochs} epoch(s), then goes on); the best is the final run: {values}"
+        f"repeats its {plural(cands[0].epochs, 'epoch')}, then goes on); the best is the final run: {values}"
     )

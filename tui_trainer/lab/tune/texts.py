@@ -1,10 +1,14 @@
 """The sentences both faces show about a tune's events: the command prints
-them, the workbench's tune view logs them."""
+them, the workbench's tune view logs them. A trial's line names the tune
+stage it belongs to (coarse s1-002, fine s1-002): each stage is a search of
+its own, numbered from s1, so the id alone would not tell them apart."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ...engine.events import Epoch
-from ...formatting import accuracy, duration
+from ...formatting import accuracy, duration, plural
 from ..search.runner import TrialEnded
 from ..search.texts import trial_line
 from .events import TuneEnded, TuneStageEnded, TuneStageStarted, TuneStarted
@@ -21,9 +25,22 @@ def held_out_line(val_acc: float | None, test_acc: float | None, n_test: int) ->
     )
 
 
-def describe(event) -> str | None:
+def narrator() -> Callable[[object], str | None]:
+    """describe, for a tune's events in the order they come: it knows the stage running."""
+    stage = [""]
+
+    def tell(event: object) -> str | None:
+        if isinstance(event, TuneStageStarted):
+            stage[0] = event.stage
+        return describe(event, stage[0])
+
+    return tell
+
+
+def describe(event, stage: str = "") -> str | None:
     """One line for people about a tune event (None: nothing to say), as the command
-    prints it and the workbench's tune view logs it."""
+    prints it and the workbench's tune view logs it; `stage`: the tune stage a
+    trial belongs to."""
     if isinstance(event, TuneStarted):
         note = " (resumed: stages already done are not run again)" if event.resumed else ""
         return f"tune {event.preset}: trials on {event.where}; recording in {event.path}{note}"
@@ -33,7 +50,9 @@ def describe(event) -> str | None:
     if isinstance(event, TuneStageEnded):
         return f"    {event.verdict.upper()}: {event.summary}  ({duration(event.elapsed_s)})"
     if isinstance(event, TrialEnded):
-        return f"    {event.status:<8} {trial_line(event)}  {event.epochs} epoch(s)"
+        return (
+            f"    {event.status:<8} {f'{stage} ' if stage else ''}{trial_line(event)}  {plural(event.epochs, 'epoch')}"
+        )
     if isinstance(event, Epoch):
         return (
             f"    epoch {event.epoch}: loss {event.loss:.4f}  train acc {accuracy(event.train_acc)}  "

@@ -15,7 +15,7 @@ import numpy as np
 from ...config import Preset
 from ...datasets.base import Dataset
 from ...engine.events import Epoch, RunEnded
-from ...formatting import accuracy, hyperparameter
+from ...formatting import accuracy, hyperparameter, plural
 from ...records.search_store import SearchStore
 from ...records.tune_folder import TuneRecord
 from ..checks import CheckResult, iter_checks
@@ -145,7 +145,7 @@ def _search(t: Tune, name: str, preset: Preset) -> Outcome[SearchStageResult]:
             ended.path,
         )
     best = ended.best
-    warn = f"; {len(ended.warnings)} edge warning(s)" if ended.warnings else ""
+    warn = f"; {plural(len(ended.warnings), 'edge warning')}" if ended.warnings else ""
     return Outcome(
         "done",
         f"best val acc {accuracy(best.best_val_acc)} at lr {hyperparameter(best.params['learning_rate'])}, "
@@ -212,9 +212,10 @@ def run_final(t: Tune) -> Outcome[FinalResult]:
     of = f"; the best of {len(cands)} fine trials continued, {chosen.trial_id}" if len(cands) > 1 else ""
     return Outcome(
         "done",
-        f"best val acc {accuracy(ended.best_val_acc)} (epoch {ended.best_epoch}) after "
-        f"{preset.train.epochs} epochs at lr {hyperparameter(preset.train.learning_rate)}, "
-        f"reg {hyperparameter(preset.train.reg)}{of}",
+        f"best val acc {accuracy(ended.best_val_acc)} at epoch {ended.best_epoch} of "
+        f"{plural(preset.train.epochs, 'epoch')}, at lr {hyperparameter(preset.train.learning_rate)}, "
+        f"reg {hyperparameter(preset.train.reg)}{of}; the tuned preset trains all "
+        f"{plural(preset.train.epochs, 'epoch')} (its train.epochs; the best epoch's weights are its best.npz)",
         result,
         path,
     )

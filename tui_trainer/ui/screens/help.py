@@ -1,5 +1,5 @@
-"""The `?` screen: every key (from the app's own bindings, so it cannot drift
-from the footer) and what each pane shows."""
+"""The `?` screen: the keys of the screen it opened over (from that screen's own
+bindings, so it cannot drift from its footer) and what that screen shows."""
 
 from __future__ import annotations
 
@@ -60,9 +60,13 @@ class HelpScreen(ModalScreen[None]):
         Binding("q", "close", "Close", show=False),
     ]
 
-    def __init__(self, bindings: list[Binding]) -> None:
+    def __init__(
+        self, bindings: list[Binding], name: str = "workbench", about: tuple[tuple[str, str], ...] = PANES
+    ) -> None:
         super().__init__()
         self.app_bindings = bindings
+        self.name_shown = name  # the screen it opened over
+        self.about = about  # (part, what it shows) of that screen
 
     def compose(self) -> ComposeResult:
         keys = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_header=False)
@@ -74,14 +78,15 @@ class HelpScreen(ModalScreen[None]):
         panes = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_header=False)
         panes.add_column(style="bold", no_wrap=True)
         panes.add_column()
-        for name, what in PANES:
+        for name, what in self.about:
             panes.add_row(Text(name), Text(what))
         with VerticalScroll(id="help-box") as box:
-            box.border_title = "tui-trainer · keys"
+            box.border_title = f"tui-trainer · {self.name_shown} keys"
             box.border_subtitle = "escape closes"
             yield Static(keys)
-            yield Static(Text("\nPanes", style="bold"))
-            yield Static(panes)
+            if self.about:
+                yield Static(Text("\nPanes" if self.name_shown == "workbench" else "\nWhat it shows", style="bold"))
+                yield Static(panes)
             yield Static(
                 Text(
                     "\nChanges apply to the next run: try, look, adjust, run again. "

@@ -1,4 +1,8 @@
-"""The `o` picker: a shipped preset from the list, or a path to a .toml file."""
+"""The `o` picker: a shipped preset from the list, or a path to a .toml file.
+
+The list starts on the preset open now when its data are on disk, else on the
+first that runs offline: enter at once never opens one that needs a download
+(those say so in the list)."""
 
 from __future__ import annotations
 
@@ -12,10 +16,16 @@ from textual.widgets.option_list import Option
 from ...config import Preset, list_presets, load_preset
 from ...errors import UserError
 from ...usertext import textual_markup
+from ..texts import missing_data
 
 
 class OpenPreset(ModalScreen[Preset | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, current: str = "") -> None:
+        super().__init__()
+        self.current = current  # the preset open now: the list starts on it when it runs offline
+        self.start = 0  # the option highlighted first
 
     def compose(self) -> ComposeResult:
         options, problems = [], []
@@ -23,8 +33,17 @@ class OpenPreset(ModalScreen[Preset | None]):
             shipped = list_presets()
         except UserError as e:  # a broken shipped file should not hide the others' picker
             shipped, problems = [], [str(e)]
-        for p in shipped:
-            options.append(Option(f"{textual_markup(p.name)}  [dim]{textual_markup(p.description)}[/]", id=p.name))
+        offline = [missing_data(p) is None for p in shipped]
+        for p, here in zip(shipped, offline):
+            fetch = "" if here else f"  [dim](needs tui-trainer data fetch {textual_markup(p.data.dataset)})[/]"
+            options.append(
+                Option(f"{textual_markup(p.name)}{fetch}  [dim]{textual_markup(p.description)}[/]", id=p.name)
+            )
+        names = [p.name for p in shipped]
+        if self.current in names and offline[names.index(self.current)]:
+            self.start = names.index(self.current)
+        else:
+            self.start = offline.index(True) if True in offline else 0
         with Vertical(id="open-box") as box:
             box.border_title = "Open a preset"
             yield OptionList(*options, id="open-list")
@@ -33,6 +52,11 @@ class OpenPreset(ModalScreen[Preset | None]):
                 "\n".join(map(textual_markup, problems)), id="open-error", classes="-shown" if problems else ""
             )
             yield Static("enter opens · tab moves · escape cancels", id="open-hint")
+
+    def on_mount(self) -> None:
+        options = self.query_one("#open-list", OptionList)
+        if options.option_count:
+            options.highlighted = self.start
 
     def _open(self, name_or_path: str) -> None:
         try:

@@ -32,12 +32,11 @@ from typing import Any
 
 import numpy as np
 from textual import on
-from textual.app import ComposeResult, RenderResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
-from textual_plotext import PlotextPlot
 
 from ... import formatting as fmt
 from ...engine.events import Advice
@@ -47,9 +46,8 @@ from ...lab.compare import Group, diff_text, matches, mean_band, rows_of, settin
 from ...records.run_folder import RunInfo, list_runs, parse_tags, read_metrics, recorded_preset, write_labels
 from ...usertext import markup, one_line, textual_markup
 from ..messages import UseConfig
-from ..plotdata import mean_per_bucket
-from ..widgets import palette
 from ..widgets.advice import AdvicePane
+from ..widgets.overlay_plot import OverlayPlot
 
 # One colour per selected run (the order they were selected), up to MAX_OVERLAY runs.
 RUN_COLOURS = ((97, 175, 239), (229, 192, 123), (152, 195, 121), (198, 120, 221), (224, 108, 117), (86, 182, 194))
@@ -195,45 +193,17 @@ def load_curves(run_dir: Path) -> RunCurves:
     return curves
 
 
-class OverlayPlot(PlotextPlot):
-    """Loss or accuracy curves of the selected runs, one colour each."""
-
-    def __init__(self, what: str, **kw) -> None:
-        super().__init__(**kw)
-        self.what = what  # "loss" | "accuracy"
-        self.runs: list[tuple[str, RunCurves, tuple[int, int, int]]] = []
-        self.border_title = (
-            "Loss"
-            if what == "loss"
-            else f"Accuracy (train {palette.TRAIN_MARK}, val {palette.VAL_MARK}: the workbench's markers)"
-        )
-
-    def show(self, runs: list[tuple[str, RunCurves, tuple[int, int, int]]]) -> None:
-        self.runs = runs
-        self.refresh()
-
-    def render(self) -> RenderResult:
-        plt = self.plt
-        plt.clear_data()
-        plt.xlabel("epoch")
-        cols = max(self.size.width - 8, 10)
-        if self.what == "accuracy":
-            plt.ylim(0, 1)
-        for _, c, colour in self.runs:
-            if self.what == "loss":
-                xs, ys = mean_per_bucket(c.epoch_x, c.loss, 2 * cols)
-                if xs.size:
-                    plt.plot(xs.tolist(), ys.tolist(), marker="braille", color=colour)
-            elif c.epochs:
-                plt.plot(c.epochs, c.train_acc, marker=palette.TRAIN_MARKER, color=colour)
-                plt.plot(c.epochs, c.val_acc, marker=palette.VAL_MARKER, color=colour)
-                if c.val_band is not None:  # a seed group: the spread of its runs' val accuracy, dotted
-                    for edge in c.val_band:
-                        plt.plot(c.epochs, edge, marker="dot", color=colour)
-        return super().render()
-
-
 class RunsScreen(Screen):
+    HELP_NAME = "runs view"
+    ABOUT = (
+        ("Table", "every run of the run directory (● this session's) and the settings that differ between them"),
+        ("Advice", "the advisor's diagnoses of the highlighted run, replayed from its metrics"),
+        (
+            "Loss, Accuracy",
+            "the selected runs' curves (space selects; none: the highlighted run), each named where it ends "
+            "by its number in the legend",
+        ),
+    )
     DEFAULT_CSS = """
     RunsScreen { layout: vertical; }
     RunsScreen #runs-title { height: 1; padding: 0 1; background: $panel; color: $text; text-style: bold; }
@@ -254,6 +224,8 @@ class RunsScreen(Screen):
         Binding("t", "edit('tags')", "Tags", tooltip="tag the highlighted run (words, spaces or commas between)"),
         Binding("n", "edit('note')", "Note", tooltip="a one-line note on the highlighted run"),
         Binding("u", "use_config", "Use config", tooltip="make this run's configuration the next run's"),
+        Binding("j", "cursor(1)", "Down", show=False, tooltip="the next run"),
+        Binding("k", "cursor(-1)", "Up", show=False, tooltip="the run before"),
         Binding("f5", "reload", "Reload", show=False, tooltip="read the run directory again"),
         Binding("escape", "close", "Back", tooltip="back to the workbench (typing: cancel)"),
     ]
@@ -453,11 +425,7 @@ class RunsScreen(Screen):
     def _update_overlays(self) -> None:
         shown = self.selected or ([h] if (h := self._highlighted()) else [])
         runs = [(name, self.curves(name), RUN_COLOURS[i % MAX_OVERLAY]) for i, name in enumerate(shown)]
-        legend = "  ".join(
-            f"[{palette.hex(colour)}]━ {textual_markup(fmt.short_run_name(name))}[/]" for name, _, colour in runs
-        )  # a border's subtitle is Textual markup; a folder's name is the user's
         for plot in self.query(OverlayPlot):
-            plot.border_subtitle = legend
             plot.show(runs)
 
     def _update_advice(self) -> None:
@@ -570,6 +538,10 @@ class RunsScreen(Screen):
                 self.notify(textual_markup(e), severity="error", timeout=8)
                 return
             self.reload()
+
+    def action_cursor(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        table.action_cursor_down() if step > 0 else table.action_cursor_up()
 
     def action_reload(self) -> None:
         self.reload()

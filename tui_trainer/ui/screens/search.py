@@ -21,8 +21,10 @@ finer search it suggests (its next.toml, as `tui-trainer search --refine`
 does): the screen posts `messages.StartJob` with it and closes, and the app
 opens a new search view.
 
-The scatters' y axis fits the scores shown (score_range), so a fine stage's
-0.88-0.91 spreads over the plot instead of sitting on one row.
+The scatters' y axis zooms to the scores shown (charts.zoom, as every
+accuracy plot does), so a fine stage's 0.88-0.91 spreads over the plot
+instead of sitting on one row; the x axis is a log axis of the value. Each
+stage has its own marker, so stages read apart without colour.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from ... import formatting as fmt
+from ...charts import Chart, glyph, zoom
 from ...config import load_preset
 from ...errors import UserError
 from ...lab.search.refine import refine_path
@@ -62,28 +65,19 @@ from ..widgets import palette
 from ..widgets.cached_plot import CachedPlot
 
 REDRAW_S = 0.25
-# Scatter colours per stage (later stages brighter), exploded trials red, the best one accent.
+# Scatter colours and markers per stage (later stages brighter), exploded trials red, the best one accent.
 STAGE_COLOURS = ((108, 112, 134), (97, 175, 239), (152, 195, 121), (229, 192, 123))
+STAGE_MARKERS = ("dot", "+", "o", "*")
 EXPLODED = (224, 108, 117)
 BEST = (229, 192, 123)
 BEST_MARK = "◆"
-# The scatter's y axis spans the scores shown, padded by this fraction of their
-# spread (and at least SCORE_MIN_PAD), within 0..1.
-SCORE_PAD = 0.1
-SCORE_MIN_PAD = 0.01
 
 
 # --- the scatter --------------------------------------------------------------------
 
 
-def score_range(scores: list[float]) -> tuple[float, float]:
-    """The scatter's y range: the val accuracies shown, padded, within 0..1 (0..1 when none)."""
-    shown = [a for a in scores if math.isfinite(a)]
-    if not shown:
-        return (0.0, 1.0)
-    lo, hi = min(shown), max(shown)
-    pad = max(SCORE_PAD * (hi - lo), SCORE_MIN_PAD)
-    return (max(0.0, lo - pad), min(1.0, hi + pad))
+def stage_marker(stage: int) -> str:
+    return STAGE_MARKERS[min(stage, len(STAGE_MARKERS)) - 1]
 
 
 class TrialScatter(CachedPlot):
@@ -97,11 +91,19 @@ class TrialScatter(CachedPlot):
         self.points: list[tuple[float, float, str, int, str]] = []
         self.bounds: tuple[float, float] | None = None  # log10 of the explored range
         self.best: str | None = None
-        name = "learning rate" if key == "learning_rate" else "reg"
-        self.border_title = f"val acc over log10 {name}"
-        self.border_subtitle = (
-            f"• finished  [{palette.hex(EXPLODED)}]x exploded[/]  [{palette.hex(BEST)}]{BEST_MARK} best[/]"
+        self.value_name = "learning rate" if key == "learning_rate" else "reg"
+        self.border_title = f"val acc over {self.value_name}"
+        self._legend()
+
+    def _legend(self) -> None:
+        stages = sorted({p[3] for p in self.points}) or [1]
+        marks = "  ".join(
+            f"[{palette.hex(STAGE_COLOURS[min(s, len(STAGE_COLOURS)) - 1])}]{glyph(stage_marker(s))} stage {s}[/]"
+            for s in stages
         )
+        text = f"{marks}  [{palette.hex(EXPLODED)}]x exploded[/]  [{palette.hex(BEST)}]{BEST_MARK} best[/]"
+        if self.border_subtitle != text:
+            self.border_subtitle = text
 
     def show(self, results: list[TrialResult], bounds: tuple[float, float] | None, best: str | None) -> None:
         points = []
@@ -114,6 +116,7 @@ class TrialScatter(CachedPlot):
             acc = r.best_val_acc if r.best_val_acc is not None and math.isfinite(r.best_val_acc) else math.nan
             points.append((math.log10(v), acc, r.status, r.stage, r.trial_id))
         self.points, self.bounds, self.best = points, bounds, best
+        self._legend()
         self.refresh()
 
     def data_key(self) -> tuple:
@@ -121,15 +124,11 @@ class TrialScatter(CachedPlot):
 
     @property
     def y_range(self) -> tuple[float, float]:
-        return score_range([p[1] for p in self.points])
+        return zoom(p[1] for p in self.points)
 
     def plot(self) -> None:
-        plt = self.plt
         floor, top = self.y_range
-        plt.ylim(floor, top)
-        plt.xlabel(f"log10 {self.key}")
-        if self.bounds is not None:
-            plt.xlim(*self.bounds)
+        chart = Chart(self.size.width, self.size.height, xlabel=f"{self.value_name} (log axis)")
 
         def y(p) -> float:
             return p[1] if math.isfinite(p[1]) else floor
@@ -137,24 +136,32 @@ class TrialScatter(CachedPlot):
         for stage in sorted({p[3] for p in self.points}):
             ok = [p for p in self.points if p[3] == stage and p[2] == "finished" and p[4] != self.best]
             if ok:
-                plt.scatter(
-                    [p[0] for p in ok],
-                    [y(p) for p in ok],
-                    marker="dot",
-                    color=STAGE_COLOURS[min(stage, len(STAGE_COLOURS)) - 1],
-                )
+                colour = STAGE_COLOURS[min(stage, len(STAGE_COLOURS)) - 1]
+                chart.scatter([10 ** p[0] for p in ok], [y(p) for p in ok], marker=stage_marker(stage), color=colour)
         bad = [p for p in self.points if p[2] == "exploded"]
         if bad:
-            plt.scatter([p[0] for p in bad], [y(p) for p in bad], marker="x", color=EXPLODED)
+            chart.scatter([10 ** p[0] for p in bad], [y(p) for p in bad], marker="x", color=EXPLODED)
         best = [p for p in self.points if p[4] == self.best]
         if best:
-            plt.scatter([best[0][0]], [y(best[0])], marker=BEST_MARK, color=BEST)
+            chart.scatter([10 ** best[0][0]], [y(best[0])], marker=BEST_MARK, color=BEST)
+        bounds = self.bounds or (
+            min((p[0] for p in self.points), default=-4.0),
+            max((p[0] for p in self.points), default=0.0),
+        )
+        lo, hi = bounds if bounds[1] > bounds[0] else (bounds[0] - 0.5, bounds[1] + 0.5)
+        chart.draw(self.plt, x=(10**lo, 10**hi), y=(floor, top), xlog=True)
 
 
 # --- the screen --------------------------------------------------------------------
 
 
 class SearchScreen(Screen):
+    HELP_NAME = "search view"
+    ABOUT = (
+        ("Stages", "each stage's trials done, its epochs and its ranges"),
+        ("Table", "every trial: its values, status, val accuracy and time (◆ the best)"),
+        ("Scatters", "val accuracy over the learning rate and reg (log axes), a marker per stage, x exploded"),
+    )
     BINDINGS = [
         Binding("x", "stop", "Stop search", tooltip="stop the search: queued trials cancelled, running ones stopped"),
         Binding("u", "use_best", "Use best", tooltip="make the best trial the next run and go back"),
@@ -167,6 +174,8 @@ class SearchScreen(Screen):
         ),
         Binding("f", "refine", "Refine", tooltip="run the next, finer search this finished search suggests"),
         Binding("t", "toggle_plot", "lr/reg plot", tooltip="small screens: scatter over learning rate or reg"),
+        Binding("j", "cursor(1)", "Down", show=False, tooltip="the next trial"),
+        Binding("k", "cursor(-1)", "Up", show=False, tooltip="the trial before"),
         Binding("escape", "close", "Back", tooltip="back to the workbench (stops a search still going)"),
     ]
 
@@ -233,6 +242,7 @@ class SearchScreen(Screen):
             self.ended = SearchEnded(
                 "failed", self.job.error, self.best, (), (), len(self.results), 0.0, str(self.job.path)
             )
+            self.refresh_bindings()
         self._changed = True  # a stop shows as "stopping" too
 
     def redraw(self) -> None:
@@ -286,6 +296,7 @@ class SearchScreen(Screen):
             pass  # its best is the best so far already; the next stage's ranges show when it starts
         elif isinstance(e, SearchEnded):
             self.ended = e
+            self.refresh_bindings()  # x leaves the footer
             if e.best is not None:
                 self._set_best(e.best)
                 table.move_cursor(row=table.get_row_index(e.best.trial_id), animate=False)
@@ -406,13 +417,15 @@ class SearchScreen(Screen):
         if not self.job.running:
             self.notify("the search has ended", timeout=2)
             return
-        self.app.post_message(StopJob(self.job, "stopped with x"))
+        self.app.post_message(StopJob(self.job, "x pressed"))
 
     def action_use_best(self) -> None:
-        if self.best is None:
-            self.notify("no trial has a val accuracy yet", severity="warning", timeout=3)
+        offer = self.job.offer()
+        if offer is None:
+            self.notify(self.job.no_offer(), severity="warning", timeout=3)
             return
-        self._use(self.best)
+        self.app.post_message(UseConfig(offer.preset, offer.said))
+        self._leave()
 
     def action_use_highlighted(self) -> None:
         table = self.query_one(DataTable)
@@ -457,10 +470,16 @@ class SearchScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_plot" and self._both_plots_shown():
             return False  # hidden from the footer and the palette
+        if action == "stop" and self.ended is not None:
+            return False  # nothing left to stop
         return True
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.refresh_bindings)
+
+    def action_cursor(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        table.action_cursor_down() if step > 0 else table.action_cursor_up()
 
     def action_toggle_plot(self) -> None:
         self.plot_key = "reg" if self.plot_key == "learning_rate" else "learning_rate"

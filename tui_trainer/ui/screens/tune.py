@@ -24,8 +24,6 @@ going).
 
 from __future__ import annotations
 
-import math
-
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -34,10 +32,9 @@ from textual.widgets import Footer, Log, Static
 from textual_plotext import PlotextPlot
 
 from ... import formatting as fmt
-from ...config import load_preset
 from ...errors import UserError
-from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep, suggestion_is_lower_bound
-from ...lab.tune.texts import describe
+from ...lab.lr_find import METHODS, SUGGESTED, LrFindEnded, LrSweep, draw_curves, suggestion_is_lower_bound
+from ...lab.tune.texts import narrator
 from ...usertext import clean, one_line, textual_markup
 from ..jobs import LrFindJob, TuneJob
 from ..messages import JobUpdated, StopJob, UseConfig
@@ -50,6 +47,14 @@ MARK_COLOUR = (229, 192, 123)
 
 
 class LrFindScreen(Screen):
+    HELP_NAME = "lr-find view"
+    ABOUT = (
+        (
+            "Curve",
+            "each seed's smoothed loss over the learning rate (log axis), named where it ends; | marks the suggestions",
+        ),
+        ("Table", "each method's suggestion per seed and their median (the suggested rate)"),
+    )
     BINDINGS = [
         Binding("u", "use", "Use suggestion", tooltip="make the suggested rate the next run's learning rate"),
         Binding("escape", "close", "Back", tooltip="back to the workbench (stops the sweeps)"),
@@ -115,31 +120,14 @@ class LrFindScreen(Screen):
         self.query_one("#lr-title", Static).update(text)
 
     def _plot(self) -> None:
-        """The smoothed curves over log10 lr (drawn on a linear axis with decade ticks:
-        plotext's own log axis fails inside the widget), the suggestions as lines."""
+        """The smoothed curves and the suggestions: lr_find.draw_curves, as `tui-trainer lr-find` draws them."""
         widget = self.query_one("#lr-plot", PlotextPlot)
         plt = widget.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("smoothed loss against the learning rate (log axis)")
-        curves = [s for s in self.sweeps if s.smoothed]
-        if not curves:
-            widget.refresh()
-            return
-        for i, s in enumerate(curves):
-            x = [math.log10(v) for v in s.learning_rates]
-            plt.plot(x, list(s.smoothed), label=f"seed {s.seed}", color=CURVE_COLOURS[i % 3], marker="braille")
-        low = min(min(s.smoothed) for s in curves)
-        top = max(s.smoothed[0] for s in curves) * 1.5
-        plt.ylim(low * 0.9, top)
-        first = math.floor(math.log10(min(s.learning_rates[0] for s in curves)))
-        last = math.ceil(math.log10(max(s.learning_rates[-1] for s in curves)))
-        plt.xticks(list(range(first, last + 1)), [f"1e{e}" for e in range(first, last + 1)])
-        if self.ended is not None:
-            for i, (method, lr) in enumerate(self.ended.suggestions.items()):
-                if lr is not None:
-                    plt.vline(math.log10(lr), color=MARK_COLOUR)
-                    plt.text(method, x=math.log10(lr), y=top - (top - low) * (0.08 + 0.1 * i), color=MARK_COLOUR)
+        suggestions = self.ended.suggestions if self.ended is not None else {}
+        title = "smoothed loss against the learning rate"
+        draw_curves(plt, self.sweeps, suggestions, *widget.size, CURVE_COLOURS, MARK_COLOUR, title=title)
         widget.refresh()
 
     def _table(self) -> None:
@@ -163,14 +151,13 @@ class LrFindScreen(Screen):
         self.notify(f"lr-find: {spread}recorded in {textual_markup(e.path)}", timeout=4)
 
     def action_use(self) -> None:
-        e = self.ended
-        if e is None or e.suggested_lr is None:
-            why = "the sweeps are still going" if e is None else "lr-find found no rate"
-            self.notify(f"{why}: u takes the suggestion once there is one", severity="warning", timeout=3)
+        offer = self.job.offer()
+        if offer is None:
+            self.notify(
+                f"{self.job.no_offer()}: u takes the suggestion once there is one", severity="warning", timeout=3
+            )
             return
-        lr = float(f"{e.suggested_lr:.3g}")
-        preset = self.job.preset.replace(**{"train.learning_rate": lr})
-        self.app.post_message(UseConfig(preset, f"lr-find (learning rate {fmt.hyperparameter(lr)})"))
+        self.app.post_message(UseConfig(offer.preset, offer.said))
         self.dismiss()
 
     def action_close(self) -> None:
@@ -183,6 +170,8 @@ class LrFindScreen(Screen):
 
 
 class TuneScreen(Screen):
+    HELP_NAME = "tune view"
+    ABOUT = (("Log", "each stage's plan and result, every trial (named by its stage) and the final run's epochs"),)
     BINDINGS = [
         Binding("x", "stop", "Stop tune", tooltip="stop the stage running; what is done stays for --resume"),
         Binding("u", "use", "Use tuned", tooltip="make the tuned preset the next run (once tune has finished)"),
@@ -198,6 +187,7 @@ class TuneScreen(Screen):
         super().__init__(**kw)
         self.job = job
         self._logged = 0  # the job's events written to the log so far
+        self.describe = narrator()
         self._said_error = False
 
     @property
@@ -217,10 +207,12 @@ class TuneScreen(Screen):
 
     def _show(self) -> None:
         """Log what the job sent since the last time, in tune.describe's words."""
+        if self.job.ended is not None:
+            self.refresh_bindings()
         log = self.query_one(Log)
         events = self.job.events
         for event in events[self._logged :]:
-            line = describe(event)
+            line = self.describe(event)
             if line is not None:
                 log.write_lines(clean(line).splitlines())  # a trial's reason, a path: the user's text
         self._logged = len(events)
@@ -242,23 +234,25 @@ class TuneScreen(Screen):
             text = f"tune {e.status}: {textual_markup(e.reason)}"
         self.query_one("#tune-title", Static).update(text)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "stop" and self.job.ended is not None)  # x leaves the footer once tune has ended
+
     def action_stop(self) -> None:
         if not self.job.running:
             self.notify("tune has ended", timeout=2)
             return
-        self.app.post_message(StopJob(self.job, "stopped with x"))
+        self.app.post_message(StopJob(self.job, "x pressed"))
 
     def action_use(self) -> None:
-        e = self.job.ended
-        if e is None or e.tuned_preset is None:
-            self.notify("u takes the tuned preset once tune has finished", severity="warning", timeout=3)
-            return
         try:
-            preset = load_preset(e.tuned_preset)
-        except UserError as err:
+            offer = self.job.offer()
+        except UserError as err:  # tuned.toml edited or removed since
             self.notify(textual_markup(err), severity="error", timeout=8)
             return
-        self.app.post_message(UseConfig(preset, f"tune (val acc {fmt.accuracy(e.best_val_acc)})"))
+        if offer is None:
+            self.notify("u takes the tuned preset once tune has finished", severity="warning", timeout=3)
+            return
+        self.app.post_message(UseConfig(offer.preset, offer.said))
         self.dismiss()
 
     def action_close(self) -> None:

@@ -20,7 +20,6 @@ import time
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Container, ScrollableContainer, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -29,6 +28,7 @@ from textual.widgets import Footer, Static, Tab, Tabs
 
 from ...config import Preset
 from ...engine.events import Advice, Ratios
+from ...errors import UserError
 from .. import knobs, layout, texts
 from ..history import EPOCHS, LOSS, NOTES, RATIOS, STATUS, RunHistory
 from ..host_events import HostEvent, LayerSnapshot
@@ -38,6 +38,7 @@ from ..messages import (
     NEW_CHECKS,
     NEW_RUN,
     NEXT,
+    OPENED,
     ChangeNext,
     Drained,
     Flash,
@@ -47,6 +48,7 @@ from ..messages import (
     StartRun,
     StopRun,
     TogglePause,
+    UseConfig,
 )
 from ..session import Session
 from ..widgets.accuracy_plot import AccuracyPlot
@@ -63,164 +65,19 @@ from ..widgets.weights_view import WAITING, WeightsView
 from .edit_form import EditForm
 from .open_preset import OpenPreset
 from .runs import RunsScreen
-
-MIN_WIDTH, MIN_HEIGHT = 60, 16
-# Narrow screens show one pane at a time behind tabs; each tab's panes:
-TABS = {
-    "loss": ("loss",),
-    "accuracy": ("accuracy",),
-    "weights": ("weights",),
-    "checks": ("checks",),
-    "run": ("hyper", "advice-slot"),
-    "layer1": ("layer1",),
-    "ratios": ("ratio-history",),
-}
-TAB_LABELS = {
-    "loss": "1 Loss",
-    "accuracy": "2 Accuracy",
-    "weights": "3 Weights",
-    "checks": "4 Checks",
-    "run": "5 Advice",
-    "layer1": "6 Layer 1",
-    "ratios": "7 Ratios",
-}
-# Wide screens show one of these in the big cell; `v` moves to the next.
-BIG_VIEWS = ("loss", "layer1", "ratio-history")
-
-LR = Binding.Group("lr", compact=True)
-REG = Binding.Group("reg", compact=True)
-BATCH = Binding.Group("batch", compact=True)
-
-# The keys for the run and the next run, then the tab keys; the app adds help and quit.
-RUN_KEYS = [
-    Binding("space", "start", "Run", tooltip="start the next run (restarts a running one)"),
-    Binding("p", "pause", "Pause", tooltip="pause or resume the run"),
-    Binding("x", "stop", "Stop", tooltip="stop the run (within one iteration)"),
-    Binding(
-        "l",
-        "learning_rate(False)",
-        "lr down",
-        group=LR,
-        tooltip="next run's learning rate down half a decade (/ 10^0.5)",
-    ),
-    Binding(
-        "L", "learning_rate(True)", "lr up", group=LR, tooltip="next run's learning rate up half a decade (x 10^0.5)"
-    ),
-    Binding(
-        "r",
-        "reg(False)",
-        "reg down",
-        group=REG,
-        tooltip=f"next run's reg down half a decade ({knobs.REG_FLOOR:g} -> 0)",
-    ),
-    Binding(
-        "R", "reg(True)", "reg up", group=REG, tooltip=f"next run's reg up half a decade (0 -> {knobs.REG_FLOOR:g})"
-    ),
-    Binding("b", "batch(False)", "batch halve", group=BATCH, tooltip="halve the next run's batch size (down to 1)"),
-    Binding(
-        "B",
-        "batch(True)",
-        "batch double",
-        group=BATCH,
-        tooltip="double the next run's batch size (up to the training set)",
-    ),
-    Binding(
-        "e",
-        "edit",
-        "Edit",
-        tooltip="edit the next run: data (examples, preprocessing), model (hidden, loss, init), training "
-        "(update, learning rate, momentum, decay, reg, batch, epochs, full batch, explode factor)",
-    ),
-    Binding("c", "checks", "Checks", tooltip="run the four sanity checks on the next run's setup"),
-    Binding("y", "log_scale", "Log y", show=False, tooltip="loss plot: toggle a log y axis"),
-    Binding(
-        "z",
-        "ghosts",
-        "Earlier runs",
-        show=False,
-        tooltip="loss plot: hide or show this session's earlier runs (+, clipped to this run's range)",
-    ),
-    Binding(
-        "Z",
-        "clear_ghosts",
-        "Clear earlier runs",
-        show=False,
-        tooltip="loss plot: clear the earlier runs (records stay)",
-    ),
-    Binding(
-        "a",
-        "ghost_x",
-        "Earlier runs' x",
-        show=False,
-        tooltip="loss plot: earlier runs by epoch, or by the fraction of their own run done",
-    ),
-    Binding(
-        "v",
-        "next_view",
-        "View",
-        show=False,
-        tooltip="the big pane: loss, first-layer weights, update/weight ratio over time",
-    ),
-    Binding(
-        "h", "runs", "Runs", show=False, tooltip="every run of the run directory: compare curves, reuse a configuration"
-    ),
-    Binding(
-        "s",
-        "search",
-        "Search",
-        show=False,
-        tooltip="coarse-to-fine search of the next run's setup over its [search] "
-        "ranges: live trials and scatter; u makes the best the next run",
-    ),
-    Binding(
-        "f",
-        "lr_find",
-        "LR find",
-        show=False,
-        tooltip="learning-rate range test of the next run's setup: the curve and the suggestions; "
-        "u makes the suggestion the next run's learning rate",
-    ),
-    Binding(
-        "g",
-        "tune",
-        "Tune",
-        show=False,
-        tooltip="tune the next run's setup: checks, lr-find, coarse and fine search, final run; "
-        "u makes the tuned preset the next run",
-    ),
-    Binding("o", "open", "Open", show=False, tooltip="open another preset"),
-]
-# Scrolling the focused pane: the key, and the Widget method it calls.
-SCROLLS = {
-    "up": "scroll_up",
-    "down": "scroll_down",
-    "left": "scroll_left",
-    "right": "scroll_right",
-    "pageup": "scroll_page_up",
-    "pagedown": "scroll_page_down",
-    "home": "scroll_home",
-    "end": "scroll_end",
-}
-FOCUS_KEYS = [
-    Binding("tab", "app.focus_next", "Next pane", show=False, tooltip="move the focus to the next pane (marked)"),
-    Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, tooltip="move the focus back a pane"),
-    *(Binding(key, f"scroll('{key}')", f"scroll {key}", show=False) for key in SCROLLS),
-]
-# The same keys as the help screen lists them: the scroll keys on one line.
-FOCUS_HELP = [
-    *FOCUS_KEYS[:2],
-    Binding(
-        ",".join(SCROLLS),
-        "scroll('down')",
-        "Scroll",
-        key_display="↑ ↓ ← → PgUp PgDn Home End",
-        tooltip="scroll the focused pane (every table and text pane scrolls)",
-    ),
-]
-TAB_KEYS = [
-    Binding(str(i), f"show_tab('{tab}')", f"{tab} pane", show=False, tooltip=f"show the {tab} pane (narrow screens)")
-    for i, tab in enumerate(TABS, start=1)
-]
+from .workbench_keys import (
+    BIG_VIEWS,
+    FOCUS_KEYS,
+    MIN_HEIGHT,
+    MIN_WIDTH,
+    PAIRS,
+    PANE_ORDER,
+    RUN_KEYS,
+    SCROLLS,
+    TAB_KEYS,
+    TAB_LABELS,
+    TABS,
+)
 
 
 class WorkbenchScreen(Screen):
@@ -238,6 +95,7 @@ class WorkbenchScreen(Screen):
         self._last_loss = self._last_accuracy = self._last_table = 0.0
         self._layout: layout.Layout | None = None
         self._ghosts_cleared_at = 0  # G: earlier runs up to this number leave the loss plot
+        self._running_shown = False  # whether the footer shows p and x (check_action)
 
     # --- layout ---------------------------------------------------------------------
 
@@ -290,20 +148,38 @@ class WorkbenchScreen(Screen):
         self._fit_layout()
 
     def _fit_layout(self) -> None:
-        """The grid when every pane fits at the size it needs, else tabs (layout.choose decides)."""
+        """The layout whose panes fit at the size they need (layout.choose decides): four
+        columns, the grid, pairs of panes behind tabs, or one pane behind tabs."""
         s = self.session
         preset = s.current.preset if s.current is not None else s.next_preset
-        hyper_rows = len(HYPER_ROWS) + len(self.query_one(Hyperparams).extra_keys())
-        chosen = layout.choose(self.size.width, self.size.height, 2 * (len(preset.model.hidden) + 1), hyper_rows)
+        hyper = self.query_one(Hyperparams)
+        hyper_rows = len(HYPER_ROWS) + len(hyper.extra_keys())
+        hyper_width = hyper.get_content_width(self.size, self.size) if hyper.next is not None else 0
+        n_params = 2 * (len(preset.model.hidden) + 1)
+        chosen = layout.choose(self.size.width, self.size.height, n_params, hyper_rows, hyper_width)
         if chosen == self._layout:
             return
+        kind_changed = self._layout is None or chosen.kind != self._layout.kind
         self._layout = chosen
-        self.set_class(chosen.grid, "-grid")
+        if kind_changed:
+            self.minimize()  # an enlarged pane goes back to its place in the new layout
+            self._order_panes(chosen.kind)
+            self.set_class(chosen.grid, "-grid")
+            self.set_class(chosen.kind == "wide", "-four")
+            self.set_class(chosen.kind == "pairs", "-pairs")
+            self.watch_tab(self.tab)  # pairs show two panes per tab
         if chosen.grid:
             panes = self.query_one("#panes")
             panes.styles.grid_columns = chosen.grid_columns
             panes.styles.grid_rows = chosen.grid_rows
         self._keep_focus_visible()
+
+    def _order_panes(self, kind: str) -> None:
+        """The panes in the order the layout places them (a grid fills its cells in order)."""
+        panes = self.query_one("#panes")
+        order = PANE_ORDER.get(kind, PANE_ORDER["grid"])
+        for before, after in zip(order, order[1:]):
+            panes.move_child(self.query_one(f"#{after}"), after=self.query_one(f"#{before}"))
 
     def _keep_focus_visible(self) -> None:
         """Tabs hide panes: focus moves to the shown pane when the focused one is hidden."""
@@ -317,9 +193,9 @@ class WorkbenchScreen(Screen):
         return [p for p in self.query(".pane") if _shown(p)]
 
     def watch_tab(self, tab: str) -> None:
-        for t, panes in TABS.items():
-            for pane in panes:
-                self.query_one(f"#{pane}").set_class(t == tab, "-current")
+        shown = (PAIRS if self.has_class("-pairs") else TABS)[tab]
+        for pane in self.query("#panes > .pane"):
+            pane.set_class(pane.id in shown, "-current")
         self.query_one("#tabs", Tabs).active = f"tab-{tab}"
         if TABS[tab][0] in BIG_VIEWS:  # keep the wide layout's big cell in step
             self.big_view = TABS[tab][0]
@@ -351,10 +227,29 @@ class WorkbenchScreen(Screen):
         self.tab = (event.tab.id or "").removeprefix("tab-")
 
     def action_show_tab(self, tab: str) -> None:
+        """A number key: on a grid, enlarge that pane over the others (again: back); behind
+        tabs, show its tab."""
+        if self.has_class("-grid"):
+            pane = self.query_one(f"#{TABS[tab][0]}")
+            if self.maximized is pane:
+                self.minimize()
+                return
+            if pane.id in BIG_VIEWS and not self.has_class("-four"):
+                self.big_view = pane.id  # the grid shows one big view at a time
+            self.call_after_refresh(self._enlarge, pane)
+            return
         self.tab = tab
         self.call_after_refresh(self._focus_tab, tab)
 
+    def _enlarge(self, pane: Widget) -> None:
+        self.maximized = pane  # not maximize(): it refuses the scrolling containers the tables sit in
+        pane.focus(scroll_visible=False)
+        self.flash(f"{TAB_LABELS[next(t for t, p in TABS.items() if p[0] == pane.id)][2:]}: enlarged (escape: back)")
+
     def action_next_view(self) -> None:
+        if self.has_class("-four"):
+            self.flash("every view is on screen: a number key enlarges one (1 loss, 6 first layer, 7 ratios)")
+            return
         view = BIG_VIEWS[(BIG_VIEWS.index(self.big_view) + 1) % len(BIG_VIEWS)]
         self.tab = next(t for t, panes in TABS.items() if panes[0] == view)
         title = str(self.query_one(f"#{view}").border_title)
@@ -373,12 +268,15 @@ class WorkbenchScreen(Screen):
                 self.next_changed()
             if STATUS in parts:
                 self.refresh_status()
+        if OPENED in parts:  # another preset: its tables start at their top left
+            for pane in self.query(".pane"):
+                pane.scroll_to(0, 0, animate=False)
         if CHECKS in parts or NEW_CHECKS in parts:
-            self.checks_pane.show(self.session.checks)
+            self.refresh_checks()
             if ALL not in parts:
                 self.refresh_notes()
-        if NEW_CHECKS in parts:
-            self.action_show_tab("checks")  # on narrow screens, bring the checks to the front, focused
+        if NEW_CHECKS in parts and not self.has_class("-grid"):
+            self.action_show_tab("checks")  # behind tabs, bring the checks to the front, focused
 
     def on_drained(self, message: Drained) -> None:
         for event in message.followed:
@@ -411,6 +309,8 @@ class WorkbenchScreen(Screen):
         if LOSS in touched:
             self._loss_dirty = True
         ended = run is not None and run.ended is not None
+        if ended:
+            self.ratio_history.redraw_if_dirty()  # the run's last ratios at once, not on the next tick
         if RATIOS in touched:
             self._ratios_dirty = True
         if run is not None and self._ratios_dirty and (now - self._last_table >= self.table_interval or ended):
@@ -445,9 +345,11 @@ class WorkbenchScreen(Screen):
         self.loss_plot.show(run, self.ghosts())
         self.accuracy_plot.show(run)
         self.param_table.show(run.ratios if run else None)
+        self.refresh_checks()
 
     def refresh_status(self) -> None:
         s = self.session
+        self._running_changed()
         self.status_bar.show(
             **texts.status_fields(
                 s.current,
@@ -487,8 +389,13 @@ class WorkbenchScreen(Screen):
         """The next run's preset changed: the panes that show it."""
         self.refresh_hyper()
         self.refresh_notes()
+        self.refresh_checks()  # results about another setup say so
         if self.session.current is None:
             self.refresh_status()
+
+    def refresh_checks(self) -> None:
+        s = self.session
+        self.checks_pane.show(s.checks, stale=s.checks.stale(s.next_preset))
 
     def flash(self, text: str, warn: bool = False) -> None:
         self.status_bar.flash(text, warn=warn)
@@ -529,7 +436,7 @@ class WorkbenchScreen(Screen):
             if preset is not None:
                 self.app.post_message(PresetChosen(preset))
 
-        self.app.push_screen(OpenPreset(), done)
+        self.app.push_screen(OpenPreset(self.session.base_preset.name), done)
 
     # --- jobs and other views ---------------------------------------------------------------
 
@@ -544,6 +451,34 @@ class WorkbenchScreen(Screen):
 
     def action_tune(self) -> None:
         self.app.post_message(StartJob("tune"))
+
+    def action_use(self) -> None:
+        """The last job's result as the next run (its view's u), or what u would take."""
+        jobs = sorted((j for j in self.session.jobs.values() if j.kind != "checks"), key=lambda j: j.started_at)
+        if not jobs:
+            self.flash("nothing to use yet: u takes a search's best trial (s), lr-find's rate (f) or tune's preset (g)")
+            return
+        try:
+            offer = jobs[-1].offer()
+        except UserError as e:
+            self.flash(str(e), warn=True)
+            return
+        if offer is None:
+            self.flash(f"nothing to use yet: {jobs[-1].no_offer()}", warn=True)
+            return
+        self.app.post_message(UseConfig(offer.preset, offer.said))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """p and x only while a run goes: the footer shows what a key would do now."""
+        if action in ("pause", "stop"):
+            return self.session.running
+        return True
+
+    def _running_changed(self) -> None:
+        running = self.session.running
+        if running != self._running_shown:
+            self._running_shown = running
+            self.refresh_bindings()
 
     def action_runs(self) -> None:
         s = self.session

@@ -1,8 +1,10 @@
-"""The accuracy pane: train and val accuracy per epoch, two labelled lines;
-the gap between them is the lecture's overfitting gauge."""
+"""The accuracy pane: train and val accuracy per epoch, two marked and named lines;
+the gap between them is the lecture's overfitting gauge, so the y axis zooms to
+the values shown (charts.zoom) and the x label says so."""
 
 from __future__ import annotations
 
+from ...charts import Chart, accuracy_lines, draw_accuracy
 from ..history import RunHistory
 from . import palette
 from .cached_plot import CachedPlot
@@ -32,13 +34,14 @@ class AccuracyPlot(CachedPlot):
         return None if run is None else (run.number, len(run.epochs))
 
     def plot(self) -> None:
-        plt = self.plt
-        plt.xlabel("epoch")
-        plt.ylim(0, 1)
+        chart = Chart(self.size.width, self.size.height, xlabel="epoch")
         run = self.run
-        if run is not None:
-            plt.xlim(0, max(run.total_epochs, 1))
-            if run.epochs:
-                xs = [e.epoch for e in run.epochs]
-                plt.plot(xs, [e.train_acc for e in run.epochs], marker=palette.TRAIN_MARKER, color=palette.TRAIN)
-                plt.plot(xs, [e.val_acc for e in run.epochs], marker=palette.VAL_MARKER, color=palette.VAL)
+        if run is not None and run.epochs:
+            accuracy_lines(
+                chart,
+                [e.epoch for e in run.epochs],
+                [e.train_acc for e in run.epochs],
+                [e.val_acc for e in run.epochs],
+                colors=(palette.TRAIN, palette.VAL),
+            )
+        draw_accuracy(chart, self.plt, x=(0.0, float(max(run.total_epochs, 1) if run is not None else 1)))

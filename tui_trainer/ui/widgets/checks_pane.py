@@ -25,6 +25,7 @@ class ChecksPane(Vertical):
         super().__init__(**kw)
         self.border_title = "Sanity checks"
         self.state = ChecksState()  # the app's (session.checks): read, never written here
+        self.stale = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="checks-table")
@@ -33,8 +34,11 @@ class ChecksPane(Vertical):
     def on_mount(self) -> None:
         self._draw()
 
-    def show(self, state: ChecksState) -> None:
+    def show(self, state: ChecksState, stale: bool = False) -> None:
+        """Draw `state`; `stale`: the next run's setup has changed since (the results are
+        about the one before, and say so)."""
         self.state = state
+        self.stale = stale
         self._draw()
 
     def _draw(self) -> None:
@@ -50,6 +54,8 @@ class ChecksPane(Vertical):
             sub = f"{name}: {n}/{len(state.results)} passed"
         else:
             sub = "c to run"
+        if self.stale and not state.running:
+            sub = f"{sub} · stale: the next run changed; c checks it"
         self.border_subtitle = sub
         self.query_one("#checks-table", Static).update(Group(self._table(), *self._advice()))
 
@@ -59,19 +65,22 @@ class ChecksPane(Vertical):
 
     def _table(self) -> Table:
         style = {k: self.get_component_rich_style(k, partial=True) for k in ("pass", "fail", "pending")}
+        # One line per check, the verdict next to its name, so every check is in view in a
+        # pane of a few rows: a long value ends in … (`tui-trainer check` prints it whole;
+        # a number key enlarges the pane).
         t = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False, expand=True, header_style="bold")
         t.add_column("check", no_wrap=True)
-        t.add_column("value", ratio=3, overflow="fold")
-        t.add_column("expected", ratio=3, overflow="fold")
         t.add_column("verdict", no_wrap=True)
+        t.add_column("value", ratio=3, no_wrap=True, overflow="ellipsis")
+        t.add_column("expected", ratio=2, no_wrap=True, overflow="ellipsis")
         done = {r.name: r for r in self.state.results}
         for i, name in enumerate(CHECKS):
             r = done.get(name)
             if r is not None:
                 verdict = Text("pass ✓", style=style["pass"]) if r.passed else Text("FAIL ✗", style=style["fail"])
-                t.add_row(name, markup(r.value), markup(r.expected), verdict)
+                t.add_row(name, verdict, markup(r.value), markup(r.expected))
             elif self.state.running and i == len(self.state.results):
-                t.add_row(name, Text("running…", style=style["pending"]), "", Text("…", style=style["pending"]))
+                t.add_row(name, Text("…", style=style["pending"]), Text("running…", style=style["pending"]), "")
             else:
-                t.add_row(name, Text("-", style=style["pending"]), "", Text("-", style=style["pending"]))
+                t.add_row(name, Text("-", style=style["pending"]), Text("-", style=style["pending"]), "")
         return t

@@ -1,24 +1,27 @@
 """The loss pane: per-iteration loss (faint), a smoothed line over it, and the
 session's earlier runs as ghost curves; x in epochs, y linear or log.
 
-Ghosts are context, not the subject: they are drawn inside the current run's
-y range (clipped there, so an exploded lr=10 run does not squash a healthy
-curve under an axis reaching 24), against the current run's epochs or, as a
-toggle, against the fraction of their own run (runs of different lengths
-line up start to end). Each series has its own marker, so they read apart
-under NO_COLOR too."""
+Ghosts are context, not the subject: the axes are the current run's, and a
+ghost is drawn only where it is inside them (cut, not clipped: a clipped
+curve would read as a plateau), so an exploded lr=10 run does not squash a
+healthy curve under an axis reaching 24. They line up against the current
+run's epochs or, as a toggle, against the fraction of their own run (runs of
+different lengths line up start to end). Each series has its own marker and
+its name where it ends (charts.Chart), so they read apart under NO_COLOR too."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ...charts import MARKERS, Chart, padded
 from ..history import RunHistory
 from ..plotdata import mean_per_bucket, minmax_per_column
 from . import palette
 from .cached_plot import CachedPlot
 
 MAX_GHOSTS = 3
-RAW_MARKER, SMOOTH_MARKER, GHOST_MARKER = "dot", "braille", "+"  # plotext draws "dot" as •
+SMOOTH_MARKER, RAW_MARKER = MARKERS[0], MARKERS[1]  # plotext draws "dot" as •
+GHOST_MARKERS = MARKERS[2 : 2 + MAX_GHOSTS]  # the newest earlier run first: + x *
 GHOST_X = ("epochs", "fraction")  # what a ghost's x is: its epoch, or the fraction of its own run done
 
 
@@ -26,13 +29,13 @@ def legend(ghosts: bool) -> str:
     """The legend lives in the border: plotext's own legend would cover the first iterations."""
     text = f"Loss  [{palette.hex(palette.RAW)}]• per iteration[/]  [{palette.hex(palette.SMOOTH)}]⠉⠒ smoothed[/]"
     if ghosts:
-        text += f"  [{palette.hex(palette.GHOSTS[0])}]{GHOST_MARKER} earlier runs[/]"
+        text += f"  [{palette.hex(palette.GHOSTS[0])}]{' '.join(GHOST_MARKERS)} earlier runs[/]"
     return text
 
 
 def y_range(run: RunHistory | None, log: bool) -> tuple[float, float] | None:
     """The current run's loss range (finite values; positive ones on a log axis), or None
-    before it has one. Ghosts are clipped into it."""
+    before it has one. Ghosts are drawn only inside it."""
     if run is None or not run.steps_loss.size:
         return None
     y = run.steps_loss[np.isfinite(run.steps_loss)]
@@ -47,21 +50,16 @@ def y_range(run: RunHistory | None, log: bool) -> tuple[float, float] | None:
     return lo, hi
 
 
-def ghost_points(
-    ghost: RunHistory, x_max: float, mode: str, y_lim: tuple[float, float] | None, points: int
-) -> tuple[np.ndarray, np.ndarray]:
+def ghost_points(ghost: RunHistory, x_max: float, mode: str, points: int) -> tuple[np.ndarray, np.ndarray]:
     """A ghost's smoothed curve, at most `points` points, as the current plot shows it:
     x in epochs (cut at x_max) or its own run's fraction done scaled to 0..x_max (a run
-    that ended early, exploded or stopped, spans the axis too); y clipped into y_lim."""
+    that ended early, exploded or stopped, spans the axis too)."""
     xs, ys = mean_per_bucket(ghost.steps_x, ghost.steps_smooth, points)
     if mode == "fraction" and ghost.steps_x.size:
         length = float(ghost.steps_x[-1]) if ghost.ended is not None else float(ghost.total_epochs)
         xs = xs / (length or 1.0) * x_max
     keep = xs <= x_max + 1e-9
-    xs, ys = xs[keep], ys[keep]
-    if y_lim is not None:
-        ys = np.clip(ys, *y_lim)
-    return xs, ys
+    return xs[keep], ys[keep]
 
 
 class LossPlot(CachedPlot):
@@ -129,10 +127,8 @@ class LossPlot(CachedPlot):
         )
 
     def plot(self) -> None:
+        chart = Chart(self.size.width, self.size.height, xlabel="epoch")
         cols = max(self.size.width - 8, 10)
-        plt = self.plt
-        plt.yscale("log" if self.log_scale else "linear")
-        plt.xlabel("epoch")
         run = self.run
         ghosts = self.shown_ghosts
         if run is not None:
@@ -141,17 +137,20 @@ class LossPlot(CachedPlot):
             x_max = float(max(g.total_epochs for g in ghosts))
         else:
             x_max = 1.0
-        y_lim = y_range(run, self.log_scale)
-        for age, ghost in enumerate(reversed(ghosts)):
-            xs, ys = ghost_points(ghost, x_max, self.ghost_x if run is not None else "epochs", y_lim, 2 * cols)
+        for age, ghost in reversed(list(enumerate(reversed(ghosts)))):  # the newest drawn last, on top
+            xs, ys = ghost_points(ghost, x_max, self.ghost_x if run is not None else "epochs", 2 * cols)
             if xs.size:
                 colour = palette.GHOSTS[min(age, len(palette.GHOSTS) - 1)]
-                plt.plot(xs.tolist(), ys.tolist(), marker=GHOST_MARKER, color=colour)
+                chart.line(xs, ys, marker=GHOST_MARKERS[age], color=colour, label=f"run {ghost.number}", clip=True)
         if run is not None and run.steps_x.size:
             xs, ys = minmax_per_column(run.steps_x, run.steps_loss, cols)
-            plt.plot(xs.tolist(), ys.tolist(), marker=RAW_MARKER, color=palette.RAW)
+            chart.line(xs, ys, marker=RAW_MARKER, color=palette.RAW, label="iter")
             xs, ys = mean_per_bucket(run.steps_x, run.steps_smooth, 2 * cols)
-            plt.plot(xs.tolist(), ys.tolist(), marker=SMOOTH_MARKER, color=palette.SMOOTH)
-        if y_lim is not None:
-            plt.ylim(*y_lim)
-        plt.xlim(0, x_max)
+            chart.line(xs, ys, marker=SMOOTH_MARKER, color=palette.SMOOTH, label="smooth")
+        y_lim = y_range(run, self.log_scale)
+        chart.draw(
+            self.plt,
+            x=(0.0, x_max),
+            y=None if y_lim is None else padded(*y_lim, log=self.log_scale),
+            ylog=self.log_scale,
+        )

@@ -1,13 +1,14 @@
-"""The update/weight ratio over time: log10(ratio) per parameter, the lecture's band shaded.
+"""The update/weight ratio over time on a log axis, per parameter, the lecture's band shaded.
 
     view = RatioHistory()
     view.add(ratios_event)          # every stats_every iterations; O(parameters)
     view.show(list_of_ratios)       # or a whole (past) run at once
 
 The lecture's rule of thumb is a ratio about 1e-3; the band of engine/stats.py
-(RATIO_BAND, 1e-3..1e-2) is the shaded strip. Adding costs a few appends;
-the plot redraws at most every `redraw_interval` seconds, with about two
-points per column.
+(RATIO_BAND, 1e-3..1e-2) is the shaded strip. Each parameter has its own
+marker and its name where its line ends (charts.Chart), so W1 b1 W2 b2 read
+apart without colour. Adding costs a few appends; the plot redraws at most
+every `redraw_interval` seconds, with about two points per column.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
+from ...charts import Chart, glyph, marker
 from ...engine.events import Ratios
 from ...engine.stats import RATIO_BAND
 from ..plotdata import mean_per_bucket
@@ -28,6 +30,11 @@ BAND_FILL = (46, 82, 52)
 # Weights bright, each bias a dimmer shade of its layer's colour.
 LAYER_COLOURS = ((97, 175, 239), (229, 192, 123), (198, 120, 221), (86, 182, 194), (224, 108, 117))
 Y_FLOOR, Y_CEIL = -8.0, 2.0
+
+
+def marker_of(names: list[str], name: str) -> str:
+    """A parameter's marker: its place among the run's parameters (W1 b1 W2 b2 ...)."""
+    return marker(names.index(name))
 
 
 def colour_of(name: str) -> tuple[int, int, int]:
@@ -68,11 +75,11 @@ class RatioHistory(PlotextPlot):
         self.series = RatioSeries()
         self.redraw_interval = redraw_interval
         self._dirty = False
-        self.border_title = "Update/weight ratio, log10"
+        self.border_title = "Update/weight ratio"
         self.border_subtitle = f"band {RATIO_BAND[0]:g}..{RATIO_BAND[1]:g} shaded"
 
     def on_mount(self) -> None:
-        self.set_interval(self.redraw_interval, self._redraw_if_dirty)
+        self.set_interval(self.redraw_interval, self.redraw_if_dirty)
 
     def add(self, ratios: Ratios) -> None:
         self.series.add(ratios)
@@ -89,7 +96,7 @@ class RatioHistory(PlotextPlot):
     def clear(self) -> None:
         self.show([])
 
-    def _redraw_if_dirty(self) -> None:
+    def redraw_if_dirty(self) -> None:
         if self._dirty:
             self._dirty = False
             self._legend()
@@ -97,9 +104,11 @@ class RatioHistory(PlotextPlot):
 
     def _legend(self) -> None:
         names = list(self.series.log_ratio)
-        title = "Update/weight ratio, log10"
+        title = "Update/weight ratio"
         if names:
-            title += "  " + "  ".join(f"[{palette.hex(colour_of(n))}]⠉⠒ {n}[/]" for n in names)
+            title += "  " + "  ".join(
+                f"[{palette.hex(colour_of(n))}]{glyph(marker_of(names, n))} {n}[/]" for n in names
+            )
         self.border_title = title
         latest = self.series.latest()
         w = [f"{n} {10**v:.1e}" for n, v in latest.items() if n.startswith("W") and math.isfinite(v)]
@@ -110,26 +119,21 @@ class RatioHistory(PlotextPlot):
     def render(self) -> RenderResult:
         plt = self.plt
         plt.clear_data()
-        plt.xlabel("iteration")
-        lo, hi = math.log10(RATIO_BAND[0]), math.log10(RATIO_BAND[1])
+        chart = Chart(self.size.width, self.size.height, xlabel="iteration")
         x = np.asarray(self.series.iterations, dtype=np.float64)
         ys = {n: np.asarray(v, dtype=np.float64) for n, v in self.series.log_ratio.items()}
         finite = [v[np.isfinite(v)] for v in ys.values()]
         finite = [v for v in finite if v.size]
-        y_min = min([lo - 1] + [float(v.min()) for v in finite])
-        y_max = max([hi + 1] + [float(v.max()) for v in finite])
-        y_min, y_max = max(math.floor(y_min), Y_FLOOR), min(math.ceil(y_max), Y_CEIL)
-        x_max = float(x[-1]) if x.size else 1.0
-        # The band: a line at its top, filled down to its bottom, drawn first so the curves sit on it.
-        plt.plot([0.0, x_max], [hi, hi], color=BAND_FILL, fillx=lo, marker="hd")
+        lo, hi = math.log10(RATIO_BAND[0]), math.log10(RATIO_BAND[1])
+        y_min = max(min([lo - 1] + [float(v.min()) for v in finite]), Y_FLOOR)
+        y_max = min(max([hi + 1] + [float(v.max()) for v in finite]), Y_CEIL)
+        chart.band(*RATIO_BAND, color=BAND_FILL)  # drawn first, so the curves sit on it
         cols = max(self.size.width - 8, 10)
+        names = list(ys)
         for name, v in ys.items():
             xs, yv = mean_per_bucket(x, np.clip(v, Y_FLOOR, Y_CEIL), 2 * cols)
             if xs.size:
-                plt.plot(xs.tolist(), yv.tolist(), marker="braille", color=colour_of(name))
-        plt.ylim(y_min, y_max)
-        decades: list[float] = list(range(int(y_min), int(y_max) + 1))
-        step = max(1, math.ceil(len(decades) / max(self.size.height // 3, 2)))
-        plt.yticks(decades[::step], [f"1e{d}" for d in decades[::step]])
-        plt.xlim(0, x_max)
+                chart.line(xs, 10.0**yv, marker=marker_of(names, name), color=colour_of(name), label=name)
+        x_max = float(x[-1]) if x.size else 1.0
+        chart.draw(plt, x=(0.0, x_max), y=(10.0**y_min, 10.0**y_max), ylog=True, x_integer=True)
         return super().render()

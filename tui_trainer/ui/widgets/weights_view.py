@@ -147,8 +147,12 @@ class WeightsView(Widget):
     def _draw_message(self, width: int, height: int) -> list[Strip]:
         text = Text(self.message, style="dim")
         lines = text.wrap(self.app.console, max(width, 1))
+        # Every segment with a style: Textual's NO_COLOR filter cannot take a segment without one.
         strips = [
-            Strip(list(line.render(self.app.console)), line.cell_len).extend_cell_length(width, self.rich_style)
+            Strip(
+                [Segment(seg.text, seg.style or Style.null(), seg.control) for seg in line.render(self.app.console)],
+                line.cell_len,
+            ).extend_cell_length(width, self.rich_style)
             for line in lines
         ][:height]
         blank = Strip.blank(width, self.rich_style)

@@ -122,3 +122,34 @@ def test_three_interrupts_a_millisecond_apart_keep_the_summary(tmp_path):
         assert summary["status"] == "stopped"
         assert [e["event"] for e in read_metrics(run)].count("run_ended") == 1
         assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_second_interrupt_inside_the_checkpoint_write_still_ends_the_run_stopped(tmp_path, monkeypatch):
+    # The second Ctrl+C can land while best.npz is being zipped; zipfile then turns the
+    # KeyboardInterrupt into a ValueError of its own as it unwinds. That is a stop, not a
+    # failure: the run ends "stopped", once, and no temporary file is left.
+    import zipfile
+
+    from tui_trainer.datasets import load_dataset
+    from tui_trainer.lab.session import record_run
+
+    preset = load_preset("digits-fast", ["train.epochs=5"])
+    data = load_dataset(preset.data)
+    real_close = zipfile.ZipFile.close
+
+    def interrupted_close(self):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            real_close(self)
+            raise ValueError("Can't close the ZIP file while there is an open writing handle on it.") from None
+
+    run = record_run(preset, data, tmp_path)  # preprocess.npz is written here, before any signal
+    monkeypatch.setattr(zipfile.ZipFile, "close", interrupted_close)
+    ended = run.run()
+    monkeypatch.undo()
+    assert ended.status == "stopped"
+    assert run.path is not None
+    assert json.loads((run.path / "summary.json").read_text())["status"] == "stopped"
+    assert [e["event"] for e in read_metrics(run.path)].count("run_ended") == 1
+    assert not [p.name for p in run.path.iterdir() if p.name.endswith(".tmp")]

@@ -160,6 +160,18 @@ def check_model_fits(preset: Preset, input_dim: int, num_classes: int, backend: 
     return backend
 
 
+def _interrupted(e: BaseException) -> bool:
+    """Whether `e` was raised while a KeyboardInterrupt was being handled (in its context chain)."""
+    seen: set[int] = set()
+    cause: BaseException | None = e
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__context__
+    return False
+
+
 def resolve_device(preset: Preset) -> Backend:
     """The backend of the preset's train.device (see engine/backend.py's resolve)."""
     return resolve(preset.train.device, preset.where("train.device"))
@@ -293,6 +305,11 @@ class Trainer:
         try:
             status, reason = self._train(t0)
         except Exception as e:  # the run fails; the face decides what to show
+            if _interrupted(e):
+                # A second Ctrl+C (KeyboardInterrupt) that landed inside library code which
+                # turned it into an error of its own while unwinding (zipfile closing a
+                # half-written best.npz: ValueError): the user stopped the run, it did not fail.
+                raise KeyboardInterrupt from e
             self.error = e
             self.traceback = traceback.format_exc()
             status, reason = "failed", f"{type(e).__name__}: {e}"

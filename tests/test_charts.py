@@ -10,7 +10,7 @@ import re
 import plotext
 import pytest
 
-from tui_trainer.charts import MARKERS, Chart, linear_axis, log_axis, marker, zoom, zoom_note
+from tui_trainer.lab.charts import MARKERS, Chart, linear_axis, log_axis, marker, zoom, zoom_note
 
 
 def round_step(values: list[float]) -> bool:

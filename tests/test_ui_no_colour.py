@@ -8,7 +8,7 @@ import re
 
 from test_ui import loaded, make_app, run_to_end
 
-from tui_trainer.charts import glyph
+from tui_trainer.lab.charts import glyph
 from tui_trainer.ui.screens.runs import OverlayPlot, RunsScreen
 from tui_trainer.ui.widgets.accuracy_plot import AccuracyPlot
 from tui_trainer.ui.widgets.loss_plot import GHOST_MARKERS, LossPlot

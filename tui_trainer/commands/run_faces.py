@@ -20,10 +20,10 @@ from typing import IO, Any
 import numpy as np
 
 from .. import formatting as fmt
-from ..charts import MARKERS, Chart, accuracy_lines, draw_accuracy
 from ..config import Preset
 from ..engine import RunControl
 from ..engine.events import Advice, Epoch, Event, RunEnded, RunStarted, event_line
+from ..lab.charts import MARKERS, Chart, accuracy_lines, draw_accuracy
 from ..lab.history import History
 from ..usertext import clean, markup
 from .console import rich_console, silence

@@ -63,7 +63,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..charts import Chart, marker
 from ..config import Preset
 from ..datasets.base import Dataset
 from ..engine import RunControl, Trainer
@@ -71,6 +70,7 @@ from ..engine.events import Event, Step
 from ..engine.rules import MovingAverage
 from ..engine.trainer import iterations_per_epoch
 from ..records.lr_find_folder import LrFindEnded, LrSweep, create, write_record
+from .charts import Chart, marker
 
 START_LR = 1e-7
 END_LR = 10.0

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...charts import Chart, accuracy_lines, draw_accuracy
 from ...formatting import accuracy, hyperparameter, plural
 from ...records.lr_find_folder import RESULT_FILE, read_record
 from ...records.run_folder import read_metrics
 from ...records.tune_folder import TuneRecord
+from ..charts import Chart, accuracy_lines, draw_accuracy
 from ..evidence import fit_words
 from ..history import History
 from ..lr_find import METHODS, SUGGESTED, curve_text

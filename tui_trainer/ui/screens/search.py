@@ -44,9 +44,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from ... import formatting as fmt
-from ...charts import Chart, glyph, zoom
 from ...config import load_preset
 from ...errors import UserError
+from ...lab.charts import Chart, glyph, zoom
 from ...lab.search.refine import refine_path
 from ...lab.search.runner import (
     SearchEnded,

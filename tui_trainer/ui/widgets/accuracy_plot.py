@@ -4,7 +4,7 @@ the values shown (charts.zoom) and the x label says so."""
 
 from __future__ import annotations
 
-from ...charts import Chart, accuracy_lines, draw_accuracy
+from ...lab.charts import Chart, accuracy_lines, draw_accuracy
 from ..history import RunHistory
 from . import palette
 from .cached_plot import CachedPlot

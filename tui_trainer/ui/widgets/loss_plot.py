@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...charts import MARKERS, Chart, padded
+from ...lab.charts import MARKERS, Chart, padded
 from ..history import RunHistory
 from ..plotdata import mean_per_bucket, minmax_per_column
 from . import palette

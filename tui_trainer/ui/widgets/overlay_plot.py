@@ -14,7 +14,7 @@ from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 from ... import formatting as fmt
-from ...charts import Chart, accuracy_lines, draw_accuracy, glyph, marker
+from ...lab.charts import Chart, accuracy_lines, draw_accuracy, glyph, marker
 from ...usertext import textual_markup
 from ..plotdata import mean_per_bucket
 from . import palette

@@ -5,7 +5,7 @@ strips them under NO_COLOR, so each series also differs by its marker
 `hex` is the one way an RGB colour becomes markup (legends in border titles),
 for every pane and screen of the workbench."""
 
-from ...charts import TRAIN_MARKER, VAL_MARKER, glyph
+from ...lab.charts import TRAIN_MARKER, VAL_MARKER, glyph
 
 RAW = (108, 112, 134)  # the per-iteration loss: faint
 SMOOTH = (97, 175, 239)  # the smoothed loss over it

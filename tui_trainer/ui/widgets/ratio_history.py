@@ -20,9 +20,9 @@ import numpy as np
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
-from ...charts import Chart, glyph, marker
 from ...engine.events import Ratios
 from ...engine.stats import RATIO_BAND
+from ...lab.charts import Chart, glyph, marker
 from ..plotdata import mean_per_bucket
 from . import palette
 

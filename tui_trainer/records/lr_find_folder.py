@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,20 @@ class LrFindEnded:
     # What the curve could not say: no sweep diverged (the suggestion is a lower bound),
     # or the loss barely fell. () in records from before them.
     warnings: tuple[str, ...] = ()
+
+
+_DIR_RE = re.compile(r"^lr-find-.+-(?P<stamp>\d{8}-\d{6})-[0-9a-f]{6}$")  # as create names it
+
+
+def list_lr_finds(runs_dir: str | Path) -> list[tuple[Path, str]]:
+    """The lr-find folders under runs_dir (those with a preset.toml), each with its stamp, oldest first."""
+    root = Path(runs_dir)
+    found = []
+    for d in root.iterdir() if root.is_dir() else []:
+        m = _DIR_RE.match(d.name)
+        if m and d.is_dir() and (d / "preset.toml").is_file():
+            found.append((d, m["stamp"]))
+    return sorted(found, key=lambda t: (t[1], t[0].name))
 
 
 def create(runs_dir: str | Path, preset: Preset) -> Path:

@@ -142,6 +142,12 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     return _trial_rows(*got) if got else []
 
 
+def count_trials(path: str | Path) -> int | None:
+    """How many trials a search folder recorded (read-only, as read_results); None when no store reads."""
+    got = _read_only(Path(path), "SELECT COUNT(*) FROM trials")
+    return int(got[1][0][0]) if got and got[1] else None
+
+
 class SearchStore:
     """The search folder: open with `create` (a new search) or `latest` / `open` (resume)."""
 

@@ -24,13 +24,11 @@ config.toml), so past sessions' runs look the same as this one's.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -39,19 +37,21 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from ... import formatting as fmt
-from ...engine.events import Advice
 from ...errors import UserError
-from ...lab.advisor import diagnose
-from ...lab.compare import Group, diff_text, matches, mean_band, rows_of, settings_diff, spread_text
-from ...records.run_folder import RunInfo, list_runs, parse_tags, read_metrics, recorded_preset, write_labels
+from ...lab.compare import Group, diff_text, matches, rows_of, settings_diff, spread_text
+from ...records.follow import POLL_S
+from ...records.run_folder import RunInfo, list_runs, parse_tags, recorded_preset, write_labels
 from ...usertext import markup, one_line, textual_markup
 from ..messages import UseConfig
+from ..run_curves import RunCurves, group_curves, history_curves, load_curves
+from ..watching import LiveRuns, folder_listing
 from ..widgets.advice import AdvicePane
 from ..widgets.overlay_plot import OverlayPlot
 
 # One colour per selected run (the order they were selected), up to MAX_OVERLAY runs.
 RUN_COLOURS = ((97, 175, 239), (229, 192, 123), (152, 195, 121), (198, 120, 221), (224, 108, 117), (86, 182, 194))
 MAX_OVERLAY = len(RUN_COLOURS)
+FOLLOW_S = 2 * POLL_S  # the table follows the folder: a stat a folder, a read a run still going
 
 
 @dataclass(frozen=True)
@@ -135,64 +135,6 @@ def visible_columns(width: int, widths: Mapping[str, int]) -> list[str]:
     return [c.key for c in keep]
 
 
-@dataclass
-class RunCurves:
-    """What the overlays and the advice line need from a run's metrics.jsonl."""
-
-    epoch_x: np.ndarray  # per step: iteration / iterations_per_epoch
-    loss: np.ndarray  # per step
-    epochs: list[int] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    val_acc: list[float] = field(default_factory=list)
-    advice: list[Advice] = field(default_factory=list)
-    # A seed group's: the min..max of its runs' val accuracy around the mean (val_acc)
-    val_band: tuple[list[float], list[float]] | None = None
-
-
-def group_curves(members: list[RunCurves]) -> RunCurves:
-    """A seed group drawn as one run: its mean loss and accuracies (lab.compare.mean_band),
-    with the band of its val accuracy; no advice (each run has its own)."""
-    loss, _, _ = mean_band([c.loss.tolist() for c in members])
-    train, _, _ = mean_band([c.train_acc for c in members])
-    val, lo, hi = mean_band([c.val_acc for c in members])
-    longest = min(members, key=lambda c: c.loss.size)
-    return RunCurves(
-        longest.epoch_x[: len(loss)],
-        np.asarray(loss, np.float64),
-        longest.epochs[: len(val)],
-        train,
-        val,
-        val_band=(lo, hi),
-    )
-
-
-def load_curves(run_dir: Path) -> RunCurves:
-    try:
-        events = read_metrics(run_dir)
-    except OSError:
-        events = []
-    per = 1
-    x, loss = [], []
-    curves = RunCurves(np.empty(0), np.empty(0))
-    for e in events:
-        kind = e.get("event")
-        if kind == "step":
-            x.append(e["iteration"] / per)
-            loss.append(math.nan if e.get("loss") is None else float(e["loss"]))
-        elif kind == "epoch":
-            curves.epochs.append(int(e["epoch"]))
-            curves.train_acc.append(float(e["train_acc"]))
-            curves.val_acc.append(float(e["val_acc"]))
-        elif kind == "run_started":
-            per = max(int(e.get("iterations_per_epoch") or 1), 1)
-    curves.epoch_x, curves.loss = np.asarray(x, np.float64), np.asarray(loss, np.float64)
-    try:
-        curves.advice = diagnose(events)
-    except (KeyError, TypeError, ValueError):  # a metrics file from another version: no advice, no crash
-        curves.advice = []
-    return curves
-
-
 class RunsScreen(Screen):
     HELP_NAME = "runs view"
     ABOUT = (
@@ -231,12 +173,21 @@ class RunsScreen(Screen):
     ]
 
     def __init__(
-        self, runs_dir: str | Path = "runs", session: Iterable[str] = (), live: Mapping[str, str] | None = None, **kw
+        self,
+        runs_dir: str | Path = "runs",
+        session: Iterable[str] = (),
+        live: Mapping[str, str] | None = None,
+        follow: bool = True,
+        **kw,
     ) -> None:
         """session: folder names of this session's runs (marked ●); live: folder name -> status
-        for runs still going (their summary.json is not written yet)."""
+        for runs still going (their summary.json is not written yet); follow: poll the folder,
+        so runs other processes write appear and update (ui/watching.py)."""
         super().__init__(**kw)
         self.runs_dir = Path(runs_dir)
+        self.following = LiveRuns(runs_dir) if follow else None
+        self._listing: dict[str, int] = {}  # each folder's mtime at the last reload
+        self._infos: list[RunInfo] = []  # list_runs at the last reload
         self.session = set(session)
         self.live = dict(live or {})
         self.runs: dict[str, RunInfo] = {}  # a seed group's row by its id (the group's first run, its mean)
@@ -266,6 +217,18 @@ class RunsScreen(Screen):
     def on_mount(self) -> None:
         self.reload()
         self.query_one(DataTable).focus()
+        if self.following is not None:
+            self.set_interval(FOLLOW_S, self.follow)
+
+    def follow(self) -> None:
+        """Read the folder again when a run appeared, went or ended (a folder's mtime changes when
+        summary.json is renamed into it); fold what the runs still going appended (LiveRuns)."""
+        if self.following is None:
+            return
+        if folder_listing(self.runs_dir) != self._listing:
+            self.reload()
+        elif self.following.poll(self._infos):
+            self._rebuild()
 
     def on_resize(self) -> None:
         if self.runs:
@@ -274,8 +237,16 @@ class RunsScreen(Screen):
     # --- data ------------------------------------------------------------------------
 
     def reload(self) -> None:
+        self._listing = folder_listing(self.runs_dir)
+        self._infos = list_runs(self.runs_dir)
+        if self.following is not None:
+            self.following.poll(self._infos)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        """The rows from the runs last listed, with what the runs still going say now."""
         self.runs, self.groups = {}, {}
-        for row in rows_of([self._live(r) for r in list_runs(self.runs_dir)]):
+        for row in rows_of([self._live(r) for r in self._infos]):
             if isinstance(row, Group):
                 self.groups[row.id] = row
                 self.runs[row.id] = group_row(row)
@@ -287,6 +258,8 @@ class RunsScreen(Screen):
         self._update_advice()
 
     def _live(self, info: RunInfo) -> RunInfo:
+        if self.following is not None and info.name in self.following.runs:
+            return self.following.info(info)
         status = self.live.get(info.name)
         return info if status is None else dataclasses.replace(info, status=status)
 
@@ -298,6 +271,9 @@ class RunsScreen(Screen):
         return self._run_curves(name, self.runs[name].path)
 
     def _run_curves(self, name: str, path: Path) -> RunCurves:
+        followed = self.following.runs.get(name) if self.following is not None else None
+        if followed is not None:  # still going: its fold so far, not a re-read of the whole file
+            return history_curves(followed)
         try:
             mtime = (path / "metrics.jsonl").stat().st_mtime
         except OSError:

@@ -35,7 +35,9 @@ COMMANDS = {
     "presets": "tui_trainer.commands.presets",
     "runs": "tui_trainer.commands.runs",
     "data": "tui_trainer.commands.data",
+    "watch": "tui_trainer.commands.watch",
 }
+RUNS_DIR = "runs"  # where every command records, and what `watch` follows, unless told otherwise
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,7 +57,7 @@ def _add_overrides(p: argparse.ArgumentParser) -> None:
 
 
 def _add_runs_dir(p: argparse.ArgumentParser, what: str = "runs") -> None:
-    p.add_argument("--runs-dir", default="runs", help=f"where {what} are recorded (default: runs)")
+    p.add_argument("--runs-dir", default=RUNS_DIR, help=f"where {what} are recorded (default: {RUNS_DIR})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
         "else ~/.cache/tui-trainer; presets find it there)",
     )
     f.add_argument("--base-url", default=None, help=argparse.SUPPRESS)  # tests serve files locally
+
+    p = sub.add_parser(
+        "watch",
+        help="follow the runs, searches and tunes other processes write (read-only)",
+        description="Follow, live and read-only, the runs, searches, tunes and lr-finds that other processes "
+        "(a headless run, a search under nohup or tmux) write in DIR: start them detached on a remote box, "
+        "log out, log back in and watch. Enter opens a run in the workbench's panes, or a search in its "
+        "view; quitting leaves them running.",
+    )
+    p.add_argument("dir", nargs="?", default=RUNS_DIR, metavar="DIR", help=f"the runs folder (default: {RUNS_DIR})")
     return parser
 
 

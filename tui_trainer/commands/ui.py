@@ -27,6 +27,14 @@ def command(args) -> int:
     from ..ui.app import WorkbenchApp
 
     preset = load_preset(args.preset, args.overrides)
+    need_a_terminal(f"train without one: tui-trainer run {args.preset}")
+    app = WorkbenchApp(preset, runs_dir=args.runs_dir, screenshots_dir=args.screenshots)
+    return run_app(app)
+
+
+def need_a_terminal(instead: str) -> None:
+    """A UserError unless stdin, stdout and stderr are all a terminal; `instead` says what
+    to do without one."""
     # it reads keys on stdin and draws on stderr (Textual's choice); stdout, redirected, is a log
     not_a_terminal = [name for name in ("stdin", "stdout", "stderr") if not _is_tty(getattr(sys, name))]
     if not_a_terminal:
@@ -35,10 +43,13 @@ def command(args) -> int:
         )
         raise UserError(
             f"the workbench needs a terminal, and {names} "
-            f"{'is' if len(not_a_terminal) == 1 else 'are'} not one; run it in a terminal, or train "
-            f"without one: tui-trainer run {args.preset} (see: tui-trainer --help)"
+            f"{'is' if len(not_a_terminal) == 1 else 'are'} not one; run it in a terminal, or "
+            f"{instead} (see: tui-trainer --help)"
         )
-    app = WorkbenchApp(preset, runs_dir=args.runs_dir, screenshots_dir=args.screenshots)
+
+
+def run_app(app) -> int:
+    """Run the workbench app to its end and leave with its exit status."""
     app.run()
     status = app.return_code or 0
     # Everything is closed by now (the runs' records, the jobs' pools, the trainer told
@@ -57,3 +68,13 @@ def _is_tty(stream) -> bool:
         return bool(stream.isatty())
     except (ValueError, AttributeError, OSError):  # closed, or none
         return False
+
+
+def watch(runs_dir: str) -> int:
+    """`tui-trainer watch`'s workbench: read-only over runs_dir (commands/watch.py checks the folder)."""
+    apply_training_blas_threads("workbench")
+    from ..config import Preset
+    from ..ui.app import WorkbenchApp
+
+    need_a_terminal(f"list them without one: tui-trainer runs --runs-dir {runs_dir}")
+    return run_app(WorkbenchApp(Preset(name="watch"), runs_dir=runs_dir, watch=True))

@@ -47,6 +47,7 @@ from ..engine import Trainer
 from ..engine.events import RunEnded
 from ..errors import PresetError, UserError, in_words
 from ..lab.session import as_trained
+from ..records.follow import POLL_S
 from ..records.run_folder import RunStore, close_abandoned
 from ..usertext import textual_markup
 from . import terminal, texts
@@ -79,14 +80,17 @@ from .messages import (
     TogglePause,
     UseConfig,
     Wake,
+    WatchOpen,
 )
 from .screens.help import PANES, HelpScreen
 from .screens.search import SearchScreen
 from .screens.tune import LrFindScreen, TuneScreen
+from .screens.watch import WatchScreen, watched_view
 from .screens.workbench import WorkbenchScreen
 from .screens.workbench_keys import FOCUS_HELP, MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS
 from .session import Session, cannot_start
 from .trainer_host import Host, ProcessHost, ThreadHost, default_host
+from .watching import WatchedRun, first_events
 
 INTERRUPTED = 130  # the exit status of a workbench a signal closed, as of a command it stopped
 
@@ -123,12 +127,19 @@ class WorkbenchApp(App[int]):
         plot_interval: float = 0.4,
         table_interval: float = 0.5,
         screenshots_dir: str | Path | None = None,
+        watch: bool = False,
     ) -> None:
+        """watch: `tui-trainer watch`, read-only over what other processes write (ui/watching.py)."""
         super().__init__()
         # The palette's Screenshot saves here (Textual's default, ~/Downloads, may not exist).
         self.screenshots_dir = Path(screenshots_dir) if screenshots_dir else Path(runs_dir).parent / "screenshots"
         self.session = Session(
-            base_preset=preset, next_preset=preset, data_preset=preset, runs_dir=Path(runs_dir), clock=clock
+            base_preset=preset,
+            next_preset=preset,
+            data_preset=preset,
+            runs_dir=Path(runs_dir),
+            clock=clock,
+            watching=watch,
         )
         self.store_factory = store_factory
         self.trainer_cls = trainer_cls
@@ -145,7 +156,12 @@ class WorkbenchApp(App[int]):
         return self.workbench
 
     def on_mount(self) -> None:
-        self.load_data(self.session.base_preset)
+        if self.session.watching:
+            self.set_interval(POLL_S, self._follow)
+            home = WatchScreen(self.session.runs_dir, opened=lambda: self.session.current is not None)
+            self.call_after_refresh(self.push_screen, home)  # over the workbench once it has its size
+        else:
+            self.load_data(self.session.base_preset)
         self.set_interval(self.drain_interval, self._drain)
         if not self.is_headless:  # not under a test's Pilot, whose loop is the test's
             terminal.on_quit_signals(lambda name: self._quit_for(f"interrupted by {name}"))
@@ -422,6 +438,35 @@ class WorkbenchApp(App[int]):
             if isinstance(event, RunEnded):
                 run.finish(self.session.clock())
         self.workbench.post_message(Drained(current, touched, followed))
+
+    # --- watching: runs, searches, tunes and lr-finds other processes write ------------------------
+
+    def on_watch_open(self, message: WatchOpen) -> None:
+        """The watcher's list opened a record: a run in the workbench's panes, the others in their view."""
+        if message.kind != "run":
+            self.push_screen(watched_view(message.kind, message.path))
+            return
+        s = self.session
+        run = WatchedRun.open(message.path, number=1, root=s.runs_dir)
+        s.current, s.base_preset, s.next_preset = run, run.preset, run.preset
+        self.events.push(run, first_events(run))
+        self._changed(NEW_RUN, ALL, OPENED)
+        self._follow()
+
+    def _follow(self) -> None:
+        """Every POLL_S: the watched run's new events join the queue, as a trainer's do (see _drain)."""
+        s = self.session
+        run = s.current
+        if not isinstance(run, WatchedRun):
+            return
+        events, reset = run.poll()
+        if reset:
+            s.current = run = run.reopened()
+            self._changed(NEW_RUN, ALL)
+        if events:
+            self.events.push(run, events)
+        elif run.quiet:
+            self._changed(STATUS)
 
     # --- the jobs: checks, search, lr-find, tune ------------------------------------------------
 

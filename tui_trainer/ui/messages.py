@@ -15,6 +15,7 @@ the drain tells the screen.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from textual.message import Message
@@ -142,6 +143,15 @@ class PresetChosen(Message):
     def __init__(self, preset: Preset) -> None:
         super().__init__()
         self.preset = preset
+
+
+class WatchOpen(Message):
+    """The watcher's list opened a record another process writes: `kind` is "run", "search",
+    "tune" or "lr-find" (records/watched.py), `path` its folder."""
+
+    def __init__(self, kind: str, path: Path) -> None:
+        super().__init__()
+        self.kind, self.path = kind, path
 
 
 class UseConfig(Message):

@@ -37,6 +37,7 @@ class Session:
     restarting: bool = False  # space during a run: the next one starts when it has ended
     checks: ChecksState = field(default_factory=ChecksState)  # what the checks pane shows
     jobs: dict[str, AnyJob] = field(default_factory=dict)  # the last job of each kind (jobs.JOBS)
+    watching: bool = False  # `tui-trainer watch`: the runs shown are other processes', read-only
 
     @property
     def running(self) -> bool:

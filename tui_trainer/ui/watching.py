@@ -25,6 +25,8 @@ from ..errors import UserError
 from ..records.follow import EventTail
 from ..records.run_folder import RunInfo, read_w1, recorded_preset
 from ..records.watched import RUNNING, run_status
+from ..usertext import clean
+from . import texts
 from .history import RunHistory
 from .host_events import HostEvent, LayerSnapshot, StoreOpened
 
@@ -173,3 +175,21 @@ def folder_listing(runs_dir: Path) -> dict[str, int]:
     except OSError:
         pass
     return out
+
+
+def notes(run: RunHistory | None, runs_dir_name: str) -> list[tuple[str, str]]:
+    """The advice slot's lines for a run followed from its folder (texts.notes' for a run trained here)."""
+    if not isinstance(run, WatchedRun):
+        return [("info", f"h lists the runs, searches and tunes in {runs_dir_name}/; enter opens one")]
+    lines = [("info", f"following {runs_dir_name}/{run.run_dir}, read-only: another process trains it")]
+    if run.preset_error:
+        lines.append(("bad", run.preset_error))
+    if run.error:
+        lines.append(("bad", f"metrics.jsonl: {run.error}"))
+    if run.damaged:
+        lines.append(("warn", f"metrics.jsonl: {run.damaged} damaged line{'s' * (run.damaged != 1)} skipped"))
+    if run.quiet:
+        lines.append(("warn", "no summary, and its metrics stopped growing: its process has gone (killed?)"))
+    lines.append(("info", f"first layer: {FROM_BEST}"))
+    lines += [line for line in texts.run_lines(run, runs_dir_name) if "is recorded in" not in line[1]]
+    return [(kind, clean(text)) for kind, text in lines]

@@ -137,7 +137,7 @@ def visible_columns(width: int, widths: Mapping[str, int]) -> list[str]:
 
 class RunsScreen(Screen):
     HELP_NAME = "runs view"
-    ABOUT = (
+    ABOUT: tuple[tuple[str, str], ...] = (
         ("Table", "every run of the run directory (● this session's) and the settings that differ between them"),
         ("Advice", "the advisor's diagnoses of the highlighted run, replayed from its metrics"),
         (

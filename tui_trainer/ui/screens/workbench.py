@@ -51,6 +51,8 @@ from ..messages import (
     UseConfig,
 )
 from ..session import Session
+from ..watching import NO_BEST
+from ..watching import notes as watch_notes
 from ..widgets.accuracy_plot import AccuracyPlot
 from ..widgets.advice import AdvicePane
 from ..widgets.checks_pane import ChecksPane
@@ -65,6 +67,7 @@ from ..widgets.weights_view import WAITING, WeightsView
 from .edit_form import EditForm
 from .open_preset import OpenPreset
 from .runs import RunsScreen
+from .watch import WatchScreen
 from .workbench_keys import (
     BIG_VIEWS,
     FOCUS_KEYS,
@@ -78,6 +81,12 @@ from .workbench_keys import (
     TAB_LABELS,
     TABS,
 )
+
+# What a watcher's workbench leaves out: every key that trains or changes a run.
+TRAINING_ACTIONS = {
+    *("start", "pause", "stop", "checks", "lr_find", "search", "tune", "edit", "open", "use"),
+    *("learning_rate", "reg", "batch"),
+}
 
 
 class WorkbenchScreen(Screen):
@@ -290,7 +299,7 @@ class WorkbenchScreen(Screen):
         """A run starts: the panes that follow one run only start empty."""
         self.ratio_history.clear()
         self.advice_pane.show([])
-        self.weights_view.show_message(WAITING)
+        self.weights_view.show_message(NO_BEST if self.session.watching else WAITING)
         self._loss_dirty = self._accuracy_dirty = True
 
     def follow(self, event: HostEvent) -> None:
@@ -372,6 +381,9 @@ class WorkbenchScreen(Screen):
 
     def refresh_notes(self) -> None:
         s = self.session
+        if s.watching:
+            self.query_one(RunNotes).show(watch_notes(s.current, s.runs_dir.name))
+            return
         self.query_one(RunNotes).show(
             texts.notes(
                 s.current,
@@ -469,7 +481,10 @@ class WorkbenchScreen(Screen):
         self.app.post_message(UseConfig(offer.preset, offer.said))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """p and x only while a run goes: the footer shows what a key would do now."""
+        """p and x only while a run goes: the footer shows what a key would do now; watching
+        (`tui-trainer watch`), no key that trains or changes a run."""
+        if self.session.watching and action in TRAINING_ACTIONS:
+            return False
         if action in ("pause", "stop"):
             return self.session.running
         return True
@@ -482,6 +497,9 @@ class WorkbenchScreen(Screen):
 
     def action_runs(self) -> None:
         s = self.session
+        if s.watching:
+            self.app.push_screen(WatchScreen(s.runs_dir))
+            return
         session = {r.run_dir for r in s.runs if r.run_dir}
         run = s.current
         live = {run.run_dir: run.status} if s.running and run is not None and run.run_dir else {}

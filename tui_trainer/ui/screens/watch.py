@@ -57,8 +57,7 @@ class WatchScreen(RunsScreen):
                     jobs.add_column(label, key=label or "mark")
                 yield jobs
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def on_mount(self) -> None:  # Textual calls RunsScreen's too
         self._fill_jobs()
 
     def follow(self) -> None:

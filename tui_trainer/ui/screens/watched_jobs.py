@@ -46,10 +46,9 @@ class WatchedSearchScreen(SearchScreen):
     def __init__(self, path: Path, **kw) -> None:
         super().__init__(WatchedSearch(path), **kw)  # type: ignore[arg-type]  # a job's reading side
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def on_mount(self) -> None:  # Textual calls SearchScreen's too, after this one: poll once it has
         self.set_interval(POLL_JOB_S, self.poll)
-        self.poll()
+        self.call_after_refresh(self.poll)
 
     def poll(self) -> None:
         if self.job.poll():  # type: ignore[attr-defined]
@@ -69,9 +68,9 @@ class WatchedLrFindScreen(LrFindScreen):
     def __init__(self, path: Path, **kw) -> None:
         super().__init__(WatchedLrFind(path), **kw)  # type: ignore[arg-type]
 
-    def on_mount(self) -> None:
-        self.poll()
+    def on_mount(self) -> None:  # Textual calls LrFindScreen's too
         self.set_interval(POLL_JOB_S, self.poll)
+        self.call_after_refresh(self.poll)
 
     def poll(self) -> None:
         self.job.poll()  # type: ignore[attr-defined]

@@ -5,8 +5,9 @@
 Builds a metrics.jsonl of --steps step events (an epoch every 1000, written with
 engine.events.event_line as a run writes them, not by training), then measures:
 
-1. the first poll of a follower: reading the whole file and folding it into a
-   History (what opening a long run costs, once);
+1. opening it: the polls that read the whole file and fold it into a History,
+   follow.POLL_BYTES a poll (what opening a long run costs, once), and the
+   longest of those polls (how long the watcher's keys wait at most);
 2. one poll when nothing was appended (a stat);
 3. one poll after 100 lines were appended (read and fold only those);
 4. against re-reading the whole file (records.run_folder.read_metrics and the
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tui_trainer.engine.events import Epoch, RunStarted, Step, event_line  # noqa: E402
 from tui_trainer.lab.history import History  # noqa: E402
-from tui_trainer.records.follow import POLL_S, EventTail  # noqa: E402
+from tui_trainer.records.follow import POLL_BYTES, POLL_S, EventTail  # noqa: E402
 from tui_trainer.records.run_folder import read_metrics  # noqa: E402
 
 PER_EPOCH = 1000
@@ -55,11 +56,18 @@ def build(path: Path, steps: int) -> None:
             f.write("\n".join(lines) + "\n")
 
 
-def follow(path: Path) -> tuple[EventTail, History]:
+def follow(path: Path, longest: list[float] | None = None) -> tuple[EventTail, History]:
+    """A follower that has caught up with the file, poll by poll (the longest poll in `longest`)."""
     tail, history = EventTail(path), History()
-    for event in tail.poll().events:
-        history.add(event)
-    return tail, history
+    while True:
+        t = time.perf_counter()
+        got = tail.poll()
+        for event in got.events:
+            history.add(event)
+        if longest is not None:
+            longest.append(time.perf_counter() - t)
+        if not got.behind:
+            return tail, history
 
 
 def poll_into(tail: EventTail, history: History) -> int:
@@ -124,7 +132,8 @@ def main() -> None:
         size = path.stat().st_size
         print(f"metrics.jsonl: {a.steps:,} steps, {size / 1e6:.1f} MB, built in {time.perf_counter() - t:.1f} s")
 
-        first = best(lambda: follow(path), a.repeat)
+        polls: list[float] = []
+        first = best(lambda: follow(path, polls), a.repeat)
         tail, history = follow(path)
         idle = best(lambda: poll_into(tail, history), max(a.repeat, 200))
         at = [a.steps + 1]
@@ -143,7 +152,10 @@ def main() -> None:
         whole = best(lambda: reread(path), a.repeat)
         assert history.steps == reread(path).steps, "the follower's fold differs from a whole re-read"
 
-        print(f"first poll (read and fold the whole file): {first:8.3f} s")
+        print(
+            f"open: the polls that read and fold it all:  {first:8.3f} s   "
+            f"({len(polls) // a.repeat} polls of {POLL_BYTES >> 20} MiB; the longest {max(polls) * 1e3:.0f} ms)"
+        )
         print(f"re-read the whole file and fold it:        {whole:8.3f} s")
         print(f"poll, nothing new:                         {idle * 1e6:8.1f} us   ({whole / idle:,.0f}x cheaper)")
         print(f"poll, 100 new lines:                       {new100 * 1e3:8.3f} ms   ({whole / new100:,.0f}x cheaper)")

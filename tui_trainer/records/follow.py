@@ -41,6 +41,9 @@ from .reading import MAX_LINE_BYTES, MAX_METRICS_BYTES, open_regular
 
 POLL_S = 0.5  # how often a follower polls: a stat per followed file, a read only when it grew
 CHUNK = 1 << 20  # bytes read at a time (a long line is dropped chunk by chunk)
+# Bytes one poll reads at most: a long run's file (10^6 steps: 110 MB, 6 s to read and fold)
+# is taken in parts of about 0.2 s each, so a watcher opening it keeps answering keys.
+POLL_BYTES = 4 << 20
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Got:
     damaged: int = 0  # lines dropped: longer than the line limit, or not UTF-8
     reset: bool = False  # the file was replaced or truncated: what the caller folded is stale
     error: str = ""  # the file cannot be followed (missing, not a regular file, a link outside, too big)
+    behind: bool = False  # more was there than one poll reads (POLL_BYTES): poll again soon
 
 
 class Tail:
@@ -63,10 +67,11 @@ class Tail:
         limit: int = MAX_METRICS_BYTES,
         line_limit: int = MAX_LINE_BYTES,
         chunk: int = CHUNK,
+        poll_bytes: int = POLL_BYTES,
     ) -> None:
         self.path = Path(path)
         self.root = Path(root) if root is not None else self.path.parent
-        self.limit, self.line_limit, self.chunk = limit, line_limit, chunk
+        self.limit, self.line_limit, self.chunk, self.poll_bytes = limit, line_limit, chunk, poll_bytes
         self.offset = 0  # bytes consumed: every whole line before it, and `_partial`
         self._identity: tuple[int, int] | None = None
         self._partial = b""  # the start of a line whose newline has not come yet
@@ -117,7 +122,8 @@ class Tail:
     def _read(self, f, size: int, got: Got) -> None:
         """The bytes from the offset to `size` (what the file held when opened: a writer
         appending meanwhile is read at the next poll), split into whole lines."""
-        left = size - self.offset
+        left = min(size - self.offset, self.poll_bytes)
+        got.behind = size - self.offset > self.poll_bytes
         while left > 0:
             data = f.read(min(self.chunk, left))
             if not data:
@@ -206,6 +212,7 @@ class GotEvents:
     events: list[Event] = field(default_factory=list)
     damaged: int = 0  # lines that are not an event (not UTF-8, not JSON, not one the engine knows, too long)
     reset: bool = False  # the file started over: fold `events` into a new history
+    behind: bool = False  # more is there than one poll reads: poll again soon
     error: str = ""
 
 
@@ -218,7 +225,7 @@ class EventTail:
 
     def poll(self) -> GotEvents:
         got = self.tail.poll()
-        out = GotEvents(damaged=got.damaged, reset=got.reset, error=got.error)
+        out = GotEvents(damaged=got.damaged, reset=got.reset, error=got.error, behind=got.behind)
         if got.reset:
             self.damaged = 0
         events = out.events

@@ -85,7 +85,7 @@ from .messages import (
 from .screens.help import PANES, HelpScreen
 from .screens.search import SearchScreen
 from .screens.tune import LrFindScreen, TuneScreen
-from .screens.watch import WatchScreen, watched_view
+from .screens.watch import WatchScreen
 from .screens.workbench import WorkbenchScreen
 from .screens.workbench_keys import FOCUS_HELP, MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS
 from .session import Session, cannot_start
@@ -442,10 +442,7 @@ class WorkbenchApp(App[int]):
     # --- watching: runs, searches, tunes and lr-finds other processes write ------------------------
 
     def on_watch_open(self, message: WatchOpen) -> None:
-        """The watcher's list opened a record: a run in the workbench's panes, the others in their view."""
-        if message.kind != "run":
-            self.push_screen(watched_view(message.kind, message.path))
-            return
+        """The watcher's list opened a run: the workbench's panes show it, fed from its folder."""
         s = self.session
         run = WatchedRun.open(message.path, number=1, root=s.runs_dir)
         s.current, s.base_preset, s.next_preset = run, run.preset, run.preset
@@ -467,6 +464,8 @@ class WorkbenchApp(App[int]):
             self.events.push(run, events)
         elif run.quiet:
             self._changed(STATUS)
+        if run.behind:  # a long run's file, a part a poll: the rest after the keys waiting
+            self.call_later(self._follow)
 
     # --- the jobs: checks, search, lr-find, tune ------------------------------------------------
 

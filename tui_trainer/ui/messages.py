@@ -146,12 +146,11 @@ class PresetChosen(Message):
 
 
 class WatchOpen(Message):
-    """The watcher's list opened a record another process writes: `kind` is "run", "search",
-    "tune" or "lr-find" (records/watched.py), `path` its folder."""
+    """The watcher's list opened a run another process writes (`path`, its folder)."""
 
-    def __init__(self, kind: str, path: Path) -> None:
+    def __init__(self, path: Path) -> None:
         super().__init__()
-        self.kind, self.path = kind, path
+        self.path = path
 
 
 class UseConfig(Message):

@@ -14,6 +14,7 @@ is False, so leaving a view stops nothing. Nothing here imports Textual.
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 from pathlib import Path
 from typing import Any
@@ -96,11 +97,23 @@ class WatchedSearch:
             self.ended = SearchEnded(
                 "finished" if done else "stopped",
                 "" if done else "its process ended before the last stage (tui-trainer search --resume continues it)",
-                best_trial(results), tuple(rank(results)[:RANKING_SIZE]), (), len(results), 0.0, str(self.path),
+                best_trial(results), tuple(rank(results)[:RANKING_SIZE]), (), len(results), self._took(),
+                str(self.path),
             )  # fmt: skip
             new.append(self.ended)
         self.events.extend(new)
         return new
+
+    def _took(self) -> float:
+        """Seconds from the stamp in the folder's name to the search's last write."""
+        try:
+            began = _dt.datetime.strptime(self.path.name[-22:-7], "%Y%m%d-%H%M%S").timestamp()
+            # the writer's files only (a reader touches search.sqlite-shm)
+            files = ("search.sqlite", "search.sqlite-wal", "next.toml")
+            last = max(p.stat().st_mtime for p in (self.path / f for f in files) if p.exists())
+        except (ValueError, OSError):
+            return 0.0
+        return max(last - began, 0.0)
 
     def _stage(self, stage: int, stages: dict[int, dict[str, Any]]) -> list[StageStarted]:
         """StageStarted for `stage` once, with its recorded ranges (the preset's where unreadable)."""

@@ -46,6 +46,7 @@ class WatchedRun(RunHistory):
         self.tail = EventTail(path / "metrics.jsonl", root=root)
         self.error = ""  # why its metrics cannot be followed now
         self.quiet = False  # no summary and its metrics stopped growing: the process is gone
+        self.behind = False  # its file holds more than the last poll read (follow.POLL_BYTES): poll again
         self._best_mtime = -1
         self.preset_error = ""
 
@@ -76,7 +77,7 @@ class WatchedRun(RunHistory):
         """The events appended since the last poll (with a first-layer snapshot when best.npz
         changed), and whether the file started over (fold into a fresh history then)."""
         got = self.tail.poll()
-        self.error = got.error
+        self.error, self.behind = got.error, got.behind
         events: list[HostEvent] = list(got.events)
         if got.reset:
             self._best_mtime = -1

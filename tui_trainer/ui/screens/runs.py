@@ -137,6 +137,7 @@ def visible_columns(width: int, widths: Mapping[str, int]) -> list[str]:
 
 class RunsScreen(Screen):
     HELP_NAME = "runs view"
+    EMPTY = "start one with space in the workbench"  # the title over no runs
     ABOUT: tuple[tuple[str, str], ...] = (
         ("Table", "every run of the run directory (● this session's) and the settings that differ between them"),
         ("Advice", "the advisor's diagnoses of the highlighted run, replayed from its metrics"),
@@ -384,7 +385,7 @@ class RunsScreen(Screen):
         if self.group_by:
             title += f" · grouped by {GROUP_LABEL[self.group_by]}"
         if not n:
-            title = f"No runs in {where}/ yet: start one with space in the workbench"
+            title = f"No runs in {where}/ yet: {self.EMPTY}"
         self.query_one("#runs-title", Static).update(title)
 
     def _highlighted(self) -> str | None:

@@ -20,8 +20,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
+from ...errors import UserError
 from ...records.watched import Job, list_jobs
-from ...usertext import markup
+from ...usertext import markup, textual_markup
 from ..messages import WatchOpen
 from .runs import RunsScreen
 
@@ -30,6 +31,7 @@ WRITES = {"edit", "use_config"}  # the runs view's keys a watcher leaves out: th
 
 class WatchScreen(RunsScreen):
     HELP_NAME = "watch"
+    EMPTY = "they show here as they start (tui-trainer run, search, tune), as do searches below"
     ABOUT = (
         *RunsScreen.ABOUT,
         ("Searches, tunes, lr-finds", "the other records of the folder, each with its status (running: its lock held)"),
@@ -100,7 +102,10 @@ class WatchScreen(RunsScreen):
             name = self._job_highlighted()
             if name is not None:
                 job = self.jobs[name]
-                self.app.post_message(WatchOpen(job.kind, job.path))
+                try:
+                    self.app.push_screen(watched_view(job.kind, job.path))
+                except UserError as e:  # its preset.toml cannot be read
+                    self.notify(textual_markup(e), severity="error", timeout=8)
             return
         name = self._highlighted()
         if name is None:
@@ -108,7 +113,7 @@ class WatchScreen(RunsScreen):
             return
         group = self.groups.get(name)
         info = group.runs[-1] if group is not None else self.runs[name]  # a seed group: its latest run
-        self.app.post_message(WatchOpen("run", info.path))
+        self.app.post_message(WatchOpen(info.path))
         self.dismiss()
 
     def action_close(self) -> None:

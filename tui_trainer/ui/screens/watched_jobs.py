@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -17,6 +18,7 @@ from textual.widgets import Footer, Static
 from ... import formatting as fmt
 from ...lab.lr_find import SUGGESTED
 from ...lab.search.space import TrialResult
+from ...lab.search.texts import trial_line
 from ...records.follow import POLL_S, held_locks, lock_holder
 from ...records.reading import read_text
 from ...records.tune_folder import REPORT
@@ -57,6 +59,17 @@ class WatchedSearchScreen(SearchScreen):
 
     def _use(self, r: TrialResult) -> None:
         self.notify("read-only: tui-trainer search --refine FOLDER continues from this search", timeout=3)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("stop", "use_best", "use_highlighted", "refine"):
+            return False  # another process's search: nothing here stops it or takes from it
+        return super().check_action(action, parameters)
+
+    def _show_best(self) -> None:
+        b = self.best
+        where = "best" if self.ended is not None else "best so far"
+        text = f"{where}: {trial_line(b)}  (stage {b.stage})" if b is not None else "best so far: none yet"
+        self.query_one("#search-best", Static).update(Text(text, style="bold" if b is not None else "dim"))
 
 
 class WatchedLrFindScreen(LrFindScreen):

@@ -110,11 +110,9 @@ def latency(path: Path, samples: int) -> list[float]:
         done.set()
 
     threading.Thread(target=writer, daemon=True).start()
-    while len(seen) < samples:
-        if poll_into(tail, history):
-            seen.append(time.perf_counter())
-        if done.is_set() and len(seen) >= len(written):
-            break
+    while not (done.is_set() and len(seen) >= len(written)):
+        new = poll_into(tail, history)
+        seen.extend([time.perf_counter()] * new)  # two writes in one poll interval: both seen now
         time.sleep(POLL_S)
     return [s - w for s, w in zip(seen, written, strict=False)]
 

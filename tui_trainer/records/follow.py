@@ -42,8 +42,8 @@ from .reading import MAX_LINE_BYTES, MAX_METRICS_BYTES, open_regular
 POLL_S = 0.5  # how often a follower polls: a stat per followed file, a read only when it grew
 CHUNK = 1 << 20  # bytes read at a time (a long line is dropped chunk by chunk)
 # Bytes one poll reads at most: a long run's file (10^6 steps: 110 MB, 6 s to read and fold)
-# is taken in parts of about 0.2 s each, so a watcher opening it keeps answering keys.
-POLL_BYTES = 4 << 20
+# is taken in parts of about 0.1 s each, so a watcher opening it keeps answering keys.
+POLL_BYTES = 2 << 20
 
 
 @dataclass

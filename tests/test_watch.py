@@ -26,6 +26,7 @@ from tui_trainer.lab.search.space import TrialResult, ranges_of, stage_trials
 from tui_trainer.records.run_folder import RunStore
 from tui_trainer.records.search_store import SearchStore
 from tui_trainer.ui.app import WorkbenchApp
+from tui_trainer.ui.screens.runs import RunsScreen
 from tui_trainer.ui.screens.watch import WatchScreen
 from tui_trainer.ui.screens.watched_jobs import WatchedSearchScreen
 from tui_trainer.ui.widgets.run_notes import RunNotes
@@ -177,8 +178,7 @@ async def test_a_run_folder_that_appears_or_goes_mid_watch_shows(tmp_path, one_r
     runs.mkdir()
     app = watcher(runs)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen))
-        assert "No runs in" in screen_text(app)
+        await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen) and "No runs in" in screen_text(app))
         copy = shutil.copytree(one_run, runs / one_run.name)
         await wait_for(pilot, lambda: one_run.name in screen_text(app))
         shutil.rmtree(copy)
@@ -231,6 +231,69 @@ async def test_a_search_is_listed_running_and_its_trials_show_as_they_land(tmp_p
             await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen))
     finally:
         store.close()
+
+
+# --- the workbench's runs view follows too -------------------------------------------------------------------
+
+
+async def test_the_runs_view_follows_a_run_another_process_writes(tmp_path, one_run):
+    from textual.app import App
+
+    runs = tmp_path / "runs"
+    folder = shutil.copytree(one_run, runs / one_run.name)
+    (folder / "summary.json").unlink()
+    lines = (one_run / "metrics.jsonl").read_text().splitlines(keepends=True)
+    first_epoch = next(i for i, line in enumerate(lines) if line.startswith('{"event": "epoch"'))
+    (folder / "metrics.jsonl").write_text("".join(lines[: first_epoch + 1]))  # one epoch of three so far
+
+    class Host(App):
+        def on_mount(self) -> None:
+            self.push_screen(RunsScreen(runs))
+
+    app = Host()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and "running 1/3" in screen_text(app))
+        with open(folder / "metrics.jsonl", "a") as f:  # the writer goes on
+            f.write("".join(lines[first_epoch + 1 : -1]))
+        await wait_for(pilot, lambda: "running 3/3" in screen_text(app))
+        with open(folder / "metrics.jsonl", "a") as f:
+            f.write(lines[-1])
+        shutil.copy(one_run / "summary.json", folder / "summary.json")  # it ends
+        await wait_for(pilot, lambda: "finished" in screen_text(app) and "running" not in screen_text(app))
+
+
+# --- the first layer, lr-find and tune ---------------------------------------------------------------------
+
+
+async def test_a_watched_run_shows_its_best_epochs_first_layer(tmp_path):
+    runs = tmp_path / "runs"
+    record_run(runs, "data.dataset=digits", "data.num_train=200", "data.num_val=50", "model.hidden=[16]")
+    app = watcher(runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen) and len(app.screen.runs) == 1)
+        await pilot.press("enter")
+        view = app.workbench.weights_view
+        await wait_for(pilot, lambda: view.tiles is not None)
+        assert view.tiles.shape[0] == 16  # a tile per hidden unit, from best.npz
+
+
+async def test_an_lr_find_and_a_tune_open_to_what_their_folders_hold(tmp_path):
+    runs = tmp_path / "runs"
+    assert main(["lr-find", "spiral", "--set", "train.epochs=1", "--runs-dir", str(runs)]) == 0
+    tune = runs / "tune-spiral-20261124-171500-3f2a1c"
+    tune.mkdir()
+    (tune / "preset.toml").write_text('name = "spiral"\n')
+    (tune / "state.json").write_text('{"checks": {"result": {"checks": []}}}')
+    app = watcher(runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen) and len(app.screen.jobs) == 2)
+        app.screen.query_one("#watch-jobs").focus()
+        await pilot.press("enter")  # the lr-find (its stamp is today's, the tune's older: second)
+        await pilot.pause(0.3)
+        assert "tune" in screen_text(app) and "stopped" in screen_text(app)
+        assert "done: checks" in screen_text(app) and "No report yet" in screen_text(app)
+        await pilot.press("escape", "down", "enter")
+        await wait_for(pilot, lambda: "suggested learning rate" in screen_text(app))
 
 
 # --- the command line ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Preset
+from ..engine.events import Epoch, Event, RunEnded, RunStarted
 from ..errors import UserError
 from ..records.follow import EventTail
 from ..records.run_folder import RunInfo, read_w1, recorded_preset
@@ -81,10 +82,10 @@ class WatchedRun(RunHistory):
         events: list[HostEvent] = list(got.events)
         if got.reset:
             self._best_mtime = -1
-        layer = self._best_layer()
+        layer = self._best_layer(got.events)
         if layer is not None:
             events.append(layer)
-        if self.ended is None and not any(type(e).__name__ == "RunEnded" for e in events):
+        if self.ended is None and not any(isinstance(e, RunEnded) for e in events):
             info = RunInfo(self.path, self.path.name, "", "incomplete", None, None, None, None, "", None)
             self.quiet = run_status(info) != RUNNING
         return events, got.reset
@@ -93,8 +94,9 @@ class WatchedRun(RunHistory):
     def damaged(self) -> int:
         return self.tail.damaged
 
-    def _best_layer(self) -> LayerSnapshot | None:
-        """best.npz's W1 as a snapshot, when it changed since the last look (None otherwise)."""
+    def _best_layer(self, new: list[Event]) -> LayerSnapshot | None:
+        """best.npz's W1 as a snapshot, when it changed since the last look (None otherwise);
+        `new`: this poll's events, not folded yet (the app's drain folds them)."""
         try:
             mtime = os.stat(self.path / "best.npz").st_mtime_ns
         except OSError:
@@ -106,8 +108,10 @@ class WatchedRun(RunHistory):
             w1 = read_w1(self.path)
         except UserError:
             return None
-        shape = self.started.image_shape if self.started is not None else ()
-        best = self.best
+        started = next((e for e in reversed(new) if isinstance(e, RunStarted)), self.started)
+        epochs = [*self.epochs, *(e for e in new if isinstance(e, Epoch))]
+        best = max(epochs, key=lambda e: e.val_acc, default=None)
+        shape = started.image_shape if started is not None else ()
         return LayerSnapshot(np.asarray(w1, np.float32), tuple(shape), best.epoch if best else 0)
 
     def reopened(self) -> WatchedRun:

@@ -349,15 +349,17 @@ class RunsScreen(Screen):
             others = sum(w + 2 for k, w in widths.items() if BY_KEY[k].drop == 0 and k != "diff")
             widths["diff"] = max(DIFF_WIDTH[0], min(widths["diff"], DIFF_WIDTH[1], room - others - 2))
         self.columns = visible_columns(room, widths)
+        # Each column as wide as measured here: a table filled before its first idle moment (a
+        # screen pushed as the app starts) keeps the widths of its headers if it measures itself.
         table.clear(columns=True)
         if self.group_by:
-            table.add_column(GROUP_LABEL[self.group_by], key="group")
-        table.add_column("", key="mark")
-        table.add_column("run", key="run")
+            table.add_column(GROUP_LABEL[self.group_by], key="group", width=group_width - 2)
+        table.add_column("", key="mark", width=2)
+        table.add_column("run", key="run", width=run_width)
         for key in self.columns:
             label = BY_KEY[key].label + (" ▼" if key == self.sort_by and not self.reverse else "")
             label = label.replace(" ▼", " ▲") if key == self.sort_by and self.reverse else label
-            table.add_column(label, key=key, width=widths[key] if key == "diff" else None)
+            table.add_column(label, key=key, width=widths[key] if key == "diff" else max(widths[key], len(label)))
         previous = None
         for info, cells in zip(runs, full, strict=True):
             row = [cells[k] for k in ("mark", "run", *self.columns)]

@@ -32,6 +32,7 @@ from ...errors import UserError
 from .. import knobs, layout, texts
 from ..history import EPOCHS, LOSS, NOTES, RATIOS, STATUS, RunHistory
 from ..host_events import HostEvent, LayerSnapshot
+from ..jobs import ChecksState
 from ..messages import (
     ALL,
     CHECKS,
@@ -372,11 +373,13 @@ class WorkbenchScreen(Screen):
 
     def refresh_hyper(self) -> None:
         s, run = self.session, self.session.current
+        hyper = self.query_one(Hyperparams)
+        hyper.read_only = s.watching  # another process's run: no next run here
         if run is None:
-            self.query_one(Hyperparams).show(s.base_preset, s.next_preset, label="preset", base=s.base_preset)
+            hyper.show(s.base_preset, s.next_preset, label="preset", base=s.base_preset)
         else:
-            label = f"run {run.number}"
-            self.query_one(Hyperparams).show(run.preset, s.next_preset, label=label, base=s.base_preset)
+            label = "this run" if s.watching else f"run {run.number}"
+            hyper.show(run.preset, s.next_preset, label=label, base=s.base_preset)
         self._fit_layout()  # the net's depth and the hyperparameters' rows set the middle row
 
     def refresh_notes(self) -> None:
@@ -407,6 +410,10 @@ class WorkbenchScreen(Screen):
 
     def refresh_checks(self) -> None:
         s = self.session
+        if s.watching:  # a run's record holds no checks: they are a round of their own
+            name = s.current.preset.name if s.current is not None else ""
+            self.checks_pane.show(ChecksState(name, error=f"not in a run's record; tui-trainer check {name} runs them"))
+            return
         self.checks_pane.show(s.checks, stale=s.checks.stale(s.next_preset))
 
     def flash(self, text: str, warn: bool = False) -> None:

@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...config import LOG, SEARCHED
 from ...records.search_store import read_results
+from ...searched import LOG, SEARCHED
 from .space import TrialResult
 from .texts import fmt_value, in_order
 

@@ -184,6 +184,10 @@ class TuneConfig:
     final_epochs: int = _f(20, _at_least(1))
     # The best fine configurations continued to final_epochs; the best of them is the final run.
     final_candidates: int = _f(3, _between(1, MAX_TRIALS))
+    # Train seeds the final stage's leaders (its best candidates, at most three) each run with at
+    # final_epochs, their own included: the final run is the best mean, and a lead within seed
+    # noise says so; 0 or 1: off (each candidate's one run decides).
+    leader_seeds: int = _f(0, _at_least(0))
 
 
 @dataclass(frozen=True)

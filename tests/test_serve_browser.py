@@ -12,6 +12,7 @@ the browser never ran, so there it fails instead.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -118,14 +119,21 @@ def wait_until(check, what: str, timeout: float = WAIT_S):
 
 
 class Served:
-    """`tui-trainer serve --port PORT spiral` in a folder of its own."""
+    """`tui-trainer serve --port PORT long-spiral.toml` in a folder of its own."""
 
     def __init__(self, tmp: Path):
+        # spiral for long enough that a run started in a tab is still running when it closes
+        preset = tmp / "long-spiral.toml"
+        text = (ROOT / "presets" / "spiral.toml").read_text()
+        preset.write_text(
+            text.replace('name = "spiral"', 'name = "long-spiral"').replace("epochs = 100\n", "epochs = 10000\n")
+        )
+        self.runs = tmp / "runs"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tui_trainer", "serve", "--port", str(self.port), "spiral"],
+            [sys.executable, "-m", "tui_trainer", "serve", "--port", str(self.port), str(preset)],
             cwd=tmp,
             env=env,
             stdout=subprocess.PIPE,
@@ -211,8 +219,14 @@ def test_two_tabs_are_two_sessions_and_a_closed_tab_ends_its_own(browser, served
     second.keyboard.press("?")
     wait_for_text(second, "workbench keys")
     assert "workbench keys" not in screen(first)  # a key in one tab reaches only its own session
+    second.keyboard.press("Escape")
+    wait_until(lambda: "workbench keys" not in screen(second), "the help closed")
+    second.keyboard.press("Space")  # a run, which closing the tab must stop with its record whole
+    wait_until(lambda: list(served.runs.glob("*/metrics.jsonl")), f"the second tab's run started:\n{screen(second)}")
     second.close()
     wait_until(lambda: served.workbenches() == {one}, "the closed tab's workbench gone, the other's left")
+    (summary,) = served.runs.glob("*/summary.json")
+    assert json.loads(summary.read_text())["status"] == "stopped"
     assert all(not alive(pid) for pid in both - {one})
     first.close()
     wait_until(lambda: not served.workbenches(), "no workbench once every tab is closed")

@@ -257,16 +257,21 @@ def test_a_killed_server_leaves_no_workbench_behind(browser, served):
     page.close()
 
 
-def test_pages_named_by_another_host_or_opened_by_another_site_are_refused(served):
-    def status(path: str, **headers: str) -> int:
+def test_links_follow_the_address_used_and_other_hosts_and_sites_are_refused(served):
+    def get(path: str, **headers: str) -> tuple[int, str]:
         request = urllib.request.Request(served.url + path, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status
+                return response.status, response.read().decode()
         except urllib.error.HTTPError as e:
-            return e.code
+            return e.code, ""
+
+    def status(path: str, **headers: str) -> int:
+        return get(path, **headers)[0]
 
     assert status("/") == 200
+    # through a tunnel on another port (ssh -L 9000:localhost:PORT), the page's links go through it too
+    assert 'data-session-websocket-url="ws://localhost:9000/ws"' in get("/", Host="localhost:9000")[1]
     assert status("/", Host=f"localhost:{served.port}") == 200
     assert status("/", Host=f"rebound.example:{served.port}") == 403  # DNS rebinding
     upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"}

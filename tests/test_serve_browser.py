@@ -119,9 +119,9 @@ def wait_until(check, what: str, timeout: float = WAIT_S):
 
 
 class Served:
-    """`tui-trainer serve --port PORT long-spiral.toml` in a folder of its own."""
+    """`tui-trainer serve --port PORT long-spiral.toml` (or WHAT) in a folder of its own."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, *what: str):
         # spiral for long enough that a run started in a tab is still running when it closes
         preset = tmp / "long-spiral.toml"
         text = (ROOT / "presets" / "spiral.toml").read_text()
@@ -133,7 +133,7 @@ class Served:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tui_trainer", "serve", "--port", str(self.port), str(preset)],
+            [sys.executable, "-m", "tui_trainer", "serve", "--port", str(self.port), *(what or [str(preset)])],
             cwd=tmp,
             env=env,
             stdout=subprocess.PIPE,
@@ -278,3 +278,26 @@ def test_links_follow_the_address_used_and_other_hosts_and_sites_are_refused(ser
     key = {"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
     assert status("/ws", Origin="http://evil.example", **upgrade, **key) == 403
     assert not served.workbenches()
+
+
+def test_serve_watch_follows_a_runs_folder_in_the_browser(browser, tmp_path):
+    from tui_trainer.cli import COMMANDS
+
+    if "watch" not in COMMANDS:  # `tui-trainer watch` arrives on its own branch
+        pytest.skip("this tui-trainer has no watch command")
+    runs = tmp_path / "elsewhere"
+    subprocess.run(
+        [sys.executable, "-m", "tui_trainer", "run", "spiral", "--set", "train.epochs=2", "--runs-dir", str(runs)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        check=True,
+    )
+    (run,) = (folder.name for folder in runs.iterdir())
+    served = Served(tmp_path, "watch", str(runs))
+    try:
+        page = open_tab(browser, served.url)
+        wait_for_text(page, run)  # the run another process recorded, in the follow view
+        assert f"Runs in {runs}" in wait_for_text(page, "finished")
+        page.close()
+    finally:
+        served.stop()

@@ -8,16 +8,17 @@ from test_ui import loaded, make_app, plain, wait_for
 from textual.widgets import DataTable, Input
 
 from tui_trainer.records.run_folder import GROUP_FILE, list_runs
+from tui_trainer.ui import texts
 from tui_trainer.ui.screens.runs import RunsScreen
 from tui_trainer.ui.screens.seeds_prompt import SeedsPrompt
 from tui_trainer.ui.widgets.status_bar import StatusBar
 
+STATE = dict(loaded=True, data_error="", restarting=False, now=0.0)
 SPIRAL = dict(name="spiral-small", dataset="spiral", num_train=300, epochs=2, batch_size=50, learning_rate=0.5)
 
 
 async def test_n_runs_two_seeds_as_one_group_the_runs_view_shows_as_one_row(tmp_path):
     app = make_app(tmp_path, **SPIRAL)  # the default host: the runs train in its child process
-    seen: set[str] = set()
     async with app.run_test(size=(160, 48)) as pilot:
         await loaded(pilot)
         await pilot.press("n")
@@ -25,14 +26,18 @@ async def test_n_runs_two_seeds_as_one_group_the_runs_view_shows_as_one_row(tmp_
         assert app.screen.query_one(Input).value == "3"  # the default
         await pilot.press("backspace", "2", "enter")
 
-        def watch() -> bool:
-            seen.add(plain(app.workbench.query_one(StatusBar)))
-            return len(app.session.runs) == 2 and app.session.group is None and not app.session.running
-
-        await wait_for(pilot, watch, timeout=60, what="the group to end")
+        await wait_for(
+            pilot,
+            lambda: len(app.session.runs) == 2 and app.session.group is None and not app.session.running,
+            timeout=60,
+            what="the group to end",
+        )
+        await pilot.pause()
         assert [r.seed for r in app.session.runs] == [(1, 2), (2, 2)]
         assert [r.ended.status for r in app.session.runs] == ["finished", "finished"]
-        assert any("seed 1 of 2" in s for s in seen) and any("seed 2 of 2" in s for s in seen)
+        assert "seed 2 of 2 · best val acc" in plain(app.workbench.query_one(StatusBar))
+        first = texts.status_fields(app.session.runs[0], app.session.next_preset, **STATE)
+        assert str(first["note"]).startswith("seed 1 of 2")  # what the bar said while seed 1 went
 
         runs = [r for r in list_runs(tmp_path / "runs") if r.group is not None]
         assert len(runs) == 2 and len({r.group for r in runs}) == 1  # the same group.txt, as run --seeds writes

@@ -46,8 +46,9 @@ from ..datasets import Dataset, load_dataset
 from ..engine import Trainer
 from ..engine.events import RunEnded
 from ..errors import PresetError, UserError, in_words
-from ..lab.session import as_trained
-from ..records.run_folder import RunStore, close_abandoned
+from ..lab.compare import group_line, group_runs
+from ..lab.session import as_trained, seed_group
+from ..records.run_folder import RunStore, close_abandoned, list_runs
 from ..usertext import textual_markup
 from . import terminal, texts
 from .history import LAYER, NOTES, RATIOS, EventQueue, RunHistory
@@ -72,6 +73,7 @@ from .messages import (
     PresetChosen,
     RunDone,
     SessionChanged,
+    StartGroup,
     StartJob,
     StartRun,
     StopJob,
@@ -85,7 +87,7 @@ from .screens.search import SearchScreen
 from .screens.tune import LrFindScreen, TuneScreen
 from .screens.workbench import WorkbenchScreen
 from .screens.workbench_keys import FOCUS_HELP, MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS
-from .session import Session, cannot_start
+from .session import SeedGroup, Session, cannot_start
 from .trainer_host import Host, ProcessHost, ThreadHost, default_host
 
 INTERRUPTED = 130  # the exit status of a workbench a signal closed, as of a command it stopped
@@ -277,10 +279,23 @@ class WorkbenchApp(App[int]):
         return self.host
 
     def on_start_run(self, _: StartRun) -> None:
+        self.session.group = None  # space: one run of the next setup, a group going or not
         self.start()
 
-    def start(self) -> None:
-        """Start the next run; during a run, stop it and start the next when it has ended."""
+    def on_start_group(self, message: StartGroup) -> None:
+        """n: the next run over message.seeds train seeds, one after another, as one seed group
+        (the id and the presets from lab.session.seed_group, as `run --seeds N` makes them)."""
+        try:
+            group, presets = seed_group(self.session.next_preset, message.seeds)
+        except PresetError as e:
+            self.notify(textual_markup(e), severity="error")
+            return
+        self.session.group = SeedGroup(group, presets)
+        self.start("a seed group started")
+
+    def start(self, why: str = "restarted with space") -> None:
+        """Start the next run (the group's next seed while a group goes); during a run, stop it
+        (`why`) and start the next when it has ended."""
         s = self.session
         if s.data is None:
             if s.data_error:
@@ -291,27 +306,30 @@ class WorkbenchApp(App[int]):
             return
         if s.running:
             s.restarting = True
-            self._ensure_host().stop("restarted with space")
+            self._ensure_host().stop(why)
             self._changed(STATUS)
             return
         self._start_run(s.data)
 
     def _start_run(self, data: Dataset) -> None:
         s = self.session
-        run = RunHistory(number=len(s.runs) + 1, preset=s.next_preset)
+        preset, seed = s.group.next() if s.group is not None else (s.next_preset, None)
+        run = RunHistory(number=len(s.runs) + 1, preset=preset)
+        run.seed = seed
         run.t_start = s.clock()
         s.runs.append(run)
         s.current = run
         self._ensure_host().run(
             run.number,
-            s.next_preset,
+            preset,
             data,
             s.runs_dir,
             trainer_cls=self.trainer_cls,
             store_factory=self.store_factory,
+            group=s.group.id if s.group is not None else None,
         )
         self._changed(NEW_RUN, ALL)
-        _, notice = as_trained(s.next_preset, data)  # the host records the run as trained: say what changed
+        _, notice = as_trained(preset, data)  # the host records the run as trained: say what changed
         if notice:
             self._flash(notice, warn=True)
 
@@ -334,6 +352,18 @@ class WorkbenchApp(App[int]):
             s.restarting = False
             # start() again, not _start_run: a preset opened meanwhile may have its data still loading
             self.start()
+        elif s.group is not None and message.run is s.current:
+            self._group_step(s.group, message.run)
+
+    def _group_step(self, group: SeedGroup, run: RunHistory) -> None:
+        """A run of the seed group ended: the next seed starts, or the group ends and says its spread."""
+        if group.goes_on(run.ended.status if run.ended is not None else "failed"):
+            self.start()
+            return
+        self.session.group = None
+        members = [r for r in list_runs(self.session.runs_dir) if r.group == group.id]
+        for g in group_runs(members):
+            self.notify(f"{textual_markup(group_line(g))}; h: the runs view", title="seed group ended", timeout=10)
 
     def on_toggle_pause(self, _: TogglePause) -> None:
         self.toggle_pause()
@@ -360,6 +390,8 @@ class WorkbenchApp(App[int]):
         if not self.session.running:
             self.notify("no run to stop", timeout=2)
             return
+        if self.session.group is not None:
+            self.session.group.stopped = True  # x stops the whole group: no seed after this one
         self.session.restarting = False
         self._ensure_host().stop("x pressed")
 
@@ -369,6 +401,7 @@ class WorkbenchApp(App[int]):
 
     def _stop_everything(self, reason: str) -> None:
         self.session.restarting = False
+        self.session.group = None
         self._start_when_loaded = False
         if self.host is not None:
             self.host.stop(reason)

@@ -78,6 +78,7 @@ CASES: dict[str, tuple[list, list]] = {
     "tune.fine_epochs": ([1, 4], [0]),
     "tune.final_epochs": ([1, 10], [0, True]),
     "tune.final_candidates": ([1, 5], [0, -1, 1.5]),
+    "tune.leader_seeds": ([0, 3], [-1, 2.5]),
 }
 
 

@@ -342,7 +342,7 @@ def test_stopping_a_search_stops_its_running_trials_mid_training(tmp_path):
     proc = start_search(preset, runs)
     try:
         before = read_until(proc, "trial_started", 2)
-        time.sleep(1.5)  # both trials are training
+        time.sleep(4.0)  # both trials are training (workers start and load the data first: slow under load)
         os.killpg(proc.pid, signal.SIGINT)  # as Ctrl+C does: the search and its workers
         rest = [json.loads(line) for line in proc.stdout]
         proc.wait(timeout=60)

@@ -101,7 +101,7 @@ def test_stopping_a_search_frees_the_dask_workers(cluster, tmp_path):
             seen.append(json.loads(line))
             if sum(e["event"] == "trial_started" for e in seen) == 2:
                 break
-        time.sleep(1.0)  # both trials are training on the workers
+        time.sleep(3.0)  # both trials are training on the workers (loading the data first: slow under load)
         proc.send_signal(signal.SIGTERM)
         seen += [json.loads(line) for line in proc.stdout]
         proc.wait(timeout=30)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_trainer.config import LOG, SEARCHED, Searched, loads_preset, to_toml
+from tui_trainer.config import loads_preset, to_toml
 from tui_trainer.engine.events import to_dict
 from tui_trainer.errors import UserError
 from tui_trainer.lab.search.pool import TrialPool
@@ -36,6 +36,7 @@ from tui_trainer.lab.search.space import (
 from tui_trainer.lab.search.texts import fmt_next, fmt_range, fmt_values
 from tui_trainer.lab.search.trial import TrialSpec, trial_preset
 from tui_trainer.records.search_store import SearchStore
+from tui_trainer.searched import LOG, SEARCHED, Searched
 
 SMALL = (Path(__file__).parent / "digits-search.toml").read_text()  # hidden searched: [20, 40]
 

@@ -5,6 +5,7 @@ read back from a tune recorded by an earlier tui-trainer (tests/old_records)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -16,6 +17,7 @@ from tui_trainer.datasets import load_dataset
 from tui_trainer.engine.events import Epoch
 from tui_trainer.errors import UserError
 from tui_trainer.lab.checks import CheckResult
+from tui_trainer.lab.search.leaders import Leader, by_mean, leader_summary
 from tui_trainer.lab.search.pool import TrialPool
 from tui_trainer.lab.search.runner import TrialEnded
 from tui_trainer.lab.search.space import TrialResult
@@ -36,6 +38,7 @@ from tui_trainer.lab.tune.stages import (
     coarse_preset,
     coarse_ranges,
     final_candidates,
+    final_choice,
     final_preset,
     fine_preset,
     plan_coarse,
@@ -110,6 +113,41 @@ def test_without_a_finished_fine_trial_the_final_stage_continues_the_fine_best_e
     none = SearchStageResult(None, (), (), None, 0)
     assert final_candidates(none, coarse, 3) == [coarse.best]
     assert final_candidates(None, coarse, 3) == [coarse.best]
+
+
+def test_with_leader_seeds_the_final_run_is_the_best_mean_not_the_luckiest_seed():
+    # s1-000 had the best single reading, but its other seeds fall well short: one lucky seed
+    results = [trial("s1-000", 0.95), trial("s1-001", 0.93), trial("s1-002", 0.92)]
+    leaders = [
+        Leader(results[0], (0.95, 0.85, 0.86), 3),
+        Leader(results[1], (0.93, 0.92, 0.94), 3),
+        Leader(results[2], (0.92, 0.91, 0.93), 3),
+    ]
+    assert final_choice(results, leaders).trial_id == "s1-001"
+    assert final_choice(results, []).trial_id == "s1-000"  # leader_seeds off: the one reading decides
+    no_mean = [Leader(r, (), 3) for r in results]  # every seed exploded: the readings decide
+    assert final_choice(results, no_mean).trial_id == "s1-000"
+    assert final_choice([trial("s1-000", None, status="exploded")], []) is None
+    # the summary says each mean ± std and whether the lead is more than seed noise
+    said = leader_summary(by_mean(leaders))
+    assert said.startswith("chosen by the mean over 3 train seeds (best val acc, mean ± sample std): s1-001 0.930 ± ")
+    assert said.endswith("s1-001 and s1-002 are within seed noise")  # 0.930 vs 0.920, std 0.01 on 3 seeds
+    assert "s1-002 0.920 ± 0.010, s1-000 0.887 ± 0.055" in said
+    clear = [Leader(results[1], (0.93, 0.931, 0.929), 3), Leader(results[2], (0.92, 0.921, 0.919), 3)]
+    assert leader_summary(clear).endswith("s1-001 leads s1-002 by more than seed noise")
+
+
+def test_a_final_result_with_leaders_reads_back_from_state_json(tmp_path):
+    results = [trial("s1-000", 0.95), trial("s1-001", 0.93)]
+    leaders = (Leader(results[1], (0.93, 0.92), 2), Leader(results[0], (0.95, 0.85), 2))
+    final = FinalResult(0.93, 4, 0.1, 1e-4, "finished", "", "s1-001", (), leaders=leaders)
+    (tmp_path / "t").mkdir()
+    record = TuneRecord(tmp_path / "t", spiral())
+    state = TuneState()
+    state.set_entry("final", StageEntry("plan", "stopped", "summary", final, "", 1.0))
+    state.save(record)
+    assert read_state(record).result("final", FinalResult) == final
+    assert "leaders" not in json.dumps(dataclasses.replace(final, leaders=()).to_json())  # as before the key
 
 
 def test_the_tuned_preset_keeps_the_trials_exact_values_and_the_fine_ranges():

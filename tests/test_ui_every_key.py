@@ -107,7 +107,7 @@ VIEWS = [
     ("o", OpenPreset, ["down", "up", "tab", "enter"]),
     ("question_mark", HelpScreen, ["down", "q"]),
     ("f", LrFindScreen, ["u", "escape"]),
-    ("s", SearchScreen, ["t", "f", "j", "k", "down", "x", "u", "enter", "escape"]),
+    ("s", SearchScreen, ["t", "i", "down", "pagedown", "i", "f", "j", "k", "down", "x", "u", "enter", "escape"]),
     ("g", TuneScreen, ["u", "x", "escape"]),
 ]
 

@@ -177,6 +177,9 @@ def test_a_job_is_active_until_its_end_arrives_and_running_until_run_returns():
         (-2.6e-12, 2, 7, "-3e-12"),
         (1234.5, 3, None, "1.23e3"),
         (0.5, 3, None, "0.500"),
+        (float("inf"), 2, 7, "inf"),  # an exploded run's ratio, not a crash of the table
+        (float("-inf"), 2, None, "-inf"),
+        (float("nan"), 2, None, "nan"),
     ],
 )
 def test_compact_numbers_fit_their_column(value, digits, width, text):

@@ -12,6 +12,7 @@ from textual.widgets import DataTable
 
 from tui_trainer.commands.search import _LiveFace
 from tui_trainer.config import load_preset
+from tui_trainer.lab.search.importance import METHOD, importance
 from tui_trainer.lab.search.pool import TrialPool
 from tui_trainer.lab.search.runner import (
     SearchControl,
@@ -27,6 +28,7 @@ from tui_trainer.ui.app import WorkbenchApp
 from tui_trainer.ui.jobs import Job
 from tui_trainer.ui.messages import JobUpdated
 from tui_trainer.ui.screens.search import SearchScreen, TrialScatter
+from tui_trainer.ui.widgets.hparam_pane import HyperparamPane
 from tui_trainer.ui.widgets.hyperparams import Hyperparams
 
 TINY = """
@@ -128,6 +130,22 @@ async def test_search_view_shows_every_trial_and_u_makes_the_best_the_next_run(t
             for r in plotted:
                 assert by_id[r.trial_id][0] == math.log10(r.params[plot.key])
             assert plot.best == best.trial_id
+
+        # i: every searched value against val acc, and each key's rank correlation, the method named
+        await pilot.press("i")
+        await pilot.pause()
+        pane = screen.query_one(HyperparamPane)
+        assert pane.display and screen.focused is pane and not any(p.display for p in screen.query(TrialScatter))
+        assert "toggle_plot" not in {b.binding.action for b in screen.active_bindings.values() if b.enabled}
+        rows = importance([(r.params, r.best_val_acc) for r in results])
+        assert {r.key for r in rows} == {"learning_rate", "reg"}
+        assert f"importance: {METHOD}" in pane.plain
+        for r in rows:
+            assert any(line.split()[:2] == [r.key, f"{r.rho:+.2f}"] for line in pane.lines), r.key
+        assert "val acc against each searched value (" in pane.plain and "learning_rate (log)" in pane.plain
+        await pilot.press("i")  # back to the scatters
+        await pilot.pause()
+        assert not pane.display and screen.query_one("#scatter-lr").display
 
         await pilot.press("u")
         await wait_for(pilot, lambda: not isinstance(app.screen, SearchScreen))

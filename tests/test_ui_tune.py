@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from test_ui import BIG, loaded, make_app, plain, run_to_end, wait_for
 
 from tui_trainer.config import load_preset
+from tui_trainer.lab.tune.events import TuneStageEnded
 from tui_trainer.records.run_folder import read_metrics
 from tui_trainer.ui.screens.tune import LrFindScreen, TuneScreen
 
@@ -16,6 +19,10 @@ fine_trials = 2
 fine_epochs = 3
 final_epochs = 3
 """
+
+
+def ended_stage(job, stage: str) -> TuneStageEnded:
+    return next(e for e in job.events if isinstance(e, TuneStageEnded) and e.stage == stage)
 
 
 def step_losses(runs_dir) -> list[float]:
@@ -71,7 +78,9 @@ async def test_u_makes_the_suggestion_the_next_runs_learning_rate_and_nothing_el
 
 
 async def test_g_tunes_the_next_runs_setup_and_u_makes_the_tuned_preset_the_next_run(tmp_path):
-    app = make_app(tmp_path, engine="thread", extra=SMALL_TUNE)
+    # leader_seeds: the final stage's best candidates each run a second train seed, and the best mean wins
+    seeds = SMALL_TUNE.replace("fine_trials = 2", "fine_trials = 4") + "leader_seeds = 2\n"
+    app = make_app(tmp_path, engine="thread", extra=seeds)
     async with app.run_test(size=BIG) as pilot:
         await loaded(pilot)
         await pilot.press("g")
@@ -85,6 +94,14 @@ async def test_g_tunes_the_next_runs_setup_and_u_makes_the_tuned_preset_the_next
         for stage in ("checks", "lr-find", "coarse", "fine", "final"):
             assert f"] {stage}:" in log
         assert "tuned: best val acc" in plain(screen.query_one("#tune-title"))
+        final = ended_stage(screen.job, "final")
+        leaders = final.result["leaders"]  # the best mean first
+        assert len(leaders) >= 2 and all(leader["seeds"] == 2 for leader in leaders)
+        means = [sum(leader["accs"]) / len(leader["accs"]) for leader in leaders]
+        assert means[0] >= means[1] and final.result["trial"] == leaders[0]["result"]["trial_id"]
+        assert "chosen by the mean over 2 train seeds" in log  # the view logs the stage's summary
+        assert ("within seed noise" in log) != ("by more than seed noise" in log)
+        assert "leaders over 2 train seeds" in (Path(ended.report)).read_text()
         await pilot.press("u")
         await pilot.pause()
         assert app.screen is app.workbench

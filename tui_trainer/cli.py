@@ -35,6 +35,7 @@ COMMANDS = {
     "presets": "tui_trainer.commands.presets",
     "runs": "tui_trainer.commands.runs",
     "data": "tui_trainer.commands.data",
+    "serve": "tui_trainer.commands.serve",
     "watch": "tui_trainer.commands.watch",
 }
 RUNS_DIR = "runs"  # where every command records, and what `watch` follows, unless told otherwise
@@ -169,6 +170,31 @@ def build_parser() -> argparse.ArgumentParser:
         "else ~/.cache/tui-trainer; presets find it there)",
     )
     f.add_argument("--base-url", default=None, help=argparse.SUPPRESS)  # tests serve files locally
+
+    p = sub.add_parser(
+        "serve",
+        usage="tui-trainer serve [-h] [--host HOST] [--port PORT] [--allow-remote] [--runs-dir DIR] [--verbose] "
+        "[PRESET | watch [DIR]]",
+        help="the workbench in a browser (needs tui-trainer[web]); each tab is its own session",
+        description="Serve the workbench to a browser: each tab runs its own workbench over the same runs folder. "
+        "It listens on 127.0.0.1; from another machine, forward the port: ssh -L 8000:localhost:8000 HOST, "
+        "then open http://localhost:8000.",
+    )
+    p.add_argument(
+        "what",
+        nargs="*",
+        metavar="PRESET | watch [DIR]",
+        help="the preset each session opens (default: default), or watch and the runs folder to follow",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="where to listen (default: 127.0.0.1; loopback only)")
+    p.add_argument("--port", type=int, default=8000, help="the port to listen on, 1 to 65535 (default: 8000)")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other than the loopback: anyone who can reach the port can start runs",
+    )
+    p.add_argument("--runs-dir", default=None, metavar="DIR", help="where runs are recorded (default: runs)")
+    p.add_argument("--verbose", action="store_true", help="log every request and textual-serve's own messages")
 
     p = sub.add_parser(
         "watch",

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import PresetError
+from .searched import CHOICE, SEARCHED, Searched
 from .usertext import one_line
 
 
@@ -97,30 +98,6 @@ def _preprocess(v: tuple[str, ...]) -> str | None:
     if sum(step.startswith("pca:") for step in v) > 1:
         return 'at most one "pca:K" step'
     return None
-
-
-# --- the searched keys -------------------------------------------------------
-# What a search may vary: a key's range is `[search] NAME`; a trial samples a value
-# from it (lab/search/space.py) and sets the preset key `sets` to it. Adding a
-# searched key is one entry in SEARCHED: the search's store, events and views follow.
-LOG = "log"  # a float, log-uniform in [low, high]
-CHOICE = "choice"  # uniformly one of a list of integers
-
-
-@dataclass(frozen=True)
-class Searched:
-    sample: str  # LOG | CHOICE
-    sets: str  # the preset key a trial's value sets; a list (model.hidden) gets it for each item
-    label: str  # its name in a line of values: "lr 0.0012  reg 3.4e-05"
-    default: tuple[float, ...] = ()  # the range a preset without one searches; (): not searched
-
-
-SEARCHED: dict[str, Searched] = {
-    "learning_rate": Searched(LOG, "train.learning_rate", "lr", (1e-6, 1e-1)),
-    "reg": Searched(LOG, "train.reg", "reg", (1e-5, 1e1)),
-    "hidden": Searched(CHOICE, "model.hidden", "hidden"),
-    "batch_size": Searched(CHOICE, "train.batch_size", "batch"),
-}
 
 
 def _range_spec(s: Searched) -> tuple[str, Check]:
@@ -207,6 +184,10 @@ class TuneConfig:
     final_epochs: int = _f(20, _at_least(1))
     # The best fine configurations continued to final_epochs; the best of them is the final run.
     final_candidates: int = _f(3, _between(1, MAX_TRIALS))
+    # Train seeds the final stage's leaders (its best candidates, at most three) each run with at
+    # final_epochs, their own included: the final run is the best mean, and a lead within seed
+    # noise says so; 0 or 1: off (each candidate's one run decides).
+    leader_seeds: int = _f(0, _at_least(0))
 
 
 @dataclass(frozen=True)

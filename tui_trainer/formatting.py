@@ -73,6 +73,8 @@ def compact(v: float, digits: int = 2, width: int | None = None) -> str:
         return "0"
     if v != v:
         return "nan"
+    if v in (math.inf, -math.inf):  # a ratio of an exploded run, a hand-written threshold
+        return "inf" if v > 0 else "-inf"
     while True:
         m, e = f"{v:.{digits - 1}e}".split("e")
         exp = int(e)

@@ -2,9 +2,10 @@
 
 Bad presets and keys fail here, before the screen opens; so does a console that is
 no terminal (stdin, stdout or stderr closed, redirected or piped): the workbench would
-draw for nobody, or wait for keys that never come. Once open, SIGTERM, a hangup or a
-terminal that goes away quit it as q does (ui/terminal.py), the running run recorded;
-exit status 130 then.
+draw for nobody, or wait for keys that never come. Served in a browser (`tui-trainer
+serve` runs it with Textual's web driver), its keys and screen are pipes to the server.
+Once open, SIGTERM, a hangup or a terminal that goes away (served: the server) quit it
+as q does (ui/terminal.py), the running run recorded; exit status 130 then.
 
 Exit status: 0 when the workbench is closed, 2 bad input (or no terminal), 130 closed by a
 signal or the terminal going away.
@@ -33,10 +34,14 @@ def command(args) -> int:
 
 
 def need_a_terminal(instead: str) -> None:
-    """A UserError unless stdin, stdout and stderr are all a terminal; `instead` says what
-    to do without one."""
-    # it reads keys on stdin and draws on stderr (Textual's choice); stdout, redirected, is a log
-    not_a_terminal = [name for name in ("stdin", "stdout", "stderr") if not _is_tty(getattr(sys, name))]
+    """A UserError unless stdin, stdout and stderr are all a terminal (or the workbench is
+    served in a browser); `instead` says what to do without one."""
+    from ..ui import terminal
+
+    # it reads keys on stdin and draws on stderr (Textual's choice); stdout, redirected, is a log.
+    # Served in a browser (`tui-trainer serve`), its keys and screen are pipes to the server.
+    streams = () if terminal.served() else ("stdin", "stdout", "stderr")
+    not_a_terminal = [name for name in streams if not _is_tty(getattr(sys, name))]
     if not_a_terminal:
         names = " and ".join(
             [", ".join(not_a_terminal[:-1]), not_a_terminal[-1]] if len(not_a_terminal) > 1 else not_a_terminal

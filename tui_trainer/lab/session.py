@@ -50,7 +50,8 @@ from ..records.atomic import safe_name
 from ..records.run_folder import RunStore
 from .advisor import Advisor
 
-StoreFactory = Callable[[Path, Preset, Dataset], RunStore]
+# (runs_dir, preset, data) and, for a run of a seed group, group=its id: RunStore.create's signature
+StoreFactory = Callable[..., RunStore]
 EpochHook = Callable[[Trainer], None]
 
 STOPPED_AT_ONCE = "interrupted twice; stopped at once"
@@ -132,7 +133,7 @@ def record_run(
     store = None
     if runs_dir is not None:
         store = (
-            RunStore.create(Path(runs_dir), preset, data, group)
+            store_factory(Path(runs_dir), preset, data, group=group)
             if group
             else store_factory(Path(runs_dir), preset, data)
         )

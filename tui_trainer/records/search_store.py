@@ -14,7 +14,7 @@ The database can be read while the search writes it (WAL).
 The store keeps plain mappings, a trial as its flat form (lab/search/space.py:
 its fields and one value per searched key), and knows nothing of which keys
 are searched: a row's key without a column gets one, so a key added to the
-searched keys (config.SEARCHED) is a new column in old and new stores alike.
+searched keys (searched.SEARCHED) is a new column in old and new stores alike.
 Stores written before that (schema 1: learning_rate, reg, hidden and
 batch_size as columns from the start) open, read and resume the same way.
 """

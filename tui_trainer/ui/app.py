@@ -46,9 +46,9 @@ from ..datasets import Dataset, load_dataset
 from ..engine import Trainer
 from ..engine.events import RunEnded
 from ..errors import PresetError, UserError, in_words
-from ..lab.session import as_trained
-from ..records.follow import POLL_S
-from ..records.run_folder import RunStore, close_abandoned
+from ..lab.compare import group_line, group_runs
+from ..lab.session import as_trained, seed_group
+from ..records.run_folder import RunStore, close_abandoned, list_runs
 from ..usertext import textual_markup
 from . import terminal, texts
 from .history import LAYER, NOTES, RATIOS, EventQueue, RunHistory
@@ -73,6 +73,7 @@ from .messages import (
     PresetChosen,
     RunDone,
     SessionChanged,
+    StartGroup,
     StartJob,
     StartRun,
     StopJob,
@@ -80,17 +81,15 @@ from .messages import (
     TogglePause,
     UseConfig,
     Wake,
-    WatchOpen,
 )
 from .screens.help import PANES, HelpScreen
 from .screens.search import SearchScreen
 from .screens.tune import LrFindScreen, TuneScreen
-from .screens.watch import WatchScreen
 from .screens.workbench import WorkbenchScreen
 from .screens.workbench_keys import FOCUS_HELP, MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS
-from .session import Session, cannot_start
+from .session import SeedGroup, Session, cannot_start
 from .trainer_host import Host, ProcessHost, ThreadHost, default_host
-from .watching import WatchedRun, first_events
+from .watch_mode import WatchMode
 
 INTERRUPTED = 130  # the exit status of a workbench a signal closed, as of a command it stopped
 
@@ -103,7 +102,7 @@ GLOBAL_KEYS = [
 FOLLOWED = {RATIOS, NOTES, LAYER}
 
 
-class WorkbenchApp(App[int]):
+class WorkbenchApp(WatchMode, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-trainer"
     ENABLE_COMMAND_PALETTE = True
@@ -157,9 +156,7 @@ class WorkbenchApp(App[int]):
 
     def on_mount(self) -> None:
         if self.session.watching:
-            self.set_interval(POLL_S, self._follow)
-            home = WatchScreen(self.session.runs_dir, opened=lambda: self.session.current is not None)
-            self.call_after_refresh(self.push_screen, home)  # over the workbench once it has its size
+            self.watch_home()
         else:
             self.load_data(self.session.base_preset)
         self.set_interval(self.drain_interval, self._drain)
@@ -293,10 +290,23 @@ class WorkbenchApp(App[int]):
         return self.host
 
     def on_start_run(self, _: StartRun) -> None:
+        self.session.group = None  # space: one run of the next setup, a group going or not
         self.start()
 
-    def start(self) -> None:
-        """Start the next run; during a run, stop it and start the next when it has ended."""
+    def on_start_group(self, message: StartGroup) -> None:
+        """n: the next run over message.seeds train seeds, one after another, as one seed group
+        (the id and the presets from lab.session.seed_group, as `run --seeds N` makes them)."""
+        try:
+            group, presets = seed_group(self.session.next_preset, message.seeds)
+        except PresetError as e:
+            self.notify(textual_markup(e), severity="error")
+            return
+        self.session.group = SeedGroup(group, presets)
+        self.start("a seed group started")
+
+    def start(self, why: str = "restarted with space") -> None:
+        """Start the next run (the group's next seed while a group goes); during a run, stop it
+        (`why`) and start the next when it has ended."""
         s = self.session
         if s.data is None:
             if s.data_error:
@@ -307,27 +317,30 @@ class WorkbenchApp(App[int]):
             return
         if s.running:
             s.restarting = True
-            self._ensure_host().stop("restarted with space")
+            self._ensure_host().stop(why)
             self._changed(STATUS)
             return
         self._start_run(s.data)
 
     def _start_run(self, data: Dataset) -> None:
         s = self.session
-        run = RunHistory(number=len(s.runs) + 1, preset=s.next_preset)
+        preset, seed = s.group.next() if s.group is not None else (s.next_preset, None)
+        run = RunHistory(number=len(s.runs) + 1, preset=preset)
+        run.seed = seed
         run.t_start = s.clock()
         s.runs.append(run)
         s.current = run
         self._ensure_host().run(
             run.number,
-            s.next_preset,
+            preset,
             data,
             s.runs_dir,
             trainer_cls=self.trainer_cls,
             store_factory=self.store_factory,
+            group=s.group.id if s.group is not None else None,
         )
         self._changed(NEW_RUN, ALL)
-        _, notice = as_trained(s.next_preset, data)  # the host records the run as trained: say what changed
+        _, notice = as_trained(preset, data)  # the host records the run as trained: say what changed
         if notice:
             self._flash(notice, warn=True)
 
@@ -350,6 +363,18 @@ class WorkbenchApp(App[int]):
             s.restarting = False
             # start() again, not _start_run: a preset opened meanwhile may have its data still loading
             self.start()
+        elif s.group is not None and message.run is s.current:
+            self._group_step(s.group, message.run)
+
+    def _group_step(self, group: SeedGroup, run: RunHistory) -> None:
+        """A run of the seed group ended: the next seed starts, or the group ends and says its spread."""
+        if group.goes_on(run.ended.status if run.ended is not None else "failed"):
+            self.start()
+            return
+        self.session.group = None
+        members = [r for r in list_runs(self.session.runs_dir) if r.group == group.id]
+        for g in group_runs(members):
+            self.notify(f"{textual_markup(group_line(g))}; h: the runs view", title="seed group ended", timeout=10)
 
     def on_toggle_pause(self, _: TogglePause) -> None:
         self.toggle_pause()
@@ -376,6 +401,8 @@ class WorkbenchApp(App[int]):
         if not self.session.running:
             self.notify("no run to stop", timeout=2)
             return
+        if self.session.group is not None:
+            self.session.group.stopped = True  # x stops the whole group: no seed after this one
         self.session.restarting = False
         self._ensure_host().stop("x pressed")
 
@@ -385,6 +412,7 @@ class WorkbenchApp(App[int]):
 
     def _stop_everything(self, reason: str) -> None:
         self.session.restarting = False
+        self.session.group = None
         self._start_when_loaded = False
         if self.host is not None:
             self.host.stop(reason)
@@ -438,34 +466,6 @@ class WorkbenchApp(App[int]):
             if isinstance(event, RunEnded):
                 run.finish(self.session.clock())
         self.workbench.post_message(Drained(current, touched, followed))
-
-    # --- watching: runs, searches, tunes and lr-finds other processes write ------------------------
-
-    def on_watch_open(self, message: WatchOpen) -> None:
-        """The watcher's list opened a run: the workbench's panes show it, fed from its folder."""
-        s = self.session
-        run = WatchedRun.open(message.path, number=1, root=s.runs_dir)
-        s.current, s.base_preset, s.next_preset = run, run.preset, run.preset
-        self.events.push(run, first_events(run))
-        self._changed(NEW_RUN, ALL, OPENED)
-        self._follow()
-
-    def _follow(self) -> None:
-        """Every POLL_S: the watched run's new events join the queue, as a trainer's do (see _drain)."""
-        s = self.session
-        run = s.current
-        if not isinstance(run, WatchedRun):
-            return
-        events, reset = run.poll()
-        if reset:
-            s.current = run = run.reopened()
-            self._changed(NEW_RUN, ALL)
-        if events:
-            self.events.push(run, events)
-        elif run.quiet:
-            self._changed(STATUS)
-        if run.behind:  # a long run's file, a part a poll: the rest after the keys waiting
-            self.call_later(self._follow)
 
     # --- the jobs: checks, search, lr-find, tune ------------------------------------------------
 

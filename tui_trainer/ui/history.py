@@ -33,6 +33,7 @@ class RunHistory(History):
         self.layer: LayerSnapshot | None = None  # the first layer's weights, as last sent
         self.run_dir = ""  # the run directory's folder name, once created
         self.error_where = ""  # for a failed run: the last frame of the traceback
+        self.seed: tuple[int, int] | None = None  # in a seed group (n): its place, the group's size
         # Time bookkeeping for the status bar, on the app's clock (injectable for tests).
         self.t_start: float | None = None
         self.t_end: float | None = None

@@ -118,6 +118,14 @@ class StartRun(Message):
     """space: start the next run (during a run: restart)."""
 
 
+class StartGroup(Message):
+    """n: run the next run over `seeds` train seeds as one seed group."""
+
+    def __init__(self, seeds: int) -> None:
+        super().__init__()
+        self.seeds = seeds
+
+
 class TogglePause(Message):
     """p: pause or resume the run."""
 

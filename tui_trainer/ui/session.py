@@ -24,6 +24,27 @@ from .jobs import JOBS, AnyJob, ChecksState
 
 
 @dataclass
+class SeedGroup:
+    """`n`: the next run over several train seeds, one run after another, as one seed group
+    (lab.session.seed_group made the id and the presets, as for `run --seeds N`)."""
+
+    id: str
+    presets: list[Preset]  # one per seed, in the order they run
+    started: int = 0  # runs started so far
+    stopped: bool = False  # x: the run going is the group's last
+
+    def next(self) -> tuple[Preset, tuple[int, int]]:
+        """The next seed's preset and (its place, the group's size); counts it started."""
+        self.started += 1
+        return self.presets[self.started - 1], (self.started, len(self.presets))
+
+    def goes_on(self, status: str) -> bool:
+        """Whether another seed starts after a run of the group ended with `status`: not after
+        x or a stop of any kind (as `run --seeds` stops at a signal), nor after the last seed."""
+        return not self.stopped and status != "stopped" and self.started < len(self.presets)
+
+
+@dataclass
 class Session:
     base_preset: Preset  # the preset opened (`o`), or the one a picked configuration's data came from
     next_preset: Preset  # what space will run
@@ -37,6 +58,7 @@ class Session:
     restarting: bool = False  # space during a run: the next one starts when it has ended
     checks: ChecksState = field(default_factory=ChecksState)  # what the checks pane shows
     jobs: dict[str, AnyJob] = field(default_factory=dict)  # the last job of each kind (jobs.JOBS)
+    group: SeedGroup | None = None  # the seed group going (n), if one is
     watching: bool = False  # `tui-trainer watch`: the runs shown are other processes', read-only
 
     @property

@@ -14,11 +14,17 @@ process where it stands:
 - meanwhile Textual's writer thread dies on the first write that fails, and
   the queue it no longer empties blocks the app's exit: `tolerant` gives the
   driver a stream that drops what cannot be written instead.
+
+Served in a browser (`tui-trainer serve`: textual-serve runs the workbench with
+Textual's web driver, its keys and screen on pipes to the server), the terminal
+is the server: the server gone (killed outright, so it could not say quit) is
+the workbench handed to another parent, and writes to its pipe fail the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -26,6 +32,14 @@ from typing import Any
 
 QUIT_SIGNALS = ("SIGTERM", "SIGHUP")
 CHECK_S = 1.0  # how often the app looks whether its terminal is still there
+WEB_DRIVER = "textual.drivers.web_driver:WebDriver"  # what textual-serve puts in TEXTUAL_DRIVER
+_PARENT = os.getppid()  # served, the server: the process that started this one
+
+
+def served() -> bool:
+    """Whether this workbench is served in a browser: Textual draws through its web driver
+    on pipes to textual-serve's server, not on a terminal."""
+    return os.environ.get("TEXTUAL_DRIVER") == WEB_DRIVER
 
 
 def on_quit_signals(quit_by: Callable[[str], None]) -> None:
@@ -42,7 +56,10 @@ def on_quit_signals(quit_by: Callable[[str], None]) -> None:
 
 
 def gone() -> bool:
-    """Whether the terminal on stdin went away (POSIX; elsewhere never)."""
+    """Whether the terminal on stdin went away (POSIX; elsewhere never); served, whether the
+    server went away."""
+    if served():
+        return os.getppid() != _PARENT
     try:
         import termios
     except ImportError:
@@ -83,9 +100,29 @@ class _Tolerant:
 
 def tolerant(driver_class: type) -> type:
     """`driver_class` drawing through a _Tolerant stream (Textual's Linux driver draws on
-    its `_file`); any other driver as it is."""
+    its `_file`, the web driver writes with its `_write`); any other driver as it is."""
     from textual.drivers.linux_driver import LinuxDriver
+    from textual.drivers.web_driver import WebDriver
 
+    if issubclass(driver_class, WebDriver):
+
+        class TolerantWebDriver(driver_class):  # type: ignore[valid-type,misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                driver: Any = self
+                write, failed = driver._write, [False]
+
+                def write_or_drop(data: bytes) -> int:
+                    if not failed[0]:
+                        try:
+                            return write(data)
+                        except OSError:
+                            failed[0] = True
+                    return len(data)
+
+                driver._write = write_or_drop
+
+        return TolerantWebDriver
     if not issubclass(driver_class, LinuxDriver):
         return driver_class
 

@@ -52,6 +52,8 @@ def status_fields(
         note = "restarting…"
     elif run.started is None:
         note = "starting…"
+    if run.seed is not None:  # a seed group's run (n): which seed, before how it ended
+        note = f"seed {run.seed[0]} of {run.seed[1]}" + (f" · {note}" if note else "")
     return dict(
         **fields,
         run_number=run.number,

@@ -67,6 +67,7 @@ class Host(Protocol):
         runs_dir: Path,
         trainer_cls: type[Trainer] = Trainer,
         store_factory: StoreFactory = RunStore.create,
+        group: str | None = None,
     ) -> None: ...
 
     def stop(self, reason: str) -> None: ...
@@ -96,6 +97,7 @@ def train_one(
     control: RunControl,
     trainer_cls: type[Trainer],
     store_factory: StoreFactory,
+    group: str | None = None,
 ) -> str:
     """One run, recorded in the run directory as a headless run is (lab/session.py).
     Never raises; returns where a failure happened ('' when none). `sink` also gets
@@ -112,6 +114,7 @@ def train_one(
             on_epoch=snapshot_hook(sink, preset.train.epochs),
             trainer_cls=trainer_cls,
             store_factory=store_factory,
+            group=group,
         )
         assert run.path is not None
         sink(StoreOpened(run.path.name))
@@ -181,6 +184,7 @@ class ThreadHost:
         runs_dir: Path,
         trainer_cls: type[Trainer] = Trainer,
         store_factory: StoreFactory = RunStore.create,
+        group: str | None = None,
     ) -> None:
         control = self.control = RunControl()
         self.busy.set()
@@ -190,13 +194,13 @@ class ThreadHost:
             if not self._closed:
                 on_events(number, [event])
 
-        def store(runs_dir: Path, preset: Preset, data: Dataset) -> RunStore:
-            made = self._store = store_factory(runs_dir, preset, data)
+        def store(runs_dir: Path, preset: Preset, data: Dataset, **group: str) -> RunStore:
+            made = self._store = store_factory(runs_dir, preset, data, **group)
             return made
 
         def work() -> None:
             try:
-                where = train_one(number, preset, data, runs_dir, sink, control, trainer_cls, store)
+                where = train_one(number, preset, data, runs_dir, sink, control, trainer_cls, store, group)
             finally:
                 self.busy.clear()
             if not self._closed:
@@ -301,6 +305,7 @@ class ProcessHost:
         runs_dir: Path,
         trainer_cls: type[Trainer] = Trainer,
         store_factory: StoreFactory = RunStore.create,
+        group: str | None = None,
     ) -> None:
         """`data` is not sent: the child loads (and keeps) the data set the preset names.
         A child that died (killed, out of memory) is replaced first."""
@@ -308,7 +313,7 @@ class ProcessHost:
             self._reader.join(1)  # it reports the dead child's runs first
             self._start()
         self._running.add(number)
-        self._send(("run", number, preset, str(runs_dir), trainer_cls, store_factory))
+        self._send(("run", number, preset, str(runs_dir), trainer_cls, store_factory, group))
 
     def stop(self, reason: str) -> None:
         self._send(("stop", reason))
@@ -432,7 +437,7 @@ def serve(conn) -> None:
         msg = orders.get()
         if msg[0] == "quit":
             break
-        _, number, preset, runs_dir, trainer_cls, store_factory, control = msg
+        _, number, preset, runs_dir, trainer_cls, store_factory, group, control = msg
 
         def data(preset=preset) -> Dataset:
             nonlocal cached
@@ -441,7 +446,7 @@ def serve(conn) -> None:
             return cached[1]
 
         sink = _PipeSink(conn, number, send_lock)
-        where = train_one(number, preset, data, Path(runs_dir), sink, control, trainer_cls, store_factory)
+        where = train_one(number, preset, data, Path(runs_dir), sink, control, trainer_cls, store_factory, group)
         sink.flush()
         with send_lock:
             conn.send(("done", number, where))

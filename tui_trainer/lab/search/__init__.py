@@ -1,7 +1,7 @@
 """Coarse-to-fine random search in log space.
 
 space (the values as one mapping per trial, sampled from ranges by the table
-config.SEARCHED; ranking, narrowing, edge of range; apply_params), trial (one
+searched.SEARCHED; ranking, narrowing, edge of range; apply_params), trial (one
 trial as a pure function of preset, trial and seed), pool (where trials run: a
 local process pool, a Dask cluster or threads, and their stop flags), runner
 (the stages' loop and its events), refine (the next, finer search: next.toml),

@@ -22,12 +22,12 @@ terminal's rows are too few for that with tens of trials.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...config import LOG, SEARCHED
 from ...records.search_store import read_results
+from ...searched import LOG, SEARCHED
 from .space import TrialResult
 from .texts import fmt_value, in_order
 
@@ -44,23 +44,33 @@ class Importance:
     n: int  # trials with a val accuracy and a value for the key
 
 
+def points_of(results: Iterable[TrialResult]) -> list[Point]:
+    """Trials as points: every one recorded (a trial without a val accuracy is left out later)."""
+    return [(r.params, r.best_val_acc) for r in results]
+
+
 def recorded_points(folder: str | Path) -> list[Point]:
     """Every trial a search folder recorded, as points (read without taking the folder)."""
-    out: list[Point] = []
+    results = []
     for row in read_results(folder):
         try:
-            r = TrialResult.from_dict(row)
+            results.append(TrialResult.from_dict(row))
         except (KeyError, TypeError, ValueError):
             continue
-        out.append((r.params, r.best_val_acc))
-    return out
+    return points_of(results)
 
 
 def report_lines(folder: str | Path, width: int = 80) -> list[str]:
     """What a search's report adds: the importance table and the scatter row of its trials."""
-    points = recorded_points(folder)
+    return picture_lines(recorded_points(folder), width)
+
+
+def picture_lines(points: Sequence[Point], width: int = 80, height: int = 8, panel: int = 30) -> list[str]:
+    """The importance table, then the scatter row `width` wide with panels `height` rows tall
+    and at most `panel` wide: the hyperparameter view of every face (the reports, the search
+    view's `i`)."""
     table = importance_lines(points)
-    picture = scatter_row(points, width)
+    picture = scatter_row(points, width, height, panel)
     return [*table, *([""] if table and picture else []), *picture]
 
 
@@ -132,9 +142,10 @@ def importance_lines(points: Sequence[Point]) -> list[str]:
     return lines
 
 
-def scatter_row(points: Sequence[Point], width: int = 80, height: int = 8) -> list[str]:
+def scatter_row(points: Sequence[Point], width: int = 80, height: int = 8, panel_max: int = 30) -> list[str]:
     """Every searched key's values (x; log scale for a log-sampled key) against best val acc
-    (y, shared), one panel per key side by side; `o` a trial, `*` the best one. Fits `width`."""
+    (y, shared), one panel per key side by side, each at most `panel_max` wide; `o` a trial,
+    `*` the best one. Fits `width`."""
     usable = _usable(points)
     keys = [k for k in in_order({k for p, _ in usable for k in p}) if len({p.get(k) for p, _ in usable}) > 1]
     if not usable or not keys:
@@ -143,7 +154,7 @@ def scatter_row(points: Sequence[Point], width: int = 80, height: int = 8) -> li
     lo, hi = min(accs), max(accs)
     best = max(range(len(usable)), key=lambda i: accs[i])
     axis = 7  # "0.912 |"
-    panel = max(min((width - axis) // len(keys) - 2, 30), 10)
+    panel = max(min((width - axis) // len(keys) - 2, panel_max), 10)
     grids = []
     for key in keys:
         log = key in SEARCHED and SEARCHED[key].sample == LOG

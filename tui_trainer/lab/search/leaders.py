@@ -75,7 +75,12 @@ def reseed_leaders(
             if acc is not None and math.isfinite(acc):
                 accs.append(acc)
         out.append(Leader(r, tuple(accs), seeds))
-    return sorted(out, key=lambda leader: -(leader.mean if leader.mean is not None else -1.0))
+    return by_mean(out)
+
+
+def by_mean(leaders: Sequence[Leader]) -> list[Leader]:
+    """The leaders, the best mean over seeds first (ties: the better ranked first; no mean: last)."""
+    return sorted(leaders, key=lambda leader: -(leader.mean if leader.mean is not None else -1.0))
 
 
 def leader_lines(leaders: Sequence[Leader]) -> list[str]:
@@ -97,3 +102,22 @@ def leader_lines(leaders: Sequence[Leader]) -> list[str]:
         else:
             lines.append(f"  {first.result.trial_id} leads {second.result.trial_id} by more than seed noise")
     return lines
+
+
+def leader_summary(leaders: Sequence[Leader]) -> str:
+    """leader_lines in one sentence, for a stage's summary line ("" without leaders)."""
+    if not leaders:
+        return ""
+    each = ", ".join(
+        f"{leader.result.trial_id} {accuracy(leader.mean)} ± {accuracy(leader.std)}"
+        if leader.mean is not None
+        else f"{leader.result.trial_id} no val acc"
+        for leader in leaders
+    )
+    said = f"chosen by the mean over {leaders[0].seeds} train seeds (best val acc, mean ± sample std): {each}"
+    if len(leaders) < 2:
+        return said
+    first, second = leaders[0], leaders[1]
+    if within_seed_noise(first.accs, second.accs):
+        return f"{said}; {first.result.trial_id} and {second.result.trial_id} are within seed noise"
+    return f"{said}; {first.result.trial_id} leads {second.result.trial_id} by more than seed noise"

@@ -12,9 +12,10 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ...config import LOG, SEARCHED, Preset, to_toml
+from ...config import Preset, to_toml
 from ...errors import UserError
 from ...records.atomic import write_record_text
+from ...searched import LOG, SEARCHED
 from .space import TrialResult, apply_params, range_changes
 
 # The ready preset of the suggested next search, in the search folder.

@@ -2,7 +2,7 @@
 
 Pure functions over plain values (NumPy only), shared by the search core and
 any face. The keys searched and how each is sampled come from one table,
-config.SEARCHED; here a trial's values are one mapping, `params` (name ->
+searched.SEARCHED; here a trial's values are one mapping, `params` (name ->
 value, the keys searched only), and a stage's ranges another, `Ranges`
 (name -> [low, high] for a log key, the choices for a choice key; () or
 absent: not searched), as Optuna's trials hold `params` beside their
@@ -34,8 +34,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...config import CHOICE, LOG, LOG_LIMITS, SEARCHED, Preset, SearchConfig
+from ...config import LOG_LIMITS, Preset, SearchConfig
 from ...records.typed_json import BadField, read_as, show
+from ...searched import CHOICE, LOG, SEARCHED
 
 STATUSES = ("finished", "exploded", "failed", "stopped")  # how a trial ended: a run's statuses
 

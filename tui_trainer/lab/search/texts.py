@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ...config import LOG, SEARCHED
 from ...formatting import accuracy, plural
+from ...searched import LOG, SEARCHED
 from .refine import NEXT_PRESET
 from .runner import SearchEnded, SearchStarted
 from .space import TrialResult

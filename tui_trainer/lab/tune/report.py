@@ -176,12 +176,14 @@ def final_part(record: TuneRecord, entry: StageEntry[FinalResult]) -> list[str]:
 
 def _candidates(record: TuneRecord, result: FinalResult) -> list[str]:
     cands = result.candidates
+    seeds = _leaders(result)
     if len(cands) < 2:
-        return []
+        return seeds
+    which = "the best mean over seeds (below)" if result.leaders else "the best of them"
     lines = [
         f"The fine search ranked its trials after {record.preset.tune.fine_epochs} epochs; the best then is not "
         f"always the best after {record.preset.tune.final_epochs}, so its best {len(cands)} went on (each "
-        "with its values and seed, so it repeats its trial first) and the best of them is the final run:",
+        f"with its values and seed, so it repeats its trial first) and {which} is the final run:",
         "",
         f"| fine trial | val acc after {record.preset.tune.final_epochs} epochs | best epoch | learning rate | reg |",
         "| --- | --- | --- | --- | --- |",
@@ -192,7 +194,22 @@ def _candidates(record: TuneRecord, result: FinalResult) -> list[str]:
             f"| {c.trial}{chosen} | {accuracy(c.best_val_acc)} | {c.best_epoch or '-'} | "
             f"{hyperparameter(c.learning_rate)} | {hyperparameter(c.reg)} |"
         )
-    return [*lines, ""]
+    return [*lines, "", *seeds]
+
+
+def _leaders(result: FinalResult) -> list[str]:
+    """[tune] leader_seeds: each leader's mean ± std over its seeds, and whether the final run's lead
+    is more than seed noise; one lucky seed should not choose the tuned preset."""
+    if not result.leaders:
+        return []
+    return [
+        "Each leader also ran with other train seeds (the data split kept), and the best mean was chosen:",
+        "",
+        "```",
+        *leader_lines(result.leaders),
+        "```",
+        "",
+    ]
 
 
 def _accuracy_curves(epochs: list[dict]) -> str:

@@ -114,6 +114,8 @@ class FinalResult:
     # test examples, or a state.json from before it was read).
     test_acc: float | None = None
     n_test: int = 0
+    # [tune] leader_seeds: the best candidates over seeds, the best mean first (the final run's)
+    leaders: tuple[Leader, ...] = ()
     PATHS: ClassVar[tuple[str, ...]] = ("run", "tuned_preset")  # named inside the tune folder in state.json
 
     def to_json(self) -> dict:
@@ -122,6 +124,8 @@ class FinalResult:
             del d["tuned_preset"]
         if self.test_acc is None:  # a state.json from before the test split was read writes back the same
             del d["test_acc"], d["n_test"]
+        if not self.leaders:  # nor one from before leader_seeds, or without it
+            del d["leaders"]
         return d
 
     def lacks(self) -> str | None:

@@ -6,12 +6,14 @@ them out; runner.py's table says which stage uses which."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from ...config import Preset
 from ...formatting import accuracy, hyperparameter, plural
 from ..checks import CheckResult
-from ..search.space import TrialResult, apply_params, range_changes
+from ..search.leaders import LEADERS, Leader, by_mean
+from ..search.space import TrialResult, apply_params, best_trial, range_changes
 from .results import ChecksResult, LrFindResult, SearchStageResult, TuneState
 
 LR_MARGIN = 3.0
@@ -90,6 +92,16 @@ def final_candidates(fine: SearchStageResult | None, coarse: SearchStageResult, 
         if best is not None:
             return [best]
     raise AssertionError("the final stage runs only after a search found a best trial")
+
+
+def final_choice(results: Sequence[TrialResult], leaders: Sequence[Leader]) -> TrialResult | None:
+    """The candidate the final run is: with [tune] leader_seeds, the leader with the best mean
+    over its seeds (search.leaders.by_mean: one lucky seed does not choose), else the best
+    candidate's one reading (space.best_trial); None when none has a val accuracy."""
+    means = [leader for leader in leaders if leader.mean is not None]
+    if means:
+        return by_mean(means)[0].result
+    return best_trial(results)
 
 
 def final_preset(preset: Preset, best: TrialResult, ranges: dict | None) -> Preset:
@@ -185,12 +197,21 @@ def plan_final(preset: Preset, state: TuneState) -> str:
         f"{c.trial_id}: lr {hyperparameter(c.params['learning_rate'])}, reg {hyperparameter(c.params['reg'])}"
         for c in cands
     )
+    seeds = ""
+    if tc.leader_seeds > 1 and len(cands) == 1:
+        seeds = f"; it runs over {tc.leader_seeds} train seeds too ([tune] leader_seeds): its mean is said beside"
+    elif tc.leader_seeds > 1:
+        seeds = (
+            f"; the best {min(len(cands), LEADERS)} then run over {tc.leader_seeds} train seeds each "
+            "([tune] leader_seeds) and the best mean is the final run"
+        )
     if len(cands) == 1:
         return (
             f"a {tc.final_epochs}-epoch run of the best trial {cands[0].trial_id} (its values and seed: "
-            f"it repeats that trial's {plural(cands[0].epochs, 'epoch')}, then goes on): {values}"
+            f"it repeats that trial's {plural(cands[0].epochs, 'epoch')}, then goes on){seeds}: {values}"
         )
+    best = "" if seeds else "; the best is the final run"
     return (
         f"the best {len(cands)} fine trials continued to {tc.final_epochs} epochs (each with its values and seed "
-        f"repeats its {plural(cands[0].epochs, 'epoch')}, then goes on); the best is the final run: {values}"
+        f"repeats its {plural(cands[0].epochs, 'epoch')}, then goes on){best}{seeds}: {values}"
     )

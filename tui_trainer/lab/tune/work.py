@@ -20,14 +20,24 @@ from ...records.search_store import SearchStore
 from ...records.tune_folder import TuneRecord
 from ..checks import CheckResult, iter_checks
 from ..lr_find import SUGGESTED, find_lr
-from ..search.pool import FileFlag, TrialPool
+from ..search.leaders import Leader, leader_summary, reseed_leaders
+from ..search.pool import FileFlag, StopFlag, TrialPool
 from ..search.runner import SearchControl, TrialEnded, run_search
-from ..search.space import Trial, TrialResult, best_trial
+from ..search.space import Trial, TrialResult, rank
 from ..search.trial import TrialSpec, run_trial
 from ..session import held_out_accuracy, record_run
 from .control import TuneControl
 from .results import Candidate, ChecksResult, FinalResult, LrFindResult, R, SearchStageResult, TuneState
-from .stages import check_fails, checks_outcome, coarse_input, final_inputs, final_preset, fine_input, tuned_ranges
+from .stages import (
+    check_fails,
+    checks_outcome,
+    coarse_input,
+    final_choice,
+    final_inputs,
+    final_preset,
+    fine_input,
+    tuned_ranges,
+)
 
 
 @dataclass
@@ -159,32 +169,39 @@ def _search(t: Tune, name: str, preset: Preset) -> Outcome[SearchStageResult]:
 
 
 def run_final(t: Tune) -> Outcome[FinalResult]:
-    """Continue the best fine trials to final_epochs and keep the best (space.best_trial): the
+    """Continue the best fine trials to final_epochs and keep the best (stages.final_choice): the
     fine search ranked them after fine_epochs, and the best then is not always the best at the end.
     The first trains here, recorded as a run, while the others train as trials on the workers;
-    when one of those wins, it is trained again here to be recorded (same values and seed)."""
+    with [tune] leader_seeds the best of them then run over other train seeds on the workers and
+    the best mean wins; when a candidate other than the first wins, it is trained again here to be
+    recorded (same values and seed)."""
     tc = t.preset.tune
     cands = final_inputs(t.preset, t.state)
     trials = [
-        # ties in space.rank go to the lower index: the better fine trial
-        Trial(f"final-{n}", 1, n - 1, c.params, tc.final_epochs)
+        # named as the fine trials they continue; ties in space.rank go to the lower index: the better one
+        Trial(c.trial_id, 1, n - 1, c.params, tc.final_epochs)
         for n, c in enumerate(cands, 1)
     ]
-    flag = t.pool.stop_flag(t.record.path, t.record.path.name) if len(trials) > 1 else None
+    flag = t.pool.stop_flag(t.record.path, t.record.path.name) if len(trials) > 1 or tc.leader_seeds > 1 else None
+    t.control.flag = flag
+    if flag is not None and t.control.stopped:
+        flag.set()
     futures = [t.pool.submit(run_trial, TrialSpec(t.preset, trial, flag)) for trial in trials[1:]]
     try:
         run = _final_run(t, cands[0])
         if flag is not None and run.ended.status != "finished":
             flag.set()
         results = [_run_result(trials[0], run), *_collect(t, futures, trials[1:], flag)]
+        leaders = _reseed(t, results, flag) if flag is not None else []
     finally:
+        t.control.flag = None
         if isinstance(flag, FileFlag):
             flag.clear()
     candidates = tuple(
         Candidate(c.trial_id, c.params["learning_rate"], c.params["reg"], r.status, r.best_val_acc, r.best_epoch)
         for c, r in zip(cands, results)
     )
-    best = best_trial(results)
+    best = final_choice(results, leaders)
     if best is not None and best.index > 0 and not t.control.stopped:
         run = _final_run(t, cands[best.index])
     chosen = cands[best.index] if best is not None else cands[0]
@@ -198,6 +215,7 @@ def run_final(t: Tune) -> Outcome[FinalResult]:
         path,
         chosen.trial_id,
         candidates,
+        leaders=tuple(leaders),
     )
     if ended.status == "stopped" or t.control.stopped:
         return Outcome("stopped", "stopped during the final run", result, path)
@@ -210,15 +228,32 @@ def run_final(t: Tune) -> Outcome[FinalResult]:
         n_test=int(t.data.X_test.shape[0]),
     )
     of = f"; the best of {len(cands)} fine trials continued, {chosen.trial_id}" if len(cands) > 1 else ""
+    seeds = f"; {leader_summary(leaders)}" if leaders else ""
     return Outcome(
         "done",
         f"best val acc {accuracy(ended.best_val_acc)} at epoch {ended.best_epoch} of "
         f"{plural(preset.train.epochs, 'epoch')}, at lr {hyperparameter(preset.train.learning_rate)}, "
-        f"reg {hyperparameter(preset.train.reg)}{of}; the tuned preset trains all "
+        f"reg {hyperparameter(preset.train.reg)}{of}{seeds}; the tuned preset trains all "
         f"{plural(preset.train.epochs, 'epoch')} (its train.epochs; the best epoch's weights are its best.npz)",
         result,
         path,
     )
+
+
+def _reseed(t: Tune, results: list[TrialResult], flag: StopFlag) -> list[Leader]:
+    """[tune] leader_seeds: the best candidates (at most search.leaders.LEADERS) over that many train
+    seeds, their own run first, each other seed a trial of final_epochs on the workers; [] when off,
+    stopped, or no candidate finished."""
+    tc = t.preset.tune
+    if tc.leader_seeds < 2 or t.control.stopped:
+        return []
+    finished = [r for r in rank(results) if r.status == "finished"]
+    # the candidates' own stage: their epochs, and every one of them may lead (reseed_leaders reads both)
+    preset = t.preset.replace(
+        **{"search.stages": [{"trials": len(results), "epochs": tc.final_epochs}], "search.keep": len(results)}
+    )
+    leaders = reseed_leaders(preset, finished, t.pool, flag, tc.leader_seeds)
+    return [] if t.control.stopped else leaders
 
 
 @dataclass

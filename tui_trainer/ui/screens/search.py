@@ -12,6 +12,10 @@ two scatters of val accuracy over log10 learning rate and log10 reg
 (exploded trials as x) at most a few times a second (at once for a stop and
 the end); a timer draws what waits and moves the running trials' clocks.
 
+`i` puts the hyperparameter pane in the scatters' place (widgets/hparam_pane.py): every
+searched value against val accuracy at once and the importance table, as the reports print
+them, redrawn with the scatters; again `i`: back to the scatters.
+
 `x` stops the search (queued trials cancelled, running ones stopped within an
 iteration); escape leaves, stopping a search still going: both post the app
 `messages.StopJob`. `u` makes the best trial the next run, enter the
@@ -47,6 +51,7 @@ from ... import formatting as fmt
 from ...config import load_preset
 from ...errors import UserError
 from ...lab.charts import Chart, glyph, zoom
+from ...lab.search.importance import points_of
 from ...lab.search.refine import refine_path
 from ...lab.search.runner import (
     SearchEnded,
@@ -63,6 +68,7 @@ from ..jobs import SearchJob
 from ..messages import JobUpdated, StartJob, StopJob, UseConfig
 from ..widgets import palette
 from ..widgets.cached_plot import CachedPlot
+from ..widgets.hparam_pane import HyperparamPane
 
 REDRAW_S = 0.25
 # Scatter colours and markers per stage (later stages brighter), exploded trials red, the best one accent.
@@ -161,6 +167,12 @@ class SearchScreen(Screen):
         ("Stages", "each stage's trials done, its epochs and its ranges"),
         ("Table", "every trial: its values, status, val accuracy and time (◆ the best)"),
         ("Scatters", "val accuracy over the learning rate and reg (log axes), a marker per stage, x exploded"),
+        (
+            "Hyperparameters (i)",
+            "every searched value against val accuracy, a panel each (o a trial, * the best), and which one "
+            "matters: Spearman's rank correlation with val acc, the largest first, within chance marked; "
+            "↑ ↓ PgUp PgDn scroll it",
+        ),
     )
     BINDINGS = [
         Binding("x", "stop", "Stop search", tooltip="stop the search: queued trials cancelled, running ones stopped"),
@@ -174,6 +186,12 @@ class SearchScreen(Screen):
         ),
         Binding("f", "refine", "Refine", tooltip="run the next, finer search this finished search suggests"),
         Binding("t", "toggle_plot", "lr/reg plot", tooltip="small screens: scatter over learning rate or reg"),
+        Binding(
+            "i",
+            "toggle_hparams",
+            "Hyperparams",
+            tooltip="every searched value against val accuracy, and which matters (importance); again: the scatters",
+        ),
         Binding("j", "cursor(1)", "Down", show=False, tooltip="the next trial"),
         Binding("k", "cursor(-1)", "Up", show=False, tooltip="the trial before"),
         Binding("escape", "close", "Back", tooltip="back to the workbench (stops a search still going)"),
@@ -206,6 +224,7 @@ class SearchScreen(Screen):
         with Horizontal(id="search-plots"):
             yield TrialScatter("learning_rate", id="scatter-lr", classes="-current")
             yield TrialScatter("reg", id="scatter-reg")
+            yield HyperparamPane(id="search-hparams")
         yield Static(id="search-best")
         yield Static(id="search-warning")
         yield Footer(compact=True)
@@ -410,6 +429,7 @@ class SearchScreen(Screen):
         best = self.best.trial_id if self.best is not None else None
         for plot in self.query(TrialScatter):
             plot.show(results, self.bounds.get(plot.key), best)
+        self.query_one(HyperparamPane).show(points_of(results))
 
     # --- actions ----------------------------------------------------------------------------
 
@@ -468,7 +488,7 @@ class SearchScreen(Screen):
         return self.has_class("-wide") and self.has_class("-tall")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "toggle_plot" and self._both_plots_shown():
+        if action == "toggle_plot" and (self._both_plots_shown() or self.has_class("-hparams")):
             return False  # hidden from the footer and the palette
         if action == "stop" and self.ended is not None:
             return False  # nothing left to stop
@@ -485,6 +505,13 @@ class SearchScreen(Screen):
         self.plot_key = "reg" if self.plot_key == "learning_rate" else "learning_rate"
         self.query_one("#scatter-lr").set_class(self.plot_key == "learning_rate", "-current")
         self.query_one("#scatter-reg").set_class(self.plot_key == "reg", "-current")
+
+    def action_toggle_hparams(self) -> None:
+        """The hyperparameter pane in the scatters' place, focused so the scroll keys reach it; again: back."""
+        shown = not self.has_class("-hparams")
+        self.set_class(shown, "-hparams")
+        (self.query_one(HyperparamPane) if shown else self.query_one(DataTable)).focus()
+        self.refresh_bindings()
 
     def action_close(self) -> None:
         self._leave()

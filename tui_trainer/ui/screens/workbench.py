@@ -45,6 +45,7 @@ from ..messages import (
     Flash,
     PresetChosen,
     SessionChanged,
+    StartGroup,
     StartJob,
     StartRun,
     StopRun,
@@ -68,6 +69,7 @@ from ..widgets.weights_view import WAITING, WeightsView
 from .edit_form import EditForm
 from .open_preset import OpenPreset
 from .runs import RunsScreen
+from .seeds_prompt import DEFAULT_SEEDS, SeedsPrompt
 from .watch import WatchScreen
 from .workbench_keys import (
     BIG_VIEWS,
@@ -106,6 +108,7 @@ class WorkbenchScreen(Screen):
         self._layout: layout.Layout | None = None
         self._ghosts_cleared_at = 0  # G: earlier runs up to this number leave the loss plot
         self._running_shown = False  # whether the footer shows p and x (check_action)
+        self._seeds = DEFAULT_SEEDS  # n: the seed group's size the prompt offers (the last asked)
 
     # --- layout ---------------------------------------------------------------------
 
@@ -423,6 +426,16 @@ class WorkbenchScreen(Screen):
 
     def action_start(self) -> None:
         self.app.post_message(StartRun())
+
+    def action_seeds(self) -> None:
+        """n: ask how many seeds (the last number asked, else 3), then run them as one group."""
+
+        def done(seeds: int | None) -> None:
+            if seeds is not None:
+                self._seeds = seeds
+                self.app.post_message(StartGroup(seeds))
+
+        self.app.push_screen(SeedsPrompt(self._seeds), done)
 
     def action_pause(self) -> None:
         self.app.post_message(TogglePause())

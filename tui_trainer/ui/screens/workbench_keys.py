@@ -60,6 +60,13 @@ RUN_KEYS = [
     Binding("space", "start", "Run", tooltip="start the next run (restarts a running one)"),
     Binding("p", "pause", "Pause", tooltip="pause or resume the run"),
     Binding("x", "stop", "Stop", tooltip="stop the run (within one iteration)"),
+    Binding(
+        "n",
+        "seeds",
+        "Seeds",
+        tooltip="run the next run over N train seeds, one after another, as one seed group (asks N; "
+        "the runs view shows its mean ± std); x stops the whole group",
+    ),
     Binding("c", "checks", "Checks", tooltip="run the four sanity checks on the next run's setup"),
     Binding(
         "f",

@@ -1,6 +1,6 @@
 """What following a very long run costs the watcher (records/follow.py), measured side by side.
 
-    python bench/follow.py [--steps 1000000] [--repeat 3]
+    python bench/follow.py [--steps 1000000] [--repeat 3] [--samples 10] [--screen 10]
 
 Builds a metrics.jsonl of --steps step events (an epoch every 1000, written with
 engine.events.event_line as a run writes them, not by training), then measures:
@@ -13,7 +13,10 @@ engine.events.event_line as a run writes them, not by training), then measures:
 4. against re-reading the whole file (records.run_folder.read_metrics and the
    same fold), what a viewer without offsets would pay every poll;
 5. the follow latency: a writer thread appends a line at a random moment; the
-   time until the watcher's fold holds it, polling every follow.POLL_S.
+   time until the watcher's fold holds it, polling every follow.POLL_S;
+6. with --screen N, the same from write to screen: `tui-trainer watch` (headless,
+   under Textual's test driver) follows a run, and the time is until its status
+   bar shows the iteration written (the poll, the app's drain, the redraw).
 
 Prints one line per measurement and the ratios. Each figure is the best of --repeat.
 """
@@ -117,11 +120,46 @@ def latency(path: Path, samples: int) -> list[float]:
     return [s - w for s, w in zip(seen, written, strict=False)]
 
 
+def screen_latency(samples: int) -> list[float]:
+    """Seconds from a step line's write to the watcher's status bar showing its iteration."""
+    import asyncio
+
+    from tui_trainer.config import Preset
+    from tui_trainer.ui.app import WorkbenchApp
+    from tui_trainer.ui.messages import WatchOpen
+
+    async def measure(run: Path) -> list[float]:
+        app = WorkbenchApp(Preset(name="watch"), runs_dir=run.parent, watch=True)
+        out: list[float] = []
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.pause(0.5)
+            app.post_message(WatchOpen(run))
+            await pilot.pause(1.0)
+            bar = app.workbench.status_bar
+            for i in range(samples):
+                await asyncio.sleep(random.uniform(0.1, 1.1))
+                iteration = 10**6 + i
+                written = time.perf_counter()
+                append(run / "metrics.jsonl", iteration, 1)
+                while bar.iteration != iteration:
+                    await asyncio.sleep(0.005)
+                out.append(time.perf_counter() - written)
+        return out
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "20261124-171500-bench-3f2a1c"
+        run.mkdir()
+        (run / "config.toml").write_text('name = "bench"\n')
+        build(run / "metrics.jsonl", 1000)
+        return asyncio.run(measure(run))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--samples", type=int, default=10, help="latency samples")
+    ap.add_argument("--screen", type=int, default=0, help="write-to-screen samples through the watcher (0: none)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "metrics.jsonl"
@@ -160,6 +198,12 @@ def main() -> None:
         lat = latency(path, a.samples)
         print(
             f"follow latency at a {POLL_S} s poll (write -> fold), {len(lat)} samples: "
+            f"median {statistics.median(lat) * 1e3:.0f} ms, max {max(lat) * 1e3:.0f} ms"
+        )
+    if a.screen:
+        lat = screen_latency(a.screen)
+        print(
+            f"write -> the watcher's status bar, {len(lat)} samples: "
             f"median {statistics.median(lat) * 1e3:.0f} ms, max {max(lat) * 1e3:.0f} ms"
         )
 

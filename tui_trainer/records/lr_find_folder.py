@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import ClassVar
 from ..config import Preset, to_toml
 from ..engine.events import jsonable
 from ..errors import UserError
-from .atomic import new_record_dir, write_record_text
+from .atomic import new_record_dir, record_dirs, write_record_text
 from .reading import read_text
 from .typed_json import BadField, read_as, show
 
@@ -62,18 +61,9 @@ class LrFindEnded:
     warnings: tuple[str, ...] = ()
 
 
-_DIR_RE = re.compile(r"^lr-find-.+-(?P<stamp>\d{8}-\d{6})-[0-9a-f]{6}$")  # as create names it
-
-
 def list_lr_finds(runs_dir: str | Path) -> list[tuple[Path, str]]:
     """The lr-find folders under runs_dir (those with a preset.toml), each with its stamp, oldest first."""
-    root = Path(runs_dir)
-    found = []
-    for d in root.iterdir() if root.is_dir() else []:
-        m = _DIR_RE.match(d.name)
-        if m and d.is_dir() and (d / "preset.toml").is_file():
-            found.append((d, m["stamp"]))
-    return sorted(found, key=lambda t: (t[1], t[0].name))
+    return record_dirs(runs_dir, "lr-find", "preset.toml")
 
 
 def create(runs_dir: str | Path, preset: Preset) -> Path:

@@ -17,14 +17,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..config import Preset, loads_preset, to_toml
 from ..errors import UserError
-from .atomic import new_record_dir, safe_name, write_record_text
+from .atomic import new_record_dir, record_dirs, safe_name, write_record_text
 from .locks import lock_folder
 from .reading import read_text, recorded_name
 from .run_folder import close_abandoned
@@ -37,18 +36,9 @@ TUNED = "tuned.toml"
 REPORT = "report.md"
 
 
-_DIR_RE = re.compile(r"^tune-.+-(?P<stamp>\d{8}-\d{6})-[0-9a-f]{6}$")  # as TuneRecord.create names it
-
-
 def list_tunes(runs_dir: str | Path) -> list[tuple[Path, str]]:
     """The tune folders under runs_dir (those with a preset.toml), each with its stamp, oldest first."""
-    root = Path(runs_dir)
-    found = []
-    for d in root.iterdir() if root.is_dir() else []:
-        m = _DIR_RE.match(d.name)
-        if m and d.is_dir() and (d / PRESET).is_file():
-            found.append((d, m["stamp"]))
-    return sorted(found, key=lambda t: (t[1], t[0].name))
+    return record_dirs(runs_dir, "tune", PRESET)
 
 
 class TuneRecord:

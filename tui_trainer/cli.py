@@ -36,7 +36,9 @@ COMMANDS = {
     "runs": "tui_trainer.commands.runs",
     "data": "tui_trainer.commands.data",
     "serve": "tui_trainer.commands.serve",
+    "watch": "tui_trainer.commands.watch",
 }
+RUNS_DIR = "runs"  # where every command records, and what `watch` follows, unless told otherwise
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,7 +58,7 @@ def _add_overrides(p: argparse.ArgumentParser) -> None:
 
 
 def _add_runs_dir(p: argparse.ArgumentParser, what: str = "runs") -> None:
-    p.add_argument("--runs-dir", default="runs", help=f"where {what} are recorded (default: runs)")
+    p.add_argument("--runs-dir", default=RUNS_DIR, help=f"where {what} are recorded (default: {RUNS_DIR})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,6 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--runs-dir", default=None, metavar="DIR", help="where runs are recorded (default: runs)")
     p.add_argument("--verbose", action="store_true", help="log every request and textual-serve's own messages")
+
+    p = sub.add_parser(
+        "watch",
+        help="follow the runs, searches and tunes other processes write (read-only)",
+        description="Follow, live and read-only, the runs, searches, tunes and lr-finds that other processes "
+        "(a headless run, a search under nohup or tmux) write in DIR: start them detached on a remote box, "
+        "log out, log back in and watch. Enter opens a run in the workbench's panes, or a search in its "
+        "view; quitting leaves them running.",
+    )
+    p.add_argument("dir", nargs="?", default=RUNS_DIR, metavar="DIR", help=f"the runs folder (default: {RUNS_DIR})")
     return parser
 
 

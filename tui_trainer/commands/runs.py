@@ -20,7 +20,6 @@ import csv
 import json
 import sys
 import tomllib
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ from ..errors import UserError
 from ..lab.compare import CSV_COLUMNS, Group, curve_rows, rows_of, runs_document, spread_text
 from ..lab.weights import first_layer_grid, grid_shape, write_png
 from ..records.reading import read_lines, read_text
-from ..records.run_folder import RunInfo, find_run, list_runs
+from ..records.run_folder import RunInfo, find_run, list_runs, read_w1
 from ..usertext import markup, one_line
 from .console import listing_table, rich_console
 
@@ -158,7 +157,7 @@ def export_weights(args) -> int:
     if not 1 <= scale <= MAX_SCALE:
         raise UserError(f"--scale {scale}: must be a whole number from 1 to {MAX_SCALE} (pixels per weight)")
     run_dir = resolve_run(args.export_weights, args.runs_dir)
-    w1 = load_w1(run_dir)
+    w1 = read_w1(run_dir)
     shape = image_shape_of(run_dir)
     grid = first_layer_grid(w1, shape)  # WeightsError (a UserError) for data that are not images
     grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)  # each weight a scale x scale block
@@ -194,30 +193,6 @@ def resolve_run(run: str, runs_dir: str | Path, option: str = "--export-weights"
     else:
         why = f"no such run (neither a run folder nor a run in {runs_dir}/)"
     raise UserError(f"{option} {run}: {why}{hint}")
-
-
-def load_w1(run_dir: Path) -> np.ndarray:
-    path = run_dir / "best.npz"
-    if not path.is_file():
-        raise UserError(f"{path}: missing; the run saved no parameters (it ended before its first epoch?)")
-    from ..datasets.limits import check_npz
-
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if "W1" not in f.files:
-                raise UserError(f"{path}: holds no W1 (found {', '.join(f.files) or 'nothing'})")
-            check_npz(f, path, ("W1",))  # a header that lies is refused before it is read
-            w1 = np.asarray(f["W1"])
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise UserError(f"{path}: not a readable .npz file ({e})") from None
-    if w1.ndim != 2 or w1.shape[1] == 0 or not np.issubdtype(w1.dtype, np.floating):
-        raise UserError(
-            f"{path}: W1 must be a real (inputs, units) matrix with at least one unit; "
-            f"found dtype {w1.dtype}, shape {w1.shape}"
-        )
-    if not np.all(np.isfinite(w1)):
-        raise UserError(f"{path}: W1 holds NaN or infinite weights (the run exploded?); nothing to draw")
-    return w1
 
 
 def image_shape_of(run_dir: Path) -> tuple[int, ...]:

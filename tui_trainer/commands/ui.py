@@ -25,10 +25,19 @@ def command(args) -> int:
     # The workbench's policy: its trainer leaves the app a core (threads.py); it
     # must come before NumPy loads, hence the import here.
     apply_training_blas_threads("workbench")
-    from ..ui import terminal
     from ..ui.app import WorkbenchApp
 
     preset = load_preset(args.preset, args.overrides)
+    need_a_terminal(f"train without one: tui-trainer run {args.preset}")
+    app = WorkbenchApp(preset, runs_dir=args.runs_dir, screenshots_dir=args.screenshots)
+    return run_app(app)
+
+
+def need_a_terminal(instead: str) -> None:
+    """A UserError unless stdin, stdout and stderr are all a terminal (or the workbench is
+    served in a browser); `instead` says what to do without one."""
+    from ..ui import terminal
+
     # it reads keys on stdin and draws on stderr (Textual's choice); stdout, redirected, is a log.
     # Served in a browser (`tui-trainer serve`), its keys and screen are pipes to the server.
     streams = () if terminal.served() else ("stdin", "stdout", "stderr")
@@ -39,10 +48,13 @@ def command(args) -> int:
         )
         raise UserError(
             f"the workbench needs a terminal, and {names} "
-            f"{'is' if len(not_a_terminal) == 1 else 'are'} not one; run it in a terminal, or train "
-            f"without one: tui-trainer run {args.preset} (see: tui-trainer --help)"
+            f"{'is' if len(not_a_terminal) == 1 else 'are'} not one; run it in a terminal, or "
+            f"{instead} (see: tui-trainer --help)"
         )
-    app = WorkbenchApp(preset, runs_dir=args.runs_dir, screenshots_dir=args.screenshots)
+
+
+def run_app(app) -> int:
+    """Run the workbench app to its end and leave with its exit status."""
     app.run()
     status = app.return_code or 0
     # Everything is closed by now (the runs' records, the jobs' pools, the trainer told
@@ -61,3 +73,13 @@ def _is_tty(stream) -> bool:
         return bool(stream.isatty())
     except (ValueError, AttributeError, OSError):  # closed, or none
         return False
+
+
+def watch(runs_dir: str) -> int:
+    """`tui-trainer watch`'s workbench: read-only over runs_dir (commands/watch.py checks the folder)."""
+    apply_training_blas_threads("workbench")
+    from ..config import Preset
+    from ..ui.app import WorkbenchApp
+
+    need_a_terminal(f"list them without one: tui-trainer runs --runs-dir {runs_dir}")
+    return run_app(WorkbenchApp(Preset(name="watch"), runs_dir=runs_dir, watch=True))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -78,6 +79,19 @@ def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def safe_name(name: str) -> str:
     """A preset name as it can stand in a folder name."""
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)[:40] or "run"
+
+
+def record_dirs(runs_dir: str | Path, kind: str, marker: str) -> list[tuple[Path, str]]:
+    """The folders under runs_dir that new_record_dir named `KIND-{name}-{stamp}-{id}` (a tune's,
+    an lr-find's) and that hold the file `marker`, each with its stamp, oldest first."""
+    pattern = re.compile(rf"^{re.escape(kind)}-.+-(?P<stamp>\d{{8}}-\d{{6}})-[0-9a-f]{{6}}$")
+    root = Path(runs_dir)
+    found = []
+    for d in root.iterdir() if root.is_dir() else []:
+        m = pattern.match(d.name)
+        if m and d.is_dir() and (d / marker).is_file():
+            found.append((d, m["stamp"]))
+    return sorted(found, key=lambda t: (t[1], t[0].name))
 
 
 def new_record_dir(runs_dir: str | Path, pattern: str, name: str) -> Path:

@@ -25,7 +25,7 @@ from typing import ClassVar
 from ..config import Preset, to_toml
 from ..engine.events import jsonable
 from ..errors import UserError
-from .atomic import new_record_dir, write_record_text
+from .atomic import new_record_dir, record_dirs, write_record_text
 from .reading import read_text
 from .typed_json import BadField, read_as, show
 
@@ -59,6 +59,11 @@ class LrFindEnded:
     # What the curve could not say: no sweep diverged (the suggestion is a lower bound),
     # or the loss barely fell. () in records from before them.
     warnings: tuple[str, ...] = ()
+
+
+def list_lr_finds(runs_dir: str | Path) -> list[tuple[Path, str]]:
+    """The lr-find folders under runs_dir (those with a preset.toml), each with its stamp, oldest first."""
+    return record_dirs(runs_dir, "lr-find", "preset.toml")
 
 
 def create(runs_dir: str | Path, preset: Preset) -> Path:

@@ -24,6 +24,7 @@ import datetime as _dt
 import json
 import os
 import tomllib
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import numpy as np
 
 from ..config import FILE_DATASETS, Preset, loads_preset, to_toml
 from ..datasets.base import Dataset
+from ..datasets.limits import check_npz
 from ..engine.events import Epoch, Event, RunEnded, RunStarted, Step, event_line, from_dict, jsonable
 from ..errors import UserError
 from ..formatting import short_run_name
@@ -449,3 +451,27 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
         except (ValueError, RecursionError):
             break
     return events
+
+
+def read_w1(run_dir: str | Path) -> np.ndarray:
+    """The first layer's weights of a run's best.npz (what `runs --export-weights` draws and the
+    watcher shows), a UserError naming the file when they cannot be drawn."""
+    path = Path(run_dir) / "best.npz"
+    if not path.is_file():
+        raise UserError(f"{path}: missing; the run saved no parameters (it ended before its first epoch?)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "W1" not in f.files:
+                raise UserError(f"{path}: holds no W1 (found {', '.join(f.files) or 'nothing'})")
+            check_npz(f, path, ("W1",))  # a header that lies is refused before it is read
+            w1 = np.asarray(f["W1"])
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise UserError(f"{path}: not a readable .npz file ({e})") from None
+    if w1.ndim != 2 or w1.shape[1] == 0 or not np.issubdtype(w1.dtype, np.floating):
+        raise UserError(
+            f"{path}: W1 must be a real (inputs, units) matrix with at least one unit; "
+            f"found dtype {w1.dtype}, shape {w1.shape}"
+        )
+    if not np.all(np.isfinite(w1)):
+        raise UserError(f"{path}: W1 holds NaN or infinite weights (the run exploded?); nothing to draw")
+    return w1

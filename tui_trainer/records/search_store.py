@@ -142,6 +142,27 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     return _trial_rows(*got) if got else []
 
 
+def read_stages(path: str | Path) -> dict[int, dict[str, Any]]:
+    """The ranges each stage sampled (stage -> name -> range), read-only; what cannot be read
+    is left out."""
+    got = _read_only(Path(path), "SELECT stage, ranges FROM stages ORDER BY stage")
+    out: dict[int, dict[str, Any]] = {}
+    for stage, text in got[1] if got else []:
+        try:
+            ranges = json.loads(text)
+        except (TypeError, ValueError, RecursionError):
+            continue
+        if isinstance(stage, int) and isinstance(ranges, dict):
+            out[stage] = ranges
+    return out
+
+
+def count_trials(path: str | Path) -> int | None:
+    """How many trials a search folder recorded (read-only, as read_results); None when no store reads."""
+    got = _read_only(Path(path), "SELECT COUNT(*) FROM trials")
+    return int(got[1][0][0]) if got and got[1] else None
+
+
 class SearchStore:
     """The search folder: open with `create` (a new search) or `latest` / `open` (resume)."""
 

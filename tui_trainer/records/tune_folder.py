@@ -23,7 +23,7 @@ from typing import Any
 
 from ..config import Preset, loads_preset, to_toml
 from ..errors import UserError
-from .atomic import new_record_dir, safe_name, write_record_text
+from .atomic import new_record_dir, record_dirs, safe_name, write_record_text
 from .locks import lock_folder
 from .reading import read_text, recorded_name
 from .run_folder import close_abandoned
@@ -34,6 +34,11 @@ STATE_FILE = "state.json"
 CHECKS = "checks.json"
 TUNED = "tuned.toml"
 REPORT = "report.md"
+
+
+def list_tunes(runs_dir: str | Path) -> list[tuple[Path, str]]:
+    """The tune folders under runs_dir (those with a preset.toml), each with its stamp, oldest first."""
+    return record_dirs(runs_dir, "tune", PRESET)
 
 
 class TuneRecord:

@@ -89,6 +89,7 @@ from .screens.workbench import WorkbenchScreen
 from .screens.workbench_keys import FOCUS_HELP, MIN_HEIGHT, MIN_WIDTH, RUN_KEYS, TAB_KEYS
 from .session import SeedGroup, Session, cannot_start
 from .trainer_host import Host, ProcessHost, ThreadHost, default_host
+from .watch_mode import WatchMode
 
 INTERRUPTED = 130  # the exit status of a workbench a signal closed, as of a command it stopped
 
@@ -101,7 +102,7 @@ GLOBAL_KEYS = [
 FOLLOWED = {RATIOS, NOTES, LAYER}
 
 
-class WorkbenchApp(App[int]):
+class WorkbenchApp(WatchMode, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-trainer"
     ENABLE_COMMAND_PALETTE = True
@@ -125,12 +126,19 @@ class WorkbenchApp(App[int]):
         plot_interval: float = 0.4,
         table_interval: float = 0.5,
         screenshots_dir: str | Path | None = None,
+        watch: bool = False,
     ) -> None:
+        """watch: `tui-trainer watch`, read-only over what other processes write (ui/watching.py)."""
         super().__init__()
         # The palette's Screenshot saves here (Textual's default, ~/Downloads, may not exist).
         self.screenshots_dir = Path(screenshots_dir) if screenshots_dir else Path(runs_dir).parent / "screenshots"
         self.session = Session(
-            base_preset=preset, next_preset=preset, data_preset=preset, runs_dir=Path(runs_dir), clock=clock
+            base_preset=preset,
+            next_preset=preset,
+            data_preset=preset,
+            runs_dir=Path(runs_dir),
+            clock=clock,
+            watching=watch,
         )
         self.store_factory = store_factory
         self.trainer_cls = trainer_cls
@@ -147,7 +155,10 @@ class WorkbenchApp(App[int]):
         return self.workbench
 
     def on_mount(self) -> None:
-        self.load_data(self.session.base_preset)
+        if self.session.watching:
+            self.watch_home()
+        else:
+            self.load_data(self.session.base_preset)
         self.set_interval(self.drain_interval, self._drain)
         if not self.is_headless:  # not under a test's Pilot, whose loop is the test's
             terminal.on_quit_signals(lambda name: self._quit_for(f"interrupted by {name}"))

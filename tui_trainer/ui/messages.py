@@ -15,6 +15,7 @@ the drain tells the screen.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from textual.message import Message
@@ -150,6 +151,14 @@ class PresetChosen(Message):
     def __init__(self, preset: Preset) -> None:
         super().__init__()
         self.preset = preset
+
+
+class WatchOpen(Message):
+    """The watcher's list opened a run another process writes (`path`, its folder)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
 
 
 class UseConfig(Message):

@@ -59,6 +59,7 @@ class Session:
     checks: ChecksState = field(default_factory=ChecksState)  # what the checks pane shows
     jobs: dict[str, AnyJob] = field(default_factory=dict)  # the last job of each kind (jobs.JOBS)
     group: SeedGroup | None = None  # the seed group going (n), if one is
+    watching: bool = False  # `tui-trainer watch`: the runs shown are other processes', read-only
 
     @property
     def running(self) -> bool:

@@ -130,7 +130,7 @@ def notes(
         )
         lines.append(("info", "space trains; c runs the sanity checks first, as the lecture does"))
     if run is not None:
-        lines += _run_lines(run, runs_dir_name)
+        lines += run_lines(run, runs_dir_name)
     for r in checks:
         if not r.passed:
             lines.append(("warn", f"check {r.name} failed: {r.advice}"))
@@ -145,7 +145,7 @@ def notes(
     return [(kind, clean(text)) for kind, text in lines]
 
 
-def _run_lines(run: RunHistory, runs_dir_name: str) -> list[tuple[str, str]]:
+def run_lines(run: RunHistory, runs_dir_name: str) -> list[tuple[str, str]]:
     """Where the run is recorded, how it started and how it ended."""
     lines: list[tuple[str, str]] = []
     if run.run_dir:

@@ -24,13 +24,11 @@ config.toml), so past sessions' runs look the same as this one's.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -39,19 +37,21 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from ... import formatting as fmt
-from ...engine.events import Advice
 from ...errors import UserError
-from ...lab.advisor import diagnose
-from ...lab.compare import Group, diff_text, matches, mean_band, rows_of, settings_diff, spread_text
-from ...records.run_folder import RunInfo, list_runs, parse_tags, read_metrics, recorded_preset, write_labels
+from ...lab.compare import Group, diff_text, matches, rows_of, settings_diff, spread_text
+from ...records.follow import POLL_S
+from ...records.run_folder import RunInfo, list_runs, parse_tags, recorded_preset, write_labels
 from ...usertext import markup, one_line, textual_markup
 from ..messages import UseConfig
+from ..run_curves import RunCurves, group_curves, history_curves, load_curves
+from ..watching import LiveRuns, folder_listing
 from ..widgets.advice import AdvicePane
 from ..widgets.overlay_plot import OverlayPlot
 
 # One colour per selected run (the order they were selected), up to MAX_OVERLAY runs.
 RUN_COLOURS = ((97, 175, 239), (229, 192, 123), (152, 195, 121), (198, 120, 221), (224, 108, 117), (86, 182, 194))
 MAX_OVERLAY = len(RUN_COLOURS)
+FOLLOW_S = 2 * POLL_S  # the table follows the folder: a stat a folder, a read a run still going
 
 
 @dataclass(frozen=True)
@@ -135,67 +135,10 @@ def visible_columns(width: int, widths: Mapping[str, int]) -> list[str]:
     return [c.key for c in keep]
 
 
-@dataclass
-class RunCurves:
-    """What the overlays and the advice line need from a run's metrics.jsonl."""
-
-    epoch_x: np.ndarray  # per step: iteration / iterations_per_epoch
-    loss: np.ndarray  # per step
-    epochs: list[int] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    val_acc: list[float] = field(default_factory=list)
-    advice: list[Advice] = field(default_factory=list)
-    # A seed group's: the min..max of its runs' val accuracy around the mean (val_acc)
-    val_band: tuple[list[float], list[float]] | None = None
-
-
-def group_curves(members: list[RunCurves]) -> RunCurves:
-    """A seed group drawn as one run: its mean loss and accuracies (lab.compare.mean_band),
-    with the band of its val accuracy; no advice (each run has its own)."""
-    loss, _, _ = mean_band([c.loss.tolist() for c in members])
-    train, _, _ = mean_band([c.train_acc for c in members])
-    val, lo, hi = mean_band([c.val_acc for c in members])
-    longest = min(members, key=lambda c: c.loss.size)
-    return RunCurves(
-        longest.epoch_x[: len(loss)],
-        np.asarray(loss, np.float64),
-        longest.epochs[: len(val)],
-        train,
-        val,
-        val_band=(lo, hi),
-    )
-
-
-def load_curves(run_dir: Path) -> RunCurves:
-    try:
-        events = read_metrics(run_dir)
-    except OSError:
-        events = []
-    per = 1
-    x, loss = [], []
-    curves = RunCurves(np.empty(0), np.empty(0))
-    for e in events:
-        kind = e.get("event")
-        if kind == "step":
-            x.append(e["iteration"] / per)
-            loss.append(math.nan if e.get("loss") is None else float(e["loss"]))
-        elif kind == "epoch":
-            curves.epochs.append(int(e["epoch"]))
-            curves.train_acc.append(float(e["train_acc"]))
-            curves.val_acc.append(float(e["val_acc"]))
-        elif kind == "run_started":
-            per = max(int(e.get("iterations_per_epoch") or 1), 1)
-    curves.epoch_x, curves.loss = np.asarray(x, np.float64), np.asarray(loss, np.float64)
-    try:
-        curves.advice = diagnose(events)
-    except (KeyError, TypeError, ValueError):  # a metrics file from another version: no advice, no crash
-        curves.advice = []
-    return curves
-
-
 class RunsScreen(Screen):
     HELP_NAME = "runs view"
-    ABOUT = (
+    EMPTY = "start one with space in the workbench"  # the title over no runs
+    ABOUT: tuple[tuple[str, str], ...] = (
         ("Table", "every run of the run directory (● this session's) and the settings that differ between them"),
         ("Advice", "the advisor's diagnoses of the highlighted run, replayed from its metrics"),
         (
@@ -231,12 +174,21 @@ class RunsScreen(Screen):
     ]
 
     def __init__(
-        self, runs_dir: str | Path = "runs", session: Iterable[str] = (), live: Mapping[str, str] | None = None, **kw
+        self,
+        runs_dir: str | Path = "runs",
+        session: Iterable[str] = (),
+        live: Mapping[str, str] | None = None,
+        follow: bool = True,
+        **kw,
     ) -> None:
         """session: folder names of this session's runs (marked ●); live: folder name -> status
-        for runs still going (their summary.json is not written yet)."""
+        for runs still going (their summary.json is not written yet); follow: poll the folder,
+        so runs other processes write appear and update (ui/watching.py)."""
         super().__init__(**kw)
         self.runs_dir = Path(runs_dir)
+        self.following = LiveRuns(runs_dir) if follow else None
+        self._listing: dict[str, int] = {}  # each folder's mtime at the last reload
+        self._infos: list[RunInfo] = []  # list_runs at the last reload
         self.session = set(session)
         self.live = dict(live or {})
         self.runs: dict[str, RunInfo] = {}  # a seed group's row by its id (the group's first run, its mean)
@@ -266,6 +218,18 @@ class RunsScreen(Screen):
     def on_mount(self) -> None:
         self.reload()
         self.query_one(DataTable).focus()
+        if self.following is not None:
+            self.set_interval(FOLLOW_S, self.follow)
+
+    def follow(self) -> None:
+        """Read the folder again when a run appeared, went or ended (a folder's mtime changes when
+        summary.json is renamed into it); fold what the runs still going appended (LiveRuns)."""
+        if self.following is None:
+            return
+        if folder_listing(self.runs_dir) != self._listing:
+            self.reload()
+        elif self.following.poll(self._infos):
+            self._rebuild()
 
     def on_resize(self) -> None:
         if self.runs:
@@ -274,8 +238,16 @@ class RunsScreen(Screen):
     # --- data ------------------------------------------------------------------------
 
     def reload(self) -> None:
+        self._listing = folder_listing(self.runs_dir)
+        self._infos = list_runs(self.runs_dir)
+        if self.following is not None:
+            self.following.poll(self._infos)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        """The rows from the runs last listed, with what the runs still going say now."""
         self.runs, self.groups = {}, {}
-        for row in rows_of([self._live(r) for r in list_runs(self.runs_dir)]):
+        for row in rows_of([self._live(r) for r in self._infos]):
             if isinstance(row, Group):
                 self.groups[row.id] = row
                 self.runs[row.id] = group_row(row)
@@ -287,6 +259,8 @@ class RunsScreen(Screen):
         self._update_advice()
 
     def _live(self, info: RunInfo) -> RunInfo:
+        if self.following is not None and info.name in self.following.runs:
+            return self.following.info(info)
         status = self.live.get(info.name)
         return info if status is None else dataclasses.replace(info, status=status)
 
@@ -298,6 +272,9 @@ class RunsScreen(Screen):
         return self._run_curves(name, self.runs[name].path)
 
     def _run_curves(self, name: str, path: Path) -> RunCurves:
+        followed = self.following.runs.get(name) if self.following is not None else None
+        if followed is not None:  # still going: its fold so far, not a re-read of the whole file
+            return history_curves(followed)
         try:
             mtime = (path / "metrics.jsonl").stat().st_mtime
         except OSError:
@@ -372,15 +349,17 @@ class RunsScreen(Screen):
             others = sum(w + 2 for k, w in widths.items() if BY_KEY[k].drop == 0 and k != "diff")
             widths["diff"] = max(DIFF_WIDTH[0], min(widths["diff"], DIFF_WIDTH[1], room - others - 2))
         self.columns = visible_columns(room, widths)
+        # Each column as wide as measured here: a table filled before its first idle moment (a
+        # screen pushed as the app starts) keeps the widths of its headers if it measures itself.
         table.clear(columns=True)
         if self.group_by:
-            table.add_column(GROUP_LABEL[self.group_by], key="group")
-        table.add_column("", key="mark")
-        table.add_column("run", key="run")
+            table.add_column(GROUP_LABEL[self.group_by], key="group", width=group_width - 2)
+        table.add_column("", key="mark", width=2)
+        table.add_column("run", key="run", width=run_width)
         for key in self.columns:
             label = BY_KEY[key].label + (" ▼" if key == self.sort_by and not self.reverse else "")
             label = label.replace(" ▼", " ▲") if key == self.sort_by and self.reverse else label
-            table.add_column(label, key=key, width=widths[key] if key == "diff" else None)
+            table.add_column(label, key=key, width=widths[key] if key == "diff" else max(widths[key], len(label)))
         previous = None
         for info, cells in zip(runs, full, strict=True):
             row = [cells[k] for k in ("mark", "run", *self.columns)]
@@ -408,7 +387,7 @@ class RunsScreen(Screen):
         if self.group_by:
             title += f" · grouped by {GROUP_LABEL[self.group_by]}"
         if not n:
-            title = f"No runs in {where}/ yet: start one with space in the workbench"
+            title = f"No runs in {where}/ yet: {self.EMPTY}"
         self.query_one("#runs-title", Static).update(title)
 
     def _highlighted(self) -> str | None:

@@ -32,6 +32,7 @@ from ...errors import UserError
 from .. import knobs, layout, texts
 from ..history import EPOCHS, LOSS, NOTES, RATIOS, STATUS, RunHistory
 from ..host_events import HostEvent, LayerSnapshot
+from ..jobs import ChecksState
 from ..messages import (
     ALL,
     CHECKS,
@@ -52,6 +53,8 @@ from ..messages import (
     UseConfig,
 )
 from ..session import Session
+from ..watching import NO_BEST
+from ..watching import notes as watch_notes
 from ..widgets.accuracy_plot import AccuracyPlot
 from ..widgets.advice import AdvicePane
 from ..widgets.checks_pane import ChecksPane
@@ -67,6 +70,7 @@ from .edit_form import EditForm
 from .open_preset import OpenPreset
 from .runs import RunsScreen
 from .seeds_prompt import DEFAULT_SEEDS, SeedsPrompt
+from .watch import WatchScreen
 from .workbench_keys import (
     BIG_VIEWS,
     FOCUS_KEYS,
@@ -80,6 +84,12 @@ from .workbench_keys import (
     TAB_LABELS,
     TABS,
 )
+
+# What a watcher's workbench leaves out: every key that trains or changes a run.
+TRAINING_ACTIONS = {
+    *("start", "pause", "stop", "checks", "lr_find", "search", "tune", "edit", "open", "use"),
+    *("learning_rate", "reg", "batch"),
+}
 
 
 class WorkbenchScreen(Screen):
@@ -293,7 +303,7 @@ class WorkbenchScreen(Screen):
         """A run starts: the panes that follow one run only start empty."""
         self.ratio_history.clear()
         self.advice_pane.show([])
-        self.weights_view.show_message(WAITING)
+        self.weights_view.show_message(NO_BEST if self.session.watching else WAITING)
         self._loss_dirty = self._accuracy_dirty = True
 
     def follow(self, event: HostEvent) -> None:
@@ -366,15 +376,20 @@ class WorkbenchScreen(Screen):
 
     def refresh_hyper(self) -> None:
         s, run = self.session, self.session.current
+        hyper = self.query_one(Hyperparams)
+        hyper.read_only = s.watching  # another process's run: no next run here
         if run is None:
-            self.query_one(Hyperparams).show(s.base_preset, s.next_preset, label="preset", base=s.base_preset)
+            hyper.show(s.base_preset, s.next_preset, label="preset", base=s.base_preset)
         else:
-            label = f"run {run.number}"
-            self.query_one(Hyperparams).show(run.preset, s.next_preset, label=label, base=s.base_preset)
+            label = "this run" if s.watching else f"run {run.number}"
+            hyper.show(run.preset, s.next_preset, label=label, base=s.base_preset)
         self._fit_layout()  # the net's depth and the hyperparameters' rows set the middle row
 
     def refresh_notes(self) -> None:
         s = self.session
+        if s.watching:
+            self.query_one(RunNotes).show(watch_notes(s.current, s.runs_dir.name))
+            return
         self.query_one(RunNotes).show(
             texts.notes(
                 s.current,
@@ -398,6 +413,10 @@ class WorkbenchScreen(Screen):
 
     def refresh_checks(self) -> None:
         s = self.session
+        if s.watching:  # a run's record holds no checks: they are a round of their own
+            name = s.current.preset.name if s.current is not None else ""
+            self.checks_pane.show(ChecksState(name, error=f"not in a run's record; tui-trainer check {name} runs them"))
+            return
         self.checks_pane.show(s.checks, stale=s.checks.stale(s.next_preset))
 
     def flash(self, text: str, warn: bool = False) -> None:
@@ -482,7 +501,10 @@ class WorkbenchScreen(Screen):
         self.app.post_message(UseConfig(offer.preset, offer.said))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """p and x only while a run goes: the footer shows what a key would do now."""
+        """p and x only while a run goes: the footer shows what a key would do now; watching
+        (`tui-trainer watch`), no key that trains or changes a run."""
+        if self.session.watching and action in TRAINING_ACTIONS:
+            return False
         if action in ("pause", "stop"):
             return self.session.running
         return True
@@ -495,6 +517,9 @@ class WorkbenchScreen(Screen):
 
     def action_runs(self) -> None:
         s = self.session
+        if s.watching:
+            self.app.push_screen(WatchScreen(s.runs_dir))
+            return
         session = {r.run_dir for r in s.runs if r.run_dir}
         run = s.current
         live = {run.run_dir: run.status} if s.running and run is not None and run.run_dir else {}

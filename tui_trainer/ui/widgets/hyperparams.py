@@ -76,6 +76,7 @@ class Hyperparams(Widget):
         self.base: Preset | None = None
         self.label = "this run"
         self._extra: list[str] = []
+        self.read_only = False  # a run another process trains (`tui-trainer watch`): its values only
 
     def show(
         self, current: Preset | None, next_: Preset | None, label: str = "this run", base: Preset | None = None
@@ -117,14 +118,18 @@ class Hyperparams(Widget):
         t = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False, header_style="bold")
         t.add_column("", no_wrap=True)
         t.add_column(self.label, no_wrap=True)
-        t.add_column("next run", no_wrap=True)
-        t.add_column("keys", style=dim, no_wrap=True)
+        if not self.read_only:
+            t.add_column("next run", no_wrap=True)
+            t.add_column("keys", style=dim, no_wrap=True)
         changed = set(self.changed())
         rows: list[tuple[str, str, Callable[[Preset], str]]] = [(name, hint, get) for name, _, hint, get in ROWS]
         rows += [(key, "e", _getter(key)) for key in self._extra]
         for name, hint, get in rows:
             now = markup(get(self.current)) if self.current else "-"  # a value may be a path: user text
             nxt = get(self.next)
+            if self.read_only:
+                t.add_row(name, now)
+                continue
             t.add_row(name, now, Text(f"{nxt} ●", style=changed_style) if name in changed else markup(nxt), hint)
         return t
 

@@ -1,0 +1,200 @@
+"""Runs written by other processes, followed from their folders (`tui-trainer watch`, and
+the runs view of the workbench): records/follow.py's tails folded into the same
+histories the workbench's own runs have, so the same panes show them.
+
+    run = WatchedRun.open(runs_dir / name, number=1)   # read-only
+    events, reset = run.poll()     # every follow.POLL_S: the events appended since the last poll
+    live = LiveRuns(runs_dir)
+    live.poll(infos)               # the runs still going among `infos`: status, epoch, best val
+
+Nothing here writes, locks or signals: quitting a watcher leaves every run as it was.
+Nothing here imports Textual either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Preset
+from ..engine.events import Epoch, Event, RunEnded, RunStarted
+from ..errors import UserError
+from ..records.follow import EventTail
+from ..records.run_folder import RunInfo, read_w1, recorded_preset
+from ..records.watched import RUNNING, run_status
+from ..usertext import clean
+from . import texts
+from .history import RunHistory
+from .host_events import HostEvent, LayerSnapshot, StoreOpened
+
+# What the first-layer pane says of a run followed from its folder: no process
+# writes the live weights anywhere; best.npz holds the best epoch's, kept as it improves.
+FROM_BEST = "the best epoch's weights (best.npz): the live ones are in the training process only"
+NO_BEST = "No weights yet: best.npz is written at the run's first best epoch (the live ones stay in its process)."
+
+
+class WatchedRun(RunHistory):
+    """A run another process writes, followed from its metrics.jsonl (read-only)."""
+
+    def __init__(self, number: int, preset: Preset, path: Path, root: Path) -> None:
+        super().__init__(number, preset)
+        self.path = path
+        self.run_dir = path.name
+        self.tail = EventTail(path / "metrics.jsonl", root=root)
+        self.error = ""  # why its metrics cannot be followed now
+        self.quiet = False  # no summary and its metrics stopped growing: the process is gone
+        self.behind = False  # its file holds more than the last poll read (follow.POLL_BYTES): poll again
+        self._best_mtime = -1
+        self.preset_error = ""
+
+    @classmethod
+    def open(cls, path: str | Path, number: int = 1, root: str | Path | None = None) -> WatchedRun:
+        path = Path(path)
+        try:
+            preset, error = recorded_preset(path), ""
+        except UserError as e:  # a damaged config.toml: the curves still show, the settings are the defaults
+            preset, error = Preset(name=path.name), str(e)
+        run = cls(number, preset, path, Path(root) if root is not None else path.parent)
+        run.preset_error = error
+        return run
+
+    @property
+    def status(self) -> str:
+        if self.ended is not None:
+            return self.ended.status
+        return "incomplete" if self.quiet else RUNNING
+
+    def elapsed(self, now: float) -> float:
+        """The training time the run recorded (its last epoch's, or its end's), not this viewer's clock."""
+        if self.ended is not None:
+            return self.ended.elapsed_s
+        return self.epochs[-1].elapsed_s if self.epochs else 0.0
+
+    def poll(self) -> tuple[list[HostEvent], bool]:
+        """The events appended since the last poll (with a first-layer snapshot when best.npz
+        changed), and whether the file started over (fold into a fresh history then)."""
+        got = self.tail.poll()
+        self.error, self.behind = got.error, got.behind
+        events: list[HostEvent] = list(got.events)
+        if got.reset:
+            self._best_mtime = -1
+        layer = self._best_layer(got.events)
+        if layer is not None:
+            events.append(layer)
+        if self.ended is None and not any(isinstance(e, RunEnded) for e in events):
+            info = RunInfo(self.path, self.path.name, "", "incomplete", None, None, None, None, "", None)
+            self.quiet = run_status(info) != RUNNING
+        return events, got.reset
+
+    @property
+    def damaged(self) -> int:
+        return self.tail.damaged
+
+    def _best_layer(self, new: list[Event]) -> LayerSnapshot | None:
+        """best.npz's W1 as a snapshot, when it changed since the last look (None otherwise);
+        `new`: this poll's events, not folded yet (the app's drain folds them)."""
+        try:
+            mtime = os.stat(self.path / "best.npz").st_mtime_ns
+        except OSError:
+            return None
+        if mtime == self._best_mtime:
+            return None
+        self._best_mtime = mtime
+        try:
+            w1 = read_w1(self.path)
+        except UserError:
+            return None
+        started = next((e for e in reversed(new) if isinstance(e, RunStarted)), self.started)
+        epochs = [*self.epochs, *(e for e in new if isinstance(e, Epoch))]
+        best = max(epochs, key=lambda e: e.val_acc, default=None)
+        shape = started.image_shape if started is not None else ()
+        return LayerSnapshot(np.asarray(w1, np.float32), tuple(shape), best.epoch if best else 0)
+
+    def reopened(self) -> WatchedRun:
+        """A fresh history of the same run, for a file that started over."""
+        run = WatchedRun(self.number, self.preset, self.path, self.tail.tail.root)
+        run.preset_error = self.preset_error
+        run.tail = self.tail
+        return run
+
+
+def first_events(run: WatchedRun) -> list[HostEvent]:
+    """What a watched run's panes need before its first poll: its folder's name."""
+    return [StoreOpened(run.path.name)]
+
+
+class LiveRuns:
+    """The runs view's runs that are still going, each followed by a WatchedRun: their status,
+    epoch and best val accuracy, updated poll by poll from the appended lines only."""
+
+    def __init__(self, runs_dir: str | Path) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.runs: dict[str, WatchedRun] = {}
+
+    def poll(self, infos: list[RunInfo], now: float | None = None) -> bool:
+        """Follow the runs of `infos` that are running (run_status); fold what each appended.
+        True when anything shown changed."""
+        now = time.time() if now is None else now
+        going = {i.name: i for i in infos if run_status(i, now) == RUNNING}
+        changed = set(going) != set(self.runs)
+        for name in [n for n in self.runs if n not in going]:
+            del self.runs[name]
+        for name, info in going.items():
+            run = self.runs.get(name)
+            if run is None:
+                run = self.runs[name] = WatchedRun.open(info.path, root=self.runs_dir)
+            got = run.tail.poll()
+            if got.reset:
+                run = self.runs[name] = run.reopened()
+            for event in got.events:
+                run.add(event)
+            changed = changed or bool(got.events) or got.reset
+        return changed
+
+    def info(self, info: RunInfo) -> RunInfo:
+        """`info` as the table shows it: a run still going says so, with its epoch and best val so far."""
+        run = self.runs.get(info.name)
+        if run is None:
+            return info
+        epoch = run.epochs[-1].epoch if run.epochs else 0
+        best = run.best
+        status = f"{RUNNING} {epoch}/{run.total_epochs}"
+        return dataclasses.replace(info, status=status, best_val_acc=best.val_acc if best else None)
+
+
+def folder_listing(runs_dir: Path) -> dict[str, int]:
+    """Each folder of runs_dir with its mtime (ns): what changes when a run appears, goes or ends."""
+    out: dict[str, int] = {}
+    try:
+        with os.scandir(runs_dir) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir():
+                        out[entry.name] = entry.stat().st_mtime_ns
+                except OSError:
+                    continue
+    except OSError:
+        pass
+    return out
+
+
+def notes(run: RunHistory | None, runs_dir_name: str) -> list[tuple[str, str]]:
+    """The advice slot's lines for a run followed from its folder (texts.notes' for a run trained here)."""
+    if not isinstance(run, WatchedRun):
+        return [("info", f"h lists the runs, searches and tunes in {runs_dir_name}/; enter opens one")]
+    lines = [("info", f"following {runs_dir_name}/{run.run_dir}, read-only: another process trains it")]
+    if run.preset_error:
+        lines.append(("bad", run.preset_error))
+    if run.error:
+        lines.append(("bad", f"metrics.jsonl: {run.error}"))
+    if run.damaged:
+        lines.append(("warn", f"metrics.jsonl: {run.damaged} damaged line{'s' * (run.damaged != 1)} skipped"))
+    if run.quiet:
+        lines.append(("warn", "no summary, and its metrics stopped growing: its process has gone (killed?)"))
+    lines.append(("info", f"first layer: {FROM_BEST}"))
+    lines += [line for line in texts.run_lines(run, runs_dir_name) if "is recorded in" not in line[1]]
+    return [(kind, clean(text)) for kind, text in lines]

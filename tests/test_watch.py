@@ -98,6 +98,12 @@ async def test_a_headless_run_is_followed_live_and_quitting_leaves_it_to_finish(
             assert screen_text(app) != shown  # the status bar moved on
             footer = shown.splitlines()[-1]
             assert "Run" not in footer.split() and "Stop" not in footer  # read-only: no key that trains
+            assert "Seeds" not in footer and "Checks" not in footer and "Search" not in footer
+            for key in ("space", "n", "c", "s", "g", "f", "e", "l", "r", "b"):  # none of them acts
+                await pilot.press(key)
+            await pilot.pause()
+            assert app.screen is app.workbench and len(app.screen_stack) == 1, app.screen_stack
+            assert not app.session.jobs and len(list(runs.iterdir())) == 1  # nothing started here
             assert "following" in notes_text(app)
             await pilot.press("q")
         assert run.poll() is None, "quitting the watcher ended the run"

@@ -86,10 +86,12 @@ from .workbench_keys import (
 )
 
 # What a watcher's workbench leaves out: every key that trains or changes a run.
-TRAINING_ACTIONS = {
-    *("start", "pause", "stop", "checks", "lr_find", "search", "tune", "edit", "open", "use"),
-    *("learning_rate", "reg", "batch"),
-}
+# Watching (`tui-trainer watch`), only these act: they look, they never train or change a
+# run. An allow-list, so a key added later that trains is left out of watch mode by default.
+WATCH_ACTIONS = frozenset(
+    {"scroll", "show_tab", "next_view", "runs", "ghosts", "clear_ghosts", "ghost_x", "log_scale"}
+    | {"help", "quit", "focus_next", "focus_previous", "command_palette"}
+)
 
 
 class WorkbenchScreen(Screen):
@@ -503,7 +505,7 @@ class WorkbenchScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """p and x only while a run goes: the footer shows what a key would do now; watching
         (`tui-trainer watch`), no key that trains or changes a run."""
-        if self.session.watching and action in TRAINING_ACTIONS:
+        if self.session.watching and action not in WATCH_ACTIONS:
             return False
         if action in ("pause", "stop"):
             return self.session.running

@@ -485,8 +485,8 @@ async def test_a_killed_trainer_process_fails_the_run_and_the_next_one_gets_a_ne
 async def test_data_that_cannot_load_show_in_the_app(tmp_path):
     app = make_app(tmp_path, num_train=5000)  # digits holds 1,797
     async with app.run_test(size=BIG) as pilot:
-        await wait_for(pilot, lambda: app.session.data_error != "", what="the data error")
-        assert status(app) == "failed"
+        # The session holds the error first; the screen shows it when SessionChanged reaches it.
+        await wait_for(pilot, lambda: app.session.data_error != "" and status(app) == "failed", what="the data error")
         assert "1797" in app.query_one(RunNotes).plain
         await pilot.press("space")  # nothing to train on: a message, no crash
         assert app.session.current is None

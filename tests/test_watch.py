@@ -10,6 +10,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -86,6 +87,9 @@ async def test_a_headless_run_is_followed_live_and_quitting_leaves_it_to_finish(
         while not list(runs.glob("*/metrics.jsonl")) or not list(runs.glob("*/metrics.jsonl"))[0].stat().st_size:
             assert time.monotonic() < deadline and run.poll() is None, "the run did not start"
             time.sleep(0.05)
+        # Held still (SIGSTOP) while the watcher opens it, so that under any load it is seen
+        # running, not already finished; a stopped writer still holds its record: running.
+        run.send_signal(signal.SIGSTOP)
         app = watcher(runs)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen) and "running" in screen_text(app))
@@ -94,7 +98,9 @@ async def test_a_headless_run_is_followed_live_and_quitting_leaves_it_to_finish(
             first = app.session.current.current_epoch
             shown = screen_text(app)
             assert "running" in shown and "epoch" in shown
+            run.send_signal(signal.SIGCONT)
             await wait_for(pilot, lambda: app.session.current.current_epoch >= first + 30)
+            run.send_signal(signal.SIGSTOP)  # still going when the watcher quits, whatever the load
             assert screen_text(app) != shown  # the status bar moved on
             footer = shown.splitlines()[-1]
             assert "Run" not in footer.split() and "Stop" not in footer  # read-only: no key that trains
@@ -107,9 +113,11 @@ async def test_a_headless_run_is_followed_live_and_quitting_leaves_it_to_finish(
             assert "following" in notes_text(app)
             await pilot.press("q")
         assert run.poll() is None, "quitting the watcher ended the run"
+        run.send_signal(signal.SIGCONT)  # a signal the watcher had sent would act now: none did
         assert run.wait(timeout=120) == 0, run.stderr.read().decode() if run.stderr else ""
     finally:
         if run.poll() is None:
+            run.send_signal(signal.SIGCONT)
             run.kill()
             run.wait()
     (folder,) = runs.iterdir()

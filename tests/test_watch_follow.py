@@ -159,3 +159,30 @@ def test_jobs_listed_with_their_status_and_a_damaged_one_shown(tmp_path):
     write(tune / "state.json", b"\xff not json")
     jobs = {j.kind: j for j in list_jobs(tmp_path)}
     assert jobs["tune"].status == "damaged"
+
+
+def test_a_run_quiet_for_long_is_running_while_its_writer_holds_it_and_incomplete_once_gone(tmp_path):
+    """A run paused in the workbench, or in a step that takes minutes, writes nothing for
+    long: it is still running while its RunStore is open; killed (the store gone with its
+    process), it is incomplete at once, not two minutes later."""
+    from tui_trainer.config import load_preset
+    from tui_trainer.records.run_folder import RunStore, list_runs
+    from tui_trainer.records.watched import RUN_SILENT_S, run_status
+
+    store = RunStore.create(tmp_path, load_preset("spiral"))
+    metrics = store.path / "metrics.jsonl"
+    long_ago = metrics.stat().st_mtime - 10 * RUN_SILENT_S
+    os.utime(metrics, (long_ago, long_ago))  # quiet for twenty minutes
+    (info,) = list_runs(tmp_path)
+    if held_locks() is None:  # not Linux: only the file's age can tell, and it is old
+        assert run_status(info) == "incomplete"
+        store.close()
+        return
+    assert run_status(info) == RUNNING
+    assert lock_holder(metrics, held_locks()) == os.getpid()
+    store.close()  # as a killed process's files are closed
+    assert run_status(info) == "incomplete"
+    fresh = RunStore.create(tmp_path, load_preset("spiral"))
+    fresh.close()  # closed without a summary just now: its file's age still says running
+    (newest,) = [i for i in list_runs(tmp_path) if i.path == fresh.path]
+    assert run_status(newest) == RUNNING

@@ -12,6 +12,20 @@ from pathlib import Path
 from ..errors import EnvironmentProblem
 
 
+def mark_in_use(fd: int) -> None:
+    """Hold an flock on an open file for as long as it stays open: a run's metrics.jsonl,
+    so a watcher (records/watched.run_status, through /proc/locks) tells a run that is
+    paused or in a long step from one that was killed, without waiting for its file to
+    go quiet. Never waits and never fails the writer: without flock, or when the file
+    is somehow locked already, it marks nothing."""
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (ImportError, OSError):
+        pass
+
+
 def lock_folder(path: Path, what: str, holder: Callable[[], str] = lambda: "") -> int | None:
     """An exclusive lock on the folder `path` (a file descriptor; os.close releases it), or
     an EnvironmentProblem saying `what` is still running (and in which process, when

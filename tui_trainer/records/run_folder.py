@@ -38,6 +38,7 @@ from ..engine.events import Epoch, Event, RunEnded, RunStarted, Step, event_line
 from ..errors import UserError
 from ..formatting import short_run_name
 from .atomic import atomic_save_npz, atomic_write_text, new_record_dir, record_problem
+from .locks import mark_in_use
 from .reading import read_lines, read_text
 
 GROUP_FILE = "group.txt"  # the seed group's id, one line; absent for a lone run and for older records
@@ -54,6 +55,7 @@ class RunStore:
         self.group = group  # the seed group this run belongs to (`run --seeds N`); None for a lone run
         self.started_at = _dt.datetime.now().astimezone()
         self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
+        mark_in_use(self._metrics.fileno())  # running while held: dropped when closed or the process dies
         self._started: RunStarted | None = None
         self._last_epoch: Epoch | None = None
         self.ended = False  # summary.json written; the record is complete

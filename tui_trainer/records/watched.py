@@ -7,9 +7,12 @@ anything.
         job.kind, job.name, job.status, job.detail
 
 A search or a tune is running while its folder's flock is held (follow.lock_holder);
-a run, while it has no summary.json and its metrics.jsonl grew in the last
-RUN_SILENT_S seconds (a run writes a line every iteration; one killed with
-SIGKILL leaves no summary and stops growing: incomplete). An lr-find writes its
+a run, while it has no summary.json and its metrics.jsonl is held (its RunStore
+keeps an flock on it while open: locks.mark_in_use), or, where that cannot be
+seen (no /proc/locks, an older writer, a writer on another machine of a shared
+folder), while its metrics.jsonl grew in the last RUN_SILENT_S seconds (a run
+writes a line every iteration; one killed with SIGKILL leaves no summary, drops
+its lock and stops growing: incomplete). An lr-find writes its
 record only when it ends, so one without result.json is "no result yet".
 """
 
@@ -19,6 +22,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .follow import held_locks, lock_holder
 from .lr_find_folder import RESULT_FILE, list_lr_finds
@@ -50,12 +54,20 @@ class Job:
         return self.status == RUNNING
 
 
-def run_status(info: RunInfo, now: float | None = None) -> str:
-    """A listed run's status: its summary's, else RUNNING while its metrics grow, else incomplete."""
+_READ_NOW: Any = object()
+
+
+def run_status(info: RunInfo, now: float | None = None, held: Any = _READ_NOW) -> str:
+    """A listed run's status: its summary's, else RUNNING while its metrics.jsonl is held or
+    grows, else incomplete. `held`: follow.held_locks(), read once for many runs (read here
+    when not given)."""
     if info.status != "incomplete":
         return info.status
+    metrics = info.path / "metrics.jsonl"
+    if lock_holder(metrics, held_locks() if held is _READ_NOW else held):
+        return RUNNING  # its writer is alive: paused, or in a long step, still running
     try:
-        mtime = (info.path / "metrics.jsonl").stat().st_mtime
+        mtime = metrics.stat().st_mtime
     except OSError:
         return info.status
     return RUNNING if (now if now is not None else time.time()) - mtime < RUN_SILENT_S else info.status

@@ -23,7 +23,7 @@ import numpy as np
 from ..config import Preset
 from ..engine.events import Epoch, Event, RunEnded, RunStarted
 from ..errors import UserError
-from ..records.follow import EventTail
+from ..records.follow import EventTail, held_locks
 from ..records.run_folder import RunInfo, read_w1, recorded_preset
 from ..records.watched import RUNNING, run_status
 from ..usertext import clean
@@ -139,7 +139,8 @@ class LiveRuns:
         """Follow the runs of `infos` that are running (run_status); fold what each appended.
         True when anything shown changed."""
         now = time.time() if now is None else now
-        going = {i.name: i for i in infos if run_status(i, now) == RUNNING}
+        held = held_locks()
+        going = {i.name: i for i in infos if run_status(i, now, held) == RUNNING}
         changed = set(going) != set(self.runs)
         for name in [n for n in self.runs if n not in going]:
             del self.runs[name]

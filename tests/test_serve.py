@@ -97,12 +97,23 @@ def test_each_session_runs_the_workbench_with_its_words_quoted(tmp_path):
     assert shlex.split(serve.shell_command(argv)) == ["exec", *argv]
 
 
-def test_watch_runs_the_watcher_over_its_folder():
+def test_watch_runs_the_watcher_over_its_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for folder in ("runs", "elsewhere", "mine"):
+        (tmp_path / folder).mkdir()
     base = [sys.executable, "-m", "tui_trainer"]
     assert serve.child_command(["watch"], None) == [*base, "watch", "--", "runs"]
     assert serve.child_command(["watch", "elsewhere"], None) == [*base, "watch", "--", "elsewhere"]
     assert serve.child_command(["watch"], "mine") == [*base, "watch", "--", "mine"]
     assert serve.child_command([], None) == [*base, "ui", "--runs-dir=runs", "--", "default"]
+
+
+def test_a_watched_folder_that_is_not_there_is_refused_before_the_server_starts(tmp_path, capsys):
+    """Checked once, at the console, as `watch` checks it: not in each browser tab."""
+    err = refused(capsys, "watch", str(tmp_path / "gone"))
+    assert "gone: does not exist" in err and "runs are recorded" in err
+    (tmp_path / "file").write_text("")
+    assert "file: is not a folder" in refused(capsys, "watch", str(tmp_path / "file"))
 
 
 def test_requests_must_name_the_loopback():

@@ -38,7 +38,7 @@ COMMANDS = {
     "serve": "tui_trainer.commands.serve",
     "watch": "tui_trainer.commands.watch",
 }
-RUNS_DIR = "runs"  # where every command records, and what `watch` follows, unless told otherwise
+RUNS_DIR = console.RUNS_DIR
 
 
 class _Parser(argparse.ArgumentParser):
@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow a --host other than the loopback: anyone who can reach the port can start runs",
     )
-    p.add_argument("--runs-dir", default=None, metavar="DIR", help="where runs are recorded (default: runs)")
+    p.add_argument("--runs-dir", default=None, metavar="DIR", help=f"where runs are recorded (default: {RUNS_DIR})")
     p.add_argument("--verbose", action="store_true", help="log every request and textual-serve's own messages")
 
     p = sub.add_parser(

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+RUNS_DIR = "runs"  # where every command records, and what `watch` and `serve watch` follow, unless told otherwise
+
 # --- exit statuses ----------------------------------------------------------------
 
 OK = 0

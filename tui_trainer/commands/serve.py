@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 from ..config import load_preset
 from ..errors import EnvironmentProblem, UserError
 from . import console
+from .watch import watched_folder
 
 QUIT_S = 5.0  # how long stopping the server waits for its workbenches to quit as q does
 LOOPBACK_NAMES = ("localhost",)
@@ -73,7 +74,8 @@ def child_command(what: list[str], runs_dir: str | None) -> list[str]:
             raise UserError(f"serve watch takes one folder, not {len(what) - 1}: tui-trainer serve watch [DIR]")
         if len(what) == 2 and runs_dir is not None:
             raise UserError("serve watch: give the folder once, as watch DIR or as --runs-dir, not both")
-        return [*base, "watch", "--", what[1] if len(what) == 2 else runs_dir or "runs"]
+        folder = watched_folder(what[1] if len(what) == 2 else runs_dir or console.RUNS_DIR)
+        return [*base, "watch", "--", str(folder)]
     if len(what) > 1:
         raise UserError(
             f"serve takes one preset, not {len(what)} ({' '.join(what)}): tui-trainer serve [PRESET | watch [DIR]]"
@@ -81,7 +83,7 @@ def child_command(what: list[str], runs_dir: str | None) -> list[str]:
     preset = what[0] if what else "default"
     load_preset(preset)  # the message `tui-trainer ui PRESET` gives for a bad one
     # `--` and `--runs-dir=`: a name that starts with a dash stays a name
-    return [*base, "ui", f"--runs-dir={runs_dir or 'runs'}", "--", preset]
+    return [*base, "ui", f"--runs-dir={runs_dir or console.RUNS_DIR}", "--", preset]
 
 
 def shell_command(argv: list[str]) -> str:

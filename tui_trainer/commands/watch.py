@@ -16,13 +16,22 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..usertext import one_line
+from . import console
+
+
+def watched_folder(name: str) -> Path:
+    """The folder `watch` follows, or one line saying why it cannot (`watch`, `serve watch`)."""
+    folder = Path(name)
+    if not folder.is_dir():
+        what = "does not exist" if not folder.exists() else "is not a folder"
+        raise UserError(
+            one_line(f"{folder}: {what}; name the folder the runs are recorded in (default: {console.RUNS_DIR})")
+        )
+    return folder
 
 
 def command(args) -> int:
-    folder = Path(args.dir)
-    if not folder.is_dir():
-        what = "does not exist" if not folder.exists() else "is not a folder"
-        raise UserError(one_line(f"{folder}: {what}; name the folder the runs are recorded in (default: runs)"))
+    folder = watched_folder(args.dir)
     from . import ui  # the one command that opens the workbench
 
     return ui.watch(str(folder))

@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tui_trainer.records.follow import Tail, held_locks, lock_holder
+from tui_trainer.records.follow import POLL_BYTES, Tail, held_locks, lock_holder
 from tui_trainer.records.reading import MAX_LINE_BYTES
 from tui_trainer.records.watched import RUNNING, list_jobs
 
@@ -77,6 +77,40 @@ def test_a_line_past_the_limit_is_dropped_in_chunks(tmp_path):
     write(f, b"y" * 100 + b"\nnext\n")
     got = tail.poll()
     assert got.lines == ["next"] and got.damaged == 0
+
+
+def test_a_one_gigabyte_line_is_refused_and_a_long_one_skipped_in_bounded_memory(tmp_path):
+    """Hostile metrics.jsonl files, made of sparse holes (no disk used): a 1 GiB line makes
+    the file larger than a record may be, refused in one stat with the limit named; a 200
+    MiB line between two events is stepped over poll by poll, never holding more than a
+    poll's bytes."""
+    import tracemalloc
+
+    def with_a_long_line(name: str, size: int) -> Path:
+        f = tmp_path / name
+        write(f, b"before\n")
+        with open(f, "ab") as out:
+            out.truncate(f.stat().st_size + size)
+        write(f, b"\nafter\n")
+        return f
+
+    got = Tail(with_a_long_line("huge.jsonl", 1 << 30)).poll()
+    assert got.lines == [] and "too big to be a record" in got.error and "268,435,456" in got.error
+    tail = Tail(with_a_long_line("long.jsonl", 200 << 20))
+    lines, damaged = [], 0
+    tracemalloc.start()
+    try:
+        while True:
+            got = tail.poll()
+            assert not got.error
+            lines, damaged = lines + got.lines, damaged + got.damaged
+            if not got.behind:
+                break
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert lines == ["before", "after"] and damaged == 1
+    assert peak < 3 * POLL_BYTES, f"{peak / 2**20:.0f} MiB held to skip the line"
 
 
 def test_a_link_leading_outside_is_refused(tmp_path):

@@ -29,6 +29,7 @@ from .search import SearchScreen
 from .tune import LrFindScreen
 
 POLL_JOB_S = 2 * POLL_S  # a search's store is re-read this often (its trials take seconds each)
+READ_ONLY = {"stop", "use", "use_best", "use_highlighted", "refine"}  # what a watcher's views leave out
 BACK = Binding("escape", "close", "Back", tooltip="back to the list (the search, tune or lr-find goes on)")
 
 
@@ -61,7 +62,7 @@ class WatchedSearchScreen(SearchScreen):
         self.notify("read-only: tui-trainer search --refine FOLDER continues from this search", timeout=3)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("stop", "use_best", "use_highlighted", "refine"):
+        if action in READ_ONLY:
             return False  # another process's search: nothing here stops it or takes from it
         return super().check_action(action, parameters)
 
@@ -88,6 +89,9 @@ class WatchedLrFindScreen(LrFindScreen):
     def poll(self) -> None:
         self.job.poll()  # type: ignore[attr-defined]
         self._show()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action not in READ_ONLY  # u would make the suggestion a next run: none here
 
     def _title(self) -> None:
         e, job = self.ended, self.job

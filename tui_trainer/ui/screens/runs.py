@@ -411,7 +411,9 @@ class RunsScreen(Screen):
         name = self._highlighted()
         pane = self.query_one(AdvicePane)
         pane.show(self.curves(name).advice if name else [])
-        self.query_one("#runs-advice-box").border_title = f"Advice for {textual_markup(name)}" if name else ""
+        box = self.query_one("#runs-advice-box")
+        box.border_title = f"Advice for {textual_markup(name)}" if name else ""
+        box.display = name is not None  # no run: no advice to give (nor "nothing to say")
 
     @on(DataTable.RowHighlighted)
     def _highlight(self) -> None:

@@ -172,3 +172,21 @@ def test_a_group_exits_with_its_worst_runs_status(tmp_path):
     assert "exploded" in r.stdout
     bad = tui("run", "spiral", "--seeds", "0", "--runs-dir", str(tmp_path))
     assert bad.returncode == 2 and "--seeds 0: must be a whole number of at least 1" in bad.stderr
+
+
+def test_one_seed_has_no_spread_to_show():
+    """A group stopped after its first seed, or `--seeds 1`: its mean stands alone. "± 0.000"
+    would say its seeds agreed exactly; JSON says null, as for a spread it cannot know."""
+    from pathlib import Path
+
+    from tui_trainer.lab.compare import group_of, mean_std_text, sample_std, spread_text
+    from tui_trainer.records.run_folder import RunInfo
+
+    def run(acc: float | None, seed: int) -> RunInfo:
+        return RunInfo(Path(f"r{seed}"), f"r{seed}", "", "finished", acc, 0.1, 0.0, 10, "p", 1.0, "spiral", seed, "g")
+
+    one = group_of("g", [run(0.918, 0)])
+    assert one.std is None and spread_text(one) == "0.918 n=1" and spread_text(one, n=False) == "0.918"
+    two = group_of("g", [run(0.918, 0), run(0.922, 1), run(None, 2)])  # the third recorded no val acc
+    assert two.n == 2 and spread_text(two, n=False) == "0.920±0.003"
+    assert sample_std([0.5]) is None and sample_std([]) is None and mean_std_text(0.5, None) == "0.500"

@@ -122,6 +122,25 @@ def test_export_csv_of_every_run_and_its_bad_input(runs_dir, tmp_path):
     assert r.returncode == 2 and "naming runs is for --export-csv" in r.stderr
 
 
+def test_export_csv_takes_a_groups_id_and_a_reader_that_stops_early(runs_dir, tmp_path):
+    """The id `runs` shows on a group's row names all its runs; `- | head` is no failure."""
+    d, names = runs_dir
+    out = tmp_path / "group.csv"
+    r = tui("runs", "--runs-dir", str(d), "--export-csv", str(out), "g1", names[1])  # a member twice: once
+    assert r.returncode == 0, r.stderr
+    rows = read_back(out)
+    assert {row["run"] for row in rows} == {names[1], names[2]} and {row["group"] for row in rows} == {"g1"}
+    assert len(rows) == len({(row["run"], row["iteration"], row["epoch"], row["metric"]) for row in rows})
+    gone = subprocess.run(  # a reader gone before the first write: the write meets a closed pipe
+        ["bash", "-c", f"set -o pipefail; {sys.executable} -m tui_trainer runs --runs-dir {d} --export-csv - | true"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert gone.returncode == 0 and gone.stderr == "", gone.stderr
+
+
 def test_settings_diff_names_only_the_keys_that_differ(runs_dir):
     d, names = runs_dir
     by_name = {r.name: r for r in list_runs(d)}

@@ -10,7 +10,7 @@ import re
 import plotext
 import pytest
 
-from tui_trainer.lab.charts import MARKERS, Chart, linear_axis, log_axis, marker, zoom, zoom_note
+from tui_trainer.lab.charts import MARKERS, Chart, linear_axis, log_axis, marker, tick_label, zoom, zoom_note
 
 
 def round_step(values: list[float]) -> bool:
@@ -52,6 +52,14 @@ def test_tick_labels_have_the_decimals_their_step_needs():
     assert linear_axis(-6.0, -3.5, 60, gap=None).labels[:2] == ("-6.0", "-5.5")
     assert linear_axis(0.8896, 1.0, 8).labels == ("0.90", "0.95", "1.00")
     assert linear_axis(1, 595, 60, gap=None, integer=True).labels == ("100", "200", "300", "400", "500")
+
+
+def test_a_tick_never_reads_minus_zero():
+    # a loss plot at 80x24: two ticks, at the data's limits, the lower just under 0
+    assert linear_axis(-0.03, 2.4, 1).labels == ("0.0", "2.4")
+    assert linear_axis(-0.2, 2.3, 2).labels == ("-0.2", "2.3")  # the limits, with the digit they need
+    assert tick_label(-0.004, 1) == "0" and tick_label(-0.004, 0.1) == "0.0" and tick_label(-0.4, 1) == "0"
+    assert tick_label(-0.6, 1) == "-1"
 
 
 def test_a_log_axis_is_in_log10_space_and_spans_its_data():

@@ -545,6 +545,9 @@ async def test_every_key_is_in_the_command_palette_and_runs_from_it(tmp_path):
         for b in [*app.screen.BINDINGS, *app.BINDINGS]:  # the workbench's keys, then help and quit
             if b.action not in ("quit", "app.quit") and b not in FOCUS_KEYS:  # focus and scrolling: the keys
                 title = b.description[0].upper() + b.description[1:]  # a short name, what it does below it
+                if b.action in ("pause", "stop"):  # no run going: as the footer, the palette leaves them out
+                    assert title not in commands, b
+                    continue
                 assert title in commands and (b.tooltip or "") in commands[title], b
         await pilot.press("ctrl+p")
         await pilot.press(*"learning rate up")

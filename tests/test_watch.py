@@ -302,12 +302,12 @@ async def test_an_lr_find_and_a_tune_open_to_what_their_folders_hold(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen) and len(app.screen.jobs) == 2)
         app.screen.query_one("#watch-jobs").focus()
-        await pilot.press("enter")  # the lr-find (its stamp is today's, the tune's older: second)
+        await pilot.press("enter")  # the lr-find: newest first (its stamp is today's, the tune's older)
+        await wait_for(pilot, lambda: "suggested learning rate" in screen_text(app))
+        await pilot.press("escape", "down", "enter")
         await pilot.pause(0.3)
         assert "tune" in screen_text(app) and "stopped" in screen_text(app)
         assert "done: checks" in screen_text(app) and "No report yet" in screen_text(app)
-        await pilot.press("escape", "down", "enter")
-        await wait_for(pilot, lambda: "suggested learning rate" in screen_text(app))
 
 
 # --- the command line ------------------------------------------------------------------------------------

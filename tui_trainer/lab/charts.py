@@ -60,7 +60,7 @@ def glyph(marker: str) -> str:
 
 def tick_label(v: float, step: float) -> str:
     """A tick's text: the decimals the step needs and no more (0.25 -> 2, 2.5 -> 1, 50 -> 0);
-    very small or large values in short exponent form (2e-4, 1e6)."""
+    very small or large values in short exponent form (2e-4, 1e6); never -0."""
     if v == 0:
         return "0"
     big = max(abs(v), step)
@@ -71,7 +71,8 @@ def tick_label(v: float, step: float) -> str:
     k = math.floor(math.log10(step) + 1e-9)
     mantissa = step / 10**k
     decimals = max(0, -k + (1 if abs(mantissa - 2.5) < 1e-6 else 0))
-    return f"{v:.{decimals}f}"
+    text = f"{v:.{decimals}f}"
+    return text.lstrip("-") if float(text) == 0 else text  # a value just under 0 reads 0, never -0
 
 
 def log_labels(values: Sequence[float]) -> list[str]:
@@ -143,7 +144,7 @@ def linear_axis(lo: float, hi: float, cells: int, *, gap: int | None = Y_GAP, in
             labels = [tick_label(t, step) for t in ticks]
             if _fits(ticks, labels, a, b, cells, gap):
                 return Axis(a, b, tuple(ticks), tuple(labels))
-    step = 10.0 ** math.floor(math.log10(hi - lo))
+    step = 10.0 ** math.floor(math.log10(hi - lo)) / 10  # the limits as they are: a digit more than the span's
     return Axis(lo, hi, (lo, hi), (tick_label(lo, step), tick_label(hi, step)))
 
 

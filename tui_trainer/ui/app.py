@@ -82,7 +82,7 @@ from .messages import (
     UseConfig,
     Wake,
 )
-from .screens.help import PANES, HelpScreen
+from .screens.help import HelpScreen, keys_acting
 from .screens.search import SearchScreen
 from .screens.tune import LrFindScreen, TuneScreen
 from .screens.workbench import WorkbenchScreen
@@ -569,21 +569,16 @@ class WorkbenchApp(WatchMode, App[int]):
         return saved
 
     def keys_of(self, screen: Screen) -> list[Binding]:
-        """The keys of `screen`, as its help and the palette list them: every key of the
-        workbench there; over another view, the view's own, then help and quit (the
-        workbench's would act unseen)."""
-        if screen is self.workbench:
-            return self.KEYS
-        own = [b for b in screen.BINDINGS if isinstance(b, Binding)]
-        return [*own, *(g for g in GLOBAL_KEYS if g.key not in {b.key for b in own})]
+        """The keys of `screen` that act now, as its help and the palette list them (help.keys_acting):
+        the workbench's KEYS there; over another view, its own, then help and quit."""
+        workbench = self.KEYS if screen is self.workbench else None
+        return keys_acting(screen, GLOBAL_KEYS, workbench, watching=self.session.watching)
 
     def action_help(self) -> None:
-        screen = self.screen
-        if isinstance(screen, HelpScreen):
-            return
-        name = "workbench" if screen is self.workbench else getattr(screen, "HELP_NAME", type(screen).__name__)
-        about = getattr(screen, "ABOUT", ())
-        self.push_screen(HelpScreen(self.keys_of(screen), name, PANES if screen is self.workbench else about))
+        screen, watching = self.screen, self.session.watching
+        if not isinstance(screen, HelpScreen):
+            keys = self.keys_of(screen)
+            self.push_screen(HelpScreen.over(screen, keys, workbench=screen is self.workbench, watching=watching))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The base palette, then the keys of the screen it opened over (keys_of), each by

@@ -109,7 +109,7 @@ BY_KEY = {c.key: c for c in COLUMNS}
 SORTS = ("val_acc", "date", "run", *(c.key for c in COLUMNS if c.key not in ("val_acc", "diff")))
 GROUPS = (None, "preset", "dataset")  # what `g` groups rows by, in turn
 GROUP_LABEL = {"preset": "preset", "dataset": "data set"}
-DIFF_WIDTH = (12, 40)  # the diff column's width: at least, at most (the rest of a wide table)
+DIFF_WIDTH = (12, 40)  # the diff column's width: at least, at most while other columns want the room
 
 
 def group_row(g: Group) -> RunInfo:
@@ -346,10 +346,15 @@ class RunsScreen(Screen):
         if self.group_by:
             group_width = max([len(GROUP_LABEL[self.group_by]), *(len(getattr(r, self.group_by)) for r in runs)]) + 2
         room = width - 2 - (2 + 2) - (run_width + 2) - group_width  # the scrollbar, mark, run, group columns
+        diff_need = widths.get("diff", 0)
         if "diff" in widths:
             others = sum(w + 2 for k, w in widths.items() if BY_KEY[k].drop == 0 and k != "diff")
             widths["diff"] = max(DIFF_WIDTH[0], min(widths["diff"], DIFF_WIDTH[1], room - others - 2))
         self.columns = visible_columns(room, widths)
+        if "diff" in self.columns:  # the room the other columns leave, up to all the diff says
+            labels = {k: len(BY_KEY[k].label) + 2 * (k == self.sort_by) for k in self.columns}  # " ▼"
+            taken = sum(max(widths[k], labels[k]) + 2 for k in self.columns if k != "diff")
+            widths["diff"] = max(widths["diff"], min(diff_need, room - taken - 2))
         # Each column as wide as measured here: a table filled before its first idle moment (a
         # screen pushed as the app starts) keeps the widths of its headers if it measures itself.
         table.clear(columns=True)
@@ -412,7 +417,9 @@ class RunsScreen(Screen):
         name = self._highlighted()
         pane = self.query_one(AdvicePane)
         pane.show(self.curves(name).advice if name else [])
-        self.query_one("#runs-advice-box").border_title = f"Advice for {textual_markup(name)}" if name else ""
+        box = self.query_one("#runs-advice-box")
+        box.border_title = f"Advice for {textual_markup(name)}" if name else ""
+        box.display = name is not None  # no run: no advice to give (nor "nothing to say")
 
     @on(DataTable.RowHighlighted)
     def _highlight(self) -> None:

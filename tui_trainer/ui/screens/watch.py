@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
+from ... import formatting as fmt
 from ...errors import UserError
 from ...records.watched import Job, list_jobs
 from ...usertext import markup, textual_markup
@@ -27,11 +28,24 @@ from ..messages import WatchOpen
 from .runs import RunsScreen
 
 WRITES = {"edit", "use_config"}  # the runs view's keys a watcher leaves out: they write to a run's folder
+LEAST = 4  # a table's rows (header and border counted) while the other needs more room than is left
+
+
+def table_heights(room: int, runs: int, jobs: int) -> tuple[int, int]:
+    """The heights of the runs table and the jobs table below it, sharing `room` lines: each
+    as tall as its rows need (a header, the jobs' border) while both fit, else the room split
+    by how many rows each has, neither under LEAST (or its need, when smaller)."""
+    need_runs, need_jobs = runs + 1, jobs + 2
+    if need_runs + need_jobs <= room:
+        return room - need_jobs, need_jobs
+    share = round(room * need_jobs / (need_runs + need_jobs))
+    jobs_height = max(min(need_jobs, LEAST), min(share, room - min(need_runs, LEAST)))
+    return room - jobs_height, jobs_height
 
 
 class WatchScreen(RunsScreen):
     HELP_NAME = "watch"
-    EMPTY = "they show here as they start (tui-trainer run, search, tune), as do searches below"
+    EMPTY = "they show here as they start"
     ABOUT = (
         *RunsScreen.ABOUT,
         ("Searches, tunes, lr-finds", "the other records of the folder, each with its status (running: its lock held)"),
@@ -41,7 +55,7 @@ class WatchScreen(RunsScreen):
         *RunsScreen.BINDINGS,
     ]
     DEFAULT_CSS = """
-    WatchScreen #watch-jobs { height: auto; max-height: 9; border-top: solid $foreground 25%; }
+    WatchScreen #watch-jobs { height: auto; border-top: solid $foreground 25%; }
     """
 
     def __init__(self, runs_dir: str | Path = "runs", opened: Callable[[], bool] = lambda: True, **kw) -> None:
@@ -66,14 +80,31 @@ class WatchScreen(RunsScreen):
         super().follow()
         self._fill_jobs()
 
+    def on_resize(self) -> None:  # Textual calls RunsScreen's too
+        self._size_tables()
+
+    def _fill_table(self) -> None:
+        super()._fill_table()
+        self._size_tables()
+
+    def _size_tables(self) -> None:
+        """The runs and the jobs share the upper half (table_heights); with no job the runs have it."""
+        runs, jobs = self.query_one("#runs-table", DataTable), self.query_one("#watch-jobs", DataTable)
+        jobs.display = bool(self.jobs)
+        if not self.jobs:
+            runs.styles.height = "1fr"
+            return
+        room = max(2 * LEAST, (self.size.height - 2) // 2)  # the title and the footer aside
+        runs.styles.height, jobs.styles.height = table_heights(room, runs.row_count, len(self.jobs))
+
     def _fill_jobs(self) -> None:
-        jobs = {j.name: j for j in list_jobs(self.runs_dir)}
+        jobs = {j.name: j for j in reversed(list_jobs(self.runs_dir))}  # newest first: the one just started on top
         table = self.query_one("#watch-jobs", DataTable)
-        table.display = bool(jobs)
         if jobs == self.jobs:
             return
         keep = self._job_highlighted()
         self.jobs = jobs
+        self._size_tables()
         table.clear()
         for job in jobs.values():
             mark = "●" if job.running else " "
@@ -115,6 +146,12 @@ class WatchScreen(RunsScreen):
         info = group.runs[-1] if group is not None else self.runs[name]  # a seed group: its latest run
         self.app.post_message(WatchOpen(info.path))
         self.dismiss()
+        if group is not None:  # the workbench follows one run: say which, and where the group shows
+            self.app.notify(
+                f"opened {textual_markup(fmt.short_run_name(info.name))}, the latest of the {len(group.runs)} "
+                f"seeds of {textual_markup(group.id)}; h, then space on its row, overlays their mean and band",
+                timeout=8,
+            )
 
     def action_close(self) -> None:
         if self.editing is None and not self.opened():

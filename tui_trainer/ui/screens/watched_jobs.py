@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Markdown, Static
 
 from ... import formatting as fmt
 from ...lab.lr_find import SUGGESTED
@@ -23,12 +23,13 @@ from ...records.follow import POLL_S, held_locks, lock_holder
 from ...records.reading import read_text
 from ...records.tune_folder import REPORT
 from ...records.watched import list_jobs
-from ...usertext import textual_markup
+from ...usertext import clean, textual_markup
 from ..watched_jobs import WatchedLrFind, WatchedSearch
 from .search import SearchScreen
 from .tune import LrFindScreen
 
 POLL_JOB_S = 2 * POLL_S  # a search's store is re-read this often (its trials take seconds each)
+READ_ONLY = {"stop", "use", "use_best", "use_highlighted", "refine"}  # what a watcher's views leave out
 BACK = Binding("escape", "close", "Back", tooltip="back to the list (the search, tune or lr-find goes on)")
 
 
@@ -61,7 +62,7 @@ class WatchedSearchScreen(SearchScreen):
         self.notify("read-only: tui-trainer search --refine FOLDER continues from this search", timeout=3)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("stop", "use_best", "use_highlighted", "refine"):
+        if action in READ_ONLY:
             return False  # another process's search: nothing here stops it or takes from it
         return super().check_action(action, parameters)
 
@@ -89,6 +90,9 @@ class WatchedLrFindScreen(LrFindScreen):
         self.job.poll()  # type: ignore[attr-defined]
         self._show()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action not in READ_ONLY  # u would make the suggestion a next run: none here
+
     def _title(self) -> None:
         e, job = self.ended, self.job
         if job.error:
@@ -107,26 +111,34 @@ class WatchedLrFindScreen(LrFindScreen):
 
 
 class WatchedTuneScreen(Screen):
-    """A tune another process runs: its status, the stages its state.json holds, its report once written."""
+    """A tune another process runs: its status, the stages its state.json holds, its report once
+    written, rendered (its tables as tables) in a pane the scroll keys move."""
 
     HELP_NAME = "tune (watched)"
+    ABOUT = (
+        ("Title", "the tune's status (running while its process holds its folder) and the stages done"),
+        ("Report", "report.md as the tune writes it when its final stage ends: each stage's plan and result"),
+    )
     BINDINGS = [BACK]
     DEFAULT_CSS = """
     WatchedTuneScreen #tune-watch-title { height: auto; padding: 0 1; text-style: bold; }
-    WatchedTuneScreen #tune-watch-body { height: 1fr; padding: 0 1; }
+    WatchedTuneScreen #tune-watch-scroll { height: 1fr; }
+    WatchedTuneScreen #tune-watch-body { height: auto; padding: 0 1; }
     """
 
     def __init__(self, path: Path, **kw) -> None:
         super().__init__(**kw)
         self.path = path
+        self._report: str | None = None  # the text last rendered: re-rendered only when it changes
 
     def compose(self) -> ComposeResult:
         yield Static(id="tune-watch-title")
-        with VerticalScroll():
-            yield Static(id="tune-watch-body")
+        with VerticalScroll(id="tune-watch-scroll"):  # focused: ↑ ↓ PgUp PgDn Home End scroll it
+            yield Markdown(id="tune-watch-body", open_links=False)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.query_one("#tune-watch-scroll").focus()
         self.poll()
         self.set_interval(POLL_JOB_S, self.poll)
 
@@ -139,10 +151,12 @@ class WatchedTuneScreen(Screen):
             head += f" · {job.detail}"
         self.query_one("#tune-watch-title", Static).update(textual_markup(head))
         try:
-            body = read_text(self.path / REPORT)
+            body = clean(read_text(self.path / REPORT))  # another process's text: no control character
         except (OSError, ValueError):
             body = "No report yet: tune writes report.md when its final stage ends."
-        self.query_one("#tune-watch-body", Static).update(textual_markup(body))
+        if body != self._report:
+            self._report = body
+            self.query_one("#tune-watch-body", Markdown).update(body)
 
     def action_close(self) -> None:
         self.dismiss()

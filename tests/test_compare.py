@@ -122,6 +122,25 @@ def test_export_csv_of_every_run_and_its_bad_input(runs_dir, tmp_path):
     assert r.returncode == 2 and "naming runs is for --export-csv" in r.stderr
 
 
+def test_export_csv_takes_a_groups_id_and_a_reader_that_stops_early(runs_dir, tmp_path):
+    """The id `runs` shows on a group's row names all its runs; `- | head` is no failure."""
+    d, names = runs_dir
+    out = tmp_path / "group.csv"
+    r = tui("runs", "--runs-dir", str(d), "--export-csv", str(out), "g1", names[1])  # a member twice: once
+    assert r.returncode == 0, r.stderr
+    rows = read_back(out)
+    assert {row["run"] for row in rows} == {names[1], names[2]} and {row["group"] for row in rows} == {"g1"}
+    assert len(rows) == len({(row["run"], row["iteration"], row["epoch"], row["metric"]) for row in rows})
+    gone = subprocess.run(  # a reader gone before the first write: the write meets a closed pipe
+        ["bash", "-c", f"set -o pipefail; {sys.executable} -m tui_trainer runs --runs-dir {d} --export-csv - | true"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert gone.returncode == 0 and gone.stderr == "", gone.stderr
+
+
 def test_settings_diff_names_only_the_keys_that_differ(runs_dir):
     d, names = runs_dir
     by_name = {r.name: r for r in list_runs(d)}
@@ -172,3 +191,21 @@ def test_a_group_exits_with_its_worst_runs_status(tmp_path):
     assert "exploded" in r.stdout
     bad = tui("run", "spiral", "--seeds", "0", "--runs-dir", str(tmp_path))
     assert bad.returncode == 2 and "--seeds 0: must be a whole number of at least 1" in bad.stderr
+
+
+def test_one_seed_has_no_spread_to_show():
+    """A group stopped after its first seed, or `--seeds 1`: its mean stands alone. "± 0.000"
+    would say its seeds agreed exactly; JSON says null, as for a spread it cannot know."""
+    from pathlib import Path
+
+    from tui_trainer.lab.compare import group_of, mean_std_text, sample_std, spread_text
+    from tui_trainer.records.run_folder import RunInfo
+
+    def run(acc: float | None, seed: int) -> RunInfo:
+        return RunInfo(Path(f"r{seed}"), f"r{seed}", "", "finished", acc, 0.1, 0.0, 10, "p", 1.0, "spiral", seed, "g")
+
+    one = group_of("g", [run(0.918, 0)])
+    assert one.std is None and spread_text(one) == "0.918 n=1" and spread_text(one, n=False) == "0.918"
+    two = group_of("g", [run(0.918, 0), run(0.922, 1), run(None, 2)])  # the third recorded no val acc
+    assert two.n == 2 and spread_text(two, n=False) == "0.920±0.003"
+    assert sample_std([0.5]) is None and sample_std([]) is None and mean_std_text(0.5, None) == "0.500"

@@ -139,6 +139,7 @@ class Served:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # a group of its own, as a shell gives a command: killpg is Ctrl+C
         )
         assert self.process.stdout is not None
         self.greeting = self.process.stdout.readline()  # printed once it listens
@@ -239,6 +240,22 @@ def test_stopping_the_server_ends_its_sessions(browser, served):
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(15) == 0
     wait_until(lambda: not any(alive(pid) for pid in workbenches), "the workbench ended with its server", 5)
+    page.close()
+
+
+def test_ctrl_c_at_the_servers_terminal_stops_a_tabs_run_once_as_closing_it_does(browser, served):
+    """Ctrl+C in the terminal that runs `serve` signals its whole foreground group; only the
+    server may act on it, so the run reads as a closed workbench, not "interrupted twice"."""
+    page = open_tab(browser, served.url)
+    wait_for_text(page, "space starts a run")
+    page.locator(".xterm-helper-textarea").focus()
+    page.keyboard.press("Space")
+    wait_until(lambda: list(served.runs.glob("*/metrics.jsonl")), f"the run started:\n{screen(page)}")
+    os.killpg(served.process.pid, signal.SIGINT)  # what the terminal does on Ctrl+C
+    assert served.process.wait(15) == 0
+    (summary,) = wait_until(lambda: list(served.runs.glob("*/summary.json")), "the run's summary")
+    ended = json.loads(summary.read_text())
+    assert ended["status"] == "stopped" and ended["reason"] == "the workbench closed", ended
     page.close()
 
 

@@ -26,11 +26,11 @@ import numpy as np
 
 from .. import formatting as fmt
 from ..errors import UserError
-from ..lab.compare import CSV_COLUMNS, Group, curve_rows, rows_of, runs_document, spread_text
+from ..lab.compare import CSV_COLUMNS, Group, curve_rows, group_runs, rows_of, runs_document, spread_text
 from ..lab.weights import first_layer_grid, grid_shape, write_png
 from ..records.reading import read_lines, read_text
 from ..records.run_folder import RunInfo, find_run, list_runs, read_w1
-from ..usertext import markup, one_line
+from ..usertext import clean, markup, one_line
 from .console import listing_table, rich_console
 
 STATUS_STYLE = {
@@ -114,13 +114,21 @@ def _row_name(row: RunInfo | Group) -> str:
 
 
 def export_csv(args, runs: list[RunInfo]) -> int:
-    """Write the curves of the runs named (every run when none is) to args.export_csv."""
+    """Write the curves of the runs named (every run when none is) to args.export_csv; a
+    seed group's id, as `runs` lists its row, names every run of the group."""
     if args.runs:
         by_path = {r.path.resolve(): r for r in runs}
+        groups = {g.id: g for g in group_runs(runs)}
+        groups.update({fmt.short_run_name(gid): g for gid, g in list(groups.items())})
         chosen = []
         for name in args.runs:
+            if name in groups and find_run(name, args.runs_dir) is None:
+                chosen += [r for r in groups[name].runs if r not in chosen]
+                continue
             path = resolve_run(name, args.runs_dir, "--export-csv").resolve()
-            chosen.append(by_path.get(path) or _info_of(path))
+            info = by_path.get(path) or _info_of(path)
+            if info not in chosen:
+                chosen.append(info)
         runs = chosen
     out = args.export_csv
     try:
@@ -131,10 +139,16 @@ def export_csv(args, runs: list[RunInfo]) -> int:
     try:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
+        # On a terminal, a run's name made of escape sequences is shown cleaned; in a file, as it is.
+        shown = clean if f is sys.stdout and f.isatty() else (lambda v: v)
         for r in runs:
             for row in curve_rows(r):
-                writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+                writer.writerow(["" if row[c] is None else shown(row[c]) for c in CSV_COLUMNS])
                 rows += 1
+    except BrokenPipeError:
+        if f is sys.stdout:
+            raise  # `--export-csv - | head`: the reader has all it wanted (cli: no failure)
+        raise UserError(f"--export-csv {out}: cannot write: the pipe it names was closed") from None
     except OSError as e:
         raise UserError(f"--export-csv {out}: cannot write: {e.strerror or e}") from None
     finally:

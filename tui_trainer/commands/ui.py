@@ -55,6 +55,9 @@ def need_a_terminal(instead: str) -> None:
 
 def run_app(app) -> int:
     """Run the workbench app to its end and leave with its exit status."""
+    from ..ui import terminal
+
+    terminal.leave_the_servers_group()
     app.run()
     status = app.return_code or 0
     # Everything is closed by now (the runs' records, the jobs' pools, the trainer told

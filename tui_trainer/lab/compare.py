@@ -35,8 +35,8 @@ _STATUS_ORDER = {"finished": 0, "running": 1, "incomplete": 2, "stopped": 3, "ex
 class Group:
     """The runs of one seed group and the spread of their best val accuracy.
 
-    The spread is the mean ± the sample standard deviation (n - 1 in the denominator, 0 for
-    one run) of each run's best val accuracy, with min..max beside it; runs that recorded no
+    The spread is the mean ± the sample standard deviation (n - 1 in the denominator; none
+    for one run: sample_std) of each run's best val accuracy, with min..max beside it; runs that recorded no
     val accuracy (killed before an epoch) are members but not in n."""
 
     id: str
@@ -66,7 +66,7 @@ class Group:
 def group_of(group_id: str, runs: Sequence[RunInfo]) -> Group:
     accs = [r.best_val_acc for r in runs if r.best_val_acc is not None and math.isfinite(r.best_val_acc)]
     mean = statistics.fmean(accs) if accs else None
-    std = (statistics.stdev(accs) if len(accs) > 1 else 0.0) if accs else None
+    std = sample_std(accs)
     return Group(
         id=group_id,
         runs=tuple(runs),
@@ -104,14 +104,25 @@ def rows_of(runs: Sequence[RunInfo]) -> list[RunInfo | Group]:
     return out
 
 
+def sample_std(values: Sequence[float]) -> float | None:
+    """The sample standard deviation (n - 1 in the denominator), None under two values: one
+    run has no spread, and "± 0.000" would claim it had none (a group's, a leader's)."""
+    return statistics.stdev(values) if len(values) > 1 else None
+
+
+def mean_std_text(mean: float, std: float | None, sep: str = " ± ") -> str:
+    """A mean over seeds as it reads: "0.912 ± 0.004", or "0.912" alone with no spread (one seed)."""
+    return f"{mean:.3f}" if std is None else f"{mean:.3f}{sep}{std:.3f}"
+
+
 def spread_text(g: Group, n: bool = True) -> str:
     """How a group's best val accuracy reads: "0.912 ± 0.004 n=3" (the mean ± the sample std);
-    without `n`, "0.912±0.004" for a narrow column."""
-    if g.mean is None or g.std is None:
+    without `n`, "0.912±0.004" for a narrow column; one run: "0.918 n=1"."""
+    if g.mean is None:
         return f"n={g.n}" if n else ""
     if not n:
-        return f"{g.mean:.3f}±{g.std:.3f}"
-    return f"{g.mean:.3f} ± {g.std:.3f} n={g.n}"
+        return mean_std_text(g.mean, g.std, "±")
+    return f"{mean_std_text(g.mean, g.std)} n={g.n}"
 
 
 def within_seed_noise(a: Sequence[float], b: Sequence[float]) -> bool:

@@ -42,6 +42,19 @@ def served() -> bool:
     return os.environ.get("TEXTUAL_DRIVER") == WEB_DRIVER
 
 
+def leave_the_servers_group() -> None:
+    """Served, start a session of this workbench's own (it and its trainer). A Ctrl+C at the
+    server's terminal goes to the terminal's whole foreground group: the server would stop
+    this workbench as q does, while the same SIGINT made its trainer stop the run on its
+    own, and the record read "interrupted twice". Now the server alone hears it. (Not
+    served, the workbench stays in its terminal's group: that is how its hangup reaches it.)"""
+    if served():
+        try:
+            os.setsid()
+        except OSError:  # already a group leader (started so by something else): nothing to leave
+            pass
+
+
 def on_quit_signals(quit_by: Callable[[str], None]) -> None:
     """Call `quit_by(signal name)` on the running loop for each of QUIT_SIGNALS."""
     loop = asyncio.get_running_loop()

@@ -18,8 +18,7 @@ from concurrent.futures import Future, wait
 from dataclasses import dataclass
 
 from ...config import Preset
-from ...formatting import accuracy
-from ..compare import within_seed_noise
+from ..compare import mean_std_text, sample_std, within_seed_noise
 from .pool import StopFlag, TrialPool
 from .space import Trial, TrialResult
 from .trial import TrialSpec, run_trial
@@ -39,7 +38,7 @@ class Leader:
 
     @property
     def std(self) -> float | None:
-        return (statistics.stdev(self.accs) if len(self.accs) > 1 else 0.0) if self.accs else None
+        return sample_std(self.accs)
 
 
 def reseed_leaders(
@@ -90,7 +89,7 @@ def leader_lines(leaders: Sequence[Leader]) -> list[str]:
         return []
     lines = [f"leaders over {leaders[0].seeds} train seeds (best val acc, mean ± sample std):"]
     for leader in leaders:
-        spread = f"{accuracy(leader.mean)} ± {accuracy(leader.std)}" if leader.mean is not None else "no val acc"
+        spread = mean_std_text(leader.mean, leader.std) if leader.mean is not None else "no val acc"
         lines.append(f"  {leader.result.trial_id}  {spread}  n={len(leader.accs)}")
     if len(leaders) > 1:
         first, second = leaders[0], leaders[1]
@@ -109,7 +108,7 @@ def leader_summary(leaders: Sequence[Leader]) -> str:
     if not leaders:
         return ""
     each = ", ".join(
-        f"{leader.result.trial_id} {accuracy(leader.mean)} ± {accuracy(leader.std)}"
+        f"{leader.result.trial_id} {mean_std_text(leader.mean, leader.std)}"
         if leader.mean is not None
         else f"{leader.result.trial_id} no val acc"
         for leader in leaders

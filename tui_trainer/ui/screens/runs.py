@@ -314,7 +314,8 @@ class RunsScreen(Screen):
         mark = ("●" if info.name in self.session else " ") + ("✓" if info.name in self.selected else " ")
         group = self.groups.get(info.name)
         run = fmt.short_run_name(info.name) if short else info.name
-        cells = {"mark": mark, "run": markup(run if group is None else f"{run} ({len(group.runs)} seeds)")}
+        name = run if group is None else f"{run} ({fmt.plural(len(group.runs), 'seed')})"
+        cells = {"mark": mark, "run": markup(name)}
         for c in COLUMNS:
             seeds = [r.seed for r in group.runs] if group is not None else []
             text = diff_text(info, self.diff_keys, seeds) if c.key == "diff" else c.cell(info)

@@ -15,6 +15,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -108,6 +109,8 @@ def replace(path: Path, kind: str) -> None:
 def test_the_runs_listing_reads_a_record_file_that_is_no_record_as_missing(one_run, tmp_path, kind, file):
     run = copy_run(one_run, tmp_path)
     replace(run / file, kind)
+    old = time.time() - 3600  # without a summary: a run killed an hour ago, not one a writer elsewhere goes on with
+    os.utime(run / "metrics.jsonl", (old, old))
     kind_, runs = cheaply(lambda: within_guard(lambda: list_runs(tmp_path / "runs")))
     assert kind_ == "returned"
     if file != "config.toml" or kind == "huge":  # a run without a readable config.toml is no run to list

@@ -201,7 +201,7 @@ def test_a_run_quiet_for_long_is_running_while_its_writer_holds_it_and_incomplet
     process), it is incomplete at once, not two minutes later."""
     from tui_trainer.config import load_preset
     from tui_trainer.records.run_folder import RunStore, list_runs
-    from tui_trainer.records.watched import RUN_SILENT_S, run_status
+    from tui_trainer.records.run_live import RUN_SILENT_S, run_status
 
     store = RunStore.create(tmp_path, load_preset("spiral"))
     metrics = store.path / "metrics.jsonl"

@@ -33,7 +33,14 @@ from ..records.run_folder import RunInfo, find_run, list_runs, read_w1
 from ..usertext import clean, markup, one_line
 from .console import listing_table, rich_console
 
-STATUS_STYLE = {"finished": "green", "exploded": "red", "failed": "red", "stopped": "yellow", "incomplete": "dim"}
+STATUS_STYLE = {
+    "finished": "green",
+    "exploded": "red",
+    "failed": "red",
+    "stopped": "yellow",
+    "running": "cyan",
+    "incomplete": "dim",
+}
 
 
 def command(args) -> int:

@@ -28,7 +28,7 @@ SEED_KEY = "train.seed"
 
 
 # Run statuses from best to worst, for a group's one status.
-_STATUS_ORDER = {"finished": 0, "incomplete": 1, "stopped": 2, "exploded": 3, "failed": 4}
+_STATUS_ORDER = {"finished": 0, "running": 1, "incomplete": 2, "stopped": 3, "exploded": 4, "failed": 5}
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ class Group:
 
     @property
     def status(self) -> str:
-        """The worst way one of its runs ended (a run still going, or killed, reads incomplete)."""
+        """The worst way one of its runs ended or stands (records.run_live.run_status: running, or
+        incomplete once killed)."""
         return max((r.status for r in self.runs), key=lambda s: _STATUS_ORDER.get(s, len(_STATUS_ORDER)))
 
     @property

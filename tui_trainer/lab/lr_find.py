@@ -54,6 +54,7 @@ to both, and a tenth of it keeps clear of the divergence.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -69,6 +70,7 @@ from ..engine import RunControl, Trainer
 from ..engine.events import Event, Step
 from ..engine.rules import MovingAverage
 from ..engine.trainer import iterations_per_epoch
+from ..records.locks import in_use
 from ..records.lr_find_folder import LrFindEnded, LrSweep, create, write_record
 from .charts import Chart, marker
 
@@ -298,31 +300,32 @@ def find_lr(
             preset.train.update,
         )
     )
-    sweeps: list[LrSweep] = []
-    status, reason = "finished", f"{seeds} sweeps done"
-    for seed in seed_list:
-        s = sweep(preset, data, seed, control)
-        if control is not None and control.stopped:
-            status, reason = "stopped", control.stop_reason
-            break
-        sweeps.append(s)
-        sink(s)
-    suggestions, spread = combine(sweeps)
-    if status == "finished" and suggestions[SUGGESTED] is None:
-        status, reason = "failed", "no sweep's loss fell: no learning rate in the range lowers it"
-    notes = warnings(sweeps, suggestions[SUGGESTED]) if status == "finished" else ()
-    ended = LrFindEnded(
-        status=status,
-        reason=reason,
-        suggested_lr=suggestions[SUGGESTED] if status == "finished" else None,
-        suggestions=suggestions,
-        spread=spread,
-        path=str(path or ""),
-        elapsed_s=time.perf_counter() - t0,
-        warnings=notes,
-    )
-    if path is not None:
-        write_record(path, sweeps, ended)
+    with in_use(path) if path is not None else contextlib.nullcontext():  # running while held: watch
+        sweeps: list[LrSweep] = []
+        status, reason = "finished", f"{seeds} sweeps done"
+        for seed in seed_list:
+            s = sweep(preset, data, seed, control)
+            if control is not None and control.stopped:
+                status, reason = "stopped", control.stop_reason
+                break
+            sweeps.append(s)
+            sink(s)
+        suggestions, spread = combine(sweeps)
+        if status == "finished" and suggestions[SUGGESTED] is None:
+            status, reason = "failed", "no sweep's loss fell: no learning rate in the range lowers it"
+        notes = warnings(sweeps, suggestions[SUGGESTED]) if status == "finished" else ()
+        ended = LrFindEnded(
+            status=status,
+            reason=reason,
+            suggested_lr=suggestions[SUGGESTED] if status == "finished" else None,
+            suggestions=suggestions,
+            spread=spread,
+            path=str(path or ""),
+            elapsed_s=time.perf_counter() - t0,
+            warnings=notes,
+        )
+        if path is not None:
+            write_record(path, sweeps, ended)
     sink(ended)
     return ended
 

@@ -5,8 +5,9 @@ the process dies, kill -9 included, so a killed search or tune can be resumed at
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import EnvironmentProblem
@@ -14,7 +15,7 @@ from ..errors import EnvironmentProblem
 
 def mark_in_use(fd: int) -> None:
     """Hold an flock on an open file for as long as it stays open: a run's metrics.jsonl,
-    so a watcher (records/watched.run_status, through /proc/locks) tells a run that is
+    so a watcher (records/run_live.run_status, through /proc/locks) tells a run that is
     paused or in a long step from one that was killed, without waiting for its file to
     go quiet. Never waits and never fails the writer: without flock, or when the file
     is somehow locked already, it marks nothing."""
@@ -24,6 +25,23 @@ def mark_in_use(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except (ImportError, OSError):
         pass
+
+
+@contextlib.contextmanager
+def in_use(folder: Path) -> Iterator[None]:
+    """Mark a folder in use (mark_in_use on it) for the block's length: an lr-find's, which
+    writes its record only at its end, so a watcher (records/watched.list_jobs) can tell
+    one still running from one killed. Never fails the writer."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        mark_in_use(fd)
+        yield
+    finally:
+        os.close(fd)
 
 
 def lock_folder(path: Path, what: str, holder: Callable[[], str] = lambda: "") -> int | None:

@@ -23,9 +23,10 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import time as _time
 import tomllib
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,10 @@ from ..engine.events import Epoch, Event, RunEnded, RunStarted, Step, event_line
 from ..errors import UserError
 from ..formatting import short_run_name
 from .atomic import atomic_save_npz, atomic_write_text, new_record_dir, record_problem
+from .follow import held_locks
 from .locks import mark_in_use
 from .reading import read_lines, read_text
+from .run_live import INCOMPLETE, best_val_so_far, run_status
 
 GROUP_FILE = "group.txt"  # the seed group's id, one line; absent for a lone run and for older records
 LABELS_FILE = "labels.json"  # the user's tags and one-line note ({"tags": [...], "note": "..."}); absent until set
@@ -288,12 +291,15 @@ def recorded_preset(run_dir: str | Path) -> Preset:
 
 
 def list_runs(runs_dir: str | Path) -> list[RunInfo]:
-    """Every run folder under runs_dir, oldest first; a run without summary.json
-    (still running, or killed) shows status 'incomplete'."""
+    """Every run folder under runs_dir, oldest first. A run without summary.json is
+    "running" or "incomplete" (killed, or made by hand) by run_live.run_status, with the
+    best val accuracy of the epochs its metrics.jsonl holds so far: the one rule every
+    face that lists runs shows."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
     out = []
+    held, now = held_locks(), _time.time()  # read once for the whole listing
     for d in sorted(p for p in runs_dir.iterdir() if p.is_dir() and (p / "config.toml").is_file()):
         summary = _table(_read(d / "summary.json", json.loads))
         cfg = _table(_read(d / "config.toml", tomllib.loads))
@@ -303,25 +309,27 @@ def list_runs(runs_dir: str | Path) -> list[RunInfo]:
             started = _dt.datetime.strptime(stamp, "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M:%S")
         except ValueError:
             started = _of(str, summary.get("started_at")) or ""
-        out.append(
-            RunInfo(
-                path=d,
-                name=d.name,
-                started_at=started,
-                status=_of(str, summary.get("status")) or "incomplete",
-                best_val_acc=_of(float, summary.get("best_val_acc")),
-                learning_rate=_of(float, train.get("learning_rate")),
-                reg=_of(float, train.get("reg")),
-                batch_size=_of(int, train.get("batch_size")),
-                preset=_of(str, cfg.get("name")) or "",
-                elapsed_s=_of(float, summary.get("elapsed_s")),
-                dataset=_of(str, _table(cfg.get("data")).get("dataset")) or "",
-                seed=_of(int, train.get("seed")),
-                group=_group_of(d),
-                settings=flat_settings(cfg),
-                **_labels(d),
-            )
+        info = RunInfo(
+            path=d,
+            name=d.name,
+            started_at=started,
+            status=_of(str, summary.get("status")) or INCOMPLETE,
+            best_val_acc=_of(float, summary.get("best_val_acc")),
+            learning_rate=_of(float, train.get("learning_rate")),
+            reg=_of(float, train.get("reg")),
+            batch_size=_of(int, train.get("batch_size")),
+            preset=_of(str, cfg.get("name")) or "",
+            elapsed_s=_of(float, summary.get("elapsed_s")),
+            dataset=_of(str, _table(cfg.get("data")).get("dataset")) or "",
+            seed=_of(int, train.get("seed")),
+            group=_group_of(d),
+            settings=flat_settings(cfg),
+            **_labels(d),
         )
+        if info.status == INCOMPLETE:
+            best = best_val_so_far(d / "metrics.jsonl")
+            info = replace(info, status=run_status(info, now, held), best_val_acc=best)
+        out.append(info)
     return out
 
 

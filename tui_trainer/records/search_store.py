@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import math
 import os
 import re
 import sqlite3
@@ -161,6 +162,29 @@ def count_trials(path: str | Path) -> int | None:
     """How many trials a search folder recorded (read-only, as read_results); None when no store reads."""
     got = _read_only(Path(path), "SELECT COUNT(*) FROM trials")
     return int(got[1][0][0]) if got and got[1] else None
+
+
+def read_end(path: str | Path) -> tuple[str, float | None]:
+    """What a search's store says of its end, read-only: the status run_search wrote as it
+    ended ("finished", "stopped", "failed"; "running" from each start, so still that after a
+    kill; "" when unreadable) and how long it ran: the elapsed_s written with that status,
+    else (killed, or an older record) from its creation to its last trial's record; None
+    when neither is there."""
+    got = _read_only(Path(path), "SELECT key, value FROM meta")
+    meta = {str(k): str(v) for k, v in got[1]} if got else {}
+    try:
+        took: float | None = float(meta["elapsed_s"]) if meta.get("status") != "running" else None
+    except (KeyError, ValueError):
+        took = None
+    if took is None or not math.isfinite(took) or took < 0:
+        last = _read_only(Path(path), "SELECT MAX(recorded_at) FROM trials")
+        try:
+            ended = _dt.datetime.fromisoformat(str(last[1][0][0])) if last and last[1] else None
+            began = _dt.datetime.fromisoformat(meta.get("created_at", ""))
+            took = max((ended - began).total_seconds(), 0.0) if ended is not None else None
+        except (ValueError, TypeError):  # no trial, or a date edited by hand (or naive against aware)
+            took = None
+    return meta.get("status", ""), took
 
 
 class SearchStore:

@@ -7,32 +7,27 @@ anything.
         job.kind, job.name, job.status, job.detail
 
 A search or a tune is running while its folder's flock is held (follow.lock_holder);
-a run, while it has no summary.json and its metrics.jsonl is held (its RunStore
-keeps an flock on it while open: locks.mark_in_use), or, where that cannot be
-seen (no /proc/locks, an older writer, a writer on another machine of a shared
-folder), while its metrics.jsonl grew in the last RUN_SILENT_S seconds (a run
-writes a line every iteration; one killed with SIGKILL leaves no summary, drops
-its lock and stops growing: incomplete). An lr-find writes its
-record only when it ends, so one without result.json is "no result yet".
+an lr-find, which writes its record only at its end, while its folder is held
+(locks.in_use), else "no result yet" (killed, or by an older tui-trainer that held
+nothing); a run's status is run_live.run_status's (list_runs applies it).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .follow import held_locks, lock_holder
 from .lr_find_folder import RESULT_FILE, list_lr_finds
 from .reading import read_text
-from .run_folder import RunInfo
-from .search_store import count_trials, list_searches
+from .run_live import RUNNING
+from .search_store import count_trials, list_searches, read_end
 from .tune_folder import REPORT, STATE_FILE, list_tunes
 
-RUN_SILENT_S = 120.0  # a run without a summary whose metrics are older than this was killed
-RUNNING, FINISHED, STOPPED, DAMAGED = "running", "finished", "stopped", "damaged"
+FINISHED, STOPPED, DAMAGED = "finished", "stopped", "damaged"
+# an lr-find without result.json whose folder is not held: killed, or by a tui-trainer that held nothing
+NO_RESULT = "no result yet"
 
 
 @dataclass(frozen=True)
@@ -41,7 +36,7 @@ class Job:
 
     kind: str  # "search", "tune", "lr-find"
     path: Path
-    status: str  # RUNNING, FINISHED, STOPPED (resumable), DAMAGED, or "no result yet" (an lr-find)
+    status: str  # RUNNING, FINISHED, STOPPED (resumable), DAMAGED, or NO_RESULT (an lr-find)
     detail: str = ""  # trials so far, stages done
     pid: int | None = None  # the process holding its lock, when running
 
@@ -54,33 +49,13 @@ class Job:
         return self.status == RUNNING
 
 
-_READ_NOW: Any = object()
-
-
-def run_status(info: RunInfo, now: float | None = None, held: Any = _READ_NOW) -> str:
-    """A listed run's status: its summary's, else RUNNING while its metrics.jsonl is held or
-    grows, else incomplete. `held`: follow.held_locks(), read once for many runs (read here
-    when not given)."""
-    if info.status != "incomplete":
-        return info.status
-    metrics = info.path / "metrics.jsonl"
-    if lock_holder(metrics, held_locks() if held is _READ_NOW else held):
-        return RUNNING  # its writer is alive: paused, or in a long step, still running
-    try:
-        mtime = metrics.stat().st_mtime
-    except OSError:
-        return info.status
-    return RUNNING if (now if now is not None else time.time()) - mtime < RUN_SILENT_S else info.status
-
-
 def list_jobs(runs_dir: str | Path) -> list[Job]:
     """The searches, tunes and lr-finds under runs_dir, oldest first (by the stamp in their names)."""
     held = held_locks()
     jobs: list[tuple[str, Job]] = []
     for s in list_searches(runs_dir):
         pid = lock_holder(s.path, held)
-        done = (s.path / "next.toml").is_file()
-        status = RUNNING if pid else FINISHED if done else STOPPED if pid == 0 else "unknown"
+        status = search_status(s.path, pid)[0]
         n = count_trials(s.path)
         detail = "no readable store" if n is None else f"{n} trial{'s' * (n != 1)}"
         jobs.append((s.stamp, Job("search", s.path, DAMAGED if n is None else status, detail, pid or None)))
@@ -91,9 +66,25 @@ def list_jobs(runs_dir: str | Path) -> list[Job]:
         stages = _stages(path)
         jobs.append((stamp, Job("tune", path, DAMAGED if stages is None else status, stages or "", pid or None)))
     for path, stamp in list_lr_finds(runs_dir):
-        status = FINISHED if (path / RESULT_FILE).is_file() else "no result yet"
-        jobs.append((stamp, Job("lr-find", path, status)))
+        # its record is written at its end only; while it sweeps, it holds its folder (locks.in_use)
+        pid = None if (path / RESULT_FILE).is_file() else lock_holder(path, held)
+        status = FINISHED if pid is None and (path / RESULT_FILE).is_file() else RUNNING if pid else NO_RESULT
+        jobs.append((stamp, Job("lr-find", path, status, pid=pid or None)))
     return [job for _, job in sorted(jobs, key=lambda t: (t[0], t[1].name))]
+
+
+def search_status(path: Path, pid: int | None) -> tuple[str, float | None]:
+    """A search's status and, once ended, how long it ran (search_store.read_end). `pid`: its
+    lock's holder (follow.lock_holder: 0 none, None cannot tell). Held: RUNNING. Let go:
+    FINISHED when its store recorded so at its end (a search whose trials all exploded
+    finishes without a next.toml) or next.toml is there (an older record), else STOPPED (killed
+    or stopped: --resume continues it). Cannot tell: FINISHED when recorded so, else "unknown"."""
+    if pid:
+        return RUNNING, None
+    recorded, took = read_end(path)
+    if recorded == FINISHED or (path / "next.toml").is_file():
+        return FINISHED, took
+    return (STOPPED if pid == 0 else "unknown"), took
 
 
 def _stages(path: Path) -> str | None:

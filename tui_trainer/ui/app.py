@@ -90,6 +90,7 @@ from .screens.workbench_keys import FOCUS_HELP, MIN_HEIGHT, MIN_WIDTH, RUN_KEYS,
 from .session import SeedGroup, Session, cannot_start
 from .trainer_host import Host, ProcessHost, ThreadHost, default_host
 from .watch_mode import WatchMode
+from .watching import LiveRuns
 
 INTERRUPTED = 130  # the exit status of a workbench a signal closed, as of a command it stopped
 
@@ -139,6 +140,7 @@ class WorkbenchApp(WatchMode, App[int]):
             runs_dir=Path(runs_dir),
             clock=clock,
             watching=watch,
+            live_runs=LiveRuns(runs_dir),
         )
         self.store_factory = store_factory
         self.trainer_cls = trainer_cls

@@ -16,11 +16,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import Preset
 from ..datasets import Dataset
 from .history import RunHistory
 from .jobs import JOBS, AnyJob, ChecksState
+
+if TYPE_CHECKING:
+    from .watching import LiveRuns
 
 
 @dataclass
@@ -60,6 +64,9 @@ class Session:
     jobs: dict[str, AnyJob] = field(default_factory=dict)  # the last job of each kind (jobs.JOBS)
     group: SeedGroup | None = None  # the seed group going (n), if one is
     watching: bool = False  # `tui-trainer watch`: the runs shown are other processes', read-only
+    # The runs view's followers of the runs other processes write, kept across the view's entries
+    # (a cache of what was read, which the view polls; not state the screens decide).
+    live_runs: LiveRuns | None = None
 
     @property
     def running(self) -> bool:

@@ -37,7 +37,8 @@ class WatchMode(_App):
     def watch_home(self) -> None:
         """The list of what the folder holds, over the workbench, and the poll of the run opened."""
         self.set_interval(POLL_S, self._follow)
-        home = WatchScreen(self.session.runs_dir, opened=lambda: self.session.current is not None)
+        s = self.session
+        home = WatchScreen(s.runs_dir, opened=lambda: s.current is not None, following=s.live_runs)
         self.call_after_refresh(self.push_screen, home)  # over the workbench once it has its size
 
     def on_watch_open(self, message: WatchOpen) -> None:

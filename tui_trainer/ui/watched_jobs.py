@@ -7,14 +7,14 @@ WatchedSearch where it takes a SearchJob, the lr-find view a WatchedLrFind.
 
 A search's trials are the rows of its SQLite store (read-only, WAL: the writer is
 never blocked), each as the TrialEnded event the search sent; its stages, the
-stages table's ranges; its end, its folder's lock let go (next.toml there:
-finished, else stopped). Nothing here writes, locks or stops anything: `running`
-is False, so leaving a view stops nothing. Nothing here imports Textual.
+stages table's ranges; its end, its folder's lock let go (finished or stopped
+by records.watched.search_status, with how long it ran as its store recorded).
+Nothing here writes, locks or stops anything: `running` is False, so leaving a
+view stops nothing. Nothing here imports Textual.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from ..records.lr_find_folder import RESULT_FILE, read_record
 from ..records.reading import read_text
 from ..records.search_store import read_results, read_stages
 from ..records.typed_json import BadField
+from ..records.watched import FINISHED, search_status
 
 
 def recorded(path: Path, file: str = "preset.toml") -> Preset:
@@ -38,6 +39,9 @@ def recorded(path: Path, file: str = "preset.toml") -> Preset:
         return loads_preset(read_text(where), source=str(where))
     except (OSError, ValueError) as e:
         raise UserError(f"{where}: cannot read the preset ({getattr(e, 'strerror', None) or e})") from None
+
+
+STOPPED_WHY = "its process ended before the last stage; tui-trainer search --resume continues it"
 
 
 class WatchedSearch:
@@ -93,27 +97,16 @@ class WatchedSearch:
             new.extend(self._stage(stage, stages))
         if pid == 0:  # the lock is let go: the search has ended (None: cannot tell, so it never ends here)
             results = [r for r in self._trials.values() if r is not None]
-            done = (self.path / "next.toml").is_file()
+            status, took = search_status(self.path, pid)
             self.ended = SearchEnded(
-                "finished" if done else "stopped",
-                "" if done else "its process ended before the last stage (tui-trainer search --resume continues it)",
-                best_trial(results), tuple(rank(results)[:RANKING_SIZE]), (), len(results), self._took(),
+                status,
+                "" if status == FINISHED else STOPPED_WHY,
+                best_trial(results), tuple(rank(results)[:RANKING_SIZE]), (), len(results), took or 0.0,
                 str(self.path),
             )  # fmt: skip
             new.append(self.ended)
         self.events.extend(new)
         return new
-
-    def _took(self) -> float:
-        """Seconds from the stamp in the folder's name to the search's last write."""
-        try:
-            began = _dt.datetime.strptime(self.path.name[-22:-7], "%Y%m%d-%H%M%S").timestamp()
-            # the writer's files only (a reader touches search.sqlite-shm)
-            files = ("search.sqlite", "search.sqlite-wal", "next.toml")
-            last = max(p.stat().st_mtime for p in (self.path / f for f in files) if p.exists())
-        except (ValueError, OSError):
-            return 0.0
-        return max(last - began, 0.0)
 
     def _stage(self, stage: int, stages: dict[int, dict[str, Any]]) -> list[StageStarted]:
         """StageStarted for `stage` once, with its recorded ranges (the preset's where unreadable)."""

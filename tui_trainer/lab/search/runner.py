@@ -210,6 +210,7 @@ def run_search(
     control = control or SearchControl.for_pool(pool, store)
     search = preset.search
     done = {r.trial_id: r for r in recorded_results(store)}
+    store.set_meta("status", "running")  # a resume killed reads as one (records.search_store.read_end)
     ranges = ranges_of(search)
     sink(
         SearchStarted(
@@ -265,6 +266,8 @@ def run_search(
         leaders = reseed_leaders(preset, ranking, pool, control.flag, search.leader_seeds, trial_fn)
         if leaders and not control.stopped:
             best = leaders[0].result  # chosen by its mean over seeds
+    elapsed = time.perf_counter() - t0
+    store.set_meta("elapsed_s", f"{elapsed:.3f}")  # before the status: a watcher reads the end by it
     store.set_meta("status", status)
     suggested = suggest_next(results, union(explored), search.keep) if status == "finished" else None
     if suggested is not None:
@@ -276,7 +279,7 @@ def run_search(
         ranking=tuple(ranking[:RANKING_SIZE]),
         warnings=tuple(edge_warnings(results, union(explored))),
         trials=len(results),
-        elapsed_s=time.perf_counter() - t0,
+        elapsed_s=elapsed,
         path=str(store.path),
         next_ranges=None if suggested is None else next_ranges_dict(suggested),
         leaders=tuple(leaders),

@@ -179,14 +179,16 @@ class RunsScreen(Screen):
         session: Iterable[str] = (),
         live: Mapping[str, str] | None = None,
         follow: bool = True,
+        following: LiveRuns | None = None,
         **kw,
     ) -> None:
         """session: folder names of this session's runs (marked ●); live: folder name -> status
         for runs still going (their summary.json is not written yet); follow: poll the folder,
-        so runs other processes write appear and update (ui/watching.py)."""
+        so runs other processes write appear and update (ui/watching.py), with `following`
+        when given (the session's, kept across the view's entries), else followers of its own."""
         super().__init__(**kw)
         self.runs_dir = Path(runs_dir)
-        self.following = LiveRuns(runs_dir) if follow else None
+        self.following = (following or LiveRuns(runs_dir)) if follow else None
         self._listing: dict[str, int] = {}  # each folder's mtime at the last reload
         self._infos: list[RunInfo] = []  # list_runs at the last reload
         self.session = set(session)
@@ -259,9 +261,9 @@ class RunsScreen(Screen):
         self._update_advice()
 
     def _live(self, info: RunInfo) -> RunInfo:
-        if self.following is not None and info.name in self.following.runs:
-            return self.following.info(info)
         status = self.live.get(info.name)
+        if self.following is not None and (status is None or info.name in self.following.runs):
+            return self.following.info(info)
         return info if status is None else dataclasses.replace(info, status=status)
 
     def curves(self, name: str) -> RunCurves:
@@ -273,7 +275,7 @@ class RunsScreen(Screen):
 
     def _run_curves(self, name: str, path: Path) -> RunCurves:
         followed = self.following.runs.get(name) if self.following is not None else None
-        if followed is not None:  # still going: its fold so far, not a re-read of the whole file
+        if followed is not None and followed.caught_up:  # still going: its fold so far, not a re-read
             return history_curves(followed)
         try:
             mtime = (path / "metrics.jsonl").stat().st_mtime

@@ -60,7 +60,8 @@ class WatchScreen(RunsScreen):
 
     def __init__(self, runs_dir: str | Path = "runs", opened: Callable[[], bool] = lambda: True, **kw) -> None:
         """opened: whether the workbench behind shows a run (escape goes back to it)."""
-        super().__init__(runs_dir, follow=True, **kw)
+        kw.setdefault("follow", True)
+        super().__init__(runs_dir, **kw)
         self.opened = opened
         self.jobs: dict[str, Job] = {}
 

@@ -520,12 +520,12 @@ class WorkbenchScreen(Screen):
     def action_runs(self) -> None:
         s = self.session
         if s.watching:
-            self.app.push_screen(WatchScreen(s.runs_dir))
+            self.app.push_screen(WatchScreen(s.runs_dir, following=s.live_runs))
             return
         session = {r.run_dir for r in s.runs if r.run_dir}
         run = s.current
         live = {run.run_dir: run.status} if s.running and run is not None and run.run_dir else {}
-        self.app.push_screen(RunsScreen(s.runs_dir, session=session, live=live))
+        self.app.push_screen(RunsScreen(s.runs_dir, session=session, live=live, following=s.live_runs))
 
     # --- the loss plot ----------------------------------------------------------------------
 

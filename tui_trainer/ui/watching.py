@@ -8,7 +8,7 @@ histories the workbench's own runs have, so the same panes show them.
     live.poll(infos)               # the runs still going among `infos`: status, epoch, best val
 
 Nothing here writes, locks or signals: quitting a watcher leaves every run as it was.
-Nothing here imports Textual either.
+No widget here: the screens draw what these hold (the note texts come from ui/texts).
 """
 
 from __future__ import annotations

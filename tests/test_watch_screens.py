@@ -120,6 +120,7 @@ async def test_a_watched_lr_find_offers_no_u_and_every_watched_help_lists_only_k
         await pilot.press("question_mark")
         await pilot.pause()
         helps["workbench"] = help_text(app)
+        panes = dict(app.screen.about)  # the panes as the help lists them, the part below the fold too
     assert "suggested rate the next run" not in helps[WatchedLrFindScreen]  # u's words
     for text in helps.values():
         assert "stop the trainer" not in text and "Changes apply to the next run" not in text
@@ -130,6 +131,8 @@ async def test_a_watched_lr_find_offers_no_u_and_every_watched_help_lists_only_k
     assert {"h", "v", "question_mark", "q"} <= listed  # what a watcher can do is there
     for words in ("start the next run", "pause or resume", "run the four sanity checks", "Search (s)"):
         assert words not in helps["workbench"]
+    assert "Search (s)" not in panes and "the watched run's values" in panes["Hyperparameters"]
+    assert not any("next run" in about for about in panes.values())  # a watcher has no next run
 
 
 # --- the watch home -------------------------------------------------------------------------------------------

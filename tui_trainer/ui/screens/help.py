@@ -70,6 +70,14 @@ WATCH_NOTE = (
     "running. ctrl+p opens the command palette with these actions."
 )
 WATCH_NO_PANES = {"Search (s)"}  # what a watcher's workbench has no key for
+# What a pane shows when watched, where it differs: there is no next run, nor checks run here.
+WATCH_PANES = {
+    "Hyperparameters": "the watched run's values, as its config.toml recorded them. reg (L2): the loss adds "
+    "0.5·reg·ΣW² over the weights (CS231n's assignment 1 adds reg·ΣW²: half as much here)",
+    "Advice": "the advisor's diagnoses of the watched run with the lecture's remedies, then its status and "
+    "reason, and what its files say (damaged lines, where its first layer comes from)",
+    "Sanity checks": "not in a run's record: run tui-trainer check PRESET to see them",
+}
 WATCH_QUIT = "quit the watcher (what it watches goes on running)"  # q's words when watching
 
 
@@ -141,7 +149,12 @@ class HelpScreen(ModalScreen[None]):
         """The help of `screen` (the workbench's: its panes, a watcher's without those it has no key for)."""
         note = WATCH_NOTE if watching else NOTE
         if workbench:
-            return cls(keys, "workbench", tuple(p for p in PANES if not (watching and p[0] in WATCH_NO_PANES)), note)
+            panes = tuple(
+                (name, WATCH_PANES.get(name, about) if watching else about)
+                for name, about in PANES
+                if not (watching and name in WATCH_NO_PANES)
+            )
+            return cls(keys, "workbench", panes, note)
         name = getattr(screen, "HELP_NAME", type(screen).__name__)
         return cls(keys, name, getattr(screen, "ABOUT", ()), note)
 

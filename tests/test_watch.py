@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -139,7 +140,7 @@ def hostile_folder(tmp_path: Path, one_run: Path) -> dict[str, Path]:
     runs = tmp_path / "runs"
     runs.mkdir()
     made = {}
-    for name in ("garbage", "partial", "summary", "link", "huge"):
+    for name in ("garbage", "partial", "summary", "link", "huge", "config"):
         made[name] = shutil.copytree(one_run, runs / f"{one_run.name[:16]}{name}")
     lines = (one_run / "metrics.jsonl").read_bytes().splitlines(keepends=True)
     garbage = b"\xff\xfe{garbage\x00\n"
@@ -151,6 +152,11 @@ def hostile_folder(tmp_path: Path, one_run: Path) -> dict[str, Path]:
     outside.write_bytes(b"".join(lines))
     (made["link"] / "metrics.jsonl").unlink()
     (made["link"] / "metrics.jsonl").symlink_to(outside)
+    secret = tmp_path / "secret.toml"  # a config.toml that leads out: not read, as metrics.jsonl is not
+    recorded = (one_run / "config.toml").read_text()
+    secret.write_text(re.sub(r"(?m)^learning_rate = .*$", "learning_rate = 0.777", recorded, count=1))
+    (made["config"] / "config.toml").unlink()
+    (made["config"] / "config.toml").symlink_to(secret)
     with open(made["huge"] / "metrics.jsonl", "r+b") as f:  # a sparse 8 MiB line (the limit: 1 MiB)
         f.seek(0, os.SEEK_END)
         f.truncate(f.tell() + (8 << 20))
@@ -164,7 +170,7 @@ async def test_hostile_files_show_as_damaged_never_a_crash(tmp_path, one_run):
     app = watcher(tmp_path / "runs")
     said = {}
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen) and len(app.screen.runs) == 5)
+        await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen) and len(app.screen.runs) == 6)
         for name, path in made.items():
             home = app.screen
             assert isinstance(home, WatchScreen)
@@ -174,11 +180,14 @@ async def test_hostile_files_show_as_damaged_never_a_crash(tmp_path, one_run):
             await wait_for(pilot, lambda p=path: app.screen is app.workbench and app.session.current.path == p)
             await pilot.pause(0.6)  # a poll or two
             said[name] = notes_text(app)
+            if name == "config":
+                assert app.session.current.preset.train.learning_rate != 0.777
             await pilot.press("h")
             await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen))
         assert app.is_running
     assert "1 damaged line skipped" in said["garbage"]
     assert "outside the watched folder" in said["link"]
+    assert "config.toml: a link to outside the watched folder: not read" in said["config"]
     assert "1 damaged line skipped" in said["huge"]
     assert "damaged" not in said["partial"]  # a line without its newline waits for it
     assert "finished" in said["summary"]  # the summary is damaged; the events say how the run ended

@@ -114,10 +114,7 @@ class Tail:
         got.reset, got.lines, got.damaged = True, [], 0
 
     def _check_link(self) -> None:
-        """A link (the file or a folder on its way) must lead inside the watched folder."""
-        real, root = os.path.realpath(self.path), os.path.realpath(self.root)
-        if os.path.commonpath([real, root]) != root:
-            raise OSError(errno.EACCES, "a link to outside the watched folder", str(self.path))
+        check_inside(self.path, self.root)
 
     def _read(self, f, size: int, got: Got) -> None:
         """The bytes from the offset to `size` (what the file held when opened: a writer
@@ -155,6 +152,15 @@ class Tail:
             got.lines.append(raw.decode("utf-8"))
         except UnicodeDecodeError:
             got.damaged += 1
+
+
+def check_inside(path: str | Path, root: str | Path) -> None:
+    """An OSError unless `path` (through any link, of the file or a folder on its way) leads
+    inside the watched folder `root`: a watcher reads no file a record's links point it to
+    outside (every file it follows or reads of a run: metrics.jsonl, config.toml, best.npz)."""
+    real, inside = os.path.realpath(path), os.path.realpath(root)
+    if os.path.commonpath([real, inside]) != inside:
+        raise OSError(errno.EACCES, "a link to outside the watched folder", str(path))
 
 
 def _in_words(e: OSError) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 from ..config import Preset
 from ..engine.events import Epoch, Event, RunEnded, RunStarted
 from ..errors import UserError
-from ..records.follow import EventTail, held_locks
+from ..records.follow import EventTail, check_inside, held_locks
 from ..records.run_folder import RunInfo, read_w1, recorded_preset
 from ..records.run_live import INCOMPLETE, RUNNING, best_val_so_far, run_status
 from ..usertext import clean
@@ -44,6 +44,7 @@ class WatchedRun(RunHistory):
     def __init__(self, number: int, preset: Preset, path: Path, root: Path) -> None:
         super().__init__(number, preset)
         self.path = path
+        self.root = root  # the watched folder: no file of the run is read through a link out of it
         self.run_dir = path.name
         self.tail = EventTail(path / "metrics.jsonl", root=root)
         self.error = ""  # why its metrics cannot be followed now
@@ -57,11 +58,15 @@ class WatchedRun(RunHistory):
     @classmethod
     def open(cls, path: str | Path, number: int = 1, root: str | Path | None = None) -> WatchedRun:
         path = Path(path)
+        top = Path(root) if root is not None else path.parent
         try:
+            check_inside(path / "config.toml", top)
             preset, error = recorded_preset(path), ""
+        except OSError as e:  # a link out of the watched folder: not read
+            preset, error = Preset(name=path.name), f"{path / 'config.toml'}: {e.strerror}: not read"
         except UserError as e:  # a damaged config.toml: the curves still show, the settings are the defaults
             preset, error = Preset(name=path.name), str(e)
-        run = cls(number, preset, path, Path(root) if root is not None else path.parent)
+        run = cls(number, preset, path, top)
         run.preset_error = error
         return run
 
@@ -117,6 +122,7 @@ class WatchedRun(RunHistory):
         """best.npz's W1 as a snapshot, when it changed since the last look (None otherwise);
         `new`: this poll's events, not folded yet (the app's drain folds them)."""
         try:
+            check_inside(self.path / "best.npz", self.root)
             mtime = os.stat(self.path / "best.npz").st_mtime_ns
         except OSError:
             return None
